@@ -1,0 +1,47 @@
+# cx-insights: the two commands a newcomer needs are `make report` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+RAW ?= data/raw
+# Compile bytecode at install time (PYTHONDONTWRITEBYTECODE is set on some machines),
+# keep the run offline and quiet.
+export UV_COMPILE_BYTECODE := 1
+export GX_ANALYTICS_ENABLED := False
+export MPLBACKEND := Agg
+
+.PHONY: help venv report test lab bench clean
+
+help:
+	@echo "make report  - set up .venv, write demo exports if $(RAW) is empty, run the pipeline"
+	@echo "make test    - set up .venv and run the full test suite (unit, notebooks, end to end)"
+	@echo "make lab     - start JupyterLab on notebooks/ (127.0.0.1, token)"
+	@echo "make bench   - scale benchmark (1M customers; takes minutes)"
+	@echo "make clean   - remove data/processed and reports (never data/raw)"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.5" 2>&1 | grep -v "is ignored" || true
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev]"
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+report: $(STAMP)
+	@$(BIN)/cx demo --if-empty --out $(RAW)
+	@$(BIN)/cx run
+
+test: $(STAMP)
+	@$(BIN)/cx demo --if-empty --out $(RAW)
+	$(BIN)/python -m pytest
+
+lab: $(STAMP)
+	@$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev,lab]"
+	$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 --port 8888 --notebook-dir notebooks $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	find data/processed reports -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

@@ -1,0 +1,154 @@
+"""Project paths and configuration files (YAML), and the taxonomy of canonical codes.
+
+One of the few modules that read files: `load_yaml`, `load_taxonomy`, `load_pipeline`,
+`load_pseudonym_key`. Everything else in cxlib receives what these return.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import yaml
+
+PIPELINE_FILE = Path("config") / "pipeline.yml"
+TAXONOMY_FILE = Path("config") / "taxonomy.yml"
+KEY_ENV = "CX_PSEUDONYM_KEY"
+KEY_FILE_ENV = "CX_KEY_FILE"
+DEFAULT_KEY_FILE = Path.home() / ".config" / "cx-insights" / "pseudonym.key"
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing or malformed."""
+
+
+def find_project_dir(start: str | Path | None = None) -> Path:
+    """The nearest folder at or above `start` (default: cwd) holding config/pipeline.yml."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / PIPELINE_FILE).is_file():
+            return folder
+    raise ConfigError(f"no {PIPELINE_FILE} found in {here} or any parent folder")
+
+
+def load_yaml(path: str | Path) -> dict:
+    """Parse a YAML file into a dict, with a message that names the file on failure."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def fold(text: str) -> str:
+    """Lower-case, trim, collapse inner whitespace and fold umlauts: 'Geschäfts Kunde ' -> 'geschaefts kunde'."""
+    text = unicodedata.normalize("NFC", str(text)).strip().lower()
+    for src, dst in (("ä", "ae"), ("ö", "oe"), ("ü", "ue"), ("ß", "ss")):
+        text = text.replace(src, dst)
+    return re.sub(r"\s+", " ", text)
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    """The parsed config/taxonomy.yml. Sections are dicts code -> attributes."""
+
+    data: dict
+
+    def section(self, name: str) -> dict:
+        if name not in self.data:
+            raise ConfigError(f"taxonomy has no section '{name}'")
+        return self.data[name]
+
+    def codes(self, name: str) -> list[str]:
+        """Canonical codes of a section, in file order: codes('channels') -> ['phone', ...]."""
+        return list(self.section(name))
+
+    def label(self, name: str, code: str, lang: str = "en") -> str:
+        entry = self.section(name).get(code) or {}
+        return entry.get(lang) or entry.get("en") or str(code)
+
+    def aliases(self, name: str) -> dict[str, str]:
+        """Folded spelling -> code for a section, including the codes and labels themselves."""
+        out: dict[str, str] = {}
+        for code, entry in self.section(name).items():
+            entry = entry or {}
+            for spelling in (code, entry.get("en"), entry.get("de"), *(entry.get("aliases") or [])):
+                if spelling is not None:
+                    out.setdefault(fold(spelling), code)
+        return out
+
+    @cached_property
+    def stage_of_touchpoint(self) -> dict[str, str]:
+        return {code: e["stage"] for code, e in self.section("touchpoints").items()}
+
+    @cached_property
+    def complaint_category_of_reason(self) -> dict[str, str]:
+        return {c: e["complaint"] for c, e in self.section("contact_reasons").items() if e.get("complaint")}
+
+    @cached_property
+    def moment_reasons(self) -> list[str]:
+        """Contact reasons flagged as moments of truth, the classic four first."""
+        flagged = [c for c, e in self.section("contact_reasons").items() if e.get("moment")]
+        first = list(self.data.get("moments_of_truth", []))
+        return first + [c for c in flagged if c not in first]
+
+    def themes(self) -> dict:
+        return self.section("themes")
+
+
+def load_taxonomy(path: str | Path) -> Taxonomy:
+    """Read and check config/taxonomy.yml: every touchpoint names a known stage, etc."""
+    data = load_yaml(path)
+    for section in ("stages", "channels", "touchpoints", "contact_reasons", "themes"):
+        if section not in data:
+            raise ConfigError(f"{path}: missing section '{section}'")
+    stages = set(data["stages"])
+    bad = {tp: e.get("stage") for tp, e in data["touchpoints"].items() if e.get("stage") not in stages}
+    if bad:
+        raise ConfigError(f"{path}: touchpoints with unknown stage: {bad}")
+    categories = set(data.get("complaint_categories", {}))
+    bad = {r: e["complaint"] for r, e in data["contact_reasons"].items() if e.get("complaint") and e["complaint"] not in categories}
+    if bad:
+        raise ConfigError(f"{path}: contact reasons with unknown complaint category: {bad}")
+    unknown = [m for m in data.get("moments_of_truth", []) if m not in data["contact_reasons"]]
+    if unknown:
+        raise ConfigError(f"{path}: moments_of_truth not among contact_reasons: {unknown}")
+    return Taxonomy(data)
+
+
+def load_pseudonym_key(*, create: bool = True) -> bytes:
+    """The secret key for pseudonymous customer ids.
+
+    Order: environment variable CX_PSEUDONYM_KEY (hex or text), else the key file named by
+    CX_KEY_FILE, else ~/.config/cx-insights/pseudonym.key. A missing key file is created
+    (32 random bytes, hex, mode 0600) only when `create` is true; otherwise it is an error,
+    so a scheduled run never silently starts a new pseudonym space.
+    """
+    if os.environ.get(KEY_ENV):
+        return os.environ[KEY_ENV].encode("utf-8")
+    path = Path(os.environ.get(KEY_FILE_ENV) or DEFAULT_KEY_FILE).expanduser()
+    if path.is_file():
+        key = path.read_text(encoding="utf-8").strip()
+        if not key:
+            raise ConfigError(f"{path}: pseudonymisation key file is empty")
+        return key.encode("utf-8")
+    if not create:
+        raise ConfigError(
+            f"no pseudonymisation key: set {KEY_ENV} or create {path} "
+            f"(a new key would give every customer a new pseudonym)"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(secrets.token_hex(32) + "\n")
+    return path.read_text(encoding="utf-8").strip().encode("utf-8")

@@ -1,0 +1,182 @@
+"""Canonical tables: the contract between sources and analysis.
+
+Every column name used by cxlib comes from here. `TABLES` describes each canonical table
+(columns, dtype, required, key); the constants below are the names modules import.
+
+Between mapping and cleaning the tables are *staged*: they carry `customer_ref` (the CRM
+customer number) instead of the pseudonym `customer_id`, plus lineage columns `_file` and
+`_row` (file name and 1-based row number in that file, header = row 1) so that every
+message can name the offending rows. Cleaning swaps `customer_ref` for `customer_id` and
+drops the lineage columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# --- column names -----------------------------------------------------------------------
+CUSTOMER_ID = "customer_id"          # keyed pseudonym (processed data, reports)
+CUSTOMER_REF = "customer_ref"        # CRM customer number (staged data, re-identification only)
+SEGMENT = "segment"
+REGION = "region"
+LEAD_DATE = "lead_date"
+SIGNUP_DATE = "signup_date"
+CHURN_DATE = "churn_date"
+CONTACT_CONSENT = "contact_consent"
+CONSENT_CHANNELS = "consent_channels"
+
+EVENT_ID = "event_id"
+TIMESTAMP = "timestamp"
+CHANNEL = "channel"
+TOUCHPOINT = "touchpoint"
+STAGE = "stage"
+CONTACT_REASON = "contact_reason"
+DIRECTION = "direction"
+WAIT_SECONDS = "wait_seconds"
+HANDLE_SECONDS = "handle_seconds"
+RESOLVED = "resolved"
+TEXT = "text"
+
+RESPONSE_ID = "response_id"
+SURVEY = "survey"
+NPS = "nps"
+CSAT = "csat"
+CES = "ces"
+COMMENT = "comment"
+LANGUAGE = "language"
+
+ORDER_ID = "order_id"
+PRODUCT = "product"
+CATEGORY = "category"
+REVENUE = "revenue"
+STATUS = "status"
+
+CAMPAIGN_ID = "campaign_id"
+SENT_AT = "sent_at"
+RESPONDED_AT = "responded_at"
+
+# lineage and flags of staged tables
+SOURCE_FILE = "_file"
+SOURCE_ROW = "_row"
+IS_TEST = "is_test"
+
+# personal data (staged customers only; split off into the re-identification table)
+PII_NAME = "pii_name"
+PII_EMAIL = "pii_email"
+PII_PHONE = "pii_phone"
+PII_COLUMNS = (PII_NAME, PII_EMAIL, PII_PHONE)
+
+# --- codes that are not taxonomy entries ------------------------------------------------
+DIRECTIONS = ("inbound", "outbound")
+ORDER_STATUSES = ("completed", "cancelled", "pending")
+SCORE_RANGES = {NPS: (0, 10), CSAT: (1, 5), CES: (1, 7)}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: str              # "string" | "float" | "int" | "bool" | "datetime" | "date"
+    required: bool = False  # must be present and non-null
+    codes: str | None = None  # taxonomy section (or "directions"/"order_statuses") the values come from
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    key: tuple[str, ...]    # columns that identify a row
+    columns: tuple[Column, ...]
+    description: str = ""
+    customer_column: str | None = CUSTOMER_ID
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def required(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+TABLES: dict[str, Table] = {
+    "customers": Table(
+        "customers", (CUSTOMER_ID,),
+        (
+            Column(CUSTOMER_ID, "string", True),
+            Column(SEGMENT, "string", codes="segments"),
+            Column(REGION, "string"),
+            Column(LEAD_DATE, "datetime"),
+            Column(SIGNUP_DATE, "datetime"),
+            Column(CHURN_DATE, "datetime"),
+            Column(CONTACT_CONSENT, "bool", True),
+            Column(CONSENT_CHANNELS, "string"),
+        ),
+        "one row per customer or lead (signup_date empty = lead that never became a customer)",
+    ),
+    "events": Table(
+        "events", (EVENT_ID,),
+        (
+            Column(EVENT_ID, "string", True),
+            Column(CUSTOMER_ID, "string", True),
+            Column(TIMESTAMP, "datetime", True),
+            Column(CHANNEL, "string", True, codes="channels"),
+            Column(TOUCHPOINT, "string", True, codes="touchpoints"),
+            Column(STAGE, "string", codes="stages"),
+            Column(CONTACT_REASON, "string", codes="contact_reasons"),
+            Column(DIRECTION, "string", codes="directions"),
+            Column(WAIT_SECONDS, "float"),
+            Column(HANDLE_SECONDS, "float"),
+            Column(RESOLVED, "bool"),
+            Column(TEXT, "string"),
+        ),
+        "one row per touchpoint or interaction",
+    ),
+    "feedback": Table(
+        "feedback", (RESPONSE_ID,),
+        (
+            Column(RESPONSE_ID, "string", True),
+            Column(CUSTOMER_ID, "string"),
+            Column(TIMESTAMP, "datetime", True),
+            Column(SURVEY, "string", codes="surveys"),
+            Column(TOUCHPOINT, "string", codes="touchpoints"),
+            Column(NPS, "float"),
+            Column(CSAT, "float"),
+            Column(CES, "float"),
+            Column(COMMENT, "string"),
+            Column(LANGUAGE, "string"),
+        ),
+        "one row per survey response or verbatim",
+    ),
+    "orders": Table(
+        "orders", (ORDER_ID,),
+        (
+            Column(ORDER_ID, "string", True),
+            Column(CUSTOMER_ID, "string", True),
+            Column(TIMESTAMP, "datetime", True),
+            Column(PRODUCT, "string"),
+            Column(CATEGORY, "string"),
+            Column(REVENUE, "float"),
+            Column(STATUS, "string", codes="order_statuses"),
+        ),
+        "one row per order or transaction",
+    ),
+    "campaigns": Table(
+        "campaigns", (CAMPAIGN_ID, CUSTOMER_ID),
+        (
+            Column(CAMPAIGN_ID, "string", True),
+            Column(CUSTOMER_ID, "string", True),
+            Column(SENT_AT, "datetime", True),
+            Column(RESPONDED_AT, "datetime"),
+        ),
+        "one row per contact sent in a campaign",
+    ),
+}
+
+REIDENTIFICATION = "reidentification"   # restricted table: customer_id, customer_ref, pii_*
+
+
+def staged_columns(table: str) -> list[str]:
+    """Column names of a staged table: canonical names with customer_ref for customer_id."""
+    return [CUSTOMER_REF if c == CUSTOMER_ID else c for c in TABLES[table].names]
