@@ -1,0 +1,124 @@
+"""The `cx` command: `cx demo` writes demo exports, `cx run` runs the notebook pipeline.
+
+Exit codes: 0 success; 1 the run failed (bad data or a failing notebook); 2 usage or
+configuration error (nothing was run). Heavy modules are imported only inside commands so
+that `cx --help` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _print(*args, quiet: bool = False, **kw) -> None:
+    if not quiet:
+        print(*args, **kw, flush=True)
+
+
+def _project(path: str | None) -> Path:
+    from cxlib import config
+
+    return config.find_project_dir(path)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Write the demo company's exports to --out (default: the project's raw folder)."""
+    from cxlib import demo
+
+    out = Path(args.out)
+    if args.if_empty and demo.has_exports(out):
+        _print(f"{out} already holds exports; left them unchanged (remove them to write new demo data)", quiet=args.quiet)
+        return EXIT_OK
+    _print(f"writing demo exports: {args.customers:,} customers, seed {args.seed} -> {out}", quiet=args.quiet)
+    company = demo.generate(args.customers, args.seed)
+    written = demo.write_exports(company, out)
+    _print(f"wrote {len(written)} files to {out}", quiet=args.quiet)
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the notebooks of config/pipeline.yml and write reports/<run_id>/."""
+    from cxlib import pipeline
+
+    project_dir = _project(args.project)
+
+    def progress(event: dict) -> None:
+        prefix = f"[{event['index']}/{event['total']}] {event['name']} …"
+        if event["event"] == "start":
+            _print(prefix, end=" ", quiet=args.quiet)
+        else:
+            word = "ok" if event["status"] == "succeeded" else event["status"].upper()
+            _print(f"{word} ({event['duration_s']:.1f} s)", quiet=args.quiet)
+
+    result = pipeline.run(
+        project_dir, params_file=args.file, overrides=args.param or [], only=args.only, progress=progress,
+    )
+    if result.failure:
+        f = result.failure
+        where = f"cell {f['cell']}" if f.get("cell") is not None else "before any cell ran"
+        print(f"FAILED {f['notebook']}, {where}: {f['ename']}: {f['evalue']}", file=sys.stderr, flush=True)
+        print(f"run record: {result.run_dir / 'run.json'} (reports/{pipeline.LATEST} unchanged)", file=sys.stderr, flush=True)
+        return EXIT_FAILED
+    _print(f"report: {result.latest / 'index.html' if result.latest else result.index}", quiet=args.quiet)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cx",
+        description="cx-insights: customer-experience analytics from exports to HTML reports.",
+        epilog="Exit codes: 0 ok, 1 run failed (bad data or a failing notebook), 2 usage or configuration error.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="write synthetic exports of a demo telecom company",
+                          description="Write the demo company's exports (and ground truth in _truth/).")
+    demo.add_argument("--customers", type=int, default=20000, help="number of customers (default 20000)")
+    demo.add_argument("--seed", type=int, default=7, help="random seed (default 7); same seed, same data")
+    demo.add_argument("--out", default="data/raw", help="folder for the exports (default data/raw)")
+    demo.add_argument("--if-empty", action="store_true", help="do nothing if the folder already holds exports")
+    demo.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    demo.set_defaults(func=cmd_demo)
+
+    run = sub.add_parser(
+        "run", help="run the notebook pipeline and write reports/<run_id>/",
+        description="Run the notebooks of config/pipeline.yml in order with papermill, export HTML "
+                    "reports without code, write run.json, results.json and index.html, and point "
+                    "reports/latest at the run when it succeeds.",
+        epilog="Exit codes: 0 ok, 1 run failed (bad data or a failing notebook), 2 usage or configuration error.",
+    )
+    run.add_argument("-f", "--file", metavar="PARAMS.yml",
+                     help="parameter file: top-level keys for every notebook, 'notebooks: {NAME: {...}}' for one")
+    run.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
+                     help="set a parameter (YAML scalar); NOTEBOOK.key=value for one notebook; repeatable")
+    run.add_argument("--only", action="append", metavar="NOTEBOOK",
+                     help="run only this notebook (repeatable), e.g. --only 01_validate_clean")
+    run.add_argument("--project", metavar="DIR", help="project folder (default: the one containing the cwd)")
+    run.add_argument("-q", "--quiet", action="store_true", help="print only failures")
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "demo" and args.customers < 1:
+        parser.error("--customers must be at least 1")
+    from cxlib.config import ConfigError
+
+    try:
+        return args.func(args)
+    except ConfigError as exc:  # includes pipeline.UsageError
+        print(f"cx {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("cx: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""The engine for work over all events: a backend connection and Ibis tables on it.
+
+Work whose cost grows with the event log (journeys, transitions, exposures, rates over all
+events) is written once as Ibis expressions. `connect` opens a backend by name: DuckDB
+embedded (default, no server, out-of-core) or an existing Spark (`pyspark`). `read_table`
+reads a processed Parquet path (local or on the cluster's storage) as an Ibis table;
+`to_pandas` brings an expression's (aggregated) result back as a pandas DataFrame with the
+same dtypes whatever the backend.
+
+    con = engine.connect("duckdb", memory_limit="2GB")
+    events = engine.read_table(con, "data/processed/events.parquet")
+    engine.to_pandas(events.group_by("touchpoint").agg(n=events.count()))
+
+Reading is lazy: the Parquet file is scanned when an expression is executed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from cxlib import schema
+
+ENGINES = ("duckdb", "pyspark")
+SPARK_DEFAULTS = {
+    "spark.ui.enabled": "false",
+    "spark.sql.session.timeZone": "UTC",
+}
+
+
+class EngineError(ValueError):
+    """An engine cannot be opened, or a table it reads is missing or lacks columns."""
+
+
+def connect(engine: str = "duckdb", **settings):
+    """An Ibis backend connection for `engine` ('duckdb' or 'pyspark').
+
+    duckdb settings are DuckDB options: `database` (default in memory), `threads`,
+    `memory_limit` ("2GB"), `temp_directory`. pyspark settings: `session` (an existing
+    SparkSession) or `master` (default "local[2]"), `app_name` and `config` (dict of Spark
+    options; UTC session time zone and no UI unless set).
+    """
+    name = str(engine).strip().lower()
+    if name == "duckdb":
+        database = settings.pop("database", ":memory:")
+        return ibis.duckdb.connect(database, **settings)
+    if name == "pyspark":
+        return _connect_spark(**settings)
+    raise EngineError(f"engine: unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+
+
+def _connect_spark(session=None, master: str = "local[2]", app_name: str = "cx-insights",
+                   config: Mapping | None = None):
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise EngineError(
+            "engine=pyspark: the pyspark package is not installed; install the extra with "
+            "`pip install .[spark]` or choose engine=duckdb"
+        ) from exc
+    if session is None:
+        if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+            raise EngineError(
+                "engine=pyspark: no Java runtime found (JAVA_HOME unset and no `java` on PATH); "
+                "install a JDK 17 (Debian: openjdk-17-jre-headless) or choose engine=duckdb"
+            )
+        builder = SparkSession.builder.master(master).appName(app_name)
+        for key, value in {**SPARK_DEFAULTS, **dict(config or {})}.items():
+            builder = builder.config(key, value)
+        session = builder.getOrCreate()
+    return ibis.pyspark.connect(session)
+
+
+def read_table(con, path: str | Path, *, columns: Iterable[str] | None = None,
+               table: str | None = None) -> ir.Table:
+    """The Parquet file (or folder / glob) at `path` as a lazy Ibis table on `con`.
+
+    `columns`: names that must be present (default: the canonical columns of `table`, e.g.
+    "events", when given). A local path that does not exist or lacks columns raises
+    EngineError naming the path and the columns.
+    """
+    text = str(path)
+    if "://" not in text and not any(ch in text for ch in "*?[") and not Path(text).exists():
+        raise EngineError(f"{text}: file not found (run notebook 01_validate_clean first)")
+    expr = con.read_parquet(text)
+    required = list(columns) if columns is not None else (schema.TABLES[table].names if table else [])
+    require_columns(expr, required, where=text)
+    return expr
+
+
+def read_tables(con, folder: str | Path, names: Iterable[str]) -> dict[str, ir.Table]:
+    """Canonical processed tables `folder/<name>.parquet` as lazy Ibis tables, by name."""
+    return {name: read_table(con, Path(folder) / f"{name}.parquet", table=name) for name in names}
+
+
+def table(data, con=None) -> ir.Table:
+    """An Ibis table from an Ibis table (returned as is) or a pandas DataFrame (in memory).
+
+    A DataFrame becomes an in-memory table on `con` (or on the default DuckDB backend when
+    `con` is None): for small inputs such as tests and lookup tables.
+    """
+    if isinstance(data, ir.Table):
+        return data
+    if isinstance(data, pd.DataFrame):
+        memtable = ibis.memtable(data)
+        return memtable if con is None else con.create_table(_fresh_name(), memtable, temp=True)
+    raise EngineError(f"expected an Ibis table or a pandas DataFrame, got {type(data).__name__}")
+
+
+def _fresh_name() -> str:
+    return "cx_" + ibis.util.gen_name("tbl")
+
+
+def require_columns(expr: ir.Table, columns: Iterable[str], *, where: str) -> None:
+    """Raise EngineError naming `where` and the missing columns if `expr` lacks any of `columns`."""
+    missing = [c for c in columns if c not in expr.columns]
+    if missing:
+        raise EngineError(f"{where}: missing column(s) {missing}; present: {list(expr.columns)}")
+
+
+def to_pandas(expr: ir.Expr) -> pd.DataFrame:
+    """Execute `expr` on its backend and return a pandas DataFrame with backend-independent dtypes.
+
+    Integer columns come back as int64 (nullable Int64 when they hold nulls), floats as float64,
+    strings as `str`, timestamps as UTC datetimes. Use it for aggregated results only.
+    """
+    if isinstance(expr, ir.Scalar):
+        expr = expr.as_table()
+    elif isinstance(expr, ir.Column):
+        expr = expr.as_table()
+    frame = expr.to_pandas()
+    return frame.assign(**{
+        name: _normalise(frame[name], dtype) for name, dtype in expr.schema().items()
+    })
+
+
+def _normalise(values: pd.Series, dtype) -> pd.Series:
+    if dtype.is_integer():
+        return values.astype("Int64") if values.isna().any() else values.astype("int64")
+    if dtype.is_floating() or dtype.is_decimal():
+        return values.astype("float64")
+    if dtype.is_string():
+        return values.astype("str")
+    if dtype.is_boolean():
+        return values.astype("boolean") if values.isna().any() else values.astype("bool")
+    return values

@@ -1,0 +1,387 @@
+"""Run records and HTML: record a notebook's headline numbers, export notebooks to HTML
+without code, write index.html, run.json and results.json.
+
+Notebooks call `record_results(run_dir, section, dict)` and show `parameters_table(params)`;
+the pipeline calls the rest.
+
+    report.record_results(run_dir, "feedback", {"nps": {"value": 12.3, "n": 4210}})
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+RESULTS_DIR = "results"
+
+
+# --- JSON that never fails on numpy/pandas values ----------------------------------------
+def to_jsonable(value):
+    """A JSON-safe copy of `value`: numpy/pandas scalars -> Python, NaN/NaT/NA/inf -> None,
+    Timestamps/dates -> ISO strings, DataFrames -> list of row dicts, Series -> dict, Paths -> str.
+
+        to_jsonable({"n": np.int64(3), "x": float("nan")}) -> {"n": 3, "x": None}
+    """
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if isinstance(value, pd.DataFrame):
+        return [to_jsonable(row) for row in value.to_dict(orient="records")]
+    if isinstance(value, pd.Series):
+        return {str(k): to_jsonable(v) for k, v in value.to_dict().items()}
+    if isinstance(value, Mapping):
+        return {str(to_jsonable(k)) if not isinstance(k, str) else k: to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset, np.ndarray, pd.Index)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, (pd.Timestamp, dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, (pd.Timedelta, dt.timedelta)):
+        return pd.Timedelta(value).total_seconds()
+    if isinstance(value, np.datetime64):
+        return None if np.isnat(value) else pd.Timestamp(value).isoformat()
+    if isinstance(value, pd.Period):
+        return str(value)
+    try:  # any other scalar pandas knows as missing (e.g. numpy.timedelta64('NaT'))
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    if hasattr(value, "item"):
+        return to_jsonable(value.item())
+    return str(value)
+
+
+def write_json(path: str | Path, data) -> Path:
+    """Write `data` (made JSON-safe) to `path` atomically: temp file in the same folder, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(to_jsonable(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def record_results(run_dir: str | Path, section: str, results: dict) -> Path:
+    """Write a notebook's headline numbers to run_dir/results/<section>.json (atomically).
+
+    `section` becomes the top-level key of results.json (e.g. "validation", "feedback");
+    values may be numpy/pandas scalars, Timestamps, NaN (-> null) or DataFrames (-> rows).
+    Recording a section again replaces it. Returns the path written.
+    """
+    if not section or not str(section).replace("_", "").isalnum():
+        raise ValueError(f"record_results: section must be a word like 'feedback', got {section!r}")
+    if not isinstance(results, Mapping):
+        raise ValueError(f"record_results: results for '{section}' must be a dict, got {type(results).__name__}")
+    return write_json(Path(run_dir) / RESULTS_DIR / f"{section}.json", results)
+
+
+def read_results(run_dir: str | Path) -> dict:
+    """All recorded sections of a run merged into one dict: {section: results}, sections sorted."""
+    folder = Path(run_dir) / RESULTS_DIR
+    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    return {f.stem: json.loads(f.read_text(encoding="utf-8")) for f in files}
+
+
+def parameters_table(params: dict) -> pd.DataFrame:
+    """The "parameters analysed" table every notebook shows: columns `parameter`, `value`
+    (value as text; lists joined by ', '), in the order given.
+
+        parameters_table({"min_n": 100, "tolerance": 0.02})
+    """
+    def text(value) -> str:
+        value = to_jsonable(value)
+        if isinstance(value, list):
+            return ", ".join(map(str, value))
+        if isinstance(value, dict):
+            return json.dumps(value, ensure_ascii=False)
+        return "" if value is None else str(value)
+
+    return pd.DataFrame(
+        {"parameter": pd.Series(list(params), dtype="str"),
+         "value": pd.Series([text(v) for v in params.values()], dtype="str")}
+    )
+
+
+# --- notebook -> HTML without code ---------------------------------------------------------
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+TEMPLATE = "cx_html"
+
+
+def _reader_copy(nb):
+    """A copy of notebook `nb` for readers: stderr streams dropped, error tracebacks reduced to
+    'Name: message' (the message names file, column and rows)."""
+    import copy
+
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        outputs = [o for o in cell.get("outputs", [])
+                   if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+        for out in outputs:
+            if out.get("output_type") == "error":
+                out["traceback"] = [f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"]
+        cell["outputs"] = outputs
+    return nb
+
+
+def export_html(ipynb_path: str | Path, html_path: str | Path, *, title: str | None = None) -> Path:
+    """Export an executed notebook to a self-contained HTML file without code: inputs and
+    prompts hidden, stderr dropped, figures inline (base64), no external references.
+    Written atomically; returns `html_path`."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = _reader_copy(nbformat.read(str(ipynb_path), as_version=4))
+    exporter = HTMLExporter(
+        template_name=TEMPLATE,
+        extra_template_basedirs=[str(TEMPLATES_DIR)],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    name = title or Path(ipynb_path).stem
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": name}})
+    return write_text(html_path, body)
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write text to `path` atomically (temp file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# --- index.html ----------------------------------------------------------------------------
+_CSS = """
+:root { --ink:#1d2733; --muted:#5b6670; --line:#dde3e9; --bg:#f6f8fa; --blue:#1f4e79;
+        --ok:#2e7d32; --warn:#ef6c00; --bad:#c62828; }
+* { box-sizing: border-box; }
+body { font-family: "DejaVu Sans", "Segoe UI", Helvetica, Arial, sans-serif; color: var(--ink);
+       margin: 0; background: #fff; line-height: 1.45; }
+main { max-width: 1100px; margin: 0 auto; padding: 2rem 1.25rem 4rem; }
+h1 { font-size: 1.6rem; margin: 0 0 .25rem; color: var(--blue); }
+h2 { font-size: 1.15rem; margin: 2rem 0 .6rem; padding-bottom: .3rem; border-bottom: 1px solid var(--line); }
+h3 { font-size: 1rem; margin: 1.2rem 0 .4rem; }
+p.meta, .muted { color: var(--muted); font-size: .9rem; }
+.badge { display: inline-block; padding: .1rem .6rem; border-radius: 1rem; font-weight: bold;
+         font-size: .85rem; color: #fff; background: var(--muted); vertical-align: middle; }
+.badge.succeeded, .badge.passed { background: var(--ok); }
+.badge.warned { background: var(--warn); }
+.badge.failed { background: var(--bad); }
+.box { border: 1px solid var(--line); border-left: 4px solid var(--bad); background: #fff5f5;
+       padding: .75rem 1rem; margin: 1rem 0; white-space: pre-wrap; font-family: monospace; font-size: .9rem; }
+.tiles { display: flex; flex-wrap: wrap; gap: .75rem; margin: .5rem 0 1rem; }
+.tile { border: 1px solid var(--line); border-radius: .4rem; padding: .6rem .9rem; min-width: 11rem; background: var(--bg); }
+.tile .label { color: var(--muted); font-size: .8rem; }
+.tile .value { font-size: 1.35rem; font-weight: bold; color: var(--blue); }
+.tile .detail { color: var(--muted); font-size: .8rem; }
+table { border-collapse: collapse; margin: .4rem 0 1rem; font-size: .88rem; }
+th, td { border-bottom: 1px solid var(--line); padding: .3rem .7rem; text-align: left; vertical-align: top; }
+th { background: var(--bg); }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+code { font-size: .85rem; word-break: break-all; }
+a { color: var(--blue); }
+footer { margin-top: 3rem; color: var(--muted); font-size: .8rem; }
+"""
+
+_SKIP_SECTIONS = ("validation", "inputs", "tables")
+_MAX_ROWS = 15
+
+
+def _esc(value) -> str:
+    import html
+
+    return html.escape("" if value is None else str(value))
+
+
+def format_number(value) -> str:
+    """Numbers for readers: 12345.6 -> '12,346'; 12.345 -> '12.3'; 0.0213 -> '0.0213'; None -> '–'."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "–"
+        if value == int(value) and abs(value) < 1e15:
+            return f"{int(value):,}"
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+    return str(value)
+
+
+def _is_scalar(value) -> bool:
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+def _cell(value) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f'<td class="num">{_esc(format_number(value))}</td>'
+    if _is_scalar(value):
+        return f"<td>{_esc(format_number(value))}</td>"
+    return f"<td><code>{_esc(json.dumps(value, ensure_ascii=False)[:200])}</code></td>"
+
+
+def _rows_table(rows: list[dict]) -> str:
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    head = "".join(f"<th>{_esc(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(_cell(row.get(c)) for c in columns) + "</tr>" for row in rows[:_MAX_ROWS])
+    more = f'<p class="muted">… and {len(rows) - _MAX_ROWS:,} more rows in results.json</p>' if len(rows) > _MAX_ROWS else ""
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
+
+
+def _tile(label: str, value: dict) -> str:
+    interval = ""
+    if value.get("ci_low") is not None and value.get("ci_high") is not None:
+        interval = f"95% interval {format_number(value['ci_low'])} to {format_number(value['ci_high'])}"
+    n = f"n = {format_number(value['n'])}" if value.get("n") is not None else ""
+    detail = " · ".join(p for p in (interval, n) if p)
+    return (f'<div class="tile"><div class="label">{_esc(label)}</div>'
+            f'<div class="value">{_esc(format_number(value.get("value")))}</div>'
+            f'<div class="detail">{_esc(detail)}</div></div>')
+
+
+def render_section(data, depth: int = 0) -> str:
+    """Generic HTML for one results section: {value, ci_low, ci_high, n} dicts as tiles,
+    scalars as a key/value table, lists of rows as tables (first 15), nested dicts as sub-headings."""
+    if _is_scalar(data):
+        return f"<p>{_esc(format_number(data))}</p>"
+    if isinstance(data, list):
+        if data and all(isinstance(r, dict) for r in data):
+            return _rows_table(data)
+        return f"<p>{_esc(', '.join(format_number(v) if _is_scalar(v) else json.dumps(v) for v in data)) or '(none)'}</p>"
+    tiles = {k: v for k, v in data.items() if isinstance(v, dict) and "value" in v and all(_is_scalar(x) for x in v.values())}
+    scalars = {k: v for k, v in data.items() if k not in tiles and _is_scalar(v)}
+    nested = {k: v for k, v in data.items() if k not in tiles and k not in scalars}
+    parts = []
+    if tiles:
+        parts.append('<div class="tiles">' + "".join(_tile(k, v) for k, v in tiles.items()) + "</div>")
+    if scalars:
+        rows = "".join(f"<tr><th>{_esc(k)}</th>{_cell(v)}</tr>" for k, v in scalars.items())
+        parts.append(f"<table><tbody>{rows}</tbody></table>")
+    for key, value in nested.items():
+        heading = "h3" if depth == 0 else "h4"
+        inner = render_section(value, depth + 1) if depth < 3 else f"<code>{_esc(json.dumps(value)[:300])}</code>"
+        parts.append(f"<{heading}>{_esc(key)}</{heading}>{inner}")
+    return "".join(parts)
+
+
+def find_data_docs(run_dir: str | Path) -> Path | None:
+    """The Data Docs index page written under run_dir/data_docs, if any (shallowest first)."""
+    folder = Path(run_dir) / "data_docs"
+    pages = sorted(folder.rglob("index.html"), key=lambda p: (len(p.parts), str(p))) if folder.is_dir() else []
+    return pages[0] if pages else None
+
+
+def index_html(record: dict, results: dict, *, data_docs: str | None = None) -> str:
+    """The run's overview page (self-contained HTML): status, data fingerprint, validation,
+    links to each stage report and Data Docs, headline numbers of results.json, parameters."""
+    status = record.get("status", "unknown")
+    inputs = record.get("inputs") or {}
+    validation = results.get("validation") or {}
+    parts = [
+        f"<h1>CX insights — run {_esc(record.get('run_id'))}</h1>",
+        f'<p class="meta">Run <span class="badge {_esc(status)}">{_esc(status)}</span> · '
+        f"started {_esc(record.get('started'))} · ended {_esc(record.get('ended'))} (UTC) · "
+        f"project <code>{_esc(record.get('project_dir'))}</code></p>",
+    ]
+    failure = record.get("failure")
+    if failure:
+        where = f"cell {failure['cell']}" if failure.get("cell") is not None else "before any cell ran"
+        parts.append(f'<div class="box">FAILED {_esc(failure.get("notebook"))}, {_esc(where)}: '
+                     f'{_esc(failure.get("ename"))}: {_esc(failure.get("evalue"))}</div>')
+
+    parts.append("<h2>Stage reports</h2><table><thead><tr><th>notebook</th><th>status</th>"
+                 "<th>duration</th><th>report</th></tr></thead><tbody>")
+    for nb in record.get("notebooks", []):
+        link = f'<a href="{_esc(nb["html"])}">{_esc(nb.get("title") or nb["name"])}</a>' if nb.get("html") else _esc(nb.get("title") or nb["name"])
+        duration = f"{nb['duration_s']:.1f} s" if nb.get("duration_s") is not None else "–"
+        parts.append(f"<tr><td>{_esc(nb['name'])}</td><td><span class=\"badge {_esc(nb.get('status'))}\">"
+                     f"{_esc(nb.get('status'))}</span></td><td class=\"num\">{_esc(duration)}</td><td>{link}</td></tr>")
+    parts.append("</tbody></table>")
+
+    v_status = validation.get("status", "not run")
+    parts.append(f'<h2>Validation <span class="badge {_esc(v_status)}">{_esc(v_status)}</span></h2>')
+    counts = {k: validation[k] for k in ("checked", "warnings") if k in validation}
+    failed = validation.get("failed") or []
+    summary = ", ".join(f"{k}: {format_number(len(v) if isinstance(v, list) else v)}" for k, v in counts.items())
+    parts.append(f"<p>{_esc(summary)}{'; ' if summary else ''}critical failures: {len(failed)}</p>")
+    if failed:
+        parts.append(render_section(failed if isinstance(failed, list) else [failed]))
+    if data_docs:
+        parts.append(f'<p>Great Expectations Data Docs: <a href="{_esc(data_docs)}">{_esc(data_docs)}</a> '
+                     '<span class="muted">(styles load from the internet; the stage report shows the same results offline)</span></p>')
+
+    parts.append("<h2>Data</h2>")
+    fp = inputs.get("fingerprint", "")
+    parts.append(f'<p>Data fingerprint <code title="{_esc(fp)}">{_esc(fp[:16])}</code> '
+                 f'<span class="muted">(SHA-256 over the input files; the same fingerprint means the same data)</span></p>')
+    files = inputs.get("files") or []
+    if files:
+        parts.append(_rows_table([{"file": f.get("file"), "bytes": f.get("bytes"), "rows": f.get("rows"),
+                                   "sha256": (f.get("sha256") or "")[:16]} for f in files]))
+    tables = inputs.get("tables") or {}
+    if tables:
+        parts.append("<h3>Rows per processed table</h3>" + render_section(tables, 1))
+
+    for section, data in results.items():
+        if section in _SKIP_SECTIONS:
+            continue
+        parts.append(f"<h2>{_esc(section.replace('_', ' ').capitalize())}</h2>{render_section(data)}")
+
+    parts.append("<h2>Parameters</h2>")
+    for name, params in (record.get("parameters") or {}).items():
+        rows = "".join(f"<tr><th>{_esc(k)}</th><td><code>{_esc(v)}</code></td></tr>"
+                       for k, v in parameters_table(params).itertuples(index=False))
+        parts.append(f"<h3>{_esc(name)}</h3><table><tbody>{rows}</tbody></table>")
+
+    versions = ", ".join(f"{k} {v}" for k, v in (record.get("packages") or {}).items() if v)
+    parts.append(f"<footer>Python {_esc(record.get('python'))} · {_esc(versions)} · "
+                 "run.json and results.json in this folder hold these numbers for machines.</footer>")
+    title = f"CX insights — run {record.get('run_id')}"
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{_esc(title)}</title><style>{_CSS}</style></head>"
+            f"<body><main>{''.join(parts)}</main></body></html>\n")
+
+
+def write_index(run_dir: str | Path, record: dict, results: dict) -> Path:
+    """Write run_dir/index.html from the run record and results (atomically)."""
+    run_dir = Path(run_dir)
+    docs = find_data_docs(run_dir)
+    link = docs.relative_to(run_dir).as_posix() if docs else None
+    return write_text(run_dir / "index.html", index_html(to_jsonable(record), to_jsonable(results), data_docs=link))

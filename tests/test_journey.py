@@ -1,0 +1,556 @@
+"""cxlib.journey and cxlib.engine: exact results on hand-made event logs, and the DuckDB path
+against a pandas reference implementation on a medium log."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import ibis
+import numpy as np
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal
+
+from cxlib import config, engine, journey
+from cxlib.metrics import wilson_interval
+
+ROOT = Path(__file__).resolve().parents[1]
+TS = "timestamp"
+
+
+def ts(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz="UTC")
+
+
+@pytest.fixture(scope="module")
+def taxonomy():
+    return config.load_taxonomy(ROOT / "config" / "taxonomy.yml")
+
+
+def make_events(rows) -> pd.DataFrame:
+    """rows: (event_id, customer_id, timestamp text, touchpoint)."""
+    frame = pd.DataFrame(rows, columns=["event_id", "customer_id", TS, "touchpoint"])
+    return frame.assign(**{TS: pd.to_datetime(frame[TS], utc=True, format="ISO8601"), "stage": pd.Series([None] * len(frame), dtype="str")})
+
+
+# Rows out of order on purpose; a1/a2 and b1/b2 share a timestamp (event_id decides);
+# c has one event; d meets the steps in the wrong order.
+LOG = [
+    ("a3", "A", "2024-01-03 09:00", "order"),
+    ("b2", "B", "2024-01-05 12:00", "quote"),
+    ("a1", "A", "2024-01-01 10:00", "web_visit"),
+    ("d3", "D", "2024-01-12 00:00", "order"),
+    ("a5", "A", "2024-03-01 09:00", "service_contact"),
+    ("b1", "B", "2024-01-05 12:00", "web_visit"),
+    ("a2", "A", "2024-01-01 10:00", "quote"),
+    ("c1", "C", "2024-02-01 00:00", "web_visit"),
+    ("b4", "B", "2024-01-26 12:00", "activation"),
+    ("d1", "D", "2024-01-10 00:00", "quote"),
+    ("a4", "A", "2024-01-13 09:00", "activation"),
+    ("b3", "B", "2024-01-06 12:00", "order"),
+    ("d2", "D", "2024-01-11 00:00", "web_visit"),
+]
+SEGMENTS = pd.DataFrame({"customer_id": ["A", "B", "C", "D"], "segment": ["private", "business", "private", "private"]})
+STEPS = ["web_visit", "quote", "order", "activation"]
+
+
+@pytest.fixture()
+def events(taxonomy):
+    return journey.with_stages(make_events(LOG), taxonomy)
+
+
+@pytest.fixture()
+def events_seg(events):
+    return journey.attach(events, SEGMENTS)
+
+
+def run(expr) -> pd.DataFrame:
+    return engine.to_pandas(expr)
+
+
+# --- edge cases first ---------------------------------------------------------------------
+
+def test_missing_column_raises_naming_it():
+    bad = make_events(LOG).drop(columns=["event_id"])
+    with pytest.raises(journey.JourneyError, match=r"events: missing column\(s\) \['event_id'\]"):
+        journey.transitions(bad)
+    with pytest.raises(journey.JourneyError, match="segment"):
+        journey.funnel(make_events(LOG), STEPS, by="segment")
+
+
+def test_bad_parameters_raise():
+    with pytest.raises(journey.JourneyError, match="steps is empty"):
+        journey.funnel(make_events(LOG), [])
+    with pytest.raises(journey.JourneyError, match="gap_days"):
+        journey.with_episodes(make_events(LOG), 0)
+    with pytest.raises(journey.JourneyError, match="pairs is empty"):
+        journey.time_between_steps(make_events(LOG), [])
+
+
+def test_empty_log_gives_zero_rows_or_zero_counts():
+    empty = make_events([])
+    assert journey.transitions(empty).empty
+    assert list(journey.transitions(empty).columns) == ["from_step", "to_step", "transitions", "probability"]
+    f = journey.funnel(empty, ["quote", "order"])
+    assert f["customers"].tolist() == [0, 0]
+    assert f["conversion"].isna().all()
+    assert journey.path_variants(empty).empty
+    t = journey.time_between_steps(empty, [("order", "activation")])
+    assert t[["pairs", "customers"]].iloc[0].tolist() == [0, 0]
+
+
+def test_one_event_customer():
+    one = make_events([("x1", "X", "2024-01-01", "web_visit")])
+    assert journey.transitions(one).empty
+    assert journey.funnel(one, ["web_visit", "order"])["customers"].tolist() == [1, 0]
+    p = journey.path_variants(one, col_node="touchpoint")
+    assert p[["path", "steps", "journeys", "coverage"]].iloc[0].tolist() == ["web_visit", 1, 1, 1.0]
+    assert run(journey.with_episodes(one, 30))["episode"].tolist() == [1]
+
+
+# --- ordering, stages, episodes --------------------------------------------------------------
+
+def test_sequence_orders_by_timestamp_then_event_id(events):
+    seq = run(journey.sequence(events).order_by(["customer_id", "seq"]))
+    assert seq.loc[seq["customer_id"] == "A", "event_id"].tolist() == ["a1", "a2", "a3", "a4", "a5"]
+    assert seq.loc[seq["customer_id"] == "B", "event_id"].tolist() == ["b1", "b2", "b3", "b4"]
+    assert seq.loc[seq["customer_id"] == "A", "seq"].tolist() == [1, 2, 3, 4, 5]
+
+
+def test_with_stages_fills_from_taxonomy_and_keeps_given(taxonomy):
+    raw = make_events(LOG[:2]).assign(stage=pd.Series(["usage", None], dtype="str"))
+    out = run(journey.with_stages(raw, taxonomy).order_by("event_id"))
+    assert out["stage"].tolist() == ["usage", "consideration"]
+
+
+def test_with_episodes_splits_on_gaps_longer_than_the_parameter(events):
+    out = run(journey.with_episodes(events, 30).order_by(["customer_id", TS, "event_id"]))
+    assert out.loc[out["customer_id"] == "A", "episode"].tolist() == [1, 1, 1, 1, 2]
+    assert out.loc[out["customer_id"] != "A", "episode"].tolist() == [1] * 8
+    exact = make_events([("p1", "P", "2024-01-01", "usage"), ("p2", "P", "2024-01-31", "usage"),
+                         ("p3", "P", "2024-03-01 00:00:01", "usage")])
+    # 30 days exactly is the same episode; 30 days and a second later is a new one
+    assert run(journey.with_episodes(exact, 30).order_by("event_id"))["episode"].tolist() == [1, 1, 2]
+
+
+def test_episode_summary(events):
+    out = journey.episode_summary(events, 30)
+    # episodes: A1 (a1..a4: 4 events, 287 h), A2 (a5: 1, 0), B (4, 21 days), C (1, 0), D (3, 2 days)
+    expected = pd.DataFrame({
+        "customers": [4], "episodes": [5], "episodes_per_customer": [1.25], "events_median": [3.0],
+        "days_median": [2.0], "days_p90": [287 / 24 + 0.6 * (21 - 287 / 24)],
+    })
+    assert_frame_equal(out, expected)
+
+
+def test_stage_summary_in_lifecycle_order(events, taxonomy):
+    out = journey.stage_summary(events, taxonomy)
+    assert out["stage"].tolist() == taxonomy.codes("stages")
+    got = out.set_index("stage")[["events", "customers", "share"]]
+    assert got.loc["consideration"].tolist() == [7, 4, 1.0]
+    assert got.loc["purchase"].tolist() == [3, 3, 0.75]
+    assert got.loc["onboarding"].tolist() == [2, 2, 0.5]
+    assert got.loc["service"].tolist() == [1, 1, 0.25]
+    assert got.loc["exit"].tolist() == [0, 0, 0.0]
+    assert out["stage_label"].iloc[0] == "Awareness"
+
+
+# --- funnel -------------------------------------------------------------------------------
+
+def expected_funnel(customers, days_median, days_p90, previous=None):
+    customers = np.asarray(customers)
+    start = np.full(len(customers), customers[0])
+    previous = np.r_[customers[0], customers[:-1]] if previous is None else np.asarray(previous)
+    low, high = wilson_interval(customers, start)
+    slow, shigh = wilson_interval(customers, previous)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return pd.DataFrame({
+            "step": pd.Series(STEPS, dtype="str"), "step_index": np.arange(1, 5),
+            "customers": customers.astype("int64"),
+            "conversion": np.where(start > 0, customers / start, np.nan), "ci_low": low, "ci_high": high,
+            "step_conversion": np.where(previous > 0, customers / previous, np.nan),
+            "step_ci_low": slow, "step_ci_high": shigh,
+            "drop_off": (previous - customers).astype("int64"),
+            "days_median": np.asarray(days_median, dtype=float), "days_p90": np.asarray(days_p90, dtype=float),
+        })
+
+
+def test_funnel_counts_customers_reaching_steps_in_order(events):
+    out = journey.funnel(events, STEPS)
+    # A: web 01-01 10:00, quote same second (a1 < a2), order +47 h, activation +287 h
+    # B: web 01-05 12:00, quote same second (b1 < b2), order +1 d, activation +21 d
+    # C: only a web visit; D: quote before web visit, so only step 1
+    a_order, a_act = 47 / 24, 287 / 24
+    expected = expected_funnel(
+        [4, 2, 2, 2],
+        [0.0, 0.0, (a_order + 1) / 2, (a_act + 21) / 2],
+        [0.0, 0.0, 1 + 0.9 * (a_order - 1), a_act + 0.9 * (21 - a_act)],
+    )
+    assert_frame_equal(out, expected)
+    assert out["conversion"].tolist() == [1.0, 0.5, 0.5, 0.5]
+    assert out["step_conversion"].tolist() == [1.0, 0.5, 1.0, 1.0]
+    assert out["drop_off"].tolist() == [0, 2, 0, 0]
+
+
+def test_funnel_by_segment_shows_an_empty_segment(events_seg):
+    out = journey.funnel(events_seg, STEPS, by="segment", groups=["private", "business", "enterprise"])
+    assert out["segment"].tolist() == ["business"] * 4 + ["enterprise"] * 4 + ["private"] * 4
+    got = out.set_index(["segment", "step"])
+    assert got.xs("private")["customers"].tolist() == [3, 1, 1, 1]
+    assert got.xs("business")["customers"].tolist() == [1, 1, 1, 1]
+    assert got.xs("enterprise")["customers"].tolist() == [0, 0, 0, 0]
+    assert got.xs("enterprise")[["conversion", "ci_low", "days_median"]].isna().all().all()
+    assert got.xs("private")["conversion"].tolist() == pytest.approx([1.0, 1 / 3, 1 / 3, 1 / 3])
+    assert got.xs("private")["days_median"].tolist() == pytest.approx([0.0, 0.0, 47 / 24, 287 / 24])
+
+
+def test_funnel_on_stages(events):
+    out = journey.funnel(events, ["consideration", "purchase", "onboarding"], col_step="stage")
+    # D: consideration (quote) then purchase (order): reaches 2 steps
+    assert out["customers"].tolist() == [4, 3, 2]
+
+
+# --- transitions and paths ----------------------------------------------------------------
+
+def test_transitions_counts_and_probabilities(events):
+    out = journey.transitions(events)
+    expected = pd.DataFrame({
+        "from_step": ["order", "quote", "web_visit", "activation", "quote", "web_visit"],
+        "to_step": ["activation", "order", "quote", "service_contact", "web_visit", "order"],
+        "transitions": [2, 2, 2, 1, 1, 1],
+        "probability": [1.0, 2 / 3, 2 / 3, 1.0, 1 / 3, 1 / 3],
+    }).astype({"from_step": "str", "to_step": "str"})
+    assert_frame_equal(out, expected)
+
+
+def test_transitions_within_episodes_drop_the_long_gap(events):
+    out = journey.transitions(events, gap_days=30)
+    assert ("activation", "service_contact") not in set(zip(out["from_step"], out["to_step"]))
+    assert out["transitions"].sum() == 8
+
+
+def test_transitions_by_segment_and_on_stages(events_seg):
+    out = journey.transitions(events_seg, col_node="stage", by="segment")
+    business = out[out["segment"] == "business"]
+    assert list(zip(business["from_step"], business["to_step"], business["transitions"])) == [
+        ("consideration", "consideration", 1), ("consideration", "purchase", 1), ("purchase", "onboarding", 1)]
+
+
+def test_path_variants_top_paths_with_coverage(events):
+    out = journey.path_variants(events, col_node="touchpoint", max_steps=3)
+    expected = pd.DataFrame({
+        "rank": [1, 2, 3],
+        "path": ["web_visit > quote > order > …", "quote > web_visit > order", "web_visit"],
+        "steps": [3, 3, 1], "journeys": [2, 1, 1],
+        "coverage": [0.5, 0.25, 0.25], "cumulative_coverage": [0.5, 0.75, 1.0], "variants": [3, 3, 3],
+    }).astype({"path": "str"})
+    assert_frame_equal(out, expected)
+
+
+def test_path_variants_collapse_repeated_stages(events):
+    out = journey.path_variants(events, col_node="stage", top=2)
+    assert out["path"].tolist() == ["consideration", "consideration > purchase"]
+    assert out["variants"].tolist() == [4, 4]
+    full = journey.path_variants(events, col_node="stage", collapse_repeats=False, max_steps=2, top=10)
+    assert "consideration > consideration > …" in full["path"].tolist()
+
+
+def test_path_variants_per_episode(events):
+    out = journey.path_variants(events, col_node="stage", gap_days=30)
+    assert out["journeys"].sum() == 5
+    assert "service" in out["path"].tolist()
+
+
+def test_time_between_steps(events):
+    out = journey.time_between_steps(events, [("order", "activation"), ("quote", "order"), ("invoice", "usage")])
+    q = [47 / 24, 1.0, 2.0]
+    expected = pd.DataFrame({
+        "from_step": ["order", "quote", "invoice"], "to_step": ["activation", "order", "usage"],
+        "pairs": [2, 3, 0], "customers": [2, 3, 0],
+        "days_median": [15.0, 47 / 24, np.nan], "days_p90": [19.0, 47 / 24 + 0.8 * (2 - 47 / 24), np.nan],
+        "days_mean": [15.0, sum(q) / 3, np.nan],
+    }).astype({"from_step": "str", "to_step": "str"})
+    assert_frame_equal(out, expected)
+
+
+def test_time_between_steps_pairs_each_order_with_its_own_activation():
+    log = make_events([("o1", "X", "2024-01-01", "order"), ("a1", "X", "2024-01-05", "activation"),
+                       ("o2", "X", "2024-02-01", "order"), ("a2", "X", "2024-02-03", "activation"),
+                       ("a3", "X", "2024-02-04", "activation")])
+    out = journey.time_between_steps(log, [("order", "activation")])
+    assert out[["pairs", "customers", "days_median"]].iloc[0].tolist() == [2, 1, 3.0]
+
+
+# --- conversion, repeat customers, campaigns, lost sales, tenure ----------------------------
+
+CUSTOMERS = pd.DataFrame({
+    "customer_id": ["A", "B", "C", "D", "E"],
+    "segment": ["private", "business", "private", "private", None],
+    "lead_date": pd.to_datetime(["2023-12-01", "2023-12-01", None, "2023-12-01", "2023-11-01"], utc=True, format="ISO8601"),
+    "signup_date": pd.to_datetime(["2024-01-02", None, "2023-01-01", None, None], utc=True, format="ISO8601"),
+    "churn_date": pd.to_datetime([None, None, "2023-05-01", None, None], utc=True, format="ISO8601"),
+})
+ORDERS = pd.DataFrame({
+    "order_id": ["o1", "o2", "o3", "o4", "o5"], "customer_id": ["A", "C", "C", "B", "E"],
+    "timestamp": pd.to_datetime(["2024-01-03 09:00", "2023-01-01", "2024-01-01", "2024-01-07", "2024-01-01"], utc=True, format="ISO8601"),
+    "product": ["mobile", "broadband", "mobile", "broadband", "mobile"],
+    "status": ["completed", "completed", None, "cancelled", "pending"],
+})
+
+
+def test_conversion_rate_counts_signups_and_orders():
+    out = journey.conversion_rate(CUSTOMERS, ORDERS)
+    # leads A, B, D, E: A signed up, E ordered (pending), B only a cancelled order
+    low, high = wilson_interval(2, 4)
+    assert_frame_equal(out, pd.DataFrame({"leads": [4], "converted": [2], "rate": [0.5],
+                                          "ci_low": [float(low)], "ci_high": [float(high)]}))
+    assert journey.conversion_rate(CUSTOMERS)["converted"].tolist() == [1]
+    by = journey.conversion_rate(CUSTOMERS, ORDERS, by="segment", groups=["private", "business", "enterprise"])
+    assert by["segment"].tolist() == ["business", "enterprise", "private", "unknown"]
+    assert by["leads"].tolist() == [1, 0, 2, 1]
+    assert by["converted"].tolist() == [0, 0, 1, 1]
+    assert np.isnan(by["rate"].iloc[1])
+
+
+def test_repeat_customer_rate_ignores_cancelled_orders():
+    out = journey.repeat_customer_rate(ORDERS)
+    # buyers: A (1), C (2), E (1); B's only order was cancelled
+    assert out[["buyers", "repeat_buyers"]].iloc[0].tolist() == [3, 1]
+    assert out["rate"].iloc[0] == pytest.approx(1 / 3)
+    with_seg = journey.repeat_customer_rate(journey.attach(ORDERS, CUSTOMERS), by="segment")
+    assert with_seg.set_index("segment")["repeat_buyers"].to_dict() == {"private": 1, "unknown": 0}
+
+
+def test_repeat_vs_new_conversion_and_lost_sales(events):
+    conv = journey.repeat_vs_new_conversion(events, ORDERS, window_days=30)
+    # quotes: A 01-01 (order 01-03: converted, new), B 01-05 (cancelled order only: lost, new),
+    # D 01-10 (no order: lost, new). C has no quote.
+    assert conv["customer_type"].tolist() == ["new", "repeat"]
+    assert conv["opportunities"].tolist() == [3, 0]
+    assert conv["converted"].tolist() == [1, 0]
+    log = make_events([("q1", "C", "2023-12-20", "quote"), ("q2", "C", "2024-03-01", "quote")])
+    conv_c = journey.repeat_vs_new_conversion(log, ORDERS, window_days=30)
+    # C ordered on 2023-01-01 before both quotes (repeat); o3 on 2024-01-01 follows q1 within 12 days
+    assert conv_c.set_index("customer_type").loc["repeat", ["opportunities", "converted"]].tolist() == [2, 1]
+    short = journey.repeat_vs_new_conversion(log, ORDERS, window_days=5)
+    assert short["converted"].tolist() == [0, 0]
+    lost = journey.lost_sales(events, ORDERS, window_days=30)
+    assert lost["step"].tolist() == ["cart", "quote"]
+    assert lost["opportunities"].tolist() == [0, 3]
+    assert lost["lost"].tolist() == [0, 2]
+    assert lost["rate"].iloc[1] == pytest.approx(2 / 3)
+
+
+def test_cancelled_orders_by_product_and_reason():
+    log = make_events([("x1", "B", "2024-01-08", "order_cancelled")]).assign(contact_reason="tariff_change")
+    out = journey.cancelled_orders(ORDERS, log)
+    assert out.to_dict("records") == [{"product": "broadband", "reason": "tariff_change", "cancelled": 1, "share": 1.0}]
+    assert journey.cancelled_orders(ORDERS)["reason"].tolist() == ["unknown"]
+
+
+def test_campaign_response_rate():
+    camp = pd.DataFrame({"campaign_id": ["k1", "k1", "k2"], "customer_id": ["A", "B", "A"],
+                         "sent_at": pd.to_datetime(["2024-01-01"] * 3, utc=True, format="ISO8601"),
+                         "responded_at": pd.to_datetime(["2024-01-02", None, None], utc=True, format="ISO8601")})
+    out = journey.campaign_response(camp)
+    assert out[["sent", "responded"]].iloc[0].tolist() == [3, 1]
+    per = journey.campaign_response(camp, by="campaign_id")
+    assert per["rate"].tolist() == [0.5, 0.0]
+
+
+def test_tenure_churn_life_table():
+    out = journey.tenure_churn(CUSTOMERS, as_of="2024-01-02", band_days=90)
+    # A: signup 2024-01-02, tenure 0 (band 0, active); C: 2023-01-01 -> churn 2023-05-01 = 120 days (band 1)
+    assert out["band"].tolist() == [0, 1]
+    assert out["at_risk"].tolist() == [2, 1]
+    assert out["churned"].tolist() == [0, 1]
+    assert out["survival"].tolist() == [1.0, 0.0]
+    assert out["tenure_to_days"].tolist() == [90, 180]
+
+
+# --- focus --------------------------------------------------------------------------------
+
+def test_parse_focus():
+    assert journey.parse_focus("") == {}
+    assert journey.parse_focus("product: mobile; segment:business") == {"product": "mobile", "segment": "business"}
+    assert journey.parse_focus({"segment": "private", "product": ""}) == {"segment": "private"}
+    with pytest.raises(journey.JourneyError, match="unknown key"):
+        journey.parse_focus("region:north")
+    with pytest.raises(journey.JourneyError, match="key:value"):
+        journey.parse_focus("mobile")
+
+
+def test_apply_focus_restricts_every_table(events, taxonomy):
+    tables = {"customers": CUSTOMERS, "events": events, "orders": ORDERS}
+    out = journey.apply_focus(tables, "product:mobile; segment:private", taxonomy=taxonomy)
+    assert sorted(run(out["customers"])["customer_id"]) == ["A", "C"]
+    assert sorted(run(out["orders"])["order_id"]) == ["o1", "o3"]
+    assert sorted(run(out["events"])["event_id"]) == ["a1", "a2", "a3", "a4", "a5", "c1"]
+    business = journey.apply_focus(tables, {"segment": "business"})
+    assert sorted(run(business["events"])["event_id"]) == ["b1", "b2", "b3", "b4"]
+    assert sorted(run(business["orders"])["order_id"]) == ["o4"]
+    staged = journey.apply_focus(tables, "journey:purchase,onboarding", taxonomy=taxonomy)
+    assert sorted(run(staged["events"])["event_id"]) == ["a3", "a4", "b3", "b4", "d3"]
+    with pytest.raises(journey.JourneyError, match="unknown stage"):
+        journey.apply_focus(tables, "journey:checkout", taxonomy=taxonomy)
+
+
+# --- engine -------------------------------------------------------------------------------
+
+def test_connect_unknown_engine_raises():
+    with pytest.raises(engine.EngineError, match="unknown engine 'spark'"):
+        engine.connect("spark")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pyspark") is not None, reason="pyspark is installed")
+def test_connect_pyspark_without_pyspark_says_what_to_install():
+    with pytest.raises(engine.EngineError, match=r"pip install \.\[spark\]"):
+        engine.connect("pyspark")
+
+
+def test_read_table_missing_file_and_missing_column(tmp_path):
+    con = engine.connect()
+    with pytest.raises(engine.EngineError, match="events.parquet: file not found"):
+        engine.read_table(con, tmp_path / "events.parquet")
+    make_events(LOG).drop(columns=["touchpoint"]).to_parquet(tmp_path / "events.parquet")
+    with pytest.raises(engine.EngineError, match=r"missing column\(s\) \['touchpoint'"):
+        engine.read_table(con, tmp_path / "events.parquet", columns=["event_id", "touchpoint"])
+
+
+def test_to_pandas_dtypes_do_not_depend_on_the_backend():
+    t = ibis.memtable(pd.DataFrame({"k": ["x", "y", None], "v": [1, 2, 3]}))
+    out = engine.to_pandas(t.group_by("k").agg(n=t.count().cast("int32"), m=t.v.mean()).order_by("k"))
+    assert out.dtypes.astype(str).tolist() == ["str", "int64", "float64"]
+
+
+# --- DuckDB path against a pandas reference on a medium log ----------------------------------
+
+TOUCHPOINTS = ["campaign_sent", "web_visit", "tariff_page", "quote", "cart", "order", "activation",
+               "first_invoice", "service_contact", "complaint"]
+
+
+@pytest.fixture(scope="module")
+def medium(tmp_path_factory):
+    """About 12,000 events of 600 customers, on whole hours (many ties), rows shuffled;
+    read back through the engine from Parquet."""
+    rng = np.random.default_rng(7)
+    n_customers, n = 600, 12_000
+    customer = rng.integers(0, n_customers, n)
+    hours = rng.integers(0, 24 * 400, n) // rng.choice([1, 24], n)   # some customers' events share days
+    frame = pd.DataFrame({
+        "event_id": pd.Series([f"e{i:05d}" for i in rng.permutation(n)], dtype="str"),
+        "customer_id": pd.Series([f"C{c:04d}" for c in customer], dtype="str"),
+        TS: pd.Timestamp("2023-01-01", tz="UTC") + pd.to_timedelta(hours, unit="h"),
+        "touchpoint": pd.Series(rng.choice(TOUCHPOINTS, n, p=[.1, .2, .1, .12, .08, .12, .1, .06, .08, .04]), dtype="str"),
+    })
+    frame = frame.assign(segment=np.where(frame["customer_id"].str[-1].isin(list("01234")), "private", "business"))
+    path = tmp_path_factory.mktemp("medium") / "events.parquet"
+    frame.to_parquet(path)
+    con = engine.connect("duckdb", threads=1)
+    return frame, engine.read_table(con, path, columns=["event_id", "customer_id", TS, "touchpoint"])
+
+
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    """Events in journey order with position and whole seconds (the reference's starting point)."""
+    out = frame.sort_values(["customer_id", TS, "event_id"], kind="stable").reset_index(drop=True)
+    return out.assign(seq=out.groupby("customer_id").cumcount() + 1,
+                      sec=out[TS].dt.floor("s").astype("int64") // 10**6)
+
+
+def ref_transitions(frame, by=None):
+    s = _sorted(frame)
+    pairs = s.assign(to_step=s.groupby("customer_id")["touchpoint"].shift(-1)).dropna(subset=["to_step"])
+    keys = [*([by] if by else []), "from_step", "to_step"]
+    counts = (pairs.rename(columns={"touchpoint": "from_step"}).groupby(keys).size().rename("transitions")
+              .reset_index())
+    counts = counts.assign(probability=counts["transitions"]
+                           / counts.groupby([*([by] if by else []), "from_step"])["transitions"].transform("sum"))
+    return (counts.sort_values([*([by] if by else []), "transitions", "from_step", "to_step"],
+                               ascending=[*([True] if by else []), False, True, True])
+            .reset_index(drop=True).astype({"from_step": "str", "to_step": "str"}))
+
+
+def ref_funnel_counts(frame, steps):
+    s = _sorted(frame)
+    first = s[s["touchpoint"] == steps[0]].groupby("customer_id").agg(s_=("seq", "min"), t_=("sec", "min"))
+    levels = [first.assign(t0=first["t_"]).reset_index()]
+    for step in steps[1:]:
+        cand = s.loc[s["touchpoint"] == step, ["customer_id", "seq", "sec"]]
+        j = levels[-1].merge(cand, on="customer_id").query("seq > s_")
+        levels.append(j.groupby(["customer_id", "t0"]).agg(s_=("seq", "min"), t_=("sec", "min")).reset_index())
+    days = [(lv["t_"] - lv["t0"]) / 86_400 for lv in levels]
+    return pd.DataFrame({"customers": [len(lv) for lv in levels],
+                         "days_median": [d.quantile(0.5) for d in days],
+                         "days_p90": [d.quantile(0.9) for d in days]})
+
+
+def ref_time_between(frame, source, target):
+    s = _sorted(frame)
+    s = s[s["touchpoint"].isin([source, target])]
+    g = s.groupby("customer_id")
+    s = s.assign(nxt=g["touchpoint"].shift(-1), nxt_sec=g["sec"].shift(-1))
+    hit = s[(s["touchpoint"] == source) & (s["nxt"] == target)]
+    days = (hit["nxt_sec"] - hit["sec"]) / 86_400
+    return [len(hit), hit["customer_id"].nunique(), days.quantile(0.5), days.quantile(0.9), days.mean()]
+
+
+def ref_paths(frame, max_steps):
+    s = _sorted(frame)
+    s = s[s["touchpoint"] != s.groupby("customer_id")["touchpoint"].shift(1)]
+    pos = s.groupby("customer_id").cumcount()
+    n = s.groupby("customer_id")["touchpoint"].transform("size")
+    head = s[pos < max_steps]
+    path = head.groupby("customer_id")["touchpoint"].agg(" > ".join)
+    cut = (n.groupby(s["customer_id"]).first() > max_steps)
+    path = path.where(~cut, path + " > …")
+    counts = path.value_counts().rename_axis("path").rename("journeys").reset_index()
+    return counts.sort_values(["journeys", "path"], ascending=[False, True]).reset_index(drop=True)
+
+
+def ref_episodes(frame, gap_days):
+    s = _sorted(frame)
+    gap = s.groupby("customer_id")["sec"].diff()
+    new = (gap.isna() | (gap > gap_days * 86_400)).astype("int64")
+    return s.assign(episode=new.groupby(s["customer_id"]).cumsum()).loc[:, ["event_id", "episode"]]
+
+
+def test_medium_transitions_match_pandas(medium):
+    frame, table = medium
+    assert_frame_equal(journey.transitions(table), ref_transitions(frame))
+    by = journey.transitions(journey.attach(table, frame[["customer_id", "segment"]].drop_duplicates()), by="segment")
+    assert_frame_equal(by, ref_transitions(frame, by="segment"))
+
+
+def test_medium_funnel_matches_pandas(medium):
+    frame, table = medium
+    steps = ["web_visit", "quote", "order", "activation", "first_invoice"]
+    out = journey.funnel(table, steps)
+    assert_frame_equal(out[["customers", "days_median", "days_p90"]], ref_funnel_counts(frame, steps))
+    assert out["customers"].is_monotonic_decreasing
+
+
+def test_medium_time_between_steps_matches_pandas(medium):
+    frame, table = medium
+    pairs = [("order", "activation"), ("quote", "order"), ("complaint", "complaint")]
+    out = journey.time_between_steps(table, pairs)
+    for row, (source, target) in zip(out.itertuples(), pairs):
+        expected = ref_time_between(frame, source, target)
+        assert [row.pairs, row.customers] == expected[:2]
+        assert [row.days_median, row.days_p90, row.days_mean] == pytest.approx(expected[2:], rel=1e-9)
+
+
+def test_medium_path_variants_match_pandas(medium):
+    frame, table = medium
+    out = journey.path_variants(table, col_node="touchpoint", max_steps=4, top=25)
+    ref = ref_paths(frame, 4)
+    assert out["path"].tolist() == ref["path"].head(25).tolist()
+    assert out["journeys"].tolist() == ref["journeys"].head(25).tolist()
+    assert out["variants"].iloc[0] == len(ref)
+
+
+def test_medium_episodes_match_pandas(medium):
+    frame, table = medium
+    out = run(journey.with_episodes(table, 14).select("event_id", "episode")).sort_values("event_id")
+    ref = ref_episodes(frame, 14).sort_values("event_id")
+    assert out["episode"].tolist() == ref["episode"].tolist()
