@@ -128,7 +128,8 @@ def to_pandas(expr: ir.Expr) -> pd.DataFrame:
     """Execute `expr` on its backend and return a pandas DataFrame with backend-independent dtypes.
 
     Integer columns come back as int64 (nullable Int64 when they hold nulls), floats as float64,
-    strings as `str`, timestamps as UTC datetimes. Use it for aggregated results only.
+    strings as `str`, timestamps as datetime64[us, UTC] (naive values are taken as UTC, the
+    session time zone set for Spark). Use it for aggregated results only.
     """
     if isinstance(expr, ir.Scalar):
         expr = expr.as_table()
@@ -149,4 +150,8 @@ def _normalise(values: pd.Series, dtype) -> pd.Series:
         return values.astype("str")
     if dtype.is_boolean():
         return values.astype("boolean") if values.isna().any() else values.astype("bool")
+    if dtype.is_timestamp():   # Spark returns naive session-time (UTC) values, DuckDB tz-aware ones
+        stamps = pd.to_datetime(values)
+        stamps = stamps.dt.tz_localize("UTC") if stamps.dt.tz is None else stamps.dt.tz_convert("UTC")
+        return stamps.astype("datetime64[us, UTC]")
     return values

@@ -96,6 +96,19 @@ def _complete(frame: pd.DataFrame, by: str | None, groups: Iterable | None, inne
                          else out[col].fillna(value).astype("int64") for col, value in fill.items()})
 
 
+def _codes(step) -> list[str]:
+    """A funnel step as its codes: 'web_visit|shop_visit' or ['web_visit', 'shop_visit'] → both."""
+    codes = step.split("|") if isinstance(step, str) else list(step)
+    codes = [str(c).strip() for c in codes if str(c).strip()]
+    if not codes:
+        raise JourneyError(f"empty step {step!r}: name at least one code")
+    return codes
+
+
+def _label(step) -> str:
+    return "|".join(_codes(step))
+
+
 def _agg(t: ir.Table, by: str | None, **metrics) -> ir.Table:
     """Aggregate `t` per group of `by`, or over all rows when `by` is None."""
     return t.group_by(by).agg(**metrics) if by else t.agg(**metrics)
@@ -157,6 +170,14 @@ def with_episodes(events, gap_days: float, *, col_customer: str = CUSTOMER_ID,
 
 # --- stages and episodes ------------------------------------------------------------------
 
+def overview(events, *, col_customer: str = CUSTOMER_ID, col_timestamp: str = TIMESTAMP) -> pd.DataFrame:
+    """The event log at a glance. Out: one row with events, customers, first, last (UTC)."""
+    t = _tbl(events, "events", [col_customer, col_timestamp])
+    out = engine.to_pandas(t.agg(events=t.count(), customers=t[col_customer].nunique(),
+                                 first=t[col_timestamp].min(), last=t[col_timestamp].max()))
+    return out.loc[:, ["events", "customers", "first", "last"]]
+
+
 def stage_summary(events, taxonomy, *, by: str | None = None, groups: Iterable | None = None,
                   col_customer: str = CUSTOMER_ID, col_stage: str = STAGE) -> pd.DataFrame:
     """Customers and events per journey stage, in lifecycle order.
@@ -215,37 +236,38 @@ def episode_summary(events, gap_days: float, *, by: str | None = None, col_custo
 
 # --- funnel -------------------------------------------------------------------------------
 
-def reach(events, steps: Sequence[str], *, by: str | None = None, col_step: str = TOUCHPOINT,
+def reach(events, steps: Sequence, *, by: str | None = None, col_step: str = TOUCHPOINT,
           col_customer: str = CUSTOMER_ID, col_timestamp: str = TIMESTAMP,
           col_event_id: str = EVENT_ID) -> list[ir.Table]:
     """Per funnel step, the customers who reached it in order (an Ibis table per step).
 
     A customer reaches step k at their first step-k event after the event at which they
-    reached step k-1 (order: timestamp, then event_id). Each table has customer, [by],
+    reached step k-1 (order: timestamp, then event_id). A step is a code or alternatives
+    ('web_visit|shop_visit', or a list of codes). Each table has customer, [by],
     `_t0` (seconds at step 1), `_s` (position of the reaching event) and `_t` (its seconds).
     """
-    steps = list(steps)
+    steps = [_codes(step) for step in steps]
     if not steps:
         raise JourneyError("funnel: steps is empty; give at least one step, e.g. ['quote', 'order']")
     t = _by_values(_tbl(events, "events", _keys(col_customer, col_timestamp, col_event_id, col_step, by)), by)
-    t = t.filter(t[col_step].isin(steps))
+    t = t.filter(t[col_step].isin(sorted({code for codes in steps for code in codes})))
     w = _window([col_customer], col_timestamp, col_event_id)
     t = t.mutate(_seq=ibis.row_number().over(w), _sec=_seconds(t[col_timestamp]))
     keys = _keys(col_customer, by)
-    first = t.filter(t[col_step] == steps[0]).group_by(keys).agg(_s=_._seq.min(), _t=_._sec.min())
+    first = t.filter(t[col_step].isin(steps[0])).group_by(keys).agg(_s=_._seq.min(), _t=_._sec.min())
     levels = [first.mutate(_t0=first._t)]
     for step in steps[1:]:
         prev = levels[-1]
-        cand = t.filter(t[col_step] == step).select(_c=t[col_customer], _seq=t._seq, _sec=t._sec)
+        cand = t.filter(t[col_step].isin(step)).select(_c=t[col_customer], _seq=t._seq, _sec=t._sec)
         joined = prev.join(cand, prev[col_customer] == cand._c).filter(lambda j: j._seq > j._s)
         levels.append(joined.group_by([*keys, "_t0"]).agg(_s=_._seq.min(), _t=_._sec.min()))
     return levels
 
 
-def funnel(events, steps: Sequence[str], *, by: str | None = None, groups: Iterable | None = None,
+def funnel(events, steps: Sequence, *, by: str | None = None, groups: Iterable | None = None,
            col_step: str = TOUCHPOINT, col_customer: str = CUSTOMER_ID, col_timestamp: str = TIMESTAMP,
            col_event_id: str = EVENT_ID, confidence: float = 0.95) -> pd.DataFrame:
-    """Funnel over `steps` (codes of `col_step`, in order), per group of `by` if given.
+    """Funnel over `steps` (codes of `col_step` in order; 'a|b' = either), per group of `by`.
 
     Out: [by], step, step_index, customers (reached the step in order), conversion (from step 1)
     with ci_low/ci_high, step_conversion (from the previous step) with step_ci_low/step_ci_high,
@@ -262,7 +284,8 @@ def funnel(events, steps: Sequence[str], *, by: str | None = None, groups: Itera
                        days_p90=days.quantile(0.9).cast("float64"))
         parts.append(_agg(level, by, **metrics).mutate(step_index=ibis.literal(index, "int64")))
     raw = engine.to_pandas(ibis.union(*parts)) if parts else pd.DataFrame()
-    inner = pd.DataFrame({"step": pd.Series(list(steps), dtype="str"), "step_index": np.arange(1, len(steps) + 1)})
+    inner = pd.DataFrame({"step": pd.Series([_label(s) for s in steps], dtype="str"),
+                          "step_index": np.arange(1, len(steps) + 1)})
     raw = raw[raw["customers"] > 0] if len(raw) else raw
     out = _complete(raw, by, groups, inner.loc[:, ["step_index"]], {"customers": 0, "days_median": np.nan, "days_p90": np.nan})
     out = out.merge(inner, on="step_index").sort_values(_keys(by, "step_index"), kind="stable").reset_index(drop=True)
@@ -372,26 +395,26 @@ def path_variants(events, *, col_node: str = STAGE, max_steps: int = 8, collapse
     )
 
 
-def time_between_steps(events, pairs: Sequence[tuple[str, str]], *, by: str | None = None,
+def time_between_steps(events, pairs: Sequence[tuple], *, by: str | None = None,
                        col_step: str = TOUCHPOINT, col_customer: str = CUSTOMER_ID,
                        col_timestamp: str = TIMESTAMP, col_event_id: str = EVENT_ID) -> pd.DataFrame:
     """Time from one step to the next, e.g. order → activation.
 
     Each `from` event is paired with the first `to` event that follows it before the next
-    `from` event of the same customer. Out: [by], from_step, to_step, pairs, customers,
+    `from` event of the same customer ('a|b' = either code). Out: [by], from_step, to_step, pairs, customers,
     days_median, days_p90, days_mean (one row per pair and group; zero pairs → NaN times).
     """
-    pairs = [tuple(p) for p in pairs]
+    pairs = [(_label(a), _label(b)) for a, b in pairs]
     if not pairs:
         raise JourneyError("time_between_steps: pairs is empty; give e.g. [('order', 'activation')]")
     t = _by_values(_tbl(events, "events", _keys(col_customer, col_timestamp, col_event_id, col_step, by)), by)
     parts = []
     for source, target in pairs:
-        sub = t.filter(t[col_step].isin([source, target]))
+        sub = t.filter(t[col_step].isin(sorted({*_codes(source), *_codes(target)})))
         w = _window([col_customer], col_timestamp, col_event_id)
         sub = sub.mutate(_sec=_seconds(sub[col_timestamp]), _next=sub[col_step].lead().over(w),
                          _next_sec=_seconds(sub[col_timestamp]).lead().over(w))
-        hit = sub.filter((sub[col_step] == source) & (sub._next == target))
+        hit = sub.filter(sub[col_step].isin(_codes(source)) & sub._next.isin(_codes(target)))
         days = (hit._next_sec - hit._sec) / SECONDS_PER_DAY
         metrics = dict(pairs=hit.count(), customers=hit[col_customer].nunique(),
                        days_median=days.quantile(0.5).cast("float64"), days_p90=days.quantile(0.9).cast("float64"),
@@ -417,14 +440,23 @@ def _valid_orders(orders, exclude_statuses, col_customer, col_status, required=(
     return o
 
 
-def _group_rate(t: ir.Table, by: str | None, groups, successes: ir.Value, n_name: str, k_name: str,
-                confidence: float) -> pd.DataFrame:
+def _group_rate(t: ir.Table, keys: Sequence[str] | str | None, levels: Mapping[str, Iterable] | None,
+                successes: ir.Value, n_name: str, k_name: str, confidence: float) -> pd.DataFrame:
+    """Counts and a Wilson rate per group of `keys`; every combination of the values present
+    (and of those listed per key in `levels`) gets a row, empty ones with zero counts."""
+    keys = [keys] if isinstance(keys, str) else list(keys or [])
     metrics = {n_name: t.count(), k_name: successes.sum().cast("int64")}
-    raw = engine.to_pandas(_agg(t, by, **metrics))
+    raw = engine.to_pandas(t.group_by(keys).agg(**metrics) if keys else t.agg(**metrics))
     raw = raw.assign(**{k_name: raw[k_name].fillna(0).astype("int64")})
-    if by:
-        raw = _complete(raw, by, groups, pd.DataFrame(index=[0]), {n_name: 0, k_name: 0})
-        raw = raw.sort_values(by, kind="stable")
+    if keys:
+        levels = dict(levels or {})
+        full = pd.DataFrame(index=[0])
+        for key in keys:
+            listed = list(levels.get(key, []))
+            values = listed + sorted(v for v in raw[key].dropna().unique() if v not in listed)
+            full = full.merge(pd.DataFrame({key: pd.Series(values, dtype="str")}), how="cross")
+        raw = full.merge(raw, on=keys, how="left").sort_values(keys, kind="stable")
+        raw = raw.assign(**{c: raw[c].fillna(0).astype("int64") for c in (n_name, k_name)})
     return _rate_columns(raw, k_name, n_name, confidence=confidence).reset_index(drop=True)
 
 
@@ -440,12 +472,15 @@ def conversion_rate(customers, orders=None, *, by: str | None = None, groups: It
     """
     c = _by_values(_tbl(customers, "customers", _keys(col_customer, col_lead_date, col_signup_date, by)), by)
     leads = c.filter(c[col_lead_date].notnull())
-    converted = leads[col_signup_date].notnull()
     if orders is not None:
         o = _valid_orders(orders, exclude_statuses, col_customer, col_status)
-        converted = converted | leads[col_customer].isin(o[col_customer]).fill_null(False)
+        buyers = o.select(_c=o[col_customer]).distinct().mutate(_ordered=ibis.literal(1))
+        leads = leads.left_join(buyers, leads[col_customer] == buyers._c)
+        converted = leads[col_signup_date].notnull() | leads._ordered.notnull()
+    else:
+        converted = leads[col_signup_date].notnull()
     leads = leads.mutate(_conv=ibis.ifelse(converted, 1, 0))
-    return _group_rate(leads, by, groups, leads._conv, "leads", "converted", confidence)
+    return _group_rate(leads, by, {by: groups or []}, leads._conv, "leads", "converted", confidence)
 
 
 def repeat_customer_rate(orders, *, by: str | None = None, groups: Iterable | None = None,
@@ -460,47 +495,57 @@ def repeat_customer_rate(orders, *, by: str | None = None, groups: Iterable | No
     o = _by_values(_tbl(o, "orders", _keys(col_customer, by)), by)
     per = o.group_by(_keys(col_customer, by)).agg(_n=_.count())
     per = per.mutate(_rep=ibis.ifelse(per._n >= 2, 1, 0))
-    return _group_rate(per, by, groups, per._rep, "buyers", "repeat_buyers", confidence)
+    return _group_rate(per, by, {by: groups or []}, per._rep, "buyers", "repeat_buyers", confidence)
 
 
-def opportunities(events, orders, *, steps: Sequence[str] = ("quote", "cart"), window_days: float = 30,
-                  exclude_statuses: Sequence[str] = DEFAULT_EXCLUDED_STATUSES, col_step: str = TOUCHPOINT,
-                  col_customer: str = CUSTOMER_ID, col_timestamp: str = TIMESTAMP, col_event_id: str = EVENT_ID,
-                  col_status: str = STATUS) -> ir.Table:
+def opportunities(events, orders, *, customers=None, steps: Sequence[str] = ("quote", "cart"),
+                  window_days: float = 30, exclude_statuses: Sequence[str] = DEFAULT_EXCLUDED_STATUSES,
+                  col_step: str = TOUCHPOINT, col_customer: str = CUSTOMER_ID, col_timestamp: str = TIMESTAMP,
+                  col_event_id: str = EVENT_ID, col_status: str = STATUS,
+                  col_signup_date: str = SIGNUP_DATE) -> ir.Table:
     """Sales opportunities (events whose step is in `steps`, e.g. quotes and carts) as an Ibis
-    table with `converted` (an order within `window_days` at or after it) and `customer_type`
-    ('repeat' when the customer ordered before it, else 'new')."""
+    table: the events' columns plus `converted` (an order, not in `exclude_statuses`, within
+    `window_days` at or after it) and `customer_type`: 'repeat' when the person was already a
+    customer (an earlier order, or a signup_date before it when `customers` is given), else 'new'.
+    """
     e = _tbl(events, "events", [col_customer, col_timestamp, col_event_id, col_step])
-    keep = [c for c in e.columns if c not in (col_customer, col_timestamp, col_event_id, col_step)]
-    opp = e.filter(e[col_step].isin(list(steps))).mutate(_sec=_seconds(e[col_timestamp]))
+    opp = e.filter(e[col_step].isin([c for s in steps for c in _codes(s)]))
     o = _valid_orders(orders, exclude_statuses, col_customer, col_status, [col_timestamp])
     o = o.select(_c=o[col_customer], _osec=_seconds(o[col_timestamp]))
     window = int(round(window_days * SECONDS_PER_DAY))
-    j = opp.left_join(o, opp[col_customer] == o._c)
-    flags = j.group_by([col_event_id, col_customer, col_timestamp, col_step, "_sec"]).agg(
+    keys = opp.select(_e=opp[col_event_id], _k=opp[col_customer], _sec=_seconds(opp[col_timestamp]))
+    j = keys.left_join(o, keys._k == o._c)
+    flags = j.group_by(["_e", "_k", "_sec"]).agg(
         _conv=ibis.ifelse((j._osec >= j._sec) & (j._osec <= j._sec + window), 1, 0).max(),
         _rep=ibis.ifelse(j._osec < j._sec, 1, 0).max(),
     )
+    if customers is not None:
+        c = _tbl(customers, "customers", [col_customer, col_signup_date])
+        c = c.select(_c2=c[col_customer], _signup=_seconds(c[col_signup_date]))
+        flags = flags.left_join(c, flags._k == c._c2)
+        flags = flags.mutate(_rep=ibis.ifelse((flags._rep == 1) | (flags._signup <= flags._sec).fill_null(False), 1, 0))
     flags = flags.select(
-        col_event_id, col_customer, col_timestamp, col_step,
-        converted=flags._conv.fill_null(0) == 1,
+        "_e", converted=flags._conv.fill_null(0) == 1,
         customer_type=ibis.ifelse(flags._rep.fill_null(0) == 1, "repeat", "new"),
     )
-    return flags.join(opp.select(col_event_id, *keep), col_event_id) if keep else flags
+    return opp.join(flags, opp[col_event_id] == flags._e).drop("_e")
 
 
-def repeat_vs_new_conversion(events, orders, *, steps: Sequence[str] = ("quote", "cart"), window_days: float = 30,
-                             exclude_statuses: Sequence[str] = DEFAULT_EXCLUDED_STATUSES,
-                             col_step: str = TOUCHPOINT, confidence: float = 0.95, **cols) -> pd.DataFrame:
+def repeat_vs_new_conversion(events, orders, *, customers=None, steps: Sequence[str] = ("quote", "cart"),
+                             window_days: float = 30, exclude_statuses: Sequence[str] = DEFAULT_EXCLUDED_STATUSES,
+                             by: str | None = None, col_step: str = TOUCHPOINT, confidence: float = 0.95,
+                             **cols) -> pd.DataFrame:
     """Conversion of opportunities (quotes, carts) into an order within `window_days`, for
-    customers who ordered before (repeat) and those who did not (new).
+    existing customers ('repeat': ordered or signed up before) and 'new' ones (see `opportunities`).
 
-    Out: customer_type ('new', 'repeat'), opportunities, converted, rate, ci_low, ci_high.
+    Out: [by], customer_type, opportunities, converted, rate, ci_low, ci_high.
     """
-    opp = opportunities(events, orders, steps=steps, window_days=window_days, exclude_statuses=exclude_statuses,
-                        col_step=col_step, **cols)
+    opp = opportunities(events, orders, customers=customers, steps=steps, window_days=window_days,
+                        exclude_statuses=exclude_statuses, col_step=col_step, **cols)
+    opp = _by_values(opp, by)
     opp = opp.mutate(_conv=ibis.ifelse(opp.converted, 1, 0))
-    return _group_rate(opp, "customer_type", ["new", "repeat"], opp._conv, "opportunities", "converted", confidence)
+    return _group_rate(opp, _keys(by, "customer_type"), {"customer_type": ["new", "repeat"]}, opp._conv,
+                       "opportunities", "converted", confidence)
 
 
 def lost_sales(events, orders, *, steps: Sequence[str] = ("quote", "cart"), window_days: float = 30,
@@ -513,7 +558,8 @@ def lost_sales(events, orders, *, steps: Sequence[str] = ("quote", "cart"), wind
     opp = opportunities(events, orders, steps=steps, window_days=window_days, exclude_statuses=exclude_statuses,
                         col_step=col_step, **cols)
     opp = opp.mutate(step=opp[col_step], _lost=ibis.ifelse(opp.converted, 0, 1))
-    return _group_rate(opp, "step", list(steps), opp._lost, "opportunities", "lost", confidence)
+    return _group_rate(opp, "step", {"step": [c for s in steps for c in _codes(s)]}, opp._lost, "opportunities", "lost",
+                       confidence)
 
 
 def cancelled_orders(orders, events=None, *, by: str = PRODUCT, cancelled_status: str = "cancelled",
@@ -604,6 +650,14 @@ def tenure_churn(customers, *, as_of=None, band_days: int = 90, by: str | None =
     )
 
 
+def estimate(rates: pd.DataFrame, n: str, row: int = 0) -> dict:
+    """One row of a rate table as {value, ci_low, ci_high, n} (the shape results.json uses)."""
+    if rates.empty:
+        return {"value": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n": 0}
+    r = rates.iloc[row]
+    return {"value": float(r["rate"]), "ci_low": float(r["ci_low"]), "ci_high": float(r["ci_high"]), "n": int(r[n])}
+
+
 # --- focus: one business case ---------------------------------------------------------------
 
 def parse_focus(focus: str | Mapping | None) -> dict[str, str]:
@@ -656,10 +710,10 @@ def apply_focus(tables: Mapping[str, object], focus: str | Mapping | None, *, ta
             match = match | (o[CATEGORY] == spec["product"])
         out["orders"] = o.filter(match.fill_null(False))
         buyers = out["orders"].select(col_customer).distinct()
-        keep = buyers if keep is None else keep.filter(keep[col_customer].isin(buyers[col_customer]))
+        keep = buyers if keep is None else keep.semi_join(buyers, col_customer)
     if keep is not None:
-        out = {name: (t.filter(t[col_customer].isin(keep[col_customer]).fill_null(False))
-                      if col_customer in t.columns else t) for name, t in out.items()}
+        out = {name: (t.semi_join(keep, col_customer) if col_customer in t.columns else t)
+               for name, t in out.items()}
     if "journey" in spec:
         stages = [s.strip() for s in spec["journey"].split(",") if s.strip()]
         if taxonomy is not None:

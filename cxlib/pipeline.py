@@ -464,7 +464,7 @@ def run(
             entry["duration_s"] = round(time.perf_counter() - start, 2)
             if out_ipynb.is_file():
                 entry["ipynb"] = out_ipynb.name
-                html = report.export_html(out_ipynb, run_dir / f"{nb.name}.html")
+                html = report.export_html(out_ipynb, run_dir / f"{nb.name}.html", title=nb.title, log=log)
                 entry["html"] = html.name
             log.info("end %s: %s in %.1f s", nb.name, entry["status"], entry["duration_s"])
             notify({"event": "end", "index": index, "total": len(selected), "name": nb.name,

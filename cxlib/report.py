@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import math
 import os
 import tempfile
@@ -129,6 +130,9 @@ def parameters_table(params: dict) -> pd.DataFrame:
 # --- notebook -> HTML without code ---------------------------------------------------------
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 TEMPLATE = "cx_html"
+_QUIET = logging.getLogger("cxlib.report.nbconvert")
+_QUIET.addHandler(logging.NullHandler())
+_QUIET.propagate = False
 
 
 def _reader_copy(nb):
@@ -149,9 +153,12 @@ def _reader_copy(nb):
     return nb
 
 
-def export_html(ipynb_path: str | Path, html_path: str | Path, *, title: str | None = None) -> Path:
+def export_html(
+    ipynb_path: str | Path, html_path: str | Path, *, title: str | None = None, log: logging.Logger | None = None,
+) -> Path:
     """Export an executed notebook to a self-contained HTML file without code: inputs and
     prompts hidden, stderr dropped, figures inline (base64), no external references.
+    nbconvert's notes (e.g. missing alt text) go to `log` (default: discarded).
     Written atomically; returns `html_path`."""
     import nbformat
     from nbconvert import HTMLExporter
@@ -163,6 +170,7 @@ def export_html(ipynb_path: str | Path, html_path: str | Path, *, title: str | N
         exclude_input=True,
         exclude_input_prompt=True,
         exclude_output_prompt=True,
+        log=log or _QUIET,
     )
     name = title or Path(ipynb_path).stem
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": name}})
@@ -300,14 +308,13 @@ def render_section(data, depth: int = 0) -> str:
     return "".join(parts)
 
 
-def find_data_docs(run_dir: str | Path) -> Path | None:
-    """The Data Docs index page written under run_dir/data_docs, if any (shallowest first)."""
+def find_data_docs(run_dir: str | Path) -> list[Path]:
+    """The Data Docs index pages written under run_dir/data_docs (one per gate), sorted."""
     folder = Path(run_dir) / "data_docs"
-    pages = sorted(folder.rglob("index.html"), key=lambda p: (len(p.parts), str(p))) if folder.is_dir() else []
-    return pages[0] if pages else None
+    return sorted(folder.rglob("index.html"), key=lambda p: (len(p.parts), str(p))) if folder.is_dir() else []
 
 
-def index_html(record: dict, results: dict, *, data_docs: str | None = None) -> str:
+def index_html(record: dict, results: dict, *, data_docs: list[str] | None = None) -> str:
     """The run's overview page (self-contained HTML): status, data fingerprint, validation,
     links to each stage report and Data Docs, headline numbers of results.json, parameters."""
     status = record.get("status", "unknown")
@@ -343,8 +350,9 @@ def index_html(record: dict, results: dict, *, data_docs: str | None = None) -> 
     if failed:
         parts.append(render_section(failed if isinstance(failed, list) else [failed]))
     if data_docs:
-        parts.append(f'<p>Great Expectations Data Docs: <a href="{_esc(data_docs)}">{_esc(data_docs)}</a> '
-                     '<span class="muted">(styles load from the internet; the stage report shows the same results offline)</span></p>')
+        links = " · ".join(f'<a href="{_esc(link)}">{_esc(Path(link).parent.name or link)}</a>' for link in data_docs)
+        parts.append(f"<p>Great Expectations Data Docs: {links} "
+                     '<span class="muted">(their styles load from the internet; the stage report shows the same results offline)</span></p>')
 
     parts.append("<h2>Data</h2>")
     fp = inputs.get("fingerprint", "")
@@ -382,6 +390,5 @@ def index_html(record: dict, results: dict, *, data_docs: str | None = None) -> 
 def write_index(run_dir: str | Path, record: dict, results: dict) -> Path:
     """Write run_dir/index.html from the run record and results (atomically)."""
     run_dir = Path(run_dir)
-    docs = find_data_docs(run_dir)
-    link = docs.relative_to(run_dir).as_posix() if docs else None
-    return write_text(run_dir / "index.html", index_html(to_jsonable(record), to_jsonable(results), data_docs=link))
+    links = [page.relative_to(run_dir).as_posix() for page in find_data_docs(run_dir)]
+    return write_text(run_dir / "index.html", index_html(to_jsonable(record), to_jsonable(results), data_docs=links))

@@ -70,6 +70,20 @@ PII_COLUMNS = (PII_NAME, PII_EMAIL, PII_PHONE)
 DIRECTIONS = ("inbound", "outbound")
 ORDER_STATUSES = ("completed", "cancelled", "pending")
 SCORE_RANGES = {NPS: (0, 10), CSAT: (1, 5), CES: (1, 7)}
+# code sets named by Column.codes that are not taxonomy sections
+CODE_SETS = {"directions": DIRECTIONS, "order_statuses": ORDER_STATUSES}
+# earliest plausible timestamp (validation gate and cleaning); the latest is "now + 1 day"
+MIN_DATE = "2000-01-01"
+
+# pandas dtype of each Column.dtype: staged and processed tables carry exactly these
+PANDAS_DTYPES = {
+    "string": "str",              # pandas 3 default text dtype (missing = NaN); round-trips through Parquet
+    "float": "float64",
+    "int": "Int64",
+    "bool": "boolean",
+    "datetime": "datetime64[us, UTC]",
+    "date": "datetime64[us]",
+}
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,8 @@ def purchases(
     _require(orders, [col_customer, col_timestamp, col_revenue, col_status], "orders")
     end = as_of_day(orders, as_of, col_timestamp=col_timestamp)
     return (
-        orders.loc[lambda d: (d[col_status] == COMPLETED) & (d[col_timestamp] < end + DAY)]
+        orders.loc[lambda d: d[col_status].eq(COMPLETED).fillna(False).astype(bool)
+                   & (d[col_timestamp] < end + DAY).fillna(False).astype(bool)]
         .assign(
             day=lambda d: d[col_timestamp].dt.tz_convert("UTC").dt.floor("D"),
             is_purchase=lambda d: d[col_revenue].fillna(0.0) > 0,
@@ -173,15 +174,43 @@ def historic_value(
             "_last_day": ("_day", "max"),
         })
         .reset_index()
-        .rename(columns={col_customer: CUSTOMER_ID})
         .assign(**{
             ORDERS: lambda d: d[ORDERS].astype("int64"),
             TENURE_DAYS: lambda d: _days(end - d["_first_day"]),
             RECENCY_DAYS: lambda d: _days(end - d["_last_day"]),
         })
         .drop(columns=["_first_day", "_last_day"])
-        .rename(columns={CUSTOMER_ID: col_customer})
     )
+
+
+def concentration(values: pd.DataFrame, *, col_value: str = REVENUE, points: Sequence[float] | None = None) -> pd.DataFrame:
+    """How concentrated value is: share of the total held by the top customers.
+
+    Customers ranked by `col_value`, highest first. Out: customer_share (top x of customers),
+    value_share (their share of the total), one row per customer, or one row per share in
+    `points` (e.g. [0.1, 0.2]: the top 10% / 20%, rounded up to whole customers).
+        concentration(hist, points=[0.2])  -> top 20% hold e.g. 61% of revenue
+    """
+    _require(values, [col_value], "customer values")
+    ranked = values[col_value].sort_values(ascending=False, ignore_index=True).astype("float64")
+    n = len(ranked)
+    curve = pd.DataFrame({"customer_share": np.arange(1, n + 1) / n if n else np.array([], dtype="float64"),
+                          "value_share": ranked.cumsum() / ranked.sum() if n else np.array([], dtype="float64")})
+    if points is None:
+        return curve
+    k = np.clip(np.ceil(np.asarray(points, dtype="float64") * n - 1e-9).astype("int64"), 1, max(n, 1)) - 1
+    return pd.DataFrame({"top_share": np.asarray(points, dtype="float64"),
+                         "customers": k + 1,
+                         "value_share": curve["value_share"].to_numpy()[k] if n else np.nan})
+
+
+def negative_moment_reasons(taxonomy) -> list[str]:
+    """Contact reasons that count as a negative moment for the at-risk list: every complaint
+    reason and the classic moments of truth (taxonomy `moments_of_truth`: unclear invoice,
+    provisioning question, hotline and service-failure complaints). Reasons only flagged
+    `moment` without being a complaint (e.g. a proactive outage notice) are not negative."""
+    classic = list(taxonomy.data.get("moments_of_truth", []))
+    return list(dict.fromkeys([*classic, *taxonomy.complaint_category_of_reason]))
 
 
 def _score(values: pd.Series, bins: int, *, higher_is_better: bool = True) -> pd.Series:
@@ -614,6 +643,7 @@ def customer_value(
     annual_discount_rate: float = 0.10,
     holdout_months: int = 6,
     method: str = "map",
+    draws: int = 300,
     min_repeat_buyers: int = 50,
     interval: float = 0.9,
     seed: int = 0,
@@ -624,13 +654,15 @@ def customer_value(
     In: canonical orders and historic_value output. `customers` has the historic columns for
     customers with a purchase, plus the prediction columns (NaN in the fallback), `value`
     (clv, or net revenue to date in the fallback) and `value_basis`.
-    `holdout_months=0` skips the holdout check.
+    `method`/`draws`: see fit_clv (the holdout check always uses MAP). `holdout_months=0` skips
+    the holdout check.
     """
     end = as_of_day(orders, as_of)
     base = historic.loc[lambda d: d[ORDERS] > 0].reset_index(drop=True)
     summary = clv_summary(orders, as_of=end)
     try:
-        fit = fit_clv(summary, method=method, min_repeat_buyers=min_repeat_buyers, seed=seed)
+        fit = fit_clv(summary, method=method, min_repeat_buyers=min_repeat_buyers, draws=draws, tune=draws,
+                      seed=seed)
     except ModelUnsupported as exc:
         empty = {c: np.nan for c in (EXPECTED_PURCHASES, P_ALIVE, EXPECTED_SPEND, CLV, CLV_LOW, CLV_HIGH)}
         return CustomerValue(
@@ -651,7 +683,7 @@ def customer_value(
         customers=base.merge(predicted, on=CUSTOMER_ID, how="left", validate="one_to_one")
         .assign(**{VALUE: lambda d: d[CLV], VALUE_BASIS: "predicted_clv"}),
         status="fitted", model=fit.name,
-        message=(f"{fit.name} fitted on {fit.customers:,} customers, {fit.repeat_buyers:,} of them repeat "
+        message=(f"Fitted on {fit.customers:,} customers, {fit.repeat_buyers:,} of them repeat "
                  f"buyers; CLV over {horizon_months} months at {annual_discount_rate:.0%} a year discount."),
         params=fit.params, total=_total(draws, interval), holdout=holdout, holdout_message=holdout_message,
     )

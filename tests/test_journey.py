@@ -554,3 +554,46 @@ def test_medium_episodes_match_pandas(medium):
     out = run(journey.with_episodes(table, 14).select("event_id", "episode")).sort_values("event_id")
     ref = ref_episodes(frame, 14).sort_values("event_id")
     assert out["episode"].tolist() == ref["episode"].tolist()
+
+
+def test_funnel_and_timing_steps_with_alternatives(events):
+    out = journey.funnel(events, ["web_visit|quote", ["order"], "activation"])
+    # D's first quote counts as step 1 now, and D's order follows it
+    assert out["step"].tolist() == ["web_visit|quote", "order", "activation"]
+    assert out["customers"].tolist() == [4, 3, 2]
+    t = journey.time_between_steps(events, [("web_visit|quote", "order")])
+    # A: a2 -> a3 (47 h), B: b2 -> b3 (1 d), D: d2 -> d3 (1 d); a1, b1, d1 are followed by another step-1 event
+    assert t[["from_step", "pairs", "days_median"]].iloc[0].tolist() == ["web_visit|quote", 3, 1.0]
+    with pytest.raises(journey.JourneyError, match="empty step"):
+        journey.funnel(events, ["web_visit", " | "])
+
+
+def test_overview(events):
+    out = journey.overview(events)
+    assert out[["events", "customers"]].iloc[0].tolist() == [13, 4]
+    assert out["first"].iloc[0] == ts("2024-01-01 10:00")
+    assert out["last"].iloc[0] == ts("2024-03-01 09:00")
+    assert journey.overview(make_events([]))[["events", "customers"]].iloc[0].tolist() == [0, 0]
+
+
+def test_estimate_shape_for_results():
+    rates = journey.conversion_rate(CUSTOMERS, ORDERS)
+    est = journey.estimate(rates, "leads")
+    assert est["value"] == 0.5 and est["n"] == 4 and est["ci_low"] < 0.5 < est["ci_high"]
+    assert journey.estimate(rates.iloc[0:0], "leads")["n"] == 0
+
+
+def test_repeat_vs_new_counts_signed_up_customers_as_repeat(events):
+    # D has no order but signed up before the quote of 2024-01-10: an existing customer
+    signed = CUSTOMERS.assign(signup_date=CUSTOMERS["signup_date"].where(CUSTOMERS["customer_id"] != "D",
+                                                                         ts("2023-06-01")))
+    out = journey.repeat_vs_new_conversion(events, ORDERS, customers=signed, window_days=30)
+    assert out.set_index("customer_type")["opportunities"].to_dict() == {"new": 2, "repeat": 1}
+    assert out.set_index("customer_type")["converted"].to_dict() == {"new": 1, "repeat": 0}
+    by = journey.repeat_vs_new_conversion(journey.attach(events, SEGMENTS), ORDERS, customers=signed, by="segment")
+    assert by[["segment", "customer_type", "opportunities"]].values.tolist() == [
+        ["business", "new", 1], ["business", "repeat", 0], ["private", "new", 1], ["private", "repeat", 1]]
+    opp = run(journey.opportunities(events, ORDERS, customers=signed).order_by("event_id"))
+    assert opp["event_id"].tolist() == ["a2", "b2", "d1"]
+    assert opp["converted"].tolist() == [True, False, False]
+    assert "stage" in opp.columns

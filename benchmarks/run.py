@@ -1,0 +1,270 @@
+"""Scale benchmark: the journey computations on the demo company at 1,000,000 customers.
+
+    python benchmarks/run.py                       # 1M customers (~20M events), minutes
+    python benchmarks/run.py --customers 50000     # a quick run
+
+Every step runs in its own child process; the parent reports the step's wall time (measured
+in the child around the work itself, imports excluded) and the child's peak resident memory
+(ru_maxrss from os.wait4). Transition counts are computed four ways on the same event log —
+Ibis on DuckDB (cxlib.journey), one hand-written DuckDB SQL query, plain pandas and pm4py's
+DFG discovery — and checked to agree. See benchmarks/README.md for the route to the data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+FUNNEL_STEPS = ["web_visit", "quote", "order", "activation", "first_invoice"]
+STEP_PAIRS = [("quote", "order"), ("order", "activation"), ("activation", "first_invoice")]
+GAP_DAYS = 30
+
+# name -> (group, description); run in this order
+STEPS = {
+    "stages": ("journey", "stage summary (taxonomy stages, customers and events per stage)"),
+    "episodes": ("journey", f"episodes split by a {GAP_DAYS}-day inactivity gap"),
+    "funnel": ("journey", f"funnel {' > '.join(FUNNEL_STEPS)}"),
+    "funnel_by_segment": ("journey", "funnel per segment"),
+    "transitions": ("journey", "transition counts and probabilities (touchpoints)"),
+    "paths": ("journey", "top path variants (stages, max 8 steps)"),
+    "time_between": ("journey", "time between steps (3 pairs)"),
+    "conversion": ("journey", "conversion, repeat-customer rate, repeat vs new, lost sales"),
+    "tc_ibis": ("transition counts", "Ibis on DuckDB: journey.transition_counts"),
+    "tc_sql": ("transition counts", "DuckDB, one hand-written SQL query"),
+    "tc_pandas": ("transition counts", "pandas: sort + shift + value_counts"),
+    "tc_pm4py": ("transition counts", "pm4py.discover_dfg"),
+}
+TRANSITION_STEPS = ["tc_ibis", "tc_sql", "tc_pandas", "tc_pm4py"]
+
+
+# --- the data -----------------------------------------------------------------------------
+
+def build(data: Path, customers: int, seed: int) -> dict:
+    """Canonical processed tables of the demo company at `customers`, as Parquet in `data`."""
+    from cxlib import demo  # noqa: F401  (filled in with the demo's API)
+
+    raise NotImplementedError
+
+
+# --- the steps (run in a child process) -------------------------------------------------------
+
+def _duckdb_settings(args) -> dict:
+    return {"threads": args.threads, "memory_limit": args.memory_limit,
+            "temp_directory": str(Path(args.data) / "duckdb_tmp")}
+
+
+def step_journey(name: str, args) -> dict:
+    from cxlib import config, engine, journey
+
+    con = engine.connect("duckdb", **_duckdb_settings(args))
+    tables = engine.read_tables(con, args.data, ["customers", "events", "orders"])
+    taxonomy = config.load_taxonomy(ROOT / "config" / "taxonomy.yml")
+    events = journey.with_stages(tables["events"], taxonomy)
+    start = time.perf_counter()
+    if name == "stages":
+        out = journey.stage_summary(events, taxonomy)
+    elif name == "episodes":
+        out = journey.episode_summary(events, GAP_DAYS)
+    elif name == "funnel":
+        out = journey.funnel(events, FUNNEL_STEPS)
+    elif name == "funnel_by_segment":
+        out = journey.funnel(journey.attach(events, tables["customers"]), FUNNEL_STEPS, by="segment")
+    elif name == "transitions":
+        out = journey.transitions(events)
+    elif name == "paths":
+        out = journey.path_variants(events, col_node="stage", max_steps=8)
+    elif name == "time_between":
+        out = journey.time_between_steps(events, STEP_PAIRS)
+    elif name == "conversion":
+        out = [journey.conversion_rate(tables["customers"], tables["orders"]),
+               journey.repeat_customer_rate(tables["orders"]),
+               journey.repeat_vs_new_conversion(events, tables["orders"]),
+               journey.lost_sales(events, tables["orders"])]
+    else:
+        raise ValueError(name)
+    seconds = time.perf_counter() - start
+    rows = sum(len(o) for o in out) if isinstance(out, list) else len(out)
+    return {"seconds": seconds, "rows": rows}
+
+
+def step_transitions(name: str, args) -> dict:
+    import pandas as pd
+
+    events_path = str(Path(args.data) / "events.parquet")
+    start = time.perf_counter()
+    if name == "tc_ibis":
+        from cxlib import engine, journey
+
+        con = engine.connect("duckdb", **_duckdb_settings(args))
+        events = engine.read_table(con, events_path, table="events")
+        counts = engine.to_pandas(journey.transition_counts(events))
+    elif name == "tc_sql":
+        import duckdb
+
+        con = duckdb.connect(config=_duckdb_settings(args))
+        counts = con.sql(f"""
+            SELECT touchpoint AS from_step, next_step AS to_step, count(*) AS transitions
+            FROM (
+                SELECT touchpoint,
+                       lead(touchpoint) OVER (PARTITION BY customer_id ORDER BY "timestamp", event_id) AS next_step
+                FROM read_parquet('{events_path}')
+            )
+            WHERE next_step IS NOT NULL
+            GROUP BY ALL
+        """).df()
+    elif name == "tc_pandas":
+        events = pd.read_parquet(events_path, columns=["event_id", "customer_id", "timestamp", "touchpoint"])
+        events = events.sort_values(["customer_id", "timestamp", "event_id"], ignore_index=True)
+        same = events["customer_id"].eq(events["customer_id"].shift(-1))
+        counts = (pd.DataFrame({"from_step": events["touchpoint"], "to_step": events["touchpoint"].shift(-1)})[same]
+                  .value_counts().rename("transitions").reset_index())
+    elif name == "tc_pm4py":
+        with contextlib.redirect_stdout(io.StringIO()):   # pm4py prints a banner on import
+            import pm4py
+        events = pd.read_parquet(events_path, columns=["event_id", "customer_id", "timestamp", "touchpoint"])
+        # the same tiebreak as the others: pm4py sorts by case and timestamp (stable), so
+        # pre-sorting by event_id settles events with the same timestamp identically
+        events = events.sort_values(["customer_id", "timestamp", "event_id"], ignore_index=True)
+        dfg, _start, _end = pm4py.discover_dfg(events, case_id_key="customer_id", activity_key="touchpoint",
+                                               timestamp_key="timestamp")
+        counts = pd.DataFrame([(a, b, n) for (a, b), n in dfg.items()],
+                              columns=["from_step", "to_step", "transitions"])
+    else:
+        raise ValueError(name)
+    seconds = time.perf_counter() - start
+    counts = (counts.astype({"from_step": "str", "to_step": "str", "transitions": "int64"})
+              .sort_values(["from_step", "to_step"], ignore_index=True))
+    counts.to_parquet(Path(args.data) / f"{name}.parquet")
+    return {"seconds": seconds, "rows": len(counts), "transitions": int(counts["transitions"].sum())}
+
+
+def child(args) -> None:
+    if args.child == "build":
+        result = build(Path(args.data), args.customers, args.seed)
+    elif args.child in TRANSITION_STEPS:
+        result = step_transitions(args.child, args)
+    else:
+        result = step_journey(args.child, args)
+    print("RESULT " + json.dumps(result))
+
+
+# --- the parent ---------------------------------------------------------------------------
+
+def run_child(step: str, args, data: Path) -> dict:
+    """Run one step in a child process: its result, wall time and the child's own peak RSS."""
+    cmd = [sys.executable, __file__, "--child", step, "--data", str(data), "--customers", str(args.customers),
+           "--seed", str(args.seed), "--threads", str(args.threads), "--memory-limit", args.memory_limit]
+    log = data / f"{step}.log"
+    started = time.perf_counter()
+    with open(log, "w") as handle:
+        proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT)
+        _pid, status, usage = os.wait4(proc.pid, 0)   # reap it ourselves: rusage of this child only
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    elapsed = time.perf_counter() - started
+    text = log.read_text()
+    lines = [line for line in text.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        raise SystemExit(f"step {step} failed (exit {proc.returncode}), see {log}:\n{text[-3000:]}")
+    result = json.loads(lines[-1][len("RESULT "):])
+    return {**result, "process_seconds": elapsed, "peak_mb": usage.ru_maxrss / 1024}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=1_000_000, help="customers of the demo company (default 1,000,000)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--out", default=str(HERE / "out"), help="folder for the generated data and results")
+    parser.add_argument("--threads", type=int, default=2, help="DuckDB threads (default 2)")
+    parser.add_argument("--memory-limit", default="1GB", help="DuckDB memory limit (default 1GB; it spills beyond)")
+    parser.add_argument("--steps", default="", help="comma-separated subset of steps to run")
+    parser.add_argument("--skip", default="", help="comma-separated steps to skip (e.g. tc_pm4py)")
+    parser.add_argument("--rebuild", action="store_true", help="regenerate the data even if it exists")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args)
+        return 0
+    return parent(args)
+
+
+def _print_row(step: str, result: dict) -> None:
+    group, what = STEPS.get(step, ("data", "demo company -> canonical Parquet"))
+    print(f"| {group:<17} | {step:<17} | {result['seconds']:>8.1f} | {result['peak_mb']:>8.0f} | "
+          f"{result.get('rows', ''):>7} | {what} |", flush=True)
+
+
+def parent(args) -> int:
+    data = Path(args.out) / f"demo_{args.customers}_seed{args.seed}"
+    data.mkdir(parents=True, exist_ok=True)
+    selected = [s.strip() for s in args.steps.split(",") if s.strip()] or list(STEPS)
+    skipped = {s.strip() for s in args.skip.split(",") if s.strip()}
+    unknown = sorted((set(selected) | skipped) - set(STEPS))
+    if unknown:
+        raise SystemExit(f"unknown step(s) {unknown}; steps: {', '.join(STEPS)}")
+    print(f"cx-insights benchmark: {args.customers:,} customers, seed {args.seed}, DuckDB threads "
+          f"{args.threads}, memory_limit {args.memory_limit}; data in {data}", flush=True)
+    print("| group             | step              |   wall s |  peak MB |    rows | what |")
+    print("|---|---|---:|---:|---:|---|", flush=True)
+    results: dict[str, dict] = {}
+    meta = data / "meta.json"
+    if args.rebuild or not meta.is_file():
+        results["build"] = run_child("build", args, data)
+        _print_row("build", results["build"])
+    info = json.loads(meta.read_text())
+    for step in [s for s in selected if s not in skipped]:
+        results[step] = run_child(step, args, data)
+        _print_row(step, results[step])
+    print(f"\nevent log: {info['events']:,} events of {info['customers_with_events']:,} customers "
+          f"({info['customers']:,} customers and leads), {info['orders']:,} orders", flush=True)
+    ok = _check(results, data)
+    (data / "results.json").write_text(json.dumps({"args": vars(args), "data": info, "results": results}, indent=2))
+    return 0 if ok else 1
+
+
+def _check(results: dict, data: Path) -> bool:
+    """Agreement of the transition counts, ratios and the memory target."""
+    import pandas as pd
+
+    done = [s for s in TRANSITION_STEPS if s in results]
+    ok = True
+    if len(done) > 1:
+        frames = {s: pd.read_parquet(data / f"{s}.parquet") for s in done}
+        reference = frames[done[0]]
+        for step in done[1:]:
+            same = frames[step].equals(reference)
+            ok &= same
+            print(f"transition counts {step} == {done[0]}: {'yes' if same else 'NO'} "
+                  f"({len(frames[step])} pairs, {int(frames[step]['transitions'].sum()):,} transitions)")
+    seconds = {s: results[s]["seconds"] for s in done}
+    if "tc_ibis" in seconds:
+        if "tc_pm4py" in seconds:
+            ratio = seconds["tc_pm4py"] / seconds["tc_ibis"]
+            print(f"pm4py / Ibis-DuckDB: {ratio:.1f}x (target >= 6x): {'met' if ratio >= 6 else 'NOT met'}")
+        if "tc_pandas" in seconds:
+            print(f"pandas / Ibis-DuckDB: {seconds['tc_pandas'] / seconds['tc_ibis']:.1f}x")
+        if "tc_sql" in seconds:
+            ratio = seconds["tc_ibis"] / seconds["tc_sql"]
+            print(f"Ibis-DuckDB / hand-written DuckDB SQL: {ratio:.2f}x (target <= 1.3x): "
+                  f"{'met' if ratio <= 1.3 else 'NOT met'}")
+    ours = {s: r["peak_mb"] for s, r in results.items() if STEPS.get(s, ("",))[0] == "journey" or s == "tc_ibis"}
+    if ours:
+        worst = max(ours, key=ours.get)
+        print(f"peak memory of the Ibis/DuckDB steps: max {ours[worst]:.0f} MB ({worst}) (target < 2048 MB): "
+              f"{'met' if ours[worst] < 2048 else 'NOT met'}")
+    return ok
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,338 @@
+"""Cleaning: staged tables -> canonical processed tables, a cleaning log and the restricted
+re-identification table.
+
+Rules, in the order applied to each table (each logged with the rows it affected, 0 included):
+
+1. exact duplicate rows (equal in every canonical column; lineage ignored) dropped, first kept;
+2. test accounts (customers.is_test) dropped, with every row of other tables that belongs to them;
+3. unknown codes (not in the taxonomy): in a required code column (events.channel,
+   events.touchpoint) the row is dropped, elsewhere the value is set to missing;
+4. scores outside `schema.SCORE_RANGES` set to missing, per score;
+5. timestamps outside [min_date, now + 1 day]: row dropped if the column is required, else
+   set to missing;
+6. churn_date before signup_date, responded_at before sent_at: the later one set to missing;
+7. missing contact_consent set to False ("missing = no consent");
+8. rows missing a required value dropped;
+9. events.stage derived from the touchpoint via the taxonomy;
+10. events, orders and campaigns of customers not in customers dropped (only when a non-empty
+    customers table is given: a source set may have none); feedback of unknown customers is
+    kept and counted;
+11. customer_ref replaced by the keyed pseudonym customer_id (see `pseudonymise`).
+
+Duplicate keys whose rows differ are not resolved here: the processed gate fails on them.
+
+    cleaned = clean.clean_tables(staged, taxonomy, config.load_pseudonym_key())
+    cleaned.tables["events"]; cleaned.log; cleaned.reidentification
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+
+from cxlib import schema
+
+STEP = "clean"
+LOG_COLUMNS = ["table", "step", "rule", "rows", "detail"]
+REIDENTIFICATION_COLUMNS = [schema.CUSTOMER_ID, schema.CUSTOMER_REF, *schema.PII_COLUMNS]
+PSEUDONYM_PREFIX = "C"
+PSEUDONYM_HEX = 16          # 64 bits: ~3e-8 chance of any collision among 1 million customers
+N_WHERE = 3                 # example rows named in a log detail
+TEXT = schema.PANDAS_DTYPES["string"]
+_ORDERED = ((schema.CHURN_DATE, schema.SIGNUP_DATE), (schema.RESPONDED_AT, schema.SENT_AT))
+
+
+class CleanError(ValueError):
+    """A staged table cannot be cleaned (for instance a staged column is missing)."""
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    """tables: canonical processed tables (schema columns in order, canonical dtypes);
+    reidentification: customer_id, customer_ref, pii_name, pii_email, pii_phone (customers only);
+    log: table, step, rule, rows, detail (one row per rule and table)."""
+
+    tables: dict[str, pd.DataFrame]
+    reidentification: pd.DataFrame
+    log: pd.DataFrame
+
+
+def pseudonymise(refs: pd.Series, key: bytes) -> pd.Series:
+    """Keyed pseudonyms of customer numbers: "C" + the first 16 hex digits of
+    HMAC-SHA256(key, ref). Stable for the same key, unlinkable without it; NA stays NA.
+    64 bits make a collision improbable (about 3e-8 for a million customers); one is detected
+    and raised rather than silently merging two customers.
+
+        pseudonymise(pd.Series(["K1", None]), b"secret") -> ["C…16 hex…", <NA>]
+    """
+    if not isinstance(key, (bytes, bytearray)) or not key:
+        raise ValueError("pseudonymise: key must be non-empty bytes (see config.load_pseudonym_key)")
+    text = refs.astype(TEXT)
+    ids = {
+        ref: PSEUDONYM_PREFIX + hmac.new(bytes(key), ref.encode("utf-8"), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX]
+        for ref in text.dropna().unique()
+    }
+    if len(set(ids.values())) < len(ids):
+        raise ValueError("pseudonymise: two customer numbers got the same pseudonym; lengthen PSEUDONYM_HEX")
+    return text.map(ids, na_action="ignore").astype(TEXT)
+
+
+def clean_tables(
+    staged: Mapping[str, pd.DataFrame],
+    taxonomy,
+    key: bytes,
+    *,
+    min_date: str | pd.Timestamp = schema.MIN_DATE,
+    now: pd.Timestamp | None = None,
+) -> Cleaned:
+    """Clean the staged tables present in `staged` (see the module docstring for the rules).
+
+    Input: staged tables (`schema.staged_columns` + `_file`, `_row`; customers also `is_test`,
+    `pii_*`). Output: Cleaned with canonical tables, re-identification table and log.
+    Inputs are not modified.
+    """
+    unknown = sorted(set(staged) - set(schema.TABLES))
+    if unknown:
+        raise CleanError(f"clean_tables: unknown table(s) {unknown}; canonical tables are {list(schema.TABLES)}")
+    for name, df in staged.items():
+        _require_columns(name, df)
+    lo = _utc(min_date)
+    hi = (_utc(now) if now is not None else pd.Timestamp.now(tz="UTC")) + pd.Timedelta(days=1)
+    customers = staged.get("customers")
+    test_refs = (
+        customers.loc[_is_test(customers), schema.CUSTOMER_REF].dropna().unique()
+        if customers is not None else []
+    )
+
+    cleaned: dict[str, pd.DataFrame] = {}
+    logs: list[dict] = []
+    reid = _reidentification(pd.DataFrame(columns=[schema.CUSTOMER_REF]), key)
+    known_refs = None
+    for name in (t for t in schema.TABLES if t in staged):     # customers first: they define known refs
+        df, rows = _apply(staged[name], _steps(name, taxonomy, test_refs, known_refs, lo, hi))
+        logs += rows
+        if name == "customers":
+            reid = _reidentification(df, key)
+            known_refs = df[schema.CUSTOMER_REF].unique() if len(df) else None   # empty links nothing
+        cleaned[name] = _canonical(name, df, key)
+        logs.append(_log(name, "customer ids pseudonymised", df[schema.CUSTOMER_REF].notna().sum(),
+                         "customer_ref -> customer_id (keyed HMAC-SHA256); lineage columns dropped"))
+    return Cleaned(
+        tables=cleaned,
+        reidentification=reid,
+        log=pd.DataFrame(logs, columns=LOG_COLUMNS).astype({"rows": "int64"}),
+    )
+
+
+# --- the rules -------------------------------------------------------------------------------
+Step = Callable[[pd.DataFrame], tuple[pd.DataFrame, list[dict]]]
+
+
+def _steps(name: str, taxonomy, test_refs, known_refs, lo, hi) -> list[Step]:
+    table = schema.TABLES[name]
+    steps: list[Step] = [
+        lambda df: _drop_exact_duplicates(df, name),
+        lambda df: _drop_test_accounts(df, name, test_refs),
+        lambda df: _unknown_codes(df, name, taxonomy),
+    ]
+    if any(c in schema.SCORE_RANGES for c in table.names):
+        steps.append(lambda df: _scores_out_of_range(df, name))
+    steps.append(lambda df: _implausible_timestamps(df, name, lo, hi))
+    if any(a in table.names and b in table.names for a, b in _ORDERED):
+        steps.append(lambda df: _order_violations(df, name))
+    if schema.CONTACT_CONSENT in table.names:
+        steps.append(lambda df: _missing_consent(df, name))
+    steps.append(lambda df: _missing_required(df, name))
+    if name == "events":
+        steps.append(lambda df: _derive_stage(df, name, taxonomy))
+    if table.customer_column is not None and name != "customers":
+        steps.append(lambda df: _unknown_customers(df, name, known_refs))
+    return steps
+
+
+def _apply(df: pd.DataFrame, steps: list[Step]) -> tuple[pd.DataFrame, list[dict]]:
+    logs: list[dict] = []
+    for step in steps:
+        df, rows = step(df)
+        logs += rows
+    return df, logs
+
+
+def _drop_exact_duplicates(df: pd.DataFrame, name: str):
+    dup = df.duplicated(subset=schema.staged_columns(name), keep="first")
+    return df.loc[~dup], [_log(name, "exact duplicate rows dropped", dup.sum(),
+                               _with_where("equal in every canonical column, first kept", df.loc[dup]))]
+
+
+def _drop_test_accounts(df: pd.DataFrame, name: str, test_refs):
+    test = _is_test(df) if name == "customers" else df[schema.CUSTOMER_REF].isin(test_refs)
+    detail = "customers.is_test" if name == "customers" else "rows of test accounts"
+    return df.loc[~test], [_log(name, "test accounts dropped", test.sum(), _with_where(detail, df.loc[test]))]
+
+
+def _unknown_codes(df: pd.DataFrame, name: str, taxonomy):
+    table = schema.TABLES[name]
+    logs = []
+    for col in table.columns:
+        codes = _code_set(taxonomy, col.codes) if col.codes else None
+        if codes is None or (name == "events" and col.name == schema.STAGE):   # events.stage is derived
+            continue
+        unknown = df[col.name].notna() & ~df[col.name].isin(codes)
+        values = _value_counts(df.loc[unknown, col.name])
+        if col.required:
+            logs.append(_log(name, "unknown code: rows dropped", unknown.sum(),
+                             _with_where(f"{col.name} not in '{col.codes}'{values}", df.loc[unknown])))
+            df = df.loc[~unknown]
+        else:
+            logs.append(_log(name, "unknown code set to missing", unknown.sum(),
+                             _with_where(f"{col.name} not in '{col.codes}'{values}", df.loc[unknown])))
+            df = df.assign(**{col.name: df[col.name].mask(unknown)})
+    return df, logs
+
+
+def _scores_out_of_range(df: pd.DataFrame, name: str):
+    logs = []
+    for col, (low, high) in schema.SCORE_RANGES.items():
+        if col not in df.columns:
+            continue
+        bad = df[col].notna() & ~df[col].between(low, high)
+        logs.append(_log(name, "out-of-range score set to missing", bad.sum(),
+                         _with_where(f"{col} outside {low}-{high}{_value_counts(df.loc[bad, col])}", df.loc[bad])))
+        df = df.assign(**{col: df[col].mask(bad)})
+    return df, logs
+
+
+def _implausible_timestamps(df: pd.DataFrame, name: str, lo: pd.Timestamp, hi: pd.Timestamp):
+    logs = []
+    for col in (c for c in schema.TABLES[name].columns if c.dtype == "datetime"):
+        bad = df[col.name].notna() & ~df[col.name].between(lo, hi)
+        detail = _with_where(f"{col.name} outside {lo:%Y-%m-%d}..{hi:%Y-%m-%d}", df.loc[bad])
+        if col.required:
+            logs.append(_log(name, "implausible timestamp: rows dropped", bad.sum(), detail))
+            df = df.loc[~bad]
+        else:
+            logs.append(_log(name, "implausible timestamp set to missing", bad.sum(), detail))
+            df = df.assign(**{col.name: df[col.name].mask(bad)})
+    return df, logs
+
+
+def _order_violations(df: pd.DataFrame, name: str):
+    logs = []
+    for later, earlier in _ORDERED:
+        if later not in df.columns or earlier not in df.columns:
+            continue
+        bad = (df[later] < df[earlier]).fillna(False).astype(bool)
+        logs.append(_log(name, "timestamp before its predecessor set to missing", bad.sum(),
+                         _with_where(f"{later} before {earlier}", df.loc[bad])))
+        df = df.assign(**{later: df[later].mask(bad)})
+    return df, logs
+
+
+def _missing_consent(df: pd.DataFrame, name: str):
+    missing = df[schema.CONTACT_CONSENT].isna()
+    return (
+        df.assign(**{schema.CONTACT_CONSENT: df[schema.CONTACT_CONSENT].astype("boolean").fillna(False)}),
+        [_log(name, "missing consent set to False", missing.sum(), "missing = no consent")],
+    )
+
+
+def _missing_required(df: pd.DataFrame, name: str):
+    required = [schema.CUSTOMER_REF if c == schema.CUSTOMER_ID else c for c in schema.TABLES[name].required]
+    nulls = df[required].isna()
+    counts = nulls.sum().loc[lambda s: s > 0]
+    detail = ", ".join(f"{c}: {n}" for c, n in counts.items()) or "none missing"
+    bad = nulls.any(axis=1)
+    return df.loc[~bad], [_log(name, "rows missing a required value dropped", bad.sum(),
+                               _with_where(detail, df.loc[bad]))]
+
+
+def _derive_stage(df: pd.DataFrame, name: str, taxonomy):
+    stage = df[schema.TOUCHPOINT].map(taxonomy.stage_of_touchpoint).astype(TEXT)
+    changed = stage.fillna("") != df[schema.STAGE].astype(TEXT).fillna("")
+    return df.assign(**{schema.STAGE: stage}), [
+        _log(name, "stage derived from touchpoint", changed.sum(), "rows whose stage was set or changed")]
+
+
+def _unknown_customers(df: pd.DataFrame, name: str, known_refs):
+    rule = "feedback of unknown customers kept" if name == "feedback" else "rows of unknown customers dropped"
+    if known_refs is None:
+        return df, [_log(name, rule, 0, "not applied: no customers table (or an empty one)")]
+    ref = df[schema.CUSTOMER_REF]
+    unknown = ref.notna() & ~ref.isin(known_refs)
+    if name == "feedback":        # a response may come from someone not (yet) in the CRM
+        return df, [_log(name, rule, unknown.sum(),
+                         _with_where("customer_ref not in customers", df.loc[unknown]))]
+    return df.loc[~unknown], [_log(name, rule, unknown.sum(),
+                                   _with_where("customer_ref not in customers", df.loc[unknown]))]
+
+
+# --- output ----------------------------------------------------------------------------------
+def _canonical(name: str, df: pd.DataFrame, key: bytes) -> pd.DataFrame:
+    """Swap customer_ref for the pseudonym, keep the schema columns in order, cast dtypes."""
+    table = schema.TABLES[name]
+    return (
+        df.assign(**{schema.CUSTOMER_ID: pseudonymise(df[schema.CUSTOMER_REF], key)})
+        .loc[:, table.names]
+        .astype({c.name: schema.PANDAS_DTYPES[c.dtype] for c in table.columns})
+        .reset_index(drop=True)
+    )
+
+
+def _reidentification(customers: pd.DataFrame, key: bytes) -> pd.DataFrame:
+    return (
+        customers.reindex(columns=[schema.CUSTOMER_REF, *schema.PII_COLUMNS])
+        .assign(**{schema.CUSTOMER_ID: lambda d: pseudonymise(d[schema.CUSTOMER_REF], key)})
+        .loc[:, REIDENTIFICATION_COLUMNS]
+        .astype(TEXT)
+        .reset_index(drop=True)
+    )
+
+
+# --- helpers ---------------------------------------------------------------------------------
+def _require_columns(name: str, df: pd.DataFrame) -> None:
+    missing = [c for c in schema.staged_columns(name) if c not in df.columns]
+    if missing:
+        files = ", ".join(map(str, df[schema.SOURCE_FILE].dropna().unique()[:3])) if schema.SOURCE_FILE in df.columns else "?"
+        raise CleanError(f"clean_tables: staged table '{name}' (from {files}) lacks column(s) {missing}")
+
+
+def _is_test(customers: pd.DataFrame) -> pd.Series:
+    if schema.IS_TEST not in customers.columns:
+        return pd.Series(False, index=customers.index)
+    return customers[schema.IS_TEST].astype("boolean").fillna(False).astype(bool)
+
+
+def _code_set(taxonomy, section: str) -> tuple[str, ...] | None:
+    """Allowed codes of a Column.codes section; None when the taxonomy has no such section."""
+    if section in schema.CODE_SETS:
+        return tuple(schema.CODE_SETS[section])
+    return tuple(taxonomy.codes(section)) if section in taxonomy.data else None
+
+
+def _value_counts(values: pd.Series) -> str:
+    """": 'fax' x2, 'Taube' x1" for the five commonest values, "" when none."""
+    counts = values.value_counts().head(5)
+    return ": " + ", ".join(f"{v!r} x{n}" for v, n in counts.items()) if len(counts) else ""
+
+
+def _with_where(detail: str, rows: pd.DataFrame) -> str:
+    """Append the first affected rows' file and row number (lineage), when known."""
+    if rows.empty or schema.SOURCE_FILE not in rows.columns or schema.SOURCE_ROW not in rows.columns:
+        return detail
+    head = rows.head(N_WHERE)
+    where = (head[schema.SOURCE_FILE].astype("str") + " row " + head[schema.SOURCE_ROW].astype("str")).tolist()
+    more = ", …" if len(rows) > N_WHERE else ""
+    return f"{detail} (e.g. {', '.join(where)}{more})"
+
+
+def _log(table: str, rule: str, rows, detail: str) -> dict:
+    return {"table": table, "step": STEP, "rule": rule, "rows": int(rows), "detail": detail}
+
+
+def _utc(value) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")

@@ -1,0 +1,489 @@
+"""Verbatims: language, themes, sentiment, quotes and uncovered terms for German and English
+comments, offline (no model downloads: word lists from config files).
+
+Inputs are a Series of comments (index kept in every output) and the parsed config:
+`stopwords` (config/stopwords.yml), `lexicon` (config/sentiment.yml), `taxonomy`
+(config/taxonomy.yml, section `themes`). Read them with `cxlib.config`.
+
+    lang = text.detect_language(fb["comment"], stopwords)          # 'de' / 'en' / 'other' / NA
+    tags = text.tag_themes(fb["comment"], taxonomy, languages=lang)  # one boolean column per theme
+    sent = text.sentiment(fb["comment"], lang, lexicon)            # sentiment_score, sentiment
+
+All matching is on folded text (lower case, umlauts folded: ä -> ae, ß -> ss, as
+`config.fold`) and vectorised with regular expressions on Series or on one long table of
+tokens; there is no loop over comments.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import metrics
+from .config import Taxonomy, fold
+from .schema import COMMENT, CUSTOMER_ID, NPS
+
+LANGUAGES = ("de", "en")
+OTHER = "other"
+SENTIMENTS = ("negative", "neutral", "positive")
+
+_WORD = r"[^\W\d_]+(?:['-][^\W\d_]+)*"
+_TOKEN = re.compile(rf"{_WORD}|\d+|[.!?;:,]+")
+_PUNCT = re.compile(r"^[.!?;:,]+$")
+
+
+class TextError(ValueError):
+    """Unusable input to a text function: a missing column, a malformed lexicon or label."""
+
+
+# --- normalising and scrubbing ------------------------------------------------------------
+def fold_series(texts: pd.Series) -> pd.Series:
+    """`config.fold` for a whole Series: NFC, lower case, umlauts folded, whitespace collapsed,
+    typographic apostrophes made plain; NA stays NA.
+
+        fold_series(pd.Series(["Geschäfts  Kunde"])) -> ["geschaefts kunde"]
+    """
+    out = pd.Series(texts, dtype="str").str.normalize("NFC").str.strip().str.lower()
+    for src, dst in (("ä", "ae"), ("ö", "oe"), ("ü", "ue"), ("ß", "ss"), ("’", "'"), ("‘", "'"), ("´", "'")):
+        out = out.str.replace(src, dst, regex=False)
+    return out.str.replace(r"\s+", " ", regex=True)
+
+
+_PII = [
+    ("[email]", r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"),
+    ("[iban]", r"\b[A-Za-z]{2}\d{2}(?:[ ]?[A-Za-z0-9]{4}){2,7}(?:[ ]?[A-Za-z0-9]{1,3})?\b"),
+    ("[phone]", r"(?<![\w+])(?:\+|00)?\d(?:[ /()-]{0,2}\d){6,}(?!\w)"),
+    ("[name]", r"(?:(?<=\bHerr )|(?<=\bFrau )|(?<=\bHerrn )|(?<=\bMr\. )|(?<=\bMrs\. )|(?<=\bMs\. )"
+               r"|(?<=\bMr )|(?<=\bMrs )|(?<=\bMs ))[A-ZÄÖÜ][\w-]+"),
+    ("[name]", r"(?i:(?<=my name is )|(?<=mein name ist )|(?<=ich heiße )|(?<=ich heisse ))[\w-]+(?: [A-ZÄÖÜ][\w-]+)?"),
+]
+
+
+def scrub_pii(texts: pd.Series) -> pd.Series:
+    """Mask personal data in free text: e-mail addresses -> [email], IBANs -> [iban], phone
+    numbers (7+ digits, with + / 00 and separators) -> [phone], names after Herr/Frau/Mr/Mrs/Ms
+    or 'my name is' / 'mein Name ist' -> [name]. NA stays NA; index kept.
+
+        scrub_pii(pd.Series(["Call me: +49 170 1234567, max@web.de"])) -> ["Call me: [phone], [email]"]
+    """
+    out = pd.Series(texts, dtype="str")
+    for placeholder, pattern in _PII:
+        out = out.str.replace(pattern, placeholder, regex=True)
+    return out
+
+
+# --- tokens -------------------------------------------------------------------------------------
+def tokenize(texts: pd.Series) -> pd.DataFrame:
+    """One row per token of the folded texts: columns row (position of the text in `texts`), pos
+    (0-based within the text), token; punctuation runs are tokens too (they end clauses)."""
+    folded = fold_series(texts).reset_index(drop=True)
+    found = folded.str.findall(_TOKEN).explode().dropna()
+    if found.empty:
+        return pd.DataFrame({"row": pd.Series(dtype="int64"), "pos": pd.Series(dtype="int64"),
+                             "token": pd.Series(dtype="str")})
+    frame = pd.DataFrame({"row": found.index.to_numpy(dtype="int64"), "token": found.astype("str").to_numpy()})
+    return frame.assign(pos=frame.groupby("row").cumcount())[["row", "pos", "token"]].reset_index(drop=True)
+
+
+def _words(values) -> list[str]:
+    return [fold(v) for v in (values or []) if v is not None and str(v).strip()]
+
+
+# --- language -------------------------------------------------------------------------------------
+def _evidence(stopwords: dict, lexicon: dict | None) -> pd.DataFrame:
+    """token, language, weight (1 / number of languages listing the token)."""
+    rows = [(w, lang) for lang, words in stopwords.items() for w in _words(words)]
+    for lang in LANGUAGES:
+        scores = ((lexicon or {}).get(lang) or {}).get("scores") or {}
+        rows += [(w, lang) for words in scores.values() for w in _words(words) if not w.endswith("*")]
+    table = pd.DataFrame(rows, columns=["token", "language"]).drop_duplicates()
+    return table.assign(weight=1.0 / table.groupby("token")["language"].transform("size"))
+
+
+def detect_language(texts: pd.Series, stopwords: dict, *, lexicon: dict | None = None,
+                    prior: str = "de") -> pd.Series:
+    """'de', 'en' or 'other' per text, by the function words it uses (config/stopwords.yml, plus
+    the words of the sentiment lexicon when given); NA for an empty text. Each word votes for the
+    languages listing it (weight 1/number of such languages); the language with the most votes
+    wins, a tie involving `prior` goes to `prior`. A text with no known word is German when it has
+    an umlaut or ß, else 'other'. Languages other than de/en are reported as 'other'.
+
+        detect_language(pd.Series(["Die Hotline ist nie erreichbar", "Great service"]), sw) -> ['de', 'en']
+    """
+    if not isinstance(stopwords, dict) or not stopwords:
+        raise TextError("detect_language: stopwords must be the parsed config/stopwords.yml (language -> words)")
+    texts = pd.Series(texts, dtype="str")
+    raw = texts.reset_index(drop=True)
+    tokens = tokenize(raw)
+    votes = (tokens.merge(_evidence(stopwords, lexicon), on="token")
+             .pivot_table(index="row", columns="language", values="weight", aggfunc="sum", fill_value=0.0))
+    votes = votes.reindex(index=range(len(raw)), fill_value=0.0)
+    langs = list(votes.columns)
+    if prior in langs:   # the prior wins ties: tiny bonus
+        votes = votes.assign(**{prior: votes[prior] + 1e-9})
+    best = votes.idxmax(axis=1) if langs else pd.Series(OTHER, index=votes.index)
+    top = votes.max(axis=1) if langs else pd.Series(0.0, index=votes.index)
+    umlaut = raw.str.contains(r"[äöüÄÖÜß]", regex=True).fillna(False).astype(bool)
+    out = (pd.Series(np.where(top > 1e-6, best.where(best.isin(LANGUAGES), OTHER),
+                              np.where(umlaut, "de", OTHER)), dtype="str")
+           .where(raw.str.strip().str.len().fillna(0) > 0))
+    return pd.Series(out.to_numpy(), index=texts.index, name="language", dtype="str")
+
+
+# --- themes ------------------------------------------------------------------------------------------
+def _keyword_regex(words: Sequence[str]) -> str:
+    return "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in sorted(set(words), key=len, reverse=True))
+
+
+def theme_patterns(taxonomy: Taxonomy, language: str) -> dict[str, str]:
+    """Regular expression per theme for one language: keywords as word prefixes on folded text,
+    multi-word keywords with any whitespace between the words.
+
+        theme_patterns(tax, "en")["invoice"] -> r"\b(?:billing|invoice|charged|charge|bill|fee)"
+    """
+    out = {}
+    for code, entry in taxonomy.themes().items():
+        words = _words(((entry or {}).get("keywords") or {}).get(language))
+        if words:
+            out[code] = rf"\b(?:{_keyword_regex(words)})"
+    return out
+
+
+def theme_exclusions(taxonomy: Taxonomy, language: str) -> dict[str, str]:
+    """Regular expression per theme of the words and phrases listed under `exclude` (word
+    prefixes, like keywords): they are blanked out before the theme's keywords are matched, so
+    'download' or 'size down' never count as the outage keyword 'down'."""
+    out = {}
+    for code, entry in taxonomy.themes().items():
+        words = _words(((entry or {}).get("exclude") or {}).get(language))
+        if words:
+            out[code] = rf"\b(?:{_keyword_regex(words)})\w*"
+    return out
+
+
+def tag_themes(texts: pd.Series, taxonomy: Taxonomy, *, languages: pd.Series | str | None = None) -> pd.DataFrame:
+    """One nullable boolean column per theme of the taxonomy (in taxonomy order): True when the
+    text mentions a keyword of the theme in its language (after blanking the theme's `exclude`
+    phrases). Rows whose language is not German or English, or whose text is empty, are NA in
+    every column (counted, left untagged). `languages` = Series aligned with `texts`, one code for
+    all, or None (both keyword lists).
+
+        tag_themes(pd.Series(["Die Rechnung ist falsch"]), tax, languages="de")["invoice"] -> [True]
+    """
+    texts = pd.Series(texts, dtype="str")
+    folded = fold_series(texts)
+    codes = list(taxonomy.themes())
+    if languages is None:
+        lang = pd.Series("both", index=texts.index)
+    elif isinstance(languages, str):
+        lang = pd.Series(languages, index=texts.index)
+    else:
+        if not languages.index.equals(texts.index):
+            raise TextError("tag_themes: languages must have the same index as texts")
+        lang = languages.astype("str")
+    taggable = folded.str.strip().str.len().fillna(0).gt(0) & lang.isin([*LANGUAGES, "both"])
+    patterns = {code: theme_patterns(taxonomy, code) for code in LANGUAGES}
+    exclusions = {code: theme_exclusions(taxonomy, code) for code in LANGUAGES}
+    result = {}
+    for code in codes:
+        hit = pd.Series(False, index=texts.index)
+        for language in LANGUAGES:
+            pattern = patterns[language].get(code)
+            if not pattern:
+                continue
+            rows = lang.isin([language, "both"])
+            subject = folded.where(rows)
+            if code in exclusions[language]:
+                subject = subject.str.replace(exclusions[language][code], " ", regex=True)
+            hit = hit | (rows & subject.str.contains(pattern, regex=True).fillna(False).astype(bool))
+        result[code] = hit.astype("boolean").where(taggable, pd.NA)
+    return pd.DataFrame(result, index=texts.index, columns=codes)
+
+
+def parse_labels(labels: pd.Series, codes: Sequence[str], *, sep: str = r"[;|,]") -> pd.DataFrame:
+    """Theme labels written as text ('invoice;hotline_waiting', '' = no theme) -> one boolean column
+    per code. Raises on a label that is not a code."""
+    parts = (pd.Series(labels, dtype="str").fillna("").str.split(sep, regex=True).explode().str.strip())
+    parts = parts.loc[parts.ne("")]
+    unknown = sorted(set(parts) - set(codes))
+    if unknown:
+        first = parts.loc[parts.isin(unknown)].head(5)
+        raise TextError(f"theme labels not in the taxonomy: {unknown}; first rows: {first.to_dict()}")
+    hits = pd.crosstab(parts.index, parts).reindex(index=labels.index, columns=list(codes), fill_value=0)
+    return hits.gt(0).rename_axis(index=labels.index.name, columns=None)
+
+
+# --- sentiment -------------------------------------------------------------------------------------
+def _lexicon_tables(lexicon: dict, language: str):
+    entry = lexicon.get(language)
+    if not isinstance(entry, dict) or "scores" not in entry:
+        raise TextError(f"sentiment lexicon: no 'scores' for language '{language}'")
+    pairs = [(fold(str(w)), float(score)) for score, words in entry["scores"].items() for w in (words or [])]
+    exact = {w: s for w, s in pairs if not w.endswith("*")}
+    stems = dict(sorted(((w[:-1], s) for w, s in pairs if w.endswith("*")), key=lambda p: -len(p[0])))
+    intens = {fold(str(w)): float(f) for w, f in (entry.get("intensifiers") or {}).items()}
+    return (exact, stems, set(_words(entry.get("negators"))), set(_words(entry.get("post_negators"))),
+            intens, set(_words(entry.get("contrast"))))
+
+
+def sentiment(texts: pd.Series, languages: pd.Series | str, lexicon: dict, *,
+              threshold: float | None = None) -> pd.DataFrame:
+    """Lexicon sentiment per text: columns sentiment_score (-1...+1) and sentiment
+    ('negative' / 'neutral' / 'positive'); NA for empty texts and languages other than de/en.
+
+    Each lexicon word scores -3...+3 (config/sentiment.yml); a negator up to `negation_window`
+    words before it in the same clause (German: 'nicht' up to `post_negation_window` words after
+    it) multiplies by `negation_factor`; an intensifier right before it multiplies by its factor
+    (and scores nothing itself); words after 'but'/'aber' count `contrast_after`, before it
+    `contrast_before`. score = sum / sqrt(sum^2 + 15); |score| <= threshold is neutral.
+
+        sentiment(pd.Series(["Nicht gut, aber der Techniker war sehr freundlich"]), "de", lex)
+    """
+    settings = lexicon.get("settings") or {}
+    threshold = settings.get("threshold", 0.25) if threshold is None else threshold
+    neg_window = int(settings.get("negation_window", 3))
+    post_window = int(settings.get("post_negation_window", 2))
+    neg_factor = float(settings.get("negation_factor", -0.74))
+    after, before = float(settings.get("contrast_after", 1.5)), float(settings.get("contrast_before", 0.5))
+    texts = pd.Series(texts, dtype="str")
+    lang = (pd.Series(languages, index=texts.index) if isinstance(languages, str) else pd.Series(languages))
+    if not lang.index.equals(texts.index):
+        raise TextError("sentiment: languages must have the same index as texts")
+    lang = lang.astype("str").reset_index(drop=True)
+    tokens = tokenize(texts).assign(language=lambda d: lang.to_numpy()[d["row"].to_numpy()] if len(d) else "")
+    tokens = tokens.loc[tokens["language"].isin(LANGUAGES)].reset_index(drop=True)
+    score = pd.Series(0.0, index=tokens.index)
+    negator, post_negator, contrast = (pd.Series(False, index=tokens.index) for _ in range(3))
+    intens = pd.Series(1.0, index=tokens.index)
+    for language in LANGUAGES:
+        mine = tokens["language"].eq(language)
+        if not mine.any():
+            continue
+        exact, stems, negs, posts, boosts, contrasts = _lexicon_tables(lexicon, language)
+        words = tokens.loc[mine, "token"]
+        found = words.map(exact)
+        if stems:
+            stem = words.str.extract(f"^({'|'.join(map(re.escape, stems))})", expand=False)
+            found = found.fillna(stem.map(stems))
+        score = score.mask(mine, found.fillna(0.0).reindex(score.index, fill_value=0.0))
+        negator = negator | (mine & tokens["token"].isin(negs))
+        post_negator = post_negator | (mine & tokens["token"].isin(posts))
+        contrast = contrast | (mine & tokens["token"].isin(contrasts))
+        intens = intens.mask(mine, tokens["token"].map(boosts).fillna(1.0))
+    punct = tokens["token"].str.match(_PUNCT.pattern)
+    clause = (punct | tokens["row"].ne(tokens["row"].shift())).cumsum()
+    same = lambda k: clause.shift(k).eq(clause)  # noqa: E731  (token k places away is in the same clause)
+    negated = pd.Series(False, index=tokens.index)
+    for k in range(1, neg_window + 1):
+        negated |= same(k) & negator.shift(k, fill_value=False)
+    for k in range(1, post_window + 1):
+        negated |= same(-k) & post_negator.shift(-k, fill_value=False)
+    boost = intens.shift(1, fill_value=1.0).where(same(1), 1.0)
+    feeds_next = intens.ne(1.0) & same(-1) & score.shift(-1, fill_value=0.0).ne(0)
+    first_contrast = tokens["pos"].where(contrast).groupby(tokens["row"]).transform("min")
+    weight = np.where(first_contrast.isna(), 1.0,
+                      np.where(tokens["pos"] > first_contrast, after,
+                               np.where(tokens["pos"] < first_contrast, before, 1.0)))
+    value = score.where(~feeds_next, 0.0) * boost * np.where(negated, neg_factor, 1.0) * weight
+    total = value.groupby(tokens["row"]).sum().reindex(range(len(texts)), fill_value=0.0)
+    norm = total / np.sqrt(total**2 + 15.0)
+    scored = lang.isin(LANGUAGES) & texts.reset_index(drop=True).str.strip().str.len().fillna(0).gt(0)
+    label = np.select([norm > threshold, norm < -threshold], ["positive", "negative"], default="neutral")
+    return pd.DataFrame({"sentiment_score": norm.where(scored).to_numpy(dtype=float),
+                         "sentiment": pd.Series(label, dtype="str").where(scored).to_numpy()},
+                        index=texts.index).astype({"sentiment": "str"})
+
+
+# --- analysis of themes ------------------------------------------------------------------------------
+def theme_gap(tags: pd.DataFrame, categories: pd.Series, taxonomy: Taxonomy, *, sentiments: pd.Series | None = None,
+              min_n: int = 100, confidence: float = 0.95, alpha: float = 0.05, lang: str = "en") -> pd.DataFrame:
+    """Which themes detractors mention more than promoters. Over the tagged comments (rows not NA):
+
+    Output, one row per theme sorted by difference: theme, label, mentions, share (% of tagged
+    comments), detractor_mentions, detractors (tagged comments of detractors), detractor_share (%),
+    promoter_mentions, promoters, promoter_share (%), difference (percentage points, detractors -
+    promoters), ci_low, ci_high (Newcombe), p_value, p_adjusted (Benjamini-Hochberg over themes),
+    significant, small (either group below min_n: never significant), and negative (% of the
+    theme's mentions with negative sentiment, when `sentiments` is given).
+    `categories` = `metrics.nps_category` of the same rows.
+    """
+    if not categories.index.equals(tags.index):
+        raise TextError("theme_gap: categories must have the same index as tags")
+    tagged = tags.loc[tags.notna().all(axis=1)].astype(bool)
+    cat = categories.reindex(tagged.index)
+    det, pro = tagged.loc[cat.eq("detractor")], tagged.loc[cat.eq("promoter")]
+    n_det, n_pro = len(det), len(pro)
+    k_det, k_pro = det.sum().astype("int64"), pro.sum().astype("int64")
+    diff = metrics.proportion_difference(k_det.to_numpy(), n_det, k_pro.to_numpy(), n_pro, confidence=confidence)
+    small = (n_det < min_n) or (n_pro < min_n)
+    p = diff["p_value"] * (np.nan if small else 1.0)
+    bh = metrics.benjamini_hochberg(p, alpha=alpha)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = pd.DataFrame({
+            "theme": list(tagged.columns),
+            "label": [taxonomy.label("themes", c, lang) for c in tagged.columns],
+            "mentions": tagged.sum().astype("int64").to_numpy(),
+            "share": 100 * tagged.sum().to_numpy() / len(tagged) if len(tagged) else np.nan,
+            "detractor_mentions": k_det.to_numpy(), "detractors": n_det,
+            "detractor_share": 100 * k_det.to_numpy() / n_det if n_det else np.nan,
+            "promoter_mentions": k_pro.to_numpy(), "promoters": n_pro,
+            "promoter_share": 100 * k_pro.to_numpy() / n_pro if n_pro else np.nan,
+            "difference": diff["difference"], "ci_low": diff["ci_low"], "ci_high": diff["ci_high"],
+            "p_value": p, "p_adjusted": bh["p_adjusted"], "significant": bh["significant"], "small": small,
+        })
+    if sentiments is not None:
+        neg = pd.Series(sentiments).reindex(tagged.index).eq("negative")
+        mentions = tagged.sum()
+        out = out.assign(negative=(100 * tagged.mul(neg, axis=0).sum() / mentions.where(mentions > 0)).to_numpy())
+    return out.sort_values(["difference", "mentions"], ascending=[False, False], kind="mergesort",
+                           na_position="last").reset_index(drop=True)
+
+
+def example_quotes(feedback: pd.DataFrame, tags: pd.DataFrame, *, per_theme: int = 3, max_chars: int = 240,
+                   sort_by: str | None = NPS, ascending: bool = True, columns: Sequence[str] = (CUSTOMER_ID, NPS),
+                   col_comment: str = COMMENT) -> pd.DataFrame:
+    """Up to `per_theme` quotes per theme, PII masked (`scrub_pii`) and cut to `max_chars`:
+    columns theme, quote, plus `columns` (the customer pseudonym and score by default). Quotes of
+    the lowest scores first (sort_by / ascending), ties by position; themes in taxonomy order.
+    """
+    wanted = [c for c in [col_comment, *columns, *([sort_by] if sort_by else [])] if c]
+    missing = [c for c in wanted if c not in feedback.columns]
+    if missing:
+        raise TextError(f"example_quotes: feedback lacks column(s) {missing}")
+    if not tags.index.equals(feedback.index):
+        raise TextError("example_quotes: tags must have the same index as feedback")
+    order = pd.Series(np.arange(len(feedback)), index=feedback.index, name="_order")
+    long = (tags.fillna(False).astype(bool).rename_axis(index="_idx").reset_index(drop=True)
+            .assign(_pos=np.arange(len(tags))).melt(id_vars="_pos", var_name="theme", value_name="hit")
+            .loc[lambda d: d["hit"]])
+    rows = feedback.reset_index(drop=True).iloc[long["_pos"].to_numpy()].reset_index(drop=True)
+    theme_rank = {c: i for i, c in enumerate(tags.columns)}
+    quotes = (rows.assign(theme=long["theme"].to_numpy(), _order=order.to_numpy()[long["_pos"].to_numpy()],
+                          _theme=long["theme"].map(theme_rank).to_numpy())
+              .sort_values(["_theme", *([sort_by] if sort_by else []), "_order"],
+                           ascending=[True, *([ascending] if sort_by else []), True], kind="mergesort")
+              .groupby("theme", sort=False).head(per_theme))
+    text = scrub_pii(quotes[col_comment]).str.replace(r"\s+", " ", regex=True).str.strip()
+    cut = text.str.len() > max_chars
+    text = text.where(~cut, text.str.slice(0, max_chars - 1).str.rsplit(" ", n=1).str[0] + " …")
+    return quotes.assign(quote=text)[["theme", "quote", *[c for c in columns if c]]].reset_index(drop=True)
+
+
+def uncovered_terms(texts: pd.Series, tags: pd.DataFrame, taxonomy: Taxonomy, stopwords: dict, *,
+                    languages: pd.Series, lexicon: dict | None = None, top: int = 15, min_comments: int = 3,
+                    min_length: int = 3) -> pd.DataFrame:
+    """Frequent words and word pairs that no theme keyword covers, per language: candidates for new
+    taxonomy keywords. Stopwords (all languages), sentiment words, negators and intensifiers are
+    never terms. Counted once per comment.
+
+    Output: language, term, comments (number of comments using it), share (% of that language's
+    tagged comments), untagged (of those, comments with no theme at all); top `top` per language.
+    """
+    texts = pd.Series(texts, dtype="str")
+    stop = {w for words in stopwords.values() for w in _words(words)}
+    if lexicon:
+        for language in LANGUAGES:
+            entry = lexicon.get(language) or {}
+            stop |= {w.rstrip("*") for words in (entry.get("scores") or {}).values() for w in _words(words)}
+            stop |= set(_words(entry.get("negators"))) | set(_words(entry.get("intensifiers")))
+            stop |= set(_words(entry.get("contrast")))
+    lang = pd.Series(languages, dtype="str").reset_index(drop=True)
+    theme_free = ~tags.fillna(False).astype(bool).any(axis=1).reset_index(drop=True)
+    tokens = tokenize(texts).assign(language=lambda d: lang.to_numpy()[d["row"].to_numpy()] if len(d) else "")
+    tokens = tokens.loc[tokens["language"].isin(LANGUAGES)]
+    keep = (tokens["token"].str.fullmatch(_WORD) & tokens["token"].str.len().ge(min_length)
+            & ~tokens["token"].isin(stop))
+    covered = pd.Series(False, index=tokens.index)
+    for language in LANGUAGES:
+        patterns = list(theme_patterns(taxonomy, language).values())
+        if patterns:
+            mine = tokens["language"].eq(language)
+            covered |= mine & tokens["token"].str.match("|".join(f"(?:{p})" for p in patterns))
+    words = tokens.assign(ok=keep & ~covered)
+    nxt = words.shift(-1)
+    pairs = words.loc[words["ok"] & nxt["ok"].eq(True) & nxt["row"].eq(words["row"]) & nxt["pos"].eq(words["pos"] + 1)]
+    terms = pd.concat([
+        words.loc[words["ok"], ["row", "language", "token"]].rename(columns={"token": "term"}),
+        pairs[["row", "language"]].assign(term=pairs["token"] + " " + nxt.loc[pairs.index, "token"]),
+    ]).drop_duplicates(["row", "term"])
+    tagged_rows = tags.notna().all(axis=1).reset_index(drop=True)
+    per_lang = lang.loc[tagged_rows].value_counts()
+    counts = (terms.assign(untagged=theme_free.to_numpy()[terms["row"].to_numpy()])
+              .groupby(["language", "term"], as_index=False)
+              .agg(comments=("row", "size"), untagged=("untagged", "sum"))
+              .loc[lambda d: d["comments"] >= min_comments])
+    counts = counts.assign(share=100 * counts["comments"] / counts["language"].map(per_lang).astype(float))
+    return (counts.sort_values(["language", "comments", "term"], ascending=[True, False, True], kind="mergesort")
+            .groupby("language", sort=False).head(top)
+            [["language", "term", "comments", "share", "untagged"]].reset_index(drop=True)
+            .astype({"comments": "int64", "untagged": "int64"}))
+
+
+# --- measured quality ----------------------------------------------------------------------------------
+def theme_quality(predicted: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """Precision and recall of theme tagging against labels (both boolean frames, same index and
+    theme columns; NA predictions count as not tagged). One row per theme plus 'all' (micro
+    average): theme, support (labelled), predicted, tp, fp, fn, precision, recall, f1."""
+    if not predicted.index.equals(truth.index):
+        raise TextError("theme_quality: predicted and truth must have the same index")
+    cols = [c for c in truth.columns]
+    missing = [c for c in cols if c not in predicted.columns]
+    if missing:
+        raise TextError(f"theme_quality: predictions lack theme column(s) {missing}")
+    pred = predicted[cols].fillna(False).astype(bool)
+    true = truth[cols].fillna(False).astype(bool)
+    tp, fp, fn = (pred & true).sum(), (pred & ~true).sum(), (~pred & true).sum()
+    table = pd.DataFrame({"support": true.sum(), "predicted": pred.sum(), "tp": tp, "fp": fp, "fn": fn})
+    table.loc["all"] = table.sum()
+    table = table.astype("int64").rename_axis("theme").reset_index()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = table["tp"] / table["predicted"].where(table["predicted"] > 0)
+        recall = table["tp"] / table["support"].where(table["support"] > 0)
+    return table.assign(precision=precision, recall=recall,
+                        f1=2 * precision * recall / (precision + recall))
+
+
+def sentiment_quality(predicted: pd.Series, truth: pd.Series, languages: pd.Series) -> pd.DataFrame:
+    """Accuracy of sentiment labels per language and overall ('all'): language, n (labelled and
+    scored), accuracy, and the recall of each class (negative, neutral, positive)."""
+    frame = pd.DataFrame({"pred": pd.Series(predicted, dtype="str"), "true": pd.Series(truth, dtype="str"),
+                          "language": pd.Series(languages, dtype="str")}).dropna(subset=["pred", "true"])
+    both = pd.concat([frame, frame.assign(language="all")])
+    hit = both.assign(hit=both["pred"].eq(both["true"]))
+    out = hit.groupby("language").agg(n=("hit", "size"), accuracy=("hit", "mean"))
+    recall = (hit.groupby(["language", "true"])["hit"].mean().unstack("true")
+              .reindex(columns=list(SENTIMENTS)).add_prefix("recall_"))
+    return out.join(recall).reset_index().astype({"n": "int64"})
+
+
+def language_quality(predicted: pd.Series, truth: pd.Series) -> pd.DataFrame:
+    """Accuracy of language detection per true language and overall ('all'): language, n, accuracy."""
+    frame = pd.DataFrame({"pred": pd.Series(predicted, dtype="str"), "true": pd.Series(truth, dtype="str")}).dropna()
+    frame = frame.assign(hit=frame["pred"].eq(frame["true"]))
+    both = pd.concat([frame.assign(language=frame["true"]), frame.assign(language="all")])
+    return (both.groupby("language").agg(n=("hit", "size"), accuracy=("hit", "mean"))
+            .reset_index().astype({"n": "int64"}))
+
+
+# --- words for the report ------------------------------------------------------------------------------
+def describe_themes(gap: pd.DataFrame, *, top: int = 3) -> str:
+    """Markdown sentences on a `theme_gap` table: the themes detractors raise significantly more
+    often than promoters, with shares and intervals, or why nothing is called significant."""
+    if gap.empty or gap["mentions"].sum() == 0:
+        return "No German or English comment mentions a theme of the taxonomy."
+    first = gap.iloc[0]
+    base = (f"{int(first['detractors']):,} detractors and {int(first['promoters']):,} promoters left a "
+            f"German or English comment.")
+    if bool(gap["small"].iloc[0]):
+        return base + " At least one group has too few comments to compare themes reliably."
+    sig = gap.loc[gap["significant"] & gap["difference"].gt(0)].head(top)
+    if sig.empty:
+        return base + " No theme is mentioned significantly more often by detractors than by promoters."
+    items = "; ".join(
+        f"**{r['label']}** ({r['detractor_share']:.1f}% of detractors vs {r['promoter_share']:.1f}% of promoters, "
+        f"+{r['difference']:.1f} points, 95% interval {r['ci_low']:.1f} to {r['ci_high']:.1f})"
+        for _, r in sig.iterrows())
+    return base + f" Detractors mention these themes significantly more often (Benjamini-Hochberg, 5% FDR): {items}."

@@ -1,0 +1,479 @@
+"""The validation gate: Great Expectations suites derived from `schema.TABLES` and the taxonomy.
+
+Two stages (see docs/architecture.md):
+
+- ``raw`` checks the staged tables (``customer_ref``, lineage ``_file``/``_row``) and is
+  tolerant: a check on values (codes, scores, required values, plausible timestamps) carries
+  ``mostly = 1 - tolerance``. A few bad rows make it *warn* (the run continues and cleaning
+  drops or blanks them); more than the tolerance, a required column all empty or a wrong dtype
+  makes it *fail*.
+- ``processed`` checks the cleaned canonical tables and is strict: every check is critical and
+  must hold for 100 % of the rows (for instance duplicate keys that cleaning does not resolve).
+
+Outcome of one check: ``failed`` = a critical check did not succeed; ``warned`` = a warning
+check did not succeed, or any check succeeded with some unexpected rows; else ``passed``.
+The gate's status is the worst outcome.
+
+    gate = validate.run_gate(staged, taxonomy, stage="raw", data_docs_dir=run_dir / "data_docs")
+    gate.raise_if_failed()          # ValidationFailed names table, column, file and rows
+
+Great Expectations is imported lazily (it costs seconds): ``import cxlib.validate`` is cheap.
+Only Data Docs touch files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from cxlib import schema
+
+STAGES = ("raw", "processed")
+CRITICAL = "critical"
+WARNING = "warning"
+OUTCOMES = ("passed", "warned", "failed")          # in order of severity
+RESULT_COLUMNS = [
+    "table", "expectation", "column", "severity", "success", "outcome",
+    "unexpected_count", "unexpected_percent", "examples", "description",
+]
+N_EXAMPLES = 5
+DATA_DOCS_SITE = "cx_insights"
+LINEAGE = (schema.SOURCE_FILE, schema.SOURCE_ROW)
+
+
+class ValidationFailed(ValueError):
+    """A critical expectation of the validation gate failed; the message names table, column,
+    file and example rows."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One expectation of the gate. `kwargs` are the Great Expectations keyword arguments
+    (including the column); `column` names the column(s) checked for reports ("a, b" for a
+    pair or compound key, None for a table-level check)."""
+
+    table: str
+    expectation: str          # Great Expectations snake_case name: expect_column_values_to_be_in_set
+    column: str | None
+    kwargs: Mapping = field(hash=False)
+    severity: str             # "critical" | "warning"
+    description: str
+
+    @property
+    def columns(self) -> list[str]:
+        """The data columns the check reads (empty for table-level checks)."""
+        kw = self.kwargs
+        if "column" in kw:
+            return [kw["column"]]
+        if "column_list" in kw and self.expectation != "expect_table_columns_to_match_ordered_list":
+            return list(kw["column_list"])
+        if "column_A" in kw:
+            return [kw["column_A"], kw["column_B"]]
+        return []
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The outcome of one gate run.
+
+    results: one row per check run, columns `RESULT_COLUMNS`; status: passed | warned | failed;
+    failed: "table.column: expectation" of each failed critical check; skipped: canonical tables
+    absent from the input; data_docs_index: Data Docs index.html when built.
+    """
+
+    stage: str
+    results: pd.DataFrame
+    status: str
+    failed: list[str]
+    skipped: list[str]
+    data_docs_index: Path | None = None
+
+    @property
+    def warnings(self) -> list[str]:
+        """"table.column: expectation" of each check whose outcome is warned."""
+        return _labels(self.results.loc[lambda d: d["outcome"] == "warned"])
+
+    def raise_if_failed(self) -> None:
+        """Raise ValidationFailed listing every failed critical check with table, column,
+        counts and example values with file and row."""
+        if self.status != "failed":
+            return
+        bad = self.results.loc[lambda d: d["outcome"] == "failed"]
+        lines = [
+            f"- {label} ({row.description}): {_count_text(row)}; e.g. {row.examples}"
+            for label, row in zip(_labels(bad), bad.itertuples(index=False))
+        ]
+        raise ValidationFailed(
+            f"validation gate ({self.stage}) failed: {len(bad)} critical expectation(s) not met\n"
+            + "\n".join(lines)
+        )
+
+
+# --- building the checks -------------------------------------------------------------------
+def build_expectations(
+    taxonomy,
+    stage: str,
+    tolerance: float = 0.02,
+    *,
+    min_date: str | pd.Timestamp = schema.MIN_DATE,
+    now: pd.Timestamp | None = None,
+) -> list[Check]:
+    """The checks of every canonical table for `stage` ("raw" staged tables, "processed"
+    canonical tables), derived from `schema.TABLES` and the taxonomy's code lists.
+
+    Per table: columns present (raw: at least the staged columns; processed: exactly the
+    canonical columns in order), dtypes, required values not null, keys unique, codes in the
+    taxonomy, scores in `schema.SCORE_RANGES`, timestamps between `min_date` and now + 1 day,
+    churn_date >= signup_date and responded_at >= sent_at. Raw value checks carry
+    mostly = 1 - tolerance; raw key uniqueness and missing consent are warnings only.
+
+        build_expectations(tax, "raw")[0].expectation -> "expect_table_columns_to_match_set"
+    """
+    _check_stage(stage)
+    if not 0 <= tolerance < 1:
+        raise ValueError(f"tolerance must be in [0, 1), got {tolerance}")
+    lo = _utc(min_date)
+    hi = (_utc(now) if now is not None else pd.Timestamp.now(tz="UTC")) + pd.Timedelta(days=1)
+    return [
+        check
+        for table in schema.TABLES.values()
+        for check in _table_checks(table, taxonomy, stage, tolerance, lo, hi)
+    ]
+
+
+def _table_checks(table: schema.Table, taxonomy, stage: str, tolerance: float,
+                  lo: pd.Timestamp, hi: pd.Timestamp) -> list[Check]:
+    raw = stage == "raw"
+    names = schema.staged_columns(table.name) if raw else table.names
+    staged = dict(zip(table.names, names))            # canonical name -> name in this stage
+    share = f"at least {1 - tolerance:.0%} of rows" if raw else "all rows"
+    tolerant = {"mostly": 1 - tolerance} if raw and tolerance > 0 else {}
+    t = table.name
+
+    def check(expectation, column, kwargs, description, severity=CRITICAL):
+        return Check(t, expectation, column, dict(kwargs), severity, description)
+
+    checks = [
+        check("expect_table_columns_to_match_set", None,
+              {"column_set": names, "exact_match": False},
+              "all canonical columns present (extra columns allowed)")
+        if raw else
+        check("expect_table_columns_to_match_ordered_list", None, {"column_list": names},
+              "exactly the canonical columns, in schema order"),
+    ]
+    for col in table.columns:
+        name = staged[col.name]
+        if raw and col.dtype == "string":
+            continue                                   # staged text columns: any string dtype
+        dtype = schema.PANDAS_DTYPES[col.dtype]
+        checks.append(check("expect_column_type_to_be", name, {"column": name, "type_": dtype},
+                            f"dtype {dtype}"))
+    for name in (staged[c] for c in table.required):
+        if name == schema.CONTACT_CONSENT and raw:
+            checks.append(check("expect_column_values_to_not_be_null", name, {"column": name},
+                                "consent recorded (missing consent is cleaned to False)", WARNING))
+        else:
+            checks.append(check("expect_column_values_to_not_be_null", name,
+                                {"column": name, **tolerant}, f"required value present in {share}"))
+    key = [staged[c] for c in table.key]
+    key_kwargs = {"column": key[0]} if len(key) == 1 else {"column_list": key}
+    checks.append(check(
+        "expect_column_values_to_be_unique" if len(key) == 1 else "expect_compound_columns_to_be_unique",
+        ", ".join(key),
+        {**key_kwargs, **tolerant},
+        "key unique (exact duplicate rows are dropped by cleaning)" if raw else "key unique",
+        WARNING if raw else CRITICAL,
+    ))
+    for col in table.columns:
+        codes = _code_set(taxonomy, col.codes) if col.codes else None
+        if codes is None:
+            continue
+        name = staged[col.name]
+        checks.append(check("expect_column_values_to_be_in_set", name,
+                            {"column": name, "value_set": list(codes), **tolerant},
+                            f"codes of '{col.codes}' in {share}"))
+    for col in table.columns:
+        if col.name in schema.SCORE_RANGES:
+            low, high = schema.SCORE_RANGES[col.name]
+            checks.append(check("expect_column_values_to_be_between", col.name,
+                                {"column": col.name, "min_value": low, "max_value": high, **tolerant},
+                                f"score within {low}-{high} in {share}"))
+    for col in table.columns:
+        if col.dtype == "datetime":
+            checks.append(check("expect_column_values_to_be_between", col.name,
+                                {"column": col.name, "min_value": lo, "max_value": hi, **tolerant},
+                                f"timestamp between {lo:%Y-%m-%d} and {hi:%Y-%m-%d} in {share}"))
+    for later, earlier in _ORDERED:
+        if later in table.names and earlier in table.names:
+            checks.append(check("expect_column_pair_values_a_to_be_greater_than_b",
+                                f"{later}, {earlier}",
+                                {"column_A": later, "column_B": earlier, "or_equal": True,
+                                 "ignore_row_if": "either_value_is_missing", **tolerant},
+                                f"{later} not before {earlier} in {share}"))
+    return checks
+
+
+_ORDERED = ((schema.CHURN_DATE, schema.SIGNUP_DATE), (schema.RESPONDED_AT, schema.SENT_AT))
+
+
+def _code_set(taxonomy, section: str) -> tuple[str, ...] | None:
+    """Allowed codes of a Column.codes section; None when the taxonomy has no such section."""
+    if section in schema.CODE_SETS:
+        return tuple(schema.CODE_SETS[section])
+    return tuple(taxonomy.codes(section)) if section in taxonomy.data else None
+
+
+# --- running the gate ------------------------------------------------------------------------
+def run_gate(
+    tables: Mapping[str, pd.DataFrame],
+    taxonomy,
+    stage: str,
+    tolerance: float = 0.02,
+    data_docs_dir: str | Path | None = None,
+    *,
+    min_date: str | pd.Timestamp = schema.MIN_DATE,
+    now: pd.Timestamp | None = None,
+) -> GateResult:
+    """Validate the tables present in `tables` (canonical names; absent ones are skipped) with
+    Great Expectations and return a GateResult. Checks on columns a table lacks are not run
+    (its columns check fails instead). With `data_docs_dir`, build Data Docs into
+    `data_docs_dir/<stage>/` (raw and processed side by side) and return its index.html.
+
+        run_gate({"feedback": staged_feedback}, tax, "raw").status -> "warned"
+    """
+    _check_stage(stage)
+    unknown = sorted(set(tables) - set(schema.TABLES))
+    if unknown:
+        raise ValueError(f"run_gate: unknown table(s) {unknown}; canonical tables are {list(schema.TABLES)}")
+    checks = build_expectations(taxonomy, stage, tolerance, min_date=min_date, now=now)
+    present = [t for t in schema.TABLES if t in tables]
+    frames = {t: tables[t].reset_index(drop=True) for t in present}
+    runnable = [c for c in checks if c.table in frames and set(c.columns) <= set(frames[c.table].columns)]
+
+    with _quiet_gx() as gx:
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = {"globally": False}
+        docs_base = _replace_data_docs_site(context, data_docs_dir, stage)
+        source = context.data_sources.add_pandas(f"cx_{stage}")
+        rows = [
+            row
+            for t in present
+            for row in _validate_table(gx, context, source, stage, t, frames[t],
+                                       [c for c in runnable if c.table == t])
+        ]
+        index = None
+        if docs_base is not None:
+            context.build_data_docs(site_names=[DATA_DOCS_SITE])
+            index = docs_base / "index.html"
+
+    results = _results_frame(rows)
+    return GateResult(
+        stage=stage,
+        results=results,
+        status=_worst(results["outcome"]),
+        failed=_labels(results.loc[lambda d: d["outcome"] == "failed"]),
+        skipped=[t for t in schema.TABLES if t not in tables],
+        data_docs_index=index,
+    )
+
+
+def summary(gate_results: Iterable[GateResult]) -> dict:
+    """The `validation` section of results.json over several gate runs:
+    {"status", "failed", "warnings", "checked", "skipped"}; entries are "stage: table.column: expectation"."""
+    gates = list(gate_results)
+    return {
+        "status": _worst(pd.Series([g.status for g in gates], dtype="str")),
+        "failed": [f"{g.stage}: {label}" for g in gates for label in g.failed],
+        "warnings": [f"{g.stage}: {label}" for g in gates for label in g.warnings],
+        "checked": int(sum(len(g.results) for g in gates)),
+        "skipped": [f"{g.stage}: {t}" for g in gates for t in g.skipped],
+    }
+
+
+def _validate_table(gx, context, source, stage: str, name: str, df: pd.DataFrame,
+                    checks: list[Check]) -> list[dict]:
+    """Run one table's suite; one result dict per check."""
+    suite = context.suites.add(gx.ExpectationSuite(
+        name=f"{stage}.{name}",
+        expectations=[_expectation(gx, c, i) for i, c in enumerate(checks)],
+    ))
+    batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("whole table")
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{stage}.{name}", data=batch, suite=suite))
+    outcome = definition.run(batch_parameters={"dataframe": df}, result_format="SUMMARY")
+    by_check = {r.expectation_config.meta["check"]: r for r in outcome.results}
+    return [_result_row(c, by_check[i], df) for i, c in enumerate(checks)]
+
+
+def _expectation(gx, check: Check, index: int):
+    cls = getattr(gx.expectations, "".join(p.capitalize() for p in check.expectation.split("_")))
+    return cls(**check.kwargs, severity=check.severity, description=check.description,
+               meta={"check": index, "severity": check.severity})
+
+
+def _result_row(check: Check, result, df: pd.DataFrame) -> dict:
+    res = dict(result.result or {})
+    message = _exception_message(result.exception_info)
+    count = res.get("unexpected_count")
+    success = bool(result.success) and message is None
+    outcome = (
+        "failed" if not success and check.severity == CRITICAL
+        else "warned" if not success or (count or 0) > 0
+        else "passed"
+    )
+    if message is not None:
+        examples = f"error: {message}"
+    elif "unexpected_count" in res:
+        examples = _examples(df, check.columns, res.get("partial_unexpected_index_list") or [])
+    else:
+        examples = _table_examples(check, res, df)
+    return {
+        "table": check.table,
+        "expectation": check.expectation,
+        "column": check.column,
+        "severity": check.severity,
+        "success": success,
+        "outcome": outcome,
+        "unexpected_count": count,
+        "unexpected_percent": res.get("unexpected_percent"),
+        "examples": examples,
+        "description": check.description,
+    }
+
+
+def _exception_message(info) -> str | None:
+    """The message of an exception GX caught while running a check (flat or per metric)."""
+    info = dict(info or {})
+    if info.get("raised_exception"):
+        return str(info.get("exception_message") or "exception while validating")
+    nested = [v.get("exception_message") for v in info.values() if isinstance(v, dict) and v.get("raised_exception")]
+    return str(nested[0]) if nested else None
+
+
+def _examples(df: pd.DataFrame, columns: list[str], index: list) -> str:
+    """Up to N_EXAMPLES unexpected rows as "channel='fax' (contacts.csv row 3); ..." (lineage if present)."""
+    rows = df.loc[list(index)[:N_EXAMPLES]]
+    if rows.empty:
+        return ""
+    text = functools.reduce(lambda a, b: a + ", " + b,
+                            [f"{c}=" + rows[c].map(_show).astype("str") for c in columns])
+    if all(c in df.columns for c in LINEAGE):
+        where = " (" + rows[schema.SOURCE_FILE].astype("str") + " row " + rows[schema.SOURCE_ROW].astype("str") + ")"
+        text = text + where.where(rows[schema.SOURCE_FILE].notna(), "")
+    return "; ".join(text)
+
+
+def _table_examples(check: Check, res: dict, df: pd.DataFrame) -> str:
+    if check.expectation == "expect_column_type_to_be":
+        return f"dtype is {res.get('observed_value')}"
+    expected = list(check.kwargs.get("column_set") or check.kwargs.get("column_list") or [])
+    missing = [c for c in expected if c not in df.columns]
+    parts = [f"missing: {', '.join(missing)}"] if missing else []
+    if check.expectation == "expect_table_columns_to_match_ordered_list":
+        extra = [c for c in df.columns if c not in expected]
+        parts += [f"unexpected: {', '.join(map(str, extra))}"] if extra else []
+        if not parts and list(df.columns) != expected:
+            parts.append(f"order differs: {', '.join(map(str, df.columns))}")
+    return "; ".join(parts)
+
+
+def _show(value) -> str:
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value):
+        return "missing"
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return repr(value.item() if hasattr(value, "item") else value)
+
+
+def _results_frame(rows: list[dict]) -> pd.DataFrame:
+    return (
+        pd.DataFrame(rows, columns=RESULT_COLUMNS)
+        .astype({"success": "bool", "unexpected_count": "Int64", "unexpected_percent": "float64"})
+    )
+
+
+def _labels(results: pd.DataFrame) -> list[str]:
+    col = results["column"].astype("object").where(results["column"].notna(), None)
+    return [f"{t}.{c}: {e}" if c else f"{t}: {e}"
+            for t, c, e in zip(results["table"], col, results["expectation"])]
+
+
+def _count_text(row) -> str:
+    if pd.isna(row.unexpected_count):
+        return "not met"
+    return f"{row.unexpected_count} unexpected row(s) ({row.unexpected_percent:.1f}%)"
+
+
+def _worst(outcomes: pd.Series) -> str:
+    present = set(outcomes)
+    return next((o for o in reversed(OUTCOMES) if o in present), "passed")
+
+
+def _check_stage(stage: str) -> None:
+    if stage not in STAGES:
+        raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
+
+
+def _utc(value) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+# --- Great Expectations plumbing ---------------------------------------------------------------
+def _import_gx():
+    """Import great_expectations (seconds), analytics off."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import great_expectations as gx
+    return gx
+
+
+@contextlib.contextmanager
+def _quiet_gx():
+    """Import Great Expectations and yield it with, within the call only, its DeprecationWarnings
+    (sre_* modules) ignored and its loggers at ERROR (some set themselves to INFO); the
+    levels are restored afterwards."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"module 'sre_\w+' is deprecated", category=DeprecationWarning)
+        for category in (DeprecationWarning, FutureWarning, UserWarning):
+            warnings.filterwarnings("ignore", category=category, module=r"great_expectations(\.|$)")
+        root = logging.getLogger("great_expectations")
+        root_level = root.level
+        root.setLevel(logging.ERROR)                 # quiet import-time messages too
+        loggers, levels = [], []
+        try:
+            gx = _import_gx()
+            loggers = [obj for name, obj in logging.root.manager.loggerDict.items()
+                       if name.startswith("great_expectations.") and isinstance(obj, logging.Logger)]
+            levels = [lg.level for lg in loggers]
+            for lg in loggers:
+                lg.setLevel(logging.ERROR)
+            yield gx
+        finally:
+            for lg, level in zip(loggers, levels):
+                lg.setLevel(level)
+            root.setLevel(root_level)
+
+
+def _replace_data_docs_site(context, data_docs_dir, stage: str) -> Path | None:
+    """Drop the ephemeral context's default (temp folder) sites; with a folder, add one
+    filesystem site under `data_docs_dir/<stage>`. Returns that folder or None."""
+    for name in list(context.list_data_docs_sites()):
+        context.delete_data_docs_site(name)
+    if data_docs_dir is None:
+        return None
+    base = (Path(data_docs_dir) / stage).resolve()
+    context.add_data_docs_site(DATA_DOCS_SITE, {
+        "class_name": "SiteBuilder",
+        "show_how_to_buttons": False,
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(base)},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    })
+    return base

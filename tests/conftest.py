@@ -1,0 +1,61 @@
+"""Shared test set-up.
+
+Session-wide environment so tests never touch the user's pseudonymisation key or data: a test
+key in CX_PSEUDONYM_KEY, figures without a display, Great Expectations without analytics.
+`demo_project` is a temporary copy of the project (config, notebooks, params) with small demo
+exports, made once per session; fixture `cx` runs the console command and returns its result.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_KEY = "cx-insights-test-key-not-for-real-data"
+DEMO_CUSTOMERS = 3000
+DEMO_SEED = 11
+
+os.environ["CX_PSEUDONYM_KEY"] = TEST_KEY
+os.environ["MPLBACKEND"] = "Agg"
+os.environ["GX_ANALYTICS_ENABLED"] = "False"
+
+
+def run_cx(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the `cx` console script of this environment; returns the completed process (text)."""
+    exe = Path(sys.executable).with_name("cx")
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "cxlib.cli"]
+    return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ})
+
+
+def copy_project(target: Path) -> Path:
+    """A fresh project skeleton at `target`: config/, notebooks/, params/ and empty data/report folders."""
+    for folder in ("config", "notebooks", "params"):
+        if (ROOT / folder).is_dir():
+            shutil.copytree(ROOT / folder, target / folder,
+                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    for folder in ("data/raw", "data/processed", "reports"):
+        (target / folder).mkdir(parents=True, exist_ok=True)
+    return target
+
+
+@pytest.fixture(scope="session")
+def demo_project(tmp_path_factory) -> Path:
+    """A temporary project with demo exports (3,000 customers, seed 11), shared by the session."""
+    project = copy_project(tmp_path_factory.mktemp("demo_project"))
+    done = run_cx("demo", "--customers", str(DEMO_CUSTOMERS), "--seed", str(DEMO_SEED),
+              "--out", str(project / "data" / "raw"), cwd=project)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return project
+
+
+@pytest.fixture(scope="session")
+def cx():
+    """The `cx` command as a function: cx("run", "--project", dir) -> CompletedProcess."""
+    return run_cx

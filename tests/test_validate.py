@@ -1,0 +1,252 @@
+"""The validation gate: checks built from the schema, severity semantics, messages, Data Docs.
+
+Great Expectations runs cost time: each module fixture below is one gate run, asserted on by
+several tests.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal
+
+from cxlib import config, schema, validate
+
+NOW = pd.Timestamp("2025-01-01", tz="UTC")
+TAX = config.load_taxonomy(config.find_project_dir(__file__) / config.TAXONOMY_FILE)
+
+
+def frame(table: str, rows: list[dict], stage: str = "raw", file: str | None = None) -> pd.DataFrame:
+    """A staged (raw: customer_ref, `_file`, `_row` 2, 3, ...) or processed table, canonical dtypes."""
+    names = schema.staged_columns(table) if stage == "raw" else schema.TABLES[table].names
+    dtypes = {n: schema.PANDAS_DTYPES[c.dtype] for n, c in zip(names, schema.TABLES[table].columns)}
+    df = pd.DataFrame(rows).reindex(columns=names)
+    df = df.assign(**{n: (pd.to_datetime(df[n], utc=True) if d.startswith("datetime") else df[n]).astype(d)
+                      for n, d in dtypes.items()})
+    return df.assign(_file=file or f"{table}.csv", _row=np.arange(2, len(df) + 2)) if stage == "raw" else df
+
+
+def events(n: int, ref: str = "customer_ref", **changes) -> list[dict]:
+    """n valid event rows E1..En; `changes` maps a row position to a dict of overrides."""
+    rows = [{"event_id": f"E{i + 1}", ref: "K1", "timestamp": "2024-03-01", "channel": "phone",
+             "touchpoint": "order"} for i in range(n)]
+    return [{**row, **changes.get(f"r{i}", {})} for i, row in enumerate(rows)]
+
+
+def feedback(n: int, ref: str = "customer_ref", bad: dict[int, float] | None = None) -> list[dict]:
+    return [{"response_id": f"R{i + 1}", ref: "K1", "timestamp": "2024-04-01", "survey": "relationship",
+             "nps": (bad or {}).get(i, 8.0)} for i in range(n)]
+
+
+def row_of(gate: validate.GateResult, table: str, expectation: str, column: str | None) -> pd.Series:
+    r = gate.results
+    hit = r.loc[(r["table"] == table) & (r["expectation"] == expectation)
+                & (r["column"].isna() if column is None else r["column"] == column)]
+    assert len(hit) == 1, hit
+    return hit.iloc[0]
+
+
+# --- building checks (no Great Expectations run) ------------------------------------------
+def test_unknown_stage_and_bad_tolerance_raise():
+    with pytest.raises(ValueError, match="stage"):
+        validate.build_expectations(TAX, "staged")
+    with pytest.raises(ValueError, match="tolerance"):
+        validate.build_expectations(TAX, "raw", tolerance=1.0)
+
+
+def test_raw_checks_are_tolerant_and_use_staged_names():
+    checks = {(c.table, c.expectation, c.column): c for c in validate.build_expectations(TAX, "raw", 0.05, now=NOW)}
+    channel = checks[("events", "expect_column_values_to_be_in_set", "channel")]
+    assert channel.severity == "critical" and channel.kwargs["mostly"] == pytest.approx(0.95)
+    assert channel.kwargs["value_set"] == TAX.codes("channels")
+    key = checks[("events", "expect_column_values_to_be_unique", "event_id")]
+    assert key.severity == "warning" and key.kwargs["mostly"] == pytest.approx(0.95)
+    consent = checks[("customers", "expect_column_values_to_not_be_null", "contact_consent")]
+    assert consent.severity == "warning" and "mostly" not in consent.kwargs
+    assert ("events", "expect_column_values_to_not_be_null", "customer_ref") in checks
+    assert checks[("campaigns", "expect_compound_columns_to_be_unique", "campaign_id, customer_ref")]
+    nps = checks[("feedback", "expect_column_values_to_be_between", "nps")]
+    assert (nps.kwargs["min_value"], nps.kwargs["max_value"]) == (0, 10)
+    ts = checks[("events", "expect_column_values_to_be_between", "timestamp")]
+    assert ts.kwargs["min_value"] == pd.Timestamp("2000-01-01", tz="UTC")
+    assert ts.kwargs["max_value"] == pd.Timestamp("2025-01-02", tz="UTC")
+    assert ("customers", "expect_column_type_to_be", "segment") not in checks      # raw text: any dtype
+    assert checks[("customers", "expect_column_type_to_be", "signup_date")].kwargs["type_"] == "datetime64[us, UTC]"
+
+
+def test_processed_checks_are_all_critical_and_exact():
+    checks = validate.build_expectations(TAX, "processed", now=NOW)
+    assert {c.severity for c in checks} == {"critical"}
+    assert not any("mostly" in c.kwargs for c in checks)
+    columns = [c for c in checks if c.expectation == "expect_table_columns_to_match_ordered_list"]
+    assert [(c.table, c.kwargs["column_list"]) for c in columns] == [(t, s.names) for t, s in schema.TABLES.items()]
+    assert ("orders", "expect_column_values_to_be_in_set", "status") in {(c.table, c.expectation, c.column) for c in checks}
+    assert all(c.kwargs.get("column") != schema.CUSTOMER_REF for c in checks)
+
+
+def test_unknown_table_raises_before_running():
+    with pytest.raises(ValueError, match="unknown table"):
+        validate.run_gate({"contacts": pd.DataFrame()}, TAX, "raw")
+
+
+def test_import_is_cheap_without_great_expectations():
+    code = "import sys, cxlib.validate; print('great_expectations' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# --- run A: clean processed tables pass, Data Docs are built -------------------------------------
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory):
+    docs = tmp_path_factory.mktemp("docs")
+    tables = {
+        "customers": frame("customers", [{"customer_id": "C1", "segment": "private", "signup_date": "2024-01-01",
+                                          "churn_date": "2024-06-01", "contact_consent": True}], "processed"),
+        "events": frame("events", events(3, ref="customer_id"), "processed").assign(stage="purchase"),
+        "feedback": frame("feedback", feedback(2, ref="customer_id"), "processed"),
+        "orders": frame("orders", [], "processed"),
+        "campaigns": frame("campaigns", [{"campaign_id": "A", "customer_id": "C1", "sent_at": "2024-06-01",
+                                          "responded_at": "2024-06-02"}], "processed"),
+    }
+    return docs, validate.run_gate(tables, TAX, "processed", data_docs_dir=docs, now=NOW)
+
+
+def test_clean_tables_pass(clean_run):
+    _, gate = clean_run
+    assert gate.failed == [], gate.results.loc[lambda d: ~d["success"]].to_dict("records")
+    assert gate.status == "passed" and gate.skipped == [] and gate.warnings == []
+    assert list(gate.results.columns) == validate.RESULT_COLUMNS
+    assert gate.results["success"].all() and (gate.results["outcome"] == "passed").all()
+    assert set(gate.results["table"]) == set(schema.TABLES)
+    gate.raise_if_failed()                                   # does not raise
+
+
+def test_data_docs_index_is_written_under_the_folder(clean_run):
+    docs, gate = clean_run
+    assert gate.data_docs_index == (docs / "processed" / "index.html").resolve()
+    assert gate.data_docs_index.is_file()
+    assert (docs / "processed" / "validations").is_dir()
+
+
+# --- run B: a few bad rows warn ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def few_bad():
+    tables = {
+        "events": frame("events", events(100, r5={"channel": "fax"}), file="contacts.csv"),
+        "feedback": frame("feedback", feedback(100, bad={7: 11.0}), file="survey.csv"),
+        "orders": frame("orders", []),
+    }
+    copies = {name: df.copy(deep=True) for name, df in tables.items()}
+    return tables, copies, validate.run_gate(tables, TAX, "raw", now=NOW)
+
+
+def test_few_bad_rows_warn_and_run_continues(few_bad):
+    _, _, gate = few_bad
+    assert gate.status == "warned" and gate.failed == []
+    assert gate.skipped == ["customers", "campaigns"]
+    assert gate.warnings == ["events.channel: expect_column_values_to_be_in_set",
+                             "feedback.nps: expect_column_values_to_be_between"]
+    gate.raise_if_failed()
+
+
+def test_warned_rows_carry_counts_and_examples(few_bad):
+    _, _, gate = few_bad
+    channel = row_of(gate, "events", "expect_column_values_to_be_in_set", "channel")
+    assert (channel["success"], channel["outcome"], channel["unexpected_count"]) == (True, "warned", 1)
+    assert channel["unexpected_percent"] == pytest.approx(1.0)
+    assert channel["examples"] == "channel='fax' (contacts.csv row 7)"
+    nps = row_of(gate, "feedback", "expect_column_values_to_be_between", "nps")
+    assert (nps["outcome"], nps["unexpected_count"], nps["examples"]) == ("warned", 1, "nps=11.0 (survey.csv row 9)")
+
+
+def test_empty_table_passes(few_bad):
+    _, _, gate = few_bad
+    orders = gate.results.loc[lambda d: d["table"] == "orders"]
+    assert len(orders) > 0 and (orders["outcome"] == "passed").all()
+
+
+def test_gate_does_not_mutate_inputs(few_bad):
+    tables, copies, _ = few_bad
+    for name in tables:
+        assert_frame_equal(tables[name], copies[name])
+
+
+# --- run C: bad as a whole fails -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def very_bad():
+    customers = frame("customers", [
+        {"customer_ref": f"K{i}", "segment": "alien" if i < 3 else "private", "contact_consent": True}
+        for i in range(10)], file="crm.csv")
+    tables = {
+        "customers": customers,
+        "feedback": frame("feedback", feedback(10, bad={1: 11.0}), file="survey.csv"),
+        "orders": frame("orders", [{"order_id": "O1", "customer_ref": "K1", "timestamp": "2024-05-01"}],
+                        file="shop.csv").drop(columns=[schema.STATUS]),
+        "campaigns": frame("campaigns", [{"campaign_id": "A", "customer_ref": f"K{i}"} for i in range(3)],
+                           file="mail.csv"),
+    }
+    return validate.run_gate(tables, TAX, "raw", now=NOW)
+
+
+def test_above_tolerance_fails(very_bad):
+    assert very_bad.status == "failed"
+    assert very_bad.failed == [
+        "customers.segment: expect_column_values_to_be_in_set",
+        "feedback.nps: expect_column_values_to_be_between",
+        "orders: expect_table_columns_to_match_set",
+        "campaigns.sent_at: expect_column_values_to_not_be_null",
+    ]
+    segment = row_of(very_bad, "customers", "expect_column_values_to_be_in_set", "segment")
+    assert (segment["severity"], segment["success"], segment["unexpected_count"]) == ("critical", False, 3)
+    assert segment["unexpected_percent"] == pytest.approx(30.0)
+    assert row_of(very_bad, "orders", "expect_table_columns_to_match_set", None)["examples"] == "missing: status"
+    assert very_bad.skipped == ["events"]
+
+
+def test_failure_message_names_table_column_file_and_rows(very_bad):
+    with pytest.raises(validate.ValidationFailed) as info:
+        very_bad.raise_if_failed()
+    message = str(info.value)
+    assert message.startswith("validation gate (raw) failed: 4 critical expectation(s) not met")
+    assert ("- customers.segment: expect_column_values_to_be_in_set (codes of 'segments' in at least 98% of rows): "
+            "3 unexpected row(s) (30.0%); e.g. segment='alien' (crm.csv row 2); "
+            "segment='alien' (crm.csv row 3); segment='alien' (crm.csv row 4)") in message
+    assert "feedback.nps" in message and "nps=11.0 (survey.csv row 3)" in message
+    assert "sent_at=missing (mail.csv row 2)" in message
+    assert "orders: expect_table_columns_to_match_set" in message and "missing: status" in message
+    assert isinstance(info.value, ValueError)
+
+
+def test_summary_over_gates(few_bad, very_bad):
+    out = validate.summary([few_bad[2], very_bad])
+    assert out["status"] == "failed"
+    assert out["failed"] == [f"raw: {f}" for f in very_bad.failed]
+    assert out["warnings"][:2] == ["raw: events.channel: expect_column_values_to_be_in_set",
+                                   "raw: feedback.nps: expect_column_values_to_be_between"]
+    assert out["checked"] == len(few_bad[2].results) + len(very_bad.results)
+    assert validate.summary([few_bad[2]])["status"] == "warned"
+    assert validate.summary([])["status"] == "passed"
+
+
+# --- run D: processed duplicates and dtypes are critical -------------------------------------------
+@pytest.fixture(scope="module")
+def processed_bad():
+    ev = frame("events", events(3, ref="customer_id", r2={"event_id": "E1"}), "processed").assign(stage="purchase")
+    fb = frame("feedback", feedback(2, ref="customer_id"), "processed").astype({"timestamp": "datetime64[ns, UTC]"})
+    return validate.run_gate({"events": ev, "feedback": fb}, TAX, "processed", now=NOW)
+
+
+def test_processed_duplicate_keys_and_wrong_dtype_fail(processed_bad):
+    assert processed_bad.status == "failed"
+    assert processed_bad.failed == ["events.event_id: expect_column_values_to_be_unique",
+                                    "feedback.timestamp: expect_column_type_to_be"]
+    key = row_of(processed_bad, "events", "expect_column_values_to_be_unique", "event_id")
+    assert (key["unexpected_count"], key["examples"]) == (2, "event_id='E1'; event_id='E1'")
+    dtype = row_of(processed_bad, "feedback", "expect_column_type_to_be", "timestamp")
+    assert dtype["examples"] == "dtype is datetime64[ns, UTC]"
+    with pytest.raises(validate.ValidationFailed, match=r"event_id='E1'"):
+        processed_bad.raise_if_failed()
