@@ -395,14 +395,16 @@ def path_variants(events, *, col_node: str = STAGE, max_steps: int = 8, collapse
     )
 
 
-def time_between_steps(events, pairs: Sequence[tuple], *, by: str | None = None,
+def time_between_steps(events, pairs: Sequence[tuple], *, by: str | None = None, over_days: float | None = None,
                        col_step: str = TOUCHPOINT, col_customer: str = CUSTOMER_ID,
                        col_timestamp: str = TIMESTAMP, col_event_id: str = EVENT_ID) -> pd.DataFrame:
     """Time from one step to the next, e.g. order → activation.
 
     Each `from` event is paired with the first `to` event that follows it before the next
-    `from` event of the same customer ('a|b' = either code). Out: [by], from_step, to_step, pairs, customers,
-    days_median, days_p90, days_mean (one row per pair and group; zero pairs → NaN times).
+    `from` event of the same customer ('a|b' = either code). Out: [by], from_step, to_step,
+    pairs, customers, days_median, days_p90, days_mean and, with `over_days`, share_over (share
+    of pairs taking longer than `over_days`, e.g. 14 for slow provisioning). One row per pair
+    and group; zero pairs give NaN times.
     """
     pairs = [(_label(a), _label(b)) for a, b in pairs]
     if not pairs:
@@ -418,16 +420,18 @@ def time_between_steps(events, pairs: Sequence[tuple], *, by: str | None = None,
         days = (hit._next_sec - hit._sec) / SECONDS_PER_DAY
         metrics = dict(pairs=hit.count(), customers=hit[col_customer].nunique(),
                        days_median=days.quantile(0.5).cast("float64"), days_p90=days.quantile(0.9).cast("float64"),
-                       days_mean=days.mean().cast("float64"))
+                       days_mean=days.mean().cast("float64"),
+                       share_over=(ibis.ifelse(days > over_days, 1.0, 0.0).mean() if over_days is not None
+                                   else ibis.null("float64")).cast("float64"))
         parts.append(_agg(hit, by, **metrics).mutate(from_step=ibis.literal(source, "string"), to_step=ibis.literal(target, "string")))
     raw = engine.to_pandas(ibis.union(*parts))
     raw = raw[raw["pairs"] > 0]
     inner = pd.DataFrame({"from_step": pd.Series([s for s, _t in pairs], dtype="str"),
                           "to_step": pd.Series([e for _s, e in pairs], dtype="str")}).drop_duplicates()
     out = _complete(raw, by, None, inner, {"pairs": 0, "customers": 0, "days_median": np.nan,
-                                           "days_p90": np.nan, "days_mean": np.nan})
+                                           "days_p90": np.nan, "days_mean": np.nan, "share_over": np.nan})
     return out.loc[:, [*_keys(by), "from_step", "to_step", "pairs", "customers", "days_median", "days_p90",
-                       "days_mean"]].reset_index(drop=True)
+                       "days_mean", *(["share_over"] if over_days is not None else [])]].reset_index(drop=True)
 
 
 # --- conversion, repeat customers, campaigns, lost sales ------------------------------------
@@ -499,7 +503,7 @@ def repeat_customer_rate(orders, *, by: str | None = None, groups: Iterable | No
 
 
 def opportunities(events, orders, *, customers=None, steps: Sequence[str] = ("quote", "cart"),
-                  window_days: float = 30, exclude_statuses: Sequence[str] = DEFAULT_EXCLUDED_STATUSES,
+                  window_days: float = 30, as_of=None, exclude_statuses: Sequence[str] = DEFAULT_EXCLUDED_STATUSES,
                   col_step: str = TOUCHPOINT, col_customer: str = CUSTOMER_ID, col_timestamp: str = TIMESTAMP,
                   col_event_id: str = EVENT_ID, col_status: str = STATUS,
                   col_signup_date: str = SIGNUP_DATE) -> ir.Table:
@@ -507,12 +511,15 @@ def opportunities(events, orders, *, customers=None, steps: Sequence[str] = ("qu
     table: the events' columns plus `converted` (an order, not in `exclude_statuses`, within
     `window_days` at or after it) and `customer_type`: 'repeat' when the person was already a
     customer (an earlier order, or a signup_date before it when `customers` is given), else 'new'.
+    With `as_of` (the end of the data), only opportunities whose window has passed by then count.
     """
     e = _tbl(events, "events", [col_customer, col_timestamp, col_event_id, col_step])
+    window = int(round(window_days * SECONDS_PER_DAY))
     opp = e.filter(e[col_step].isin([c for s in steps for c in _codes(s)]))
+    if as_of is not None:
+        opp = opp.filter(_seconds(opp[col_timestamp]) <= int(pd.Timestamp(as_of).timestamp()) - window)
     o = _valid_orders(orders, exclude_statuses, col_customer, col_status, [col_timestamp])
     o = o.select(_c=o[col_customer], _osec=_seconds(o[col_timestamp]))
-    window = int(round(window_days * SECONDS_PER_DAY))
     keys = opp.select(_e=opp[col_event_id], _k=opp[col_customer], _sec=_seconds(opp[col_timestamp]))
     j = keys.left_join(o, keys._k == o._c)
     flags = j.group_by(["_e", "_k", "_sec"]).agg(
@@ -532,7 +539,7 @@ def opportunities(events, orders, *, customers=None, steps: Sequence[str] = ("qu
 
 
 def repeat_vs_new_conversion(events, orders, *, customers=None, steps: Sequence[str] = ("quote", "cart"),
-                             window_days: float = 30, exclude_statuses: Sequence[str] = DEFAULT_EXCLUDED_STATUSES,
+                             window_days: float = 30, as_of=None, exclude_statuses: Sequence[str] = DEFAULT_EXCLUDED_STATUSES,
                              by: str | None = None, col_step: str = TOUCHPOINT, confidence: float = 0.95,
                              **cols) -> pd.DataFrame:
     """Conversion of opportunities (quotes, carts) into an order within `window_days`, for
@@ -540,7 +547,7 @@ def repeat_vs_new_conversion(events, orders, *, customers=None, steps: Sequence[
 
     Out: [by], customer_type, opportunities, converted, rate, ci_low, ci_high.
     """
-    opp = opportunities(events, orders, customers=customers, steps=steps, window_days=window_days,
+    opp = opportunities(events, orders, customers=customers, steps=steps, window_days=window_days, as_of=as_of,
                         exclude_statuses=exclude_statuses, col_step=col_step, **cols)
     opp = _by_values(opp, by)
     opp = opp.mutate(_conv=ibis.ifelse(opp.converted, 1, 0))
@@ -549,14 +556,14 @@ def repeat_vs_new_conversion(events, orders, *, customers=None, steps: Sequence[
 
 
 def lost_sales(events, orders, *, steps: Sequence[str] = ("quote", "cart"), window_days: float = 30,
-               exclude_statuses: Sequence[str] = DEFAULT_EXCLUDED_STATUSES, col_step: str = TOUCHPOINT,
+               as_of=None, exclude_statuses: Sequence[str] = DEFAULT_EXCLUDED_STATUSES, col_step: str = TOUCHPOINT,
                confidence: float = 0.95, **cols) -> pd.DataFrame:
     """Quotes or carts without an order within `window_days`.
 
     Out: step (one row per step in `steps`), opportunities, lost, rate (lost share), ci_low, ci_high.
     """
-    opp = opportunities(events, orders, steps=steps, window_days=window_days, exclude_statuses=exclude_statuses,
-                        col_step=col_step, **cols)
+    opp = opportunities(events, orders, steps=steps, window_days=window_days, as_of=as_of,
+                        exclude_statuses=exclude_statuses, col_step=col_step, **cols)
     opp = opp.mutate(step=opp[col_step], _lost=ibis.ifelse(opp.converted, 0, 1))
     return _group_rate(opp, "step", {"step": [c for s in steps for c in _codes(s)]}, opp._lost, "opportunities", "lost",
                        confidence)

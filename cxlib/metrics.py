@@ -444,7 +444,7 @@ def kpi_by(df: pd.DataFrame, by: Sequence[str], *, kpi: str = NPS, min_n: int = 
 
         kpi_by(with_customers(fb, cust), ["segment"], kpi="nps", min_n=100)
     """
-    by = list(by)
+    by = [by] if isinstance(by, str) else list(by)
     if not by:
         raise MetricsError("kpi_by: name at least one column to group by (e.g. ['segment'])")
     stats = kpi_stats(df, by, kpi=kpi, col_score=col_score)
@@ -472,7 +472,7 @@ def kpi_trend(df: pd.DataFrame, *, kpi: str = NPS, period: str = "month", by: Se
     Output: *by, period, n, value, ci_low, ci_high, small, change, change_low, change_high,
     p_value, p_adjusted, significant. A change is tested only when both periods have n >= min_n.
     """
-    by = list(by)
+    by = [by] if isinstance(by, str) else list(by)
     stats = kpi_stats(add_period(df, period, col_time=col_time), [*by, PERIOD], kpi=kpi, col_score=col_score)
     stats = stats.sort_values([*by, PERIOD], kind="mergesort").reset_index(drop=True)
     cols = STAT_COLUMNS[kpi]
@@ -553,6 +553,12 @@ def _fmt_diff(value: float, kpi: str) -> str:
     return f"{value:+.2f}" if kpi == CES else f"{value:+.1f} points"
 
 
+def _group_names(table: pd.DataFrame, by: list[str]) -> pd.Series:
+    """'north / private' per row of a grouped table; missing values read '(none)'."""
+    parts = [table[c].astype("str").fillna("(none)") for c in by]
+    return parts[0].str.cat(parts[1:], sep=" / ") if len(parts) > 1 else parts[0]
+
+
 def describe_estimate(est: dict, kpi: str = NPS, *, min_n: int = 100) -> str:
     """One sentence on a KPI estimate: value, interval, n, and a warning when n < min_n.
 
@@ -572,7 +578,9 @@ def describe_groups(table: pd.DataFrame, by: Sequence[str], kpi: str = NPS, *, m
     """Markdown sentences on a `kpi_by` table: best and worst of the groups large enough, which
     differ significantly from the rest (after Benjamini-Hochberg), and which groups are too small."""
     label = LABELS[kpi]
-    name = lambda row: " / ".join(str(row[c]) for c in by)  # noqa: E731
+    by = [by] if isinstance(by, str) else list(by)
+    names = _group_names(table, by)
+    name = lambda row: names[row.name]  # noqa: E731
     large = table.loc[~table["small"]].sort_values("value", ascending=False)
     small = table.loc[table["small"]]
     parts = []
@@ -588,14 +596,14 @@ def describe_groups(table: pd.DataFrame, by: Sequence[str], kpi: str = NPS, *, m
         parts.append(f"No group has {min_n} answers or more: no group is compared or ranked.")
     sig = large.loc[large["significant"]]
     if len(sig):
-        items = ", ".join(f"{name(r)} ({_fmt_diff(r['diff_vs_rest'], kpi)} vs the rest)" for _, r in sig.iterrows())
+        items = (names[sig.index] + " (" + sig["diff_vs_rest"].map(lambda v: _fmt_diff(v, kpi)) + " vs the rest)").str.cat(sep=", ")
         parts.append(f"Significantly different from the rest of the sample (Benjamini-Hochberg, 5% FDR): {items}.")
     elif len(large) >= 2:
         parts.append("No group differs significantly from the rest of the sample after correcting for "
                      "multiple comparisons.")
     if len(small):
         parts.append(f"{len(small)} group(s) have fewer than {min_n} answers and are shown greyed, "
-                     f"not ranked: {', '.join(name(r) for _, r in small.head(8).iterrows())}"
+                     f"not ranked: {names[small.index[:8]].str.cat(sep=', ')}"
                      f"{' ...' if len(small) > 8 else ''}.")
     return " ".join(parts)
 
@@ -611,8 +619,8 @@ def describe_trend(trend: pd.DataFrame, kpi: str = NPS) -> str:
             f"{_fmt(last['value'], kpi)} in {last[PERIOD]} (n = {last['n']:,}).")
     sig = trend.loc[trend["significant"]]
     if len(sig):
-        moves = ", ".join(f"{r[PERIOD]} ({_fmt_diff(r['change'], kpi)} vs the period before)"
-                          for _, r in sig.iterrows())
+        moves = (sig[PERIOD].astype("str") + " (" + sig["change"].map(lambda v: _fmt_diff(v, kpi))
+                 + " vs the period before)").str.cat(sep=", ")
         text += f" Significant changes against the previous period: {moves}."
     else:
         text += " No change between consecutive periods is significant: the ups and downs are within sampling noise."

@@ -320,7 +320,8 @@ def _inputs_record(files: list[dict], results: dict, raw_dir: Path) -> dict:
     rows_by_file = {}
     for entry in recorded.get("files", []) if isinstance(recorded, dict) else []:
         if isinstance(entry, dict) and entry.get("file") is not None:
-            rows_by_file[entry["file"]] = rows_by_file.get(entry["file"], 0) + (entry.get("rows") or 0)
+            # a file mapped into several tables is read once: its rows are the same for each
+            rows_by_file[entry["file"]] = max(rows_by_file.get(entry["file"], 0), entry.get("rows") or 0)
     return {
         "raw_dir": str(raw_dir),
         "fingerprint": fingerprint(files),
@@ -411,6 +412,8 @@ def run(
     run_id = run_dir.name
     params = {name: resolve_paths({**p, **({RUN_DIR_KEY: str(run_dir)} if RUN_DIR_KEY in p else {})}, project_dir)
               for name, p in merged.items()}
+    # the raw folder actually read (a -p raw_dir=… overrides the folders of pipeline.yml)
+    raw_dir = Path(next((p["raw_dir"] for p in params.values() if "raw_dir" in p), raw_dir))
     log, handler = _logger(run_dir)
     kernel_log = open(run_dir / "run.log", "ab")  # noqa: SIM115 - closed in finally
     notify = progress or (lambda event: None)

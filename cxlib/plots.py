@@ -13,10 +13,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import matplotlib
-
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 PALETTE = {
     "primary": "#1f4e79",     # dark blue: the main series

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 RESULTS_DIR = "results"
+FILE_MODE = 0o644          # reports are for readers: not the 0600 of a temp file
 
 
 # --- JSON that never fails on numpy/pandas values ----------------------------------------
@@ -79,6 +80,7 @@ def write_json(path: str | Path, data) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -90,11 +92,13 @@ def record_results(run_dir: str | Path, section: str, results: dict) -> Path:
     """Write a notebook's headline numbers to run_dir/results/<section>.json (atomically).
 
     `section` becomes the top-level key of results.json (e.g. "validation", "feedback");
-    values may be numpy/pandas scalars, Timestamps, NaN (-> null) or DataFrames (-> rows).
+    `results` is a dict (or a Series, read as a dict); values may be numpy/pandas scalars, Timestamps, NaN (-> null) or DataFrames (-> rows).
     Recording a section again replaces it. Returns the path written.
     """
     if not section or not str(section).replace("_", "").isalnum():
         raise ValueError(f"record_results: section must be a word like 'feedback', got {section!r}")
+    if isinstance(results, pd.Series):
+        results = results.to_dict()
     if not isinstance(results, Mapping):
         raise ValueError(f"record_results: results for '{section}' must be a dict, got {type(results).__name__}")
     return write_json(Path(run_dir) / RESULTS_DIR / f"{section}.json", results)
@@ -185,6 +189,7 @@ def write_text(path: str | Path, text: str) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -392,3 +397,188 @@ def write_index(run_dir: str | Path, record: dict, results: dict) -> Path:
     run_dir = Path(run_dir)
     links = [page.relative_to(run_dir).as_posix() for page in find_data_docs(run_dir)]
     return write_text(run_dir / "index.html", index_html(to_jsonable(record), to_jsonable(results), data_docs=links))
+
+
+# --- tables and interpretive text for the validation notebook ------------------------------
+# Built from the numbers so that notebooks stay thin: each returns Markdown text or a table.
+_OUTCOME_ORDER = {"failed": 0, "warned": 1, "passed": 2}
+_OUTCOME_COLOURS = {"failed": "#fde0e0", "warned": "#fff0d9"}
+_BOOKKEEPING_RULES = ("customer ids pseudonymised", "stage derived from touchpoint")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def row_counts(tables: Mapping[str, pd.DataFrame]) -> pd.Series:
+    """Rows per table: Series table -> rows (int64), in the order given."""
+    return pd.Series({name: len(df) for name, df in tables.items()}, dtype="int64", name="rows")
+
+
+def inputs_record(inputs: pd.DataFrame, tables: Mapping[str, pd.DataFrame]) -> dict:
+    """The `inputs` section of results.json: files read (file, table, rows, bytes, sha256) and
+    rows per staged table."""
+    return {"files": inputs, "rows": row_counts(tables)}
+
+
+def inputs_note(inputs: pd.DataFrame, log: pd.DataFrame) -> str:
+    """Markdown: how many files and rows were read into which tables, and what the mapping did.
+    `inputs`: file, table, rows, bytes; `log`: table, step, rule, rows, detail."""
+    if inputs.empty:
+        return "No input files were read: the source mapping names no files."
+    per_table = inputs.groupby("table", sort=False)["rows"].sum()
+    tables = ", ".join(f"{t} {n:,}" for t, n in per_table.items())
+    size = inputs.drop_duplicates("file")["bytes"].sum() / 1e6
+    applied = log.loc[lambda d: d["rows"] > 0]
+    top = applied.sort_values("rows", ascending=False).head(3)
+    rules = "; ".join(f"{r.rule} ({r.table}, {r.rows:,} rows)" for r in top.itertuples(index=False))
+    n_files = inputs["file"].nunique()
+    text = (
+        f"**{_plural(n_files, 'file')}** ({size:,.1f} MB) {'was' if n_files == 1 else 'were'} read into "
+        f"**{_plural(len(per_table), 'table')}**; source rows per table: {tables}. "
+        f"The mapping applied {_plural(len(log), 'rule')}, {len(applied):,} of them to at least one row"
+    )
+    return text + (f"; the largest: {rules}." if rules else ".")
+
+
+def gate_table(results: pd.DataFrame):
+    """The gate's results for readers: failed first, then warned, then passed; columns
+    table, column, expectation, severity, outcome, unexpected_count, unexpected_percent,
+    examples; failed rows shaded red, warned orange. Returns a pandas Styler (shows every row)."""
+    table = (
+        results
+        .assign(_order=lambda d: d["outcome"].map(_OUTCOME_ORDER))
+        .sort_values(["_order", "table", "column"], kind="stable", na_position="first")
+        .loc[:, ["table", "column", "expectation", "severity", "outcome", "unexpected_count",
+                 "unexpected_percent", "examples"]]
+        .reset_index(drop=True)
+    )
+    return (
+        table.style
+        .hide(axis="index")
+        .format({"unexpected_percent": "{:.2f}%", "unexpected_count": "{:,}"}, na_rep="–")
+        .apply(lambda row: [f"background-color: {_OUTCOME_COLOURS.get(row['outcome'], 'transparent')}"] * len(row),
+               axis=1)
+    )
+
+
+def gate_note(gate) -> str:
+    """Markdown interpreting a gate result (`stage`, `status`, `results` with `outcome`)."""
+    counts = gate.results["outcome"].value_counts()
+    n = len(gate.results)
+    tables = gate.results["table"].nunique()
+    head = (
+        f"The **{gate.stage}** gate ran **{_plural(n, 'check')}** on {_plural(tables, 'table')}: "
+        f"{counts.get('passed', 0):,} passed, {counts.get('warned', 0):,} warned, "
+        f"{counts.get('failed', 0):,} failed. Status: **{gate.status}**."
+    )
+    bad = gate.results.loc[lambda d: d["outcome"].isin(["failed", "warned"])]
+    listed = "".join(
+        f"\n- {r.outcome}: `{r.table}.{r.column}` {r.expectation} — "
+        f"{'not met' if pd.isna(r.unexpected_count) else _plural(int(r.unexpected_count), 'row')}"
+        for r in bad.assign(_o=lambda d: d["outcome"].map(_OUTCOME_ORDER)).sort_values("_o", kind="stable")
+        .head(8).itertuples(index=False)
+    )
+    more = f"\n- … and {len(bad) - 8:,} more in the table below" if len(bad) > 8 else ""
+    if gate.status == "failed":
+        tail = ("\n\nA critical check failed, so the run stops here: nothing is written to the processed "
+                "tables and the previous report stays the latest. Fix the export or the source mapping "
+                "and run again.")
+    elif gate.status == "warned":
+        tail = ("\n\nThe run continues: the rows behind the warnings are within the tolerance and are "
+                "dropped or blanked by cleaning, which logs them.")
+    else:
+        tail = "\n\nEvery check held for every row."
+    return head + listed + more + tail
+
+
+def cleaning_changes(log: pd.DataFrame) -> pd.DataFrame:
+    """Cleaning rules that affected rows, largest first: columns label ("table: rule"), table,
+    rule, rows, kind ("dropped" for rules that drop rows, else "changed"). Pseudonymisation
+    and stage derivation (applied to every row) are left out."""
+    return (
+        log
+        .loc[lambda d: (d["rows"] > 0) & ~d["rule"].isin(_BOOKKEEPING_RULES)]
+        .assign(label=lambda d: d["table"] + ": " + d["rule"],
+                kind=lambda d: d["rule"].str.contains("dropped").map({True: "dropped", False: "changed"}))
+        .sort_values("rows", ascending=False, kind="stable")
+        .loc[:, ["label", "table", "rule", "rows", "kind"]]
+        .reset_index(drop=True)
+    )
+
+
+def _cleaning_totals(log: pd.DataFrame, rows_before: pd.Series) -> tuple[int, int, int]:
+    changes = cleaning_changes(log)
+    dropped = int(changes.loc[lambda d: d["kind"] == "dropped", "rows"].sum())
+    changed = int(changes.loc[lambda d: d["kind"] == "changed", "rows"].sum())
+    return dropped, changed, int(rows_before.sum())
+
+
+def cleaning_title(log: pd.DataFrame, rows_before: pd.Series) -> str:
+    """Figure title stating the finding: 'Cleaning dropped 1.2% of rows; most: feedback: …'."""
+    changes = cleaning_changes(log)
+    if changes.empty:
+        return "Cleaning found nothing to drop or change"
+    dropped, _, total = _cleaning_totals(log, rows_before)
+    share = dropped / total if total else 0.0
+    return f"Cleaning dropped {share:.1%} of rows; most affected: {changes['label'].iloc[0]}"
+
+
+def cleaning_note(log: pd.DataFrame, rows_before: pd.Series) -> str:
+    """Markdown: rows dropped and values changed by cleaning, by reason."""
+    changes = cleaning_changes(log)
+    if changes.empty:
+        return "Cleaning found no duplicates, test accounts, unknown codes or out-of-range values."
+    dropped, changed, total = _cleaning_totals(log, rows_before)
+    share = dropped / total if total else 0.0
+    reasons = "".join(f"\n- {r.label}: {r.rows:,} rows ({r.kind})" for r in changes.itertuples(index=False))
+    return (
+        f"Cleaning **dropped {dropped:,} of {total:,} rows ({share:.1%})** and **changed {changed:,} values**. "
+        f"By rule:{reasons}\n\nCustomer numbers were replaced by keyed pseudonyms; names and contact "
+        "details went only into the restricted re-identification table."
+    )
+
+
+def rows_table(before: pd.Series, after: pd.Series) -> pd.DataFrame:
+    """Rows per table before and after cleaning: columns table, rows_read, rows_written,
+    dropped, dropped_pct (percent of rows read)."""
+    return (
+        pd.DataFrame({"rows_read": before, "rows_written": after})
+        .fillna(0).astype("int64")
+        .rename_axis("table").reset_index()
+        .assign(table=lambda d: d["table"].astype("str"),
+                dropped=lambda d: d["rows_read"] - d["rows_written"],
+                dropped_pct=lambda d: (100 * d["dropped"] / d["rows_read"].where(d["rows_read"] > 0)).round(2))
+    )
+
+
+def tables_note(rows: pd.DataFrame, processed_dir: str | Path) -> str:
+    """Markdown: what was written to the processed folder (from `rows_table`)."""
+    kept = int(rows["rows_written"].sum())
+    return (
+        f"Both gates passed, so **{_plural(len(rows), 'table')} with {kept:,} rows** "
+        f"{'was' if len(rows) == 1 else 'were'} written as "
+        f"Parquet to `{processed_dir}` (replacing the previous version in one step). The analysis "
+        "notebooks read them from there."
+    )
+
+
+def data_docs_note(pages: list, run_dir: str | Path) -> str:
+    """Markdown with links to the Data Docs pages (relative to run_dir, where the report lives)."""
+    links = [
+        f"[{Path(p).parent.name} gate]({Path(os.path.relpath(p, run_dir)).as_posix()})"
+        for p in pages if p is not None
+    ]
+    if not links:
+        return "No Data Docs were written for this run."
+    return (
+        "Great Expectations Data Docs with every expectation and its result: " + " · ".join(links)
+        + ". They load their styles from the internet; the tables above show the same results offline."
+    )
+
+
+def write_contact_list(contacts: pd.DataFrame, run_dir: str | Path, *, name: str = "contact_list.csv") -> Path:
+    """Write the service team's call-back list (`moments.contact_list_export`: CRM number,
+    pseudonym, channel, topic; no names or contact details) as UTF-8 CSV to run_dir/<name>,
+    atomically. Reports show only its counts. Returns the path written."""
+    return write_text(Path(run_dir) / name, contacts.to_csv(index=False))

@@ -109,7 +109,7 @@ def detect_language(texts: pd.Series, stopwords: dict, *, lexicon: dict | None =
     the words of the sentiment lexicon when given); NA for an empty text. Each word votes for the
     languages listing it (weight 1/number of such languages); the language with the most votes
     wins, a tie involving `prior` goes to `prior`. A text with no known word is German when it has
-    an umlaut or ß, else 'other'. Languages other than de/en are reported as 'other'.
+    an umlaut or ß (and no letter of Turkish, French or Spanish), else 'other'. Languages other than de/en are reported as 'other'.
 
         detect_language(pd.Series(["Die Hotline ist nie erreichbar", "Great service"]), sw) -> ['de', 'en']
     """
@@ -126,7 +126,8 @@ def detect_language(texts: pd.Series, stopwords: dict, *, lexicon: dict | None =
         votes = votes.assign(**{prior: votes[prior] + 1e-9})
     best = votes.idxmax(axis=1) if langs else pd.Series(OTHER, index=votes.index)
     top = votes.max(axis=1) if langs else pd.Series(0.0, index=votes.index)
-    umlaut = raw.str.contains(r"[äöüÄÖÜß]", regex=True).fillna(False).astype(bool)
+    umlaut = (raw.str.contains(r"[äöüÄÖÜß]", regex=True).fillna(False).astype(bool)
+              & ~raw.str.contains(r"[çşğıÇŞĞİéèêàâñ]", regex=True).fillna(False).astype(bool))
     out = (pd.Series(np.where(top > 1e-6, best.where(best.isin(LANGUAGES), OTHER),
                               np.where(umlaut, "de", OTHER)), dtype="str")
            .where(raw.str.strip().str.len().fillna(0) > 0))
@@ -142,7 +143,7 @@ def theme_patterns(taxonomy: Taxonomy, language: str) -> dict[str, str]:
     """Regular expression per theme for one language: keywords as word prefixes on folded text,
     multi-word keywords with any whitespace between the words.
 
-        theme_patterns(tax, "en")["invoice"] -> r"\b(?:billing|invoice|charged|charge|bill|fee)"
+        theme_patterns(tax, "en")["invoice"] -> r"\\b(?:charged|billing|invoice|charge|bill|fee)"
     """
     out = {}
     for code, entry in taxonomy.themes().items():
@@ -482,8 +483,8 @@ def describe_themes(gap: pd.DataFrame, *, top: int = 3) -> str:
     sig = gap.loc[gap["significant"] & gap["difference"].gt(0)].head(top)
     if sig.empty:
         return base + " No theme is mentioned significantly more often by detractors than by promoters."
-    items = "; ".join(
-        f"**{r['label']}** ({r['detractor_share']:.1f}% of detractors vs {r['promoter_share']:.1f}% of promoters, "
-        f"+{r['difference']:.1f} points, 95% interval {r['ci_low']:.1f} to {r['ci_high']:.1f})"
-        for _, r in sig.iterrows())
+    fmt = lambda col: sig[col].map("{:.1f}".format)  # noqa: E731
+    items = ("**" + sig["label"] + "** (" + fmt("detractor_share") + "% of detractors vs " + fmt("promoter_share")
+             + "% of promoters, +" + fmt("difference") + " points, 95% interval " + fmt("ci_low") + " to "
+             + fmt("ci_high") + ")").str.cat(sep="; ")
     return base + f" Detractors mention these themes significantly more often (Benjamini-Hochberg, 5% FDR): {items}."

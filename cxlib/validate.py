@@ -5,8 +5,8 @@ Two stages (see docs/architecture.md):
 - ``raw`` checks the staged tables (``customer_ref``, lineage ``_file``/``_row``) and is
   tolerant: a check on values (codes, scores, required values, plausible timestamps) carries
   ``mostly = 1 - tolerance``. A few bad rows make it *warn* (the run continues and cleaning
-  drops or blanks them); more than the tolerance, a required column all empty or a wrong dtype
-  makes it *fail*.
+  drops or blanks them); more than the tolerance, a required column all empty, a missing
+  column or a wrong dtype (datetime, number and boolean columns) makes it *fail*.
 - ``processed`` checks the cleaned canonical tables and is strict: every check is critical and
   must hold for 100 % of the rows (for instance duplicate keys that cleaning does not resolve).
 
@@ -194,8 +194,8 @@ def _table_checks(table: schema.Table, taxonomy, stage: str, tolerance: float,
     ))
     for col in table.columns:
         codes = _code_set(taxonomy, col.codes) if col.codes else None
-        if codes is None:
-            continue
+        if codes is None or (raw and (t, col.name) == ("events", schema.STAGE)):
+            continue                                   # staged events.stage is ignored: cleaning derives it
         name = staged[col.name]
         checks.append(check("expect_column_values_to_be_in_set", name,
                             {"column": name, "value_set": list(codes), **tolerant},
@@ -437,13 +437,15 @@ def _import_gx():
 
 @contextlib.contextmanager
 def _quiet_gx():
-    """Import Great Expectations and yield it with, within the call only, its DeprecationWarnings
-    (sre_* modules) ignored and its loggers at ERROR (some set themselves to INFO); the
-    levels are restored afterwards."""
+    """Import Great Expectations and yield it with, within the block only, Deprecation and
+    Future warnings ignored and GX's loggers at ERROR (some set themselves to INFO); filters
+    and levels are restored afterwards."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"module 'sre_\w+' is deprecated", category=DeprecationWarning)
-        for category in (DeprecationWarning, FutureWarning, UserWarning):
-            warnings.filterwarnings("ignore", category=category, module=r"great_expectations(\.|$)")
+        # GX imports the deprecated sre_* modules and uses pandas APIs that pandas 3 deprecates
+        # (warnings attributed to pandas, e.g. Series.values on tz-aware columns); only GX runs here
+        for category in (DeprecationWarning, FutureWarning):
+            warnings.filterwarnings("ignore", category=category)
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"great_expectations(\.|$)")
         root = logging.getLogger("great_expectations")
         root_level = root.level
         root.setLevel(logging.ERROR)                 # quiet import-time messages too

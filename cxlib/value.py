@@ -78,6 +78,7 @@ VALUE_BASIS = "value_basis"       # "predicted_clv" | "historic_revenue"
 VALUE_TIER = "value_tier"
 
 MODEL_NAME = "BG/NBD + Gamma-Gamma"
+PARAM_RANGE = (1e-4, 1e6)         # a fitted parameter outside this range marks a degenerate fit
 FIT_METHODS = ("map", "mcmc")
 
 
@@ -110,6 +111,19 @@ def as_of_day(orders: pd.DataFrame, as_of=None, *, col_timestamp: str = TIMESTAM
     if orders.empty or orders[col_timestamp].isna().all():
         raise ValueInputError("orders: no timestamps to derive as_of from; pass as_of explicitly")
     return _day(orders[col_timestamp].max())
+
+
+def analysis_day(as_of, *tables: pd.DataFrame, col_timestamp: str = TIMESTAMP) -> pd.Timestamp:
+    """The analysis date as midnight UTC: `as_of` when given (not None or ""), otherwise the
+    latest day in any of `tables` (e.g. orders, events, feedback: the end of the data).
+        analysis_day("", orders, events, feedback) -> Timestamp('2025-12-31 00:00:00+0000', tz='UTC')
+    """
+    if as_of is not None and as_of != "":
+        return _day(as_of)
+    latest = [t[col_timestamp].max() for t in tables if len(t) and t[col_timestamp].notna().any()]
+    if not latest:
+        raise ValueInputError("no timestamps to derive the analysis date from; pass as_of explicitly")
+    return _day(max(latest))
 
 
 def _days(delta: pd.Series) -> pd.Series:
@@ -379,7 +393,8 @@ def fit_clv(
     In: clv_summary output. `method`: "map" (point estimates, seconds) or "mcmc" (NUTS,
     `chains` x `draws` posterior draws, gives 90% intervals). Raises ModelUnsupported when
     fewer than `min_repeat_buyers` customers bought again, or the fit gives unusable
-    parameters (non-finite, or Gamma-Gamma q <= 1 so that mean spend is undefined).
+    parameters (non-finite; degenerate, i.e. outside PARAM_RANGE, as when nearly every repeat
+    buyer bought exactly twice; or Gamma-Gamma q <= 1 so that mean spend is undefined).
     """
     _require(summary, [CUSTOMER_ID, FREQUENCY, RECENCY, T, MONETARY], "clv summary")
     if method not in FIT_METHODS:
@@ -416,6 +431,11 @@ def fit_clv(
     if not np.isfinite(params["estimate"]).all():
         raise ModelUnsupported(f"the model fit gave non-finite parameters ({params.to_dict('records')}): "
                                "historic value is used")
+    degenerate = params.loc[lambda d: (d["estimate"] < PARAM_RANGE[0]) | (d["estimate"] > PARAM_RANGE[1])]
+    if len(degenerate):
+        shown = ", ".join(f"{r.model} {r.parameter} = {r.estimate:.2g}" for r in degenerate.itertuples())
+        raise ModelUnsupported(f"the model fit is degenerate ({shown}): the repeat purchases are too few or too "
+                               "uniform to estimate it; historic value is used")
     q = params.loc[lambda d: d["parameter"] == "q", "estimate"].iloc[0]
     if q <= 1:
         raise ModelUnsupported(f"Gamma-Gamma q = {q:.2f} <= 1: mean spend is undefined for these data; "

@@ -597,3 +597,16 @@ def test_repeat_vs_new_counts_signed_up_customers_as_repeat(events):
     assert opp["event_id"].tolist() == ["a2", "b2", "d1"]
     assert opp["converted"].tolist() == [True, False, False]
     assert "stage" in opp.columns
+
+
+def test_opportunities_as_of_keeps_only_those_whose_window_has_passed(events):
+    # quotes on 01-01 (A), 01-05 (B), 01-10 (D); with as_of 2024-02-06 and 30 days only A and B count
+    out = journey.lost_sales(events, ORDERS, window_days=30, as_of="2024-02-06")
+    assert out.set_index("step").loc["quote", ["opportunities", "lost"]].tolist() == [2, 1]
+
+
+def test_time_between_steps_share_over_a_threshold(events):
+    out = journey.time_between_steps(events, [("order", "activation")], over_days=14)
+    # A: 10 days, B: 20 days
+    assert out["share_over"].tolist() == [0.5]
+    assert "share_over" not in journey.time_between_steps(events, [("order", "activation")]).columns

@@ -240,6 +240,7 @@ def test_kpi_by_csat_and_ces_and_errors():
     assert (ces.loc[0, "ci_low"], ces.loc[0, "ci_high"]) == pytest.approx((6 - half, 6 + half))
     with pytest.raises(MetricsError, match="missing column"):
         metrics.kpi_by(df, ["segment"], kpi="csat")
+    assert metrics.kpi_by(df, "g", kpi="ces", min_n=1)["g"].tolist() == ["x", "y"]     # one column as text
     with pytest.raises(MetricsError, match="at least one column"):
         metrics.kpi_by(df, [], kpi="csat")
 

@@ -230,3 +230,215 @@ def test_cx_help_documents_exit_codes(cx):
     done = cx("run", "--help")
     assert done.returncode == 0
     assert "Exit codes: 0 ok, 1 run failed" in " ".join(done.stdout.split())
+
+
+# --- end to end on the demo project ------------------------------------------------------------
+CODE_MARKERS = ("hl-ipython3", "jp-CodeMirrorEditor", "jp-InputPrompt\">In", "In&nbsp;[")
+CRM_NUMBER = re.compile(r"\bK\d{7}\b")
+
+
+def visible_html(path: Path) -> str:
+    """HTML without <style>/<script> (the JupyterLab CSS mentions 'warn' and 'highlight')."""
+    return re.sub(r"<(style|script)\b.*?</\1>", "", path.read_text(encoding="utf-8"), flags=re.S | re.I)
+
+
+def snapshot(project: Path) -> dict:
+    """What must not change when a run fails: every file under data/processed (sha256, mtime)
+    and where reports/latest points."""
+    processed = project / "data" / "processed"
+    files = {p.relative_to(processed).as_posix(): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+             for p in sorted(processed.rglob("*")) if p.is_file()}
+    latest = project / "reports" / "latest"
+    return {"processed": files, "latest": os.readlink(latest) if latest.is_symlink() else None}
+
+
+@pytest.fixture(scope="session")
+def baseline(demo_project, cx):
+    """One successful `cx run` of the whole pipeline in the demo project, shared by the
+    end-to-end checks and as the starting state of every bad-input case."""
+    done = cx("run", "--project", str(demo_project), cwd=demo_project)
+    run_dir = demo_project / "reports" / "latest"
+    return done, run_dir.resolve() if run_dir.exists() else None
+
+
+def test_run_succeeds_and_points_latest(baseline, demo_project):
+    done, run_dir = baseline
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert run_dir is not None and run_dir.parent == (demo_project / "reports").resolve()
+    assert re.fullmatch(r"\d{8}T\d{6}Z(-\d+)?", run_dir.name)
+    assert not Path(os.readlink(demo_project / "reports" / "latest")).is_absolute()
+    assert re.search(r"\[1/\d+\] 01_validate_clean … ok \(\d+\.\d s\)", done.stdout)
+    assert done.stdout.strip().endswith(str(demo_project / "reports" / "latest" / "index.html"))
+    assert "Kernel is running over TCP" not in done.stdout + done.stderr   # kernel noise goes to run.log
+
+
+def test_results_json(baseline):
+    _, run_dir = baseline
+    results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    assert results["validation"]["status"] in ("passed", "warned")
+    assert results["validation"]["failed"] == []
+    assert results["validation"]["checked"] > 0
+    assert results["tables"]["customers"] > 0 and results["tables"]["events"] > 0
+
+
+def test_run_json(baseline, demo_project):
+    _, run_dir = baseline
+    record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    assert record["run_id"] == run_dir.name and record["status"] == "succeeded"
+    assert record["started"] <= record["ended"]
+    assert record["project_dir"] == str(demo_project.resolve())
+    files = {f["file"]: f for f in record["inputs"]["files"]}
+    assert "crm_kunden.csv" in files and not any(name.startswith("_truth") for name in files)
+    crm = files["crm_kunden.csv"]
+    assert crm["sha256"] == hashlib.sha256((demo_project / "data/raw/crm_kunden.csv").read_bytes()).hexdigest()
+    assert crm["bytes"] == (demo_project / "data/raw/crm_kunden.csv").stat().st_size and crm["rows"] > 0
+    assert re.fullmatch(r"[0-9a-f]{64}", record["inputs"]["fingerprint"])
+    assert record["inputs"]["tables"]["customers"] > 0
+    assert record["packages"]["pandas"] and record["packages"]["great-expectations"] and record["python"]
+    nb = record["notebooks"][0]
+    assert nb["name"] == "01_validate_clean" and nb["status"] == "succeeded" and nb["duration_s"] > 0
+    assert (run_dir / nb["html"]).is_file() and (run_dir / nb["ipynb"]).is_file()
+    assert all(n["status"] == "succeeded" for n in record["notebooks"])
+    params = record["parameters"]["01_validate_clean"]
+    assert params["run_dir"] == str(run_dir) and params["source"] == str(demo_project.resolve() / "config/sources/demo.yml")
+    assert params["tolerance"] == 0.02
+    assert record["validation"]["status"] in ("passed", "warned")
+    assert (run_dir / "run.log").stat().st_size > 0
+
+
+def test_processed_tables_are_pseudonymised(baseline, demo_project):
+    processed = demo_project / "data" / "processed"
+    for name in ("customers", "events", "feedback", "orders", "campaigns"):
+        frame = pd.read_parquet(processed / f"{name}.parquet")
+        assert len(frame) > 0, name
+        ids = frame["customer_id"].dropna()
+        assert ids.str.fullmatch(r"C[0-9a-f]{16}").all(), name
+        for column in frame.columns:
+            if frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column]):
+                assert not frame[column].astype("str").str.contains(CRM_NUMBER).any(), (name, column)
+    reid = pd.read_parquet(processed / "restricted" / "reidentification.parquet")
+    assert set(reid.columns) >= {"customer_id", "customer_ref"}
+
+
+def test_html_reports_have_no_code_tracebacks_or_warnings(baseline):
+    _, run_dir = baseline
+    record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    for nb in record["notebooks"]:
+        path = run_dir / nb["html"]
+        raw, body = path.read_text(encoding="utf-8"), visible_html(path)
+        assert not any(marker in body for marker in CODE_MARKERS), nb["name"]
+        assert body.count("jp-CodeCell") == body.count("jp-mod-noInput"), nb["name"]
+        assert "Traceback" not in raw, nb["name"]
+        assert not re.search(r"Warning\b|warnings\.warn|site-packages", body), nb["name"]
+        assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", raw), nb["name"]
+        assert "<script src" not in raw, nb["name"]
+    first = (run_dir / "01_validate_clean.html").read_text(encoding="utf-8")
+    assert re.search(r'<img[^>]+src="data:image/png;base64,[A-Za-z0-9+/=]{100,}', first)
+
+
+def test_index_html(baseline):
+    _, run_dir = baseline
+    html = (run_dir / "index.html").read_text(encoding="utf-8")
+    record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    assert 'href="01_validate_clean.html"' in html
+    assert record["inputs"]["fingerprint"][:16] in html
+    assert re.search(r'href="data_docs/[^"]+/index.html"', html)
+    assert "badge succeeded" in html
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html) and "<script" not in html
+
+
+# --- bad input: each stops the run (exit 1), names file/column/rows, changes nothing ---------------
+def rewrite_csv(path: Path, change, *, encoding="utf-8", delimiter=","):
+    """Rewrite a CSV export through pandas (all text): `change(frame) -> frame`."""
+    frame = pd.read_csv(path, sep=delimiter, dtype="str", keep_default_na=False, encoding=encoding)
+    change(frame).to_csv(path, sep=delimiter, index=False, encoding=encoding)
+
+
+def every_10th(frame: pd.DataFrame, column: str, value: str) -> pd.DataFrame:
+    """Set `column` to `value` in every 10th row (10% of rows: above the 2% tolerance)."""
+    return frame.assign(**{column: frame[column].where(frame.index % 10 != 3, value)})
+
+
+SURVEY = "umfrage_antworten.csv"
+
+
+def drop_survey(project):
+    (project / "data/raw" / SURVEY).unlink()
+
+
+def empty_orders(project):
+    (project / "data/raw/bestellungen.csv").write_bytes(b"")
+
+
+def survey_without_date_column(project):
+    rewrite_csv(project / "data/raw" / SURVEY, lambda f: f.drop(columns=["Eingang"]))
+
+
+def mapping_names_missing_column(project):
+    path = project / "config/sources/demo.yml"
+    text = path.read_text(encoding="utf-8")
+    assert "Weiterempfehlung" in text
+    path.write_text(text.replace("Weiterempfehlung", "Weiterempfehlungsbereitschaft", 1), encoding="utf-8")
+
+
+def survey_in_latin1(project):
+    path = project / "data/raw" / SURVEY
+    path.write_bytes(path.read_text(encoding="utf-8").encode("latin-1", errors="replace"))
+
+
+def survey_dates_unparseable(project):
+    rewrite_csv(project / "data/raw" / SURVEY, lambda f: every_10th(f, "Eingang", "kein Datum"))
+
+
+def survey_duplicate_ids(project):
+    # every 10th response takes the id of the response before it, with different content
+    rewrite_csv(project / "data/raw" / SURVEY,
+                lambda f: f.assign(**{"Antwort-ID": f["Antwort-ID"].where(f.index % 10 != 3, f["Antwort-ID"].shift(1))}))
+
+
+def survey_scores_out_of_range(project):
+    rewrite_csv(project / "data/raw" / SURVEY, lambda f: every_10th(f, "Weiterempfehlung", "15"))
+
+
+def survey_unknown_codes(project):
+    rewrite_csv(project / "data/raw" / SURVEY, lambda f: every_10th(f, "Umfrage", "Kundenbarometer"))
+
+
+BAD_INPUTS = {
+    # case: (corruption, patterns the message must contain: file, column, rows)
+    "missing_file": (drop_survey, [SURVEY]),
+    "empty_file": (empty_orders, ["bestellungen.csv", r"empty"]),
+    "missing_required_column": (survey_without_date_column, [SURVEY, "Eingang"]),
+    "mapping_names_missing_column": (mapping_names_missing_column, [SURVEY, "Weiterempfehlungsbereitschaft", "demo.yml"]),
+    "wrong_encoding": (survey_in_latin1, [SURVEY, r"(?i)encoding|decode|utf-8"]),
+    "unparseable_dates": (survey_dates_unparseable, [SURVEY, "Eingang", r"(?i)rows? \d+", "kein Datum"]),
+    "duplicate_keys": (survey_duplicate_ids, ["feedback", "response_id", r"(?i)unique|duplicate"]),
+    "scores_out_of_range": (survey_scores_out_of_range, [SURVEY, "nps", r"(?i)rows? \d+|row"]),
+    "unknown_codes": (survey_unknown_codes, [SURVEY, "survey", "Kundenbarometer"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_stops_run_and_changes_nothing(case, baseline, demo_project, tmp_path, cx):
+    done, _ = baseline
+    assert done.returncode == 0, "the baseline run must succeed first"
+    project = tmp_path / "project"
+    shutil.copytree(demo_project, project, symlinks=True)
+    corrupt, patterns = BAD_INPUTS[case]
+    corrupt(project)
+    before = snapshot(project)
+    runs_before = set((project / "reports").iterdir())
+    assert before["processed"] and before["latest"]
+
+    result = cx("run", "--only", "01_validate_clean", "--project", str(project), cwd=project)
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "FAILED 01_validate_clean, cell " in result.stderr, output
+    for pattern in patterns:
+        assert re.search(pattern, result.stderr), f"{case}: {pattern!r} not in:\n{result.stderr}"
+    assert snapshot(project) == before, f"{case}: data/processed or reports/latest changed"
+    failed_runs = sorted(set((project / "reports").iterdir()) - runs_before)
+    assert len(failed_runs) == 1, failed_runs
+    record = json.loads((failed_runs[0] / "run.json").read_text(encoding="utf-8"))
+    assert record["status"] == "failed" and record["failure"]["notebook"] == "01_validate_clean"

@@ -245,3 +245,112 @@ def test_write_index_links_data_docs(tmp_path):
     assert path == tmp_path / "index.html"
     html = path.read_text(encoding="utf-8")
     assert 'href="data_docs/processed/index.html">processed</a> · <a href="data_docs/raw/index.html">raw</a>' in html
+
+
+# --- tables and text for the validation notebook ---------------------------------------------
+LOG = pd.DataFrame({
+    "table": ["customers", "customers", "feedback", "feedback", "events", "events"],
+    "step": ["clean"] * 6,
+    "rule": ["exact duplicate rows dropped", "customer ids pseudonymised", "out-of-range score set to missing",
+             "test accounts dropped", "stage derived from touchpoint", "unknown code: rows dropped"],
+    "rows": [3, 97, 12, 0, 50, 5],
+    "detail": [""] * 6,
+})
+
+
+def test_row_counts_and_rows_table():
+    before = report.row_counts({"customers": pd.DataFrame({"a": range(100)}), "events": pd.DataFrame({"a": range(50)})})
+    assert before.to_dict() == {"customers": 100, "events": 50}
+    after = pd.Series({"customers": 97, "events": 45}, dtype="int64")
+    expected = pd.DataFrame({
+        "table": pd.Series(["customers", "events"], dtype="str"),
+        "rows_read": pd.Series([100, 50], dtype="int64"),
+        "rows_written": pd.Series([97, 45], dtype="int64"),
+        "dropped": pd.Series([3, 5], dtype="int64"),
+        "dropped_pct": [3.0, 10.0],
+    })
+    assert_frame_equal(report.rows_table(before, after), expected)
+
+
+def test_row_counts_empty():
+    assert report.row_counts({}).empty
+
+
+def test_cleaning_changes_leaves_out_bookkeeping_and_zero_rows():
+    expected = pd.DataFrame({
+        "label": ["feedback: out-of-range score set to missing", "events: unknown code: rows dropped",
+                  "customers: exact duplicate rows dropped"],
+        "table": ["feedback", "events", "customers"],
+        "rule": ["out-of-range score set to missing", "unknown code: rows dropped", "exact duplicate rows dropped"],
+        "rows": [12, 5, 3],
+        "kind": ["changed", "dropped", "dropped"],
+    })
+    assert_frame_equal(report.cleaning_changes(LOG), expected, check_dtype=False)
+
+
+def test_cleaning_note_and_title():
+    before = pd.Series({"customers": 100, "events": 50, "feedback": 50})
+    assert report.cleaning_title(LOG, before) == (
+        "Cleaning dropped 4.0% of rows; most affected: feedback: out-of-range score set to missing"
+    )
+    note = report.cleaning_note(LOG, before)
+    assert note.startswith("Cleaning **dropped 8 of 200 rows (4.0%)** and **changed 12 values**.")
+    assert "- events: unknown code: rows dropped: 5 rows (dropped)" in note
+
+
+def test_cleaning_note_when_nothing_changed():
+    quiet = LOG.assign(rows=0)
+    assert report.cleaning_title(quiet, pd.Series({"customers": 10})) == "Cleaning found nothing to drop or change"
+    assert report.cleaning_note(quiet, pd.Series({"customers": 10})).startswith("Cleaning found no")
+
+
+def test_inputs_note():
+    inputs = pd.DataFrame({"file": ["crm.csv", "orders.csv", "orders.csv"], "table": ["customers", "orders", "events"],
+                           "rows": [120, 40, 40], "bytes": [1_500_000, 500_000, 500_000], "sha256": ["a", "b", "b"]})
+    log = pd.DataFrame({"table": ["customers", "events"], "step": ["read", "melt"],
+                        "rule": ["rows read", "events from milestones"], "rows": [120, 0], "detail": ["", ""]})
+    assert report.inputs_note(inputs, log) == (
+        "**2 files** (2.0 MB) were read into **3 tables**; source rows per table: customers 120, orders 40, "
+        "events 40. The mapping applied 2 rules, 1 of them to at least one row; the largest: rows read "
+        "(customers, 120 rows)."
+    )
+    assert report.inputs_note(inputs.iloc[:0], log).startswith("No input files")
+
+
+class Gate:
+    def __init__(self, stage, status, outcomes):
+        self.stage, self.status = stage, status
+        self.results = pd.DataFrame({
+            "table": ["feedback"] * len(outcomes), "column": ["nps"] * len(outcomes),
+            "expectation": ["expect_column_values_to_be_between"] * len(outcomes),
+            "severity": ["critical"] * len(outcomes), "outcome": outcomes,
+            "unexpected_count": pd.array([12] * len(outcomes), dtype="Int64"),
+            "unexpected_percent": [4.0] * len(outcomes), "examples": ["15 (umfrage.csv row 4)"] * len(outcomes),
+        })
+
+
+def test_gate_note_by_status():
+    failed = report.gate_note(Gate("raw", "failed", ["passed", "failed"]))
+    assert failed.startswith("The **raw** gate ran **2 checks** on 1 table: 1 passed, 0 warned, 1 failed. Status: **failed**.")
+    assert "- failed: `feedback.nps` expect_column_values_to_be_between — 12 rows" in failed
+    assert "nothing is written to the processed tables" in failed
+    assert "The run continues" in report.gate_note(Gate("raw", "warned", ["warned"]))
+    assert report.gate_note(Gate("processed", "passed", ["passed"])).endswith("Every check held for every row.")
+
+
+def test_gate_table_orders_failed_first():
+    gate = Gate("raw", "failed", ["passed", "warned", "failed"])
+    styled = report.gate_table(gate.results.assign(column=["a", "b", "c"]))
+    assert styled.data["outcome"].tolist() == ["failed", "warned", "passed"]
+    html = styled.to_html()
+    assert "#fde0e0" in html and "4.00%" in html
+
+
+def test_tables_and_data_docs_notes(tmp_path):
+    rows = pd.DataFrame({"table": ["customers"], "rows_read": [10], "rows_written": [9], "dropped": [1], "dropped_pct": [10.0]})
+    assert report.tables_note(rows, "/p/data/processed").startswith(
+        "Both gates passed, so **1 table with 9 rows** was written as Parquet to `/p/data/processed`")
+    pages = [tmp_path / "data_docs" / "raw" / "index.html", None]
+    assert report.data_docs_note(pages, tmp_path).startswith(
+        "Great Expectations Data Docs with every expectation and its result: [raw gate](data_docs/raw/index.html).")
+    assert report.data_docs_note([None], tmp_path) == "No Data Docs were written for this run."

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from cxlib import config, schema, validate
+from cxlib import clean, config, schema, validate
 
 NOW = pd.Timestamp("2025-01-01", tz="UTC")
 TAX = config.load_taxonomy(config.find_project_dir(__file__) / config.TAXONOMY_FILE)
@@ -75,6 +75,7 @@ def test_raw_checks_are_tolerant_and_use_staged_names():
     assert ts.kwargs["min_value"] == pd.Timestamp("2000-01-01", tz="UTC")
     assert ts.kwargs["max_value"] == pd.Timestamp("2025-01-02", tz="UTC")
     assert ("customers", "expect_column_type_to_be", "segment") not in checks      # raw text: any dtype
+    assert ("events", "expect_column_values_to_be_in_set", "stage") not in checks    # derived by cleaning
     assert checks[("customers", "expect_column_type_to_be", "signup_date")].kwargs["type_"] == "datetime64[us, UTC]"
 
 
@@ -185,7 +186,7 @@ def very_bad():
         "customers": customers,
         "feedback": frame("feedback", feedback(10, bad={1: 11.0}), file="survey.csv"),
         "orders": frame("orders", [{"order_id": "O1", "customer_ref": "K1", "timestamp": "2024-05-01"}],
-                        file="shop.csv").drop(columns=[schema.STATUS]),
+                        file="shop.csv").drop(columns=[schema.TIMESTAMP]),
         "campaigns": frame("campaigns", [{"campaign_id": "A", "customer_ref": f"K{i}"} for i in range(3)],
                            file="mail.csv"),
     }
@@ -203,7 +204,9 @@ def test_above_tolerance_fails(very_bad):
     segment = row_of(very_bad, "customers", "expect_column_values_to_be_in_set", "segment")
     assert (segment["severity"], segment["success"], segment["unexpected_count"]) == ("critical", False, 3)
     assert segment["unexpected_percent"] == pytest.approx(30.0)
-    assert row_of(very_bad, "orders", "expect_table_columns_to_match_set", None)["examples"] == "missing: status"
+    assert row_of(very_bad, "orders", "expect_table_columns_to_match_set", None)["examples"] == "missing: timestamp"
+    orders = very_bad.results.loc[lambda d: d["table"] == "orders"]
+    assert schema.TIMESTAMP not in orders["column"].tolist()          # checks on a missing column are not run
     assert very_bad.skipped == ["events"]
 
 
@@ -217,7 +220,7 @@ def test_failure_message_names_table_column_file_and_rows(very_bad):
             "segment='alien' (crm.csv row 3); segment='alien' (crm.csv row 4)") in message
     assert "feedback.nps" in message and "nps=11.0 (survey.csv row 3)" in message
     assert "sent_at=missing (mail.csv row 2)" in message
-    assert "orders: expect_table_columns_to_match_set" in message and "missing: status" in message
+    assert "orders: expect_table_columns_to_match_set" in message and "missing: timestamp" in message
     assert isinstance(info.value, ValueError)
 
 
@@ -250,3 +253,27 @@ def test_processed_duplicate_keys_and_wrong_dtype_fail(processed_bad):
     assert dtype["examples"] == "dtype is datetime64[ns, UTC]"
     with pytest.raises(validate.ValidationFailed, match=r"event_id='E1'"):
         processed_bad.raise_if_failed()
+
+
+# --- run E: what cleaning leaves passes the processed gate, except duplicate keys --------------------
+@pytest.fixture(scope="module")
+def cleaned_run():
+    staged = {
+        "customers": frame("customers", [{"customer_ref": "K1", "contact_consent": None, "segment": "alien"}])
+        .assign(is_test=False, pii_name="Anna", pii_email=None, pii_phone=None),
+        "events": frame("events", events(4, r1={"channel": "fax"}, r2={"timestamp": "1990-01-01"},
+                                         r3={"event_id": "E1", "timestamp": "2024-03-02"}), file="contacts.csv"),
+        "feedback": frame("feedback", feedback(3, bad={0: 11.0}) + [{"response_id": "R9", "timestamp": "2024-04-01",
+                                                                      "csat": 0.0, "ces": 4.0}]),
+        "campaigns": frame("campaigns", [{"campaign_id": "A", "customer_ref": "K1", "sent_at": "2024-06-01",
+                                          "responded_at": "2024-05-01"}]),
+    }
+    cleaned = clean.clean_tables(staged, TAX, b"key", now=NOW)
+    return validate.run_gate(cleaned.tables, TAX, "processed", now=NOW)
+
+
+def test_cleaned_tables_fail_only_on_unresolved_duplicate_keys(cleaned_run):
+    assert cleaned_run.failed == ["events.event_id: expect_column_values_to_be_unique"]
+    assert cleaned_run.skipped == ["orders"]
+    assert row_of(cleaned_run, "events", "expect_column_values_to_be_unique", "event_id")["examples"] == \
+        "event_id='E1'; event_id='E1'"

@@ -108,6 +108,15 @@ def test_historic_value_as_of_defaults_to_latest_order_day():
     assert out.set_index("customer_id").loc["A", "recency_days"] == 61.0
 
 
+def test_analysis_day_is_as_of_or_the_latest_day_of_any_table():
+    events = pd.DataFrame({"timestamp": [ts("2024-05-01 23:30")]})
+    assert value.analysis_day("", ORDERS, events) == ts("2024-05-01")
+    assert value.analysis_day("2024-03-31", ORDERS, events) == ts("2024-03-31")
+    assert value.analysis_day(None, ORDERS) == ts("2024-04-02")
+    with pytest.raises(value.ValueInputError, match="as_of"):
+        value.analysis_day("", ORDERS.iloc[0:0])
+
+
 def test_historic_value_does_not_mutate_input():
     before = ORDERS.copy()
     value.historic_value(ORDERS, as_of=AS_OF)
