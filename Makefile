@@ -41,7 +41,8 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 --port 8888 --notebook-dir notebooks $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	@$(BIN)/python -c "import pm4py" >/dev/null 2>&1 || $(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev,bench]"
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	find data/processed reports -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

@@ -60,8 +60,8 @@ PLANTED: dict = {
     "hotline_wait": {"threshold_seconds": 300, "complaint_prob_long": 0.22, "complaint_prob_short": 0.02,
                      "followup_days": [1, 10], "ces_latent_shift": -1.5, "ces_window_days": 14},
     "unresolved_service_failure": {"churn_hazard_ratio": 3.0, "window_days": 90},
-    "outage": {"count": 12, "affected_share": 0.45, "notified_share": 0.5, "window_days": 60,
-               "nps_latent_shift_notified": 0.22, "nps_latent_shift_not_notified": -0.15,
+    "outage": {"count": 12, "affected_share": 0.6, "notified_share": 0.5, "window_days": 60,
+               "nps_latent_shift_notified": 0.30, "nps_latent_shift_not_notified": -0.20,
                "target_nps_diff": 15},
     "billing_complaints": {"base_rate_per_1000_per_month": 4.0, "spike_month": "2025-03",
                            "spike_multiplier": 3.0, "jitter": 0.08},
@@ -172,7 +172,7 @@ SENTENCES: dict[tuple[str, str, str], list[str]] = {
     # sales staff
     ("sales_competence", "de", "positive"): ["[Im Shop|Am Telefon|Im Beratungsgespräch] wurde ich [sehr gut|wirklich gut|richtig gut] beraten.",
                                               "Die Beratung war [fachkundig|ausgezeichnet|top] und hat mir bei der Tarifwahl geholfen."],
-    ("sales_competence", "de", "negative"): ["Ich wurde [im Shop|am Telefon] schlecht beraten[ und habe jetzt den falschen Tarif| und bereue den Vertrag|]." ,
+    ("sales_competence", "de", "negative"): ["Ich wurde [im Shop|am Telefon] schlecht beraten[ und habe jetzt den falschen Tarif| und bereue den Vertrag|].",
                                               "Die Beratung war [oberflächlich|mangelhaft|dürftig]."],
     ("sales_competence", "de", "neutral"): ["Die Beratung war in Ordnung, [mehr nicht|nichts Besonderes]."],
     ("sales_competence", "en", "positive"): ["The [sales rep|salesperson] was very knowledgeable[ and explained everything| and helped me choose|].",
@@ -415,6 +415,12 @@ _PAD2 = pa.array([f"{i:02d}" for i in range(100)])
 _YEARS = pa.array([str(y) for y in range(1900, 2101)])
 
 
+def _take(values, index) -> pd.Series:
+    """values[index] as a `str` Series, built in Arrow (no Python string per row)."""
+    arr = values if isinstance(values, pa.Array) else pa.array(np.asarray(values, dtype=object), pa.string())
+    return pd.Series(pc.take(arr, pa.array(np.asarray(index, dtype="int64"))), dtype="str")
+
+
 def _strftime(t: np.ndarray, fmt: str) -> pd.Series:
     """datetime64 array -> strings for the codes %Y %m %d %H %M %S (NaT -> missing).
     Built from integer parts and lookup tables: several times faster than pyarrow's strftime."""
@@ -437,17 +443,19 @@ def _strftime(t: np.ndarray, fmt: str) -> pd.Series:
 
 
 def _euro(cents: np.ndarray) -> pd.Series:
-    """Integer cents -> German money text: 3999 -> '39,99', 123456 -> '1.234,56' (-1 -> missing)."""
+    """Integer cents -> German money text: 3999 -> '39,99', 123456789 -> '1.234.567,89' (negative -> missing)."""
     cents = np.asarray(cents, dtype="int64")
-    euros, rest = np.abs(cents) // 100, np.abs(cents) % 100
-    thousands, units = euros // 1000, euros % 1000
-    s_units = pc.cast(pa.array(units), pa.string())
-    s_units_pad = pc.utf8_lpad(s_units, 3, "0")
-    s_rest = pc.utf8_lpad(pc.cast(pa.array(rest), pa.string()), 2, "0")
-    s_thousands = pc.cast(pa.array(thousands), pa.string())
-    big = pc.binary_join_element_wise(s_thousands, s_units_pad, ".")
-    whole = pc.if_else(pa.array(thousands > 0), big, s_units)
-    out = pd.Series(pc.binary_join_element_wise(whole, s_rest, ","), dtype="str")
+    euros = np.abs(cents) // 100
+    groups = [euros // 10 ** 6, euros // 1000 % 1000, euros % 1000]          # below 1,000 million euros
+
+    def text(values, pad=0):
+        out = pc.cast(pa.array(values), pa.string())
+        return pc.utf8_lpad(out, pad, "0") if pad else out
+
+    millions = pc.binary_join_element_wise(text(groups[0]), text(groups[1], 3), text(groups[2], 3), ".")
+    thousands = pc.binary_join_element_wise(text(groups[1]), text(groups[2], 3), ".")
+    whole = pc.if_else(pa.array(groups[0] > 0), millions, pc.if_else(pa.array(groups[1] > 0), thousands, text(groups[2])))
+    out = pd.Series(pc.binary_join_element_wise(whole, text(np.abs(cents) % 100, 2), ","), dtype="str")
     return out.where(cents >= 0)
 
 
@@ -499,7 +507,7 @@ def _persons(rng: np.random.Generator, n: int) -> pd.DataFrame:
     region = rng.choice(len(REGIONS), n, p=REGION_P)
     broadband = rng.random(n) < 0.5
     signup_ex = _uniform_days(rng, np.full(n, np.datetime64("2012-01-01", "s")), np.full(n, np.datetime64("2023-12-20", "s")))
-    leadin_day = _uniform_days(rng, np.full(n, PERIOD_START + 7 * DAY), np.full(n, np.datetime64("2025-12-10", "s")))
+    leadin_day = _uniform_days(rng, np.full(n, PERIOD_START + 7 * DAY), np.full(n, np.datetime64("2025-12-24", "s")))
     lead_ex = signup_ex - _days(np.floor(rng.uniform(0, 45, n)))
     lead_new = np.maximum(PERIOD_START, leadin_day - _days(np.floor(rng.exponential(45, n))))
     lines = np.where(business, np.minimum(1 + np.floor(rng.lognormal(1.0, 0.9, n)), 60), 1).astype("int64")
@@ -558,8 +566,9 @@ def _orders_for(rng: np.random.Generator, leadins: pd.DataFrame, persons: pd.Dat
                                 _pick(rng, ["Web", "Shop"], [0.9, 0.1], m)))
     day = order_day[converted]
     time = _at_hours(rng, day, 8, 20)
-    storno = rng.random(m) < 0.06
-    storno_day = np.where(storno, day + _days(rng.integers(1, 15, m)), NAT)
+    storno_day = day + _days(rng.integers(1, 15, m))
+    storno = (rng.random(m) < 0.06) & (storno_day < PERIOD_END)
+    storno_day = np.where(storno, storno_day, NAT)
     storno_reason = np.where(storno, _pick(rng, STORNO_REASONS, [0.3, 0.15, 0.15, 0.3, 0.1], m), None)
     neu, zus = (otype == 0) & ~storno, (otype == 2) & ~storno
     long = neu & (bb == 1) & (rng.random(m) < prov["long_share_broadband"])
@@ -603,7 +612,7 @@ def _sales(rng: np.random.Generator, persons: pd.DataFrame):
     new_idx = np.flatnonzero(~existing)
     k = rng.binomial(2, 0.3, n) * existing
     ex_idx = np.repeat(np.arange(n), k)
-    ex_days = _uniform_days(rng, np.full(len(ex_idx), PERIOD_START), np.full(len(ex_idx), PERIOD_END - 40 * DAY))
+    ex_days = _uniform_days(rng, np.full(len(ex_idx), PERIOD_START), np.full(len(ex_idx), PERIOD_END - 10 * DAY))
     pid = np.concatenate([new_idx, ex_idx])
     time = _at_hours(rng, np.concatenate([persons["leadin_day"].to_numpy()[new_idx], ex_days]), 8, 20)
     li1 = _leadins(rng, pid, time, np.concatenate([np.zeros(len(new_idx), bool), np.ones(len(ex_idx), bool)]), persons)
@@ -618,9 +627,9 @@ def _sales(rng: np.random.Generator, persons: pd.DataFrame):
     persons = persons.assign(signup=signup, broadband=broadband)
     # repeat business of new customers: a second quote/consultation, now as an existing customer
     start = first["time"].to_numpy() + 30 * DAY
-    ok = (rng.random(len(first)) < 0.25) & (start < PERIOD_END - 41 * DAY)
+    ok = (rng.random(len(first)) < 0.25) & (start < PERIOD_END - 11 * DAY)
     pid2 = first["pid"].to_numpy()[ok]
-    time2 = _at_hours(rng, _uniform_days(rng, start[ok], np.full(ok.sum(), PERIOD_END - 40 * DAY)), 8, 20)
+    time2 = _at_hours(rng, _uniform_days(rng, start[ok], np.full(ok.sum(), PERIOD_END - 10 * DAY)), 8, 20)
     li2 = _leadins(rng, pid2, time2, np.ones(len(pid2), bool), persons)
     li2.index = li2.index + len(li1)
     li2, orders2 = _orders_for(rng, li2, persons)
@@ -1112,16 +1121,16 @@ def _with_duplicates(rng: np.random.Generator, df: pd.DataFrame, eligible: np.nd
     return df.iloc[order].reset_index(drop=True), len(dup)
 
 
-def _customer_numbers(rng: np.random.Generator, n: int, n_test: int) -> np.ndarray:
+def _customer_numbers(rng: np.random.Generator, n: int, n_test: int) -> pa.Array:
     """Kundennummer per pid (persons 0..n-1 in lead-date order, then test accounts)."""
     total = n + n_test
     test_slots = np.sort(rng.choice(total, n_test, replace=False))
     rest = np.setdiff1d(np.arange(total), test_slots)
     numbers = np.concatenate([rest, test_slots]) + 1
-    return _ids("K", numbers, 7).to_numpy()
+    return pa.array(_ids("K", numbers, 7))
 
 
-def _crm(rng: np.random.Generator, persons: pd.DataFrame, tests: pd.DataFrame, knr: np.ndarray) -> pd.DataFrame:
+def _crm(rng: np.random.Generator, persons: pd.DataFrame, tests: pd.DataFrame, knr: pa.Array) -> pd.DataFrame:
     n, t = len(persons), len(tests)
     total = n + t
     female = rng.random(total) < 0.5
@@ -1166,7 +1175,7 @@ def _crm(rng: np.random.Generator, persons: pd.DataFrame, tests: pd.DataFrame, k
     churn = np.concatenate([persons["churn"].to_numpy(), np.full(t, NAT)])
     fee = np.concatenate([persons["fee"].to_numpy(), np.full(t, 2999)])
     frame = pd.DataFrame({
-        "Kundennummer": knr, "Anrede": anrede, "Vorname": vorname, "Nachname": nachname,
+        "Kundennummer": pd.Series(knr, dtype="str"), "Anrede": anrede, "Vorname": vorname, "Nachname": nachname,
         "Firma": np.where(business, firma, None), "E-Mail": email, "Telefon": phone,
         "Kundentyp": np.where(business, "Geschäftskunde", "Privatkunde"),
         "Region": np.concatenate([REGIONS[persons["region"].to_numpy()], np.full(t, "Nord")]),
@@ -1179,7 +1188,7 @@ def _crm(rng: np.random.Generator, persons: pd.DataFrame, tests: pd.DataFrame, k
     return frame.sort_values("Kundennummer", kind="stable").reset_index(drop=True)
 
 
-def _contact_files(rng: np.random.Generator, contacts: pd.DataFrame, knr: np.ndarray, n: int) -> tuple[dict, int]:
+def _contact_files(rng: np.random.Generator, contacts: pd.DataFrame, knr: pa.Array, n: int) -> tuple[dict, int]:
     """One workbook per quarter (sheet 'Kontakte'); Zeitpunkt as Excel datetime, some as text."""
     c = contacts.sort_values(["time", "pid"], kind="stable").reset_index(drop=True)
     k = len(c)
@@ -1187,7 +1196,7 @@ def _contact_files(rng: np.random.Generator, contacts: pd.DataFrame, knr: np.nda
     ts = pd.Series(c["time"].to_numpy().astype("datetime64[ns]")).astype(object)
     zeit = ts.where(~as_text, _strftime(c["time"].to_numpy(), "%d.%m.%Y %H:%M").astype(object))
     frame = pd.DataFrame({
-        "Kontakt-ID": _ids("KT-", np.arange(1, k + 1), 8), "Kundennummer": knr[c["pid"].to_numpy()],
+        "Kontakt-ID": _ids("KT-", np.arange(1, k + 1), 8), "Kundennummer": _take(knr, c["pid"].to_numpy()),
         "Zeitpunkt": zeit, "Kanal": c["channel"].astype("str"),
         "Richtung": np.where(c["direction"].to_numpy() == 0, "eingehend", "ausgehend"),
         "Anliegen": c["reason"].map(REASON_LABELS).astype("str"), "Wartezeit (Sek.)": c["wait"].to_numpy(),
@@ -1205,7 +1214,7 @@ def _contact_files(rng: np.random.Generator, contacts: pd.DataFrame, knr: np.nda
     return files, dups
 
 
-def _survey_file(rng: np.random.Generator, r: pd.DataFrame, knr: np.ndarray, n: int) -> tuple[pd.DataFrame, dict]:
+def _survey_file(rng: np.random.Generator, r: pd.DataFrame, knr: pa.Array, n: int) -> tuple[pd.DataFrame, dict]:
     """Survey answers with mixed date formats and out-of-range / code values."""
     mess = PLANTED["messiness"]
     k = len(r)
@@ -1231,7 +1240,7 @@ def _survey_file(rng: np.random.Generator, r: pd.DataFrame, knr: np.ndarray, n: 
         return pd.Series(x).astype("Int64").astype("str").where(~np.isnan(x))
 
     frame = pd.DataFrame({
-        "Antwort-ID": r["response_id"].to_numpy(), "Kundennummer": np.where(anonymous, None, knr[r["pid"].to_numpy()]),
+        "Antwort-ID": r["response_id"].to_numpy(), "Kundennummer": _take(knr, r["pid"].to_numpy()).where(~anonymous),
         "Eingang": eingang, "Umfrage": r["survey"].to_numpy(), "Kontaktpunkt": r["touchpoint"].to_numpy(),
         "Weiterempfehlung": as_text(nps), "Zufriedenheit": as_text(csat), "Aufwand": as_text(ces),
         "Kommentar": r["comment"].to_numpy(),
@@ -1242,13 +1251,13 @@ def _survey_file(rng: np.random.Generator, r: pd.DataFrame, knr: np.ndarray, n: 
     return frame, counts
 
 
-def _order_file(o: pd.DataFrame, knr: np.ndarray) -> pd.DataFrame:
+def _order_file(o: pd.DataFrame, knr: pa.Array) -> pd.DataFrame:
     return pd.DataFrame({
-        "Bestellnummer": o["order_id"].to_numpy(), "Kundennummer": knr[o["pid"].to_numpy()],
+        "Bestellnummer": o["order_id"].to_numpy(), "Kundennummer": _take(knr, o["pid"].to_numpy()),
         "Bestelldatum": _strftime(o["time"].to_numpy(), "%d.%m.%Y %H:%M"),
-        "Auftragsart": ORDER_TYPES[o["type"].to_numpy()], "Produkt": o["product"].astype("str"),
-        "Produktkategorie": CATEGORIES[o["broadband"].to_numpy().astype(int)], "Vertriebskanal": o["channel"].astype("str"),
-        "Betrag": _euro(o["amount"].to_numpy()), "Status": ORDER_STATUS[o["status"].to_numpy()],
+        "Auftragsart": _take(ORDER_TYPES, o["type"].to_numpy()), "Produkt": o["product"].astype("str"),
+        "Produktkategorie": _take(CATEGORIES, o["broadband"].to_numpy().astype(int)), "Vertriebskanal": o["channel"].astype("str"),
+        "Betrag": _euro(o["amount"].to_numpy()), "Status": _take(ORDER_STATUS, o["status"].to_numpy()),
         "Stornogrund": o["storno_reason"].astype("str"), "Stornodatum": _strftime(o["storno_day"].to_numpy(), "%d.%m.%Y"),
         "Bereitstellung Start": _strftime(o["prov_start"].to_numpy(), "%d.%m.%Y"),
         "Aktivierung": _strftime(o["activation"].to_numpy(), "%d.%m.%Y"),
@@ -1256,34 +1265,34 @@ def _order_file(o: pd.DataFrame, knr: np.ndarray) -> pd.DataFrame:
     })
 
 
-def _campaign_file(c: pd.DataFrame, knr: np.ndarray) -> pd.DataFrame:
+def _campaign_file(c: pd.DataFrame, knr: pa.Array) -> pd.DataFrame:
     c = c.sort_values(["sent", "pid"], kind="stable").reset_index(drop=True)
     return pd.DataFrame({
         "Versand-ID": _ids("V", np.arange(1, len(c) + 1), 9), "Kampagne": np.array([x[0] for x in CAMPAIGNS])[c["campaign"].to_numpy()],
-        "Kundennummer": knr[c["pid"].to_numpy()], "Versand am": _strftime(c["sent"].to_numpy(), "%d.%m.%Y %H:%M"),
+        "Kundennummer": _take(knr, c["pid"].to_numpy()), "Versand am": _strftime(c["sent"].to_numpy(), "%d.%m.%Y %H:%M"),
         "Reaktion am": _strftime(c["responded"].to_numpy(), "%d.%m.%Y %H:%M"),
     })
 
 
-def _web_files(rng: np.random.Generator, sessions: pd.DataFrame, visitors: pd.DataFrame, knr: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _web_files(rng: np.random.Generator, sessions: pd.DataFrame, visitors: pd.DataFrame, knr: pa.Array) -> tuple[pd.DataFrame, pd.DataFrame]:
     nv = len(visitors)
     step = max((9 * 10 ** 9 - 1) // max(nv, 1), 1)
     number = 10 ** 9 + rng.permutation(nv).astype("int64") * step + rng.integers(0, step, nv)
     first_seen = rng.integers(1672531200, 1767225600, nv)
-    vid = (pd.Series(number).astype(str) + "." + pd.Series(first_seen).astype(str)).to_numpy()
+    vid = pc.binary_join_element_wise(pc.cast(pa.array(number), pa.string()), pc.cast(pa.array(first_seen), pa.string()), ".")
     utc = (pd.Series(sessions["time"].to_numpy()).dt.tz_localize(LOCAL_TZ).dt.tz_convert("UTC")
            .dt.tz_localize(None).to_numpy().astype("datetime64[s]"))
     ns = len(sessions)
     sid = 10 ** 9 + rng.permutation(ns).astype("int64") * max((9 * 10 ** 9) // max(ns, 1), 1)
     web = pd.DataFrame({
-        "session_id": pd.Series(sid).astype("str").to_numpy(), "visitor_id": vid[sessions["vis"].to_numpy()],
-        "started_at": _strftime(utc, "%Y-%m-%dT%H:%M:%SZ"), "page_type": PAGE_TYPES[sessions["page"].to_numpy()],
-        "device": DEVICES[sessions["device"].to_numpy()],
+        "session_id": pd.Series(pc.cast(pa.array(sid), pa.string()), dtype="str"), "visitor_id": _take(vid, sessions["vis"].to_numpy()),
+        "started_at": _strftime(utc, "%Y-%m-%dT%H:%M:%SZ"), "page_type": _take(PAGE_TYPES, sessions["page"].to_numpy()),
+        "device": _take(DEVICES, sessions["device"].to_numpy()),
     })
     used = np.zeros(nv, bool)
     used[sessions["vis"].to_numpy()] = True
     v = visitors[used & (visitors["pid"].to_numpy() >= 0)]
-    logins = (pd.DataFrame({"visitor_id": vid[v["vis"].to_numpy()], "crm_id": knr[v["pid"].to_numpy()]})
+    logins = (pd.DataFrame({"visitor_id": _take(vid, v["vis"].to_numpy()), "crm_id": _take(knr, v["pid"].to_numpy())})
               .sort_values(["crm_id", "visitor_id"], kind="stable").reset_index(drop=True))
     return web, logins
 
@@ -1533,7 +1542,7 @@ def generate(customers: int = 20000, seed: int = 7) -> DemoCompany:
     files: dict[str, pd.DataFrame] = {}
     dups: dict[str, int] = {}
     crm = _crm(rng, persons, tests["persons"], knr)
-    files["crm_kunden.csv"], dups["crm_kunden.csv"] = _with_duplicates(rng, crm, ~crm["Kundennummer"].isin(knr[n:]).to_numpy())
+    files["crm_kunden.csv"], dups["crm_kunden.csv"] = _with_duplicates(rng, crm, ~crm["Kundennummer"].isin(knr.slice(n).to_pylist()).to_numpy())
     contact_files, dups["kontakte_*.xlsx"] = _contact_files(rng, all_contacts, knr, n)
     files.update(contact_files)
     real_web = visitors["pid"].to_numpy()[sessions["vis"].to_numpy()] < n     # test accounts' sessions not duplicated
@@ -1568,25 +1577,25 @@ def generate(customers: int = 20000, seed: int = 7) -> DemoCompany:
 def _truth_tables(persons, contacts, orders, responses, campaigns, knr) -> dict[str, pd.DataFrame]:
     """Clean canonical-like truth tables (customer_ref = Kundennummer; no duplicates, no test
     accounts, true scores) for checking analyses against."""
-    cust = pd.DataFrame({schema.CUSTOMER_REF: knr[: len(persons)], schema.SEGMENT: np.where(persons["business"], "business", "private"),
+    cust = pd.DataFrame({schema.CUSTOMER_REF: _take(knr, np.arange(len(persons))), schema.SEGMENT: np.where(persons["business"], "business", "private"),
                          schema.REGION: REGIONS[persons["region"].to_numpy()], schema.LEAD_DATE: persons["lead_date"],
                          schema.SIGNUP_DATE: persons["signup"], schema.CHURN_DATE: persons["churn"],
                          schema.CONTACT_CONSENT: persons["consent"].to_numpy() == 0})
-    con = pd.DataFrame({schema.CUSTOMER_REF: knr[contacts["pid"].to_numpy()], schema.TIMESTAMP: contacts["time"],
+    con = pd.DataFrame({schema.CUSTOMER_REF: _take(knr, contacts["pid"].to_numpy()), schema.TIMESTAMP: contacts["time"],
                         schema.CONTACT_REASON: contacts["reason"], schema.DIRECTION: np.where(contacts["direction"] == 0, "inbound", "outbound"),
                         schema.WAIT_SECONDS: contacts["wait"], schema.RESOLVED: contacts["resolved"].map({1: True, 0: False}),
                         "origin": contacts["origin"]})
-    ords = pd.DataFrame({schema.ORDER_ID: orders["order_id"], schema.CUSTOMER_REF: knr[orders["pid"].to_numpy()],
-                         schema.TIMESTAMP: orders["time"], "order_type": ORDER_TYPES[orders["type"].to_numpy()],
-                         schema.CATEGORY: CATEGORIES[orders["broadband"].to_numpy().astype(int)],
+    ords = pd.DataFrame({schema.ORDER_ID: orders["order_id"], schema.CUSTOMER_REF: _take(knr, orders["pid"].to_numpy()),
+                         schema.TIMESTAMP: orders["time"], "order_type": _take(ORDER_TYPES, orders["type"].to_numpy()),
+                         schema.CATEGORY: _take(CATEGORIES, orders["broadband"].to_numpy().astype(int)),
                          schema.STATUS: np.array(schema.ORDER_STATUSES)[orders["status"].to_numpy()],
                          "activation": orders["activation"], "long_provisioning": orders["long"]})
-    fb = pd.DataFrame({schema.RESPONSE_ID: responses["response_id"], schema.CUSTOMER_REF: knr[responses["pid"].to_numpy()],
+    fb = pd.DataFrame({schema.RESPONSE_ID: responses["response_id"], schema.CUSTOMER_REF: _take(knr, responses["pid"].to_numpy()),
                        schema.TIMESTAMP: responses["time"], schema.SURVEY: np.where(responses["survey"] == "Beziehung", "relationship", "transactional"),
                        schema.NPS: responses["nps"], schema.CSAT: responses["csat"], schema.CES: responses["ces"],
                        **{c: responses[c] for c in ("x_invoice", "x_long_provisioning", "x_outage", "x_outage_notified", "x_long_wait")}})
     camp = pd.DataFrame({schema.CAMPAIGN_ID: np.array([x[0] for x in CAMPAIGNS])[campaigns["campaign"].to_numpy()],
-                         schema.CUSTOMER_REF: knr[campaigns["pid"].to_numpy()], schema.SENT_AT: campaigns["sent"],
+                         schema.CUSTOMER_REF: _take(knr, campaigns["pid"].to_numpy()), schema.SENT_AT: campaigns["sent"],
                          schema.RESPONDED_AT: campaigns["responded"]})
     return {"customers": cust, "contacts": con, "orders": ords, "feedback": fb, "campaigns": camp}
 
@@ -1609,7 +1618,7 @@ def _staged_rows(files: dict[str, pd.DataFrame]) -> dict[str, int]:
 
 def _summary(n, seed, persons, files, dups, knr, n_test, tests, score_counts, effects, outages, contacts, responses) -> dict:
     crm = files["crm_kunden.csv"]
-    test_refs = set(knr[n:])
+    test_refs = set(knr.slice(n).to_pylist())
     real_crm = crm[~crm["Kundennummer"].isin(test_refs)].drop_duplicates()
     signup = persons["signup"]
     contact_files = {k: v for k, v in files.items() if k.startswith("kontakte_")}

@@ -27,8 +27,8 @@ from ibis import _
 from cxlib import engine
 from cxlib.metrics import wilson_interval
 from cxlib.schema import (
-    CAMPAIGN_ID, CATEGORY, CHURN_DATE, CONTACT_REASON, CUSTOMER_ID, EVENT_ID, LEAD_DATE, PRODUCT,
-    RESPONDED_AT, SEGMENT, SENT_AT, SIGNUP_DATE, STAGE, STATUS, TIMESTAMP, TOUCHPOINT,
+    CATEGORY, CHURN_DATE, CONTACT_REASON, CUSTOMER_ID, EVENT_ID, LEAD_DATE, PRODUCT, RESPONDED_AT,
+    SEGMENT, SENT_AT, SIGNUP_DATE, STAGE, STATUS, TEXT, TIMESTAMP, TOUCHPOINT,
 )
 
 SECONDS_PER_DAY = 86_400
@@ -107,6 +107,11 @@ def _codes(step) -> list[str]:
 
 def _label(step) -> str:
     return "|".join(_codes(step))
+
+
+def step_label(step, taxonomy, section: str = "touchpoints", lang: str = "en") -> str:
+    """A readable label of a step from the taxonomy: 'web_visit|tariff_page' -> 'Web visit or Tariff page'."""
+    return " or ".join(taxonomy.label(section, code, lang) for code in _codes(step))
 
 
 def _agg(t: ir.Table, by: str | None, **metrics) -> ir.Table:
@@ -465,17 +470,20 @@ def _group_rate(t: ir.Table, keys: Sequence[str] | str | None, levels: Mapping[s
 
 
 def conversion_rate(customers, orders=None, *, by: str | None = None, groups: Iterable | None = None,
-                    exclude_statuses: Sequence[str] = DEFAULT_EXCLUDED_STATUSES, col_customer: str = CUSTOMER_ID,
+                    since=None, exclude_statuses: Sequence[str] = DEFAULT_EXCLUDED_STATUSES, col_customer: str = CUSTOMER_ID,
                     col_lead_date: str = LEAD_DATE, col_signup_date: str = SIGNUP_DATE,
                     col_status: str = STATUS, confidence: float = 0.95) -> pd.DataFrame:
     """Leads who became customers / leads.
 
     A lead is a customers row with a lead_date; it converted if it has a signup_date or an
-    order (whose status is not in `exclude_statuses`). Out: [by], leads, converted, rate,
-    ci_low, ci_high.
+    order (whose status is not in `exclude_statuses`). With `since`, only leads whose lead_date
+    is on or after it (e.g. the start of the data, so that customers won long ago do not count).
+    Out: [by], leads, converted, rate, ci_low, ci_high.
     """
     c = _by_values(_tbl(customers, "customers", _keys(col_customer, col_lead_date, col_signup_date, by)), by)
     leads = c.filter(c[col_lead_date].notnull())
+    if since is not None:
+        leads = leads.filter(_seconds(leads[col_lead_date]) >= int(pd.Timestamp(since).timestamp()))
     if orders is not None:
         o = _valid_orders(orders, exclude_statuses, col_customer, col_status)
         buyers = o.select(_c=o[col_customer]).distinct().mutate(_ordered=ibis.literal(1))
@@ -569,32 +577,35 @@ def lost_sales(events, orders, *, steps: Sequence[str] = ("quote", "cart"), wind
                        confidence)
 
 
-def cancelled_orders(orders, events=None, *, by: str = PRODUCT, cancelled_status: str = "cancelled",
-                     cancel_step: str = "order_cancelled", col_customer: str = CUSTOMER_ID,
-                     col_status: str = STATUS, col_step: str = TOUCHPOINT,
-                     col_reason: str = CONTACT_REASON) -> pd.DataFrame:
-    """Cancelled orders by `by` (product) and, where known, reason.
+def cancelled_orders(orders, *, by: str | None = PRODUCT, cancelled_status: str = "cancelled",
+                     col_status: str = STATUS, confidence: float = 0.95) -> pd.DataFrame:
+    """Cancelled orders per `by` (product; None for all orders).
 
-    The reason is the contact_reason of the customer's `order_cancelled` events when `events`
-    is given ('unknown' otherwise). Out: [by], reason, cancelled, share (of all cancelled
-    orders).
+    Out: [by], orders, cancelled, rate (cancelled share) with ci_low/ci_high, sorted by `by`.
     """
-    o = _tbl(orders, "orders", _keys(col_customer, col_status, by))
-    o = _by_values(o.filter(o[col_status] == cancelled_status), by)
-    if events is not None:
-        e = _tbl(events, "events", [col_customer, col_step, col_reason])
-        reasons = (e.filter((e[col_step] == cancel_step) & e[col_reason].notnull())
-                   .group_by(col_customer).agg(_reason=_[col_reason].min()))
-        o = o.left_join(reasons, o[col_customer] == reasons[col_customer])
-        o = o.mutate(reason=o._reason.fill_null(UNKNOWN))
-    else:
-        o = o.mutate(reason=ibis.literal(UNKNOWN))
-    out = engine.to_pandas(o.group_by(_keys(by, "reason")).agg(cancelled=_.count()))
+    o = _by_values(_tbl(orders, "orders", _keys(col_status, by)), by)
+    o = o.mutate(_cancel=ibis.ifelse(o[col_status] == cancelled_status, 1, 0))
+    return _group_rate(o, by, None, o._cancel, "orders", "cancelled", confidence)
+
+
+def cancellation_reasons(events, *, cancel_step: str = "order_cancelled",
+                         reason_columns: Sequence[str] = (CONTACT_REASON, TEXT),
+                         col_step: str = TOUCHPOINT) -> pd.DataFrame:
+    """Order cancellations (events of `cancel_step`) by reason where known: the first
+    non-empty of `reason_columns` present in the events ('unknown' otherwise).
+
+    Out: reason, cancelled, share; most frequent first.
+    """
+    e = _tbl(events, "events", [col_step])
+    e = e.filter(e[col_step] == cancel_step)
+    present = [c for c in reason_columns if c in e.columns]
+    reason = ibis.coalesce(*[e[c].cast("string").nullif("") for c in present], ibis.literal(UNKNOWN)) if present \
+        else ibis.literal(UNKNOWN)
+    out = engine.to_pandas(e.mutate(reason=reason).group_by("reason").agg(cancelled=_.count()))
     return (
-        out.assign(share=lambda d: d["cancelled"] / d["cancelled"].sum() if len(d) else 0.0)
-        .sort_values(["cancelled", *_keys(by), "reason"], ascending=[False, *([True] * len(_keys(by))), True],
-                     kind="stable")
-        .loc[:, [*_keys(by), "reason", "cancelled", "share"]]
+        out.assign(share=out["cancelled"] / out["cancelled"].sum())
+        .sort_values(["cancelled", "reason"], ascending=[False, True], kind="stable")
+        .loc[:, ["reason", "cancelled", "share"]]
         .reset_index(drop=True)
     )
 

@@ -170,18 +170,17 @@ def with_derived_moments(events, taxonomy=None, *, rules: Mapping | None = None,
     `wait_over_seconds: s`: each contact (not outbound) that waited more than s seconds.
     Derived events keep every column of the event they copy; event_id gets '#<code>'.
     """
-    rules = dict(rules if rules is not None else (taxonomy.data.get("derived_moments") or {} if taxonomy else {}))
+    if rules is None:
+        rules = (taxonomy.data.get("derived_moments") or {}) if taxonomy is not None else {}
     e = _tbl(events, "events", [col_customer, col_timestamp, col_event_id, col_touchpoint, col_reason])
     parts = [e]
     for code, rule in rules.items():
         rule = rule or {}
         if "between" in rule:
             pair, days = rule["between"], rule.get("min_days")
-            if not isinstance(pair, (list, tuple)) or len(pair) != 2 or days is None:
+            if not isinstance(pair, (list, tuple)) or len(pair) != 2 or not all(pair) or days is None:
                 raise MomentsError(f"derived_moments.{code}: 'between' needs two touchpoints and 'min_days', got {rule}")
             first, then = pair
-            if not first or not then:
-                raise MomentsError(f"derived_moments.{code}: 'between' needs two touchpoints and 'min_days', got {rule}")
             later = e.filter(e[col_touchpoint] == then)
             earlier = e.filter(e[col_touchpoint] == first).select(_fc=e[col_customer], _fs=_seconds(e[col_timestamp]))
             pairs = later.join(earlier, [later[col_customer] == earlier._fc, earlier._fs <= _seconds(later[col_timestamp])])
@@ -373,7 +372,7 @@ def adjusted_difference(y: pd.Series, exposed: pd.Series, design: pd.DataFrame, 
     n_exp = int(x["_exposed"].sum())
     if n_exp == 0 or n_exp == len(x) or len(x) <= x.shape[1]:
         return nan
-    if np.linalg.matrix_rank(x.to_numpy()) < x.shape[1] or np.linalg.matrix_rank(x.drop(columns="_exposed").to_numpy()) < x.shape[1] - 1:
+    if np.linalg.matrix_rank(x.to_numpy()) < x.shape[1]:
         return nan
     fit = sm.OLS(yy.to_numpy(), x.to_numpy()).fit()
     k = x.shape[1] - 1
@@ -607,10 +606,15 @@ def _adjusted_rate_ratio(cells: pd.DataFrame, covariates: Sequence[str], confide
     if np.linalg.matrix_rank(x.to_numpy()) < x.shape[1] or len(long) < x.shape[1]:
         return nan
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+        # a saturated model (one cell per exposure) fits exactly: statsmodels then warns of
+        # "perfect prediction"; zero-churn groups were excluded above, so the estimate is identified
+        warnings.simplefilter("ignore", PerfectSeparationWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("always", ConvergenceWarning)
         fit = sm.GLM(long["_d"].to_numpy(float), x.to_numpy(), family=sm.families.Poisson(),
                      offset=np.log(long["_t"].to_numpy(float))).fit()
-    if any(issubclass(w.category, (ConvergenceWarning, PerfectSeparationWarning)) for w in caught) or not fit.converged:
+    if any(issubclass(w.category, ConvergenceWarning) for w in caught) or not fit.converged \
+            or not np.isfinite(fit.params).all():
         return nan
     k = x.shape[1] - 1
     low, high = fit.conf_int(alpha=1 - confidence)[k]
@@ -740,13 +744,16 @@ def complaints_after_waits(events, *, followup_reason: str = "complaint_hotline"
 def rank_moments(candidates: pd.DataFrame, nps: pd.DataFrame, churn: pd.DataFrame | None = None) -> pd.DataFrame:
     """Reach x impact: one row per candidate moment, ranked by priority.
 
-    In: `candidate_moments`, `kpi_impact` for NPS, `churn_impact` (optional). priority = NPS
-    points at stake = exposed_share x (- adjusted NPS impact), NaN for small moments; magic =
-    a significant positive adjusted impact. Out: moment, label, classic, reach (share of active
-    customers exposed), exposed_share, n_exposed, nps_impact (adjusted, points), ci_low, ci_high,
-    nps_impact_raw, raw_ci_low, raw_ci_high, significant, small, churn_lift, churn_lift_low,
-    churn_lift_high, churn_difference, churn_significant, priority, rank (1 = highest priority),
-    magic; sorted by priority (highest first, NaN last), then label.
+    In: `candidate_moments`, `kpi_impact` for NPS, `churn_impact` (optional).
+    points_at_stake = exposed_share x (- adjusted NPS impact): the NPS points the overall score
+    loses through the moment (negative: points it gains). priority = points_at_stake when the
+    impact is significant, else 0 (an impact we cannot tell from chance puts nothing at stake);
+    NaN for small moments, which are never ranked. magic = a significant positive impact.
+    Out: moment, label, classic, reach (share of active customers exposed), exposed_share,
+    n_exposed, nps_impact (adjusted, points), ci_low, ci_high, nps_impact_raw, raw_ci_low,
+    raw_ci_high, significant, small, churn_lift, churn_lift_low, churn_lift_high,
+    churn_difference, churn_significant, points_at_stake, priority, rank (1 = highest), magic;
+    sorted by priority, then points_at_stake (highest first, small moments last).
     """
     _require(candidates, [MOMENT, "label", "classic"], "candidates")
     _require(nps, [MOMENT, "n_exposed", "exposed_share", "difference", "ci_low", "ci_high", "adjusted",
@@ -758,23 +765,27 @@ def rank_moments(candidates: pd.DataFrame, nps: pd.DataFrame, churn: pd.DataFram
                          "adjusted": "nps_impact", "adjusted_low": "ci_low", "adjusted_high": "ci_high"}),
         on=MOMENT, how="inner")
     if churn is not None:
-        _require(churn, [MOMENT, "reach", "churn_lift", "lift_low", "lift_high", "churn_difference", "significant"], "churn impact")
+        _require(churn, [MOMENT, "reach", "churn_lift", "lift_low", "lift_high", "churn_difference", "significant"],
+                 "churn impact")
         out = out.merge(churn.loc[:, [MOMENT, "reach", "churn_lift", "lift_low", "lift_high", "churn_difference", "significant"]]
                         .rename(columns={"lift_low": "churn_lift_low", "lift_high": "churn_lift_high",
                                          "significant": "churn_significant"}), on=MOMENT, how="left")
     else:
         out = out.assign(reach=np.nan, churn_lift=np.nan, churn_lift_low=np.nan, churn_lift_high=np.nan,
                          churn_difference=np.nan, churn_significant=False)
-    priority = (out["exposed_share"] * -out["nps_impact"]).where(~out["small"].astype(bool))
-    out = out.assign(priority=priority.astype(float),
-                     magic=(out["significant"].astype(bool) & (out["nps_impact"] > 0)).astype(bool),
+    small = out["small"].astype(bool)
+    significant = out["significant"].astype(bool)
+    stake = (out["exposed_share"] * -out["nps_impact"]).where(~small).astype(float)
+    out = out.assign(points_at_stake=stake, priority=stake.where(significant | stake.isna(), 0.0),
+                     magic=(significant & (out["nps_impact"] > 0)).astype(bool),
                      churn_significant=out["churn_significant"].fillna(False).astype(bool))
-    out = out.sort_values(["priority", "label"], ascending=[False, True], na_position="last", kind="stable")
+    out = out.sort_values(["priority", "points_at_stake", "label"], ascending=[False, False, True], na_position="last",
+                          kind="stable")
     rank = pd.Series(np.arange(1, len(out) + 1), index=out.index).where(out["priority"].notna())
     return (out.assign(rank=rank.astype("Int64"))
             .loc[:, [MOMENT, "label", "classic", "reach", "exposed_share", "n_exposed", "nps_impact", "ci_low", "ci_high",
                      "nps_impact_raw", "raw_ci_low", "raw_ci_high", "significant", "small", "churn_lift", "churn_lift_low",
-                     "churn_lift_high", "churn_difference", "churn_significant", "priority", "rank", "magic"]]
+                     "churn_lift_high", "churn_difference", "churn_significant", "points_at_stake", "priority", "rank", "magic"]]
             .reset_index(drop=True))
 
 
@@ -817,12 +828,12 @@ def _month_index(ts: ir.TimestampValue, y0: int, m0: int) -> ir.IntegerValue:
     return ((ts.year() - y0) * 12 + ts.month() - m0).cast("int64")
 
 
-def complaint_rates(events, customers, taxonomy, *, start=None, end=None, per: float = 1000, sigma: float = 3.0,
+def complaint_rates(events, customers, taxonomy, *, start=None, end=None, sigma: float = 3.0,
                     revise: bool = True, col_customer: str = CUSTOMER_ID, col_timestamp: str = TIMESTAMP,
                     col_reason: str = CONTACT_REASON, col_signup: str = SIGNUP_DATE, col_churn: str = CHURN_DATE,
                     col_lead: str = LEAD_DATE) -> pd.DataFrame:
-    """Complaints per `per` active customers per complaint category and month (UTC), with u-chart
-    limits (see `u_chart`; units = active customers / per).
+    """Complaints per 1,000 active customers per complaint category and month (UTC), with u-chart
+    limits (see `u_chart`; units = active customers / 1,000).
 
     A complaint is a contact whose reason has a taxonomy complaint category. Active in a month =
     signed up before the month ends and not churned by its start (a lead without signup never
@@ -865,9 +876,10 @@ def complaint_rates(events, customers, taxonomy, *, start=None, end=None, per: f
             .merge(pd.DataFrame({"_mi": idx, MONTH: pd.Series([str(m) for m in months], dtype="str")}), how="cross")
             .merge(active, on="_mi")
             .merge(counts.rename(columns={"_cat": CATEGORY}), on=[CATEGORY, "_mi"], how="left"))
-    grid = grid.assign(complaints=grid["complaints"].fillna(0).astype("int64"), units=grid["active"] / per)
+    grid = grid.assign(complaints=grid["complaints"].fillna(0).astype("int64"), units=grid["active"] / 1000)
     chart = u_chart(grid, by=[CATEGORY], col_count="complaints", col_units="units", sigma=sigma, revise=revise)
-    return (chart.assign(category_label=lambda d: d[CATEGORY].map(lambda k: taxonomy.label("complaint_categories", k)).astype("str"),
+    label = {k: taxonomy.label("complaint_categories", k) for k in categories}
+    return (chart.assign(category_label=lambda d: d[CATEGORY].map(label).astype("str"),
                          rate_per_1000=chart["rate"], center_per_1000=chart["center"], ucl_per_1000=chart["ucl"],
                          lcl_per_1000=chart["lcl"])
             .loc[:, [CATEGORY, "category_label", MONTH, "complaints", "active", "rate_per_1000", "center_per_1000",
@@ -917,9 +929,10 @@ def touchpoint_ratings(feedback: pd.DataFrame, *, outcome: str = NPS, rating: st
     """Per-touchpoint ratings beside the overall score, one row per customer, for driver analysis.
 
     Outcome = the customer's mean `outcome` over responses without a touchpoint (relationship
-    survey); each driver = the customer's mean `rating` at one touchpoint. Touchpoints rated by
-    at least `min_n` customers with an outcome are kept; only customers who rated all of them
-    remain. Out: customer_id, <outcome>, one column per touchpoint (may be empty).
+    survey); each driver = the customer's mean `rating` at one touchpoint. Only customers who
+    rated every kept touchpoint remain; while fewer than `min_n` do, the touchpoint with the
+    fewest raters is dropped (at least two are needed). Out: customer_id, <outcome>, one column
+    per kept touchpoint; no rows when no two touchpoints have `min_n` customers in common.
     """
     _require(feedback, [col_customer, col_touchpoint, outcome, rating], "feedback")
     known = feedback.loc[feedback[col_customer].notna()]
@@ -927,8 +940,12 @@ def touchpoint_ratings(feedback: pd.DataFrame, *, outcome: str = NPS, rating: st
                .groupby(col_customer)[outcome].mean())
     rated = (known.loc[known[col_touchpoint].notna() & known[rating].notna() & known[col_customer].isin(overall.index)]
              .pivot_table(index=col_customer, columns=col_touchpoint, values=rating, aggfunc="mean"))
-    keep = [tp for tp in rated.columns if rated[tp].notna().sum() >= min_n]
-    wide = rated.loc[:, keep].dropna() if keep else rated.iloc[0:0, 0:0]
+    keep = sorted((tp for tp in rated.columns if rated[tp].notna().sum() >= min_n),
+                  key=lambda tp: (-int(rated[tp].notna().sum()), str(tp)))
+    while len(keep) > 2 and len(rated.loc[:, keep].dropna()) < min_n:
+        keep = keep[:-1]
+    wide = rated.loc[:, sorted(keep)].dropna()
+    wide = wide if len(keep) >= 2 and len(wide) >= min_n else rated.iloc[0:0].loc[:, sorted(keep)]
     out = overall.rename(outcome).to_frame().join(wide, how="inner").reset_index()
     return out.rename(columns={"index": col_customer}).rename_axis(columns=None)
 
@@ -976,8 +993,8 @@ def consented_channels(customers: pd.DataFrame, taxonomy, *, consent_log: pd.Dat
     channels = list(channels)
     opted = customers.loc[customers[col_consent].fillna(False).astype(bool), [col_customer, col_channels]].reset_index(drop=True)
     parsed = parse_channels(opted[col_channels], taxonomy)
-    crm = pd.DataFrame({col_customer: opted[col_customer].to_numpy()[parsed["_pos"].to_numpy()],
-                        CHANNEL: parsed[CHANNEL].to_numpy(), "basis": "crm"})
+    crm = pd.DataFrame({col_customer: pd.Series(opted[col_customer].to_numpy()[parsed["_pos"].to_numpy()], dtype="str"),
+                        CHANNEL: pd.Series(parsed[CHANNEL].to_numpy(), dtype="str"), "basis": "crm"})
     crm = crm.loc[crm[CHANNEL].isin(channels)].drop_duplicates([col_customer, CHANNEL])
     if consent_log is None or len(consent_log) == 0:
         return crm.astype({col_customer: "str", CHANNEL: "str", "basis": "str"}).reset_index(drop=True)
@@ -985,7 +1002,9 @@ def consented_channels(customers: pd.DataFrame, taxonomy, *, consent_log: pd.Dat
     aliases = taxonomy.aliases("channels")
     log = consent_log.loc[consent_log[col_customer].notna() & consent_log[CONSENT].notna(),
                           [col_customer, col_timestamp, CHANNEL, CONSENT]]
-    log = log.assign(_ch=log[CHANNEL].map(lambda s: None if pd.isna(s) or str(s).strip() == "" else aliases.get(fold(s), "?")),
+    log = log.assign(**{col_customer: log[col_customer].astype("str")},
+                     _ch=log[CHANNEL].map(lambda s: None if pd.isna(s) or str(s).strip() == "" else aliases.get(fold(s), "?"))
+                     .astype("str"),
                      _ok=log[CONSENT].astype(bool))
     every = log.loc[log["_ch"].isna() & ~log["_ok"]].drop(columns=["_ch"]).merge(
         pd.DataFrame({"_ch": channels}), how="cross")
@@ -1023,6 +1042,9 @@ def contact_list(recent: pd.DataFrame, customers: pd.DataFrame, feedback: pd.Dat
     _require(recent, [col_customer, col_timestamp, MOMENT, CHANNEL, RESOLVED], "recent moments")
     _require(customers, [col_customer, col_churn, CONTACT_CONSENT, CONSENT_CHANNELS], "customers")
     _require(feedback, [col_customer, col_timestamp, col_score], "feedback")
+    as_str = lambda d: d.assign(**{col_customer: d[col_customer].astype("str")})  # noqa: E731  (ids compare as text)
+    recent, customers, feedback = as_str(recent), as_str(customers), as_str(feedback)
+    value = as_str(value) if value is not None else None
     cutoff = pd.Timestamp(as_of)
     cutoff = cutoff.tz_localize("UTC") if cutoff.tzinfo is None else cutoff.tz_convert("UTC")
     since = cutoff - pd.Timedelta(days=recent_days)
@@ -1109,21 +1131,17 @@ def contact_list_export(contacts: pd.DataFrame, reidentification: pd.DataFrame, 
 
 # --- words for the report -------------------------------------------------------------------------
 
-def _pct(x: float) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.0f}%"
-
-
 def describe_ranking(ranking: pd.DataFrame) -> str:
-    """Two or three sentences on the top moments by priority and the magic moments."""
+    """Two or three sentences on the moments with NPS at stake (by priority) and the magic moments."""
     ranked = ranking.loc[ranking["priority"].notna() & (ranking["priority"] > 0)]
     if ranked.empty:
-        return "No moment has enough exposed responses and a negative NPS impact to be ranked."
-    top = ranked.head(3)
-    parts = [f"**{r.label}** (NPS {r.nps_impact:+.0f} points for exposed customers, "
-             f"{r.priority:.1f} points of the overall NPS at stake"
-             + (f", churn ×{r.churn_lift:.1f}" if pd.notna(r.churn_lift) else "") + ")"
-             for r in top.itertuples()]
-    text = "The moments that cost most loyalty: " + "; ".join(parts) + "."
+        text = "No moment has a significant negative impact on NPS with enough exposed answers."
+    else:
+        parts = [f"**{r.label}** (NPS {r.nps_impact:+.0f} points for exposed customers, "
+                 f"{r.priority:.1f} points of the overall NPS at stake"
+                 + (f", churn ×{r.churn_lift:.1f}" if pd.notna(r.churn_lift) else "") + ")"
+                 for r in ranked.head(3).itertuples()]
+        text = "The moments that cost most loyalty: " + "; ".join(parts) + "."
     magic = ranking.loc[ranking["magic"]]
     if len(magic):
         text += " Magic moments (a significant gain): " + ", ".join(
@@ -1133,15 +1151,24 @@ def describe_ranking(ranking: pd.DataFrame) -> str:
     return text
 
 
-def describe_complaints(rates: pd.DataFrame) -> str:
-    """Names the out-of-control months per complaint category."""
+def describe_complaints(rates: pd.DataFrame, *, max_months: int = 4) -> str:
+    """Names the out-of-control months per complaint category (`complaint_rates`); a category
+    with more than `max_months` of them is called unstable, with its highest months named."""
     flagged = rates.loc[rates["out_of_control"]]
     if flagged.empty:
         return "All complaint rates stay within their control limits: no month stands out."
-    groups = flagged.groupby("category_label", sort=False)
-    parts = [", ".join(f"{r.month} ({r.rate_per_1000:.1f} per 1,000 against a centre of {r.center_per_1000:.1f}, "
-                       f"{'above' if r.signal == 'above' else 'below'} the limits)" for r in g.itertuples())
-             + f" for **{cat}**" for cat, g in groups]
+    parts = []
+    for cat, g in flagged.groupby("category_label", sort=False):
+        if len(g) > max_months:
+            top = g.sort_values("rate_per_1000", ascending=False).head(3)
+            parts.append(f"**{cat}** is not a stable process: {len(g)} of {int((rates['category_label'] == cat).sum())} "
+                         f"months lie outside the limits, the highest "
+                         + ", ".join(f"{r.month} ({r.rate_per_1000:.1f} per 1,000)" for r in top.itertuples())
+                         + f" against a centre of {g['center_per_1000'].iloc[0]:.1f}")
+        else:
+            parts.append(f"**{cat}** in " + ", ".join(
+                f"{r.month} ({r.rate_per_1000:.1f} per 1,000 against a centre of {r.center_per_1000:.1f}, "
+                f"{r.signal} the limits)" for r in g.itertuples()))
     return "Out of control: " + "; ".join(parts) + "."
 
 

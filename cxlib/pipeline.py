@@ -377,6 +377,82 @@ def _close_logger(log: logging.Logger, handler: logging.Handler) -> None:
     handler.close()
 
 
+@dataclass(frozen=True)
+class Plan:
+    """A checked run: the notebooks to run, their parameters (project-relative, `run_dir` still
+    a placeholder), what each declares, and the folders."""
+
+    project_dir: Path
+    notebooks: list[Notebook]
+    declared: dict[str, dict[str, str]]
+    parameters: dict[str, dict]
+    raw_dir: Path
+    reports_dir: Path
+    params_file: str | None
+    overrides: list[str]
+
+
+def plan_run(
+    project_dir: str | Path,
+    *,
+    params_file: str | Path | None = None,
+    overrides: Iterable[str] = (),
+    only: Iterable[str] | None = None,
+) -> Plan:
+    """Read the pipeline and check every parameter without running or writing anything.
+    Raises UsageError / config.ConfigError (exit code 2 in `cx run`)."""
+    project_dir = Path(project_dir).resolve()
+    pipe, notebooks = load_pipeline(project_dir)
+    selected = select_notebooks(notebooks, only)
+    file_data = config.load_yaml(Path(params_file).expanduser().resolve()) if params_file else None
+    folders = {"raw": "data/raw", "processed": "data/processed", "reports": "reports", **(pipe.get("folders") or {})}
+    declared = declared_parameters(notebooks)
+    injected = {key: str((project_dir / folders[folder]).resolve()) for folder, key in FOLDER_KEYS.items()}
+    overrides = list(overrides)
+    merged = merge_parameters([nb.name for nb in selected], declared, pipeline=pipe.get("parameters") or {},
+                              file=file_data, overrides=overrides, injected={**injected, RUN_DIR_KEY: "."})
+    # the raw folder actually read (a -p raw_dir=… overrides the folders of pipeline.yml)
+    raw_dir = next((p["raw_dir"] for p in merged.values() if "raw_dir" in p), injected["raw_dir"])
+    return Plan(
+        project_dir=project_dir,
+        notebooks=selected,
+        declared=declared,
+        parameters=merged,
+        raw_dir=Path(resolve_paths({"raw_dir": raw_dir}, project_dir)["raw_dir"]),
+        reports_dir=(project_dir / folders["reports"]).resolve(),
+        params_file=str(params_file) if params_file else None,
+        overrides=overrides,
+    )
+
+
+def _execute(nb: Notebook, params: dict, run_dir: Path, kernel_log, log: logging.Logger) -> dict:
+    """Run one notebook into run_dir and export its HTML: {status, duration_s, html, ipynb, error}."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    out_ipynb = run_dir / f"{nb.name}.ipynb"
+    start = time.perf_counter()
+    log.info("start %s with %s", nb.name, params)
+    outcome: dict = {"status": "succeeded", "error": None}
+    try:
+        papermill.execute_notebook(
+            str(nb.path), str(out_ipynb), parameters=params, kernel_name=KERNEL, cwd=str(nb.path.parent),
+            progress_bar=False, log_output=False, kernel_manager_class=_kernel_manager_class(kernel_log),
+        )
+    except Exception as exc:  # a failing notebook is a result, not a crash of the runner
+        outcome = {"status": "failed", "error": _failure(nb.name, exc)}
+        log.error("%s failed at cell %s: %s: %s", nb.name, outcome["error"]["cell"],
+                  outcome["error"]["ename"], outcome["error"]["evalue"])
+        if not isinstance(exc, PapermillExecutionError):
+            log.exception("unexpected error")
+    outcome["duration_s"] = round(time.perf_counter() - start, 2)
+    if out_ipynb.is_file():
+        outcome["ipynb"] = out_ipynb.name
+        outcome["html"] = report.export_html(out_ipynb, run_dir / f"{nb.name}.html", title=nb.title, log=log).name
+    log.info("end %s: %s in %.1f s", nb.name, outcome["status"], outcome["duration_s"])
+    return outcome
+
+
 def run(
     project_dir: str | Path,
     *,
@@ -388,106 +464,67 @@ def run(
     """Run the pipeline's notebooks (or `only` those) in order and write the run folder.
 
     `progress` is called with {"event": "start"|"end", "index", "total", "name", "status",
-    "duration_s", "failure"} per notebook. Raises UsageError (configuration; nothing run or
-    written) or config.ConfigError; a failing notebook gives status "failed", not an exception.
+    "duration_s", "failure"} per notebook. Raises UsageError / config.ConfigError before
+    anything is written; a failing notebook gives status "failed", not an exception. Only a
+    successful run moves reports/latest.
     """
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
-    project_dir = Path(project_dir).resolve()
-    pipe, notebooks = load_pipeline(project_dir)
-    selected = select_notebooks(notebooks, only)
-    file_data = config.load_yaml(Path(params_file).expanduser().resolve()) if params_file else None
-    folders = {"raw": "data/raw", "processed": "data/processed", "reports": "reports", **(pipe.get("folders") or {})}
-    raw_dir = (project_dir / folders["raw"]).resolve()
-    reports_dir = (project_dir / folders["reports"]).resolve()
-    declared = declared_parameters(notebooks)
-    injected = {key: str((project_dir / folders[folder]).resolve()) for folder, key in FOLDER_KEYS.items()}
-    names = [nb.name for nb in selected]
-    # validate everything before creating the run folder (run_dir is filled in below)
-    merged = merge_parameters(names, declared, pipeline=pipe.get("parameters") or {}, file=file_data,
-                              overrides=overrides, injected={**injected, RUN_DIR_KEY: "."})
-
-    run_dir = new_run_dir(reports_dir)
-    run_id = run_dir.name
-    params = {name: resolve_paths({**p, **({RUN_DIR_KEY: str(run_dir)} if RUN_DIR_KEY in p else {})}, project_dir)
-              for name, p in merged.items()}
-    # the raw folder actually read (a -p raw_dir=… overrides the folders of pipeline.yml)
-    raw_dir = Path(next((p["raw_dir"] for p in params.values() if "raw_dir" in p), raw_dir))
+    plan = plan_run(project_dir, params_file=params_file, overrides=overrides, only=only)
+    run_dir = new_run_dir(plan.reports_dir)
+    params = {
+        name: resolve_paths({**p, **({RUN_DIR_KEY: str(run_dir)} if RUN_DIR_KEY in p else {})}, plan.project_dir)
+        for name, p in plan.parameters.items()
+    }
     log, handler = _logger(run_dir)
-    kernel_log = open(run_dir / "run.log", "ab")  # noqa: SIM115 - closed in finally
     notify = progress or (lambda event: None)
-    started = _now()
-    files = input_files(raw_dir)
+    files = input_files(plan.raw_dir)
     record = {
-        "run_id": run_id,
+        "run_id": run_dir.name,
         "status": "running",
-        "started": started,
+        "started": _now(),
         "ended": None,
-        "project_dir": str(project_dir),
-        "params_file": str(params_file) if params_file else None,
-        "overrides": list(overrides),
-        "parameters": {name: effective_parameters(declared[name], params[name]) for name in names},
-        "inputs": _inputs_record(files, {}, raw_dir),
+        "project_dir": str(plan.project_dir),
+        "params_file": plan.params_file,
+        "overrides": plan.overrides,
+        "parameters": {name: effective_parameters(plan.declared[name], p) for name, p in params.items()},
+        "inputs": _inputs_record(files, {}, plan.raw_dir),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "packages": package_versions(),
         "notebooks": [{"name": nb.name, "title": nb.title, "status": "pending", "duration_s": None,
-                       "html": None, "ipynb": None} for nb in selected],
+                       "html": None, "ipynb": None} for nb in plan.notebooks],
         "validation": None,
         "failure": None,
     }
     report.write_json(run_dir / "run.json", record)
-    log.info("run %s in %s; notebooks %s", run_id, project_dir, names)
-    log.info("parameters %s", params)
+    log.info("run %s in %s; notebooks %s; parameters %s", run_dir.name, plan.project_dir,
+             [nb.name for nb in plan.notebooks], params)
     failure = None
+    total = len(plan.notebooks)
     try:
-        for index, (nb, entry) in enumerate(zip(selected, record["notebooks"], strict=True), start=1):
-            if failure is not None:
-                entry["status"] = "skipped"
-                continue
-            notify({"event": "start", "index": index, "total": len(selected), "name": nb.name})
-            out_ipynb = run_dir / f"{nb.name}.ipynb"
-            start = time.perf_counter()
-            log.info("start %s with %s", nb.name, params[nb.name])
-            try:
-                papermill.execute_notebook(
-                    str(nb.path), str(out_ipynb), parameters=params[nb.name], kernel_name=KERNEL,
-                    cwd=str(nb.path.parent), progress_bar=False, log_output=False,
-                    kernel_manager_class=_kernel_manager_class(kernel_log),
-                )
-                entry["status"] = "succeeded"
-            except (PapermillExecutionError, Exception) as exc:  # a failing notebook is a result
-                failure = _failure(nb.name, exc)
-                entry["status"] = "failed"
-                entry["error"] = failure
-                log.error("%s failed at cell %s: %s: %s", nb.name, failure["cell"], failure["ename"], failure["evalue"])
-                if not isinstance(exc, PapermillExecutionError):
-                    log.exception("unexpected error")
-            entry["duration_s"] = round(time.perf_counter() - start, 2)
-            if out_ipynb.is_file():
-                entry["ipynb"] = out_ipynb.name
-                html = report.export_html(out_ipynb, run_dir / f"{nb.name}.html", title=nb.title, log=log)
-                entry["html"] = html.name
-            log.info("end %s: %s in %.1f s", nb.name, entry["status"], entry["duration_s"])
-            notify({"event": "end", "index": index, "total": len(selected), "name": nb.name,
-                    "status": entry["status"], "duration_s": entry["duration_s"], "failure": failure})
+        with open(run_dir / "run.log", "ab") as kernel_log:   # the kernels' stderr
+            for index, (nb, entry) in enumerate(zip(plan.notebooks, record["notebooks"], strict=True), start=1):
+                if failure is not None:
+                    entry["status"] = "skipped"
+                    continue
+                notify({"event": "start", "index": index, "total": total, "name": nb.name})
+                entry.update(_execute(nb, params[nb.name], run_dir, kernel_log, log))
+                failure = entry["error"]
+                notify({"event": "end", "index": index, "total": total, "name": nb.name,
+                        "status": entry["status"], "duration_s": entry["duration_s"], "failure": failure})
     finally:
-        kernel_log.close()
         results = report.read_results(run_dir)
         report.write_json(run_dir / "results.json", results)
+        succeeded = failure is None and all(e["status"] == "succeeded" for e in record["notebooks"])
         record.update(
-            status="failed" if failure or any(e["status"] != "succeeded" for e in record["notebooks"]) else "succeeded",
+            status="succeeded" if succeeded else "failed",
             ended=_now(),
-            inputs=_inputs_record(files, results, raw_dir),
+            inputs=_inputs_record(files, results, plan.raw_dir),
             validation=results.get("validation"),
             failure=failure,
         )
         report.write_json(run_dir / "run.json", record)
         report.write_index(run_dir, record, results)
-        latest = None
-        if record["status"] == "succeeded":
-            latest = point_latest(reports_dir, run_dir)
-        log.info("run %s %s", run_id, record["status"])
+        latest = point_latest(plan.reports_dir, run_dir) if succeeded else None
+        log.info("run %s %s", run_dir.name, record["status"])
         _close_logger(log, handler)
-    return RunResult(run_id, run_dir, record["status"], record["notebooks"], failure, latest, record)
+    return RunResult(run_dir.name, run_dir, record["status"], record["notebooks"], failure, latest, record)

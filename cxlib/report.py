@@ -228,10 +228,14 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 code { font-size: .85rem; word-break: break-all; }
 a { color: var(--blue); }
 footer { margin-top: 3rem; color: var(--muted); font-size: .8rem; }
+details { margin: .3rem 0 .6rem; }
+details > summary { cursor: pointer; font-weight: bold; color: var(--blue); margin-bottom: .3rem; }
+details details { margin-left: 1rem; }
 """
 
 _SKIP_SECTIONS = ("validation", "inputs", "tables")
 _MAX_ROWS = 15
+_OPEN_ROWS = 10            # short top-level tables are shown open, the rest folded (<details>)
 
 
 def _esc(value) -> str:
@@ -290,7 +294,8 @@ def _tile(label: str, value: dict) -> str:
 
 def render_section(data, depth: int = 0) -> str:
     """Generic HTML for one results section: {value, ci_low, ci_high, n} dicts as tiles,
-    scalars as a key/value table, lists of rows as tables (first 15), nested dicts as sub-headings."""
+    scalars as a key/value table, lists of rows as tables (first 15), nested entries folded
+    (<details>; short top-level tables open)."""
     if _is_scalar(data):
         return f"<p>{_esc(format_number(data))}</p>"
     if isinstance(data, list):
@@ -307,9 +312,10 @@ def render_section(data, depth: int = 0) -> str:
         rows = "".join(f"<tr><th>{_esc(k)}</th>{_cell(v)}</tr>" for k, v in scalars.items())
         parts.append(f"<table><tbody>{rows}</tbody></table>")
     for key, value in nested.items():
-        heading = "h3" if depth == 0 else "h4"
         inner = render_section(value, depth + 1) if depth < 3 else f"<code>{_esc(json.dumps(value)[:300])}</code>"
-        parts.append(f"<{heading}>{_esc(key)}</{heading}>{inner}")
+        short = isinstance(value, list) and len(value) <= _OPEN_ROWS
+        opened = " open" if depth == 0 and short else ""
+        parts.append(f"<details{opened}><summary>{_esc(key)}</summary>{inner}</details>")
     return "".join(parts)
 
 
@@ -430,7 +436,7 @@ def inputs_note(inputs: pd.DataFrame, log: pd.DataFrame) -> str:
     tables = ", ".join(f"{t} {n:,}" for t, n in per_table.items())
     size = inputs.drop_duplicates("file")["bytes"].sum() / 1e6
     applied = log.loc[lambda d: d["rows"] > 0]
-    top = applied.sort_values("rows", ascending=False).head(3)
+    top = applied.loc[lambda d: d["step"] != "read"].sort_values("rows", ascending=False).head(3)
     rules = "; ".join(f"{r.rule} ({r.table}, {r.rows:,} rows)" for r in top.itertuples(index=False))
     n_files = inputs["file"].nunique()
     text = (
@@ -493,14 +499,18 @@ def gate_note(gate) -> str:
 
 
 def cleaning_changes(log: pd.DataFrame) -> pd.DataFrame:
-    """Cleaning rules that affected rows, largest first: columns label ("table: rule"), table,
-    rule, rows, kind ("dropped" for rules that drop rows, else "changed"). Pseudonymisation
-    and stage derivation (applied to every row) are left out."""
+    """Cleaning rules that affected rows, largest first, one row per table and rule (rows of a
+    rule applied to several columns summed): columns label ("table: rule"), table, rule, rows,
+    kind ("dropped" for rules that drop rows, "kept" for rows only counted, else "changed").
+    Pseudonymisation and stage derivation (applied to every row) are left out."""
+    kinds = {True: "dropped", False: "changed"}
     return (
         log
         .loc[lambda d: (d["rows"] > 0) & ~d["rule"].isin(_BOOKKEEPING_RULES)]
+        .groupby(["table", "rule"], sort=False, as_index=False)["rows"].sum()
         .assign(label=lambda d: d["table"] + ": " + d["rule"],
-                kind=lambda d: d["rule"].str.contains("dropped").map({True: "dropped", False: "changed"}))
+                kind=lambda d: d["rule"].str.contains("dropped").map(kinds)
+                .where(~d["rule"].str.contains("kept"), "kept"))
         .sort_values("rows", ascending=False, kind="stable")
         .loc[:, ["label", "table", "rule", "rows", "kind"]]
         .reset_index(drop=True)
@@ -531,7 +541,7 @@ def cleaning_note(log: pd.DataFrame, rows_before: pd.Series) -> str:
         return "Cleaning found no duplicates, test accounts, unknown codes or out-of-range values."
     dropped, changed, total = _cleaning_totals(log, rows_before)
     share = dropped / total if total else 0.0
-    reasons = "".join(f"\n- {r.label}: {r.rows:,} rows ({r.kind})" for r in changes.itertuples(index=False))
+    reasons = "".join(f"\n- {r.label}: {_plural(r.rows, 'row')} ({r.kind})" for r in changes.itertuples(index=False))
     return (
         f"Cleaning **dropped {dropped:,} of {total:,} rows ({share:.1%})** and **changed {changed:,} values**. "
         f"By rule:{reasons}\n\nCustomer numbers were replaced by keyed pseudonyms; names and contact "

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from cxlib import metrics
 from cxlib.schema import (
     CONTACT_REASON,
     CUSTOMER_ID,
@@ -378,6 +379,23 @@ def _posterior_params(model, names: Sequence[str], label: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def check_params(params: pd.DataFrame) -> None:
+    """Raise ModelUnsupported for unusable fitted parameters (model, parameter, estimate):
+    non-finite, degenerate (outside PARAM_RANGE) or Gamma-Gamma q <= 1 (mean spend undefined)."""
+    if not np.isfinite(params["estimate"]).all():
+        raise ModelUnsupported(f"the model fit gave non-finite parameters ({params.to_dict('records')}): "
+                               "historic value is used")
+    degenerate = params.loc[lambda d: (d["estimate"] < PARAM_RANGE[0]) | (d["estimate"] > PARAM_RANGE[1])]
+    if len(degenerate):
+        shown = ", ".join(f"{r.model} {r.parameter} = {r.estimate:.2g}" for r in degenerate.itertuples())
+        raise ModelUnsupported(f"the model fit is degenerate ({shown}): the repeat purchases are too few or too "
+                               "uniform to estimate it; historic value is used")
+    q = params.loc[lambda d: d["parameter"] == "q", "estimate"]
+    if len(q) and q.iloc[0] <= 1:
+        raise ModelUnsupported(f"Gamma-Gamma q = {q.iloc[0]:.2f} <= 1: mean spend is undefined for these data; "
+                               "historic value is used")
+
+
 def fit_clv(
     summary: pd.DataFrame,
     *,
@@ -392,28 +410,35 @@ def fit_clv(
 
     In: clv_summary output. `method`: "map" (point estimates, seconds) or "mcmc" (NUTS,
     `chains` x `draws` posterior draws, gives 90% intervals). Raises ModelUnsupported when
-    fewer than `min_repeat_buyers` customers bought again, or the fit gives unusable
-    parameters (non-finite; degenerate, i.e. outside PARAM_RANGE, as when nearly every repeat
-    buyer bought exactly twice; or Gamma-Gamma q <= 1 so that mean spend is undefined).
+    fewer than `min_repeat_buyers` customers bought again, when no customer bought on more than
+    two days (dropout after a repeat purchase would be estimated as certain), or when the fit
+    gives unusable parameters (see check_params).
     """
     _require(summary, [CUSTOMER_ID, FREQUENCY, RECENCY, T, MONETARY], "clv summary")
     if method not in FIT_METHODS:
         raise ValueInputError(f"clv fit method must be one of {FIT_METHODS}, got {method!r}")
     n = len(summary)
     repeat = summary.loc[lambda d: (d[FREQUENCY] > 0) & (d[MONETARY] > 0)]
-    if len(repeat) < min_repeat_buyers:
+    if len(repeat) < max(min_repeat_buyers, 1):
         raise ModelUnsupported(
             f"only {len(repeat):,} of {n:,} customers bought again (the model needs at least "
             f"{min_repeat_buyers:,} repeat buyers): predicted CLV is not computed, historic value is used"
+        )
+    if repeat[FREQUENCY].max() < 2:
+        raise ModelUnsupported(
+            f"no customer bought on more than two days ({len(repeat):,} of {n:,} bought exactly twice): the "
+            "BG/NBD dropout estimate would run to certainty (a degenerate fit); historic value is used"
         )
     bad = summary.loc[lambda d: (d[RECENCY] > d[T]) | (d[RECENCY] < 0) | (d[FREQUENCY] < 0)]
     if len(bad):
         raise ValueInputError(f"clv summary: recency must lie in [0, T]; first rows: {bad.head(3).to_dict('records')}")
 
-    with _quiet():
+    with warnings.catch_warnings():  # import first: pymc sets its logger's level on import
+        warnings.simplefilter("ignore")
         import pymc_marketing
         from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
 
+    with _quiet():
         data = summary[[CUSTOMER_ID, FREQUENCY, RECENCY, T]].reset_index(drop=True)
         spend_data = repeat[[CUSTOMER_ID, FREQUENCY, MONETARY]].reset_index(drop=True)
         kwargs = ({"progressbar": False} if method == "map"
@@ -428,18 +453,7 @@ def fit_clv(
             _posterior_params(spend_model, ["p", "q", "v"], "Gamma-Gamma"),
         ], ignore_index=True)
 
-    if not np.isfinite(params["estimate"]).all():
-        raise ModelUnsupported(f"the model fit gave non-finite parameters ({params.to_dict('records')}): "
-                               "historic value is used")
-    degenerate = params.loc[lambda d: (d["estimate"] < PARAM_RANGE[0]) | (d["estimate"] > PARAM_RANGE[1])]
-    if len(degenerate):
-        shown = ", ".join(f"{r.model} {r.parameter} = {r.estimate:.2g}" for r in degenerate.itertuples())
-        raise ModelUnsupported(f"the model fit is degenerate ({shown}): the repeat purchases are too few or too "
-                               "uniform to estimate it; historic value is used")
-    q = params.loc[lambda d: d["parameter"] == "q", "estimate"].iloc[0]
-    if q <= 1:
-        raise ModelUnsupported(f"Gamma-Gamma q = {q:.2f} <= 1: mean spend is undefined for these data; "
-                               "historic value is used")
+    check_params(params)
     label = "MAP" if method == "map" else f"MCMC {chains}x{draws}"
     return ClvFit(
         name=f"{MODEL_NAME} (pymc-marketing {pymc_marketing.__version__}, {label})",
@@ -725,6 +739,30 @@ def clv_distribution(value: CustomerValue) -> dict:
     }
 
 
+def describe_clv(res: CustomerValue) -> str:
+    """One or two sentences for the report: the total value, its interval or why there is none.
+        describe_clv(res) -> "Total predicted CLV: 104,886 € over 3,000 customers (90% interval ...)."
+    """
+    d = clv_distribution(res)
+    if res.status != "fitted":
+        return (f"Total net revenue to date (the fallback value): {d['total']:,.0f} € over {d['customers']:,} "
+                f"customers. {res.message}")
+    interval = (f"90% interval {d['total_low']:,.0f}–{d['total_high']:,.0f} €" if np.isfinite(d["total_low"])
+                else "a MAP fit gives point estimates only; clv_method 'mcmc' gives intervals")
+    return f"Total predicted CLV: {d['total']:,.0f} € over {d['customers']:,} customers ({interval})."
+
+
+def describe_holdout(res: CustomerValue) -> str:
+    """The holdout check in one sentence (or why it was not possible)."""
+    if res.holdout is None:
+        return res.holdout_message or f"No holdout check: {res.message}"
+    row = res.holdout.iloc[-1]
+    error = f"{row['error_pct']:+.0f}%" if np.isfinite(row["error_pct"]) else "no actual purchases"
+    return (f"Over all {int(row['customers']):,} customers the model fitted on the calibration period predicted "
+            f"{row['predicted']:,.0f} repeat purchases in the {row['holdout_days']:.0f} held-out days; "
+            f"{row['actual']:,.0f} happened ({error}).")
+
+
 # --- customer experience by value tier ------------------------------------------------------
 def _window(df: pd.DataFrame, col_time: str, as_of: pd.Timestamp, window_days: int | None) -> pd.DataFrame:
     """Rows on days in (as_of - window_days, as_of] (all rows up to as_of when window_days is None)."""
@@ -748,8 +786,6 @@ def nps_by_tier(
     """NPS per value tier (metrics.kpi_by): responses of tiered customers up to `as_of`
     (within `window_days` when given). Out: value_tier, n, value, ci_low, ci_high, small, ...
     in tier order; tiers without responses have n = 0."""
-    from cxlib import metrics
-
     _require(feedback, [col_customer, col_timestamp, col_score], "feedback")
     _require(tiered, [col_customer, VALUE_TIER], "tiered customers")
     end = _day(as_of) if as_of is not None else _day(feedback[col_timestamp].max())
@@ -823,7 +859,7 @@ def at_risk(
     negative_reasons: Sequence[str],
     as_of=None,
     window_days: int = 90,
-    detractor_max: int = 6,
+    detractor_max: int = metrics.DETRACTOR_MAX,
     col_customer: str = CUSTOMER_ID,
     col_timestamp: str = TIMESTAMP,
     col_reason: str = CONTACT_REASON,

@@ -342,11 +342,27 @@ def test_repeat_vs_new_conversion_and_lost_sales(events):
     assert lost["rate"].iloc[1] == pytest.approx(2 / 3)
 
 
-def test_cancelled_orders_by_product_and_reason():
-    log = make_events([("x1", "B", "2024-01-08", "order_cancelled")]).assign(contact_reason="tariff_change")
-    out = journey.cancelled_orders(ORDERS, log)
-    assert out.to_dict("records") == [{"product": "broadband", "reason": "tariff_change", "cancelled": 1, "share": 1.0}]
-    assert journey.cancelled_orders(ORDERS)["reason"].tolist() == ["unknown"]
+def test_cancelled_orders_by_product():
+    out = journey.cancelled_orders(ORDERS)
+    assert out["product"].tolist() == ["broadband", "mobile"]
+    assert out["orders"].tolist() == [2, 3]
+    assert out["cancelled"].tolist() == [1, 0]
+    assert out["rate"].tolist() == [0.5, 0.0]
+    assert journey.cancelled_orders(ORDERS, by=None)[["orders", "cancelled"]].iloc[0].tolist() == [5, 1]
+
+
+def test_cancellation_reasons_from_reason_or_text():
+    log = make_events([("x1", "B", "2024-01-08", "order_cancelled"), ("x2", "C", "2024-01-09", "order_cancelled"),
+                       ("x3", "A", "2024-01-10", "order_cancelled"), ("x4", "A", "2024-01-11", "order")])
+    log = log.assign(contact_reason=pd.Series(["tariff_change", None, None, None], dtype="str"),
+                     text=pd.Series(["ignored", "Widerruf", "", None], dtype="str"))
+    out = journey.cancellation_reasons(log)
+    assert out.to_dict("records") == [
+        {"reason": "Widerruf", "cancelled": 1, "share": 1 / 3},
+        {"reason": "tariff_change", "cancelled": 1, "share": 1 / 3},
+        {"reason": "unknown", "cancelled": 1, "share": 1 / 3},
+    ]
+    assert journey.cancellation_reasons(make_events(LOG))["cancelled"].sum() == 0
 
 
 def test_campaign_response_rate():
@@ -610,3 +626,15 @@ def test_time_between_steps_share_over_a_threshold(events):
     # A: 10 days, B: 20 days
     assert out["share_over"].tolist() == [0.5]
     assert "share_over" not in journey.time_between_steps(events, [("order", "activation")]).columns
+
+
+def test_conversion_rate_since_a_date_counts_only_newer_leads():
+    out = journey.conversion_rate(CUSTOMERS, ORDERS, since="2023-11-15")
+    # leads from 2023-12-01: A (signed up), B (cancelled order only), D (nothing); E came in 2023-11-01
+    assert out[["leads", "converted"]].iloc[0].tolist() == [3, 1]
+
+
+def test_step_label(taxonomy):
+    assert journey.step_label("web_visit|quote", taxonomy) == "Web visit or Quote"
+    assert journey.step_label("onboarding", taxonomy, section="stages", lang="de") == "Bereitstellung"
+    assert journey.step_label("not_a_code", taxonomy) == "not_a_code"

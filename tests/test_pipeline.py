@@ -14,6 +14,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
+import yaml
 
 from cxlib import pipeline
 
@@ -208,6 +209,27 @@ def test_load_pipeline_errors(tmp_path, text, message):
         pipeline.load_pipeline(tmp_path)
 
 
+def test_example_parameter_file_fits_the_pipeline():
+    root = Path(__file__).resolve().parents[1]
+    _, notebooks = pipeline.load_pipeline(root)
+    declared = pipeline.declared_parameters(notebooks)
+    params = yaml.safe_load((root / "params" / "monthly.yml").read_text(encoding="utf-8"))
+    merged = pipeline.merge_parameters([nb.name for nb in notebooks], declared, file=params)
+    assert merged["01_validate_clean"]["tolerance"] == 0.02
+    assert merged["01_validate_clean"]["source"] == "config/sources/demo.yml"
+
+
+def test_plan_run_checks_without_writing(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    plan = pipeline.plan_run(root, only=["01_validate_clean"], overrides=["raw_dir=elsewhere/raw", "tolerance=0.05"])
+    assert [nb.name for nb in plan.notebooks] == ["01_validate_clean"]
+    assert plan.raw_dir == root / "elsewhere" / "raw"
+    assert plan.parameters["01_validate_clean"]["tolerance"] == 0.05
+    assert plan.parameters["01_validate_clean"]["processed_dir"] == str(root / "data" / "processed")
+    with pytest.raises(pipeline.UsageError, match="unknown parameter tolerence"):
+        pipeline.plan_run(root, only=["01_validate_clean"], overrides=["tolerence=0.05"])
+
+
 # --- cx run: usage errors (nothing runs) ------------------------------------------------------
 def test_cx_run_unknown_parameter_exits_2_before_running(demo_project, cx):
     before = sorted(p.name for p in (demo_project / "reports").iterdir())
@@ -256,7 +278,7 @@ def snapshot(project: Path) -> dict:
 def baseline(demo_project, cx):
     """One successful `cx run` of the whole pipeline in the demo project, shared by the
     end-to-end checks and as the starting state of every bad-input case."""
-    done = cx("run", "--project", str(demo_project), cwd=demo_project)
+    done = cx("run", "-f", "params/monthly.yml", "--project", str(demo_project), cwd=demo_project)
     run_dir = demo_project / "reports" / "latest"
     return done, run_dir.resolve() if run_dir.exists() else None
 
@@ -287,6 +309,7 @@ def test_run_json(baseline, demo_project):
     assert record["run_id"] == run_dir.name and record["status"] == "succeeded"
     assert record["started"] <= record["ended"]
     assert record["project_dir"] == str(demo_project.resolve())
+    assert record["params_file"] == "params/monthly.yml"
     files = {f["file"]: f for f in record["inputs"]["files"]}
     assert "crm_kunden.csv" in files and not any(name.startswith("_truth") for name in files)
     crm = files["crm_kunden.csv"]
@@ -412,7 +435,7 @@ BAD_INPUTS = {
     "mapping_names_missing_column": (mapping_names_missing_column, [SURVEY, "Weiterempfehlungsbereitschaft", "demo.yml"]),
     "wrong_encoding": (survey_in_latin1, [SURVEY, r"(?i)encoding|decode|utf-8"]),
     "unparseable_dates": (survey_dates_unparseable, [SURVEY, "Eingang", r"(?i)rows? \d+", "kein Datum"]),
-    "duplicate_keys": (survey_duplicate_ids, ["feedback", "response_id", r"(?i)unique|duplicate"]),
+    "duplicate_keys": (survey_duplicate_ids, [SURVEY, "response_id", r"(?i)unique|duplicate", "U0+3"]),
     "scores_out_of_range": (survey_scores_out_of_range, [SURVEY, "nps", r"(?i)rows? \d+|row"]),
     "unknown_codes": (survey_unknown_codes, [SURVEY, "survey", "Kundenbarometer"]),
 }

@@ -249,12 +249,13 @@ def test_write_index_links_data_docs(tmp_path):
 
 # --- tables and text for the validation notebook ---------------------------------------------
 LOG = pd.DataFrame({
-    "table": ["customers", "customers", "feedback", "feedback", "events", "events"],
-    "step": ["clean"] * 6,
+    "table": ["customers", "customers", "feedback", "feedback", "events", "events", "feedback", "feedback"],
+    "step": ["clean"] * 8,
     "rule": ["exact duplicate rows dropped", "customer ids pseudonymised", "out-of-range score set to missing",
-             "test accounts dropped", "stage derived from touchpoint", "unknown code: rows dropped"],
-    "rows": [3, 97, 12, 0, 50, 5],
-    "detail": [""] * 6,
+             "test accounts dropped", "stage derived from touchpoint", "unknown code: rows dropped",
+             "out-of-range score set to missing", "feedback of unknown customers kept"],
+    "rows": [3, 97, 10, 0, 50, 5, 2, 1],
+    "detail": ["", "", "nps outside 0-10", "", "", "", "csat outside 1-5", ""],
 })
 
 
@@ -279,11 +280,12 @@ def test_row_counts_empty():
 def test_cleaning_changes_leaves_out_bookkeeping_and_zero_rows():
     expected = pd.DataFrame({
         "label": ["feedback: out-of-range score set to missing", "events: unknown code: rows dropped",
-                  "customers: exact duplicate rows dropped"],
-        "table": ["feedback", "events", "customers"],
-        "rule": ["out-of-range score set to missing", "unknown code: rows dropped", "exact duplicate rows dropped"],
-        "rows": [12, 5, 3],
-        "kind": ["changed", "dropped", "dropped"],
+                  "customers: exact duplicate rows dropped", "feedback: feedback of unknown customers kept"],
+        "table": ["feedback", "events", "customers", "feedback"],
+        "rule": ["out-of-range score set to missing", "unknown code: rows dropped", "exact duplicate rows dropped",
+                 "feedback of unknown customers kept"],
+        "rows": [12, 5, 3, 1],
+        "kind": ["changed", "dropped", "dropped", "kept"],
     })
     assert_frame_equal(report.cleaning_changes(LOG), expected, check_dtype=False)
 
@@ -296,6 +298,7 @@ def test_cleaning_note_and_title():
     note = report.cleaning_note(LOG, before)
     assert note.startswith("Cleaning **dropped 8 of 200 rows (4.0%)** and **changed 12 values**.")
     assert "- events: unknown code: rows dropped: 5 rows (dropped)" in note
+    assert "- feedback: feedback of unknown customers kept: 1 row (kept)" in note
 
 
 def test_cleaning_note_when_nothing_changed():
@@ -307,12 +310,13 @@ def test_cleaning_note_when_nothing_changed():
 def test_inputs_note():
     inputs = pd.DataFrame({"file": ["crm.csv", "orders.csv", "orders.csv"], "table": ["customers", "orders", "events"],
                            "rows": [120, 40, 40], "bytes": [1_500_000, 500_000, 500_000], "sha256": ["a", "b", "b"]})
-    log = pd.DataFrame({"table": ["customers", "events"], "step": ["read", "melt"],
-                        "rule": ["rows read", "events from milestones"], "rows": [120, 0], "detail": ["", ""]})
+    log = pd.DataFrame({"table": ["customers", "events", "customers"], "step": ["read", "melt", "values"],
+                        "rule": ["rows read", "events from milestones", "values mapped"], "rows": [120, 0, 7],
+                        "detail": ["", "", ""]})
     assert report.inputs_note(inputs, log) == (
         "**2 files** (2.0 MB) were read into **3 tables**; source rows per table: customers 120, orders 40, "
-        "events 40. The mapping applied 2 rules, 1 of them to at least one row; the largest: rows read "
-        "(customers, 120 rows)."
+        "events 40. The mapping applied 3 rules, 2 of them to at least one row; the largest: values mapped "
+        "(customers, 7 rows)."
     )
     assert report.inputs_note(inputs.iloc[:0], log).startswith("No input files")
 

@@ -307,7 +307,7 @@ def test_predict_clv_rejects_bad_parameters(simulated_fit):
 
 def test_mcmc_gives_intervals():
     summary = simulate_summary(400, TRUTH, seed=1)
-    fit = value.fit_clv(summary, method="mcmc", draws=60, tune=60, chains=2, seed=1, min_repeat_buyers=10)
+    fit = value.fit_clv(summary, method="mcmc", draws=100, tune=200, chains=2, seed=1, min_repeat_buyers=10)
     assert (fit.params["ci_low"] < fit.params["estimate"]).all()
     assert (fit.params["estimate"] < fit.params["ci_high"]).all()
     pred = value.predict_clv(fit, summary.iloc[:20], horizon_months=3)
@@ -322,6 +322,40 @@ def test_too_few_repeat_buyers_is_model_unsupported():
     summary = value.clv_summary(ORDERS, as_of=AS_OF)
     with pytest.raises(value.ModelUnsupported, match=r"only 2 of 3 customers bought again .*at least 50"):
         value.fit_clv(summary, min_repeat_buyers=50)
+
+
+def test_nobody_buying_a_third_time_is_model_unsupported():
+    # 60 of 300 customers bought on exactly two days, nobody more often (as in the demo): the
+    # BG/NBD dropout after a repeat purchase would be fitted as certain
+    n = 300
+    T = np.linspace(100.0, 700.0, n)
+    frequency = np.r_[np.ones(60), np.zeros(n - 60)].astype("int64")
+    summary = pd.DataFrame({"customer_id": [f"c{i:03d}" for i in range(n)], "frequency": frequency,
+                            "recency": np.where(frequency > 0, 0.4 * T, 0.0), "T": T,
+                            "monetary_value": np.where(frequency > 0, 100.0 + np.arange(n) % 7, 0.0)})
+    with pytest.raises(value.ModelUnsupported, match=r"no customer bought on more than two days \(60 of 300"):
+        value.fit_clv(summary, min_repeat_buyers=50)
+
+
+def test_check_params_rejects_degenerate_and_undefined_fits():
+    params = pd.DataFrame({"model": ["BG/NBD"] * 4 + ["Gamma-Gamma"] * 3,
+                           "parameter": ["r", "alpha", "a", "b", "p", "q", "v"],
+                           "estimate": [0.5, 10.0, 0.8, 2.5, 5.0, 6.0, 40.0]})
+    value.check_params(params)                                           # fine: no error
+    with pytest.raises(value.ModelUnsupported, match=r"degenerate \(BG/NBD b = 1e-07\)"):
+        value.check_params(params.assign(estimate=[0.5, 10.0, 0.8, 1e-7, 5.0, 6.0, 40.0]))
+    with pytest.raises(value.ModelUnsupported, match="non-finite"):
+        value.check_params(params.assign(estimate=[0.5, np.nan, 0.8, 2.5, 5.0, 6.0, 40.0]))
+    with pytest.raises(value.ModelUnsupported, match=r"q = 0.90 <= 1"):
+        value.check_params(params.assign(estimate=[0.5, 10.0, 0.8, 2.5, 5.0, 0.9, 40.0]))
+
+
+def test_customer_value_on_no_orders_is_an_empty_fallback():
+    empty = ORDERS.iloc[0:0]
+    res = value.customer_value(empty, value.historic_value(empty, as_of=AS_OF), as_of=AS_OF)
+    assert res.status == "unsupported" and len(res.customers) == 0
+    assert res.message.startswith("Model not supported: only 0 of 0 customers bought again")
+    assert value.clv_distribution(res)["total"] == 0.0
 
 
 def test_customer_value_falls_back_to_historic_revenue():
@@ -339,6 +373,9 @@ def test_customer_value_falls_back_to_historic_revenue():
                        "p90": pytest.approx(192.0), "total": 440.0, "total_low": summary["total_low"],
                        "total_high": summary["total_high"]}
     assert math.isnan(summary["total_low"])
+    assert value.describe_clv(res) == ("Total net revenue to date (the fallback value): 440 € over 3 customers. "
+                                       + res.message)
+    assert value.describe_holdout(res) == "No holdout check: " + res.message
 
 
 # --- holdout check and the whole chain on simulated transactions ----------------------------
@@ -376,6 +413,12 @@ def test_customer_value_fitted(simulated_value):
     assert set(res.params["parameter"]) == {"r", "alpha", "a", "b", "p", "q", "v"}
     dist = value.clv_distribution(res)
     assert dist["median"] < dist["mean"] < dist["p90"]
+    assert value.describe_clv(res) == (f"Total predicted CLV: {dist['total']:,.0f} € over 1,500 customers (a MAP fit "
+                                       "gives point estimates only; clv_method 'mcmc' gives intervals).")
+    row = res.holdout.iloc[-1]
+    assert value.describe_holdout(res).endswith(f"predicted {row['predicted']:,.0f} repeat purchases in the "
+                                                f"{row['holdout_days']:.0f} held-out days; {row['actual']:,.0f} "
+                                                f"happened ({row['error_pct']:+.0f}%).")
 
 
 # --- tiers ------------------------------------------------------------------------------

@@ -1,0 +1,402 @@
+"""Tests of cxlib.demo: helpers on hand-made inputs, determinism, file formats and messiness
+against the ground truth, planted effects, verbatim templates, has_exports, atomic writing,
+and the demo.yml mapping over the written exports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal, assert_series_equal
+
+from cxlib import demo, text
+from cxlib.config import load_taxonomy
+from cxlib.sources import map_sources
+
+ROOT = Path(__file__).resolve().parents[1]
+N, SEED = 3000, 7
+CSV = {"crm_kunden.csv": (";", "latin-1"), "bestellungen.csv": (";", "utf-8"), "kampagnen_versand.csv": (";", "utf-8"),
+       "umfrage_antworten.csv": (",", "utf-8"), "web_sessions.csv": (",", "utf-8"), "web_logins.csv": (",", "utf-8")}
+
+
+@pytest.fixture(scope="module")
+def company() -> demo.DemoCompany:
+    return demo.generate(N, SEED)
+
+
+@pytest.fixture(scope="module")
+def raw(company, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("raw")
+    (out / ".gitkeep").touch()
+    demo.write_exports(company, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def taxonomy():
+    return load_taxonomy(ROOT / "config" / "taxonomy.yml")
+
+
+def read_csv(raw: Path, name: str) -> pd.DataFrame:
+    sep, encoding = CSV[name]
+    return pd.read_csv(raw / name, sep=sep, encoding=encoding, dtype=str, keep_default_na=False)
+
+
+def contact_frames(company) -> pd.DataFrame:
+    return pd.concat([df for name, df in company.files.items() if name.startswith("kontakte_")], ignore_index=True)
+
+
+# --- helpers on hand-made inputs ------------------------------------------------------------
+def test_euro_formats_german_money_with_thousands():
+    got = demo._euro(np.array([0, 5, 3999, 99999, 100000, 123456789, -1]))
+    expected = pd.Series(["0,00", "0,05", "39,99", "999,99", "1.000,00", "1.234.567,89", None], dtype="str")
+    assert_series_equal(got, expected)
+
+
+def test_strftime_matches_formats_and_keeps_missing():
+    t = np.array(["2024-03-05T14:22:09", "NaT", "2025-12-31T00:00:00"], dtype="datetime64[s]")
+    assert demo._strftime(t, "%d.%m.%Y %H:%M").tolist()[::2] == ["05.03.2024 14:22", "31.12.2025 00:00"]
+    assert demo._strftime(t, "%Y-%m-%dT%H:%M:%SZ").tolist()[0] == "2024-03-05T14:22:09Z"
+    assert demo._strftime(t, "%d.%m.%Y").isna().tolist() == [False, True, False]
+    assert len(demo._strftime(t[:0], "%d.%m.%Y")) == 0
+
+
+def test_with_duplicates_repeats_eligible_rows_next_to_their_original():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": [str(i) for i in range(300)]})
+    out, k = demo._with_duplicates(rng, frame, np.arange(300) < 10)
+    assert k == 3 and len(out) == 303
+    dup = out[out.duplicated()]
+    assert dup["a"].astype(int).lt(10).all()
+    assert (out.index[out.duplicated(keep="last")] + 1).tolist() == dup.index.tolist()
+
+
+def test_expand_alternatives():
+    assert demo._expand("A [x|y] B[| C]") == ["A x B", "A x B C", "A y B", "A y B C"]
+
+
+# --- API edge cases ---------------------------------------------------------------------------
+def test_generate_rejects_no_customers():
+    with pytest.raises(ValueError, match="at least 1"):
+        demo.generate(0)
+
+
+def test_generate_one_customer_gives_consistent_files():
+    tiny = demo.generate(1, 3)
+    assert tiny.ground_truth["people"]["crm_people"] == 1
+    assert len(tiny.files["crm_kunden.csv"]) == 2          # the person and one test account
+    assert set(tiny.files) >= {"crm_kunden.csv", "web_sessions.csv", "web_logins.csv", "umfrage_antworten.csv",
+                               "bestellungen.csv", "kampagnen_versand.csv"}
+
+
+def test_same_seed_same_company_other_seed_differs(company):
+    again = demo.generate(N, SEED)
+    assert list(again.files) == list(company.files)
+    for name, frame in company.files.items():
+        assert_frame_equal(again.files[name], frame, obj=name)
+    assert again.ground_truth == company.ground_truth
+    assert_frame_equal(again.comment_labels, company.comment_labels)
+    other = demo.generate(N, SEED + 1)
+    assert not other.files["crm_kunden.csv"].equals(company.files["crm_kunden.csv"])
+    assert other.ground_truth != company.ground_truth
+
+
+# --- files: names, encodings, separators, formats ----------------------------------------------
+def test_written_files_and_truth(company, raw):
+    names = {p.name for p in raw.iterdir() if p.is_file() and p.name != ".gitkeep"}
+    assert names == set(company.files)
+    assert {f"kontakte_{y}_Q{q}.xlsx" for y in (2024, 2025) for q in range(1, 5)} <= names
+    assert not [p for p in raw.iterdir() if p.name.startswith(".demo-")]
+    truth = json.loads((raw / "_truth" / "ground_truth.json").read_text(encoding="utf-8"))
+    assert truth == company.ground_truth
+    labels = pd.read_csv(raw / "_truth" / "comment_labels.csv", dtype=str, keep_default_na=False)
+    assert labels.columns.tolist() == ["response_id", "language", "themes", "sentiment", "has_pii"]
+    assert len(labels) == len(company.comment_labels) == company.ground_truth["responses"]["with_comment"]
+
+
+@pytest.mark.parametrize("name", sorted(CSV))
+def test_csv_files_read_back_as_generated(company, raw, name):
+    back = read_csv(raw, name)
+    assert_frame_equal(back, company.files[name].astype(str).where(company.files[name].notna(), ""), check_dtype=False)
+
+
+def test_crm_is_latin1_with_umlauts_and_decimal_commas(company, raw):
+    data = (raw / "crm_kunden.csv").read_bytes()
+    with pytest.raises(UnicodeDecodeError):
+        data.decode("utf-8")
+    crm = read_csv(raw, "crm_kunden.csv")
+    assert crm.columns[0] == "Kundennummer" and "Kündigungsdatum" in crm.columns
+    assert crm["Kundennummer"].str.fullmatch(r"K\d{7}").all()
+    assert crm["Nachname"].str.contains("[äöüß]").any() and crm["Vorname"].str.contains("[äöüÖ]").any()
+    assert set(crm["Region"]) == {"Nord", "Süd", "West", "Ost"}
+    money = crm["Monatlicher Umsatz"][crm["Monatlicher Umsatz"] != ""]
+    assert money.str.fullmatch(r"\d{1,3}(\.\d{3})*,\d{2}").all() and money.str.contains(r"\.").any()
+    leads = crm["Kunde seit"] == ""
+    assert leads.mean() == pytest.approx(0.40, abs=0.03)
+    assert (crm.loc[leads, "Monatlicher Umsatz"] == "").all()
+    assert set(crm["Einwilligung Kontakt"]) == {"ja", "nein", ""}
+    dates = crm[["Erfasst am", "Kunde seit", "Kündigungsdatum"]].stack()
+    assert dates[dates != ""].str.fullmatch(r"\d\d\.\d\d\.\d{4}").all()
+
+
+def test_orders_survey_web_formats(raw):
+    orders = read_csv(raw, "bestellungen.csv")
+    assert orders["Betrag"].str.fullmatch(r"\d{1,3}(\.\d{3})*,\d{2}").all()
+    assert set(orders["Status"]) == {"abgeschlossen", "storniert", "offen"}
+    assert set(orders["Auftragsart"]) == {"Neuvertrag", "Verlängerung", "Zusatzoption"}
+    assert (orders.loc[orders["Status"] == "storniert", "Stornodatum"] != "").all()
+    survey = read_csv(raw, "umfrage_antworten.csv")
+    formats = {"iso": r"\d{4}-\d\d-\d\d \d\d:\d\d", "de_time": r"\d\d\.\d\d\.\d{4} \d\d:\d\d", "de_date": r"\d\d\.\d\d\.\d{4}"}
+    shares = {k: survey["Eingang"].str.fullmatch(p).mean() for k, p in formats.items()}
+    assert sum(shares.values()) == pytest.approx(1.0) and min(shares.values()) > 0.1
+    assert survey["Kommentar"].str.contains("[äöüß]").any()
+    web = read_csv(raw, "web_sessions.csv")
+    assert web["started_at"].str.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").all()
+    assert {"home", "tariffs", "cart", "checkout", "quote_request", "service"} <= set(web["page_type"])
+
+
+def test_contact_workbooks(company, raw):
+    book = pd.read_excel(raw / "kontakte_2025_Q1.xlsx", sheet_name="Kontakte", engine="calamine")
+    assert_frame_equal(book[["Kontakt-ID", "Kundennummer", "Kanal", "Anliegen"]],
+                       company.files["kontakte_2025_Q1.xlsx"][["Kontakt-ID", "Kundennummer", "Kanal", "Anliegen"]],
+                       check_dtype=False)
+    kinds = book["Zeitpunkt"].map(type)
+    text = book["Zeitpunkt"][kinds == str]
+    assert 0.02 < len(text) / len(book) < 0.1
+    assert text.str.fullmatch(r"\d\d\.\d\d\.2025 \d\d:\d\d").all()
+    stamps = pd.to_datetime(book["Zeitpunkt"][kinds != str])
+    assert stamps.between("2025-01-01", "2025-04-01").all()
+    waits = book["Wartezeit (Sek.)"]
+    assert waits.notna().any() and book.loc[waits.notna(), "Kanal"].isin(["Telefon", "Hotline", "phone"]).all()
+    contacts = contact_frames(company)
+    assert {"Telefon", "Hotline", "phone", "E-Mail", "Chat", "Brief"} <= set(contacts["Kanal"])
+    assert set(contacts["Anliegen"]) == set(demo.REASON_LABELS.values())
+    assert set(contacts["Gelöst"].dropna()) == {"ja", "nein"}
+
+
+def test_no_local_time_in_the_dst_gap(company):
+    """Naive local times between 02:00 and 03:00 do not exist (or are ambiguous) on DST days."""
+    contacts = company.truth["contacts"]["timestamp"]
+    feedback = company.truth["feedback"]["timestamp"]
+    assert not contacts.dt.hour.eq(2).any() and not feedback.dt.hour.eq(2).any()
+
+
+# --- messiness matches the ground truth ---------------------------------------------------------
+def test_duplicates_match_ground_truth(company):
+    gt = company.ground_truth["duplicate_rows"]
+    for name in ("crm_kunden.csv", "web_sessions.csv", "umfrage_antworten.csv", "bestellungen.csv", "kampagnen_versand.csv"):
+        assert company.files[name].duplicated().sum() == gt[name] == round(0.01 * (len(company.files[name]) - gt[name])), name
+    per_file = sum(int(df.duplicated().sum()) for name, df in company.files.items() if name.startswith("kontakte_"))
+    assert per_file == gt["kontakte_*.xlsx"] > 0
+    assert not company.files["web_logins.csv"].duplicated(["visitor_id"]).any()
+
+
+def test_test_accounts_match_ground_truth(company):
+    gt = company.ground_truth["test_accounts"]
+    crm = company.files["crm_kunden.csv"]
+    test = crm[(crm["Nachname"] == "Test") | crm["E-Mail"].str.endswith("@example.test", na=False)]
+    assert len(test) == gt["crm_rows"] == round(0.003 * N)
+    assert sorted(test["Kundennummer"]) == gt["customer_refs"]
+    refs = set(gt["customer_refs"])
+    assert contact_frames(company)["Kundennummer"].isin(refs).sum() == gt["contacts"] > 0
+    assert company.files["bestellungen.csv"]["Kundennummer"].isin(refs).sum() == gt["orders"] > 0
+    assert company.files["umfrage_antworten.csv"]["Kundennummer"].isin(refs).sum() == gt["survey_responses"]
+
+
+def test_scores_and_consent_match_ground_truth(company):
+    gt = company.ground_truth
+    survey = company.files["umfrage_antworten.csv"].drop_duplicates()
+    counts = gt["scores_out_of_range"]
+    assert (survey["Weiterempfehlung"] == "99").sum() == counts["nps_99_keine_angabe"] > 0
+    assert (survey["Weiterempfehlung"] == "11").sum() == counts["nps_11"] > 0
+    assert survey["Zufriedenheit"].isin(["0", "6"]).sum() == counts["csat_out_of_range"] > 0
+    assert survey["Aufwand"].isin(["0", "8"]).sum() == counts["ces_out_of_range"]
+    crm = company.files["crm_kunden.csv"].drop_duplicates()
+    real = crm[~crm["Kundennummer"].isin(gt["test_accounts"]["customer_refs"])]
+    assert real["Einwilligung Kontakt"].isna().sum() == gt["consent"]["missing"]
+    assert gt["consent"]["missing"] / N == pytest.approx(0.25, abs=0.03)
+    assert gt["people"]["customers"] + gt["people"]["leads"] == N == len(real)
+
+
+def test_rows_in_ground_truth(company):
+    assert company.ground_truth["rows"] == {name: len(df) for name, df in company.files.items()}
+    assert company.ground_truth["period"] == {"start": "2024-01-01", "end": "2025-12-31"}
+    assert company.ground_truth["seed"] == SEED
+
+
+# --- planted effects in the generated truth -----------------------------------------------------
+def realised(company, effect: str) -> dict:
+    return company.ground_truth["effects"][effect]["realised"]
+
+
+def test_unclear_invoice_lowers_nps(company):
+    r = realised(company, "invoice_unclear_nps")
+    assert r["nps_diff"] < -20 and r["n_exposed"] >= 100
+
+
+def test_unclear_invoice_effect_recomputed_from_truth_tables(company):
+    """The exposure flag agrees with an independent look-back over the truth tables."""
+    fb = company.truth["feedback"].sort_values("timestamp")
+    inv = company.truth["contacts"].query("contact_reason == 'invoice_unclear' and direction == 'inbound'")
+    hit = pd.merge_asof(fb, inv[["customer_ref", "timestamp"]].assign(t=inv["timestamp"]).sort_values("timestamp"),
+                        on="timestamp", by="customer_ref", tolerance=pd.Timedelta(days=60))["t"].notna()
+    assert hit.to_numpy().tolist() == fb["x_invoice"].tolist()
+    nps = fb["nps"]
+    diff = demo._nps(nps[hit.to_numpy()]) - demo._nps(nps[~hit.to_numpy()])
+    assert diff < -20
+
+
+def test_long_provisioning_makes_detractors(company):
+    r = realised(company, "provisioning_delay")
+    assert r["long_share_of_broadband_orders"] == pytest.approx(0.2, abs=0.05)
+    assert r["detractor_share_long"] > r["detractor_share_short"] + 0.1 and r["nps_diff"] < -15
+
+
+def test_long_hotline_waits_raise_complaints_and_effort(company):
+    r = realised(company, "hotline_wait")
+    assert r["long_wait_share"] == pytest.approx(0.18, abs=0.04)
+    assert r["complaint_ratio"] > 5 and r["ces_diff"] < -0.8
+
+
+def test_outage_notice_is_a_magic_moment(company):
+    r = realised(company, "outage_notification")
+    assert r["nps_diff_vs_affected_without_notice"] > 0 and r["nps_diff_vs_all_not_notified"] > 0
+
+
+def test_billing_spike_is_the_only_out_of_control_month(company):
+    r = realised(company, "billing_complaint_spike")
+    assert r["outlier_months"] == ["2025-03"]
+    assert r["spike_month_rate"] == pytest.approx(3 * r["other_months_mean_rate"], rel=0.2)
+    contacts = company.truth["contacts"]
+    billing = contacts[contacts["contact_reason"] == "complaint_billing"]
+    by_month = billing["timestamp"].dt.strftime("%Y-%m").value_counts()
+    assert by_month.idxmax() == "2025-03" and len(by_month) == 24
+
+
+def test_repeat_customers_convert_more_than_new_leads(company):
+    r = realised(company, "repeat_customer_conversion")
+    assert r["conversion_existing_customers"] == pytest.approx(0.65, abs=0.05)
+    assert r["conversion_new_leads"] == pytest.approx(0.12, abs=0.03)
+
+
+def test_churn_effects_point_the_right_way(company):
+    assert realised(company, "unresolved_service_failure_churn")["ratio_vs_all_customers"] > 1.2
+    assert realised(company, "provisioning_delay")["churn_by_end_ratio"] > 1.0
+
+
+def test_detractors_mention_the_invoice_more(company):
+    r = realised(company, "invoice_theme_in_detractor_comments")
+    assert r["share_detractor"] > 3 * r["share_promoter"] and r["n_promoter"] >= 100
+
+
+# --- verbatims ----------------------------------------------------------------------------------
+def keyword_themes(texts: list[str], lang: str, taxonomy) -> list[set[str]]:
+    """Themes the analysis' keyword tagger (cxlib.text.tag_themes) finds in each text."""
+    tags = text.tag_themes(pd.Series(texts, dtype="str"), taxonomy, languages=lang)
+    return [set(tags.columns[row.fillna(False).to_numpy(dtype=bool)]) for _, row in tags.iterrows()]
+
+
+def test_sentences_carry_their_theme_keywords_only(taxonomy):
+    themes = taxonomy.themes()
+    assert set(demo.THEMES) == set(themes)
+    variants = demo.sentence_variants()
+    assert {sentiment for _, _, sentiment in variants} == {"positive", "neutral", "negative"}
+    for lang in ("de", "en"):
+        pairs = [(theme, v) for (theme, lg, _), vs in variants.items() if lg == lang for v in vs]
+        found = keyword_themes([v for _, v in pairs], lang, taxonomy)
+        assert [(t, v, f) for (t, v), f in zip(pairs, found) if f != {t}] == []
+        fillers = [s for (lg, _), ss in [*demo.OPENERS.items(), *demo.CLOSERS.items()] if lg == lang for s in ss]
+        assert keyword_themes(fillers, lang, taxonomy) == [set()] * len(fillers)
+
+
+def test_every_theme_has_sentences_in_both_languages():
+    variants = demo.sentence_variants()
+    for theme in demo.THEMES:
+        for lang in ("de", "en"):
+            for sentiment in ("positive", "neutral", "negative"):
+                assert variants.get((theme, lang, sentiment)), (theme, lang, sentiment)
+
+
+def test_comment_labels(company, taxonomy):
+    labels = company.comment_labels
+    survey = company.files["umfrage_antworten.csv"].drop_duplicates()
+    comments = survey.set_index("Antwort-ID").loc[labels["response_id"], "Kommentar"]
+    assert comments.notna().all()
+    assert set(labels["language"]) == {"de", "en", "other"}
+    shares = labels["language"].value_counts(normalize=True)
+    assert shares["de"] == pytest.approx(0.72, abs=0.05) and shares["other"] < 0.06
+    codes = set(labels["themes"].str.split("|").explode())
+    assert codes <= set(taxonomy.themes()) and "invoice" in codes
+    assert set(labels["sentiment"]) == {"positive", "neutral", "negative"}
+    pii = comments[labels["has_pii"].to_numpy()]
+    assert len(pii) > 0 and pii.str.contains(r"@\w|\d{3} ?\d{7}").all()
+    for lang in ("de", "en"):
+        rows = labels["language"].eq(lang).to_numpy()
+        found = keyword_themes(comments[rows].tolist(), lang, taxonomy)
+        assert found == [set(t.split("|")) for t in labels["themes"][rows]]
+
+
+# --- has_exports and atomic writing -------------------------------------------------------------
+def test_has_exports(tmp_path):
+    assert not demo.has_exports(tmp_path / "missing")
+    assert not demo.has_exports(tmp_path)
+    (tmp_path / ".gitkeep").touch()
+    (tmp_path / "_truth").mkdir()
+    (tmp_path / "_truth" / "comment_labels.csv").write_text("a\n")
+    (tmp_path / ".demo-123").mkdir()
+    (tmp_path / ".demo-123" / "crm_kunden.csv").write_text("a\n")
+    (tmp_path / "notes.txt").write_text("a\n")
+    assert not demo.has_exports(tmp_path)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "kontakte.XLSX").write_bytes(b"x")
+    assert demo.has_exports(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["export.csv", "table.parquet"])
+def test_has_exports_sees_each_data_format(tmp_path, name):
+    (tmp_path / name).write_text("a\n")
+    assert demo.has_exports(tmp_path)
+
+
+def test_write_exports_returns_paths_and_leaves_nothing_on_failure(tmp_path, monkeypatch):
+    small = demo.generate(40, 1)
+    paths = demo.write_exports(small, tmp_path / "ok")
+    assert sorted(p.name for p in paths) == sorted([*small.files, "ground_truth.json", "comment_labels.csv"])
+    assert all(p.is_file() for p in paths) and demo.has_exports(tmp_path / "ok")
+    calls = []
+
+    def failing(frame, path, *, sep, encoding):
+        calls.append(path.name)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        path.write_text("partial")
+
+    monkeypatch.setattr(demo, "_write_csv", failing)
+    target = tmp_path / "fail"
+    with pytest.raises(OSError, match="disk full"):
+        demo.write_exports(small, target)
+    assert list(target.iterdir()) == []
+
+
+# --- the demo.yml mapping over the exports ------------------------------------------------------
+def test_demo_mapping_maps_every_file(company, raw, taxonomy):
+    staged = map_sources(ROOT / "config" / "sources" / "demo.yml", raw, taxonomy)
+    expected = company.ground_truth["staged_rows_demo_mapping"]
+    assert {t: len(df) for t, df in staged.tables.items()} == expected
+    assert set(staged.inputs["file"]) == set(company.files)
+    customers, events, feedback = staged.tables["customers"], staged.tables["events"], staged.tables["feedback"]
+    assert customers["is_test"].sum() == company.ground_truth["test_accounts"]["crm_rows"]
+    assert customers["pii_email"].notna().mean() > 0.9
+    for column, section in (("touchpoint", "touchpoints"), ("channel", "channels"), ("contact_reason", "contact_reasons")):
+        assert set(events[column].dropna()) <= set(taxonomy.codes(section)), column
+    assert set(events["touchpoint"]) >= {"order", "provisioning_start", "activation", "first_invoice", "order_cancelled",
+                                         "renewal", "campaign_sent", "campaign_response", "cancellation", "quote",
+                                         "consultation", "complaint", "outage_notification", "web_visit"}
+    assert events["timestamp"].between(pd.Timestamp("2023-12-31", tz="UTC"), pd.Timestamp("2026-01-01", tz="UTC")).all()
+    assert feedback["nps"].isna().sum() >= company.ground_truth["scores_out_of_range"]["nps_99_keine_angabe"]
+    assert set(feedback["survey"]) == {"relationship", "transactional"}
+    assert staged.tables["orders"]["revenue"].gt(0).all() and staged.tables["orders"]["revenue"].max() > 1000
+    assert set(staged.tables["orders"]["status"]) == {"completed", "cancelled", "pending"}

@@ -1,0 +1,141 @@
+"""Customer value on the demo company.
+
+- the valuable customers at risk found on the processed demo tables are exactly those computed
+  independently from the demo's truth (true orders with their amounts, true contacts, true
+  NPS answers): top 20% by revenue to date AND, within 90 days, a complaint or classic
+  moment-of-truth contact or a latest NPS answer of 0-6;
+- historic value per customer equals the truth's revenue of completed orders;
+- the demo's orders cannot support the BG/NBD model (nobody buys on more than two days), so the
+  value stage falls back to revenue to date with a message instead of crashing;
+- notebook 05_customer_value runs on the processed demo tables and records its results.
+
+The processed demo tables are built in memory from the session's demo exports (`demo_project`
+in conftest.py) with the demo source mapping and the cleaning rules, as 01_validate_clean does.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import DEMO_CUSTOMERS, DEMO_SEED
+from cxlib import clean, config, demo, report, sources, value
+
+ROOT = Path(__file__).resolve().parents[1]
+WINDOW_DAYS = 90
+HIGH_SHARE = 0.2
+TIERS = {"high": HIGH_SHARE, "medium": 0.3, "low": 0.5}
+
+
+@pytest.fixture(scope="module")
+def processed(demo_project) -> dict:
+    mapping = demo_project / "config" / "sources" / "demo.yml"
+    tax = config.load_taxonomy(demo_project / "config" / "taxonomy.yml")
+    staged = sources.map_sources(mapping, demo_project / "data" / "raw", tax)
+    cleaned = clean.clean_tables(staged.tables, tax, b"value-demo-test-key")
+    ref_of = cleaned.reidentification.set_index("customer_id")["customer_ref"]
+    tables = cleaned.tables
+    end = value.analysis_day("", tables["orders"], tables["events"], tables["feedback"])
+    return {**tables, "taxonomy": tax, "ref_of": ref_of, "end": end}
+
+
+@pytest.fixture(scope="module")
+def truth() -> dict:
+    """The demo's truth tables (same customers and seed as the session's exports) in UTC."""
+    company = demo.generate(DEMO_CUSTOMERS, DEMO_SEED)
+    amounts = (company.files["bestellungen.csv"].drop_duplicates("Bestellnummer")
+               .set_index("Bestellnummer")["Betrag"].str.replace(".", "", regex=False)
+               .str.replace(",", ".", regex=False).astype("float64"))
+    survey = company.files["umfrage_antworten.csv"].drop_duplicates("Antwort-ID").set_index("Antwort-ID")
+    score = pd.to_numeric(survey["Weiterempfehlung"], errors="coerce")
+    answered = survey.index[survey["Kundennummer"].notna() & score.between(0, 10)]
+
+    def utc(frame: pd.DataFrame) -> pd.DataFrame:
+        local = pd.to_datetime(frame["timestamp"])
+        return frame.assign(timestamp=local.dt.tz_localize("Europe/Berlin").dt.tz_convert("UTC"))
+
+    t = company.truth
+    return {
+        "orders": utc(t["orders"]).assign(revenue=lambda d: d["order_id"].map(amounts)),
+        "contacts": utc(t["contacts"]),
+        "feedback": utc(t["feedback"]).loc[lambda d: d["response_id"].isin(answered)],
+    }
+
+
+def truth_at_risk(truth: dict, negative: list[str], end: pd.Timestamp) -> set[str]:
+    """High value (top 20% by revenue of completed orders, ties to the better tier) and, in the
+    90 days up to `end`, a negative contact or a latest NPS answer of 0-6. Plain pandas."""
+    revenue = truth["orders"].loc[lambda d: d["status"] == "completed"].groupby("customer_ref")["revenue"].sum()
+    better = revenue.rank(method="min", ascending=False) - 1
+    high = set(revenue.index[better < HIGH_SHARE * len(revenue)])
+    start = end - pd.Timedelta(days=WINDOW_DAYS)
+
+    def recent(frame: pd.DataFrame) -> pd.DataFrame:
+        day = frame["timestamp"].dt.floor("D")
+        return frame.loc[(day > start) & (day <= end)]
+
+    contacts = recent(truth["contacts"])
+    moment = set(contacts.loc[contacts["contact_reason"].isin(negative), "customer_ref"])
+    latest = recent(truth["feedback"]).sort_values("timestamp").groupby("customer_ref")["nps"].last()
+    detractor = set(latest.index[latest <= 6])
+    return high & (moment | detractor)
+
+
+def test_historic_value_equals_truth_revenue(processed, truth):
+    hist = value.historic_value(processed["orders"], as_of=processed["end"])
+    got = hist.assign(ref=lambda d: d["customer_id"].map(processed["ref_of"])).set_index("ref")
+    expected = truth["orders"].loc[lambda d: d["status"] == "completed"].groupby("customer_ref").agg(
+        revenue=("revenue", "sum"), orders=("order_id", "size"))
+    assert len(got) == len(expected) > 400
+    assert got.loc[expected.index, "revenue"].to_numpy() == pytest.approx(expected["revenue"].to_numpy())
+    assert (got.loc[expected.index, "orders"].to_numpy() == expected["orders"].to_numpy()).all()
+
+
+def test_valuable_customers_at_risk_match_the_truth(processed, truth):
+    negative = value.negative_moment_reasons(processed["taxonomy"])
+    hist = value.historic_value(processed["orders"], as_of=processed["end"])
+    tiered = value.value_tiers(hist.loc[hist["orders"] > 0].assign(value=lambda d: d["revenue"]), tiers=TIERS)
+    risk = value.at_risk(tiered, processed["events"], processed["feedback"], high_tiers=["high"],
+                         negative_reasons=negative, as_of=processed["end"], window_days=WINDOW_DAYS)
+    found = set(risk["customer_id"].map(processed["ref_of"]))
+    expected = truth_at_risk(truth, negative, processed["end"])
+    assert len(expected) >= 20
+    assert found == expected
+    assert set(risk["trigger"]) <= {"moment", "detractor", "moment+detractor"}
+
+
+def test_demo_orders_fall_back_to_revenue_to_date(processed):
+    hist = value.historic_value(processed["orders"], as_of=processed["end"])
+    res = value.customer_value(processed["orders"], hist, as_of=processed["end"])
+    summary = value.clv_summary(processed["orders"], as_of=processed["end"])
+    assert summary["frequency"].max() == 1 and (summary["frequency"] == 1).sum() >= 50
+    assert res.status == "unsupported"
+    assert "no customer bought on more than two days" in res.message
+    assert (res.customers["value"] == res.customers["revenue"]).all()
+    assert value.clv_distribution(res)["total"] == pytest.approx(hist["revenue"].sum())
+
+
+def test_notebook_05_runs_on_demo_data_and_records_results(processed, tmp_path):
+    folder = tmp_path / "processed"
+    sources.write_processed({k: processed[k] for k in ("customers", "events", "orders", "campaigns", "feedback")}, folder)
+    run_dir = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "papermill", "-k", "python3", str(ROOT / "notebooks" / "05_customer_value.ipynb"),
+         str(tmp_path / "out.ipynb"), "-p", "processed_dir", str(folder), "-p", "run_dir", str(run_dir),
+         "-p", "taxonomy", str(ROOT / "config" / "taxonomy.yml")],
+        cwd=ROOT / "notebooks", capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = report.read_results(run_dir)["value"]
+    assert results["status"] == "unsupported" and results["model"] == "historic revenue (fallback)"
+    assert results["message"].startswith("Model not supported: no customer bought on more than two days")
+    assert {"mean", "median", "p90", "total"} <= set(results["clv"])
+    assert [row["value_tier"] for row in results["tiers"]] == ["high", "medium", "low"]
+    assert sum(row["customers"] for row in results["tiers"]) == results["clv"]["customers"]
+    assert results["at_risk"] == int(np.round(results["at_risk"])) and results["at_risk"] > 0
+    assert results["holdout"] is None
