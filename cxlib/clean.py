@@ -19,7 +19,8 @@ Rules, in the order applied to each table (each logged with the rows it affected
     kept and counted;
 11. customer_ref replaced by the keyed pseudonym customer_id (see `pseudonymise`).
 
-Duplicate keys whose rows differ are not resolved here: the processed gate fails on them.
+Duplicate keys whose rows differ (after rule 1) cannot be resolved safely: `clean_tables` raises
+CleanError naming the file, key column and example rows, and nothing is written.
 
     cleaned = clean.clean_tables(staged, taxonomy, config.load_pseudonym_key())
     cleaned.tables["events"]; cleaned.log; cleaned.reidentification
@@ -136,6 +137,7 @@ def _steps(name: str, taxonomy, test_refs, known_refs, lo, hi) -> list[Step]:
     table = schema.TABLES[name]
     steps: list[Step] = [
         lambda df: _drop_exact_duplicates(df, name),
+        lambda df: _refuse_conflicting_keys(df, name),
         lambda df: _drop_test_accounts(df, name, test_refs),
         lambda df: _unknown_codes(df, name, taxonomy),
     ]
@@ -166,6 +168,28 @@ def _drop_exact_duplicates(df: pd.DataFrame, name: str):
     dup = df.duplicated(subset=schema.staged_columns(name), keep="first")
     return df.loc[~dup], [_log(name, "exact duplicate rows dropped", dup.sum(),
                                _with_where("equal in every canonical column, first kept", df.loc[dup]))]
+
+
+def _refuse_conflicting_keys(df: pd.DataFrame, name: str):
+    """Rows sharing a key but differing elsewhere: which one is true is unknowable -> CleanError."""
+    key = list(schema.TABLES[name].key)
+    staged_key = [schema.CUSTOMER_REF if c == schema.CUSTOMER_ID else c for c in key]
+    clash = df[staged_key].notna().all(axis=1) & df.duplicated(subset=staged_key, keep=False)
+    if clash.any():
+        rows = df.loc[clash].sort_values(staged_key, kind="stable")
+        shown = rows.head(2 * N_WHERE)
+        examples = "; ".join(
+            f"{', '.join(f'{c}={v!r}' for c, v in zip(staged_key, vals))}"
+            + (f" ({f} row {r})" if schema.SOURCE_FILE in rows.columns else "")
+            for vals, f, r in zip(shown[staged_key].itertuples(index=False, name=None),
+                                  shown.get(schema.SOURCE_FILE, pd.Series("?", index=shown.index)),
+                                  shown.get(schema.SOURCE_ROW, pd.Series("?", index=shown.index))))
+        files = ", ".join(map(str, rows.get(schema.SOURCE_FILE, pd.Series(["?"])).dropna().unique()[:3]))
+        raise CleanError(
+            f"{files}: duplicate key in table '{name}', column(s) {staged_key}: {int(clash.sum())} rows share "
+            f"a key with another row that differs in other columns, so neither can be trusted; "
+            f"e.g. {examples}. Fix the export or the mapping of the key column.")
+    return df, [_log(name, "conflicting duplicate keys", 0, f"key {staged_key} unique after exact duplicates")]
 
 
 def _drop_test_accounts(df: pd.DataFrame, name: str, test_refs):
@@ -274,12 +298,27 @@ def _unknown_customers(df: pd.DataFrame, name: str, known_refs):
 def _canonical(name: str, df: pd.DataFrame, key: bytes) -> pd.DataFrame:
     """Swap customer_ref for the pseudonym, keep the schema columns in order, cast dtypes."""
     table = schema.TABLES[name]
+    pseudonyms = pseudonymise(df[schema.CUSTOMER_REF], key)
+    record_ids = [c for c in table.key if c != schema.CUSTOMER_ID]
     return (
-        df.assign(**{schema.CUSTOMER_ID: pseudonymise(df[schema.CUSTOMER_REF], key)})
+        df.assign(**{schema.CUSTOMER_ID: pseudonyms})
+        .assign(**{c: _without_refs(df[c], df[schema.CUSTOMER_REF], pseudonyms) for c in record_ids})
         .loc[:, table.names]
         .astype({c.name: schema.PANDAS_DTYPES[c.dtype] for c in table.columns})
         .reset_index(drop=True)
     )
+
+
+def _without_refs(ids: pd.Series, refs: pd.Series, pseudonyms: pd.Series) -> pd.Series:
+    """Record ids built from the customer number (e.g. '<customer number>-cancellation' from a
+    melted CRM row) get the pseudonym in its place, so no CRM number survives in processed data."""
+    text = ids.astype(TEXT)
+    embedded = [isinstance(i, str) and isinstance(r, str) and r in i for i, r in zip(text, refs.astype(TEXT))]
+    if not any(embedded):
+        return ids
+    hits = pd.Series(embedded, index=ids.index)
+    replaced = [i.replace(r, p) for i, r, p in zip(text[hits], refs[hits], pseudonyms[hits])]
+    return text.mask(hits, pd.Series(replaced, index=text.index[hits], dtype=TEXT))
 
 
 def _reidentification(customers: pd.DataFrame, key: bytes) -> pd.DataFrame:

@@ -101,11 +101,12 @@ def test_one_clean_customer_passes_unchanged_with_every_rule_logged_at_zero():
         "customer_id": [pid("K1")], "customer_ref": ["K1"], "pii_name": ["Anna"],
         "pii_email": ["a@x.de"], "pii_phone": [None]}).astype(TEXT))
     assert out.log["rule"].tolist() == [
-        "exact duplicate rows dropped", "test accounts dropped", "unknown code set to missing",
+        "exact duplicate rows dropped", "conflicting duplicate keys", "test accounts dropped",
+        "unknown code set to missing",
         "implausible timestamp set to missing", "implausible timestamp set to missing",
         "implausible timestamp set to missing", "timestamp before its predecessor set to missing",
         "missing consent set to False", "rows missing a required value dropped", "customer ids pseudonymised"]
-    assert out.log["rows"].tolist() == [0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+    assert out.log["rows"].tolist() == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
     assert set(out.log["step"]) == {"clean"} and set(out.log["table"]) == {"customers"}
 
 
@@ -154,7 +155,7 @@ def bad():
         {"event_id": "E7", "customer_ref": "K1", "timestamp": None, "channel": "phone", "touchpoint": "invoice"},            # 9 no ts
         {"event_id": "E8", "customer_ref": "K1", "timestamp": "2024-03-06", "channel": "app", "touchpoint": "usage",
          "direction": "inbound", "wait_seconds": 30.0, "resolved": True},                                                 # 10
-        {"event_id": "E8", "customer_ref": "K1", "timestamp": "2024-03-07", "channel": "app", "touchpoint": "usage"},       # 11 key dup
+        {"event_id": "E9", "customer_ref": "K1", "timestamp": "2024-03-07", "channel": "app", "touchpoint": "usage"},       # 11
     ], file="contacts.csv")
     feedback = staged("feedback", [
         {"response_id": "R1", "customer_ref": "K1", "timestamp": "2024-04-01", "survey": "relationship", "nps": 11.0},
@@ -203,7 +204,7 @@ def test_events_cleaned(bad):
          "touchpoint": "complaint", "stage": "service"},
         {"event_id": "E8", "customer_id": pid("K1"), "timestamp": "2024-03-06", "channel": "app",
          "touchpoint": "usage", "stage": "usage", "direction": "inbound", "wait_seconds": 30.0, "resolved": True},
-        {"event_id": "E8", "customer_id": pid("K1"), "timestamp": "2024-03-07", "channel": "app",
+        {"event_id": "E9", "customer_id": pid("K1"), "timestamp": "2024-03-07", "channel": "app",
          "touchpoint": "usage", "stage": "usage"},
     ]))
 
@@ -241,6 +242,7 @@ def test_log_counts_every_rule(bad):
     got = list(zip(log["table"], log["rule"], log["rows"]))
     assert got == [
         ("customers", "exact duplicate rows dropped", 1),
+        ("customers", "conflicting duplicate keys", 0),
         ("customers", "test accounts dropped", 1),
         ("customers", "unknown code set to missing", 1),              # segment 'alien'
         ("customers", "implausible timestamp set to missing", 0),      # lead_date
@@ -251,6 +253,7 @@ def test_log_counts_every_rule(bad):
         ("customers", "rows missing a required value dropped", 1),
         ("customers", "customer ids pseudonymised", 3),
         ("events", "exact duplicate rows dropped", 1),
+        ("events", "conflicting duplicate keys", 0),
         ("events", "test accounts dropped", 1),
         ("events", "unknown code: rows dropped", 1),                   # channel 'fax'
         ("events", "unknown code: rows dropped", 0),                   # touchpoint
@@ -262,6 +265,7 @@ def test_log_counts_every_rule(bad):
         ("events", "rows of unknown customers dropped", 1),
         ("events", "customer ids pseudonymised", 4),
         ("feedback", "exact duplicate rows dropped", 0),
+        ("feedback", "conflicting duplicate keys", 0),
         ("feedback", "test accounts dropped", 1),
         ("feedback", "unknown code set to missing", 1),                # survey 'weird'
         ("feedback", "unknown code set to missing", 1),                # touchpoint 'nowhere'
@@ -273,6 +277,7 @@ def test_log_counts_every_rule(bad):
         ("feedback", "feedback of unknown customers kept", 1),
         ("feedback", "customer ids pseudonymised", 3),
         ("orders", "exact duplicate rows dropped", 0),
+        ("orders", "conflicting duplicate keys", 0),
         ("orders", "test accounts dropped", 0),
         ("orders", "unknown code set to missing", 1),                  # status 'lost'
         ("orders", "implausible timestamp: rows dropped", 0),
@@ -280,6 +285,7 @@ def test_log_counts_every_rule(bad):
         ("orders", "rows of unknown customers dropped", 1),
         ("orders", "customer ids pseudonymised", 2),
         ("campaigns", "exact duplicate rows dropped", 0),
+        ("campaigns", "conflicting duplicate keys", 0),
         ("campaigns", "test accounts dropped", 1),
         ("campaigns", "implausible timestamp: rows dropped", 0),       # sent_at
         ("campaigns", "implausible timestamp set to missing", 0),      # responded_at
@@ -300,3 +306,27 @@ def test_log_details_name_values_files_and_rows(bad):
         "nps outside 0-10: 11.0 x1 (e.g. survey.csv row 2)"
     assert detail[("events", "exact duplicate rows dropped")] == \
         "equal in every canonical column, first kept (e.g. contacts.csv row 3)"
+
+
+def test_conflicting_duplicate_keys_stop_cleaning_naming_file_column_and_rows():
+    events = staged("events", [
+        {"event_id": "E1", "customer_ref": "K1", "timestamp": "2024-03-01", "channel": "phone", "touchpoint": "order"},
+        {"event_id": "E1", "customer_ref": "K1", "timestamp": "2024-03-01", "channel": "phone", "touchpoint": "order"},
+        {"event_id": "E2", "customer_ref": "K1", "timestamp": "2024-03-02", "channel": "phone", "touchpoint": "order"},
+        {"event_id": "E2", "customer_ref": "K2", "timestamp": "2024-03-05", "channel": "web", "touchpoint": "order"},
+    ])
+    with pytest.raises(clean.CleanError) as err:
+        clean.clean_tables({"events": events}, TAX, KEY, now=NOW)
+    text = str(err.value)
+    assert "event_id" in text and "'E2'" in text and "2 rows" in text and "'E1'" not in text
+    assert "events.csv row 4" in text and "events.csv row 5" in text
+
+
+def test_record_ids_built_from_the_customer_number_carry_the_pseudonym():
+    events = staged("events", [
+        {"event_id": "K1-cancellation", "customer_ref": "K1", "timestamp": "2024-03-01", "channel": "phone",
+         "touchpoint": "order"},
+        {"event_id": "T-7", "customer_ref": "K1", "timestamp": "2024-03-02", "channel": "phone", "touchpoint": "order"},
+    ])
+    out = clean.clean_tables({"events": events}, TAX, KEY, now=NOW)
+    assert out.tables["events"]["event_id"].tolist() == [pid("K1") + "-cancellation", "T-7"]
