@@ -46,7 +46,7 @@ DAY = 86400 * SECOND
 NAT = np.datetime64("NaT", "s")
 LOCAL_TZ = "Europe/Berlin"
 DATA_SUFFIXES = (".csv", ".xlsx", ".xls", ".parquet")
-TRUTH_DIR = "_truth"
+TRUTH_DIR = schema.TRUTH_DIR
 
 # --- planted parameters (written to ground_truth["planted"]) ----------------------------
 PLANTED: dict = {
@@ -1687,9 +1687,9 @@ def write_exports(company: DemoCompany, out_dir: str | Path) -> list[Path]:
                 sep, encoding = FILE_FORMATS[name.rsplit(".", 1)[0]]
                 _write_csv(frame, tmp / name, sep=sep, encoding=encoding)
         (tmp / TRUTH_DIR).mkdir()
-        (tmp / TRUTH_DIR / "ground_truth.json").write_text(
+        (tmp / TRUTH_DIR / schema.GROUND_TRUTH_FILE).write_text(
             json.dumps(company.ground_truth, ensure_ascii=False, indent=2), encoding="utf-8")
-        _write_csv(company.comment_labels, tmp / TRUTH_DIR / "comment_labels.csv", sep=",", encoding="utf-8")
+        _write_csv(company.comment_labels, tmp / TRUTH_DIR / schema.COMMENT_LABELS_FILE, sep=",", encoding="utf-8")
         written = []
         for path in sorted(p for p in tmp.rglob("*") if p.is_file()):
             target = out / path.relative_to(tmp)

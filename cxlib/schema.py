@@ -74,6 +74,10 @@ SCORE_RANGES = {NPS: (0, 10), CSAT: (1, 5), CES: (1, 7)}
 CODE_SETS = {"directions": DIRECTIONS, "order_statuses": ORDER_STATUSES}
 # earliest plausible timestamp (validation gate and cleaning); the latest is "now + 1 day"
 MIN_DATE = "2000-01-01"
+# Labelled samples beside raw exports (the demo writes its truth there; never read as a source)
+TRUTH_DIR = "_truth"
+COMMENT_LABELS_FILE = "comment_labels.csv"      # response_id, language, themes, sentiment, has_pii
+GROUND_TRUTH_FILE = "ground_truth.json"
 
 # pandas dtype of each Column.dtype: staged and processed tables carry exactly these
 PANDAS_DTYPES = {

@@ -1073,3 +1073,18 @@ def read_processed(processed_dir: str | Path, tables: list[str] | str | None = N
                               file=str(folder / f"{name}.parquet"))
         out[name] = pd.read_parquet(path)
     return out
+
+
+def read_comment_labels(raw_dir: str | Path) -> pd.DataFrame | None:
+    """Hand or demo labels of comments beside the exports (`<raw_dir>/_truth/comment_labels.csv`:
+    response_id, language, themes, sentiment, ...; all text, blanks kept as ""), or None when
+    the folder has none (real exports usually don't)."""
+    path = Path(raw_dir) / schema.TRUTH_DIR / schema.COMMENT_LABELS_FILE
+    if not path.is_file():
+        return None
+    labels = pd.read_csv(path, dtype="str", keep_default_na=False)
+    missing = [c for c in (schema.RESPONSE_ID, "language", "themes", "sentiment") if c not in labels.columns]
+    if missing:
+        raise SourceError(f"{path}: comment labels lack column(s) {missing}; found {list(labels.columns)}",
+                          file=str(path), column=missing[0])
+    return labels

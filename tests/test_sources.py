@@ -870,3 +870,17 @@ def test_real_telco_churn(tmp_path):
     assert customers["signup_date"].min() == pd.Timestamp("2012-01-01", tz="UTC")
     assert_series_equal(customers["churn_date"].dropna().drop_duplicates().reset_index(drop=True),
                         utc("2018-01-31"), check_names=False)
+
+
+def test_read_comment_labels(tmp_path):
+    assert sources.read_comment_labels(tmp_path) is None
+    (tmp_path / "_truth").mkdir()
+    (tmp_path / "_truth" / "comment_labels.csv").write_text(
+        "response_id,language,themes,sentiment\nU1,de,invoice|price,negative\nU2,en,,\n", encoding="utf-8")
+    labels = sources.read_comment_labels(tmp_path)
+    assert labels.to_dict("records") == [
+        {"response_id": "U1", "language": "de", "themes": "invoice|price", "sentiment": "negative"},
+        {"response_id": "U2", "language": "en", "themes": "", "sentiment": ""}]
+    (tmp_path / "_truth" / "comment_labels.csv").write_text("id,lang\nU1,de\n", encoding="utf-8")
+    with pytest.raises(sources.SourceError, match=r"comment_labels.csv: comment labels lack column\(s\) \['response_id'"):
+        sources.read_comment_labels(tmp_path)
