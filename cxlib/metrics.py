@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from .schema import CES, CSAT, CUSTOMER_ID, NPS, SCORE_RANGES, TIMESTAMP
+from .schema import CES, CHANNEL, CSAT, CUSTOMER_ID, NPS, SCORE_RANGES, TIMESTAMP, TOUCHPOINT
 
 PROMOTER_MIN = 9        # NPS 9-10 = promoter
 DETRACTOR_MAX = 6       # NPS 0-6 = detractor
@@ -396,6 +396,35 @@ def with_customers(feedback: pd.DataFrame, customers: pd.DataFrame, *, columns: 
     if dupes.any():
         raise MetricsError(f"customers.{col_customer}: ids not unique, first: {customers.loc[dupes, col_customer].head(3).tolist()}")
     return feedback.merge(customers[[col_customer, *wanted]], on=col_customer, how="left", validate="many_to_one")
+
+
+def with_contact_channel(feedback: pd.DataFrame, events: pd.DataFrame, *, within_days: float = 30,
+                         col_customer: str = CUSTOMER_ID, col_time: str = TIMESTAMP,
+                         col_touchpoint: str = TOUCHPOINT, col_channel: str = CHANNEL) -> pd.DataFrame:
+    """Feedback plus `channel`: for a transactional answer (touchpoint given), the channel of the
+    customer's latest event at that touchpoint in the `within_days` before the answer; NA for
+    relationship answers and when no such event exists. So KPIs can be cut by channel.
+
+    In: feedback (customer_id, timestamp, touchpoint), events (customer_id, timestamp,
+    touchpoint, channel). Out: feedback with `channel`, rows and order unchanged.
+    """
+    _require(feedback, [col_customer, col_time, col_touchpoint])
+    _require(events, [col_customer, col_time, col_touchpoint, col_channel], "events")
+    if within_days <= 0:
+        raise MetricsError(f"within_days must be positive, got {within_days}")
+    keys = [col_customer, col_touchpoint]
+    answers = (feedback[[col_customer, col_time, col_touchpoint]]
+               .assign(_pos=np.arange(len(feedback)), _t=lambda d: pd.to_datetime(d[col_time], utc=True))
+               .dropna(subset=[col_customer, col_touchpoint, "_t"]))
+    contacts = (events.loc[events[col_touchpoint].isin(answers[col_touchpoint].unique()), [*keys, col_time, col_channel]]
+                .assign(_t=lambda d: pd.to_datetime(d[col_time], utc=True))
+                .dropna(subset=[col_customer, "_t"])
+                .drop(columns=col_time))
+    matched = pd.merge_asof(answers.sort_values("_t", kind="stable"), contacts.sort_values("_t", kind="stable"),
+                            on="_t", by=keys, direction="backward",
+                            tolerance=pd.Timedelta(days=within_days), allow_exact_matches=True)
+    channel = matched.set_index("_pos")[col_channel].reindex(np.arange(len(feedback))).astype("str")
+    return feedback.assign(**{col_channel: channel.to_numpy()})
 
 
 def add_period(df: pd.DataFrame, period: str = "month", *, col_time: str = TIMESTAMP,

@@ -1053,9 +1053,11 @@ def _swap(staging: Path, target: Path, token: str) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def read_processed(processed_dir: str | Path, tables: list[str] | str | None = None) -> dict[str, pd.DataFrame]:
+def read_processed(processed_dir: str | Path, tables: list[str] | str | None = None,
+                   columns: list[str] | None = None) -> dict[str, pd.DataFrame]:
     """Read processed Parquet tables: name -> DataFrame (default: every table in the folder;
-    a name found only under restricted/, e.g. 'reidentification', is read from there)."""
+    a name found only under restricted/, e.g. 'reidentification', is read from there).
+    `columns`: read only these columns of every table named (large event logs)."""
     folder = Path(processed_dir)
     hint = "run the notebook 01_validate_clean (or `cx run`) first to build the processed tables"
     if tables is None:
@@ -1071,7 +1073,7 @@ def read_processed(processed_dir: str | Path, tables: list[str] | str | None = N
         if path is None:
             raise SourceError(f"{folder / f'{name}.parquet'}: processed table {name!r} not found; {hint}",
                               file=str(folder / f"{name}.parquet"))
-        out[name] = pd.read_parquet(path)
+        out[name] = pd.read_parquet(path, columns=columns)
     return out
 
 

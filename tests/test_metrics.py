@@ -349,3 +349,30 @@ def test_adjusted_interval_contains_adjusted_centre(p, pa, d):
     low, high = metrics.nps_interval(p, pa, d)
     centre = 100 * ((p + 0.75) - (d + 0.75)) / (p + pa + d + 3)
     assert float(low) <= centre <= float(high)
+
+
+def test_with_contact_channel_takes_the_latest_contact_at_the_touchpoint_within_the_window():
+    ts = lambda s: pd.Timestamp(s, tz="UTC")
+    feedback = pd.DataFrame({
+        "response_id": ["R1", "R2", "R3", "R4", "R5"],
+        "customer_id": ["A", "A", "B", "B", None],
+        "timestamp": [ts("2024-03-10"), ts("2024-01-05"), ts("2024-03-10"), ts("2024-03-10"), ts("2024-03-10")],
+        "touchpoint": ["service_contact", "service_contact", None, "complaint", "service_contact"],
+    })
+    events = pd.DataFrame({
+        "customer_id": ["A", "A", "A", "B", "B", "A"],
+        "timestamp": [ts("2024-03-01"), ts("2024-03-09"), ts("2024-03-11"), ts("2024-01-01"), ts("2024-03-10"),
+                      ts("2024-03-09 12:00")],
+        "touchpoint": ["service_contact", "service_contact", "service_contact", "complaint", "complaint", "invoice"],
+        "channel": ["email", "phone", "chat", "letter", "email", "web"],
+    })
+    out = metrics.with_contact_channel(feedback, events, within_days=30)
+    # R1: latest service contact before (phone, 03-09; the 03-11 chat is after; the invoice is another touchpoint)
+    # R2: no service contact in the 30 days before; R3: relationship answer; R4: same-day complaint (exact match
+    # counts; the January letter is outside the window); R5: no customer
+    assert out["channel"].tolist()[:1] == ["phone"] and out["channel"].iloc[3] == "email"
+    assert out["channel"].isna().tolist() == [False, True, True, False, True]
+    assert out["response_id"].tolist() == feedback["response_id"].tolist()
+    assert "channel" not in feedback.columns
+    with pytest.raises(metrics.MetricsError, match="within_days"):
+        metrics.with_contact_channel(feedback, events, within_days=0)
