@@ -11,11 +11,12 @@ export UV_COMPILE_BYTECODE := 1
 export GX_ANALYTICS_ENABLED := False
 export MPLBACKEND := Agg
 
-.PHONY: help venv report test lab bench clean
+.PHONY: help venv report test test-spark lab bench clean
 
 help:
 	@echo "make report  - set up .venv, write demo exports if $(RAW) is empty, run the pipeline"
 	@echo "make test    - set up .venv and run the full test suite (unit, notebooks, end to end)"
+	@echo "make test-spark - install the spark extra and run the DuckDB-vs-PySpark tests (needs Java)"
 	@echo "make lab     - start JupyterLab on notebooks/ (127.0.0.1, token)"
 	@echo "make bench   - scale benchmark (1M customers; takes minutes)"
 	@echo "make clean   - remove data/processed and reports (never data/raw)"
@@ -35,6 +36,12 @@ report: $(STAMP)
 test: $(STAMP)
 	@$(BIN)/cx demo --if-empty --out $(RAW)
 	$(BIN)/python -m pytest
+
+# The same event-log computations on PySpark in local mode (needs Java 17+; .ci/run installs it).
+# CX_REQUIRE_SPARK turns a missing pyspark / Java into a failure instead of a skip.
+test-spark: $(STAMP)
+	@$(BIN)/python -c "import pyspark" 2>/dev/null || $(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev,spark]"
+	CX_REQUIRE_SPARK=1 $(BIN)/python -m pytest tests/test_spark.py
 
 lab: $(STAMP)
 	@$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev,lab]"

@@ -1,13 +1,16 @@
 """Scale benchmark: the journey computations on the demo company at 1,000,000 customers.
 
-    python benchmarks/run.py                       # 1M customers (~15M events), minutes
+    python benchmarks/run.py                       # 1M customers (~18.6M events), minutes
     python benchmarks/run.py --customers 50000     # a quick run
 
 Every step runs in its own child process; the parent reports the step's wall time (measured
-in the child around the work itself, imports excluded) and the child's peak resident memory
-(ru_maxrss from os.wait4). Transition counts are computed four ways on the same event log —
-Ibis on DuckDB (cxlib.journey), one hand-written DuckDB SQL query, plain pandas and pm4py's
-DFG discovery — and checked to agree. See benchmarks/README.md for the route to the data.
+in the child around the work itself, imports excluded), its CPU time (all threads) and the
+child's peak resident memory (ru_maxrss from os.wait4; for Spark plus the JVM's VmHWM).
+Transition counts are computed on the same event log by Ibis on DuckDB (cxlib.journey), one
+hand-written DuckDB SQL query, plain pandas, pm4py's DFG discovery and the same Ibis
+expression on PySpark in local mode (the cost of the distribution layer on one machine), and
+checked to agree; the repeats of these steps run interleaved (round-robin) so that load from
+other processes hits them alike. See benchmarks/README.md for the route to the data.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import contextlib
 import io
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -47,8 +51,14 @@ STEPS = {
     "tc_sql": ("transition counts", "DuckDB, one hand-written SQL query"),
     "tc_pandas": ("transition counts", "pandas: sort + shift + value_counts"),
     "tc_pm4py": ("transition counts", "pm4py.discover_dfg"),
+    "tc_pyspark": ("transition counts", "PySpark local[2]: the same journey.transition_counts (start of Spark not included)"),
+    "tc_ibis_sorted": ("what-if", "tc_ibis on a copy of events.parquet sorted by customer, timestamp, event_id"),
+    "tc_sql_sorted": ("what-if", "tc_sql on the same sorted copy"),
 }
-TRANSITION_STEPS = ["tc_ibis", "tc_sql", "tc_pandas", "tc_pm4py"]
+TRANSITION_STEPS = ["tc_ibis", "tc_sql", "tc_pandas", "tc_pm4py", "tc_pyspark", "tc_ibis_sorted", "tc_sql_sorted"]
+SORTED_STEPS = ["tc_ibis_sorted", "tc_sql_sorted"]
+DEFAULT_SKIP = SORTED_STEPS            # the what-if runs only when named in --steps
+SPARK_MASTER = "local[2]"
 
 
 # --- the data: the demo company through the pipeline's own path -----------------------------
@@ -126,6 +136,34 @@ def step_journey(name: str, args) -> dict:
     return {"seconds": seconds, "rows": rows}
 
 
+def build_sort_events(data: Path, args) -> dict:
+    """A copy of processed/events.parquet sorted by customer_id, timestamp, event_id (the what-if
+    of writing the processed events in journey order), written by DuckDB."""
+    import duckdb
+
+    start = time.perf_counter()
+    target = data / "sorted" / "events.parquet"
+    target.parent.mkdir(exist_ok=True)
+    con = duckdb.connect(config=_duckdb_settings(args))
+    con.sql(f"""COPY (SELECT * FROM read_parquet('{data / "processed" / "events.parquet"}')
+                      ORDER BY customer_id, "timestamp", event_id)
+                TO '{target}' (FORMAT parquet, COMPRESSION snappy)""")
+    return {"seconds": time.perf_counter() - start, "rows": int(con.execute(f"SELECT count(*) FROM read_parquet('{target}')").fetchall()[0][0])}
+
+
+def _jvm_usage(pid: int) -> tuple[float, float]:
+    """CPU seconds and peak resident MB (VmHWM) of the Spark JVM so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    hwm = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmHWM"))
+    return cpu, int(hwm.split()[1]) / 1024
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def step_transitions(name: str, args) -> dict:
     import duckdb
     import pandas as pd
@@ -135,13 +173,28 @@ def step_transitions(name: str, args) -> dict:
     if name == "tc_pm4py":
         with contextlib.redirect_stdout(io.StringIO()):   # pm4py prints a banner on import
             import pm4py
-    events_path = str(Path(args.data) / "processed" / "events.parquet")
+    folder = "sorted" if name in SORTED_STEPS else "processed"
+    events_path = str(Path(args.data) / folder / "events.parquet")
+    extra = {}
+    if name == "tc_pyspark":          # start Spark first: the JVM start is reported, not timed with the work
+        started = time.perf_counter()
+        from pyspark.sql import SparkSession
+
+        con = engine.connect("pyspark", spark={"master": SPARK_MASTER, "config": {"spark.driver.memory": args.spark_memory}})
+        session = SparkSession.getActiveSession()
+        jvm = int(session._jvm.java.lang.ProcessHandle.current().pid())
+        jvm_cpu0, _ = _jvm_usage(jvm)
+        extra["spark_start_seconds"] = time.perf_counter() - started
+    cpu0 = _cpu()
     start = time.perf_counter()      # imports excluded; connecting and reading the Parquet file included
-    if name == "tc_ibis":
+    if name in ("tc_ibis", "tc_ibis_sorted"):
         con = engine.connect("duckdb", **_duckdb_settings(args))
         events = engine.read_table(con, events_path, table="events")
         counts = engine.to_pandas(journey.transition_counts(events))
-    elif name == "tc_sql":
+    elif name == "tc_pyspark":
+        events = engine.read_table(con, events_path, table="events")
+        counts = engine.to_pandas(journey.transition_counts(events))
+    elif name in ("tc_sql", "tc_sql_sorted"):
         con = duckdb.connect(config=_duckdb_settings(args))
         counts = con.sql(f"""
             SELECT touchpoint AS from_step, next_step AS to_step, count(*) AS transitions
@@ -171,10 +224,18 @@ def step_transitions(name: str, args) -> dict:
     else:
         raise ValueError(name)
     seconds = time.perf_counter() - start
+    cpu = _cpu() - cpu0
+    if name == "tc_pyspark":
+        jvm_cpu1, jvm_peak = _jvm_usage(jvm)
+        cpu += jvm_cpu1 - jvm_cpu0
+        extra["jvm_peak_mb"] = jvm_peak
+        extra["python_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        session.stop()
     counts = (counts.astype({"from_step": "str", "to_step": "str", "transitions": "int64"})
               .sort_values(["from_step", "to_step"], ignore_index=True))
     counts.to_parquet(Path(args.data) / f"{name}.parquet")
-    return {"seconds": seconds, "rows": len(counts), "transitions": int(counts["transitions"].sum())}
+    return {"seconds": seconds, "cpu_seconds": cpu, "rows": len(counts), "transitions": int(counts["transitions"].sum()),
+            **extra}
 
 
 def child(args) -> None:
@@ -182,6 +243,8 @@ def child(args) -> None:
         result = build_generate(Path(args.data), args.customers, args.seed)
     elif args.child == "map_clean":
         result = build_map_clean(Path(args.data))
+    elif args.child == "sort_events":
+        result = build_sort_events(Path(args.data), args)
     elif args.child in TRANSITION_STEPS:
         result = step_transitions(args.child, args)
     else:
@@ -194,7 +257,8 @@ def child(args) -> None:
 def run_child(step: str, args, data: Path) -> dict:
     """Run one step in a child process: its result, wall time and the child's own peak RSS."""
     cmd = [sys.executable, __file__, "--child", step, "--data", str(data), "--customers", str(args.customers),
-           "--seed", str(args.seed), "--threads", str(args.threads), "--memory-limit", args.memory_limit]
+           "--seed", str(args.seed), "--threads", str(args.threads), "--memory-limit", args.memory_limit,
+           "--spark-memory", args.spark_memory]
     log = data / f"{step}.log"
     started = time.perf_counter()
     with open(log, "w") as handle:
@@ -207,7 +271,10 @@ def run_child(step: str, args, data: Path) -> dict:
     if proc.returncode != 0 or not lines:
         raise SystemExit(f"step {step} failed (exit {proc.returncode}), see {log}:\n{text[-3000:]}")
     result = json.loads(lines[-1][len("RESULT "):])
-    return {**result, "process_seconds": elapsed, "peak_mb": usage.ru_maxrss / 1024}
+    peak = usage.ru_maxrss / 1024
+    if "jvm_peak_mb" in result:       # Spark: Python's peak plus the JVM's (an upper bound of the two together)
+        peak = result["python_peak_mb"] + result["jvm_peak_mb"]
+    return {**result, "process_seconds": elapsed, "peak_mb": peak}
 
 
 def main(argv=None) -> int:
@@ -217,8 +284,11 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(HERE / "out"), help="folder for the generated data and results")
     parser.add_argument("--threads", type=int, default=2, help="DuckDB threads (default 2)")
     parser.add_argument("--memory-limit", default="1GB", help="DuckDB memory limit (default 1GB; it spills beyond)")
-    parser.add_argument("--steps", default="", help="comma-separated subset of steps to run")
-    parser.add_argument("--skip", default="", help="comma-separated steps to skip (e.g. tc_pm4py)")
+    parser.add_argument("--spark-memory", default="2g", help="spark.driver.memory of the local Spark (default 2g)")
+    parser.add_argument("--steps", default="",
+                        help="comma-separated subset of steps to run (default: all but the what-if steps "
+                             f"{', '.join(DEFAULT_SKIP)}, which need naming)")
+    parser.add_argument("--skip", default="", help="comma-separated steps to skip (e.g. tc_pm4py,tc_pyspark)")
     parser.add_argument("--rebuild", action="store_true", help="regenerate the data even if it exists")
     parser.add_argument("--repeat", type=int, default=2,
                         help="runs of each transition-count step; the fastest is reported (default 2)")
@@ -234,27 +304,33 @@ def main(argv=None) -> int:
 BUILD_STEPS = {
     "generate": ("data", "demo.generate + write_exports (CSV, Excel) = cx demo"),
     "map_clean": ("data", "map_sources (demo.yml) + clean_tables + write_processed"),
+    "sort_events": ("data", "what-if: events.parquet sorted by customer, timestamp, event_id (DuckDB COPY)"),
 }
 
 
 def _print_row(step: str, result: dict) -> None:
     group, what = {**BUILD_STEPS, **STEPS}[step]
-    print(f"| {group:<17} | {step:<17} | {result['seconds']:>8.1f} | {result['peak_mb']:>8.0f} | "
-          f"{result.get('rows', ''):>7} | {what} |", flush=True)
+    cpu = f"{result['cpu_seconds']:>6.1f}" if "cpu_seconds" in result else " " * 6
+    runs = ", ".join(f"{s:.1f}" for s in result.get("runs_seconds", [])) if len(result.get("runs_seconds", [])) > 1 else ""
+    note = "; ".join(n for n in (f"runs {runs} s" if runs else "",
+                                 f"Spark start {result['spark_start_seconds']:.1f} s" if "spark_start_seconds" in result else "")
+                     if n)
+    print(f"| {group:<17} | {step:<17} | {result['seconds']:>8.1f} | {cpu} | {result['peak_mb']:>8.0f} | "
+          f"{result.get('rows', ''):>7} | {what}{' (' + note + ')' if note else ''} |", flush=True)
 
 
 def parent(args) -> int:
     data = Path(args.out) / f"demo_{args.customers}_seed{args.seed}"
     data.mkdir(parents=True, exist_ok=True)
-    selected = [s.strip() for s in args.steps.split(",") if s.strip()] or list(STEPS)
+    selected = [s.strip() for s in args.steps.split(",") if s.strip()] or [s for s in STEPS if s not in DEFAULT_SKIP]
     skipped = {s.strip() for s in args.skip.split(",") if s.strip()}
     unknown = sorted((set(selected) | skipped) - set(STEPS))
     if unknown:
         raise SystemExit(f"unknown step(s) {unknown}; steps: {', '.join(STEPS)}")
     print(f"cx-insights benchmark: {args.customers:,} customers, seed {args.seed}, DuckDB threads "
           f"{args.threads}, memory_limit {args.memory_limit}; data in {data}", flush=True)
-    print("| group             | step              |   wall s |  peak MB |    rows | what |")
-    print("|---|---|---:|---:|---:|---|", flush=True)
+    print("| group             | step              |   wall s |  cpu s |  peak MB |    rows | what |")
+    print("|---|---|---:|---:|---:|---:|---|", flush=True)
     results: dict[str, dict] = {}
     meta = data / "meta.json"
     if args.rebuild or not meta.is_file():
@@ -262,16 +338,42 @@ def parent(args) -> int:
             results[step] = run_child(step, args, data)
             _print_row(step, results[step])
     info = json.loads(meta.read_text())
-    for step in [s for s in selected if s not in skipped]:
-        runs = [run_child(step, args, data) for _ in range(args.repeat if step in TRANSITION_STEPS else 1)]
-        best = min(runs, key=lambda r: r["seconds"])
-        results[step] = {**best, "runs_seconds": [r["seconds"] for r in runs], "peak_mb": max(r["peak_mb"] for r in runs)}
+    todo = [s for s in selected if s not in skipped]
+    if "tc_pyspark" in todo:
+        import importlib.util
+
+        from cxlib import engine
+        missing = ("pyspark is not installed (pip install .[spark])" if importlib.util.find_spec("pyspark") is None
+                   else engine.java_problem())
+        if missing:
+            print(f"tc_pyspark skipped: {missing}", flush=True)
+            todo.remove("tc_pyspark")
+    if any(s in SORTED_STEPS for s in todo) and (args.rebuild or not (data / "sorted" / "events.parquet").is_file()):
+        results["sort_events"] = run_child("sort_events", args, data)
+        _print_row("sort_events", results["sort_events"])
+    for step in [s for s in todo if s not in TRANSITION_STEPS]:
+        results[step] = _best([run_child(step, args, data)])
+        _print_row(step, results[step])
+    # transition counts: round-robin repeats (tc_ibis, tc_sql, …, tc_ibis, tc_sql, …), fastest run shown
+    timed = [s for s in todo if s in TRANSITION_STEPS]
+    runs: dict[str, list] = {s: [] for s in timed}
+    for _round in range(args.repeat):
+        for step in timed:
+            runs[step].append(run_child(step, args, data))
+    for step in timed:
+        results[step] = _best(runs[step])
         _print_row(step, results[step])
     print(f"\nevent log: {info['events']:,} events of {info['customers_with_events']:,} customers "
           f"({info['customers']:,} customers and leads), {info['orders']:,} orders", flush=True)
     ok = _check(results, data)
     (data / "results.json").write_text(json.dumps({"args": vars(args), "data": info, "results": results}, indent=2))
     return 0 if ok else 1
+
+
+def _best(runs: list[dict]) -> dict:
+    """The fastest run, with every run's wall time and the highest peak memory of them all."""
+    best = min(runs, key=lambda r: r["seconds"])
+    return {**best, "runs_seconds": [r["seconds"] for r in runs], "peak_mb": max(r["peak_mb"] for r in runs)}
 
 
 def _check(results: dict, data: Path) -> bool:
@@ -297,8 +399,16 @@ def _check(results: dict, data: Path) -> bool:
             print(f"pandas / Ibis-DuckDB: {seconds['tc_pandas'] / seconds['tc_ibis']:.1f}x")
         if "tc_sql" in seconds:
             ratio = seconds["tc_ibis"] / seconds["tc_sql"]
-            print(f"Ibis-DuckDB / hand-written DuckDB SQL: {ratio:.2f}x (target <= 1.3x): "
+            cpu = results["tc_ibis"]["cpu_seconds"] / results["tc_sql"]["cpu_seconds"]
+            print(f"Ibis-DuckDB / hand-written DuckDB SQL: {ratio:.2f}x wall, {cpu:.2f}x CPU (target <= 1.3x): "
                   f"{'met' if ratio <= 1.3 else 'NOT met'}")
+        if "tc_pyspark" in seconds:
+            print(f"PySpark local / Ibis-DuckDB: {seconds['tc_pyspark'] / seconds['tc_ibis']:.1f}x wall "
+                  f"(+{results['tc_pyspark']['spark_start_seconds']:.0f} s to start Spark)")
+    for plain, what_if in (("tc_ibis", "tc_ibis_sorted"), ("tc_sql", "tc_sql_sorted")):
+        if plain in results and what_if in results:
+            print(f"{what_if} / {plain}: {seconds[what_if] / seconds[plain]:.2f}x wall, "
+                  f"{results[what_if]['cpu_seconds'] / results[plain]['cpu_seconds']:.2f}x CPU")
     ours = {s: r["peak_mb"] for s, r in results.items() if STEPS.get(s, ("",))[0] == "journey" or s == "tc_ibis"}
     if ours:
         worst = max(ours, key=ours.get)

@@ -24,6 +24,7 @@ CleanError naming the file, key column and example rows, and nothing is written.
 
     cleaned = clean.clean_tables(staged, taxonomy, config.load_pseudonym_key())
     cleaned.tables["events"]; cleaned.log; cleaned.reidentification
+    clean.pseudonymise_staged(staged, key)     # staged tables as the raw gate may show them
 """
 
 from __future__ import annotations
@@ -80,6 +81,30 @@ def pseudonymise(refs: pd.Series, key: bytes) -> pd.Series:
     if len(set(ids.values())) < len(ids):
         raise ValueError("pseudonymise: two customer numbers got the same pseudonym; lengthen PSEUDONYM_HEX")
     return text.map(ids, na_action="ignore").astype(TEXT)
+
+
+def pseudonymise_staged(staged: Mapping[str, pd.DataFrame], key: bytes) -> dict[str, pd.DataFrame]:
+    """Staged tables as the raw validation gate may show them in a report: customer_ref holds
+    the keyed pseudonym (the same value customer_id gets in processed data), CRM numbers embedded
+    in record ids are replaced likewise, and the PII columns (pii_name, pii_email, pii_phone)
+    are dropped. Everything else, lineage (_file, _row) included, is kept, so a reported example
+    row is still found by file and row number. Inputs are not modified.
+
+        validate.run_gate(clean.pseudonymise_staged(staged, key), tax, stage="raw")
+    """
+    out = {}
+    for name, df in staged.items():              # a handful of tables; the work per table is vectorised
+        personal = [c for c in schema.PII_COLUMNS if c in df.columns]
+        if schema.CUSTOMER_REF not in df.columns:
+            out[name] = df.drop(columns=personal)
+            continue
+        refs = df[schema.CUSTOMER_REF]
+        pseudonyms = pseudonymise(refs, key)
+        table = schema.TABLES.get(name)
+        record_ids = [c for c in (table.key if table else ()) if c != schema.CUSTOMER_ID and c in df.columns]
+        out[name] = df.drop(columns=personal).assign(
+            **{c: _without_refs(df[c], refs, pseudonyms) for c in record_ids}, **{schema.CUSTOMER_REF: pseudonyms})
+    return out
 
 
 def clean_tables(

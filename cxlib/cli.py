@@ -1,8 +1,8 @@
 """The `cx` command: `cx demo` writes demo exports, `cx run` runs the notebook pipeline.
 
 Exit codes: 0 success; 1 the run failed (bad data or a failing notebook); 2 usage or
-configuration error (nothing was run). Heavy modules are imported only inside commands so
-that `cx --help` is fast.
+configuration error (nothing was run); 3 another `cx run` of the project is in progress (nothing
+was run). Heavy modules are imported only inside commands so that `cx --help` is fast.
 """
 
 from __future__ import annotations
@@ -11,7 +11,10 @@ import argparse
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+EXIT_CODES = ("Exit codes: 0 ok; 1 run failed (bad data or a failing notebook; reports/latest unchanged); "
+              "2 usage or configuration error (nothing run); 3 another cx run of this project is in progress "
+              "(lock file reports/.cx-run.lock; nothing run).")
 
 
 def _print(*args, quiet: bool = False, **kw) -> None:
@@ -54,9 +57,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             word = "ok" if event["status"] == "succeeded" else event["status"].upper()
             _print(f"{word} ({event['duration_s']:.1f} s)", quiet=args.quiet)
 
-    result = pipeline.run(
-        project_dir, params_file=args.file, overrides=args.param or [], only=args.only, progress=progress,
-    )
+    try:
+        result = pipeline.run(
+            project_dir, params_file=args.file, overrides=args.param or [], only=args.only, progress=progress,
+        )
+    except pipeline.RunLocked as exc:
+        print(f"cx run: {exc}", file=sys.stderr, flush=True)
+        return EXIT_LOCKED
     if result.failure:
         f = result.failure
         where = f"cell {f['cell']}" if f.get("cell") is not None else "before any cell ran"
@@ -71,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cx",
         description="cx-insights: customer-experience analytics from exports to HTML reports.",
-        epilog="Exit codes: 0 ok, 1 run failed (bad data or a failing notebook), 2 usage or configuration error.",
+        epilog=EXIT_CODES,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -88,8 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="run the notebook pipeline and write reports/<run_id>/",
         description="Run the notebooks of config/pipeline.yml in order with papermill, export HTML "
                     "reports without code, write run.json, results.json and index.html, and point "
-                    "reports/latest at the run when it succeeds.",
-        epilog="Exit codes: 0 ok, 1 run failed (bad data or a failing notebook), 2 usage or configuration error.",
+                    "reports/latest at the run when it succeeds. Safe under cron: a lock keeps runs "
+                    "from overlapping, -p retention_days=N deletes run folders older than N days after "
+                    "a successful run, each run logs to reports/<run_id>/run.log and one line to "
+                    "reports/cx.log. Run-wide parameters: lang (en, de), audience (management, service, "
+                    "marketing, sales), retention_days (0 keeps everything).",
+        epilog=EXIT_CODES,
     )
     run.add_argument("-f", "--file", metavar="PARAMS.yml",
                      help="parameter file: top-level keys for every notebook, 'notebooks: {NAME: {...}}' for one")

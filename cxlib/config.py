@@ -126,29 +126,78 @@ def load_taxonomy(path: str | Path) -> Taxonomy:
     return Taxonomy(data)
 
 
-def load_pseudonym_key(*, create: bool = True) -> bytes:
-    """The secret key for pseudonymous customer ids.
+KEY_MIN_BYTES = 16          # a shorter key is guessable: refuse it
 
-    Order: environment variable CX_PSEUDONYM_KEY (hex or text), else the key file named by
+
+def load_pseudonym_key(*, create: bool = True) -> bytes:
+    """The secret key for pseudonymous customer ids (HMAC-SHA256, see `clean.pseudonymise`).
+
+    Order: environment variable CX_PSEUDONYM_KEY (its text, UTF-8), else the key file named by
     CX_KEY_FILE, else ~/.config/cx-insights/pseudonym.key. A missing key file is created
-    (32 random bytes, hex, mode 0600) only when `create` is true; otherwise it is an error,
-    so a scheduled run never silently starts a new pseudonym space.
+    (32 random bytes as 64 hex digits, mode 0600, folder 0700) only when `create` is true;
+    otherwise it is an error, so a scheduled run never silently starts a new pseudonym space.
+    Refused with ConfigError: a key shorter than 16 bytes, and (POSIX) a key file that group or
+    others may read or write (fix: chmod 600 FILE). Messages name where the key was looked for,
+    never the key.
+
+        key = load_pseudonym_key(create=False)     # scheduled runs
     """
     if os.environ.get(KEY_ENV):
-        return os.environ[KEY_ENV].encode("utf-8")
-    path = Path(os.environ.get(KEY_FILE_ENV) or DEFAULT_KEY_FILE).expanduser()
+        return _checked_key(os.environ[KEY_ENV], f"environment variable {KEY_ENV}")
+    path = key_file()
+    if not path.is_file() and create:
+        _create_key_file(path)
     if path.is_file():
-        key = path.read_text(encoding="utf-8").strip()
-        if not key:
-            raise ConfigError(f"{path}: pseudonymisation key file is empty")
-        return key.encode("utf-8")
-    if not create:
-        raise ConfigError(
-            f"no pseudonymisation key: set {KEY_ENV} or create {path} "
-            f"(a new key would give every customer a new pseudonym)"
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        _check_key_permissions(path)
+        return _checked_key(path.read_text(encoding="utf-8").strip(), f"key file {path}")
+    if path.exists():
+        raise ConfigError(f"{path}: the pseudonymisation key file is not a regular file")
+    raise ConfigError(
+        "no pseudonymisation key found, and this run may not create one (notebook 01 parameter create_key "
+        "is false, as it should be for scheduled runs: a new key would give every customer a new pseudonym).\n"
+        f"Looked for: the environment variable {KEY_ENV} (not set); "
+        + (f"the file named by {KEY_FILE_ENV}: {path} (missing)" if os.environ.get(KEY_FILE_ENV)
+           else f"{KEY_FILE_ENV} (not set), so the default file {path} (missing)")
+        + ".\nProvide the key your earlier runs used: copy its file to that path (chmod 600), or point "
+        f"{KEY_FILE_ENV} at it, or put its text into {KEY_ENV}. Only for a first run: run once with "
+        "create_key true (the default of notebook 01 in JupyterLab) to create a new key there; see docs/privacy.md."
+    )
+
+
+def key_file() -> Path:
+    """The key file used when CX_PSEUDONYM_KEY is unset: CX_KEY_FILE, else the default file."""
+    return Path(os.environ.get(KEY_FILE_ENV) or DEFAULT_KEY_FILE).expanduser()
+
+
+def _checked_key(text: str, where: str) -> bytes:
+    key = text.encode("utf-8")
+    if not key:
+        raise ConfigError(f"{where}: the pseudonymisation key is empty")
+    if len(key) < KEY_MIN_BYTES:
+        raise ConfigError(f"{where}: the pseudonymisation key has {len(key)} bytes, fewer than {KEY_MIN_BYTES}: "
+                          "too easy to guess. Use a random key, e.g. `python -c \"import secrets; "
+                          "print(secrets.token_hex(32))\"`")
+    return key
+
+
+def _check_key_permissions(path: Path) -> None:
+    if os.name != "posix":
+        return
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ConfigError(f"{path}: the pseudonymisation key file has mode {mode:04o}; others than its owner may "
+                          f"read or change it. Restrict it: chmod 600 {path}")
+
+
+def _create_key_file(path: Path) -> None:
+    """A new random key at `path` (mode 0600, parent folder created 0700); a file created
+    meanwhile by a concurrent run is kept."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        if os.name == "posix":
+            os.fchmod(handle.fileno(), 0o600)     # whatever the umask
         handle.write(secrets.token_hex(32) + "\n")
-    return path.read_text(encoding="utf-8").strip().encode("utf-8")

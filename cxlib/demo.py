@@ -1214,6 +1214,26 @@ def _contact_files(rng: np.random.Generator, contacts: pd.DataFrame, knr: pa.Arr
     return files, dups
 
 
+SIGNATURES = {"de": [("Gruß ", ", Kundennummer ", ""), ("Viele Grüße, ", " (Kd.-Nr. ", ")"), ("MfG ", ", Kundennr. ", "")],
+              "en": [("Regards, ", " (", ")"), ("Sincerely, ", ", customer number ", ""), ("Cheers, ", " - ", "")]}
+
+
+def _signed_comments(r: pd.DataFrame, crm: pd.DataFrame, knr: pa.Array, n: int) -> pd.DataFrame:
+    """The comments with personal data (has_pii) of real customers end with the writer's own
+    name and customer number from the CRM, as real verbatims sometimes do: 'Gruß Anna Lange,
+    Kundennummer K0000123', 'Regards, Anna Lange (K0000123)'; three wordings per language
+    (`SIGNATURES`, by person number: no random draws)."""
+    pid = r["pid"].to_numpy()
+    sign = r["has_pii"].fillna(False).astype(bool).to_numpy() & (pid < n) & r["lang"].isin(list(SIGNATURES)).to_numpy()
+    ref = pd.Series(_take(knr, np.where(sign, pid, 0)).to_numpy(), index=r.index)
+    who = crm.drop_duplicates("Kundennummer").set_index("Kundennummer").reindex(ref.to_numpy())
+    name = pd.Series((who["Vorname"] + " " + who["Nachname"]).to_numpy(), index=r.index)
+    parts = [np.select([r["lang"].eq(lang).to_numpy() & (pid % 3 == i) for lang in SIGNATURES for i in range(3)],
+                       [SIGNATURES[lang][i][k] for lang in SIGNATURES for i in range(3)], "") for k in range(3)]
+    signature = parts[0] + name + parts[1] + ref + parts[2]
+    return r.assign(comment=r["comment"].where(~sign, r["comment"].astype(object) + " " + signature))
+
+
 def _survey_file(rng: np.random.Generator, r: pd.DataFrame, knr: pa.Array, n: int) -> tuple[pd.DataFrame, dict]:
     """Survey answers with mixed date formats and out-of-range / code values."""
     mess = PLANTED["messiness"]
@@ -1550,6 +1570,7 @@ def generate(customers: int = 20000, seed: int = 7) -> DemoCompany:
     del sessions                                                              # the largest frames: keep one copy
     files["web_sessions.csv"], dups["web_sessions.csv"] = _with_duplicates(rng, web, real_web)
     del web
+    all_resp = _signed_comments(all_resp, crm, knr, n)
     survey, score_counts = _survey_file(rng, all_resp, knr, n)
     files["umfrage_antworten.csv"], dups["umfrage_antworten.csv"] = _with_duplicates(rng, survey, all_resp["pid"].to_numpy() < n)
     order_file = _order_file(all_orders, knr)

@@ -8,10 +8,12 @@ reads a processed Parquet path (local or on the cluster's storage) as an Ibis ta
 same dtypes whatever the backend.
 
     con = engine.connect("duckdb", memory_limit="2GB")
-    events = engine.read_table(con, "data/processed/events.parquet")
+    con = engine.connect("pyspark", spark={"master": "spark://head:7077", "config": {"spark.executor.memory": "8g"}})
+    events = engine.read_table(con, "data/processed/events.parquet")     # or "s3a://bucket/processed/events.parquet"
     engine.to_pandas(events.group_by("touchpoint").agg(n=events.count()))
 
-Reading is lazy: the Parquet file is scanned when an expression is executed.
+Reading is lazy: the Parquet file is scanned when an expression is executed (Spark reads the
+file footers for the schema when the table is registered).
 """
 
 from __future__ import annotations
@@ -28,53 +30,91 @@ import pandas as pd
 from cxlib import schema
 
 ENGINES = ("duckdb", "pyspark")
+SPARK_SETTINGS = ("session", "master", "app_name", "config")
 SPARK_DEFAULTS = {
     "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
     "spark.sql.session.timeZone": "UTC",
+    "spark.log.level": "ERROR",           # no WARN lines in the notebook (Spark 4; errors still raise)
 }
+SPARK_LOCAL_DEFAULTS = {                  # local[n] only: few shuffle partitions for one machine
+    "spark.sql.shuffle.partitions": "8",
+}
+INSTALL_SPARK = "`pip install .[spark]` (or `make test-spark`, which installs it into .venv)"
+INSTALL_JAVA = ("a Java 17+ runtime (Debian/Ubuntu: `apt-get install default-jre-headless`) and `java` on PATH "
+                "or JAVA_HOME set to it")
 
 
 class EngineError(ValueError):
     """An engine cannot be opened, or a table it reads is missing or lacks columns."""
 
 
-def connect(engine: str = "duckdb", **settings):
+def connect(engine: str = "duckdb", *, spark: Mapping | None = None, **settings):
     """An Ibis backend connection for `engine` ('duckdb' or 'pyspark').
 
     duckdb settings are DuckDB options: `database` (default in memory), `threads`,
     `memory_limit` ("2GB"), `temp_directory`. pyspark settings: `session` (an existing
-    SparkSession) or `master` (default "local[2]"), `app_name` and `config` (dict of Spark
-    options; UTC session time zone and no UI unless set).
+    SparkSession; default: the active one, if any) or `master` (default "local[2]"; a cluster:
+    "spark://host:7077", "yarn", "k8s://…"), `app_name` and `config` (dict of Spark options;
+    UTC session time zone, no UI and, for local masters, 8 shuffle partitions unless set).
+    `spark` holds the pyspark settings as one mapping (e.g. a notebook parameter); it is
+    ignored for duckdb, so a parameter file can keep it while the engine is switched.
+
+        connect("pyspark", spark={"master": "local[4]", "config": {"spark.driver.memory": "6g"}})
+
+    Raises EngineError for an unknown engine or setting, and with what to install when
+    engine='pyspark' lacks the pyspark package or a Java runtime.
     """
     name = str(engine).strip().lower()
     if name == "duckdb":
         database = settings.pop("database", ":memory:")
         return ibis.duckdb.connect(database, **settings)
     if name == "pyspark":
-        return _connect_spark(**settings)
+        options = {**dict(spark or {}), **settings}
+        unknown = sorted(set(options) - set(SPARK_SETTINGS))
+        if unknown:
+            raise EngineError(f"engine=pyspark: unknown setting(s) {unknown}; use {', '.join(SPARK_SETTINGS)}")
+        return _connect_spark(**options)
     raise EngineError(f"engine: unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
 
 
-def _connect_spark(session=None, master: str = "local[2]", app_name: str = "cx-insights",
+def _connect_spark(session=None, master: str | None = None, app_name: str | None = None,
                    config: Mapping | None = None):
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:
         raise EngineError(
-            "engine=pyspark: the pyspark package is not installed; install the extra with "
-            "`pip install .[spark]` or choose engine=duckdb"
+            f"engine=pyspark: the pyspark package is not installed; install the spark extra with {INSTALL_SPARK}, "
+            "or choose engine=duckdb"
         ) from exc
     if session is None:
-        if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
-            raise EngineError(
-                "engine=pyspark: no Java runtime found (JAVA_HOME unset and no `java` on PATH); "
-                "install a JDK 17 (Debian: openjdk-17-jre-headless) or choose engine=duckdb"
-            )
-        builder = SparkSession.builder.master(master).appName(app_name)
-        for key, value in {**SPARK_DEFAULTS, **dict(config or {})}.items():
-            builder = builder.config(key, value)
+        session = SparkSession.getActiveSession()
+    if session is not None:   # an existing session (Ibis sets its time zone to UTC); `config` as runtime options
+        return ibis.pyspark.connect(session, **{str(k): str(v) for k, v in dict(config or {}).items()})
+    java_error = java_problem()
+    if java_error:
+        raise EngineError(f"engine=pyspark: {java_error}; install {INSTALL_JAVA}, or choose engine=duckdb")
+    master = master or "local[2]"
+    options = {**SPARK_DEFAULTS, **(SPARK_LOCAL_DEFAULTS if master.startswith("local") else {}),
+               **{str(k): str(v) for k, v in dict(config or {}).items()}}
+    builder = SparkSession.builder.master(master).appName(app_name or "cx-insights")
+    for key, value in options.items():
+        builder = builder.config(key, value)
+    try:
         session = builder.getOrCreate()
+    except Exception as exc:   # the JVM did not start: say where and why, keep the cause
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise EngineError(f"engine=pyspark: Spark did not start (master {master!r}): {first}; "
+                          f"check {INSTALL_JAVA}") from exc
     return ibis.pyspark.connect(session)
+
+
+def java_problem() -> str | None:
+    """Why no Java runtime can be started (None when JAVA_HOME or `java` on PATH looks usable)."""
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        return None if (Path(home) / "bin" / "java").exists() else f"JAVA_HOME={home} has no bin/java"
+    return None if shutil.which("java") else "no Java runtime found (JAVA_HOME unset and no `java` on PATH)"
 
 
 def read_table(con, path: str | Path, *, columns: Iterable[str] | None = None,
@@ -86,7 +126,7 @@ def read_table(con, path: str | Path, *, columns: Iterable[str] | None = None,
     EngineError naming the path and the columns.
     """
     text = str(path)
-    if "://" not in text and not any(ch in text for ch in "*?[") and not Path(text).exists():
+    if not _is_uri(text) and not any(ch in text for ch in "*?[") and not Path(text).exists():
         raise EngineError(f"{text}: file not found (run notebook 01_validate_clean first)")
     expr = con.read_parquet(text)
     required = list(columns) if columns is not None else (schema.TABLES[table].names if table else [])
@@ -95,8 +135,22 @@ def read_table(con, path: str | Path, *, columns: Iterable[str] | None = None,
 
 
 def read_tables(con, folder: str | Path, names: Iterable[str]) -> dict[str, ir.Table]:
-    """Canonical processed tables `folder/<name>.parquet` as lazy Ibis tables, by name."""
-    return {name: read_table(con, Path(folder) / f"{name}.parquet", table=name) for name in names}
+    """Canonical processed tables `folder/<name>.parquet` as lazy Ibis tables, by name.
+
+    `folder` is a local path or a storage URI the engine reads ("s3a://bucket/processed",
+    "abfss://…", "hdfs://…"; for Spark on a cluster every executor must reach it).
+    """
+    return {name: read_table(con, _join(folder, f"{name}.parquet"), table=name) for name in names}
+
+
+def _is_uri(text: str) -> bool:
+    return "://" in text
+
+
+def _join(folder: str | Path, name: str) -> str | Path:
+    """folder/name for a local path or a URI (pathlib would fold the '//' of 's3a://')."""
+    text = str(folder)
+    return f"{text.rstrip('/')}/{name}" if _is_uri(text) else Path(folder) / name
 
 
 def table(data, con=None) -> ir.Table:

@@ -426,7 +426,7 @@ def time_between_steps(events, pairs: Sequence[tuple], *, by: str | None = None,
         metrics = dict(pairs=hit.count(), customers=hit[col_customer].nunique(),
                        days_median=days.quantile(0.5).cast("float64"), days_p90=days.quantile(0.9).cast("float64"),
                        days_mean=days.mean().cast("float64"),
-                       share_over=(ibis.ifelse(days > over_days, 1.0, 0.0).mean() if over_days is not None
+                       share_over=(ibis.ifelse(days > over_days, 1, 0).cast("float64").mean() if over_days is not None
                                    else ibis.null("float64")).cast("float64"))
         parts.append(_agg(hit, by, **metrics).mutate(from_step=ibis.literal(source, "string"), to_step=ibis.literal(target, "string")))
     raw = engine.to_pandas(ibis.union(*parts))

@@ -525,6 +525,7 @@ def churn_cells(contacts, customers, *, start, end, churn_window_days: float = 9
         (cust.group_by(covariates) if covariates else cust)
         .agg(customers=_.count(), _days=(_._b - _._a).sum(), _churned=_._ch.sum())
     )
+    totals = totals.sort_values(covariates, kind="stable").reset_index(drop=True) if covariates else totals
     e = h.filter(h[col_moment].notnull()).select(_c=h[col_customer], _k=h[col_moment].cast("string"),
                                                  _s=_seconds(h[col_timestamp]))
     if moments is not None:
@@ -966,6 +967,36 @@ def recent_moments(contacts, *, moments: Sequence[str], as_of, recent_days: floa
     out = engine.to_pandas(recent.select(EVENT_ID, col_customer, col_timestamp, MOMENT, CHANNEL, RESOLVED))
     return out.assign(**{RESOLVED: out[RESOLVED].astype("boolean")}).sort_values(
         [col_customer, col_timestamp, EVENT_ID], kind="stable").reset_index(drop=True)
+
+
+def survey_responses(feedback, customers, *, covariates: Sequence[str] = (SEGMENT,), col_customer: str = CUSTOMER_ID,
+                     col_response: str = RESPONSE_ID) -> pd.DataFrame:
+    """The survey responses with the customer attributes `covariates` (e.g. segment), joined on
+    the engine (left join: responses without a known customer keep NA), sorted by response_id.
+
+    In: feedback and customers (Ibis tables or DataFrames). Out: the feedback columns plus the
+    covariates not already in it; one row per response (the level the KPI models need).
+    """
+    covariates = list(covariates)
+    f = _tbl(feedback, "feedback", [col_response, col_customer])
+    c = _tbl(customers, "customers", [col_customer, *covariates])
+    wanted = [col for col in covariates if col not in f.columns]
+    joined = f.left_join(c.select(col_customer, *wanted), col_customer).select(*f.columns, *wanted)
+    return engine.to_pandas(joined.order_by(col_response)).reset_index(drop=True)
+
+
+def rows_for_customers(table, contacts: pd.DataFrame, *, col_customer: str = CUSTOMER_ID) -> pd.DataFrame:
+    """The rows of `table` (e.g. customers or orders, on the engine) of the customers in
+    `contacts` (e.g. `recent_moments`): what the contact list needs, not the whole table.
+
+    Out: the columns of `table`, rows ordered by customer_id.
+    """
+    _require(contacts, [col_customer], "contacts")
+    t = _tbl(table, "table", [col_customer])
+    ids = contacts.loc[contacts[col_customer].notna(), [col_customer]].drop_duplicates().astype("str")
+    keep = ibis.memtable(ids.rename(columns={col_customer: "_c"}))
+    out = engine.to_pandas(t.semi_join(keep, t[col_customer] == keep._c).order_by(col_customer))
+    return out.reset_index(drop=True)
 
 
 def parse_channels(text: pd.Series, taxonomy) -> pd.DataFrame:

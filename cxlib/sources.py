@@ -1004,8 +1004,9 @@ RESTRICTED_DIR = "restricted"
 def write_processed(tables: dict[str, pd.DataFrame], processed_dir: str | Path,
                     restricted: dict[str, pd.DataFrame] | None = None) -> list[Path]:
     """Write `tables` as `<processed_dir>/<name>.parquet` (and `restricted` under
-    `<processed_dir>/restricted/`) atomically: everything goes into a sibling temp folder that
-    then replaces `processed_dir` by renames. On any error `processed_dir` is unchanged.
+    `<processed_dir>/restricted/`, readable by the owner only: folder 0700, files 0600)
+    atomically: everything goes into a sibling temp folder that then replaces `processed_dir` by
+    renames. On any error `processed_dir` is unchanged.
     The folder is replaced as a whole (one consistent state); top-level dot files such as
     .gitkeep are carried over. Returns the written paths.
     """
@@ -1020,12 +1021,17 @@ def write_processed(tables: dict[str, pd.DataFrame], processed_dir: str | Path,
     try:
         written: list[Path] = []
         for folder, group in ((staging, tables), (staging / RESTRICTED_DIR, restricted or {})):
+            private = folder != staging                  # restricted/: owner only (0700 folder, 0600 files)
             if group:
                 folder.mkdir(exist_ok=True)
+                if private:
+                    os.chmod(folder, 0o700)
             for name, frame in group.items():
                 if not re.fullmatch(r"[A-Za-z0-9_\-]+", str(name)):
                     raise SourceError(f"{target}: table name {name!r} is not a plain file name", file=str(name))
                 frame.to_parquet(folder / f"{name}.parquet", index=False)
+                if private:
+                    os.chmod(folder / f"{name}.parquet", 0o600)
                 written.append(target / folder.relative_to(staging) / f"{name}.parquet")
         if target.is_dir():
             for keep in target.iterdir():

@@ -3,7 +3,8 @@
 Session-wide environment so tests never touch the user's pseudonymisation key or data: a test
 key in CX_PSEUDONYM_KEY, figures without a display, Great Expectations without analytics.
 `demo_project` is a temporary copy of the project (config, notebooks, params) with small demo
-exports, made once per session; fixture `cx` runs the console command and returns its result.
+exports, made once per session; fixture `cx` runs the console command and returns its result;
+`baseline` is one full `cx run` in the demo project, shared by every test file that needs one.
 """
 
 from __future__ import annotations
@@ -59,3 +60,13 @@ def demo_project(tmp_path_factory) -> Path:
 def cx():
     """The `cx` command as a function: cx("run", "--project", dir) -> CompletedProcess."""
     return run_cx
+
+
+@pytest.fixture(scope="session")
+def baseline(demo_project):
+    """One successful `cx run -f params/monthly.yml` of the whole pipeline in the demo project,
+    shared by the session (end-to-end, report and rendering checks; the starting state of the
+    bad-input and comparison cases): (completed process, resolved run folder or None)."""
+    done = run_cx("run", "-f", "params/monthly.yml", "--project", str(demo_project), cwd=demo_project)
+    run_dir = demo_project / "reports" / "latest"
+    return done, run_dir.resolve() if run_dir.exists() else None

@@ -330,3 +330,29 @@ def test_record_ids_built_from_the_customer_number_carry_the_pseudonym():
     ])
     out = clean.clean_tables({"events": events}, TAX, KEY, now=NOW)
     assert out.tables["events"]["event_id"].tolist() == [pid("K1") + "-cancellation", "T-7"]
+
+
+# --- pseudonymise_staged: what the raw gate shows -----------------------------------------------
+def test_pseudonymise_staged_empty():
+    assert clean.pseudonymise_staged({}, KEY) == {}
+
+
+def test_pseudonymise_staged_swaps_refs_drops_pii_and_keeps_lineage():
+    customers = staged("customers", [{"customer_ref": "K1", "contact_consent": True},
+                                     {"customer_ref": None, "contact_consent": False}],
+                       is_test=[False, False], pii_name=["Anna Lange", None], pii_email=["a@x.de", None],
+                       pii_phone=["0170 1234567", None])
+    events = staged("events", [
+        {"event_id": "K1-cancellation", "customer_ref": "K1", "timestamp": "2024-03-01", "channel": "phone",
+         "touchpoint": "order"},
+        {"event_id": "T-7", "customer_ref": "K2", "timestamp": "2024-03-02", "channel": "phone", "touchpoint": "order"},
+    ])
+    before = customers.copy()
+    out = clean.pseudonymise_staged({"customers": customers, "events": events}, KEY)
+    assert_frame_equal(customers, before)                                   # input not modified
+    expected = (before.drop(columns=list(schema.PII_COLUMNS))
+                .assign(customer_ref=pd.Series([pid("K1"), None], dtype=TEXT)))
+    assert_frame_equal(out["customers"], expected)
+    assert out["events"]["customer_ref"].tolist() == [pid("K1"), pid("K2")]
+    assert out["events"]["event_id"].tolist() == [pid("K1") + "-cancellation", "T-7"]
+    assert out["events"][["_file", "_row"]].values.tolist() == [["events.csv", 2], ["events.csv", 3]]

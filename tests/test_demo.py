@@ -5,6 +5,7 @@ and the demo.yml mapping over the written exports."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -337,6 +338,21 @@ def test_comment_labels(company, taxonomy):
         rows = labels["language"].eq(lang).to_numpy()
         found = keyword_themes(comments[rows].tolist(), lang, taxonomy)
         assert found == [set(t.split("|")) for t in labels["themes"][rows]]
+
+
+def test_comments_with_personal_data_are_signed_with_the_writers_crm_name_and_number(company):
+    labels = company.comment_labels
+    survey = company.files["umfrage_antworten.csv"].drop_duplicates("Antwort-ID").set_index("Antwort-ID")
+    crm = company.files["crm_kunden.csv"].drop_duplicates("Kundennummer").set_index("Kundennummer")
+    pii = survey.loc[labels.loc[labels["has_pii"], "response_id"]]
+    signed = pii.loc[pii["Kundennummer"].notna()]
+    assert 0 < len(signed) <= 0.05 * len(labels)                                    # a small share of comments
+    name = crm.loc[signed["Kundennummer"], "Vorname"].to_numpy() + " " + crm.loc[signed["Kundennummer"], "Nachname"].to_numpy()
+    assert all(re.search(re.escape(n) + ".{0,20}" + re.escape(k) + r"\)?$", c)
+               for n, k, c in zip(name, signed["Kundennummer"], signed["Kommentar"]))
+    assert signed["Kommentar"].str.contains(r"(?:Gruß|Grüße|MfG|Regards|Sincerely|Cheers),? ", regex=True).all()
+    clean = survey.loc[labels.loc[~labels["has_pii"], "response_id"], "Kommentar"]
+    assert not clean.str.contains(r"\bK\d{7}\b|@", regex=True).any()                # nobody else signs
 
 
 # --- has_exports and atomic writing -------------------------------------------------------------

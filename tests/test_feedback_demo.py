@@ -36,7 +36,8 @@ def demo_tables(demo_project) -> dict:
     staged = sources.map_sources(mapping, demo_project / "data" / "raw", tax)
     cleaned = clean.clean_tables(staged.tables, tax, b"feedback-demo-test-key")
     truth_dir = demo_project / "data" / "raw" / "_truth"
-    return {"feedback": cleaned.tables["feedback"], "customers": cleaned.tables["customers"], "taxonomy": tax,
+    return {"feedback": cleaned.tables["feedback"], "customers": cleaned.tables["customers"],
+            "events": cleaned.tables["events"], "reidentification": cleaned.reidentification, "taxonomy": tax,
             "labels": pd.read_csv(truth_dir / "comment_labels.csv", dtype="str", keep_default_na=False),
             "truth": json.loads((truth_dir / "ground_truth.json").read_text(encoding="utf-8")),
             "project": demo_project}
@@ -102,7 +103,8 @@ def test_pii_in_demo_comments_is_masked_in_quotes(demo_tables, analysed):
 
 def test_notebook_02_records_results(demo_tables, tmp_path):
     processed = tmp_path / "processed"
-    sources.write_processed({"feedback": demo_tables["feedback"], "customers": demo_tables["customers"]}, processed)
+    sources.write_processed({name: demo_tables[name] for name in ("feedback", "customers", "events")}, processed,
+                            restricted={"reidentification": demo_tables["reidentification"]})
     run_dir = tmp_path / "run"
     out = tmp_path / "02_out.ipynb"
     env = {**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}

@@ -3,7 +3,6 @@ against a pandas reference implementation on a medium log."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import ibis
@@ -417,12 +416,6 @@ def test_apply_focus_restricts_every_table(events, taxonomy):
 def test_connect_unknown_engine_raises():
     with pytest.raises(engine.EngineError, match="unknown engine 'spark'"):
         engine.connect("spark")
-
-
-@pytest.mark.skipif(importlib.util.find_spec("pyspark") is not None, reason="pyspark is installed")
-def test_connect_pyspark_without_pyspark_says_what_to_install():
-    with pytest.raises(engine.EngineError, match=r"pip install \.\[spark\]"):
-        engine.connect("pyspark")
 
 
 def test_read_table_missing_file_and_missing_column(tmp_path):

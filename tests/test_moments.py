@@ -606,6 +606,36 @@ def test_contact_list_exact(taxonomy):
     assert "**2**" in text and "1 were left out for lack of consent" in text
 
 
+def test_rows_for_customers_edge_cases():
+    customers = make_customers(CL_CUSTOMERS)
+    empty = moments.rows_for_customers(customers, cl_inputs()[0].iloc[0:0])
+    assert empty.empty and list(empty.columns) == list(customers.columns)
+    with pytest.raises(moments.MomentsError, match=r"contacts: missing column\(s\) \['customer_id'\]"):
+        moments.rows_for_customers(customers, pd.DataFrame({"id": ["A"]}))
+
+
+def test_contact_list_needs_only_the_customers_of_the_recent_moments(taxonomy):
+    """The notebook reads only those customers (and their orders) from the engine: the same list."""
+    recent, feedback, value = cl_inputs()
+    customers = make_customers([*CL_CUSTOMERS, ("F", "private", "2023-01-01", None, None, True, "email")])
+    subset = moments.rows_for_customers(customers, recent)
+    assert subset["customer_id"].tolist() == ["A", "B", "C", "D", "E"]             # X is unknown, F had no moment
+    args = dict(as_of="2024-03-15", recent_days=30, value=value)
+    assert_frame_equal(moments.contact_list(recent, subset, feedback, taxonomy, **args),
+                       moments.contact_list(recent, customers, feedback, taxonomy, **args))
+
+
+def test_survey_responses_join_the_covariates_on_the_engine():
+    feedback = pd.DataFrame({"response_id": ["r2", "r1", "r3"], "customer_id": ["A", None, "Z"], "nps": [9.0, 3.0, 5.0]})
+    out = moments.survey_responses(feedback, make_customers(CL_CUSTOMERS))
+    expected = pd.DataFrame({"response_id": ["r1", "r2", "r3"], "customer_id": [None, "A", "Z"], "nps": [3.0, 9.0, 5.0],
+                             "segment": [None, "private", None]}).astype({"response_id": "str", "customer_id": "str",
+                                                                          "segment": "str"})
+    assert_frame_equal(out, expected)
+    with pytest.raises(moments.MomentsError, match=r"customers: missing column\(s\) \['region'\]"):
+        moments.survey_responses(feedback, make_customers(CL_CUSTOMERS), covariates=["region"])
+
+
 def test_contact_list_export_adds_only_the_crm_number(taxonomy, tmp_path):
     recent, feedback, value = cl_inputs()
     cl = moments.contact_list(recent, make_customers(CL_CUSTOMERS), feedback, taxonomy, as_of="2024-03-15",

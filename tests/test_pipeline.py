@@ -80,7 +80,7 @@ def test_merge_unknown_cli_key_lists_valid_keys():
     with pytest.raises(pipeline.UsageError) as err:
         pipeline.merge_parameters(["01_validate_clean"], DECLARED, overrides=["min_nn=5"])
     assert "unknown parameter min_nn" in str(err.value)
-    assert "processed_dir, raw_dir, run_dir, source, taxonomy, tolerance" in str(err.value)
+    assert "audience, lang, processed_dir, raw_dir, retention_days, run_dir, source, taxonomy, tolerance" in str(err.value)
 
 
 def test_merge_cli_key_of_a_notebook_outside_the_run_is_an_error():
@@ -106,6 +106,77 @@ def test_merge_file_key_of_another_pipeline_notebook_is_accepted_for_only_runs()
 def test_merge_errors(kwargs, message):
     with pytest.raises(pipeline.UsageError, match=re.escape(message)):
         pipeline.merge_parameters(["01_validate_clean"], DECLARED, **kwargs)
+
+
+def test_merge_rejects_a_user_set_previous_run_dir():
+    declared = {**DECLARED, "06_summary": ["run_dir", "previous_run_dir"]}
+    for kwargs in ({"file": {"previous_run_dir": "reports/x"}}, {"overrides": ["06_summary.previous_run_dir=x"]}):
+        with pytest.raises(pipeline.UsageError, match="previous_run_dir is set by the pipeline"):
+            pipeline.merge_parameters(["01_validate_clean", "06_summary"], declared, **kwargs)
+
+
+def test_merge_run_keys_need_no_declaring_notebook():
+    merged = pipeline.merge_parameters(
+        ["01_validate_clean", "02_feedback"], {**DECLARED, "02_feedback": [*DECLARED["02_feedback"], "lang"]},
+        pipeline={"lang": "en", "audience": "management"}, file={"retention_days": 30}, overrides=["lang=de"],
+    )
+    assert merged == {"01_validate_clean": {}, "02_feedback": {"lang": "de"}}
+
+
+def test_merge_run_key_for_one_notebook_must_be_declared():
+    with pytest.raises(pipeline.UsageError, match="for 01_validate_clean: unknown parameter lang"):
+        pipeline.merge_parameters(["01_validate_clean"], DECLARED, overrides=["01_validate_clean.lang=de"])
+
+
+# --- run_parameters, bind_run ---------------------------------------------------------------------
+def test_run_parameters_defaults():
+    assert pipeline.run_parameters() == {"lang": "en", "audience": "management", "retention_days": 0}
+
+
+def test_run_parameters_layers():
+    assert pipeline.run_parameters(
+        pipeline={"lang": "de", "audience": "sales", "source": "x.yml"},
+        file={"audience": "service", "retention_days": 90, "notebooks": {"06_summary": {"lang": "en"}}},
+        overrides=["retention_days=30", "02_feedback.lang=en"],
+    ) == {"lang": "de", "audience": "service", "retention_days": 30}
+    assert pipeline.run_parameters(file={"retention_days": None})["retention_days"] == 0
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"overrides": ["lang=fr"]}, "lang: must be one of en, de, got 'fr'"),
+    ({"overrides": ["audience=board"]}, "audience: must be one of management, service, marketing, sales"),
+    ({"overrides": ["audience=sales"], "audiences": ["management"]}, "audience: must be one of management "),
+    ({"overrides": ["retention_days=-1"]}, "retention_days: must be a whole number of days >= 0"),
+    ({"overrides": ["retention_days=1.5"]}, "retention_days: must be a whole number"),
+    ({"overrides": ["retention_days=true"]}, "retention_days: must be a whole number"),
+    ({"file": {"retention_days": "ninety"}}, "retention_days: must be a whole number"),
+])
+def test_run_parameters_errors(kwargs, message):
+    with pytest.raises(pipeline.UsageError, match=re.escape(message)):
+        pipeline.run_parameters(**kwargs)
+
+
+def test_bind_run_sets_runner_values_only_where_declared():
+    params = {"01_validate_clean": {"run_dir": ".", "tolerance": 0.02},
+              "06_summary": {"run_dir": ".", "previous_run_dir": "", "lang": "de"},
+              "02_feedback": {"min_n": 100}}
+    assert pipeline.bind_run(params, "/r/20261122T060000Z", "/r/20261022T060000Z") == {
+        "01_validate_clean": {"run_dir": "/r/20261122T060000Z", "tolerance": 0.02},
+        "06_summary": {"run_dir": "/r/20261122T060000Z", "previous_run_dir": "/r/20261022T060000Z", "lang": "de"},
+        "02_feedback": {"min_n": 100},
+    }
+    assert pipeline.bind_run(params, "/r/1", None)["06_summary"]["previous_run_dir"] == ""
+    assert params["06_summary"]["previous_run_dir"] == ""            # input unchanged
+
+
+def test_previous_run_follows_latest(tmp_path):
+    assert pipeline.previous_run(tmp_path) is None
+    run = tmp_path / "20261122T060000Z"
+    run.mkdir()
+    pipeline.point_latest(tmp_path, run)
+    assert pipeline.previous_run(tmp_path) is None                  # no run.json: not a finished run
+    (run / "run.json").write_text("{}", encoding="utf-8")
+    assert pipeline.previous_run(tmp_path) == run.resolve()
 
 
 # --- resolve_paths, effective_parameters -------------------------------------------------------
@@ -196,12 +267,25 @@ def test_load_pipeline_and_select(tmp_path):
         pipeline.select_notebooks(notebooks, ["03_c"])
 
 
+def test_load_pipeline_titles_and_audiences(tmp_path):
+    write_pipeline(tmp_path, "notebooks:\n  - name: 01_a\n    title: A\n    title_de: A auf Deutsch\n  - name: 02_b\n"
+                             "audiences:\n  service: [02_b]\n", ("01_a", "02_b"))
+    pipe, notebooks = pipeline.load_pipeline(tmp_path)
+    assert [nb.title_in("de") for nb in notebooks] == ["A auf Deutsch", "02_b"]
+    assert [nb.title_in("en") for nb in notebooks] == ["A", "02_b"]
+    assert pipeline.audience_views(pipe, notebooks) == {"service": ["02_b"]}
+    assert pipeline.audience_views({}, notebooks) == {name: ["01_a", "02_b"] for name in pipeline.AUDIENCES}
+
+
 @pytest.mark.parametrize("text, message", [
     ("notebooks: []\n", "non-empty list"),
     ("notebooks:\n  - name: 09_missing\n", "does not exist"),
     ("notebooks:\n  - title: no name\n", "without a name"),
     ("notebooks:\n  - name: 01_a\n  - name: 01_a\n", "listed twice"),
     ("notebooks:\n  - name: 01_a\nparameters: [1]\n", "'parameters' must be a mapping"),
+    ("notebooks:\n  - name: 01_a\naudiences: [1]\n", "'audiences' must be a mapping"),
+    ("notebooks:\n  - name: 01_a\naudiences:\n  sales: 01_a\n", "'sales' must be a list of notebook names"),
+    ("notebooks:\n  - name: 01_a\naudiences:\n  sales: [01_a, 09_x]\n", "'sales' names unknown notebook 09_x"),
 ])
 def test_load_pipeline_errors(tmp_path, text, message):
     write_pipeline(tmp_path, text)
@@ -217,6 +301,20 @@ def test_example_parameter_file_fits_the_pipeline():
     merged = pipeline.merge_parameters([nb.name for nb in notebooks], declared, file=params)
     assert merged["01_validate_clean"]["tolerance"] == 0.02
     assert merged["01_validate_clean"]["source"] == "config/sources/demo.yml"
+    assert pipeline.run_parameters(file=params)["retention_days"] == params["retention_days"] > 0
+
+
+def test_pipeline_audiences_cover_the_four_views():
+    root = Path(__file__).resolve().parents[1]
+    pipe, notebooks = pipeline.load_pipeline(root)
+    views = pipeline.audience_views(pipe, notebooks)
+    assert set(views) == set(pipeline.AUDIENCES)
+    assert all(view[0] == "06_summary" for view in views.values())
+    plan = pipeline.plan_run(root, overrides=["audience=service", "lang=de"])
+    assert plan.view == views["service"]
+    assert plan.run_parameters == {"lang": "de", "audience": "service", "retention_days": 0}
+    assert plan.parameters["06_summary"]["audience"] == "service" and plan.parameters["06_summary"]["lang"] == "de"
+    assert plan.parameters["06_summary"]["previous_run_dir"] == ""
 
 
 def test_plan_run_checks_without_writing(tmp_path):
@@ -251,7 +349,9 @@ def test_cx_run_unknown_notebook_and_missing_file_exit_2(demo_project, cx):
 def test_cx_help_documents_exit_codes(cx):
     done = cx("run", "--help")
     assert done.returncode == 0
-    assert "Exit codes: 0 ok, 1 run failed" in " ".join(done.stdout.split())
+    text = " ".join(done.stdout.split())
+    assert "Exit codes: 0 ok; 1 run failed" in text and "2 usage or configuration error" in text
+    assert "3 another cx run of this project is in progress" in text
 
 
 # --- end to end on the demo project ------------------------------------------------------------
@@ -272,15 +372,6 @@ def snapshot(project: Path) -> dict:
              for p in sorted(processed.rglob("*")) if p.is_file()}
     latest = project / "reports" / "latest"
     return {"processed": files, "latest": os.readlink(latest) if latest.is_symlink() else None}
-
-
-@pytest.fixture(scope="session")
-def baseline(demo_project, cx):
-    """One successful `cx run` of the whole pipeline in the demo project, shared by the
-    end-to-end checks and as the starting state of every bad-input case."""
-    done = cx("run", "-f", "params/monthly.yml", "--project", str(demo_project), cwd=demo_project)
-    run_dir = demo_project / "reports" / "latest"
-    return done, run_dir.resolve() if run_dir.exists() else None
 
 
 def test_run_succeeds_and_points_latest(baseline, demo_project):
@@ -327,6 +418,15 @@ def test_run_json(baseline, demo_project):
     assert params["tolerance"] == 0.02
     assert record["validation"]["status"] in ("passed", "warned")
     assert (run_dir / "run.log").stat().st_size > 0
+    assert record["run_parameters"] == {"lang": "en", "audience": "management", "retention_days": 90}
+    assert record["view"]["audience"] == "management" and record["view"]["reports"][0] == "06_summary"
+    previous = (record["previous_run"] or {}).get("dir", "")
+    assert record["parameters"]["06_summary"]["previous_run_dir"] == previous      # the contract with 06
+    assert record["comparison"]["previous_run"] == (record["previous_run"] or {}).get("run_id")
+    assert record["retention"]["retention_days"] == 90
+    assert "Kernel is running over TCP" not in (run_dir / "run.log").read_text(encoding="utf-8")   # IPC, no port
+    line = (demo_project / "reports" / "cx.log").read_text(encoding="utf-8")
+    assert f" {run_dir.name} succeeded exit=0 " in line
 
 
 def test_processed_tables_are_pseudonymised(baseline, demo_project):

@@ -358,3 +358,489 @@ def test_tables_and_data_docs_notes(tmp_path):
     assert report.data_docs_note(pages, tmp_path).startswith(
         "Great Expectations Data Docs with every expectation and its result: [raw gate](data_docs/raw/index.html).")
     assert report.data_docs_note([None], tmp_path) == "No Data Docs were written for this run."
+
+
+# --- numbers for readers in English and German ------------------------------------------------------
+def test_format_number_german():
+    assert [report.format_number(v, "de") for v in (None, 12345.6, 12.345, 0.0213, 3.0, 1200, True, False, "x")] == [
+        "–", "12.346", "12,3", "0,0213", "3", "1.200", "ja", "nein", "x",
+    ]
+    assert report.format_number(1234.5, "de", decimals=1) == "1.234,5"
+    assert report.format_number(1234.5, "en", decimals=1) == "1,234.5"
+    assert report.format_number(float("nan"), "de") == "–" and report.format_number(np.int64(12345), "de") == "12.345"
+
+
+def test_format_percent():
+    assert report.format_percent(0.1234, "de") == "12,3\u00a0%"
+    assert report.format_percent(0.1234) == "12.3%"
+    assert report.format_percent(65.678, "de", share=False) == "65,7\u00a0%"
+    assert report.format_percent(None, "de") == "–"
+
+
+def test_format_number_unknown_language_raises():
+    with pytest.raises(ValueError, match="lang must be one of en, de, got 'fr'"):
+        report.format_number(1.0, "fr")
+
+
+@pytest.mark.parametrize("text, lang, expected", [
+    ("12345.5", "de", ("12.345,5", True)),
+    ("12345.5", "en", ("12,345.5", True)),
+    ("1234.5", "de", ("1.234,5", True)),
+    ("5068", "en", ("5,068", True)),
+    ("-0.25", "de", ("-0,25", True)),
+    ("1,234,567", "de", ("1.234.567", True)),    # already grouped (Styler "{:,}")
+    ("12.00%", "de", ("12,00\u00a0%", True)),
+    ("12.3%", "en", ("12.3%", True)),
+    ("NaN", "de", ("–", False)),
+    ("<NA>", "en", ("–", False)),
+    ("True", "de", ("ja", False)),
+    ("False", "en", ("no", False)),
+    ("007", "de", ("007", False)),               # a code, not a number
+    ("2025-01", "de", ("2025-01", False)),
+    ("3.11.9", "de", ("3.11.9", False)),
+    ("1.2e-05", "de", ("1.2e-05", False)),
+    ("billing", "de", ("billing", False)),
+])
+def test_format_table_cell(text, lang, expected):
+    assert report.format_table_cell(text, lang) == expected
+
+
+def test_format_table_cell_years_ungrouped():
+    assert report.format_table_cell("2025", "de", group=False) == ("2025", True)
+    assert report.format_table_cell("12345.5", "de", group=False) == ("12345,5", True)
+
+
+# --- compare_runs ---------------------------------------------------------------------------------
+def record_with(files, params, notebooks=("01_validate_clean",), run_id="R1", lang="en"):
+    return {"run_id": run_id,
+            "inputs": {"fingerprint": "".join(f"{k}{v}" for k, v in sorted(files.items())),
+                       "files": [{"file": name, "sha256": sha, "bytes": len(sha)} for name, sha in files.items()]},
+            "run_parameters": {"lang": lang, "audience": "management", "retention_days": 0},
+            "parameters": params,
+            "notebooks": [{"name": name} for name in notebooks]}
+
+
+def test_compare_runs_without_previous_run():
+    comparison = report.compare_runs(None, None, record_with({"a.csv": "1"}, {}), {"feedback": {"n": 3}})
+    assert comparison == {"previous_run": None, "fingerprint_changed": None,
+                          "inputs": {"added": [], "removed": [], "changed": [], "unchanged": 0},
+                          "notebooks": {"added": [], "removed": []}, "parameters": [], "numbers": [],
+                          "numbers_compared": 0, "numbers_added": 0, "numbers_removed": 0}
+
+
+def test_compare_runs_same_run_has_no_changes():
+    record = record_with({"a.csv": "1"}, {"01_validate_clean": {"run_dir": "/r/R1", "tolerance": 0.02}})
+    results = {"feedback": {"nps": {"value": 12.5, "n": 400}}}
+    comparison = report.compare_runs(record, results, {**record, "run_id": "R2"}, results)
+    assert comparison["previous_run"] == "R1" and comparison["fingerprint_changed"] is False
+    assert comparison["inputs"] == {"added": [], "removed": [], "changed": [], "unchanged": 1}
+    assert comparison["parameters"] == [] and comparison["numbers"] == [] and comparison["numbers_compared"] == 2
+
+
+def test_compare_runs_inputs_parameters_numbers():
+    previous = record_with({"a.csv": "1", "b.csv": "2", "gone.csv": "3"},
+                           {"01_validate_clean": {"run_dir": "/r/R1", "tolerance": 0.02, "source": "s.yml"},
+                            "06_summary": {"previous_run_dir": "", "min_n": 100}},
+                           notebooks=("01_validate_clean", "06_summary"))
+    current = record_with({"a.csv": "1", "b.csv": "22", "new.csv": "4"},
+                          {"01_validate_clean": {"run_dir": "/r/R2", "tolerance": 0.05, "source": "s.yml", "create_key": False},
+                           "02_feedback": {"min_n": 50}},
+                          notebooks=("01_validate_clean", "02_feedback"), run_id="R2", lang="de")
+    previous_results = {
+        "validation": {"status": "passed", "checked": 150},
+        "feedback": {"nps": {"value": 10.0, "ci_low": 5.0, "n": 400}, "flag": True,
+                     "by_segment": [{"segment": "private", "nps": 8.0}, {"segment": "business", "nps": 20.0}]},
+        "moments_of_truth": [{"moment": "invoice", "label": "Invoice", "priority": 1.0},
+                             {"moment": "hotline", "label": "Hotline", "priority": 0.5}],
+        "inputs": {"files": [{"file": "a.csv", "rows": 10}]},
+        "old_section": {"x": 1},
+    }
+    current_results = {
+        "validation": {"status": "warned", "checked": 150},
+        "feedback": {"nps": {"value": 12.5, "ci_low": 5.0 + 1e-13, "n": 410}, "flag": False,
+                     "by_segment": [{"segment": "business", "nps": 21.0}, {"segment": "private", "nps": 8.0}]},
+        "moments_of_truth": [{"moment": "hotline", "label": "Hotline (DE)", "priority": 2.0},
+                             {"moment": "invoice", "label": "Rechnung", "priority": 1.0}],
+        "inputs": {"files": [{"file": "a.csv", "rows": 99}]},
+        "new_section": {"y": 2, "z": 3},
+    }
+    comparison = report.compare_runs(previous, previous_results, current, current_results)
+    assert comparison["previous_run"] == "R1" and comparison["fingerprint_changed"] is True
+    assert comparison["inputs"] == {
+        "added": ["new.csv"], "removed": ["gone.csv"],
+        "changed": [{"file": "b.csv", "previous_sha256": "2", "sha256": "22", "previous_bytes": 1, "bytes": 2}],
+        "unchanged": 1,
+    }
+    assert comparison["notebooks"] == {"added": ["02_feedback"], "removed": ["06_summary"]}
+    assert comparison["parameters"] == [
+        {"notebook": "", "parameter": "lang", "previous": "en", "current": "de"},
+        {"notebook": "01_validate_clean", "parameter": "tolerance", "previous": 0.02, "current": 0.05},
+        {"notebook": "01_validate_clean", "parameter": "create_key", "previous": None, "current": False},
+    ]
+    # rows matched by their code (re-ordered, relabelled), not by position; tiny float noise and
+    # booleans ignored; inputs compared file by file, not as numbers; shallow paths first
+    assert comparison["numbers"] == [
+        {"path": "feedback.nps.value", "previous": 10.0, "current": 12.5, "change": 2.5},
+        {"path": "feedback.nps.n", "previous": 400, "current": 410, "change": 10},
+        {"path": "moments_of_truth[moment=hotline].priority", "previous": 0.5, "current": 2.0, "change": 1.5},
+        {"path": "feedback.by_segment[segment=business].nps", "previous": 20.0, "current": 21.0, "change": 1.0},
+    ]
+    assert comparison["numbers_compared"] == 8
+    assert comparison["numbers_added"] == 2 and comparison["numbers_removed"] == 1
+
+
+def test_numeric_leaves_name_rows_by_code_then_position():
+    assert report.numeric_leaves({"c": [{"cat": "a", "month": "1", "r": 1}, {"cat": "a", "month": "2", "r": 2}]}) == {
+        "c[cat=a, month=1].r": 1, "c[cat=a, month=2].r": 2}
+    assert report.numeric_leaves({"t": [{"x": 1}, {"x": 2}], "s": [1, 2.5, "x", None]}) == {
+        "t[0].x": 1, "t[1].x": 2, "s[0]": 1, "s[1]": 2.5}
+    assert report.numeric_leaves({}) == {}
+
+
+# --- index.html: views, language, comparison ------------------------------------------------------
+def full_record(lang="en", audience="management", view=None, comparison=None):
+    record = run_record()
+    record["notebooks"] = [
+        {"name": name, "title": name.title(), "status": "succeeded", "duration_s": 1.0, "html": f"{name}.html"}
+        for name in ("01_validate_clean", "02_feedback", "06_summary")]
+    record["run_parameters"] = {"lang": lang, "audience": audience, "retention_days": 0}
+    record["view"] = {"audience": audience, "reports": view or ["06_summary", "02_feedback"]}
+    record["comparison"] = comparison
+    return record
+
+
+RESULTS = {"validation": {"status": "passed", "failed": [], "checked": 57},
+           "feedback": {"nps": {"value": 12.345, "ci_low": 8.1, "ci_high": 16.6, "n": 4210},
+                        "csat": {"value": 65.678, "ci_low": 63.4, "ci_high": 67.9, "n": 1754}},
+           "journey": {"conversion_rate": {"value": 0.10399, "ci_low": 0.0884, "ci_high": 0.1219, "n": 1279}},
+           "contact_list": {"included": 1234}}
+
+
+def test_index_html_audience_view_orders_reports():
+    html = report.index_html(full_record(view=["06_summary", "02_feedback"]), RESULTS)
+    assert html.index('href="06_summary.html"') < html.index('href="02_feedback.html"') < html.index("Other reports")
+    assert html.index("Other reports") < html.index('href="01_validate_clean.html"')
+    assert "Reports for management" in html
+    html = report.index_html(full_record(audience="service", view=["02_feedback"]), RESULTS)
+    assert "Reports for customer service" in html
+    assert html.index('href="02_feedback.html"') < html.index("Other reports") < html.index('href="06_summary.html"')
+
+
+def test_index_html_headline_tiles_carry_the_numbers():
+    html = report.index_html(full_record(), RESULTS)
+    assert '<div class="tile" data-key="feedback.nps" data-value="12.345"><div class="label">NPS</div><div class="value">12.3</div>' in html
+    assert 'data-key="feedback.csat" data-value="65.678"><div class="label">CSAT (satisfied)</div><div class="value">65.7%</div>' in html
+    assert 'data-key="journey.conversion_rate" data-value="0.10399"><div class="label">Conversion rate</div><div class="value">10.4%</div>' in html
+    assert "95% interval 8.8% to 12.2%" in html
+    assert 'data-key="contact_list.included" data-value="1234"><div class="label">Call-back list (customers)</div><div class="value">1,234</div>' in html
+
+
+def test_index_html_german():
+    comparison = {"previous_run": "20261022T060000Z", "fingerprint_changed": True,
+                  "inputs": {"added": [], "removed": [], "unchanged": 3,
+                             "changed": [{"file": "crm.csv", "previous_sha256": "aa" * 32, "sha256": "bb" * 32,
+                                          "previous_bytes": 12000, "bytes": 12345}]},
+                  "notebooks": {"added": [], "removed": []},
+                  "parameters": [{"notebook": "", "parameter": "lang", "previous": "en", "current": "de"}],
+                  "numbers": [{"path": "feedback.nps.value", "previous": 10.0, "current": 12.345, "change": 2.345}],
+                  "numbers_compared": 40, "numbers_added": 0, "numbers_removed": 0}
+    html = report.index_html(full_record("de", comparison=comparison), RESULTS)
+    assert html.startswith('<!DOCTYPE html>\n<html lang="de">')
+    for text in ("CX Insights — Lauf 20261122T143012Z", "Auf einen Blick", "Berichte für die Geschäftsleitung",
+                 "Weitere Berichte", "Was sich seit dem letzten Lauf geändert hat", "Inhalt",
+                 "1 Datei(en) geändert, 0 neu, 0 entfernt, 3 unverändert", "Geänderte Parameter", "(ganzer Lauf)",
+                 "1 von 40 erfassten Zahlen haben sich geändert.", "Sicht für die Geschäftsleitung · Sprache: Deutsch"):
+        assert text in html, text
+    assert '<div class="value">12,3</div>' in html and "95-%-Intervall 8,1 bis 16,6" in html and "n = 4.210" in html
+    assert '<div class="value">65,7\u00a0%</div>' in html and '<div class="value">10,4\u00a0%</div>' in html
+    assert "Δ +2,3 gegenüber dem vorherigen Lauf" in html
+    assert '<td class="num">10</td><td class="num">12,3</td><td>+2,35</td>' in html
+    assert '<a href="../20261022T060000Z/index.html">' in html
+    assert "12.000 Bytes" in html and "12.345 Bytes" in html
+    assert 'class="badge succeeded">erfolgreich<' in html
+
+
+def test_index_html_first_run_says_so():
+    html = report.index_html(full_record(comparison=report.compare_runs(None, None, {}, {})), RESULTS)
+    assert "There is no earlier successful run to compare with." in html
+
+
+def test_index_html_long_comparison_is_folded():
+    numbers = [{"path": f"s.x[{i}]", "previous": i, "current": i + 1, "change": 1} for i in range(300)]
+    comparison = {"previous_run": "R0", "fingerprint_changed": False, "inputs": {}, "notebooks": {},
+                  "parameters": [], "numbers": numbers, "numbers_compared": 300}
+    html = report.index_html(full_record(comparison=comparison), RESULTS)
+    assert "Same input data as the previous run" in html and "No parameter changed." in html
+    assert "<summary>all 300 changed numbers</summary>" in html
+    assert "… and 100 more in run.json (comparison.numbers)" in html
+
+
+# --- stage reports: house style, language, alt text ---------------------------------------------------
+def styled_notebook(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Stage\n\nIntro."),
+        nbformat.v4.new_markdown_cell("## 1. Numbers"),
+        nbformat.v4.new_code_cell("t", execution_count=1, outputs=[nbformat.v4.new_output("display_data", data={
+            "text/html": ('<table class="dataframe"><thead><tr><th></th><th>segment</th><th>n</th><th>value</th>'
+                          "<th>small</th><th>signup_year</th></tr></thead><tbody><tr><th>0</th><td>business</td>"
+                          "<td>12345</td><td>0.25</td><td>False</td><td>2024</td></tr><tr><th>1</th><td>private</td>"
+                          "<td>87</td><td>NaN</td><td>True</td><td>2025</td></tr></tbody></table>"),
+            "text/plain": "table"})]),
+        nbformat.v4.new_markdown_cell("## 2. Figures"),
+        nbformat.v4.new_code_cell("fig", execution_count=2, outputs=[
+            nbformat.v4.new_output("display_data", data={"image/png": PNG_1PX, "text/plain": "<Figure>"},
+                                   metadata={"image/png": {"alt": "NPS fell 3 points. n = 400 · NPS definition"}}),
+            nbformat.v4.new_output("display_data", data={"image/png": PNG_1PX, "text/plain": "<Figure>"}),
+            nbformat.v4.new_output("display_data", data={
+                "text/html": '<script src="https://cdn.example.com/x.js"></script><p>kept</p>', "text/plain": ""}),
+        ]),
+    ]
+    path = tmp_path / "stage.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_export_html_german_house_style(tmp_path):
+    html = report.export_html(styled_notebook(tmp_path), tmp_path / "stage.html", title="Stufe", lang="de",
+                              back_link="index.html").read_text(encoding="utf-8")
+    assert '<html lang="de">' in html and "<title>Stufe</title>" in html
+    assert '<p class="back"><a href="index.html">← Überblick über den Lauf</a></p>' in html
+    assert re.search(r'<nav aria-label="Inhalt" class="toc"><p class="toc-title">Inhalt</p><ul><li><a href="#1\.-Numbers">'
+                     r"1\. Numbers</a></li><li><a href=\"#2\.-Figures\">2\. Figures</a></li></ul></nav>", html)
+    body = visible_text(html)
+    # numbers in the format of the language, default row numbers gone, booleans and NaN readable
+    assert ('<tr><td>business</td><td class="num">12.345</td><td class="num">0,25</td><td>nein</td>'
+            '<td class="num">2024</td></tr><tr><td>private</td><td class="num">87</td><td>–</td><td>ja</td>'
+            '<td class="num">2025</td></tr>') in body
+    assert "<th></th>" not in body
+    assert '<th>segment</th><th class="num">n</th><th class="num">value</th><th>small</th><th class="num">signup_year</th>' in body
+    # alt text: the figure's own, else the section it sits in
+    assert 'alt="NPS fell 3 points. n = 400 · NPS definition"' in html
+    assert 'alt="Abbildung im Abschnitt „2. Figures“"' in html
+    assert report.NBCONVERT_NO_ALT not in html
+    # nothing from outside the file; the house stylesheet is in
+    assert "cdn.example.com" not in html and "<p>kept</p>" in html
+    assert "nav.toc" in html and ".jp-Notebook .jp-RenderedHTMLCommon td.num" in html
+
+
+def test_export_html_english_keeps_decimal_point(tmp_path):
+    html = report.export_html(styled_notebook(tmp_path), tmp_path / "stage.html").read_text(encoding="utf-8")
+    assert '<html lang="en">' in html and ">Contents</p>" in html and '<p class="back">' not in html
+    assert '<td class="num">12,345</td><td class="num">0.25</td><td>no</td>' in html
+    assert 'alt="Figure in section “2. Figures”"' in html
+
+
+def test_export_html_error_is_one_line_without_traceback_in_german(executed_notebook, tmp_path):
+    html = report.export_html(executed_notebook, tmp_path / "tiny.html", lang="de").read_text(encoding="utf-8")
+    assert ("Diese Stufe hat hier angehalten: SourceError: crm.csv: column 'Kundennummer' not found (rows 2, 5)"
+            in visible_text(html))
+    assert "Traceback" not in html and "secret_code_marker" not in html
+
+
+def test_figure_alt_text_from_title_and_caption():
+    from cxlib import plots
+
+    fig, ax = plots.new_figure("Invoice contacts cost 31 NPS points")
+    ax.bar(["a", "b"], [1, 2])
+    plots.finish(fig, n=4210, definition="NPS = % promoters - % detractors")
+    assert report.figure_alt_text(fig) == "Invoice contacts cost 31 NPS points. n = 4,210 · NPS = % promoters - % detractors"
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    bare, ax = plt.subplots()
+    ax.set_title("Left title", loc="left")
+    assert report.figure_alt_text(bare) == "Left title"
+    ax.set_title("", loc="left")
+    ax.set_ylabel("customers")
+    assert report.figure_alt_text(bare) == "Figure: customers"
+    plt.close(bare)
+
+
+def test_ipython_extension_puts_alt_text_into_figure_metadata():
+    import types
+
+    import matplotlib.pyplot as plt
+    from IPython.core.formatters import DisplayFormatter
+
+    shell = types.SimpleNamespace(display_formatter=DisplayFormatter())
+    report.load_ipython_extension(shell)
+    fig, _ = plt.subplots()
+    fig.suptitle("Churn doubles after a failed repair")
+    _, metadata = shell.display_formatter.format(fig)
+    plt.close(fig)
+    assert metadata["image/png"] == {"alt": "Churn doubles after a failed repair"}
+
+
+# --- on a real demo run (the session's baseline run) ----------------------------------------------------
+def report_files(run_dir):
+    record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    return [run_dir / "index.html", *(run_dir / nb["html"] for nb in record["notebooks"] if nb.get("html"))]
+
+
+def external_references(html: str) -> list[str]:
+    """Everything in an HTML file that would load from outside it."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    found = [tag.get("src") or tag.get("href") for tag in soup.find_all(["script", "link", "img", "iframe", "source",
+                                                                         "video", "audio", "embed", "object"])
+             if re.match(r"(?i)\s*(https?:)?//", tag.get("src") or tag.get("href") or tag.get("data") or "")]
+    found += [f"<script src={tag['src']}>" for tag in soup.find_all("script", src=True)]
+    found += re.findall(r"@import\s+(?:url\()?\s*['\"]?(?:https?:)?//[^)'\";]+", html, flags=re.I)
+    found += re.findall(r"url\(\s*['\"]?(?:https?:)?//[^)'\"]+", html, flags=re.I)
+    return found
+
+
+def test_every_html_is_self_contained_without_code(baseline):
+    from bs4 import BeautifulSoup
+
+    done, run_dir = baseline
+    assert done.returncode == 0, done.stdout + done.stderr
+    for path in report_files(run_dir):
+        html = path.read_text(encoding="utf-8")
+        soup = BeautifulSoup(html, "html.parser")
+        assert external_references(html) == [], path.name
+        # code cells keep only their outputs (markdown cells sit in a jp-InputArea of their own)
+        assert not soup.select(".jp-CodeCell .jp-InputArea, .jp-CodeCell .jp-Cell-inputWrapper, .input_area, "
+                               ".jp-InputPrompt, .jp-OutputPrompt, .prompt, .jp-CodeMirrorEditor, div.highlight"), path.name
+        assert len(soup.select(".jp-CodeCell")) == len(soup.select(".jp-CodeCell.jp-mod-noInput")), path.name
+        text = soup.get_text(" ")
+        assert "In [" not in text and "In\u00a0[" not in text and "Out[" not in text, path.name
+        assert "Traceback" not in html and not soup.select('[data-mime-type="application/vnd.jupyter.stderr"]'), path.name
+        images = soup.find_all("img")
+        assert all(img["src"].startswith("data:image/") for img in images), path.name
+        assert all(img.get("alt", "").strip() and img["alt"] != report.NBCONVERT_NO_ALT for img in images), path.name
+        assert soup.html["lang"] == "en" and soup.find("nav", class_="toc") is not None, path.name
+
+
+def test_stage_figures_have_their_title_as_alt_text(baseline):
+    from bs4 import BeautifulSoup
+
+    _, run_dir = baseline
+    soup = BeautifulSoup((run_dir / "01_validate_clean.html").read_text(encoding="utf-8"), "html.parser")
+    alts = [img["alt"] for img in soup.find_all("img")]
+    assert alts and all(alt.startswith("Cleaning ") and " n = " in alt for alt in alts), alts
+
+
+def test_notebooks_emit_no_warnings_or_errors(baseline):
+    """A warning in a report is a bug: no stage may write to stderr or raise (checked on the
+    executed notebooks, before the reader copy strips anything)."""
+    _, run_dir = baseline
+    record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    emitted = [
+        (nb["name"], index, (out.get("text") or out.get("ename", ""))[:200])
+        for nb in record["notebooks"]
+        for index, cell in enumerate(nbformat.read(run_dir / nb["ipynb"], as_version=4).cells)
+        for out in cell.get("outputs", [])
+        if (out.get("output_type") == "stream" and out.get("name") == "stderr") or out.get("output_type") == "error"
+    ]
+    assert emitted == []
+
+
+def test_index_numbers_match_results_json(baseline):
+    from bs4 import BeautifulSoup
+
+    _, run_dir = baseline
+    results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    soup = BeautifulSoup((run_dir / "index.html").read_text(encoding="utf-8"), "html.parser")
+    tiles = {tile["data-key"]: tile for tile in soup.select(".tile[data-key]")}
+    assert {"feedback.nps", "feedback.csat", "feedback.ces", "journey.conversion_rate",
+            "journey.repeat_customer_rate", "contact_list.included"} <= set(tiles)
+    units = {path: unit for path, _, unit in report.HEADLINES}
+    for key, tile in tiles.items():
+        section, name = key.split(".")
+        entry = results[section][name]
+        value = entry["value"] if isinstance(entry, dict) else entry
+        assert json.loads(tile["data-value"]) == value, key
+        shown = {"share": report.format_percent(value), "percent": report.format_percent(value, share=False)}.get(
+            units[key], report.format_number(value))
+        assert tile.select_one(".value").get_text() == shown, key
+        if isinstance(entry, dict) and entry.get("n") is not None:
+            assert f"n = {report.format_number(entry['n'])}" in tile.select_one(".detail").get_text(), key
+    fingerprint = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))["inputs"]["fingerprint"]
+    assert soup.select_one("#glance code")["title"] == fingerprint
+    assert soup.select_one("#validation .badge")["class"] == ["badge", results["validation"]["status"]]
+    assert soup.select_one('a[href="06_summary.html"]') is not None
+
+
+# --- two demo runs with different seeds, the second in German ------------------------------------------
+@pytest.fixture(scope="module")
+def second_seed_run(baseline, demo_project, tmp_path_factory, cx):
+    """A copy of the demo project after the baseline run, with demo exports of another seed,
+    run with 01_validate_clean + 02_feedback only and lang=de: (baseline run dir in the copy,
+    completed process, new run dir)."""
+    import shutil
+
+    from conftest import DEMO_CUSTOMERS
+
+    done, run_dir = baseline
+    assert done.returncode == 0, done.stdout + done.stderr
+    project = tmp_path_factory.mktemp("second_seed") / "project"
+    shutil.copytree(demo_project, project, symlinks=True)
+    made = cx("demo", "--customers", str(DEMO_CUSTOMERS), "--seed", "12", "--out", str(project / "data" / "raw"), "-q")
+    assert made.returncode == 0, made.stderr
+    second = cx("run", "--only", "01_validate_clean", "--only", "02_feedback", "-p", "lang=de",
+                "--project", str(project), cwd=project)
+    latest = project / "reports" / "latest"
+    return project / "reports" / run_dir.name, second, latest.resolve()
+
+
+def test_comparison_of_two_seeds(second_seed_run):
+    first_dir, done, second_dir = second_seed_run
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert second_dir != first_dir.resolve()
+    first_results = json.loads((first_dir / "results.json").read_text(encoding="utf-8"))
+    second_results = json.loads((second_dir / "results.json").read_text(encoding="utf-8"))
+    record = json.loads((second_dir / "run.json").read_text(encoding="utf-8"))
+    comparison = record["comparison"]
+    assert comparison["previous_run"] == first_dir.name
+    assert comparison["fingerprint_changed"] is True
+    changed = {f["file"] for f in comparison["inputs"]["changed"]}
+    assert {"crm_kunden.csv", "umfrage_antworten.csv", "bestellungen.csv"} <= changed
+    assert comparison["inputs"]["added"] == [] and comparison["inputs"]["removed"] == []
+    assert set(comparison["notebooks"]["removed"]) == {"03_journey", "04_moments_of_truth", "05_customer_value",
+                                                       "06_summary"}
+    params = {(p["notebook"], p["parameter"]): (p["previous"], p["current"]) for p in comparison["parameters"]}
+    assert params[("", "lang")] == ("en", "de") and params[("02_feedback", "lang")] == ("en", "de")
+    assert params[("", "retention_days")] == (90, 0)                 # the baseline ran with params/monthly.yml
+    numbers = {row["path"]: row for row in comparison["numbers"]}
+    nps = numbers["feedback.nps.value"]
+    assert nps["previous"] == first_results["feedback"]["nps"]["value"]
+    assert nps["current"] == second_results["feedback"]["nps"]["value"]
+    assert nps["change"] == pytest.approx(nps["current"] - nps["previous"])
+    assert numbers["tables.events"]["previous"] == first_results["tables"]["events"]
+    assert numbers["tables.events"]["current"] == second_results["tables"]["events"]
+    assert comparison["numbers_compared"] > 100
+
+
+def test_german_index_and_stage_report(second_seed_run):
+    from bs4 import BeautifulSoup
+
+    first_dir, _, second_dir = second_seed_run
+    results = json.loads((second_dir / "results.json").read_text(encoding="utf-8"))
+    record = json.loads((second_dir / "run.json").read_text(encoding="utf-8"))
+    index = BeautifulSoup((second_dir / "index.html").read_text(encoding="utf-8"), "html.parser")
+    assert index.html["lang"] == "de"
+    text = index.get_text(" ")
+    for label in ("Auf einen Blick", "Berichte für die Geschäftsleitung", "Was sich seit dem letzten Lauf geändert hat",
+                  "Geänderte Parameter", "Geänderte Zahlen", "Fingerabdruck der Daten"):
+        assert label in text, label
+    nps = results["feedback"]["nps"]
+    tile = index.select_one('.tile[data-key="feedback.nps"]')
+    assert tile.select_one(".value").get_text() == report.format_number(nps["value"], "de")
+    assert f"n = {report.format_number(nps['n'], 'de')}" in tile.get_text()
+    assert "," in report.format_number(nps["value"], "de")
+    change = next(r for r in record["comparison"]["numbers"] if r["path"] == "feedback.nps.value")
+    assert f"Δ {'+' if change['change'] > 0 else ''}{report.format_number(change['change'], 'de', decimals=1)}" in tile.get_text()
+    assert index.select_one(f'a[href="../{first_dir.name}/index.html"]') is not None
+    assert index.select_one('a[href="02_feedback.html"]').get_text() == "Stimme der Kunden"
+
+    stage = BeautifulSoup((second_dir / "02_feedback.html").read_text(encoding="utf-8"), "html.parser")
+    assert stage.html["lang"] == "de" and stage.title.get_text() == "Stimme der Kunden"
+    assert stage.select_one("nav.toc .toc-title").get_text() == "Inhalt"
+    numbers = [td.get_text() for td in stage.select("td.num")]
+    assert numbers and any(re.fullmatch(r"-?\d+,\d+", n) for n in numbers)
+    german = re.compile(r"[+-]?\d{1,3}(\.\d{3})*(,\d+)?(\u00a0%)?|[+-]?\d+(,\d+)?")   # 1.234,5 · 12,3 % · 2025
+    assert [n for n in numbers if not german.fullmatch(n)] == []
+    assert external_references(str(stage)) == []

@@ -67,6 +67,114 @@ def test_scrub_pii_masks_email_phone_iban_names():
     assert pd.isna(out["e"]) and out.index.tolist() == list("abcde")
 
 
+def test_scrub_pii_phone_formats_german_and_international_but_not_dates_or_amounts():
+    raw = pd.Series([
+        "Festnetz 040 1234567, (030) 1234567, 030/1234567 oder 0171-1234567.",
+        "Aus dem Ausland: +49 (0)40 123456, 0049 171 1234567, +44 20 7946 0958, +1 (555) 123-4567, +33 1 23 45 67 89",
+        "Termine 12/03/2024, 2024-03-12 und 12.03.2024; Tarif 250, 39,99 Euro, PLZ 20095",
+        "IBAN DE89370400440532013000 bitte",
+    ])
+    assert text.scrub_pii(raw).tolist() == [
+        "Festnetz [phone], [phone], [phone] oder [phone].",
+        "Aus dem Ausland: [phone], [phone], [phone], [phone], [phone]",
+        "Termine 12/03/2024, 2024-03-12 und 12.03.2024; Tarif 250, 39,99 Euro, PLZ 20095",
+        "IBAN [iban] bitte",
+    ]
+
+
+def test_scrub_pii_customer_numbers_demo_pattern_custom_pattern_and_none():
+    raw = pd.Series(["Kundennummer K0001234, nicht K12345 und nicht XK00012345", "Kd-Nr KD-123456"])
+    assert text.scrub_pii(raw).tolist() == ["Kundennummer [customer-no], nicht K12345 und nicht XK00012345",
+                                            "Kd-Nr KD-123456"]
+    assert text.scrub_pii(raw, customer_number=r"\bKD-\d{6}\b").tolist() == [
+        "Kundennummer K0001234, nicht K12345 und nicht XK00012345", "Kd-Nr [customer-no]"]
+    assert text.scrub_pii(raw, customer_number=None).tolist() == raw.tolist()
+    with pytest.raises(TextError, match="customer_number is not a regular expression"):
+        text.scrub_pii(raw, customer_number="K(")
+
+
+CRM_NAMES = pd.Series(["Karl-Heinz Müller", "Anna Lange", "Jo Wu", None, "Name Test"])
+
+
+def test_scrub_pii_crm_names_whole_words_any_case_folded_spelling_short_tokens_skipped():
+    raw = pd.Series(["Gruß, Karl-Heinz Müller", "Heinz MUELLER war da", "Ich habe lange gewartet", "Anna Lange",
+                     "Jo Wu hier", "Annabell und Annas", "Frau Weiß: [name] ok", "lange Anna", None],
+                    index=range(10, 19))
+    out = text.scrub_pii(raw, names=CRM_NAMES, keep={"lange"})
+    assert out.tolist()[:8] == ["Gruß, [name]", "[name] war da", "Ich habe lange gewartet", "[name]", "Jo Wu hier",
+                                "Annabell und Annas", "Frau [name]: [name] ok", "lange [name]"]
+    assert pd.isna(out.iloc[8]) and out.index.tolist() == list(range(10, 19))
+    # without `keep` a surname that is also a word is masked everywhere
+    assert text.scrub_pii(raw, names=CRM_NAMES).tolist()[2] == "Ich habe [name] gewartet"
+    assert text.scrub_pii(pd.Series(["Jo Wu hier"]), names=CRM_NAMES, min_name_length=2).tolist() == ["[name] hier"]
+
+
+def test_scrub_free_text_masks_comments_and_notes_only():
+    fb = pd.DataFrame({"response_id": ["U1", "U2", "U3"], "nps": [1.0, 2.0, 3.0],
+                       "comment": pd.Series(["Gruß Anna Lange, K0000001", None, "zu lange gewartet"], dtype="str")})
+    ev = pd.DataFrame({"event_id": ["E1"], "text": pd.Series(["Rückruf unter 0171 5550123"], dtype="str")})
+    orders = pd.DataFrame({"order_id": ["K0000001"]})
+    before = {"feedback": fb.copy(), "events": ev.copy(), "orders": orders.copy()}
+    out = text.scrub_free_text({"feedback": fb, "events": ev, "orders": orders}, names=CRM_NAMES, keep={"lange"})
+    assert_frame_equal(out["feedback"], fb.assign(comment=pd.Series(["Gruß [name], [customer-no]", None,
+                                                                     "zu lange gewartet"], dtype="str")))
+    assert out["events"]["text"].tolist() == ["Rückruf unter [phone]"]
+    assert_frame_equal(out["orders"], orders)                                # not a free-text table
+    for name, frame in before.items():
+        assert_frame_equal(frame, {"feedback": fb, "events": ev, "orders": orders}[name])   # inputs unchanged
+    assert text.describe_scrubbing(before, out) == (
+        "Personal data masked in free text (e-mail addresses, phone numbers, IBANs, customer numbers, names of the "
+        "CRM) before writing: 1 of 2 texts in feedback.comment; 1 of 1 texts in events.text.")
+    assert text.scrub_free_text({}, names=CRM_NAMES) == {}
+    assert text.describe_scrubbing({}, {}) == "No free-text column to scrub."
+
+
+def test_name_pattern_edge_cases():
+    assert text.name_pattern(pd.Series([], dtype="str")) is None
+    assert text.name_pattern(["Jo Wu", None]) is None                        # only short tokens
+    assert text.name_pattern(["Anna Lange"], keep={"anna", "lange"}) is None  # nothing may start a match
+    out = text.scrub_pii(pd.Series(["herr oeztuerk und ÖMER"]), names=["Ömer Öztürk"])   # folded, upper case
+    assert out.tolist() == ["herr [name] und [name]"]
+
+
+def test_name_pattern_scales_to_many_names():
+    digits = pd.Series([f"{i:05d}" for i in range(5000)]).str.translate(str.maketrans("0123456789", "abcdefghij"))
+    names = "Vorname" + digits + " Nachname" + digits                   # 10,000 distinct tokens: one trie
+    out = text.scrub_pii(pd.Series(["vornameabcde war nett, NACHNAMEaejjj auch, vornameafaaa nicht"]), names=names)
+    assert out.tolist() == ["[name] war nett, [name] auch, vornameafaaa nicht"]
+
+
+def test_common_words_are_stopwords_and_lexicon_words(stopwords, lexicon):
+    words = text.common_words(stopwords, lexicon)
+    assert {"lange", "und", "the", "unfreundlich"} <= words
+    assert "und" in text.common_words(stopwords) and "unfreundlich" not in text.common_words(stopwords)
+    assert text.common_words({}) == frozenset()
+
+
+def test_example_quotes_mask_crm_names_and_customer_numbers(tax):
+    fb = pd.DataFrame({"customer_id": ["a", "b"], "nps": [1.0, 2.0],
+                       "comment": ["Rechnung falsch. Gruß Anna Lange, Kundennummer K0000171",
+                                   "Rechnung zu lange offen, Anna"]})
+    tags = text.tag_themes(fb["comment"], tax, languages="de")
+    out = text.example_quotes(fb, tags[["invoice"]], per_theme=2, names=CRM_NAMES, keep={"lange"})
+    assert out["quote"].tolist() == ["Rechnung falsch. Gruß [name], Kundennummer [customer-no]",
+                                     "Rechnung zu lange offen, [name]"]
+
+
+def test_uncovered_terms_never_show_names_or_contact_details(tax, stopwords, lexicon):
+    comments = pd.Series(["Die eSIM klappt nicht. Gruß Karl-Heinz Müller",
+                          "eSIM geht nicht, Karl-Heinz Müller, karl.mueller@web.de",
+                          "eSIM defekt. Karl-Heinz Müller 0171 1234567",
+                          "Karl-Heinz Müller schreibt: eSIM Problem"])
+    lang = pd.Series(["de"] * 4)
+    tags = text.tag_themes(comments, tax, languages=lang)
+    out = text.uncovered_terms(comments, tags, tax, stopwords, languages=lang, lexicon=lexicon, min_comments=2,
+                               names=CRM_NAMES)
+    assert out["term"].tolist() == ["esim"]
+    unscrubbed = text.uncovered_terms(comments, tags, tax, stopwords, languages=lang, lexicon=lexicon, min_comments=2)
+    assert {"karl-heinz", "mueller"} <= set(unscrubbed["term"])      # the names are there without `names`
+
+
 # --- language ----------------------------------------------------------------------------------
 def test_detect_language_de_en_other_and_empty(stopwords, lexicon):
     comments = pd.Series([

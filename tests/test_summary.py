@@ -1,0 +1,558 @@
+"""cxlib.summary: KPI tiles with their tests, the comparison with the previous run, findings in
+English and German, audience views and sections when stages are missing. Exact numbers on
+small hand-made frames and results dicts."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal
+from scipy import stats as st
+
+from cxlib import metrics, summary
+from cxlib.summary import SummaryError
+
+AS_OF = "2025-12-31"
+
+
+# --- hand-made data -------------------------------------------------------------------------------
+def utc(*days: str) -> pd.Series:
+    return pd.Series(pd.to_datetime(list(days), utc=True, format="ISO8601")).astype("datetime64[us, UTC]")
+
+
+def feedback() -> pd.DataFrame:
+    """2025Q4: 100 answers, NPS +10 (40 / 30 / 30), CSAT 60% (60 fives, 40 twos), CES mean 5 (6 and 4).
+    2025Q3: 100 answers, NPS +6 (38 / 30 / 32), CSAT 46%, CES mean 4 (5 and 3). One answer after as_of."""
+    cur = pd.DataFrame({"timestamp": utc(*["2025-11-15"] * 100),
+                        "nps": [10.0] * 40 + [7.0] * 30 + [0.0] * 30,
+                        "csat": [5.0] * 60 + [2.0] * 40,
+                        "ces": [6.0] * 50 + [4.0] * 50})
+    prev = pd.DataFrame({"timestamp": utc(*["2025-08-15"] * 100),
+                         "nps": [10.0] * 38 + [7.0] * 30 + [0.0] * 32,
+                         "csat": [5.0] * 46 + [2.0] * 54,
+                         "ces": [5.0] * 50 + [3.0] * 50})
+    late = pd.DataFrame({"timestamp": utc("2026-01-02"), "nps": [0.0], "csat": [1.0], "ces": [1.0]})
+    return pd.concat([cur, prev, late], ignore_index=True)
+
+
+def customers() -> pd.DataFrame:
+    return pd.DataFrame({
+        "customer_id": pd.Series(["c1", "c2", "c3", "c4", "c5", "c6", "c7"], dtype="str"),
+        "lead_date": utc("2025-10-05", "2025-11-01", "2025-11-15", "2025-12-01", "2025-08-01", "2025-09-01", None),
+        "signup_date": utc("2025-10-20", None, None, "2026-01-05", "2025-08-10", None, "2024-03-01"),
+    })
+
+
+def orders() -> pd.DataFrame:
+    return pd.DataFrame({
+        "order_id": pd.Series([f"o{i}" for i in range(10)], dtype="str"),
+        "customer_id": pd.Series(["c1", "c1", "c2", "c3", "c7", "c7", "c2", "c5", "c7", "c7"], dtype="str"),
+        "timestamp": utc("2025-10-21", "2025-12-01", "2025-11-10", "2025-11-16", "2025-11-05", "2025-11-06",
+                         "2026-01-02", "2025-08-11", "2025-07-01", "2025-09-30"),
+        "status": pd.Series(["completed", "completed", "completed", "cancelled", "completed", "cancelled",
+                             "completed", "completed", None, "completed"], dtype="str"),
+    })
+
+
+def complaint_rows() -> list[dict]:
+    """Months 2025-07 to 2026-01, two categories, 1,000 active customers a month.
+    2025Q3: 45 complaints in 3,000 customer-months; 2025Q4: 9; 2026-01 lies after as_of."""
+    months = ["2025-07", "2025-08", "2025-09", "2025-10", "2025-11", "2025-12", "2026-01"]
+    billing = [10, 10, 10, 2, 2, 2, 50]
+    hotline = [5, 5, 5, 1, 1, 1, 50]
+    return ([{"category": "billing", "month": m, "complaints": k, "active": 1000} for m, k in zip(months, billing)]
+            + [{"category": "hotline", "month": m, "complaints": k, "active": 1000} for m, k in zip(months, hotline)])
+
+
+def moment_rows() -> list[dict]:
+    return [
+        {"moment": "invoice_unclear", "label": "Unclear invoice item", "reach": 0.25, "nps_impact": -32.1,
+         "ci_low": -37.4, "ci_high": -26.9, "churn_lift": 0.98, "priority": 1.99, "rank": 1, "magic": False,
+         "significant": True, "small": False, "n_exposed": 900},
+        {"moment": "long_hotline_wait", "label": "Long hotline wait", "reach": 0.2, "nps_impact": -6.8,
+         "ci_low": -11.9, "ci_high": -1.7, "churn_lift": 4.09, "priority": 0.46, "rank": 2, "magic": False,
+         "significant": True, "small": False, "n_exposed": 980},
+        {"moment": "outage_notification", "label": "Proactive outage notification", "reach": 0.24, "nps_impact": 8.5,
+         "ci_low": 3.0, "ci_high": 14.0, "churn_lift": 1.0, "priority": 0.0, "rank": 3, "magic": True,
+         "significant": True, "small": False, "n_exposed": 590},
+        {"moment": "tariff_change", "label": "Tariff change", "reach": 0.2, "nps_impact": -1.2,
+         "ci_low": -5.0, "ci_high": 2.6, "churn_lift": 0.96, "priority": 0.0, "rank": 4, "magic": False,
+         "significant": False, "small": False, "n_exposed": 600},
+    ]
+
+
+def complaints_results() -> list[dict]:
+    base = {"complaints": 10, "active": 1000, "center_per_1000": 4.0, "ucl_per_1000": 6.0, "lcl_per_1000": 2.0}
+    return [
+        {**base, "category": "billing", "month": "2025-03", "rate_per_1000": 12.7, "out_of_control": True},
+        {**base, "category": "billing", "month": "2025-04", "rate_per_1000": 4.1, "out_of_control": False},
+        {**base, "category": "hotline", "month": "2025-08", "rate_per_1000": 9.5, "out_of_control": True},
+        {**base, "category": "hotline", "month": "2025-11", "rate_per_1000": 1.0, "out_of_control": True},
+    ]
+
+
+def results() -> dict:
+    return {
+        "moments_of_truth": moment_rows(),
+        "moments": {"window_days": 60, "covariates": ["segment"]},
+        "complaints": complaints_results(),
+        "contact_list": {"included": 30, "excluded_no_consent": 37, "excluded_other": 1, "candidates": 68,
+                         "recent_days": 30, "file": "contact_list.csv", "consent_basis": "explicit opt-in"},
+        "journey": {"conversion_rate": {"value": 0.115, "ci_low": 0.108, "ci_high": 0.121, "n": 8610},
+                    "repeat_customer_rate": {"value": 0.097, "ci_low": 0.089, "ci_high": 0.106, "n": 4333},
+                    "campaign_response_rate": {"value": 0.047, "ci_low": 0.045, "ci_high": 0.049, "n": 46472},
+                    "funnel": [{"step": "web_visit|tariff_page", "customers": 1000, "conversion": 1.0, "step_conversion": 1.0},
+                               {"step": "quote|cart", "customers": 500, "conversion": 0.5, "step_conversion": 0.5},
+                               {"step": "order", "customers": 100, "conversion": 0.1, "step_conversion": 0.2},
+                               {"step": "activation", "customers": 90, "conversion": 0.09, "step_conversion": 0.9}]},
+        "value": {"status": "unsupported", "model": "historic revenue (fallback)", "message": "Model not supported.",
+                  "at_risk": 125, "at_risk_value": 612924.36, "historic": {"top20_share": 0.6433},
+                  "clv": {"customers": 4325, "median": 959.76, "p90": 2879.52, "total": 7659103.32}},
+    }
+
+
+def tiles(**kwargs) -> pd.DataFrame:
+    args = {"as_of": AS_OF, "period": "quarter", "min_n": 50, **kwargs}
+    return summary.kpi_tiles(feedback(), customers(), orders(), complaint_rows(), **args)
+
+
+# --- formats ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("value, decimals, lang, sign, text", [
+    (None, 1, "en", False, "–"), (math.nan, 1, "en", False, "–"), (12345.678, 1, "en", False, "12,345.7"),
+    (12345.678, 1, "de", False, "12.345,7"), (7.04, 1, "en", True, "+7.0"), (-0.04, 1, "en", True, "+0.0"),
+    (-3.25, 2, "de", True, "-3,25"), (1670, 0, "de", False, "1.670"),
+])
+def test_format_number(value, decimals, lang, sign, text):
+    assert summary.format_number(value, decimals, lang, sign=sign) == text
+
+
+def test_format_value_per_kpi_and_language():
+    assert summary.format_value(7.125, "nps") == "+7.1"
+    assert summary.format_value(69.736, "csat") == "69.7%"
+    assert summary.format_value(69.736, "csat", "de") == "69,7\u00a0%"
+    assert summary.format_value(3.6, "csat", "de", change=True) == "+3,6"
+    assert summary.format_value(5.0249, "ces") == "5.02"
+    assert summary.format_value(math.nan, "conversion_rate") == "–"
+    assert summary.format_p(0.0004) == "< 0.001" and summary.format_p(0.04123, "de") == "0,041"
+
+
+# --- audiences ----------------------------------------------------------------------------------------
+def test_audience_sections_and_tiles_are_data():
+    assert summary.audience_sections("management") == ["tiles", "findings", "moments", "complaints", "contact_list",
+                                                        "journey", "value"]
+    assert summary.audience_sections("service")[:3] == ["moments", "complaints", "contact_list"]
+    assert summary.audience_sections("marketing")[0] == "journey"
+    assert summary.audience_sections("sales")[:2] == ["value", "journey"]
+    assert summary.audience_tiles("management") == list(summary.KPI_TILES)
+    assert summary.audience_tiles("sales") == ["conversion_rate", "repeat_customer_rate", "nps"]
+    assert all(set(a["sections"]) <= set(summary.SECTIONS) and set(a["tiles"]) <= set(summary.KPI_TILES)
+               for a in summary.AUDIENCES.values())
+
+
+@pytest.mark.parametrize("func", [summary.audience_sections, summary.audience_tiles])
+def test_unknown_audience_raises(func):
+    with pytest.raises(SummaryError, match="audience must be one of.*'finance'"):
+        func("finance")
+
+
+# --- periods ----------------------------------------------------------------------------------------
+def test_periods_quarter_complete_and_month_partial():
+    assert summary.periods(AS_OF, "quarter") == {
+        "period": "quarter", "as_of": "2025-12-31",
+        "current": {"label": "2025Q4", "start": "2025-10-01", "end": "2025-12-31", "complete": True},
+        "previous": {"label": "2025Q3", "start": "2025-07-01", "end": "2025-09-30", "complete": True},
+    }
+    span = summary.periods("2025-03-10", "month")
+    assert span["current"] == {"label": "2025-03", "start": "2025-03-01", "end": "2025-03-10", "complete": False}
+    assert span["previous"]["label"] == "2025-02" and span["previous"]["end"] == "2025-02-28"
+    assert summary.periods("2025-06-30", "year")["previous"]["label"] == "2024"
+
+
+def test_unknown_period_raises():
+    with pytest.raises(SummaryError, match="period must be one of.*'week'"):
+        summary.periods(AS_OF, "week")
+
+
+def test_period_labels_and_as_of_day():
+    labels = summary.period_labels(utc("2025-12-31 23:30", "2025-07-01", None), "quarter")
+    assert labels.tolist() == ["2025Q4", "2025Q3", ""]
+    assert summary.as_of_day("2025-06-30 17:00") == pd.Timestamp("2025-06-30", tz="UTC")
+    assert summary.as_of_day("", utc("2025-01-02"), utc("2025-03-04 22:00", None)) == pd.Timestamp("2025-03-04", tz="UTC")
+    with pytest.raises(SummaryError, match="no timestamps"):
+        summary.as_of_day("", pd.Series([], dtype="datetime64[us, UTC]"))
+
+
+# --- Poisson rates -------------------------------------------------------------------------------
+def test_poisson_rate_exact_interval():
+    out = summary.poisson_rate(9, 3000)
+    assert out["value"] == pytest.approx(3.0)
+    assert out["ci_low"] == pytest.approx(st.chi2.ppf(0.025, 18) / 2 / 3)
+    assert out["ci_high"] == pytest.approx(st.chi2.ppf(0.975, 20) / 2 / 3)
+    assert summary.poisson_rate(0, 1000)["ci_low"] == 0.0
+    assert math.isnan(summary.poisson_rate(3, 0)["value"])
+
+
+def test_poisson_difference_conditional_test():
+    out = summary.poisson_difference(9, 3000, 45, 3000)
+    assert out["difference"] == pytest.approx(-12.0)
+    se = 1000 * math.sqrt(9 / 3000**2 + 45 / 3000**2)
+    assert (out["ci_low"], out["ci_high"]) == pytest.approx((-12.0 - 1.959964 * se, -12.0 + 1.959964 * se))
+    assert out["p_value"] == pytest.approx(st.binomtest(9, 54, 0.5).pvalue)
+    assert math.isnan(summary.poisson_difference(0, 100, 0, 100)["p_value"])
+    assert math.isnan(summary.poisson_difference(1, 0, 1, 100)["difference"])
+
+
+# --- counts per period -------------------------------------------------------------------------------
+def test_conversion_counts():
+    expected = pd.DataFrame({"period": pd.Series(["2025Q3", "2025Q4"], dtype="str"),
+                             "leads": pd.Series([2, 4], dtype="int64"), "converted": pd.Series([1, 2], dtype="int64")})
+    assert_frame_equal(summary.conversion_counts(customers(), orders(), as_of=AS_OF), expected)
+
+
+def test_repeat_counts_leave_out_cancelled_and_later_orders():
+    # 2025Q3: c5 once, c7 twice (one order without status counts); 2025Q4: c1 twice, c2 once (later order
+    # after as_of), c7 once (its second order cancelled); c3 only a cancelled order
+    expected = pd.DataFrame({"period": pd.Series(["2025Q3", "2025Q4"], dtype="str"),
+                             "buyers": pd.Series([2, 3], dtype="int64"), "repeat_buyers": pd.Series([1, 1], dtype="int64")})
+    assert_frame_equal(summary.repeat_counts(orders(), as_of=AS_OF), expected)
+
+
+def test_complaint_counts_per_quarter_and_month():
+    expected = pd.DataFrame({"period": pd.Series(["2025Q3", "2025Q4"], dtype="str"),
+                             "complaints": pd.Series([45, 9], dtype="int64"),
+                             "exposure": pd.Series([3000.0, 3000.0])})
+    assert_frame_equal(summary.complaint_counts(complaint_rows(), as_of=AS_OF), expected)
+    monthly = summary.complaint_counts(complaint_rows(), as_of=AS_OF, period="month")
+    assert monthly["period"].tolist() == ["2025-07", "2025-08", "2025-09", "2025-10", "2025-11", "2025-12"]
+    assert monthly["complaints"].tolist() == [15, 15, 15, 3, 3, 3]
+    assert summary.complaint_counts(None, as_of=AS_OF).empty
+
+
+def test_counts_missing_column_raise():
+    with pytest.raises(SummaryError, match=r"customers: missing column\(s\) \['lead_date'\]"):
+        summary.conversion_counts(customers().drop(columns="lead_date"), orders(), as_of=AS_OF)
+    with pytest.raises(SummaryError, match=r"complaints: missing column\(s\) \['active'\]"):
+        summary.complaint_counts([{"month": "2025-01", "complaints": 1}], as_of=AS_OF)
+
+
+# --- KPI tiles ---------------------------------------------------------------------------------
+def test_tiles_values_intervals_and_changes():
+    out = tiles().set_index("kpi")
+    assert out.index.tolist() == list(summary.KPI_TILES)
+    assert (out["period"] == "2025Q4").all() and (out["previous_period"] == "2025Q3").all()
+    nps = out.loc["nps"]
+    low, high = metrics.nps_interval(40, 30, 30)
+    assert (nps["value"], nps["n"], nps["previous_value"], nps["previous_n"]) == pytest.approx((10.0, 100, 6.0, 100))
+    assert (nps["ci_low"], nps["ci_high"]) == pytest.approx((float(low), float(high)))
+    diff = metrics.nps_difference(feedback()["nps"][:100], feedback()["nps"][100:200])
+    assert nps["change_previous_period"] == pytest.approx(4.0)
+    assert (nps["change_low"], nps["change_high"], nps["p_value"]) == pytest.approx(
+        (diff["ci_low"], diff["ci_high"], diff["p_value"]))
+    csat = out.loc["csat"]
+    assert (csat["value"], csat["previous_value"], csat["change_previous_period"]) == pytest.approx((60.0, 46.0, 14.0))
+    assert out.loc["ces", "value"] == 5.0 and out.loc["ces", "change_previous_period"] == pytest.approx(1.0)
+    rate = out.loc["complaint_rate"]
+    assert (rate["value"], rate["n"], rate["previous_value"], rate["change_previous_period"]) == pytest.approx(
+        (3.0, 3000, 15.0, -12.0))
+    assert rate["p_value"] == pytest.approx(st.binomtest(9, 54, 0.5).pvalue)
+    conv = out.loc["conversion_rate"]
+    wl, wh = metrics.wilson_interval(2, 4)
+    assert (conv["value"], conv["n"], conv["ci_low"], conv["ci_high"], conv["previous_value"], conv["previous_n"]) == \
+        pytest.approx((50.0, 4, 100 * wl, 100 * wh, 50.0, 2))
+    rep = out.loc["repeat_customer_rate"]
+    assert (rep["value"], rep["n"], rep["previous_value"], rep["previous_n"]) == pytest.approx((100 / 3, 3, 50.0, 2))
+
+
+def test_tiles_significance_only_after_benjamini_hochberg_and_min_n():
+    out = tiles().set_index("kpi")
+    # conversion and repeat customers have fewer than min_n = 50 cases: not tested, greyed
+    assert not out.loc["conversion_rate", "tested"] and out.loc["conversion_rate", "small"]
+    assert math.isnan(out.loc["repeat_customer_rate", "p_value"])
+    assert not out.loc[["conversion_rate", "repeat_customer_rate"], "significant_previous_period"].any()
+    tested = out.loc[out["tested"]]
+    assert tested.index.tolist() == ["nps", "csat", "ces", "complaint_rate"]
+    bh = metrics.benjamini_hochberg(tested["p_value"])
+    assert tested["p_adjusted"].tolist() == pytest.approx(bh["p_adjusted"].tolist())
+    # CSAT 60% vs 46%: p = 0.047 on its own, not significant after correcting over four tiles
+    assert tested.loc["csat", "p_value"] == pytest.approx(0.04731, abs=1e-5)
+    assert not tested.loc["csat", "significant_previous_period"]
+    assert tested.loc["complaint_rate", "significant_previous_period"]
+    assert tested.loc["ces", "significant_previous_period"]          # 5 vs 4, sd 1 each: Welch p < 1e-9
+    assert not tested.loc["nps", "significant_previous_period"]
+    # alone, CSAT's change is significant
+    alone = tiles(kpis=["csat"]).iloc[0]
+    assert alone["significant_previous_period"] and alone["p_adjusted"] == pytest.approx(alone["p_value"])
+
+
+def test_tiles_large_min_n_tests_nothing():
+    out = tiles(min_n=5000)
+    assert not out["tested"].any() and not out["significant_previous_period"].any()
+    assert out["small"].all()
+
+
+def test_tiles_without_complaints_and_without_data():
+    out = summary.kpi_tiles(feedback(), customers(), orders(), None, as_of=AS_OF, min_n=50,
+                            kpis=["complaint_rate", "nps"]).set_index("kpi")
+    assert out.index.tolist() == ["complaint_rate", "nps"]
+    assert out.loc["complaint_rate", "note"] == "no_complaints" and math.isnan(out.loc["complaint_rate", "value"])
+    assert out.loc["nps", "note"] == ""
+    empty = summary.kpi_tiles(feedback().iloc[:0], customers().iloc[:0], orders().iloc[:0], [], as_of=AS_OF)
+    assert empty["note"].tolist() == ["no_data", "no_data", "no_data", "no_complaints", "no_data", "no_data"]
+    assert empty["value"].isna().all() and (empty["n"] == 0).all() and not empty["tested"].any()
+    # complaint rates recorded, but none up to as_of
+    later = summary.kpi_tiles(feedback(), customers(), orders(), complaint_rows()[6:7], as_of=AS_OF, kpis=["complaint_rate"])
+    assert later["note"].tolist() == ["no_data"] and math.isnan(later["value"].iloc[0])
+
+
+def test_tiles_bad_input_raises():
+    with pytest.raises(SummaryError, match="unknown KPI tile"):
+        tiles(kpis=["nps", "churn"])
+    with pytest.raises(SummaryError, match="none named"):
+        tiles(kpis=[])
+    with pytest.raises(SummaryError, match=r"feedback: missing column\(s\) \['csat'\]"):
+        summary.kpi_tiles(feedback().drop(columns="csat"), customers(), orders(), None, as_of=AS_OF)
+
+
+# --- previous run ------------------------------------------------------------------------------------
+def test_no_previous_run_and_input_unchanged():
+    before = tiles()
+    out = summary.with_previous_run(before, None)
+    assert (out["previous_run"] == "").all() and out["change_previous_run"].isna().all()
+    assert list(before.columns) == summary.TILE_COLUMNS
+
+
+def test_change_against_previous_run():
+    previous = {"summary": {"tiles": {"nps": {"value": 12.5, "period": "2025Q3"},
+                                      "csat": {"value": 58.0, "period": "2025-12"},
+                                      "ces": {"value": None, "period": "2025Q3"}}}}
+    out = summary.with_previous_run(tiles(), previous, run_id="20251101T060000Z").set_index("kpi")
+    assert (out["previous_run"] == "20251101T060000Z").all()
+    assert out.loc["nps", "change_previous_run"] == pytest.approx(-2.5)
+    assert out.loc["nps", "previous_run_period"] == "2025Q3"
+    # a month's value is not compared with a quarter's
+    assert out.loc["csat", "previous_run_value"] == 58.0 and math.isnan(out.loc["csat", "change_previous_run"])
+    assert math.isnan(out.loc["ces", "change_previous_run"]) and math.isnan(out.loc["complaint_rate", "previous_run_value"])
+
+
+def test_previous_run_without_summary():
+    out = summary.with_previous_run(tiles(), {"feedback": {"nps": {"value": 3.0}}}, run_id="R1")
+    assert (out["previous_run"] == "R1").all() and out["previous_run_value"].isna().all()
+
+
+def test_tiles_record():
+    out = summary.with_previous_run(tiles(kpis=["nps"]), {"summary": {"tiles": {"nps": {"value": 12.5, "period": "2025Q3"}}}},
+                                    run_id="R1")
+    record = summary.tiles_record(out)
+    assert list(record) == ["nps"]
+    nps = record["nps"]
+    assert {"value", "n", "ci_low", "ci_high", "change_previous_period", "significant_previous_period",
+            "change_previous_run"} <= set(nps)
+    assert (nps["value"], nps["n"], nps["change_previous_run"], nps["previous_run"]) == (10.0, 100, -2.5, "R1")
+
+
+# --- tiles as HTML -------------------------------------------------------------------------------------
+def test_tiles_html_english():
+    page = summary.tiles_html(summary.with_previous_run(tiles(), None), min_n=50)
+    assert re.findall(r'data-kpi="(\w+)"', page) == list(summary.KPI_TILES)
+    assert 'data-kpi="nps" data-value="10"' in page
+    assert "+10.0" in page and "n = 100 answers" in page and "60.0%" in page
+    assert "vs 2025Q3: not significant (adj. p = " in page
+    assert "▼ -12.0 per 1,000 vs 2025Q3: significant (adj. p = " in page
+    assert "not tested: fewer than 50 leads in a period" in page
+    assert "fewer than 50 leads: indicative only" in page
+    assert page.count("no previous run to compare with") == 6
+    assert not re.search(r"https?:|<script|<link|url\(", page)
+
+
+def test_tiles_html_german_and_selected_kpis():
+    previous = {"summary": {"tiles": {"nps": {"value": 12.5, "period": "2025Q3"}}}}
+    page = summary.tiles_html(summary.with_previous_run(tiles(), previous, run_id="R1"), lang="de",
+                              kpis=["complaint_rate", "nps"], min_n=50)
+    assert re.findall(r'data-kpi="(\w+)"', page) == ["complaint_rate", "nps"]
+    assert "Beschwerdequote" in page and "3,0" in page and "n = 3.000 Kundenmonate" in page
+    assert "ggü. letztem Lauf: -2,5 Punkte (damals +12,5 für 2025Q3)" in page
+    assert "der vorherige Lauf hat keinen Wert für diese Kennzahl" in page
+
+
+def test_tiles_html_unavailable_tile():
+    out = summary.kpi_tiles(feedback(), customers(), orders(), None, as_of=AS_OF, kpis=["complaint_rate"])
+    page = summary.tiles_html(out)
+    assert "not available: the moments-of-truth stage (04) recorded no complaint rates" in page
+    assert 'data-value=""' in page
+
+
+# --- findings ----------------------------------------------------------------------------------------
+def test_findings_management_english():
+    out = summary.with_previous_run(tiles(), None)
+    found = summary.findings(out, results(), lang="en", audience="management", min_n=50)
+    assert len(found) == 5
+    assert found[0] == ("NPS in 2025Q4 is +10.0 (95% interval "
+                        f"{summary.format_number(out['ci_low'].iloc[0], 1, sign=True)} to "
+                        f"{summary.format_number(out['ci_high'].iloc[0], 1, sign=True)}, n = 100 answers); against "
+                        "2025Q3: a change by +4.0 points, within sampling noise. There is no previous run to compare with.")
+    assert found[1].startswith("Also significant against 2025Q3: CES (ease) +1.00 (now 5.00 on 1-7); "
+                               "Complaint rate -12.0 per 1,000 (now 3.0 per 1,000 customers a month)")
+    assert "«Unclear invoice item»" in found[2] and "32.1 points lower" in found[2] and "1.99" not in found[2]
+    assert "2.0 points of the overall NPS are at stake; next: «Long hotline wait»" in found[2]
+    assert "Magic moment, a significant gain: «Proactive outage notification» (+8.5)." in found[2]
+    assert found[3].startswith("3 category-months lie outside their control limits (2 above, 1 below).")
+    assert "The latest above the limits: hotline in 2025-08 (9.5 per 1,000 against a centre of 4.0)." in found[3]
+    assert "In 2025Q4: hotline 2025-11 (below)." in found[3]
+    assert found[4].startswith("30 customers with an unresolved negative moment")
+
+
+def test_findings_german_with_previous_run_and_labels():
+    previous = {"summary": {"tiles": {"nps": {"value": 12.5, "period": "2025Q3"}}}}
+    out = summary.with_previous_run(tiles(), previous, run_id="R1")
+    labels = {"moments": {"invoice_unclear": "Rechnungsposition unklar"}, "complaint_categories": {"hotline": "Hotline / Wartezeit"}}
+    found = summary.findings(out, results(), lang="de", audience="management", labels=labels, min_n=50)
+    assert found[0].startswith("NPS liegt im Zeitraum 2025Q4 bei +10,0 (95%-Intervall ")
+    assert found[0].endswith("gegenüber 2025Q3: eine Veränderung um +4,0 Punkte, im Rahmen des Zufalls. "
+                             "Seit dem letzten Lauf: -2,5 Punkte.")
+    assert "«Rechnungsposition unklar»" in found[2] and "um 32,1 Punkte niedrigeren NPS" in found[2]
+    assert "Zuletzt darüber: Hotline / Wartezeit im Monat 2025-08 (9,5 je 1.000" in found[3]
+    assert found[4].startswith("30 Kunden mit einem ungelösten negativen Moment")
+
+
+def test_findings_follow_the_audience_order():
+    out = summary.with_previous_run(tiles(), None)
+    service = summary.findings(out, results(), audience="service", min_n=50)
+    assert service[0].startswith("The moment of truth") and service[3].startswith("Complaint rate in 2025Q4 is 3.0")
+    sales = summary.findings(out, results(), audience="sales", min_n=50)
+    assert sales[0] == ("125 high-value customers are at risk, holding 612,924 € of net revenue to date; "
+                        "the top 20% of customers brought 64% of net revenue to date.")
+    assert sales[1] == ("11.5% of 8,610 leads became customers (95% interval 10.8% to 12.1%) and 9.7% of 4,333 buyers "
+                        "ordered more than once; the funnel loses most from «quote / cart» to «order», where 20% go on.")
+    assert sales[2].startswith("Conversion rate in 2025Q4 is 50.0% (95% interval") and \
+        "no test, fewer than 50 leads in a period" in sales[2]
+    marketing = summary.findings(out, results(), audience="marketing", min_n=50)
+    assert len(marketing) == 3 and marketing[0].startswith("11.5% of 8,610 leads")
+
+
+def test_findings_with_stages_missing():
+    out = summary.with_previous_run(tiles(), None)
+    found = summary.findings(out, {}, audience="management", min_n=50)
+    assert len(found) == 2 and found[0].startswith("NPS in 2025Q4")
+    assert summary.findings(out, {}, audience="sales", min_n=50)[0].startswith("Conversion rate in 2025Q4")
+
+
+def test_moment_and_complaint_findings_edge_cases():
+    quiet = [{**r, "priority": 0.0, "magic": False} for r in moment_rows()]
+    assert summary.moments_finding(quiet) == ("No moment of truth has a significant negative impact on NPS with enough "
+                                              "exposed answers. No moment raises NPS significantly.")
+    assert summary.moments_finding([]) is None
+    calm = [{**r, "out_of_control": False} for r in complaints_results()]
+    assert summary.complaints_finding(calm) == "All complaint rates stay within their control limits: no month stands out."
+    assert summary.complaints_finding(None) is None
+    assert summary.contact_list_finding({}) is None and summary.value_finding(None) is None
+    assert summary.journey_finding({"conversion_rate": {"value": 0.1, "n": 10}}) is None
+
+
+def test_two_magic_moments_and_labels_in_the_report_language():
+    rows = [{**r, "magic": True, "priority": -0.5} if r["moment"] == "tariff_change" else r for r in moment_rows()]
+    labels = {"moments": {"outage_notification": "Proaktive Störungsinfo", "tariff_change": "Tarifwechsel"}}
+    text = summary.moments_finding(rows, lang="de", labels=labels)
+    assert text.endswith(" Magische Momente, jeweils ein signifikanter Gewinn: «Proaktive Störungsinfo» (+8,5), "
+                         "«Tarifwechsel» (-1,2).")
+
+
+def test_movers_finding_when_nothing_moves():
+    out = tiles(kpis=["nps", "conversion_rate"])
+    assert summary.movers_finding(out, ["conversion_rate"]) == (
+        "No other KPI shown (Conversion rate) changed significantly against 2025Q3: the differences are within "
+        "sampling noise or the periods have too few cases.")
+    assert summary.movers_finding(out, []) is None
+
+
+# --- sections -----------------------------------------------------------------------------------------
+def sections(audience="management", res=None, lang="en"):
+    out = summary.with_previous_run(tiles(), None)
+    res = results() if res is None else res
+    found = summary.findings(out, res, audience=audience, lang=lang, min_n=50)
+    return summary.build_sections(audience, tiles=out, results=res, findings_text=found, lang=lang, min_n=50)
+
+
+def test_sections_in_audience_order_with_figure():
+    parts = sections("service")
+    assert [p["name"] for p in parts] == ["moments", "complaints", "contact_list", "tiles", "findings"]
+    assert [p["title"] for p in parts][:2] == ["Moments of truth", "Complaint months out of control"]
+    moments = parts[0]["html"]
+    assert moments.count("<img ") == 1 and 'src="data:image/png;base64,' in moments
+    assert 'alt="Bar chart of the NPS impact of 3 moments with 95% intervals: Unclear invoice item -32.1; ' in moments
+    assert "<figcaption" in moments and "Long hotline wait" in moments
+    # the table ranks the moments of truth; the magic moment is listed without a rank
+    assert re.search(r">–</td><td[^>]*>Proactive outage notification</td><td[^>]*>magic moment</td>", moments)
+    assert re.findall(r'data-kpi="(\w+)"', parts[3]["html"]) == ["complaint_rate", "nps", "csat", "ces"]
+    assert parts[4]["html"].count("<li>") == 5
+    for part in parts:
+        assert not re.search(r"https?:|<script|<link", part["html"])
+
+
+def test_sections_say_not_available_when_stages_are_missing():
+    parts = {p["name"]: p for p in sections("management", res={})}
+    for name, stage in (("moments", "04"), ("complaints", "04"), ("contact_list", "04"), ("journey", "03"), ("value", "05")):
+        assert f"({stage}) recorded no results in this run" in parts[name]["text"]
+        assert "Not available" in parts[name]["html"]
+    assert parts["tiles"]["html"].count("data-kpi=") == 6
+
+
+def test_sections_german():
+    parts = {p["name"]: p for p in sections("management", lang="de")}
+    assert parts["tiles"]["title"] == "Kennzahlen auf einen Blick"
+    assert "Benjamini-Hochberg über die 4 getesteten Kacheln" in parts["tiles"]["text"]
+    assert "Auf der Rückrufliste" in parts["contact_list"]["html"]
+    assert "Konversion (Leads → Kunden)" in parts["journey"]["html"] and "11,5\u00a0%" in parts["journey"]["html"]
+    assert "612.924" in parts["value"]["html"]
+    assert "darüber" in parts["complaints"]["html"]
+
+
+def test_missing_sections_and_analysis_note():
+    assert summary.missing_sections({}, "sales") == ["value", "journey"]
+    assert summary.missing_sections(results(), "management") == []
+    span = summary.periods("2025-11-15", "quarter")
+    data = pd.DataFrame({"table": ["feedback", "customers"], "rows": [1670, 20000], "first": ["2024-01-01", ""],
+                         "last": ["2025-11-15", ""]})
+    note = summary.analysis_note(span, data, audience="service", missing=["value"])
+    assert note == ("**Customer service** view in English. The tiles compare **2025Q4** (2025-10-01 to 2025-11-15, "
+                    "incomplete: it ends at the analysis day) with **2025Q3** (2025-07-01 to 2025-09-30); analysis day "
+                    "2025-11-15. Data analysed: feedback 1,670 rows (2024-01-01 to 2025-11-15), customers 20,000 rows. "
+                    "There is no previous run to compare with. Not recorded in this run: Customer value at risk; their "
+                    "sections say so.")
+    german = summary.analysis_note(span, data, lang="de", previous_run="R1")
+    assert "Sicht **Geschäftsleitung** auf Deutsch" in german and "vorherigen Lauf `R1`" in german
+
+
+def test_data_period_and_record():
+    data = summary.data_period({"feedback": feedback(), "customers": customers()})
+    expected = pd.DataFrame({"table": pd.Series(["feedback", "customers"], dtype="str"),
+                             "rows": pd.Series([201, 7], dtype="int64"),
+                             "first": pd.Series(["2025-08-15", ""], dtype="str"),
+                             "last": pd.Series(["2026-01-02", ""], dtype="str")})
+    assert_frame_equal(data, expected)
+    out = summary.with_previous_run(tiles(), None)
+    record = summary.summary_record(out, ["a", "b", "c"], span=summary.periods(AS_OF), audience="sales", lang="de",
+                                    sections=summary.audience_sections("sales"), data=data, parameters={"min_n": 50})
+    assert record["tiles"]["nps"]["value"] == 10.0 and record["findings"] == ["a", "b", "c"]
+    assert record["current_period"]["label"] == "2025Q4" and record["previous_run"] is None
+    assert record["sections"] == ["value", "journey", "tiles", "findings"] and record["parameters"] == {"min_n": 50}
+
+
+def test_unknown_language_raises():
+    with pytest.raises(SummaryError, match="lang must be one of"):
+        summary.tiles_html(tiles(), lang="fr")
+
+
+def test_taxonomy_labels_in_both_languages():
+    from cxlib import config
+
+    tax = config.load_taxonomy(config.find_project_dir(__file__) / "config" / "taxonomy.yml")
+    de = summary.taxonomy_labels(tax, "de")
+    assert de["moments"]["invoice_unclear"] == "Rechnungsposition unklar"
+    assert de["moments"]["slow_provisioning"].startswith("Lange Bereitstellung")
+    assert de["complaint_categories"]["billing"] == "Rechnung" and de["touchpoints"]["order"] == "Bestellung"
+    assert summary.taxonomy_labels(tax, "en")["moments"]["invoice_unclear"] == "Unclear invoice item"
+    np.testing.assert_equal(len(de["complaint_categories"]), 5)
