@@ -1017,7 +1017,8 @@ def consented_channels(customers: pd.DataFrame, taxonomy, *, consent_log: pd.Dat
     Basis: the CRM opt-in (contact_consent true AND the channel listed in consent_channels; a
     missing flag is no consent). A consent log (customer_id, timestamp, channel, consent: True =
     opt-in, False = opt-out; channel empty = every channel) overrides it per channel: the latest
-    entry wins and an opt-out wins a tie; an opt-in without a channel opts in to nothing.
+    entry wins and an opt-out wins a tie; an undated opt-in never overrides a dated entry, an
+    undated opt-out always wins; an opt-in without a channel opts in to nothing.
     Out: customer_id, channel, basis ('crm' / 'consent log'), only `channels`.
     """
     _require(customers, [col_customer, col_consent, col_channels], "customers")
@@ -1040,7 +1041,12 @@ def consented_channels(customers: pd.DataFrame, taxonomy, *, consent_log: pd.Dat
     every = log.loc[log["_ch"].isna() & ~log["_ok"]].drop(columns=["_ch"]).merge(
         pd.DataFrame({"_ch": channels}), how="cross")
     log = pd.concat([log.loc[log["_ch"].notna()], every], ignore_index=True)
-    latest = (log.sort_values([col_customer, "_ch", col_timestamp, "_ok"], ascending=[True, True, True, False], kind="stable")
+    # Undated entries: an opt-in ranks below every dated entry, an opt-out above them (withdrawn
+    # consent of unknown date is never overridden).
+    undated = log[col_timestamp].isna()
+    log = log.assign(_rank=np.select([undated & log["_ok"], undated & ~log["_ok"]], [0, 2], default=1))
+    latest = (log.sort_values([col_customer, "_ch", "_rank", col_timestamp, "_ok"],
+                              ascending=[True, True, True, True, False], kind="stable")
               .drop_duplicates([col_customer, "_ch"], keep="last"))
     decided = latest.loc[latest["_ch"].isin(channels), [col_customer, "_ch", "_ok"]].rename(columns={"_ch": CHANNEL})
     keep_crm = crm.merge(decided[[col_customer, CHANNEL]], on=[col_customer, CHANNEL], how="left", indicator=True)

@@ -492,14 +492,22 @@ def test_property_contact_list_includes_exactly_the_consented(taxonomy, world, m
             assert row["channel"] == moment_channel                           # the moment's own channel first
 
 
-@pytest.mark.xfail(strict=True, reason="moments.consented_channels sorts an undated consent-log entry last, so an "
-                                       "undated opt-in overrides a dated opt-out (reported to the moments helper)")
 def test_an_undated_opt_in_never_overrides_a_dated_opt_out(taxonomy):
     customers = pd.DataFrame({"customer_id": ["A"], "contact_consent": pd.array([True], dtype="boolean"),
                               "consent_channels": ["email"]})
     log = pd.DataFrame({"customer_id": ["A", "A"], "timestamp": pd.to_datetime(["2024-02-01", None], utc=True),
                         "channel": ["email", "email"], "consent": [False, True]})
     assert moments.consented_channels(customers, taxonomy, consent_log=log).empty
+
+
+def test_an_undated_opt_out_wins_over_a_dated_opt_in_and_an_undated_opt_in_alone_counts(taxonomy):
+    customers = pd.DataFrame({"customer_id": ["A", "B"], "contact_consent": pd.array([False, False], dtype="boolean"),
+                              "consent_channels": [None, None]})
+    log = pd.DataFrame({"customer_id": ["A", "A", "B"],
+                        "timestamp": pd.to_datetime([None, "2024-03-01", None], utc=True),
+                        "channel": ["phone", "phone", "phone"], "consent": [False, True, True]})
+    allowed = moments.consented_channels(customers, taxonomy, consent_log=log)
+    assert allowed[["customer_id", "channel", "basis"]].values.tolist() == [["B", "phone", "consent log"]]
 
 
 # --- nothing listens to other hosts ---------------------------------------------------------------------------
