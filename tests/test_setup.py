@@ -109,6 +109,21 @@ def test_notebook_parameters_cell_is_literal_and_commented(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_papermill_reads_every_parameter_with_its_type_and_help(path):
+    """papermill --help-notebook (and each run's log) parse the cell line by line: a second '='
+    on a line (e.g. in its comment) makes papermill skip that parameter with a warning."""
+    from papermill.translators import PythonTranslator
+
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    declared = [stmt.target.id if isinstance(stmt, ast.AnnAssign) else stmt.targets[0].id
+                for stmt in ast.parse(cell.source).body]
+    inspected = PythonTranslator.inspect(cell)
+    assert [p.name for p in inspected] == declared
+    assert all(p.help for p in inspected), [p.name for p in inspected if not p.help]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_defines_no_functions_or_classes(path):
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
