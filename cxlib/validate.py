@@ -260,6 +260,7 @@ def run_gate(
 
     with _quiet_gx() as gx:
         context = gx.get_context(mode="ephemeral")
+        context.enable_analytics(False)
         context.variables.progress_bars = {"globally": False}
         docs_base = _replace_data_docs_site(context, data_docs_dir, stage)
         source = context.data_sources.add_pandas(f"cx_{stage}")
@@ -429,8 +430,9 @@ def _utc(value) -> pd.Timestamp:
 
 # --- Great Expectations plumbing ---------------------------------------------------------------
 def _import_gx():
-    """Import great_expectations (seconds), analytics off."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    """Import great_expectations (seconds), analytics off (no telemetry, whatever the
+    environment says; run_gate also switches it off on the context)."""
+    os.environ["GX_ANALYTICS_ENABLED"] = "False"
     import great_expectations as gx
     return gx
 

@@ -649,6 +649,51 @@ def test_file_fingerprint_is_sha256(tmp_path):
     assert sources.file_fingerprint(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 
 
+def test_reader_format_skiprows_and_quotechar(tmp_path):
+    raw_file(tmp_path, "export.txt", """
+        Kontaktbericht Hotline
+        erstellt am 02.01.2024
+        Nr|Kunde|Zeit|Notiz
+        c1|K1|2024-01-01 10:00|'Rückruf | morgen'
+        c2|K2|2024-01-01 11:00|kurz
+    """)
+    out = run(tmp_path, """
+        tables:
+          events:
+            - file: export.txt
+              reader: {format: csv, sep: "|", skiprows: 2, quotechar: "'"}
+              columns: {event_id: Nr, customer_ref: Kunde, timestamp: Zeit, text: Notiz}
+              constants: {channel: phone, touchpoint: order}
+    """).tables["events"]
+    cols(out, event_id=strs("c1", "c2"), customer_ref=strs("K1", "K2"),
+         timestamp=utc("2024-01-01 09:00", "2024-01-01 10:00"), text=strs("Rückruf | morgen", "kurz"),
+         _row=pd.Series([4, 5], dtype="int64"))
+
+
+def test_several_entries_stack_into_one_table_in_mapping_order(tmp_path):
+    raw_file(tmp_path, "anrufe.csv", "Nr;Kunde;Zeit\nc1;K1;01.03.2024 10:00\nc2;K2;02.03.2024 11:30\n")
+    pd.DataFrame({"chat": ["h1"], "visitor": ["K3"],
+                  "start": pd.to_datetime(["2024-03-05 08:00"]).tz_localize("UTC")}) \
+        .to_parquet(tmp_path / "raw" / "chats.parquet")
+    staged = run(tmp_path, """
+        tables:
+          events:
+            - file: anrufe.csv
+              reader: {sep: ";"}
+              columns: {event_id: Nr, customer_ref: Kunde, timestamp: {from: Zeit, dates: ["%d.%m.%Y %H:%M"]}}
+              constants: {channel: Hotline, touchpoint: order}
+            - file: chats.parquet
+              columns: {event_id: chat, customer_ref: visitor, timestamp: start}
+              constants: {channel: web, touchpoint: activation}
+    """)
+    cols(staged.tables["events"], event_id=strs("c1", "c2", "h1"), customer_ref=strs("K1", "K2", "K3"),
+         timestamp=utc("2024-03-01 09:00", "2024-03-02 10:30", "2024-03-05 08:00"),
+         channel=strs("phone", "phone", "web"), touchpoint=strs("order", "order", "activation"),
+         _file=strs("anrufe.csv", "anrufe.csv", "chats.parquet"), _row=pd.Series([2, 3, 1], dtype="int64"))
+    assert staged.inputs[["file", "table", "rows"]].values.tolist() == \
+        [["anrufe.csv", "events", 2], ["chats.parquet", "events", 1]]
+
+
 # --- bad input: every message names mapping, data file, column and rows ---------------------
 def test_missing_file_lists_the_raw_folder(tmp_path):
     raw_file(tmp_path, "kunden.csv", "K,E\n1,ja\n")

@@ -276,3 +276,24 @@ def test_cleaned_tables_pass_the_processed_gate(cleaned_run):
     assert cleaned_run.failed == []
     assert cleaned_run.status != "failed"
     assert cleaned_run.skipped == ["orders"]
+
+
+# --- run F: no telemetry, no network, nothing written outside the Data Docs folder ------------------
+def test_gate_runs_offline_with_analytics_off_and_writes_only_its_data_docs(tmp_path, monkeypatch):
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access during the gate: {args[1:]!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setenv("GX_ANALYTICS_ENABLED", "True")
+    monkeypatch.chdir(tmp_path)
+    gate = validate.run_gate({"feedback": frame("feedback", feedback(2))}, TAX, "raw",
+                             data_docs_dir=tmp_path / "run" / "data_docs", now=NOW)
+    assert gate.status == "passed"
+    assert validate.os.environ["GX_ANALYTICS_ENABLED"] == "False"
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+    assert gate.data_docs_index == (tmp_path / "run" / "data_docs" / "raw" / "index.html").resolve()
+    assert gate.data_docs_index.is_file()
