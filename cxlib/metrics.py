@@ -469,7 +469,8 @@ def kpi_by(df: pd.DataFrame, by: Sequence[str], *, kpi: str = NPS, min_n: int = 
     (n < min_n), diff_vs_rest, p_value, p_adjusted (Benjamini-Hochberg over the groups that are not
     small), significant, rank (1 = best value; NA for small groups, which are never ranked or
     called significant). `by` may name any column, e.g. 'period' after `add_period`, or customer
-    attributes after `with_customers`; missing values form their own group.
+    attributes after `with_customers`; missing values form their own group, which is shown and
+    tested against the rest but never ranked (it is no group a reader can act on).
 
         kpi_by(with_customers(fb, cust), ["segment"], kpi="nps", min_n=100)
     """
@@ -488,7 +489,8 @@ def kpi_by(df: pd.DataFrame, by: Sequence[str], *, kpi: str = NPS, min_n: int = 
         n=stats["n"].to_numpy(), value=est["value"].to_numpy(), ci_low=est["ci_low"].to_numpy(),
         ci_high=est["ci_high"].to_numpy(), small=small, diff_vs_rest=diff["difference"],
         p_value=p, p_adjusted=bh["p_adjusted"], significant=bh["significant"])
-    ranks = out["value"].where(~out["small"]).rank(ascending=False, method="min")
+    known = out[by].notna().all(axis=1).to_numpy()
+    ranks = out["value"].where(~out["small"] & known).rank(ascending=False, method="min")
     return out.assign(rank=ranks.astype("Int64"))
 
 
@@ -610,7 +612,8 @@ def describe_groups(table: pd.DataFrame, by: Sequence[str], kpi: str = NPS, *, m
     by = [by] if isinstance(by, str) else list(by)
     names = _group_names(table, by)
     name = lambda row: names[row.name]  # noqa: E731
-    large = table.loc[~table["small"]].sort_values("value", ascending=False)
+    large = table.loc[~table["small"] & table["rank"].notna()].sort_values("value", ascending=False)
+    unknown = table.loc[~table["small"] & table["rank"].isna()]
     small = table.loc[table["small"]]
     parts = []
     if len(large) >= 2:
@@ -623,13 +626,16 @@ def describe_groups(table: pd.DataFrame, by: Sequence[str], kpi: str = NPS, *, m
         parts.append(f"Only **{name(only)}** has at least {min_n} answers ({label} {_fmt(only['value'], kpi)}).")
     else:
         parts.append(f"No group has {min_n} answers or more: no group is compared or ranked.")
-    sig = large.loc[large["significant"]]
+    sig = table.loc[~table["small"] & table["significant"]]
     if len(sig):
         items = (names[sig.index] + " (" + sig["diff_vs_rest"].map(lambda v: _fmt_diff(v, kpi)) + " vs the rest)").str.cat(sep=", ")
         parts.append(f"Significantly different from the rest of the sample (Benjamini-Hochberg, 5% FDR): {items}.")
     elif len(large) >= 2:
         parts.append("No group differs significantly from the rest of the sample after correcting for "
                      "multiple comparisons.")
+    if len(unknown):
+        parts.append(f"Answers without a recorded value ({names[unknown.index].str.cat(sep=', ')}, "
+                     f"n = {int(unknown['n'].sum()):,}) are shown but not ranked.")
     if len(small):
         parts.append(f"{len(small)} group(s) have fewer than {min_n} answers and are shown greyed, "
                      f"not ranked: {names[small.index[:8]].str.cat(sep=', ')}"
@@ -638,12 +644,14 @@ def describe_groups(table: pd.DataFrame, by: Sequence[str], kpi: str = NPS, *, m
 
 
 def describe_trend(trend: pd.DataFrame, kpi: str = NPS) -> str:
-    """Markdown sentences on a `kpi_trend` table without groups: first and last period, and the
-    changes that are significant (the others are called noise)."""
+    """Markdown sentences on a `kpi_trend` table without groups: first and last period with at
+    least `min_n` answers (all periods when none has), and the changes that are significant (the
+    others are called noise)."""
     label = LABELS[kpi]
     if trend.empty:
         return f"No {label} answers in the selection."
-    first, last = trend.iloc[0], trend.iloc[-1]
+    large = trend.loc[~trend["small"]] if (~trend["small"]).any() else trend
+    first, last = large.iloc[0], large.iloc[-1]
     text = (f"{label} went from {_fmt(first['value'], kpi)} in {first[PERIOD]} (n = {first['n']:,}) to "
             f"{_fmt(last['value'], kpi)} in {last[PERIOD]} (n = {last['n']:,}).")
     sig = trend.loc[trend["significant"]]

@@ -122,6 +122,15 @@ def test_notebook_02_records_results(demo_tables, tmp_path):
     assert results["by_segment"] and {"segment", "survey", "n", "value", "small", "rank"} <= set(results["by_segment"][0])
     assert results["themes"][0]["theme"] == "invoice"
     assert results["text_quality"]["themes"][-1]["theme"] == "all"
+    real = results["text_quality_real_reviews"]       # the notebook measures the real reviews when ../shared is there
+    if (GARDEN.parent / "womens_clothing_reviews_en" / "reviews.csv").is_file():
+        overall = next(row for row in real["themes"] if row["theme"] == "all")
+        held_out = next(row for row in real["themes_held_out"] if row["theme"] == "all")
+        assert overall["support"] == 105 and overall["precision"] >= 0.75 and overall["recall"] >= 0.65
+        assert held_out["support"] == 21 and held_out["precision"] >= 0.6
+        assert next(row for row in real["sentiment"] if row["language"] == "en")["accuracy"] >= 0.77
+    else:
+        assert real == {}
 
 
 @pytest.mark.real_data

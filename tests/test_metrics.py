@@ -230,6 +230,19 @@ def test_kpi_by_small_group_never_ranked_or_significant_even_if_extreme():
     assert tiny["small"] and not tiny["significant"] and pd.isna(tiny["rank"]) and math.isnan(tiny["p_value"])
 
 
+def test_kpi_by_group_of_missing_values_is_shown_and_tested_but_never_ranked():
+    df = pd.DataFrame({"segment": pd.Series(["a"] * 100 + ["b"] * 100 + [None] * 100, dtype="str"),
+                       "nps": [8.0] * 100 + [3.0] * 100 + [10.0] * 100})
+    out = metrics.kpi_by(df, ["segment"], min_n=100)
+    assert out["segment"].isna().tolist() == [False, False, True]
+    assert out["rank"].tolist() == [1, 2, pd.NA] and out["small"].tolist() == [False, False, False]
+    assert out["value"].tolist() == [0.0, -100.0, 100.0] and out["significant"].tolist() == [False, True, True]
+    text = metrics.describe_groups(out, ["segment"], "nps", min_n=100)
+    assert "Of 2 groups with at least 100 answers, **a** has the highest NPS" in text and "**b** the lowest" in text
+    assert "Answers without a recorded value ((none), n = 100) are shown but not ranked." in text
+    assert "(none) (+" in text                                 # still tested against the rest
+
+
 def test_kpi_by_csat_and_ces_and_errors():
     df = pd.DataFrame({"g": ["x", "x", "x", "y", "y"], "csat": [5.0, 4.0, 1.0, 2.0, np.nan], "ces": [7.0, 5.0, 6.0, 1.0, 3.0]})
     csat = metrics.kpi_by(df, ["g"], kpi="csat", min_n=1)
@@ -319,6 +332,16 @@ def test_describe_functions_state_the_numbers():
     assert "shown greyed, not ranked: c" in text and "Significantly different" in text
     trend = metrics.kpi_trend(trend_frame(), min_n=100)
     assert "2024-03 (+60.0 points vs the period before)" in metrics.describe_trend(trend)
+
+
+def test_describe_trend_starts_and_ends_with_periods_large_enough():
+    # April (n 50) is small: the sentence runs from January to March, not to April's -20
+    trend = metrics.kpi_trend(trend_frame(), min_n=100)
+    assert metrics.describe_trend(trend).startswith(
+        "NPS went from +0.0 in 2024-01 (n = 200) to +60.0 in 2024-03 (n = 200).")
+    assert "1 period(s) have too few answers" in metrics.describe_trend(trend)
+    tiny = metrics.kpi_trend(trend_frame(), min_n=1000)             # no period is large enough: all shown
+    assert metrics.describe_trend(tiny).startswith("NPS went from +0.0 in 2024-01 (n = 200) to -20.0 in 2024-04 (n = 50).")
 
 
 # --- properties --------------------------------------------------------------------------------------
