@@ -15,16 +15,19 @@ in conftest.py) with the demo source mapping and the cleaning rules, as 01_valid
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import DEMO_CUSTOMERS, DEMO_SEED
-from cxlib import clean, config, demo, report, sources, value
+from test_value import TRUTH, simulate_orders
+from cxlib import clean, config, demo, pipeline, report, sources, value
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW_DAYS = 90
@@ -120,18 +123,28 @@ def test_demo_orders_fall_back_to_revenue_to_date(processed):
     assert value.clv_distribution(res)["total"] == pytest.approx(hist["revenue"].sum())
 
 
-def test_notebook_05_runs_on_demo_data_and_records_results(processed, tmp_path):
+def run_notebook(tables: dict, tmp_path: Path) -> tuple[dict, int]:
+    """Run 05_customer_value on `tables`; its recorded `value` results and the number of figures drawn."""
     folder = tmp_path / "processed"
-    sources.write_processed({k: processed[k] for k in ("customers", "events", "orders", "campaigns", "feedback")}, folder)
+    sources.write_processed({k: tables[k] for k in ("customers", "events", "orders", "campaigns", "feedback")}, folder)
     run_dir = tmp_path / "run"
     done = subprocess.run(
         [sys.executable, "-m", "papermill", "-k", "python3", str(ROOT / "notebooks" / "05_customer_value.ipynb"),
          str(tmp_path / "out.ipynb"), "-p", "processed_dir", str(folder), "-p", "run_dir", str(run_dir),
          "-p", "taxonomy", str(ROOT / "config" / "taxonomy.yml")],
         cwd=ROOT / "notebooks", capture_output=True, text=True, timeout=600,
+        env={**os.environ, **pipeline.KERNEL_ENV},        # figures inline, as `cx run` draws them
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    results = report.read_results(run_dir)["value"]
+    executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    figures = sum("image/png" in out.get("data", {}) for cell in executed.cells if cell.cell_type == "code"
+                  for out in cell.outputs)
+    return report.read_results(run_dir)["value"], figures
+
+
+def test_notebook_05_runs_on_demo_data_and_records_results(processed, tmp_path):
+    results, figures = run_notebook(processed, tmp_path)
+    assert figures == 7                      # every figure but the holdout's (no model) is drawn
     assert results["status"] == "unsupported" and results["model"] == "historic revenue (fallback)"
     assert results["message"].startswith("Model not supported: no customer bought on more than two days")
     assert {"mean", "median", "p90", "total"} <= set(results["clv"])
@@ -139,3 +152,20 @@ def test_notebook_05_runs_on_demo_data_and_records_results(processed, tmp_path):
     assert sum(row["customers"] for row in results["tiers"]) == results["clv"]["customers"]
     assert results["at_risk"] == int(np.round(results["at_risk"])) and results["at_risk"] > 0
     assert results["holdout"] is None
+
+
+def test_notebook_05_fits_the_model_on_orders_simulated_from_it(processed, tmp_path):
+    """The fitted branch (parameters, CLV, holdout check) on orders drawn from BG/NBD + Gamma-Gamma
+    for the demo's customers, with the demo's contacts and answers."""
+    ids = processed["orders"]["customer_id"].drop_duplicates().sort_values().head(600).reset_index(drop=True)
+    sim = simulate_orders(len(ids), TRUTH, days=730, seed=4)
+    sim = sim.assign(customer_id=sim["customer_id"].map(dict(zip([f"c{i:05d}" for i in range(len(ids))], ids))),
+                     timestamp=sim["timestamp"] + (processed["end"] - sim["timestamp"].max().floor("D")))
+    orders = sim.reindex(columns=processed["orders"].columns).astype(processed["orders"].dtypes.to_dict())
+    results, figures = run_notebook({**processed, "orders": orders}, tmp_path)
+    assert results["status"] == "fitted" and results["model"].startswith("BG/NBD + Gamma-Gamma (pymc-marketing")
+    assert results["clv"]["basis"] == "predicted_clv" and results["clv"]["customers"] == 600
+    assert 0 < results["clv"]["median"] < results["clv"]["mean"] < results["clv"]["p90"]
+    assert results["holdout"]["customers"] > 0 and abs(results["holdout"]["error_pct"]) < 35
+    assert sum(row["customers"] for row in results["tiers"]) == 600
+    assert figures == 8                      # the holdout figure too
