@@ -167,7 +167,9 @@ def with_derived_moments(events, taxonomy=None, *, rules: Mapping | None = None,
     `between: [a, b], min_days: d`: each touchpoint-b event whose latest earlier touchpoint-a
     event of the same customer lies more than d days before it (e.g. order -> activation over
     14 days) is repeated with contact_reason = the rule's code, dated at b.
-    `wait_over_seconds: s`: each contact (not outbound) that waited more than s seconds.
+    `wait_over_seconds: s`: each contact (not outbound) that waited more than s seconds, except
+    contacts whose reason is in the optional `except_reasons` (e.g. a cancellation call: the
+    customer had decided to leave before the wait, so it would show as churn caused by waiting).
     Derived events keep every column of the event they copy; event_id gets '#<code>'.
     """
     if rules is None:
@@ -192,6 +194,8 @@ def with_derived_moments(events, taxonomy=None, *, rules: Mapping | None = None,
             hit = e.filter(e[col_wait] > float(rule["wait_over_seconds"]))
             if col_direction in e.columns:
                 hit = hit.filter(hit[col_direction].fill_null("inbound") != "outbound")
+            if rule.get("except_reasons"):
+                hit = hit.filter(~hit[col_reason].fill_null("").isin([str(r) for r in rule["except_reasons"]]))
         else:
             raise MomentsError(f"derived_moments.{code}: expected 'between' or 'wait_over_seconds', got {sorted(rule)}")
         parts.append(hit.mutate(**{col_reason: ibis.literal(str(code), "string"),
@@ -1168,8 +1172,49 @@ def contact_list_export(contacts: pd.DataFrame, reidentification: pd.DataFrame, 
 
 # --- words for the report -------------------------------------------------------------------------
 
-def describe_ranking(ranking: pd.DataFrame) -> str:
-    """Two or three sentences on the moments with NPS at stake (by priority) and the magic moments."""
+def interval_text(estimate, low, high, *, decimals: int = 1, sign: bool = True, sep: str = " to ") -> pd.Series:
+    """One readable cell per row: estimate with its interval, e.g. '-28.4 (-33.7 to -23.2)' (minus
+    sign U+2212); '–' where the estimate is missing, the estimate alone where the interval is.
+
+        interval_text(nps["adjusted"], nps["adjusted_low"], nps["adjusted_high"])
+    """
+    est = pd.Series(estimate, dtype="float64").reset_index(drop=True)
+    lo = pd.Series(low, dtype="float64").reset_index(drop=True)
+    hi = pd.Series(high, dtype="float64").reset_index(drop=True)
+    spec = f"{'+' if sign else ''}.{int(decimals)}f"
+    fmt = lambda v: format(v, spec).replace("-", "\u2212")  # noqa: E731
+    text = [("–" if pd.isna(e) else fmt(e) if pd.isna(a) or pd.isna(b) else f"{fmt(e)} ({fmt(a)}{sep}{fmt(b)})")
+            for e, a, b in zip(est, lo, hi)]
+    index = estimate.index if isinstance(estimate, pd.Series) else None
+    return pd.Series(text, index=index, dtype="str")
+
+
+def handling_table(handling: pd.DataFrame, dimension: str, *, labels: Mapping | None = None, decimals: int = 0) -> pd.DataFrame:
+    """One handling dimension of `handling_impact` as a compact table: one row per moment (its
+    label), one column per level in the usual order, each cell 'value (n = …)', small groups
+    marked '*'; '' where the moment has no answers at that level.
+
+    Out: moment (label), then the levels.
+    """
+    _require(handling, [MOMENT, DIMENSION, LEVEL, "n", "value", "small"], "handling impact")
+    rows = handling.loc[handling[DIMENSION] == dimension]
+    order = list(dict.fromkeys(rows[MOMENT]))
+    levels = (rows.assign(_l=_level_order(rows[DIMENSION], rows[LEVEL])).sort_values(["_l", LEVEL], kind="stable")[LEVEL]
+              .drop_duplicates().tolist())
+    spec = f"+.{int(decimals)}f"
+    cell = [("–" if pd.isna(v) else format(v, spec).replace("-", "\u2212")) + f" (n = {int(n):,})" + ("*" if s else "")
+            for v, n, s in zip(rows["value"], rows["n"], rows["small"])]
+    wide = (rows.assign(_cell=pd.Series(cell, index=rows.index, dtype="str"))
+            .pivot(index=MOMENT, columns=LEVEL, values="_cell").reindex(index=order, columns=levels).fillna(""))
+    names = [str(labels.get(m, m)) if labels is not None else str(m) for m in wide.index]   # dict or Series
+    return (wide.reset_index(drop=True).rename_axis(columns=None)
+            .astype("str").assign(**{MOMENT: pd.Series(names, dtype="str")}).loc[:, [MOMENT, *levels]])
+
+
+def describe_ranking(ranking: pd.DataFrame, *, churn_exclude: Sequence[str] = ()) -> str:
+    """Two or three sentences on the moments with NPS at stake (by priority), the magic moments
+    and the moments without NPS at stake after which churn rises significantly (except
+    `churn_exclude`, reasons that are part of leaving such as cancellation requests)."""
     ranked = ranking.loc[ranking["priority"].notna() & (ranking["priority"] > 0)]
     if ranked.empty:
         text = "No moment has a significant negative impact on NPS with enough exposed answers."
@@ -1185,6 +1230,13 @@ def describe_ranking(ranking: pd.DataFrame) -> str:
             f"**{r.label}** ({r.nps_impact:+.0f} points)" for r in magic.itertuples()) + "."
     else:
         text += " No moment raises NPS significantly."
+    churned = ranking.loc[ranking["churn_significant"].fillna(False).astype(bool) & (ranking["churn_lift"] > 1)
+                          & ~(ranking["priority"] > 0) & ~ranking["moment"].isin(list(churn_exclude))]
+    if len(churned):
+        text += (" Without NPS at stake, churn still rises significantly after "
+                 + ", ".join(f"**{r.label}** (×{r.churn_lift:.1f})"
+                             for r in churned.sort_values("churn_lift", ascending=False, kind="stable").itertuples())
+                 + ": a churn risk the NPS does not show.")
     return text
 
 

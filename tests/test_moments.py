@@ -143,6 +143,21 @@ def test_derived_moments_ignore_outbound_waits_and_short_gaps():
     assert run(moments.with_derived_moments(events, rules={})).equals(run(engine.table(events)))
 
 
+
+def test_derived_wait_moment_skips_the_excepted_reasons(taxonomy):
+    events = make_events([
+        ("w1", "A", "2024-01-01", "service_contact", "cancellation_request", "phone", True, 900.0),
+        ("w2", "A", "2024-01-02", "service_contact", "invoice_unclear", "phone", True, 900.0),
+        ("w3", "B", "2024-01-03", "service_contact", None, "phone", True, 900.0),   # no reason: still a long wait
+    ])
+    rules = {"wait": {"wait_over_seconds": 300, "except_reasons": ["cancellation_request"]}}
+    out = run(moments.with_derived_moments(events, rules=rules))
+    assert sorted(out.loc[out["event_id"].str.contains("#"), "event_id"]) == ["w2#wait", "w3#wait"]
+    # the taxonomy's long hotline wait leaves out waits on cancellation calls (the decision to leave came first)
+    assert taxonomy.data["derived_moments"]["long_hotline_wait"]["except_reasons"] == ["cancellation_request"]
+    derived = run(moments.with_derived_moments(events, taxonomy))
+    assert sorted(derived.loc[derived["event_id"].str.contains("#"), "event_id"]) == ["w2#long_hotline_wait", "w3#long_hotline_wait"]
+
 def test_candidate_moments_counts(taxonomy):
     events = moments.with_derived_moments(make_events(LOG), taxonomy)
     out = moments.candidate_moments(events, taxonomy).set_index("moment")
@@ -541,6 +556,49 @@ def test_rank_moments_priority_and_magic():
     text = moments.describe_ranking(out)
     assert "**A**" in text and "**E**" in text and "**B**" not in text and "**C** (+10 points)" in text
 
+
+
+def test_describe_ranking_names_churn_moments_without_nps_at_stake():
+    ranking = pd.DataFrame({
+        "moment": ["a", "b", "c", "x"], "label": ["A", "B", "C", "X"], "nps_impact": [-20.0, -1.0, 2.0, 3.0],
+        "priority": [1.0, 0.0, 0.0, 0.0], "churn_lift": [3.0, 2.5, 0.5, 90.0], "churn_significant": [True, True, True, True],
+        "magic": [False, False, False, False]})
+    text = moments.describe_ranking(ranking, churn_exclude=["x"])
+    # a has NPS at stake (named first), c's churn falls, x is part of leaving: only b in the churn sentence
+    assert text.endswith(" Without NPS at stake, churn still rises significantly after **B** (×2.5): "
+                         "a churn risk the NPS does not show.")
+    assert "**X**" not in text and "**C**" not in text
+    assert "Without NPS at stake" not in moments.describe_ranking(ranking.assign(churn_significant=False))
+
+
+def test_interval_text():
+    out = moments.interval_text(pd.Series([-28.446, 1.0, np.nan, 2.0], index=[5, 6, 7, 8]),
+                                [-33.683, 0.5, 1.0, np.nan], [-23.21, 1.5, 2.0, np.nan])
+    assert out.index.tolist() == [5, 6, 7, 8]
+    assert out.tolist() == ["\u221228.4 (\u221233.7 to \u221223.2)", "+1.0 (+0.5 to +1.5)", "–", "+2.0"]
+    assert moments.interval_text([2.345], [2.0], [3.0], decimals=2, sign=False).tolist() == ["2.35 (2.00 to 3.00)"]
+    assert moments.interval_text([], [], []).tolist() == []
+
+
+def test_handling_table_one_row_per_moment_levels_in_order():
+    handling = pd.DataFrame({
+        "moment": ["m1", "m1", "m1", "m2", "m2", "m1"],
+        "dimension": ["resolution", "resolution", "resolution", "resolution", "resolution", "channel"],
+        "level": ["unknown", "unresolved", "resolved", "resolved", "unresolved", "phone"],
+        "n": [5, 40, 1200, 80, 12, 7], "value": [10.0, -20.4, 3.6, -1.0, np.nan, 0.0],
+        "small": [True, False, False, False, True, True]})
+    out = moments.handling_table(handling, "resolution", labels={"m1": "Invoice"})
+    expected = pd.DataFrame({
+        "moment": pd.Series(["Invoice", "m2"], dtype="str"),
+        "resolved": pd.Series(["+4 (n = 1,200)", "\u22121 (n = 80)"], dtype="str"),
+        "unresolved": pd.Series(["\u221220 (n = 40)", "– (n = 12)*"], dtype="str"),
+        "unknown": pd.Series(["+10 (n = 5)*", ""], dtype="str"),
+    })
+    assert_frame_equal(out, expected)
+    assert moments.handling_table(handling, "wait_band").columns.tolist() == ["moment"]
+    assert_frame_equal(moments.handling_table(handling, "resolution", labels=pd.Series({"m1": "Invoice"})), expected)
+    with pytest.raises(moments.MomentsError, match=r"handling impact: missing column\(s\) \['small'\]"):
+        moments.handling_table(handling.drop(columns=["small"]), "resolution")
 
 # --- contact list and consent --------------------------------------------------------------------
 
