@@ -706,8 +706,9 @@ def apply_focus(tables: Mapping[str, object], focus: str | Mapping | None, *, ta
 
     segment: customers of that segment. product: customers with an order of that product (or
     category), and only those orders. journey: only events of those stages (events need
-    stage; with `taxonomy` the stage codes are checked). Every table with a customer column
-    keeps only the focused customers. Returns a new dict of Ibis tables.
+    stage; with `taxonomy` the stage codes are checked), and only customers with such events.
+    Every table with a customer column keeps only the focused customers. Returns a new dict
+    of Ibis tables.
     """
     spec = parse_focus(focus)
     out = {name: engine.table(t) for name, t in tables.items()}
@@ -739,6 +740,9 @@ def apply_focus(tables: Mapping[str, object], focus: str | Mapping | None, *, ta
             if unknown:
                 raise JourneyError(f"focus journey: unknown stage(s) {unknown}; use {taxonomy.codes('stages')}")
         if "events" in out:
-            e = _tbl(out["events"], "events", [STAGE])
+            e = _tbl(out["events"], "events", [STAGE, col_customer])
             out["events"] = e.filter(e[STAGE].isin(stages))
+            travellers = out["events"].select(col_customer).distinct()
+            out = {name: (t.semi_join(travellers, col_customer) if name != "events" and col_customer in t.columns else t)
+                   for name, t in out.items()}
     return out

@@ -48,9 +48,15 @@ RC = {
 
 @contextmanager
 def house_style():
-    """Context in which figures are drawn in the house style (no global change)."""
+    """Context in which figures are drawn in the house style (no global change).
+
+    A backend loaded inside the context (Jupyter's inline backend, on the first figure) turns
+    interactive mode on; that is kept, else every later figure of the notebook would not show.
+    """
     with plt.rc_context(RC):
         yield
+        interactive = matplotlib.is_interactive()
+    matplotlib.interactive(interactive)
 
 
 def new_figure(title: str, *, nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (8.0, 4.2)):

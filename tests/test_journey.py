@@ -407,6 +407,9 @@ def test_apply_focus_restricts_every_table(events, taxonomy):
     assert sorted(run(business["orders"])["order_id"]) == ["o4"]
     staged = journey.apply_focus(tables, "journey:purchase,onboarding", taxonomy=taxonomy)
     assert sorted(run(staged["events"])["event_id"]) == ["a3", "a4", "b3", "b4", "d3"]
+    # the whole notebook follows the journey: customers (and their orders) with an event in it
+    assert sorted(run(staged["customers"])["customer_id"]) == ["A", "B", "D"]
+    assert sorted(run(staged["orders"])["order_id"]) == ["o1", "o4"]
     with pytest.raises(journey.JourneyError, match="unknown stage"):
         journey.apply_focus(tables, "journey:checkout", taxonomy=taxonomy)
 

@@ -13,6 +13,7 @@ in conftest.py) with the demo source mapping and the cleaning rules, as 01_valid
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from cxlib import clean, config, journey, report, sources
+from cxlib import clean, config, journey, pipeline, report, sources
 
 ROOT = Path(__file__).resolve().parents[1]
 OPPORTUNITIES = ["quote", "consultation"]
@@ -120,8 +121,17 @@ def test_notebook_03_runs_on_demo_data_and_records_results(demo, tmp_path):
          str(tmp_path / "out.ipynb"), "-p", "processed_dir", str(processed), "-p", "run_dir", str(run_dir),
          "-p", "taxonomy", str(ROOT / "config" / "taxonomy.yml")],
         cwd=ROOT / "notebooks", capture_output=True, text=True, timeout=600,
+        env={**os.environ, **pipeline.KERNEL_ENV},      # figures inline, as in `cx run` (conftest sets Agg)
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    executed = json.loads((tmp_path / "out.ipynb").read_text(encoding="utf-8"))
+    code = [cell for cell in executed["cells"] if cell["cell_type"] == "code"]
+    figures = sum("".join(cell["source"]).count("plots.new_figure(") for cell in code)
+    outputs = [out for cell in code for out in cell.get("outputs", [])]
+    assert figures >= 6
+    assert sum("image/png" in out.get("data", {}) for out in outputs) == figures   # every figure shows, not only the first
+    assert [out for out in outputs if out["output_type"] in ("stream", "error")] == []   # no warnings or prints
+    assert [out for out in outputs if set(out.get("data", {})) == {"text/plain"}] == []   # no stray reprs
     results = report.read_results(run_dir)["journey"]
     assert [row["step"] for row in results["funnel"]][2] == "order"
     assert {"step", "customers", "conversion"} <= set(results["funnel"][0])

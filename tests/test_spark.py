@@ -355,3 +355,26 @@ def test_read_tables_takes_a_storage_uri(tmp_path, duck_con):
     sources.write_processed({"events": hand_made()["events"]}, tmp_path / "processed")
     tables = engine.read_tables(duck_con, f"file://{tmp_path}/processed/", ["events"])
     assert int(tables["events"].count().execute()) == 20
+
+
+# --- the engine setting reaches the event-log notebooks ---------------------------------------
+
+def test_engine_setting_from_pipeline_yml_parameter_file_and_p(tmp_path):
+    """`engine` defaults to duckdb (config/pipeline.yml); `-p engine=pyspark` and a parameter
+    file's `spark` mapping reach every notebook whose work runs over all events."""
+    from cxlib import pipeline
+
+    event_log_notebooks = {"03_journey", "04_moments_of_truth"}
+    plan = pipeline.plan_run(ROOT)
+    assert {name for name, params in plan.parameters.items() if "engine" in params} == event_log_notebooks
+    assert {plan.parameters[name]["engine"] for name in event_log_notebooks} == {"duckdb"}
+    params_file = tmp_path / "cluster.yml"
+    params_file.write_text("engine: pyspark\nspark:\n  master: spark://head:7077\n  config: {spark.executor.memory: 8g}\n",
+                           encoding="utf-8")
+    plan = pipeline.plan_run(ROOT, params_file=params_file, overrides=["03_journey.engine=duckdb"])
+    assert plan.parameters["04_moments_of_truth"]["engine"] == "pyspark"
+    assert plan.parameters["03_journey"]["engine"] == "duckdb"
+    assert plan.parameters["03_journey"]["spark"] == {"master": "spark://head:7077",
+                                                      "config": {"spark.executor.memory": "8g"}}
+    plan = pipeline.plan_run(ROOT, overrides=["engine=pyspark"])
+    assert {plan.parameters[name]["engine"] for name in event_log_notebooks} == {"pyspark"}
