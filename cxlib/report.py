@@ -267,7 +267,8 @@ SECTION_NAMES = {
            "contact_list": "Rückrufliste", "summary": "Zusammenfassung", "tables": "Tabellen"},
 }
 # Headline tiles of the index: results.json path, label (en, de), how to show the value.
-# unit: "points" (NPS), "percent" (value already in %), "share" (0-1, shown in %), "score", "count".
+# unit: "points" (NPS), "percent" (value already in %), "share" (0-1, shown in %), "score" (two
+# decimals: 5.00 to 5.07, not 5 to 5.07), "count".
 HEADLINES = (
     ("feedback.nps", ("NPS", "NPS"), "points"),
     ("feedback.csat", ("CSAT (satisfied)", "CSAT (zufrieden)"), "percent"),
@@ -869,10 +870,37 @@ def _cell(value, lang: str = "en") -> str:
     return f"<td><code>{_esc(json.dumps(value, ensure_ascii=False)[:200])}</code></td>"
 
 
+# Columns of results.json tables that hold shares (0-1) and are shown in percent when every value
+# is one; the interval columns of a table whose rate is a share follow it.
+_SHARE_COLUMNS = frozenset({"conversion", "step_conversion", "rate", "coverage", "share_over", "share", "reach",
+                            "value_share", "customer_share", "revenue_share"})
+_SHARE_RATES = frozenset({"conversion", "rate"})
+
+
+def _share_columns(rows: list[dict], columns: list[str]) -> set[str]:
+    """Columns of `rows` to show in percent: a known share column whose values all lie in 0-1
+    (a column named 'share' in percent stays as it is), plus ci_low / ci_high next to such a rate."""
+    def fraction(column):
+        values = [row.get(column) for row in rows]
+        numbers = [v for v in values if _is_number(v)]
+        return bool(numbers) and all(0 <= v <= 1 for v in numbers) and all(v is None or _is_number(v) for v in values)
+
+    shares = {c for c in columns if c in _SHARE_COLUMNS and fraction(c)}
+    if shares & _SHARE_RATES:
+        shares |= {c for c in ("ci_low", "ci_high") if c in columns and fraction(c)}
+    return shares
+
+
+def _share_cell(value, lang: str) -> str:
+    return f'<td class="num">{_esc(format_percent(value, lang) if value is not None else "–")}</td>'
+
+
 def _rows_table(rows: list[dict], lang: str = "en", *, limit: int = _MAX_ROWS) -> str:
     columns = list(dict.fromkeys(k for row in rows for k in row))
+    shares = _share_columns(rows, columns)
     head = "".join(f"<th>{_esc(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(_cell(row.get(c), lang) for c in columns) + "</tr>" for row in rows[:limit])
+    body = "".join("<tr>" + "".join(_share_cell(row.get(c), lang) if c in shares else _cell(row.get(c), lang)
+                                    for c in columns) + "</tr>" for row in rows[:limit])
     more = (f'<p class="muted">{_esc(LABELS[lang]["more_rows"].format(n=format_number(len(rows) - limit, lang)))}</p>'
             if len(rows) > limit else "")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
@@ -884,6 +912,8 @@ def _tile(label: str, value: dict, lang: str = "en", *, unit: str = "", key: str
             return format_percent(number, lang)
         if unit == "percent":
             return format_percent(number, lang, share=False)
+        if unit == "score":
+            return format_number(number, lang, decimals=2)
         return format_number(number, lang)
 
     labels = LABELS[lang]
@@ -900,10 +930,12 @@ def _tile(label: str, value: dict, lang: str = "en", *, unit: str = "", key: str
             + (f'<div class="delta">{_esc(delta)}</div>' if delta else "") + "</div>")
 
 
-def render_section(data, depth: int = 0, lang: str = "en") -> str:
+def render_section(data, depth: int = 0, lang: str = "en", *, path: str = "") -> str:
     """Generic HTML for one results section: {value, ci_low, ci_high, n} dicts as tiles,
     scalars as a key/value table, lists of rows as tables (first 15), nested entries folded
-    (<details>; short top-level tables open). Numbers in the format of `lang`."""
+    (<details>; short top-level tables open). Numbers in the format of `lang`; `path` is the
+    section's key in results.json ('journey'): a tile that is also a headline (HEADLINES) takes
+    its label and unit there (a share as 11.4%, not 0.114), and so do tables of shares."""
     if _is_scalar(data):
         return f"<p>{_esc(format_number(data, lang))}</p>"
     if isinstance(data, list):
@@ -916,12 +948,16 @@ def render_section(data, depth: int = 0, lang: str = "en") -> str:
     nested = {k: v for k, v in data.items() if k not in tiles and k not in scalars}
     parts = []
     if tiles:
-        parts.append('<div class="tiles">' + "".join(_tile(k, v, lang) for k, v in tiles.items()) + "</div>")
+        headlines = {key: (names[LANGS.index(lang)], unit) for key, names, unit in HEADLINES}
+        shown = [headlines.get(f"{path}.{k}" if path else k, (k, "")) for k in tiles]
+        parts.append('<div class="tiles">' + "".join(_tile(label, v, lang, unit=unit)
+                                                     for (label, unit), v in zip(shown, tiles.values())) + "</div>")
     if scalars:
         rows = "".join(f"<tr><th>{_esc(k)}</th>{_cell(v, lang)}</tr>" for k, v in scalars.items())
         parts.append(f"<table><tbody>{rows}</tbody></table>")
     for key, value in nested.items():
-        inner = render_section(value, depth + 1, lang) if depth < 3 else f"<code>{_esc(json.dumps(value)[:300])}</code>"
+        inner = (render_section(value, depth + 1, lang, path=f"{path}.{key}" if path else str(key)) if depth < 3
+                 else f"<code>{_esc(json.dumps(value)[:300])}</code>")
         short = isinstance(value, list) and len(value) <= _OPEN_ROWS
         opened = " open" if depth == 0 and short else ""
         parts.append(f"<details{opened}><summary>{_esc(key)}</summary>{inner}</details>")
@@ -1124,7 +1160,7 @@ def index_html(record: dict, results: dict, *, data_docs: list[str] | None = Non
         if section in _SKIP_SECTIONS:
             continue
         name = SECTION_NAMES.get(lang, {}).get(section) or section.replace("_", " ").capitalize()
-        sections.append((f"results-{section}", name, render_section(data, lang=lang)))
+        sections.append((f"results-{section}", name, render_section(data, lang=lang, path=section)))
 
     part = []
     for name, params in (record.get("parameters") or {}).items():

@@ -109,8 +109,8 @@ TEXT = {
         "range": "{low} to {high}",
         "n": "n = {n} {unit}",
         "vs_period": "{arrow}{change}{unit} vs {period}",
-        "significant": "significant (adj. p = {p})",
-        "not_significant": "not significant (adj. p = {p})",
+        "significant": "significant (adj. p {p})",
+        "not_significant": "not significant (adj. p {p})",
         "not_tested": "not tested: fewer than {min_n} {unit} in a period",
         "no_previous_data": "no data for {period}",
         "vs_run": "vs previous run: {change}{unit} (then {value} for {period})",
@@ -217,6 +217,11 @@ TEXT = {
         "run_compared": " Changes against the previous run `{run}` are shown, not tested.",
         "run_absent": " There is no previous run to compare with.",
         "stages_missing": " Not recorded in this run: {sections}; their sections say so.",
+        "sections_note": ("Below, the sections of this audience's view in its order. Tiles are computed from the processed "
+                          "tables for the two periods; moments, complaints, the call-back list, journey and value come from "
+                          "what stages 02–05 recorded in this run's `results.json`. A section whose stage did not run says so."),
+        "parameter_columns": {"parameter": "parameter", "value": "value"},
+        "data_columns": {"table": "table", "rows": "rows", "first": "first", "last": "last"},
         "recorded_title": "Recorded for machines",
         "recorded": ("The tiles ({kpis}) with value, n, interval and both changes, and the {k} findings, are in "
                      "`results.json` under `summary`."),
@@ -250,8 +255,8 @@ TEXT = {
         "range": "{low} bis {high}",
         "n": "n = {n} {unit}",
         "vs_period": "{arrow}{change}{unit} ggü. {period}",
-        "significant": "signifikant (adj. p = {p})",
-        "not_significant": "nicht signifikant (adj. p = {p})",
+        "significant": "signifikant (adj. p {p})",
+        "not_significant": "nicht signifikant (adj. p {p})",
         "not_tested": "nicht getestet: weniger als {min_n} {unit} in einem Zeitraum",
         "no_previous_data": "keine Daten für {period}",
         "vs_run": "ggü. letztem Lauf: {change}{unit} (damals {value} für {period})",
@@ -357,6 +362,12 @@ TEXT = {
         "run_compared": " Veränderungen gegenüber dem vorherigen Lauf `{run}` werden gezeigt, nicht getestet.",
         "run_absent": " Es gibt keinen vorherigen Lauf zum Vergleich.",
         "stages_missing": " In diesem Lauf nicht erfasst: {sections}; die betreffenden Abschnitte sagen es.",
+        "sections_note": ("Darunter die Abschnitte der Sicht dieser Zielgruppe in ihrer Reihenfolge. Die Kacheln werden aus "
+                          "den verarbeiteten Tabellen für die beiden Zeiträume berechnet; Momente, Beschwerden, Rückrufliste, "
+                          "Journey und Kundenwert stammen aus dem, was die Stufen 02–05 in `results.json` dieses Laufs "
+                          "erfasst haben. Ein Abschnitt, dessen Stufe nicht lief, sagt es."),
+        "parameter_columns": {"parameter": "Parameter", "value": "Wert"},
+        "data_columns": {"table": "Tabelle", "rows": "Zeilen", "first": "erster Tag", "last": "letzter Tag"},
         "recorded_title": "Für Maschinen erfasst",
         "recorded": ("Die Kacheln ({kpis}) mit Wert, n, Intervall und beiden Veränderungen sowie die {k} Erkenntnisse "
                      "stehen in `results.json` unter `summary`."),
@@ -753,7 +764,8 @@ def _period_line(row: Mapping, t: dict, lang: str, min_n: int) -> str:
         verdict = t["not_tested"].format(min_n=format_number(min_n, 0, lang), unit=t["n_unit"][kpi])
     else:
         key = "significant" if row["significant_previous_period"] else "not_significant"
-        verdict = t[key].format(p=format_p(row["p_adjusted"], lang))
+        p_text = format_p(row["p_adjusted"], lang)
+        verdict = t[key].format(p=p_text if p_text.startswith("<") else f"= {p_text}")
     return f"{moved}: {verdict}"
 
 
@@ -872,7 +884,7 @@ def headline_finding(tiles: pd.DataFrame, kpi: str, *, lang: str = "en", min_n: 
     elif not row["tested"]:
         moved = t["untested"].format(min_n=format_number(min_n, 0, lang), unit=t["n_unit"][kpi])
     elif row["significant_previous_period"]:
-        moved = t["rose" if row["change_previous_period"] > 0 else "fell"].format(change=change)
+        moved = t["rose" if row["change_previous_period"] > 0 else "fell"].format(change=change.lstrip("+-−"))  # 'a fall by 24.0', not 'by -24.0'
     else:
         moved = t["noise"].format(change=change)
     text = t["headline"].format(
@@ -1322,8 +1334,8 @@ def missing_sections(results: Mapping, audience: str = "management") -> list[str
 def analysis_note(span: Mapping, data: pd.DataFrame, *, audience: str = "management", lang: str = "en",
                   previous_run: str = "", missing: Sequence[str] = ()) -> str:
     """Markdown: audience and language, the periods compared, the analysis day, the data analysed
-    (rows and dates per table, from `data_period`), the previous run or that there is none, and
-    the sections whose stage recorded nothing."""
+    (rows and dates per table, from `data_period`), the previous run or that there is none, the
+    sections whose stage recorded nothing, and a paragraph on where the sections below come from."""
     t = _lang(lang)
     cur, prev = span["current"], span["previous"]
     tables = ", ".join(
@@ -1336,7 +1348,7 @@ def analysis_note(span: Mapping, data: pd.DataFrame, *, audience: str = "managem
     text += t["run_compared"].format(run=previous_run) if previous_run else t["run_absent"]
     if missing:
         text += t["stages_missing"].format(sections=", ".join(t["sections"][m] for m in missing))
-    return text
+    return text + "\n\n" + t["sections_note"]
 
 
 def recorded_note(tiles: pd.DataFrame, findings_text: Sequence[str], *, lang: str = "en") -> str:

@@ -535,6 +535,27 @@ def test_index_html_headline_tiles_carry_the_numbers():
     assert 'data-key="contact_list.included" data-value="1234"><div class="label">Call-back list (customers)</div><div class="value">1,234</div>' in html
 
 
+def test_results_sections_show_shares_in_percent_like_the_headline_tiles():
+    journey = {"conversion_rate": {"value": 0.114, "ci_low": 0.108, "ci_high": 0.121, "n": 8621},
+               "funnel": [{"step": "visit", "customers": 100, "conversion": 1.0, "ci_low": 1.0, "ci_high": 1.0},
+                          {"step": "order", "customers": 14, "conversion": 0.142, "ci_low": 0.137, "ci_high": 0.147}],
+               "themes": [{"theme": "price", "share": 17.9}, {"theme": "hotline", "share": 2.87}]}
+    html = report.render_section(journey, lang="en", path="journey")
+    assert '<div class="label">Conversion rate</div><div class="value">11.4%</div>' in html
+    assert "95% interval 10.8% to 12.1% · n = 8,621" in html and "0.114" not in html
+    assert '<td class="num">14.2%</td><td class="num">13.7%</td><td class="num">14.7%</td>' in html
+    assert '<td class="num">17.9</td>' in html and "17.9%" not in html       # a share already in percent stays
+    german = report.render_section(journey, lang="de", path="journey")
+    assert '<div class="label">Konversionsrate</div><div class="value">11,4\u00a0%</div>' in german
+    assert '<td class="num">14,2\u00a0%</td>' in german
+    # without a headline the key is the label and the number is shown as it is
+    assert '<div class="label">conversion_rate</div><div class="value">0.114</div>' in report.render_section(
+        {"conversion_rate": journey["conversion_rate"]}, path="other")
+    # the CES tile with two decimals (5.00, not 5)
+    ces = report.render_section({"ces": {"value": 5.04, "ci_low": 5.0019, "ci_high": 5.07, "n": 5489}}, path="feedback")
+    assert "<div class=\"value\">5.04</div>" in ces and "95% interval 5.00 to 5.07" in ces
+
+
 def test_index_html_german():
     comparison = {"previous_run": "20261022T060000Z", "fingerprint_changed": True,
                   "inputs": {"added": [], "removed": [], "unchanged": 3,
@@ -753,8 +774,8 @@ def test_index_numbers_match_results_json(baseline):
         entry = results[section][name]
         value = entry["value"] if isinstance(entry, dict) else entry
         assert json.loads(tile["data-value"]) == value, key
-        shown = {"share": report.format_percent(value), "percent": report.format_percent(value, share=False)}.get(
-            units[key], report.format_number(value))
+        shown = {"share": report.format_percent(value), "percent": report.format_percent(value, share=False),
+                 "score": report.format_number(value, decimals=2)}.get(units[key], report.format_number(value))
         assert tile.select_one(".value").get_text() == shown, key
         if isinstance(entry, dict) and entry.get("n") is not None:
             assert f"n = {report.format_number(entry['n'])}" in tile.select_one(".detail").get_text(), key
@@ -762,6 +783,33 @@ def test_index_numbers_match_results_json(baseline):
     assert soup.select_one("#glance code")["title"] == fingerprint
     assert soup.select_one("#validation .badge")["class"] == ["badge", results["validation"]["status"]]
     assert soup.select_one('a[href="06_summary.html"]') is not None
+
+
+def test_summary_report_numbers_match_results_json(baseline):
+    """06_summary.html shows the tiles and findings that results.json records under `summary`:
+    each tile's value, interval and n as recorded, called significant exactly when it is."""
+    from bs4 import BeautifulSoup
+
+    from cxlib import summary
+
+    _, run_dir = baseline
+    recorded = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))["summary"]
+    soup = BeautifulSoup((run_dir / "06_summary.html").read_text(encoding="utf-8"), "html.parser")
+    shown = {tile["data-kpi"]: tile for tile in soup.select("[data-kpi]")}
+    assert recorded["audience"] == "management" and set(shown) == set(summary.KPI_TILES) == set(recorded["tiles"])
+    for kpi, tile in recorded["tiles"].items():
+        text = " ".join(shown[kpi].get_text(" ").split())
+        assert float(shown[kpi]["data-value"]) == pytest.approx(tile["value"], rel=1e-5), kpi
+        assert summary.format_value(tile["value"], kpi) in text, (kpi, text)
+        assert f"{summary.format_value(tile['ci_low'], kpi)} to {summary.format_value(tile['ci_high'], kpi)}" in text, kpi
+        assert f"n = {summary.format_number(tile['n'], 0)}" in text, kpi
+        called = re.search(r"(?<!not )significant \(adj\. p", text) is not None
+        assert called == (tile["tested"] and tile["significant_previous_period"]), (kpi, text)
+    page = " ".join(soup.get_text(" ").split())
+    assert 3 <= len(recorded["findings"]) <= 5
+    for finding in recorded["findings"]:
+        assert " ".join(re.sub(r"[*`]", "", finding).split()) in page, finding
+    assert recorded["parameters"]["current period"] in page and recorded["data_period"]
 
 
 # --- two demo runs with different seeds, the second in German ------------------------------------------

@@ -361,7 +361,8 @@ def test_tiles_html_english():
     assert 'data-kpi="nps" data-value="10"' in page
     assert "+10.0" in page and "n = 100 answers" in page and "60.0%" in page
     assert "vs 2025Q3: not significant (adj. p = " in page
-    assert "▼ -12.0 per 1,000 vs 2025Q3: significant (adj. p = " in page
+    assert "▼ -12.0 per 1,000 vs 2025Q3: significant (adj. p &lt; 0.001)" in page
+    assert "p = &lt;" not in page and "p = <" not in page           # 'adj. p < 0.001', never 'p = < 0.001'
     assert "not tested: fewer than 50 leads in a period" in page
     assert "fewer than 50 leads: indicative only" in page
     assert page.count("no previous run to compare with") == 6
@@ -422,6 +423,9 @@ def test_findings_follow_the_audience_order():
     out = summary.with_previous_run(tiles(), None)
     service = summary.findings(out, results(), audience="service", min_n=50)
     assert service[0].startswith("The moment of truth") and service[3].startswith("Complaint rate in 2025Q4 is 3.0")
+    assert "against 2025Q3: a significant fall by 12.0 per 1,000." in service[3]          # no 'fall by -12.0'
+    german = summary.findings(out, results(), audience="service", lang="de", min_n=50)
+    assert "gegenüber 2025Q3: ein signifikanter Rückgang um 12,0 je 1.000." in german[3]
     sales = summary.findings(out, results(), audience="sales", min_n=50)
     assert sales[0] == ("125 high-value customers are at risk, holding 612,924 € of net revenue to date; "
                         "the top 20% of customers brought 64% of net revenue to date.")
@@ -521,9 +525,15 @@ def test_missing_sections_and_analysis_note():
                     "incomplete: it ends at the analysis day) with **2025Q3** (2025-07-01 to 2025-09-30); analysis day "
                     "2025-11-15. Data analysed: feedback 1,670 rows (2024-01-01 to 2025-11-15), customers 20,000 rows. "
                     "There is no previous run to compare with. Not recorded in this run: Customer value at risk; their "
-                    "sections say so.")
+                    "sections say so.\n\nBelow, the sections of this audience's view in its order. Tiles are computed from "
+                    "the processed tables for the two periods; moments, complaints, the call-back list, journey and value "
+                    "come from what stages 02–05 recorded in this run's `results.json`. A section whose stage did not run "
+                    "says so.")
     german = summary.analysis_note(span, data, lang="de", previous_run="R1")
     assert "Sicht **Geschäftsleitung** auf Deutsch" in german and "vorherigen Lauf `R1`" in german
+    assert german.endswith("\n\n" + summary.TEXT["de"]["sections_note"]) and "Below" not in german
+    assert set(summary.TEXT["de"]["parameter_columns"]) == set(summary.TEXT["en"]["parameter_columns"]) == {"parameter", "value"}
+    assert set(summary.TEXT["de"]["data_columns"]) == {"table", "rows", "first", "last"}
 
 
 def test_data_period_and_record():
