@@ -67,6 +67,17 @@ PLANTED: dict = {
                            "spike_multiplier": 3.0, "jitter": 0.08},
     "invoice_theme": {"weight_detractor": 0.30, "weight_passive": 0.10, "weight_promoter": 0.03,
                       "boost_if_invoice_contact": 2.0},
+    # add-on purchases (Zusatzkauf: devices, accessories, packs) of active customers, BG/NBD-like in days:
+    # first add-on after Exp(first_purchase_mean_days) from activation (or 2024-01-01), independent of the
+    # rate; then purchases at rate lambda ~ Gamma(r, rate alpha) a day, dropping out after each repeat with
+    # probability p ~ Beta(a, b); spend per purchase ~ Gamma(p, rate nu) euros, nu ~ Gamma(q, rate v)
+    # per customer (pymc-marketing's parameter names), rounded to cents and kept within spend_range_eur.
+    # While a quote or consultation is open (1 day before to 31 days after it) nobody buys an add-on
+    # separately, so that add-ons never pass for the conversion of a sales opportunity.
+    "repeat_purchases": {"bg_nbd": {"r": 1.2, "alpha": 400.0, "a": 1.0, "b": 4.0},
+                         "gamma_gamma": {"p": 4.0, "q": 5.0, "v": 60.0},
+                         "first_purchase_mean_days": 120, "spend_range_eur": [5.0, 400.0],
+                         "none_while_opportunity_open_days": [-1, 31]},
     "messiness": {"duplicate_share": 0.01, "test_account_share": 0.003, "nps_code_99_share": 0.025,
                   "nps_11_share": 0.004, "csat_out_of_range_share": 0.004, "ces_out_of_range_share": 0.002,
                   "consent_blank_share": 0.25, "contact_time_as_text_share": 0.05},
@@ -76,8 +87,9 @@ PLANTED: dict = {
 REGIONS = np.array(["Nord", "West", "Süd", "Ost"])
 REGION_P = [0.40, 0.25, 0.20, 0.15]
 SEGMENTS = np.array(["Privatkunde", "Geschäftskunde"])
-ORDER_TYPES = np.array(["Neuvertrag", "Verlängerung", "Zusatzoption"])
-CATEGORIES = np.array(["Mobilfunk", "Breitband"])
+ORDER_TYPES = np.array(["Neuvertrag", "Verlängerung", "Zusatzoption", "Zusatzkauf"])
+ADDON = 3                                        # ORDER_TYPES index of an add-on purchase (no contract)
+CATEGORIES = np.array(["Mobilfunk", "Breitband", "Zusatzprodukte"])   # index: broadband, or 2 for add-ons
 ORDER_STATUS = np.array(["abgeschlossen", "storniert", "offen"])
 STORNO_REASONS = np.array(["Widerruf", "Bonität nicht ausreichend", "Technisch nicht möglich",
                            "Kunde hat sich umentschieden", "Doppelbestellung"])
@@ -95,6 +107,9 @@ PRODUCTS = [
 ]
 OPTIONS = [("Zusatzkarte", 0, 999, 0.5), ("Datenpaket 10 GB", 0, 799, 0.5),
            ("TV-Option", 1, 1299, 0.4), ("Sicherheitspaket", 1, 499, 0.3), ("Festnetz-Flat", 1, 599, 0.3)]
+# add-on purchases (Zusatzkauf): product by price band, from (euros) .. the next band
+ADDON_PRODUCTS = [("Zusatz-SIM", 0.0), ("Datenpaket", 12.0), ("Roaming-Paket", 25.0), ("Zubehör", 45.0),
+                  ("Smartphone", 150.0)]
 
 # contact-centre reasons: code -> Anliegen label as the export spells it
 REASON_LABELS = {
@@ -640,6 +655,64 @@ def _sales(rng: np.random.Generator, persons: pd.DataFrame):
                                         persons["business"].to_numpy(), np.zeros(n, bool))
     fee = np.where(persons["signup"].notna(), prod_fee * persons["lines"].to_numpy(), -1)
     return persons.assign(fee=fee), leadins, orders
+
+
+def _addons(rng: np.random.Generator, persons: pd.DataFrame, orders: pd.DataFrame, leadins: pd.DataFrame) -> pd.DataFrame:
+    """Add-on purchases (Zusatzkauf: SIMs, packs, accessories, phones) of customers while active,
+    from the first activation (existing customers: 2024-01-01) to churn or the end of the period,
+    drawn from BG/NBD + Gamma-Gamma (PLANTED["repeat_purchases"]), less those that fall while one
+    of the customer's quotes or consultations (`leadins`) is open. Delivered one-off purchases:
+    no lead-in (leadin -1), no provisioning milestones. Returns rows in the columns of `orders`."""
+    cfg = PLANTED["repeat_purchases"]
+    bg, gg = cfg["bg_nbd"], cfg["gamma_gamma"]
+    n = len(persons)
+    first_act = (orders[orders["new_customer"] & orders["activation"].notna()]
+                 .groupby("pid")["activation"].min())
+    start = np.where(persons["existing"].to_numpy(), PERIOD_START, NAT)
+    start[first_act.index.to_numpy()] = first_act.to_numpy()
+    churn = persons["churn"].to_numpy()
+    end = np.where(pd.isna(churn), PERIOD_END, churn)
+    lam = rng.gamma(bg["r"], 1 / bg["alpha"], n)                  # purchases a day
+    drop = rng.beta(bg["a"], bg["b"], n)                           # dropout after each repeat purchase
+    nu = rng.gamma(gg["q"], 1 / gg["v"], n)                        # spend rate: mean spend p / nu euros
+    first = start + _days(rng.exponential(cfg["first_purchase_mean_days"], n))
+    buyer = np.flatnonzero(~np.isnat(first) & (first < end))
+    span = (end[buyer] - first[buyer]) / DAY                       # days from the first add-on to the end
+    # repeats: the Poisson arrivals in the span, up to the dropout after the Geometric(p)-th one
+    n_arrivals = rng.poisson(lam[buyer] * span)
+    kept = np.minimum(n_arrivals, rng.geometric(drop[buyer]))
+    owner = np.repeat(np.arange(len(buyer)), n_arrivals)
+    u = rng.random(len(owner))
+    order = np.lexsort((u, owner))                                 # arrivals sorted within each customer
+    rank = np.arange(len(owner)) - np.repeat(np.cumsum(n_arrivals) - n_arrivals, n_arrivals)
+    keep = rank < kept[owner]                                      # owner is sorted, so rank matches `order`
+    owner, u = owner[order][keep], u[order][keep]
+    who = np.concatenate([np.arange(len(buyer)), owner])
+    at = np.concatenate([first[buyer], first[buyer][owner] + _days(u * span[owner])])
+    pid = buyer[who]
+    m = len(pid)
+    lo, hi = cfg["spend_range_eur"]
+    euros = np.clip(rng.gamma(gg["p"], 1 / nu[pid]), lo, hi)
+    cents = np.round(euros * 100).astype("int64")
+    names = np.array([name for name, _ in ADDON_PRODUCTS], dtype=object)
+    product = names[np.searchsorted([floor for _, floor in ADDON_PRODUCTS], euros, side="right") - 1]
+    addons = pd.DataFrame({
+        "pid": pid, "leadin": -1, "time": _at_hours(rng, _floor_day(at), 8, 20), "type": ADDON, "broadband": False,
+        "product": product, "fee": 0, "amount": cents,
+        "channel": _pick(rng, ["Web", "Shop", "Telefon", "Hotline"], [0.50, 0.30, 0.15, 0.05], m),
+        "status": 0, "storno_day": NAT, "storno_reason": None, "prov_start": NAT, "activation": NAT,
+        "first_invoice": NAT, "long": False, "duration": -1, "new_customer": False,
+    })
+    # an open opportunity (lead-in at li): no add-on in [li - before, li + after]
+    before, after = cfg["none_while_opportunity_open_days"]
+    opened = leadins[["pid", "time"]].assign(time=lambda d: d["time"] + _days(before))
+    open_at = _first_in_window(addons, opened, by="pid", on="time", right_on="time", window=(after - before) * DAY)
+    return addons[~open_at["_hit"].to_numpy()].reset_index(drop=True)
+
+
+def _category(orders: pd.DataFrame) -> np.ndarray:
+    """CATEGORIES index per order: Breitband/Mobilfunk by the contract, Zusatzprodukte for add-ons."""
+    return np.where(orders["type"].to_numpy() == ADDON, 2, orders["broadband"].to_numpy().astype(int))
 
 
 def _outages(rng: np.random.Generator, persons: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -1276,7 +1349,7 @@ def _order_file(o: pd.DataFrame, knr: pa.Array) -> pd.DataFrame:
         "Bestellnummer": o["order_id"].to_numpy(), "Kundennummer": _take(knr, o["pid"].to_numpy()),
         "Bestelldatum": _strftime(o["time"].to_numpy(), "%d.%m.%Y %H:%M"),
         "Auftragsart": _take(ORDER_TYPES, o["type"].to_numpy()), "Produkt": o["product"].astype("str"),
-        "Produktkategorie": _take(CATEGORIES, o["broadband"].to_numpy().astype(int)), "Vertriebskanal": o["channel"].astype("str"),
+        "Produktkategorie": _take(CATEGORIES, _category(o)), "Vertriebskanal": o["channel"].astype("str"),
         "Betrag": _euro(o["amount"].to_numpy()), "Status": _take(ORDER_STATUS, o["status"].to_numpy()),
         "Stornogrund": o["storno_reason"].astype("str"), "Stornodatum": _strftime(o["storno_day"].to_numpy(), "%d.%m.%Y"),
         "Bereitstellung Start": _strftime(o["prov_start"].to_numpy(), "%d.%m.%Y"),
@@ -1486,6 +1559,26 @@ def _realised(persons, leadins, orders, contacts, responses, affected, valid_nps
         "planted": PLANTED["invoice_theme"],
         "realised": {f"share_{grp}": _rate(has_inv[g == grp]) for grp in ("detractor", "passive", "promoter")}
         | {f"n_{grp}": int((g == grp).sum()) for grp in ("detractor", "passive", "promoter")}}
+
+    # 9. add-on purchases: repeat buying that a BG/NBD + Gamma-Gamma model can be fitted to
+    done = orders[orders["status"] == 0]
+    add = done[done["type"] == ADDON]
+    add_days = add.assign(_day=_floor_day_series(add["time"])).drop_duplicates(["pid", "_day"]).groupby("pid").size()
+    all_days = done.assign(_day=_floor_day_series(done["time"])).drop_duplicates(["pid", "_day"]).groupby("pid").size()
+    active = (active_from < churn_or_end) & ~pd.isna(signup)
+    out["repeat_purchases"] = {
+        "description": ("add-on purchases (Auftragsart Zusatzkauf, Produktkategorie Zusatzprodukte) of active customers, "
+                        "drawn from BG/NBD (rates per day) + Gamma-Gamma (euros); purchase days are local dates of "
+                        "completed orders"),
+        "planted": PLANTED["repeat_purchases"],
+        "realised": {"addon_orders": int(len(add)), "addon_revenue_eur": float(add["amount"].sum() / 100),
+                     "mean_addon_spend_eur": float(add["amount"].mean() / 100) if len(add) else float("nan"),
+                     "active_customers": int(active.sum()), "customers_with_addons": int(len(add_days)),
+                     "addons_per_active_customer": _ratio(len(add), int(active.sum())),
+                     "customers_with_2plus_addon_days": int((add_days >= 2).sum()),
+                     "customers_with_2plus_purchase_days": int((all_days >= 2).sum()),
+                     "customers_with_3plus_purchase_days": int((all_days >= 3).sum()),
+                     "addon_orders_by_product": add["product"].value_counts().sort_index().to_dict()}}
     return out
 
 
@@ -1550,8 +1643,11 @@ def generate(customers: int = 20000, seed: int = 7) -> DemoCompany:
                                                    "page": np.tile([0, 7], n_test), "device": 0})], ignore_index=True)
                 .sort_values("time", kind="stable").reset_index(drop=True))
     knr = _customer_numbers(rng, n, n_test)
+    # add-on purchases from a stream of their own: every other draw (and file) stays as without them
+    addon_rng = np.random.default_rng([seed, 1])
+    addons = _addons(addon_rng, persons, orders, leadins)
 
-    all_orders = (pd.concat([orders, tests["orders"]], ignore_index=True).sort_values(["time", "pid"], kind="stable")
+    all_orders = (pd.concat([orders, addons, tests["orders"]], ignore_index=True).sort_values(["time", "pid"], kind="stable")
                   .reset_index(drop=True))
     all_orders = all_orders.assign(order_id=_ids("B", np.arange(1, len(all_orders) + 1) + 10 ** 7, 8).to_numpy())
     all_resp = (pd.concat([responses, tests["responses"]], ignore_index=True).sort_values(["time", "pid"], kind="stable")
@@ -1574,7 +1670,7 @@ def generate(customers: int = 20000, seed: int = 7) -> DemoCompany:
     survey, score_counts = _survey_file(rng, all_resp, knr, n)
     files["umfrage_antworten.csv"], dups["umfrage_antworten.csv"] = _with_duplicates(rng, survey, all_resp["pid"].to_numpy() < n)
     order_file = _order_file(all_orders, knr)
-    files["bestellungen.csv"], dups["bestellungen.csv"] = _with_duplicates(rng, order_file, all_orders["pid"].to_numpy() < n)
+    files["bestellungen.csv"], dups["bestellungen.csv"] = _with_duplicates(addon_rng, order_file, all_orders["pid"].to_numpy() < n)
     camp = _campaign_file(campaigns, knr)
     files["kampagnen_versand.csv"], dups["kampagnen_versand.csv"] = _with_duplicates(rng, camp)
 
@@ -1608,7 +1704,7 @@ def _truth_tables(persons, contacts, orders, responses, campaigns, knr) -> dict[
                         "origin": contacts["origin"]})
     ords = pd.DataFrame({schema.ORDER_ID: orders["order_id"], schema.CUSTOMER_REF: _take(knr, orders["pid"].to_numpy()),
                          schema.TIMESTAMP: orders["time"], "order_type": _take(ORDER_TYPES, orders["type"].to_numpy()),
-                         schema.CATEGORY: _take(CATEGORIES, orders["broadband"].to_numpy().astype(int)),
+                         schema.CATEGORY: _take(CATEGORIES, _category(orders)),
                          schema.STATUS: np.array(schema.ORDER_STATUSES)[orders["status"].to_numpy()],
                          "activation": orders["activation"], "long_provisioning": orders["long"]})
     fb = pd.DataFrame({schema.RESPONSE_ID: responses["response_id"], schema.CUSTOMER_REF: _take(knr, responses["pid"].to_numpy()),

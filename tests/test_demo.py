@@ -147,7 +147,7 @@ def test_orders_survey_web_formats(raw):
     orders = read_csv(raw, "bestellungen.csv")
     assert orders["Betrag"].str.fullmatch(r"\d{1,3}(\.\d{3})*,\d{2}").all()
     assert set(orders["Status"]) == {"abgeschlossen", "storniert", "offen"}
-    assert set(orders["Auftragsart"]) == {"Neuvertrag", "Verlängerung", "Zusatzoption"}
+    assert set(orders["Auftragsart"]) == {"Neuvertrag", "Verlängerung", "Zusatzoption", "Zusatzkauf"}
     assert (orders.loc[orders["Status"] == "storniert", "Stornodatum"] != "").all()
     survey = read_csv(raw, "umfrage_antworten.csv")
     formats = {"iso": r"\d{4}-\d\d-\d\d \d\d:\d\d", "de_time": r"\d\d\.\d\d\.\d{4} \d\d:\d\d", "de_date": r"\d\d\.\d\d\.\d{4}"}
@@ -397,6 +397,41 @@ def test_write_exports_returns_paths_and_leaves_nothing_on_failure(tmp_path, mon
     assert list(target.iterdir()) == []
 
 
+def test_addon_purchases_are_one_off_orders_of_active_customers(company):
+    gt = company.ground_truth
+    realised = gt["effects"]["repeat_purchases"]["realised"]
+    orders = company.files["bestellungen.csv"]
+    real = orders[~orders["Kundennummer"].isin(gt["test_accounts"]["customer_refs"])].drop_duplicates()
+    addons = real[real["Auftragsart"] == "Zusatzkauf"]
+    assert len(addons) == realised["addon_orders"] > 2 * (len(real) - len(addons))
+    assert set(addons["Produktkategorie"]) == {"Zusatzprodukte"}
+    assert set(real.loc[real["Produktkategorie"] == "Zusatzprodukte", "Auftragsart"]) == {"Zusatzkauf"}
+    assert set(addons["Produkt"]) == set(realised["addon_orders_by_product"]) == {n for n, _ in demo.ADDON_PRODUCTS}
+    assert set(addons["Status"]) == {"abgeschlossen"}
+    assert addons[["Stornodatum", "Bereitstellung Start", "Aktivierung", "Erste Rechnung"]].isna().all().all()
+    euros = addons["Betrag"].str.replace(".", "", regex=False).str.replace(",", ".", regex=False).astype(float)
+    assert euros.between(*gt["planted"]["repeat_purchases"]["spend_range_eur"]).all()
+    assert realised["customers_with_2plus_addon_days"] > 0.3 * realised["customers_with_addons"]
+    # while active: after the customer's signup (first activation), before churn
+    t = company.truth["customers"].set_index("customer_ref")
+    at = pd.to_datetime(addons["Bestelldatum"], format="%d.%m.%Y %H:%M")
+    signup, churn = t.loc[addons["Kundennummer"], "signup_date"].to_numpy(), t.loc[addons["Kundennummer"], "churn_date"].to_numpy()
+    assert (at.to_numpy() >= signup).all()
+    assert (pd.isna(churn) | (at.to_numpy() < churn)).all()
+
+
+def test_addons_leave_every_other_file_and_effect_unchanged(company, monkeypatch):
+    monkeypatch.setattr(demo, "_addons", lambda rng, persons, orders, leadins: orders.iloc[:0])
+    without = demo.generate(N, SEED)
+    for name, frame in company.files.items():
+        if name != "bestellungen.csv":
+            assert_frame_equal(frame, without.files[name], obj=name)
+    effects = {k: v for k, v in company.ground_truth["effects"].items() if k != "repeat_purchases"}
+    assert effects == {k: v for k, v in without.ground_truth["effects"].items() if k != "repeat_purchases"}
+    contracts = company.files["bestellungen.csv"].loc[lambda d: d["Auftragsart"] != "Zusatzkauf"]
+    assert len(contracts.drop_duplicates()) == len(without.files["bestellungen.csv"].drop_duplicates())
+
+
 # --- the demo.yml mapping over the exports ------------------------------------------------------
 def test_demo_mapping_maps_every_file(company, raw, taxonomy):
     staged = map_sources(ROOT / "config" / "sources" / "demo.yml", raw, taxonomy)
@@ -416,3 +451,6 @@ def test_demo_mapping_maps_every_file(company, raw, taxonomy):
     assert set(feedback["survey"]) == {"relationship", "transactional"}
     assert staged.tables["orders"]["revenue"].gt(0).all() and staged.tables["orders"]["revenue"].max() > 1000
     assert set(staged.tables["orders"]["status"]) == {"completed", "cancelled", "pending"}
+    addon_ids = set(staged.tables["orders"].loc[lambda d: d["category"] == "Zusatzprodukte", "order_id"])
+    addon_events = events[events["event_id"].str.rsplit("-", n=1).str[0].isin(addon_ids)]
+    assert len(addon_events) >= len(addon_ids) > 0 and set(addon_events["touchpoint"]) == {"order"}

@@ -5,8 +5,8 @@
   NPS answers): top 20% by revenue to date AND, within 90 days, a complaint or classic
   moment-of-truth contact or a latest NPS answer of 0-6;
 - historic value per customer equals the truth's revenue of completed orders;
-- the demo's orders cannot support the BG/NBD model (nobody buys on more than two days), so the
-  value stage falls back to revenue to date with a message instead of crashing;
+- the demo's add-on purchases follow BG/NBD + Gamma-Gamma: the model fitted to them recovers the
+  planted spend parameters and passes the holdout check;
 - notebook 05_customer_value runs on the processed demo tables and records its results.
 
 The processed demo tables are built in memory from the session's demo exports (`demo_project`
@@ -15,6 +15,7 @@ in conftest.py) with the demo source mapping and the cleaning rules, as 01_valid
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -112,15 +113,25 @@ def test_valuable_customers_at_risk_match_the_truth(processed, truth):
     assert set(risk["trigger"]) <= {"moment", "detractor", "moment+detractor"}
 
 
-def test_demo_orders_fall_back_to_revenue_to_date(processed):
-    hist = value.historic_value(processed["orders"], as_of=processed["end"])
-    res = value.customer_value(processed["orders"], hist, as_of=processed["end"])
-    summary = value.clv_summary(processed["orders"], as_of=processed["end"])
-    assert summary["frequency"].max() == 1 and (summary["frequency"] == 1).sum() >= 50
-    assert res.status == "unsupported"
-    assert "no customer bought on more than two days" in res.message
-    assert (res.customers["value"] == res.customers["revenue"]).all()
-    assert value.clv_distribution(res)["total"] == pytest.approx(hist["revenue"].sum())
+def test_demo_addon_purchases_fit_the_clv_model(processed, demo_project):
+    """The demo's add-on purchases (category Zusatzprodukte) are drawn from BG/NBD + Gamma-Gamma
+    (ground truth planted.repeat_purchases): the model fits them, the spend parameters come back
+    close, the holdout check is close. A MAP fit on one or two purchases per customer trades the
+    purchase rate against the dropout (orders simulated straight from the model show the same
+    shift), so the BG/NBD means are checked within a factor of two only."""
+    truth = json.loads((demo_project / "data" / "raw" / "_truth" / "ground_truth.json").read_text(encoding="utf-8"))
+    planted = truth["planted"]["repeat_purchases"]
+    addons = processed["orders"].loc[lambda d: d["category"] == "Zusatzprodukte"]
+    summary = value.clv_summary(addons, as_of=processed["end"])
+    assert summary["frequency"].max() >= 3 and (summary["frequency"] >= 2).sum() >= 200
+    est = value.fit_clv(summary).params.set_index("parameter")["estimate"]
+    for name, planted_value in planted["gamma_gamma"].items():
+        assert est[name] == pytest.approx(planted_value, rel=0.25), name
+    bg = planted["bg_nbd"]
+    assert 0.5 < (est["r"] / est["alpha"]) / (bg["r"] / bg["alpha"]) < 2
+    assert 0.5 < (est["a"] / (est["a"] + est["b"])) / (bg["a"] / (bg["a"] + bg["b"])) < 2
+    overall = value.holdout_check(addons, holdout_months=6, as_of=processed["end"]).iloc[-1]
+    assert overall["actual"] > 100 and abs(overall["error_pct"]) < 30
 
 
 def run_notebook(tables: dict, tmp_path: Path) -> tuple[dict, int]:
@@ -144,14 +155,14 @@ def run_notebook(tables: dict, tmp_path: Path) -> tuple[dict, int]:
 
 def test_notebook_05_runs_on_demo_data_and_records_results(processed, tmp_path):
     results, figures = run_notebook(processed, tmp_path)
-    assert figures == 7                      # every figure but the holdout's (no model) is drawn
-    assert results["status"] == "unsupported" and results["model"] == "historic revenue (fallback)"
-    assert results["message"].startswith("Model not supported: no customer bought on more than two days")
+    # all demo orders: contract amounts (24 monthly fees x lines) beside add-ons of ~60 EUR put the
+    # Gamma-Gamma q at about 1, so the fit is marginal (fitted just above 1 here, falls back at 20,000)
+    assert results["status"] in {"fitted", "unsupported"}
+    assert figures == (8 if results["status"] == "fitted" else 7)   # the holdout figure only with a model
     assert {"mean", "median", "p90", "total"} <= set(results["clv"])
     assert [row["value_tier"] for row in results["tiers"]] == ["high", "medium", "low"]
     assert sum(row["customers"] for row in results["tiers"]) == results["clv"]["customers"]
     assert results["at_risk"] == int(np.round(results["at_risk"])) and results["at_risk"] > 0
-    assert results["holdout"] is None
 
 
 def test_notebook_05_fits_the_model_on_orders_simulated_from_it(processed, tmp_path):
