@@ -48,6 +48,7 @@ import pandas as pd
 
 from cxlib import metrics
 from cxlib.schema import (
+    CATEGORY,
     CONTACT_REASON,
     CUSTOMER_ID,
     NPS,
@@ -688,18 +689,34 @@ def customer_value(
     min_repeat_buyers: int = 50,
     interval: float = 0.9,
     seed: int = 0,
+    categories: Sequence[str] = (),
+    col_category: str = CATEGORY,
 ) -> CustomerValue:
     """Predicted CLV per customer with the holdout check, or historic revenue when the data
     cannot support the model (ModelUnsupported: the reason goes to `message`, not a crash).
 
     In: canonical orders and historic_value output. `customers` has the historic columns for
     customers with a purchase, plus the prediction columns (NaN in the fallback), `value`
-    (clv, or net revenue to date in the fallback) and `value_basis`.
+    and `value_basis`. `categories` empty: the model covers all orders and value = clv
+    ("predicted_clv"). `categories` given (repeat purchases such as add-ons, when the other
+    orders are contracts that BG/NBD does not describe): the model is fitted and predicts on
+    orders of those categories only, and value = net revenue to date + clv of those purchases
+    (0 for customers without one; "revenue_plus_predicted_clv"). Fallback: value = net revenue
+    to date ("historic_revenue").
     `method`/`draws`: see fit_clv (the holdout check always uses MAP). `holdout_months=0` skips
     the holdout check.
     """
     end = as_of_day(orders, as_of)
     base = historic.loc[lambda d: d[ORDERS] > 0].reset_index(drop=True)
+    categories = list(categories or ())
+    if categories:
+        _require(orders, [col_category], "orders")
+        unknown = sorted(set(categories) - set(orders[col_category].dropna().astype(str)))
+        if len(unknown) == len(categories):
+            raise ValueInputError(f"orders: column {col_category!r} has none of the CLV categories {categories}; "
+                                  f"values seen: {sorted(orders[col_category].dropna().astype(str).unique())[:10]} "
+                                  "(name the repeat-purchase categories of your orders, or none to model all orders)")
+        orders = orders.loc[orders[col_category].isin(categories)]
     summary = clv_summary(orders, as_of=end)
     try:
         fit = fit_clv(summary, method=method, min_repeat_buyers=min_repeat_buyers, draws=draws, tune=draws,
@@ -720,12 +737,16 @@ def customer_value(
                                     min_repeat_buyers=min_repeat_buyers, seed=seed)
         except ModelUnsupported as exc:
             holdout_message = f"Holdout check not possible: {exc}."
+    merged = base.merge(predicted, on=CUSTOMER_ID, how="left", validate="one_to_one")
+    scope = f" of {', '.join(categories)} purchases" if categories else ""
     return CustomerValue(
-        customers=base.merge(predicted, on=CUSTOMER_ID, how="left", validate="one_to_one")
-        .assign(**{VALUE: lambda d: d[CLV], VALUE_BASIS: "predicted_clv"}),
+        customers=(merged.assign(**{VALUE: merged[REVENUE] + merged[CLV].fillna(0.0),
+                                    VALUE_BASIS: "revenue_plus_predicted_clv"}) if categories
+                   else merged.assign(**{VALUE: merged[CLV], VALUE_BASIS: "predicted_clv"})),
         status="fitted", model=fit.name,
-        message=(f"Fitted on {fit.customers:,} customers, {fit.repeat_buyers:,} of them repeat "
-                 f"buyers; CLV over {horizon_months} months at {annual_discount_rate:.0%} a year discount."),
+        message=(f"Fitted on {fit.customers:,} customers{scope}, {fit.repeat_buyers:,} of them repeat "
+                 f"buyers; CLV over {horizon_months} months at {annual_discount_rate:.0%} a year discount"
+                 + ("; value = net revenue to date + predicted CLV of these purchases." if categories else ".")),
         params=fit.params, total=_total(draws, interval), holdout=holdout, holdout_message=holdout_message,
     )
 
@@ -734,6 +755,8 @@ def clv_distribution(value: CustomerValue) -> dict:
     """Headline numbers of the value per customer: {basis, model, status, customers, mean,
     median, p90, total, total_low, total_high}."""
     v = value.customers[VALUE]
+    plus = len(v) and value.customers[VALUE_BASIS].iloc[0] == "revenue_plus_predicted_clv"
+    offset = float(value.customers[REVENUE].sum()) if plus else 0.0
     return {
         "basis": value.customers[VALUE_BASIS].iloc[0] if len(v) else "",
         "model": value.model, "status": value.status, "customers": int(len(v)),
@@ -741,8 +764,9 @@ def clv_distribution(value: CustomerValue) -> dict:
         "median": float(v.median()) if len(v) else math.nan,
         "p90": float(v.quantile(0.9)) if len(v) else math.nan,
         "total": float(v.sum()),
-        "total_low": value.total.get("total_low", math.nan),
-        "total_high": value.total.get("total_high", math.nan),
+        "total_low": offset + value.total.get("total_low", math.nan),
+        "total_high": offset + value.total.get("total_high", math.nan),
+        "predicted": value.total.get("total", math.nan),
     }
 
 
@@ -756,6 +780,10 @@ def describe_clv(res: CustomerValue) -> str:
                 f"customers. {res.message}")
     interval = (f"90% interval {d['total_low']:,.0f}–{d['total_high']:,.0f} €" if np.isfinite(d["total_low"])
                 else "a MAP fit gives point estimates only; clv_method 'mcmc' gives intervals")
+    if d["basis"] == "revenue_plus_predicted_clv":
+        return (f"Total value: {d['total']:,.0f} € over {d['customers']:,} customers: net revenue to date "
+                f"{d['total'] - d['predicted']:,.0f} € plus predicted CLV of repeat purchases {d['predicted']:,.0f} € "
+                f"({interval}).")
     return f"Total predicted CLV: {d['total']:,.0f} € over {d['customers']:,} customers ({interval})."
 
 

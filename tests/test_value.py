@@ -371,8 +371,8 @@ def test_customer_value_falls_back_to_historic_revenue():
     assert summary == {"basis": "historic_revenue", "model": "historic revenue (fallback)", "status": "unsupported",
                        "customers": 3, "mean": pytest.approx(440 / 3), "median": 160.0,
                        "p90": pytest.approx(192.0), "total": 440.0, "total_low": summary["total_low"],
-                       "total_high": summary["total_high"]}
-    assert math.isnan(summary["total_low"])
+                       "total_high": summary["total_high"], "predicted": summary["predicted"]}
+    assert math.isnan(summary["total_low"]) and math.isnan(summary["predicted"])
     assert value.describe_clv(res) == ("Total net revenue to date (the fallback value): 440 € over 3 customers. "
                                        + res.message)
     assert value.describe_holdout(res) == "No holdout check: " + res.message
@@ -419,6 +419,34 @@ def test_customer_value_fitted(simulated_value):
     assert value.describe_holdout(res).endswith(f"predicted {row['predicted']:,.0f} repeat purchases in the "
                                                 f"{row['holdout_days']:.0f} held-out days; {row['actual']:,.0f} "
                                                 f"happened ({row['error_pct']:+.0f}%).")
+
+
+def test_customer_value_on_repeat_purchase_categories_adds_predicted_clv_to_revenue(simulated_value):
+    """Contracts (category 'contract') beside repeat purchases ('tariff' in the simulation): the
+    model sees the repeat purchases only, so its CLV equals the fit on them alone; value = net
+    revenue to date (all orders) + that CLV; customers with contracts only get CLV 0."""
+    orders, _, alone = simulated_value
+    first = orders.sort_values("timestamp").drop_duplicates("customer_id").iloc[:300]
+    contracts = first.assign(order_id=lambda d: "k" + d["order_id"], category="contract", revenue=1000.0)
+    only = first.iloc[:20].assign(order_id=lambda d: "x" + d["order_id"], customer_id=lambda d: "z" + d["customer_id"],
+                                  category="contract", revenue=500.0)
+    both = pd.concat([orders, contracts, only], ignore_index=True)
+    hist = value.historic_value(both)
+    res = value.customer_value(both, hist, horizon_months=12, holdout_months=0, categories=["tariff"])
+    assert res.status == "fitted" and "of tariff purchases" in res.message
+    out = res.customers.set_index("customer_id")
+    ref = alone.customers.set_index("customer_id")
+    assert out.loc[ref.index, "clv"].to_numpy() == pytest.approx(ref["clv"].to_numpy(), rel=1e-6)
+    assert out["value"].to_numpy() == pytest.approx((out["revenue"] + out["clv"].fillna(0)).to_numpy())
+    assert out.loc[only["customer_id"], "clv"].isna().all()
+    assert (out.loc[only["customer_id"], "value"] == 500.0).all()
+    assert (out["value_basis"] == "revenue_plus_predicted_clv").all()
+    dist = value.clv_distribution(res)
+    assert dist["total"] == pytest.approx(hist["revenue"].sum() + ref["clv"].sum())
+    assert dist["predicted"] == pytest.approx(ref["clv"].sum())
+    assert value.describe_clv(res).startswith(f"Total value: {dist['total']:,.0f} € over 1,520 customers: net revenue")
+    with pytest.raises(value.ValueInputError, match="none of the CLV categories"):
+        value.customer_value(both, hist, categories=["Zubehör"])
 
 
 # --- tiers ------------------------------------------------------------------------------
