@@ -13,6 +13,7 @@ extension in each kernel so that figures carry their title and caption as alt te
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import logging
 import math
@@ -1254,10 +1255,23 @@ def gate_table(results: pd.DataFrame):
     return (
         table.style
         .hide(axis="index")
-        .format({"unexpected_percent": "{:.2f}%", "unexpected_count": "{:,}"}, na_rep="–")
+        .format({"unexpected_percent": "{:.2f}%", "unexpected_count": "{:,}", "examples": _examples_html},
+                na_rep="–")
         .apply(lambda row: [f"background-color: {_OUTCOME_COLOURS.get(row['outcome'], 'transparent')}"] * len(row),
                axis=1)
+        .set_properties(subset=["examples"], **{"max-width": "30em", "overflow-wrap": "anywhere", "font-size": "0.85em"})
     )
+
+
+def _examples_html(examples, *, shown: int = 3, width: int = 90) -> str:
+    """The first `shown` of the '; '-separated examples, one per line, each cut at `width`
+    characters, HTML-escaped (the full list is in the validation results and Data Docs)."""
+    if examples is None or (isinstance(examples, float) and pd.isna(examples)) or str(examples) == "":
+        return "–"
+    parts = str(examples).split("; ")
+    lines = [html.escape(p if len(p) <= width else p[: width - 1] + "…") for p in parts[:shown]]
+    more = f"<br>… {len(parts) - shown:,} more" if len(parts) > shown else ""
+    return "<br>".join(lines) + more
 
 
 def gate_note(gate) -> str:

@@ -350,6 +350,16 @@ def test_gate_table_orders_failed_first():
     assert "#fde0e0" in html and "4.00%" in html
 
 
+def test_gate_table_shows_three_examples_escaped_and_cut():
+    gate = Gate("raw", "warned", ["warned"])
+    examples = "; ".join([f"nps=<{i}> (umfrage.csv row {i})" for i in range(5)] + ["x" * 200])
+    html = report.gate_table(gate.results.assign(column=["nps"], examples=[examples])).to_html()
+    assert "nps=&lt;0&gt; (umfrage.csv row 0)<br>nps=&lt;1&gt; (umfrage.csv row 1)<br>nps=&lt;2&gt;" in html
+    assert "row 3" not in html and "… 3 more" in html and "<0>" not in html
+    assert report._examples_html("y" * 200).endswith("y…") and len(report._examples_html("y" * 200)) == 90
+    assert report._examples_html(None) == report._examples_html("") == "–"
+
+
 def test_tables_and_data_docs_notes(tmp_path):
     rows = pd.DataFrame({"table": ["customers"], "rows_read": [10], "rows_written": [9], "dropped": [1], "dropped_pct": [10.0]})
     assert report.tables_note(rows, "/p/data/processed").startswith(
