@@ -754,6 +754,30 @@ def test_stage_figures_have_their_title_as_alt_text(baseline):
     assert alts and all(alt.startswith("Cleaning ") and " n = " in alt for alt in alts), alts
 
 
+def test_every_figure_cell_shows_its_figure_in_the_stage_report(baseline):
+    """Each executed cell that finishes a house-style figure (`plots.finish(`) carries an image or
+    says why there is none (a markdown output starting "No "), and the reader's HTML has as many
+    images as the executed notebook (a backend mix-up once dropped every figure after a
+    notebook's first)."""
+    from bs4 import BeautifulSoup
+
+    _, run_dir = baseline
+    record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    checked = 0
+    for nb in record["notebooks"]:
+        cells = nbformat.read(run_dir / nb["ipynb"], as_version=4).cells
+        figure_cells = [c for c in cells if c.cell_type == "code" and "plots.finish(" in c.source]
+        images = [o for c in cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+        drawn = [c for c in figure_cells if any("image/png" in o.get("data", {}) for o in c.outputs)]
+        blank = [c.source.splitlines()[0] for c in figure_cells if c not in drawn
+                 and not any(o.get("data", {}).get("text/markdown", "").startswith("No ") for o in c.outputs)]
+        assert blank == [], (nb["name"], blank)
+        html_images = BeautifulSoup((run_dir / nb["html"]).read_text(encoding="utf-8"), "html.parser").find_all("img")
+        assert len(html_images) >= len(images) >= len(drawn), nb["name"]      # 06 also embeds its own
+        checked += len(drawn)
+    assert checked >= 25
+
+
 def test_notebooks_emit_no_warnings_or_errors(baseline):
     """A warning in a report is a bug: no stage may write to stderr or raise (checked on the
     executed notebooks, before the reader copy strips anything)."""
