@@ -797,11 +797,18 @@ def rank_moments(candidates: pd.DataFrame, nps: pd.DataFrame, churn: pd.DataFram
 # --- complaints over time: u-chart ----------------------------------------------------------------
 
 def u_chart(frame: pd.DataFrame, *, by: Sequence[str] = (CATEGORY,), col_count: str = "complaints",
-            col_units: str = "units", sigma: float = 3.0, revise: bool = True) -> pd.DataFrame:
+            col_units: str = "units", sigma: float = 3.0, revise: bool = True,
+            overdispersion: bool = False) -> pd.DataFrame:
     """u-chart limits per group of `by`: rate u = count / units; centre = sum(count) / sum(units);
     limits centre +/- sigma * sqrt(centre / units), the lower one floored at 0. With `revise`,
     points outside the limits are left out of the centre and the limits recomputed until no
     point changes side (Phase I). Rows with no units get NaN and are never flagged.
+
+    `overdispersion` (Laney's u'-chart): with large denominators (thousands of customers) real
+    month-to-month variation beyond Poisson makes plain limits flag ordinary months. The
+    limits are widened by sigma_z = mean moving range of z = (u - centre) / sqrt(centre /
+    units) over consecutive rows of a group (in frame order, included rows only) / 1.128,
+    never narrowed (factor = max(1, sigma_z)); the output then has a column `dispersion`.
 
     Out: the input plus rate, center, ucl, lcl, out_of_control, signal ('above' / 'below' / '').
     """
@@ -812,33 +819,46 @@ def u_chart(frame: pd.DataFrame, *, by: Sequence[str] = (CATEGORY,), col_count: 
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = (count / units.where(units > 0)).astype("float64")
     keys = [frame[c] for c in by] if by else [pd.Series(0, index=frame.index)]
+    group = pd.Series(pd.factorize(pd.MultiIndex.from_arrays(keys))[0], index=frame.index)
     included = units > 0
+    factor = pd.Series(1.0, index=frame.index)
     for _round in range(len(frame) + 1):
         num = count.where(included, 0.0).groupby(keys).transform("sum")
         den = units.where(included, 0.0).groupby(keys).transform("sum")
         with np.errstate(invalid="ignore", divide="ignore"):
             center = (num / den.where(den > 0)).astype("float64")
-            half = sigma * np.sqrt(center / units.where(units > 0))
+            se = np.sqrt(center / units.where(units > 0))
+            if overdispersion:
+                z = ((rate - center) / se.where(se > 0))[included]
+                moving_range = z.groupby(group[included]).diff().abs()
+                sigma_z = moving_range.groupby(group[included]).mean() / 1.128
+                factor = group.map(sigma_z).fillna(1.0).clip(lower=1.0)
+            half = sigma * factor * se
         ucl, lcl = center + half, (center - half).clip(lower=0)
         above, below = (rate > ucl).fillna(False), ((rate < lcl) & (lcl > 0)).fillna(False)
         nxt = (units > 0) & ~(above | below) if revise else included
         if (nxt == included).all():
             break
         included = nxt
-    return frame.assign(rate=rate, center=center, ucl=ucl, lcl=lcl, out_of_control=(above | below).astype(bool),
-                        signal=np.where(above, "above", np.where(below, "below", "")).astype(str))
+    out = frame.assign(rate=rate, center=center, ucl=ucl, lcl=lcl, out_of_control=(above | below).astype(bool),
+                       signal=np.where(above, "above", np.where(below, "below", "")).astype(str))
+    return out.assign(dispersion=factor) if overdispersion else out
 
 
 def _month_index(ts: ir.TimestampValue, y0: int, m0: int) -> ir.IntegerValue:
     return ((ts.year() - y0) * 12 + ts.month() - m0).cast("int64")
 
 
+COMPLAINT_CHARTS = ("u", "laney")
+
+
 def complaint_rates(events, customers, taxonomy, *, start=None, end=None, sigma: float = 3.0,
-                    revise: bool = True, col_customer: str = CUSTOMER_ID, col_timestamp: str = TIMESTAMP,
+                    revise: bool = True, chart: str = "u", col_customer: str = CUSTOMER_ID, col_timestamp: str = TIMESTAMP,
                     col_reason: str = CONTACT_REASON, col_signup: str = SIGNUP_DATE, col_churn: str = CHURN_DATE,
                     col_lead: str = LEAD_DATE) -> pd.DataFrame:
     """Complaints per 1,000 active customers per complaint category and month (UTC), with u-chart
-    limits (see `u_chart`; units = active customers / 1,000).
+    limits (see `u_chart`; units = active customers / 1,000). `chart`: "u" (plain u-chart) or
+    "laney" (Laney's u'-chart: limits widened by the variation beyond Poisson; adds `dispersion`).
 
     A complaint is a contact whose reason has a taxonomy complaint category. Active in a month =
     signed up before the month ends and not churned by its start (a lead without signup never
@@ -847,6 +867,8 @@ def complaint_rates(events, customers, taxonomy, *, start=None, end=None, sigma:
     count as 0. Out: category, category_label, month ('YYYY-MM'), complaints, active,
     rate_per_1000, center_per_1000, ucl_per_1000, lcl_per_1000, out_of_control, signal.
     """
+    if chart not in COMPLAINT_CHARTS:
+        raise MomentsError(f"complaint chart must be one of {list(COMPLAINT_CHARTS)}, got {chart!r}")
     categories = list(taxonomy.data.get("complaint_categories") or {})
     by_reason = taxonomy.complaint_category_of_reason
     if not categories or not by_reason:
@@ -882,13 +904,15 @@ def complaint_rates(events, customers, taxonomy, *, start=None, end=None, sigma:
             .merge(active, on="_mi")
             .merge(counts.rename(columns={"_cat": CATEGORY}), on=[CATEGORY, "_mi"], how="left"))
     grid = grid.assign(complaints=grid["complaints"].fillna(0).astype("int64"), units=grid["active"] / 1000)
-    chart = u_chart(grid, by=[CATEGORY], col_count="complaints", col_units="units", sigma=sigma, revise=revise)
+    limits = u_chart(grid, by=[CATEGORY], col_count="complaints", col_units="units", sigma=sigma, revise=revise,
+                     overdispersion=chart == "laney")
     label = {k: taxonomy.label("complaint_categories", k) for k in categories}
-    return (chart.assign(category_label=lambda d: d[CATEGORY].map(label).astype("str"),
-                         rate_per_1000=chart["rate"], center_per_1000=chart["center"], ucl_per_1000=chart["ucl"],
-                         lcl_per_1000=chart["lcl"])
+    return (limits.assign(category_label=lambda d: d[CATEGORY].map(label).astype("str"),
+                          rate_per_1000=limits["rate"], center_per_1000=limits["center"], ucl_per_1000=limits["ucl"],
+                          lcl_per_1000=limits["lcl"])
             .loc[:, [CATEGORY, "category_label", MONTH, "complaints", "active", "rate_per_1000", "center_per_1000",
-                     "ucl_per_1000", "lcl_per_1000", "out_of_control", "signal"]]
+                     "ucl_per_1000", "lcl_per_1000", "out_of_control", "signal",
+                     *(["dispersion"] if chart == "laney" else [])]]
             .reset_index(drop=True))
 
 

@@ -188,8 +188,8 @@ TEXT = {
         "figure_alt": "Bar chart of the NPS impact of {k} moments with 95% intervals: {items}.",
         "complaints_columns": {"category": "Category", "month": "Month", "rate": "Rate per 1,000",
                                "centre": "Centre", "limit": "Limit", "signal": "Side", "complaints": "Complaints"},
-        "complaints_text": ("Complaint contacts per 1,000 active customers per category and month against u-chart "
-                            "limits (stage 04); *above* is a breakout, *below* an unusually quiet month. Latest first, "
+        "complaints_text": ("Complaint contacts per 1,000 active customers per category and month against the control "
+                            "limits of stage 04 (u-chart, widened by Laney's σz where complaints vary beyond chance); *above* is a breakout, *below* an unusually quiet month. Latest first, "
                             "at most {rows} shown."),
         "contact_columns": {"item": "", "customers": "Customers"},
         "contact_rows": {"candidates": "Candidates (negative moment or detractor)", "included": "On the call-back list",
@@ -333,8 +333,8 @@ TEXT = {
         "figure_alt": "Balkendiagramm der NPS-Wirkung von {k} Momenten mit 95%-Intervallen: {items}.",
         "complaints_columns": {"category": "Kategorie", "month": "Monat", "rate": "Quote je 1.000",
                                "centre": "Mittellinie", "limit": "Grenze", "signal": "Seite", "complaints": "Beschwerden"},
-        "complaints_text": ("Beschwerdekontakte je 1.000 aktive Kunden pro Kategorie und Monat gegen die Grenzen einer "
-                            "u-Karte (Stufe 04); *darüber* ist ein Ausbruch, *darunter* ein ungewöhnlich ruhiger Monat. "
+        "complaints_text": ("Beschwerdekontakte je 1.000 aktive Kunden pro Kategorie und Monat gegen die Kontrollgrenzen "
+                            "aus Stufe 04 (u-Karte, nach Laney um σz erweitert, wo die Beschwerden mehr als zufällig schwanken); *darüber* ist ein Ausbruch, *darunter* ein ungewöhnlich ruhiger Monat. "
                             "Neueste zuerst, höchstens {rows} gezeigt."),
         "contact_columns": {"item": "", "customers": "Kunden"},
         "contact_rows": {"candidates": "Kandidaten (negativer Moment oder Kritiker)", "included": "Auf der Rückrufliste",

@@ -438,6 +438,34 @@ def test_u_chart_below_the_lower_limit_and_groups_apart():
     assert y["center"].iloc[0] == 0.0 and math.isnan(y["rate"].iloc[1]) and not y["out_of_control"].any()
 
 
+def test_laney_u_chart_widens_the_limits_by_the_moving_range_of_z():
+    # one group, units 1: centre 6, se sqrt(6); z = -+2/sqrt(6) alternating, moving range 4/sqrt(6)
+    frame = pd.DataFrame({"category": ["x"] * 4, "complaints": [4, 8, 4, 8], "units": [1.0] * 4})
+    out = moments.u_chart(frame, overdispersion=True)
+    sigma_z = (4 / math.sqrt(6)) / 1.128
+    assert out["dispersion"].tolist() == pytest.approx([sigma_z] * 4)
+    assert out["ucl"].tolist() == pytest.approx([6 + 3 * sigma_z * math.sqrt(6)] * 4)
+    assert out["lcl"].tolist() == [0.0] * 4
+    assert "dispersion" not in moments.u_chart(frame).columns
+    # Poisson-like or flat data: never narrower than the plain u-chart
+    flat = moments.u_chart(frame.assign(complaints=6), overdispersion=True)
+    assert flat["dispersion"].tolist() == [1.0] * 4
+    assert flat["ucl"].tolist() == pytest.approx(moments.u_chart(frame.assign(complaints=6))["ucl"].tolist())
+
+
+def test_laney_u_chart_stops_flagging_ordinary_months_of_an_overdispersed_process():
+    # large denominators, swings of +-40% month to month: the plain chart flags most months
+    counts = [100, 200, 120, 250, 90, 220, 110, 240]
+    frame = pd.DataFrame({"category": ["x"] * 8 + ["y"] * 8,
+                          "complaints": counts + [50, 52, 49, 51, 150, 50, 48, 51], "units": [1.0] * 16})
+    plain, laney = moments.u_chart(frame), moments.u_chart(frame, overdispersion=True)
+    x_plain, x_laney = plain.loc[plain["category"] == "x"], laney.loc[laney["category"] == "x"]
+    assert x_plain["out_of_control"].sum() >= 4 and not x_laney["out_of_control"].any()
+    # the groups are apart: y's single spike is still flagged, and only it
+    y = laney.loc[laney["category"] == "y"]
+    assert y["out_of_control"].tolist() == [False] * 4 + [True] + [False] * 3 and y["signal"].iloc[4] == "above"
+
+
 def test_describe_complaints_names_the_months():
     rates = pd.DataFrame({"category_label": ["Billing"] * 3 + ["Hotline"] * 6, "month": [f"2024-0{i}" for i in range(1, 4)]
                           + [f"2024-0{i}" for i in range(1, 7)],

@@ -153,6 +153,18 @@ def test_billing_spike_month_is_the_only_billing_month_out_of_control(world, tax
     # the same numbers from pandas input (in memory) and from Parquet through the engine
     in_memory = moments.complaint_rates(world["events"].pipe(engine.to_pandas), world["customers"], tax, start=first, end=last)
     pd.testing.assert_frame_equal(rates, in_memory)
+    # Laney's u'-chart (the notebook's default): billing is near-Poisson, so the same single month is
+    # flagged; the outage-driven service-failure category, overdispersed, gets wider limits and fewer flags
+    laney = moments.complaint_rates(world["on_disk"]["events"], world["on_disk"]["customers"], tax, start=first,
+                                    end=last, chart="laney")
+    lb = laney.loc[laney["category"] == "billing"]
+    assert lb.loc[lb["out_of_control"], "month"].tolist() == [truth["planted"]["spike_month"]]
+    failure = laney.loc[laney["category"] == "service_failure"]
+    assert failure["dispersion"].iloc[0] > 1.5
+    assert failure["out_of_control"].sum() < rates.loc[rates["category"] == "service_failure", "out_of_control"].sum()
+    assert not (failure["signal"] == "below").any()
+    with pytest.raises(moments.MomentsError, match="complaint chart must be one of"):
+        moments.complaint_rates(world["on_disk"]["events"], world["on_disk"]["customers"], tax, chart="p")
 
 
 def test_control_company_without_the_spike_has_no_billing_month_out_of_control(tmp_path, tax):
@@ -162,9 +174,10 @@ def test_control_company_without_the_spike_has_no_billing_month_out_of_control(t
         mp.setitem(demo.PLANTED["billing_complaints"], "spike_multiplier", 1.0)
         tables = build(tmp_path, tax)
     assert tables["truth"]["effects"]["billing_complaint_spike"]["realised"]["outlier_months"] == []
-    rates = moments.complaint_rates(tables["events"], tables["customers"], tax)
-    billing = rates.loc[rates["category"] == "billing"]
-    assert len(billing) == 24 and not billing["out_of_control"].any()
+    for chart in moments.COMPLAINT_CHARTS:
+        rates = moments.complaint_rates(tables["events"], tables["customers"], tax, chart=chart)
+        billing = rates.loc[rates["category"] == "billing"]
+        assert len(billing) == 24 and not billing["out_of_control"].any(), chart
 
 
 def test_notebook_04_runs_on_the_demo_and_records_top_level_results(world, tmp_path):
