@@ -171,6 +171,7 @@ TEXT = {
         "value": "{at_risk} high-value customers are at risk, holding {amount} € of {basis}{top}.",
         "value_top": "; the top 20% of customers brought {share} of net revenue to date",
         "basis_clv": "predicted CLV", "basis_revenue": "net revenue to date",
+        "basis_plus": "net revenue to date plus predicted CLV",
         # section bodies
         "moments_text": ("Moments ranked by NPS points at stake (share of answers exposed x adjusted NPS impact), "
                          "significant negative impacts only; magic moments have a significant positive impact."),
@@ -317,6 +318,7 @@ TEXT = {
         "value": "{at_risk} wertvolle Kunden sind gefährdet, mit {amount} € {basis}{top}.",
         "value_top": "; die besten 20\u00a0% der Kunden brachten {share} des Nettoumsatzes",
         "basis_clv": "vorhergesagtem CLV", "basis_revenue": "Nettoumsatz bisher",
+        "basis_plus": "Nettoumsatz bisher plus vorhergesagtem CLV",
         "moments_text": ("Momente nach NPS-Punkten auf dem Spiel (Anteil betroffener Antworten x adjustierte NPS-Wirkung), "
                          "nur signifikant negative Wirkungen; magische Momente haben eine signifikant positive Wirkung."),
         "moments_columns": {"rank": "Rang", "label": "Moment", "reach": "Reichweite (% Kunden)",
@@ -1027,6 +1029,14 @@ def _step_label(step, labels: Mapping | None) -> str:
     return " / ".join(_label(labels, "touchpoints", code) for code in str(step).split("|"))
 
 
+def _value_basis(value: Mapping, t: Mapping) -> str:
+    """What the value of results.json `value` is: predicted CLV, revenue to date plus the
+    predicted CLV of repeat purchases, or (fallback) revenue to date."""
+    if value.get("status") != "fitted":
+        return t["basis_revenue"]
+    return t["basis_plus"] if (value.get("clv") or {}).get("basis") == "revenue_plus_predicted_clv" else t["basis_clv"]
+
+
 def value_finding(value: Mapping | None, *, lang: str = "en") -> str | None:
     """High-value customers at risk and their value, and the revenue concentration (results.json
     `value`; None when absent)."""
@@ -1034,7 +1044,7 @@ def value_finding(value: Mapping | None, *, lang: str = "en") -> str | None:
     if not value or "at_risk" not in value:
         return None
     top20 = (value.get("historic") or {}).get("top20_share")
-    basis = t["basis_clv"] if value.get("status") == "fitted" else t["basis_revenue"]
+    basis = _value_basis(value, t)
     return t["value"].format(at_risk=format_number(value.get("at_risk"), 0, lang),
                              amount=format_number(value.get("at_risk_value"), 0, lang), basis=basis,
                              top=t["value_top"].format(share=_share(top20, lang, 0)) if not _missing(top20) else "")
@@ -1233,7 +1243,7 @@ def _value_section(results: Mapping, t: dict, lang: str) -> tuple[str, str]:
     clv = value.get("clv") or {}
     r = t["value_rows"]
     items = {
-        r["basis"]: t["basis_clv"] if value.get("status") == "fitted" else t["basis_revenue"],
+        r["basis"]: _value_basis(value, t),
         r["customers"]: format_number(clv.get("customers"), 0, lang),
         r["median"]: format_number(clv.get("median"), 0, lang),
         r["p90"]: format_number(clv.get("p90"), 0, lang),

@@ -456,6 +456,18 @@ def test_moment_and_complaint_findings_edge_cases():
     assert summary.journey_finding({"conversion_rate": {"value": 0.1, "n": 10}}) is None
 
 
+def test_value_finding_names_what_the_value_is():
+    base = {"at_risk": 12, "at_risk_value": 34567.0, "historic": {"top20_share": 0.7}}
+    fallback = summary.value_finding({**base, "status": "unsupported", "clv": {"basis": "historic_revenue"}})
+    assert fallback == ("12 high-value customers are at risk, holding 34,567 € of net revenue to date; the top 20% of "
+                        "customers brought 70% of net revenue to date.")
+    plus = {**base, "status": "fitted", "clv": {"basis": "revenue_plus_predicted_clv"}}
+    assert "holding 34,567 € of net revenue to date plus predicted CLV;" in summary.value_finding(plus)
+    assert "Nettoumsatz bisher plus vorhergesagtem CLV" in summary.value_finding(plus, lang="de")
+    clv = {**base, "status": "fitted", "clv": {"basis": "predicted_clv"}}
+    assert "holding 34,567 € of predicted CLV;" in summary.value_finding(clv)
+
+
 def test_two_magic_moments_and_labels_in_the_report_language():
     rows = [{**r, "magic": True, "priority": -0.5} if r["moment"] == "tariff_change" else r for r in moment_rows()]
     labels = {"moments": {"outage_notification": "Proaktive Störungsinfo", "tariff_change": "Tarifwechsel"}}
