@@ -159,7 +159,9 @@ TEXT = {
         "no_magic": " No moment raises NPS significantly.",
         "no_moment": "No moment of truth has a significant negative impact on NPS with enough exposed answers.",
         "complaints": "{n} category-months lie outside their control limits ({above} above, {below} below).",
-        "complaints_latest": " The latest above the limits: {category} in {month} ({rate} per 1,000 against a centre of {centre}).",
+        "complaints_latest": " Above the limits, latest first: {items}.",
+        "complaints_item": "{category} in {month} ({rate} per 1,000 against a centre of {centre})",
+        "complaints_more": " and {n} more",
         "complaints_current": " In {period}: {items}.",
         "complaints_none": "All complaint rates stay within their control limits: no month stands out.",
         "above": "above", "below": "below",
@@ -306,7 +308,9 @@ TEXT = {
         "no_magic": " Kein Moment hebt den NPS signifikant.",
         "no_moment": "Kein Moment der Wahrheit senkt den NPS signifikant bei genügend betroffenen Antworten.",
         "complaints": "{n} Kategorie-Monate liegen außerhalb ihrer Eingriffsgrenzen ({above} darüber, {below} darunter).",
-        "complaints_latest": " Zuletzt darüber: {category} im Monat {month} ({rate} je 1.000 bei einer Mittellinie von {centre}).",
+        "complaints_latest": " Darüber, neueste zuerst: {items}.",
+        "complaints_item": "{category} im Monat {month} ({rate} je 1.000 bei einer Mittellinie von {centre})",
+        "complaints_more": " und {n} weitere",
         "complaints_current": " Im Zeitraum {period}: {items}.",
         "complaints_none": "Alle Beschwerdequoten bleiben innerhalb ihrer Eingriffsgrenzen: kein Monat fällt auf.",
         "above": "darüber", "below": "darunter",
@@ -961,9 +965,10 @@ def _signal(rows: pd.DataFrame) -> pd.Series:
 
 
 def complaints_finding(complaints, *, lang: str = "en", labels: Mapping | None = None, current_period: str = "",
-                       period: str = "quarter") -> str | None:
+                       period: str = "quarter", max_listed: int = 3) -> str | None:
     """Months out of control (rows of results.json `complaints` with out_of_control): how many,
-    above and below the limits, the latest breakout, and those in `current_period`."""
+    above and below the limits, the breakouts (latest first, at most `max_listed` named), and
+    those in `current_period`."""
     t = _lang(lang)
     rows = _rows(complaints)
     if rows.empty:
@@ -977,10 +982,13 @@ def complaints_finding(complaints, *, lang: str = "en", labels: Mapping | None =
     text = t["complaints"].format(n=format_number(len(flagged), 0, lang), above=format_number(len(above), 0, lang),
                                   below=format_number(len(flagged) - len(above), 0, lang))
     if len(above):
-        last = above.iloc[-1]
-        text += t["complaints_latest"].format(category=last["name"], month=last["month"],
-                                              rate=format_number(last["rate_per_1000"], 1, lang),
-                                              centre=format_number(last["center_per_1000"], 1, lang))
+        latest = above.iloc[::-1]
+        items = "; ".join(t["complaints_item"].format(category=r["name"], month=r["month"],
+                                                      rate=format_number(r["rate_per_1000"], 1, lang),
+                                                      centre=format_number(r["center_per_1000"], 1, lang))
+                          for r in latest.head(max_listed).to_dict(orient="records"))
+        more = t["complaints_more"].format(n=format_number(len(latest) - max_listed, 0, lang)) if len(latest) > max_listed else ""
+        text += t["complaints_latest"].format(items=items + more)
     if current_period:
         months = pd.PeriodIndex(flagged["month"].astype("str"), freq="M").asfreq(_freq(period)).astype("str")
         now = flagged.loc[np.asarray(months == current_period)]

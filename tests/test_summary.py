@@ -401,7 +401,8 @@ def test_findings_management_english():
     assert "2.0 points of the overall NPS are at stake; next: «Long hotline wait»" in found[2]
     assert "Magic moment, a significant gain: «Proactive outage notification» (+8.5)." in found[2]
     assert found[3].startswith("3 category-months lie outside their control limits (2 above, 1 below).")
-    assert "The latest above the limits: hotline in 2025-08 (9.5 per 1,000 against a centre of 4.0)." in found[3]
+    assert ("Above the limits, latest first: hotline in 2025-08 (9.5 per 1,000 against a centre of 4.0); "
+            "billing in 2025-03 (12.7 per 1,000 against a centre of 4.0).") in found[3]
     assert "In 2025Q4: hotline 2025-11 (below)." in found[3]
     assert found[4].startswith("30 customers with an unresolved negative moment")
 
@@ -415,7 +416,7 @@ def test_findings_german_with_previous_run_and_labels():
     assert found[0].endswith("gegenüber 2025Q3: eine Veränderung um +4,0 Punkte, im Rahmen des Zufalls. "
                              "Seit dem letzten Lauf: -2,5 Punkte.")
     assert "«Rechnungsposition unklar»" in found[2] and "um 32,1 Punkte niedrigeren NPS" in found[2]
-    assert "Zuletzt darüber: Hotline / Wartezeit im Monat 2025-08 (9,5 je 1.000" in found[3]
+    assert "Darüber, neueste zuerst: Hotline / Wartezeit im Monat 2025-08 (9,5 je 1.000" in found[3]
     assert found[4].startswith("30 Kunden mit einem ungelösten negativen Moment")
 
 
@@ -442,6 +443,16 @@ def test_findings_with_stages_missing():
     found = summary.findings(out, {}, audience="management", min_n=50)
     assert len(found) == 2 and found[0].startswith("NPS in 2025Q4")
     assert summary.findings(out, {}, audience="sales", min_n=50)[0].startswith("Conversion rate in 2025Q4")
+
+
+def test_complaint_finding_names_at_most_three_breakouts_latest_first():
+    rows = [{"category": "billing", "month": f"2025-0{m}", "rate_per_1000": 10.0 + m, "out_of_control": True,
+             "center_per_1000": 4.0, "ucl_per_1000": 6.0} for m in range(1, 6)]
+    text = summary.complaints_finding(rows)
+    assert text.startswith("5 category-months lie outside their control limits (5 above, 0 below). Above the limits, "
+                           "latest first: billing in 2025-05 (15.0 per 1,000 against a centre of 4.0); billing in 2025-04")
+    assert text.endswith("billing in 2025-03 (13.0 per 1,000 against a centre of 4.0) and 2 more.")
+    assert summary.complaints_finding(rows, max_listed=1).endswith("(15.0 per 1,000 against a centre of 4.0) and 4 more.")
 
 
 def test_moment_and_complaint_findings_edge_cases():
