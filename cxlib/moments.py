@@ -1235,6 +1235,25 @@ def handling_table(handling: pd.DataFrame, dimension: str, *, labels: Mapping | 
             .astype("str").assign(**{MOMENT: pd.Series(names, dtype="str")}).loc[:, [MOMENT, *levels]])
 
 
+def ranking_table(ranking: pd.DataFrame, *, churn_exclude: Sequence[str] = ()) -> pd.DataFrame:
+    """The ranking (`rank_moments`) for readers: estimates with their intervals in one cell,
+    reach in %, a "*" on a significant churn lift; moments in `churn_exclude` (part of leaving,
+    e.g. cancellation requests: their churn lift is circular) show "part of leaving" instead.
+    Out: rank, moment, classic, reach (%), NPS impact adjusted (95% CI), raw, churn lift (95% CI),
+    points at stake, priority, magic, too few."""
+    leaving = ranking["moment"].isin(list(churn_exclude))
+    lift = (interval_text(ranking["churn_lift"], ranking["churn_lift_low"], ranking["churn_lift_high"], decimals=2, sign=False)
+            + np.where(ranking["churn_significant"].fillna(False).astype(bool), " *", ""))
+    return pd.DataFrame({
+        "rank": ranking["rank"], "moment": ranking["label"], "classic": ranking["classic"],
+        "reach (%)": (100 * ranking["reach"]).round(1),
+        "NPS impact, adjusted (95% CI)": interval_text(ranking["nps_impact"], ranking["ci_low"], ranking["ci_high"]),
+        "raw": ranking["nps_impact_raw"].round(1),
+        "churn lift (95% CI)": lift.where(~leaving, "part of leaving"),
+        "points at stake": ranking["points_at_stake"].round(2), "priority": ranking["priority"].round(2),
+        "magic": ranking["magic"], "too few": ranking["small"]})
+
+
 def describe_ranking(ranking: pd.DataFrame, *, churn_exclude: Sequence[str] = ()) -> str:
     """Two or three sentences on the moments with NPS at stake (by priority), the magic moments
     and the moments without NPS at stake after which churn rises significantly (except

@@ -616,3 +616,50 @@ def describe_themes(gap: pd.DataFrame, *, top: int = 3) -> str:
              + "% of promoters, +" + fmt("difference") + " points, 95% interval " + fmt("ci_low") + " to "
              + fmt("ci_high") + ")").str.cat(sep="; ")
     return base + f" Detractors mention these themes significantly more often (Benjamini-Hochberg, 5% FDR): {items}."
+
+
+def review_quality(reviews: pd.DataFrame, labels: pd.DataFrame, taxonomy: Taxonomy, stopwords: dict, lexicon: dict, *,
+                   step: int = 1, col_comment: str = "comment", col_rating: str = "Rating") -> dict:
+    """Text analysis measured on labelled reviews (see `sources.read_labelled_reviews`): themes
+    against the hand labels (all and the `set == "holdout"` rows), sentiment against the star
+    rating (1-2 negative, 3 neutral, 4-5 positive) and language on every `step`-th review.
+
+    Out: {"themes", "themes_held_out"} (theme_quality), "sentiment" (sentiment_quality),
+    "summary" (measure, reviews, value: the headline figures) and "shares" (precision, recall,
+    held-out precision / recall, accuracy, always-positive share, recall per sentiment, English share).
+    """
+    tags = tag_themes(reviews.loc[labels.index, col_comment], taxonomy, languages="en")
+    truth = parse_labels(labels["themes"], list(taxonomy.themes()))
+    held_out = labels.index[labels["set"] == "holdout"]
+    scored = reviews.iloc[::step]
+    languages = detect_language(scored[col_comment], stopwords, lexicon=lexicon)
+    stars = pd.cut(scored[col_rating], [0, 2, 3, 5], labels=list(SENTIMENTS)).astype("str")
+    themes, held = theme_quality(tags, truth), theme_quality(tags.loc[held_out], truth.loc[held_out])
+    sent = sentiment_quality(sentiment(scored[col_comment], languages, lexicon)["sentiment"], stars, languages)
+    every, held_all = themes.set_index("theme").loc["all"], held.set_index("theme").loc["all"]
+    en = sent.set_index("language").loc["en"]
+    english = int(languages.eq("en").sum())
+    shares = {"precision": every["precision"], "recall": every["recall"], "held_out_precision": held_all["precision"],
+              "held_out_recall": held_all["recall"], "accuracy": en["accuracy"],
+              "always_positive": float(stars.eq("positive").mean()), "english": english / len(scored),
+              **{f"recall_{s}": en[f"recall_{s}"] for s in SENTIMENTS}}
+    summary = pd.DataFrame({
+        "measure": ["themes: precision / recall", "themes held out: precision / recall", "sentiment accuracy",
+                    "always 'positive' would score", "sentiment recall neg / neu / pos", "detected as English"],
+        "reviews": [len(labels), len(held_out), int(en["n"]), len(stars), int(en["n"]), len(scored)],
+        "value": [f"{every['precision']:.2f} / {every['recall']:.2f}", f"{held_all['precision']:.2f} / {held_all['recall']:.2f}",
+                  f"{en['accuracy']:.2f}", f"{shares['always_positive']:.2f}",
+                  " / ".join(f"{en['recall_' + s]:.2f}" for s in SENTIMENTS), f"{english:,} ({shares['english']:.1%})"]})
+    return {"themes": themes, "themes_held_out": held, "sentiment": sent, "summary": summary, "shares": shares}
+
+
+def describe_review_quality(quality: dict) -> str:
+    """Two sentences on `review_quality`: theme precision and recall (all, held out) and what
+    the sentiment agreement with the stars means."""
+    q = quality["shares"]
+    return (f"On the real reviews, {q['precision']:.0%} of the themes the keywords find are right and they find "
+            f"{q['recall']:.0%} of the themes a person marked ({q['held_out_precision']:.0%} / {q['held_out_recall']:.0%} on "
+            f"the held-out reviews, the honest figure for new text). Sentiment agrees with the stars for {q['accuracy']:.0%} "
+            f"of reviews, but finds only {q['recall_negative']:.0%} of the 1–2-star ones and {q['recall_neutral']:.0%} of "
+            "the 3-star ones: read sentiment shares as indicative, best for comparing groups. Per theme (themes that were "
+            "labelled or predicted):")

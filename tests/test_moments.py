@@ -608,6 +608,21 @@ def test_interval_text():
     assert moments.interval_text([], [], []).tolist() == []
 
 
+def test_ranking_table_marks_moments_that_are_part_of_leaving():
+    ranking = pd.DataFrame({"rank": [1.0, np.nan], "moment": ["invoice_unclear", "cancellation_request"],
+                            "label": ["Unclear invoice", "Cancellation"], "classic": [True, False], "reach": [0.25, 0.15],
+                            "nps_impact": [-28.4, 5.3], "ci_low": [-33.7, -3.1], "ci_high": [-23.2, 13.7],
+                            "nps_impact_raw": [-28.71, 5.4], "churn_lift": [1.7, 592.0], "churn_lift_low": [1.2, 545.2],
+                            "churn_lift_high": [2.4, 643.2], "churn_significant": [True, True],
+                            "points_at_stake": [1.754, -0.12], "priority": [1.754, 0.0], "magic": [False, False],
+                            "small": [False, False]})
+    out = moments.ranking_table(ranking, churn_exclude=["cancellation_request"])
+    assert out["churn lift (95% CI)"].tolist() == ["1.70 (1.20 to 2.40) *", "part of leaving"]
+    assert out["NPS impact, adjusted (95% CI)"].iloc[0] == "\u221228.4 (\u221233.7 to \u221223.2)"
+    assert out["reach (%)"].tolist() == [25.0, 15.0] and out["points at stake"].tolist() == [1.75, -0.12]
+    assert moments.ranking_table(ranking)["churn lift (95% CI)"].iloc[1] == "592.00 (545.20 to 643.20) *"
+
+
 def test_handling_table_one_row_per_moment_levels_in_order():
     handling = pd.DataFrame({
         "moment": ["m1", "m1", "m1", "m2", "m2", "m1"],

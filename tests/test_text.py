@@ -406,3 +406,33 @@ def test_real_reviews_sentiment_accuracy_and_language(stopwords, lexicon):
     sent = text.sentiment(df["comment"], lang, lexicon)
     q = text.sentiment_quality(sent["sentiment"], truth, lang).set_index("language").loc["en"]
     assert q["accuracy"] >= 0.77 and q["recall_negative"] >= 0.35 and q["recall_positive"] >= 0.9
+
+
+# --- measuring on a labelled review export --------------------------------------------------------
+def test_review_quality_on_a_hand_made_export(tmp_path, tax, stopwords, lexicon):
+    from cxlib import sources
+
+    reviews = pd.DataFrame({
+        "Title": ["Bill wrong", None, "Great", "Meh", "Lovely"],
+        "Review Text": ["The invoice charged me twice, terrible.", "Delivery was late and the price too high.",
+                        "I love it, excellent quality.", None, "Fantastic, works perfectly."],
+        "Rating": [1, 2, 5, 3, 5]}, index=[10, 11, 12, 13, 14])
+    reviews.to_csv(tmp_path / "reviews.csv")
+    pd.DataFrame({"row_id": [10, 11, 12], "themes": ["invoice", "price", ""], "set": ["refine", "holdout", "holdout"]}
+                 ).to_csv(tmp_path / "labels.csv", index=False)
+    assert sources.read_labelled_reviews(tmp_path / "none.csv", tmp_path / "labels.csv") is None
+    read, labels = sources.read_labelled_reviews(tmp_path / "reviews.csv", tmp_path / "labels.csv")
+    assert read.index.tolist() == [10, 11, 12, 14]                     # row 13 has no text
+    assert read.loc[10, "comment"] == "Bill wrong. The invoice charged me twice, terrible"
+    assert read.loc[11, "comment"] == "Delivery was late and the price too high"     # no title: no leading ". "
+    quality = text.review_quality(read, labels, tax, stopwords, lexicon)
+    themes = quality["themes"].set_index("theme")
+    assert themes.loc["invoice", "support"] == 1 and themes.loc["all", "support"] == 2
+    assert quality["themes_held_out"].set_index("theme").loc["all", "support"] == 1
+    assert quality["summary"]["reviews"].tolist() == [3, 2, 4, 4, 4, 4]
+    assert quality["shares"]["always_positive"] == 0.5 and quality["shares"]["english"] == 1.0
+    assert text.describe_review_quality(quality).startswith(
+        f"On the real reviews, {quality['shares']['precision']:.0%} of the themes the keywords find are right")
+    pd.DataFrame({"row_id": [99], "themes": ["invoice"], "set": ["holdout"]}).to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(sources.SourceError, match=r"bad\.csv: 1 labelled row ids .* first: \[99\]"):
+        sources.read_labelled_reviews(tmp_path / "reviews.csv", tmp_path / "bad.csv")
