@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 RESULTS_DIR = "results"
+SKIPPED_DIR = "skipped"    # results/skipped/<stage.section>.json: sections a stage could not run (cxlib.sections)
 FILE_MODE = 0o644          # reports are for readers: not the 0600 of a temp file
 
 
@@ -110,10 +111,15 @@ def record_results(run_dir: str | Path, section: str, results: dict) -> Path:
 
 
 def read_results(run_dir: str | Path) -> dict:
-    """All recorded sections of a run merged into one dict: {section: results}, sections sorted."""
+    """All recorded sections of a run merged into one dict: {section: results}, sections sorted;
+    the sections the stages skipped (results/skipped/*.json) as the list `skipped`, sorted by key."""
     folder = Path(run_dir) / RESULTS_DIR
     files = sorted(folder.glob("*.json")) if folder.is_dir() else []
-    return {f.stem: json.loads(f.read_text(encoding="utf-8")) for f in files}
+    merged = {f.stem: json.loads(f.read_text(encoding="utf-8")) for f in files}
+    skipped = sorted((folder / SKIPPED_DIR).glob("*.json")) if (folder / SKIPPED_DIR).is_dir() else []
+    if skipped:
+        merged["skipped"] = [json.loads(f.read_text(encoding="utf-8")) for f in skipped]
+    return merged
 
 
 def parameters_table(params: dict) -> pd.DataFrame:

@@ -42,6 +42,7 @@ SURVEY = "survey"
 NPS = "nps"
 CSAT = "csat"
 CES = "ces"
+CSAT_MAX = "csat_max"                # top of the answer's CSAT scale (missing: 5); CSAT = share in the top two points
 COMMENT = "comment"
 LANGUAGE = "language"
 
@@ -137,7 +138,7 @@ TABLES: dict[str, Table] = {
         "events", (EVENT_ID,),
         (
             Column(EVENT_ID, "string", True),
-            Column(CUSTOMER_ID, "string", True),
+            Column(CUSTOMER_ID, "string"),             # a complaint log may not name its customers
             Column(TIMESTAMP, "datetime", True),
             Column(CHANNEL, "string", True, codes="channels"),
             Column(TOUCHPOINT, "string", True, codes="touchpoints"),
@@ -156,11 +157,12 @@ TABLES: dict[str, Table] = {
         (
             Column(RESPONSE_ID, "string", True),
             Column(CUSTOMER_ID, "string"),
-            Column(TIMESTAMP, "datetime", True),
+            Column(TIMESTAMP, "datetime"),             # a ratings table may have no dates
             Column(SURVEY, "string", codes="surveys"),
             Column(TOUCHPOINT, "string", codes="touchpoints"),
             Column(NPS, "float"),
             Column(CSAT, "float"),
+            Column(CSAT_MAX, "float"),
             Column(CES, "float"),
             Column(COMMENT, "string"),
             Column(LANGUAGE, "string"),
@@ -198,3 +200,30 @@ REIDENTIFICATION = "reidentification"   # restricted table: customer_id, custome
 def staged_columns(table: str) -> list[str]:
     """Column names of a staged table: canonical names with customer_ref for customer_id."""
     return [CUSTOMER_REF if c == CUSTOMER_ID else c for c in TABLES[table].names]
+
+
+# --- what an analysis section needs ------------------------------------------------------
+class Missing(ValueError):
+    """An analysis section lacks an input: a table, a column or an outcome the data does not hold.
+
+    Raised by analysis functions (never for bad data: that is a SourceError or a gate failure).
+    `reason` says what is missing, `enable` which canonical table or column would let the section
+    run. A notebook section wrapped in `sections.section(...)` shows it as a one-line note and
+    records it under `skipped` in results.json; elsewhere it raises like any error.
+
+        raise Missing("no NPS answers", enable="feedback.nps (0-10 recommend question)")
+    """
+
+    def __init__(self, reason: str, *, enable: str = ""):
+        self.reason = str(reason)
+        self.enable = str(enable)
+        super().__init__(f"{self.reason}" + (f" (needs {self.enable})" if self.enable else ""))
+
+
+def require(condition, reason: str, *, enable: str = "") -> None:
+    """Raise `Missing(reason, enable=enable)` unless `condition` is true.
+
+        require(feedback["nps"].notna().any(), "no NPS answers", enable="feedback.nps")
+    """
+    if not bool(condition):
+        raise Missing(reason, enable=enable)

@@ -272,7 +272,7 @@ def test_log_counts_every_rule(bad):
         ("feedback", "out-of-range score set to missing", 1),          # nps 11
         ("feedback", "out-of-range score set to missing", 1),          # csat 0
         ("feedback", "out-of-range score set to missing", 1),          # ces 8
-        ("feedback", "implausible timestamp: rows dropped", 0),
+        ("feedback", "implausible timestamp set to missing", 0),
         ("feedback", "rows missing a required value dropped", 0),
         ("feedback", "feedback of unknown customers kept", 1),
         ("feedback", "customer ids pseudonymised", 3),
