@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import pandas as pd
 
-from cxlib import schema
+from cxlib import privacy, schema
 
 STEP = "clean"
 LOG_COLUMNS = ["table", "step", "rule", "rows", "detail"]
@@ -126,6 +127,7 @@ def clean_tables(
         raise CleanError(f"clean_tables: unknown table(s) {unknown}; canonical tables are {list(schema.TABLES)}")
     for name, df in staged.items():
         _require_columns(name, df)
+    staged, derived = _derive_customers(staged)
     lo = _utc(min_date)
     hi = (_utc(now) if now is not None else pd.Timestamp.now(tz="UTC")) + pd.Timedelta(days=1)
     customers = staged.get("customers")
@@ -135,11 +137,11 @@ def clean_tables(
     )
 
     cleaned: dict[str, pd.DataFrame] = {}
-    logs: list[dict] = []
+    logs: list[dict] = list(derived)
     reid = _reidentification(pd.DataFrame(columns=[schema.CUSTOMER_REF]), key)
     known_refs = None
     for name in (t for t in schema.TABLES if t in staged):     # customers first: they define known refs
-        df, rows = _apply(staged[name], _steps(name, taxonomy, test_refs, known_refs, lo, hi))
+        df, rows = _apply(staged[name], _steps(name, taxonomy, test_refs, known_refs, lo, hi, key=key))
         logs += rows
         if name == "customers":
             reid = _reidentification(df, key)
@@ -158,11 +160,11 @@ def clean_tables(
 Step = Callable[[pd.DataFrame], tuple[pd.DataFrame, list[dict]]]
 
 
-def _steps(name: str, taxonomy, test_refs, known_refs, lo, hi) -> list[Step]:
+def _steps(name: str, taxonomy, test_refs, known_refs, lo, hi, *, key: bytes = b"") -> list[Step]:
     table = schema.TABLES[name]
     steps: list[Step] = [
         lambda df: _drop_exact_duplicates(df, name),
-        lambda df: _refuse_conflicting_keys(df, name),
+        lambda df: _refuse_conflicting_keys(df, name, key),
         lambda df: _drop_test_accounts(df, name, test_refs),
         lambda df: _unknown_codes(df, name, taxonomy),
     ]
@@ -195,25 +197,30 @@ def _drop_exact_duplicates(df: pd.DataFrame, name: str):
                                _with_where("equal in every canonical column, first kept", df.loc[dup]))]
 
 
-def _refuse_conflicting_keys(df: pd.DataFrame, name: str):
-    """Rows sharing a key but differing elsewhere: which one is true is unknowable -> CleanError."""
-    key = list(schema.TABLES[name].key)
-    staged_key = [schema.CUSTOMER_REF if c == schema.CUSTOMER_ID else c for c in key]
+def _refuse_conflicting_keys(df: pd.DataFrame, name: str, key: bytes):
+    """Rows sharing a key but differing elsewhere: which one is true is unknowable -> CleanError.
+    The message names file, key column, rows and the columns in which the first pair differs;
+    customer numbers appear as their keyed pseudonyms (customer_id), never as CRM numbers."""
+    staged_key = [schema.CUSTOMER_REF if c == schema.CUSTOMER_ID else c for c in schema.TABLES[name].key]
     clash = df[staged_key].notna().all(axis=1) & df.duplicated(subset=staged_key, keep=False)
     if clash.any():
         rows = df.loc[clash].sort_values(staged_key, kind="stable")
+        first = rows.loc[rows[staged_key].eq(rows[staged_key].iloc[0]).all(axis=1)]
+        differ = [c for c in schema.staged_columns(name) if c not in staged_key and first[c].nunique(dropna=False) > 1]
         shown = rows.head(2 * N_WHERE)
-        examples = "; ".join(
-            f"{', '.join(f'{c}={v!r}' for c, v in zip(staged_key, vals))}"
-            + (f" ({f} row {r})" if schema.SOURCE_FILE in rows.columns else "")
-            for vals, f, r in zip(shown[staged_key].itertuples(index=False, name=None),
-                                  shown.get(schema.SOURCE_FILE, pd.Series("?", index=shown.index)),
-                                  shown.get(schema.SOURCE_ROW, pd.Series("?", index=shown.index))))
+        refs = shown[schema.CUSTOMER_REF] if schema.CUSTOMER_REF in shown.columns else None
+        if refs is not None:
+            pseudonyms = pseudonymise(refs, key) if key else pd.Series(privacy.MASKED, index=refs.index, dtype=TEXT)
+            shown = shown.assign(**{c: _without_refs(shown[c], refs, pseudonyms) for c in staged_key
+                                    if c != schema.CUSTOMER_REF}, **{schema.CUSTOMER_ID: pseudonyms})
+        columns = [schema.CUSTOMER_ID if c == schema.CUSTOMER_REF else c for c in staged_key]
         files = ", ".join(map(str, rows.get(schema.SOURCE_FILE, pd.Series(["?"])).dropna().unique()[:3]))
         raise CleanError(
             f"{files}: duplicate key in table '{name}', column(s) {staged_key}: {int(clash.sum())} rows share "
-            f"a key with another row that differs in other columns, so neither can be trusted; "
-            f"e.g. {examples}. Fix the export or the mapping of the key column.")
+            f"a key with another row that differs in other columns (the first pair in: {', '.join(differ)}), "
+            f"so neither can be trusted; e.g. {privacy.example_rows(shown, columns, n=2 * N_WHERE)} "
+            f"(customer numbers replaced by their pseudonyms). Fix the export or the mapping of the "
+            f"key column.")
     return df, [_log(name, "conflicting duplicate keys", 0, f"key {staged_key} unique after exact duplicates")]
 
 
@@ -244,13 +251,20 @@ def _unknown_codes(df: pd.DataFrame, name: str, taxonomy):
 
 
 def _scores_out_of_range(df: pd.DataFrame, name: str):
+    """nps outside 0-10 and ces outside 1-7 set to missing; csat outside its own scale per row
+    (`schema.csat_scale`: csat_min/csat_max from the mapping's scale, else 1-5)."""
     logs = []
     for col, (low, high) in schema.SCORE_RANGES.items():
         if col not in df.columns:
             continue
+        if col == schema.CSAT:
+            low, high = schema.csat_scale(df)
+            scale = "its scale (csat_min-csat_max; 1-5 when not given)"
+        else:
+            scale = f"{low}-{high}"
         bad = df[col].notna() & ~df[col].between(low, high)
         logs.append(_log(name, "out-of-range score set to missing", bad.sum(),
-                         _with_where(f"{col} outside {low}-{high}{_value_counts(df.loc[bad, col])}", df.loc[bad])))
+                         _with_where(f"{col} outside {scale}{_value_counts(df.loc[bad, col])}", df.loc[bad])))
         df = df.assign(**{col: df[col].mask(bad)})
     return df, logs
 
@@ -319,6 +333,42 @@ def _unknown_customers(df: pd.DataFrame, name: str, known_refs):
                                    _with_where("customer_ref not in customers", df.loc[unknown]))]
 
 
+# --- customers derived from the other tables ------------------------------------------------
+DERIVED_RULE = "rows derived: one customer per customer_ref of the other tables"
+
+
+def _derive_customers(staged: Mapping[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], list[dict]]:
+    """No customers table (absent or empty) but customer_refs in other tables: a staged customers
+    table with one row per ref, in order of first appearance (events, feedback, orders,
+    campaigns), contact_consent False, everything else empty, lineage of the row it was first
+    seen in. Returns the tables (unchanged when nothing is derived) and the log entry."""
+    customers = staged.get("customers")
+    others = [t for t in schema.TABLES if t != "customers" and t in staged and len(staged[t])]
+    if (customers is not None and len(customers)) or not others:
+        return dict(staged), []
+    lineage = [schema.SOURCE_FILE, schema.SOURCE_ROW]
+    seen = (pd.concat([staged[t].reindex(columns=[schema.CUSTOMER_REF, *lineage]).assign(_table=t) for t in others],
+                      ignore_index=True)
+            .dropna(subset=[schema.CUSTOMER_REF])
+            .drop_duplicates(schema.CUSTOMER_REF)
+            .reset_index(drop=True))
+    if seen.empty:
+        return dict(staged), []
+    dtypes = {n: schema.PANDAS_DTYPES[c.dtype] for n, c in
+              zip(schema.staged_columns("customers"), schema.TABLES["customers"].columns)}
+    derived = (pd.DataFrame(index=seen.index, columns=list(dtypes))
+               .assign(**{schema.CUSTOMER_REF: seen[schema.CUSTOMER_REF], schema.CONTACT_CONSENT: False})
+               .astype(dtypes)
+               .assign(**{schema.IS_TEST: False},
+                       **{c: pd.Series(pd.NA, index=seen.index, dtype=TEXT) for c in schema.PII_COLUMNS},
+                       **{schema.SOURCE_FILE: seen[schema.SOURCE_FILE].astype(TEXT),
+                          schema.SOURCE_ROW: seen[schema.SOURCE_ROW].fillna(0).astype("int64")}))
+    per_table = seen["_table"].value_counts().reindex(others).dropna().astype(int)
+    detail = (f"no customers table: one row per customer_ref seen in {', '.join(f'{t} {n:,}' for t, n in per_table.items())}; "
+              "contact_consent False, signup_date empty")
+    return {**staged, "customers": derived}, [_log("customers", DERIVED_RULE, len(derived), detail)]
+
+
 # --- output ----------------------------------------------------------------------------------
 def _canonical(name: str, df: pd.DataFrame, key: bytes) -> pd.DataFrame:
     """Swap customer_ref for the pseudonym, keep the schema columns in order, cast dtypes."""
@@ -338,11 +388,13 @@ def _without_refs(ids: pd.Series, refs: pd.Series, pseudonyms: pd.Series) -> pd.
     """Record ids built from the customer number (e.g. '<customer number>-cancellation' from a
     melted CRM row) get the pseudonym in its place, so no CRM number survives in processed data."""
     text = ids.astype(TEXT)
-    embedded = [isinstance(i, str) and isinstance(r, str) and r in i for i, r in zip(text, refs.astype(TEXT))]
+    embedded = [isinstance(i, str) and isinstance(r, str) and r.casefold() in i.casefold()
+                for i, r in zip(text, refs.astype(TEXT))]             # any case: refs are normalised, ids not
     if not any(embedded):
         return ids
     hits = pd.Series(embedded, index=ids.index)
-    replaced = [i.replace(r, p) for i, r, p in zip(text[hits], refs[hits], pseudonyms[hits])]
+    replaced = [re.sub(re.escape(r), p, i, flags=re.IGNORECASE)
+                for i, r, p in zip(text[hits], refs[hits], pseudonyms[hits])]
     return text.mask(hits, pd.Series(replaced, index=text.index[hits], dtype=TEXT))
 
 
@@ -380,7 +432,7 @@ def _code_set(taxonomy, section: str) -> tuple[str, ...] | None:
 def _value_counts(values: pd.Series) -> str:
     """": 'fax' x2, 'Taube' x1" for the five commonest values, "" when none."""
     counts = values.value_counts().head(5)
-    return ": " + ", ".join(f"{v!r} x{n}" for v, n in counts.items()) if len(counts) else ""
+    return ": " + ", ".join(f"{privacy.shown_value(v)} x{n}" for v, n in counts.items()) if len(counts) else ""
 
 
 def _with_where(detail: str, rows: pd.DataFrame) -> str:

@@ -8,13 +8,15 @@ was run). Heavy modules are imported only inside commands so that `cx --help` is
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
-EXIT_CODES = ("Exit codes: 0 ok; 1 run failed (bad data or a failing notebook; reports/latest unchanged); "
-              "2 usage or configuration error (nothing run); 3 another cx run of this project is in progress "
-              "(lock file reports/.cx-run.lock; nothing run).")
+EXIT_CODES = ("Exit codes: 0 ok; 1 run failed (bad data or a failing notebook; reports/latest and data/processed "
+              "unchanged); 2 usage or configuration error (unknown parameter, wrong type or range, a folder cx may "
+              "not write; nothing run); 3 another cx run of this project is in progress "
+              "(lock file reports/.cx-run.lock; nothing run); 130 interrupted (Ctrl-C or SIGTERM; nothing changed).")
 
 
 def _print(*args, quiet: bool = False, **kw) -> None:
@@ -57,6 +59,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             word = "ok" if event["status"] == "succeeded" else event["status"].upper()
             _print(f"{word} ({event['duration_s']:.1f} s)", quiet=args.quiet)
 
+    def terminate(signum, frame):     # a scheduler's stop (SIGTERM) ends the run like Ctrl-C: recorded "interrupted"
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
     try:
         result = pipeline.run(
             project_dir, params_file=args.file, overrides=args.param or [], only=args.only, progress=progress,
@@ -65,13 +71,49 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"cx run: {exc}", file=sys.stderr, flush=True)
         return EXIT_LOCKED
     if result.failure:
+        from cxlib import report
+
         f = result.failure
-        where = f"cell {f['cell']}" if f.get("cell") is not None else "before any cell ran"
-        print(f"FAILED {f['notebook']}, {where}: {f['ename']}: {f['evalue']}", file=sys.stderr, flush=True)
+        print(f"FAILED {f['notebook']}, {report.failure_where(f)}: {f['ename']}: {f['evalue']}", file=sys.stderr, flush=True)
         print(f"run record: {result.run_dir / 'run.json'} (reports/{pipeline.LATEST} unchanged)", file=sys.stderr, flush=True)
         return EXIT_FAILED
     _print(f"report: {result.latest / 'index.html' if result.latest else result.index}", quiet=args.quiet)
     return EXIT_OK
+
+
+def cmd_map_draft(args: argparse.Namespace) -> int:
+    """Draft a source mapping from export files (cxlib.draft) and write it to --out."""
+    from cxlib import draft
+
+    files = [Path(f) for f in args.files]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        print(f"cx map draft: no such file: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_USAGE
+    out = Path(args.out) if args.out else _draft_out()
+    if out.exists() and not args.force:
+        print(f"cx map draft: {out} exists; use --force to replace it, or --out for another file", file=sys.stderr)
+        return EXIT_USAGE
+    proposals = []
+    for path in files:
+        data = path.read_bytes()[: draft.SAMPLE_BYTES]
+        reader = draft.sniff(data, path.name)
+        proposals.append(draft.propose(path.name, draft.profile(draft.read_sample(data, path.name, reader)), reader))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(draft.to_yaml(proposals, name=out.stem), encoding="utf-8")
+    todo = sum(len(p["todo"]) for p in proposals)
+    _print(f"wrote {out}: {len(proposals)} file(s) -> " + ", ".join(f"{p['file']} as {p['table']}" for p in proposals)
+           + f"; {todo} TODO(s) to check", quiet=args.quiet)
+    return EXIT_OK
+
+
+def _draft_out() -> Path:
+    from cxlib import config
+
+    try:
+        return config.find_project_dir() / "config" / "sources" / "draft.yml"
+    except config.ConfigError:
+        return Path("draft.yml")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,6 +153,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--project", metavar="DIR", help="project folder (default: the one containing the cwd)")
     run.add_argument("-q", "--quiet", action="store_true", help="print only failures")
     run.set_defaults(func=cmd_run)
+
+    mapping = sub.add_parser("map", help="work with source mappings (cx map draft FILE…)",
+                             description="Source mappings: describe how your exports become the canonical tables.")
+    map_sub = mapping.add_subparsers(dest="map_command", required=True, metavar="SUBCOMMAND")
+    drafting = map_sub.add_parser(
+        "draft", help="draft a source mapping from export files",
+        description="Read the first rows of each file, guess separator and encoding, the canonical table and "
+                    "each column's role (from German and English header names and from the values), and write a "
+                    "source mapping with `# TODO` where it could not decide. Check it, then run "
+                    "`cx run --only 01_validate_clean -p source=FILE`.",
+        epilog=EXIT_CODES)
+    drafting.add_argument("files", nargs="+", metavar="FILE", help="export files (CSV, Excel, Parquet)")
+    drafting.add_argument("--out", metavar="FILE.yml",
+                          help="where to write the mapping (default: config/sources/draft.yml of the project)")
+    drafting.add_argument("--force", action="store_true", help="replace --out if it exists")
+    drafting.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    drafting.set_defaults(func=cmd_map_draft)
     return parser
 
 

@@ -126,6 +126,30 @@ def load_taxonomy(path: str | Path) -> Taxonomy:
     return Taxonomy(data)
 
 
+WORD_LISTS = ("stopwords.yml", "sentiment.yml")
+SHIPPED_CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"   # the word lists shipped with cx-insights
+
+
+def word_list_path(taxonomy: str | Path, name: str) -> Path:
+    """A word list of the text analysis for a taxonomy anywhere: `name` (stopwords.yml or
+    sentiment.yml) beside the taxonomy file when it is there, else the shipped one in config/.
+
+        word_list_path("/data/acme/taxonomy.yml", "stopwords.yml") -> .../config/stopwords.yml
+    """
+    if name not in WORD_LISTS:
+        raise ConfigError(f"unknown word list {name!r}; known: {list(WORD_LISTS)}")
+    beside = Path(taxonomy).parent / name
+    return beside if beside.is_file() else SHIPPED_CONFIG_DIR / name
+
+
+def load_word_lists(taxonomy: str | Path) -> tuple[dict, dict]:
+    """(stopwords, sentiment lexicon) for a taxonomy: the files beside it, else the shipped ones.
+
+        stopwords, lexicon = config.load_word_lists(taxonomy)
+    """
+    return tuple(load_yaml(word_list_path(taxonomy, name)) for name in WORD_LISTS)
+
+
 KEY_MIN_BYTES = 16          # a shorter key is guessable: refuse it
 
 

@@ -1,6 +1,8 @@
 """Feedback KPIs with honest statistics: NPS, CSAT, CES, their intervals, differences and cuts.
 
-Units: NPS in points on -100...+100, CSAT in percent (top-2-box share), CES as a mean on 1-7.
+Units: NPS in points on -100...+100, CSAT in percent (share of answers in the top two points of
+their scale: 4-5 on 1-5, 9-10 on 0-10; `csat_max` names each answer's top, missing = 5), CES as a
+mean on 1-7.
 Every estimate comes with its sample size `n` and a confidence interval; groups with fewer than
 `min_n` responses are flagged `small` and are never ranked or called significant. Many
 comparisons are corrected with Benjamini-Hochberg.
@@ -22,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from .schema import CES, CHANNEL, CSAT, CUSTOMER_ID, NPS, SCORE_RANGES, TIMESTAMP, TOUCHPOINT
+from .schema import CES, CHANNEL, CSAT, CSAT_MAX, CUSTOMER_ID, NPS, SCORE_RANGES, TIMESTAMP, TOUCHPOINT, csat_scale
 
 PROMOTER_MIN = 9        # NPS 9-10 = promoter
 DETRACTOR_MAX = 6       # NPS 0-6 = detractor
@@ -34,11 +36,13 @@ PERIODS = {"month": "M", "quarter": "Q", "week": "W", "year": "Y"}
 DEFINITIONS = {
     NPS: "NPS = % promoters (9-10) - % detractors (0-6) on 0-10, from -100 to +100; "
          "95% interval by adjusted Wald (+3/4 promoter, +3/4 detractor, +3/2 passive)",
-    CSAT: "CSAT = % of answers 4-5 on a 1-5 scale (top-2-box); 95% Wilson interval",
+    CSAT: "CSAT = % of answers in the top two points of their scale (4-5 on 1-5, 9-10 on 0-10; top-2-box); "
+          "95% Wilson interval",
     CES: "CES = mean effort score on 1-7 (higher = easier); 95% t interval",
 }
 LABELS = {NPS: "NPS", CSAT: "CSAT", CES: "CES"}
 UNITS = {NPS: "points", CSAT: "%", CES: "on 1-7"}
+AXES = {NPS: "NPS (points, -100 to +100)", CSAT: "CSAT (% in the top two points)", CES: "CES (mean on 1-7, higher = easier)"}
 
 # columns of the sufficient statistics per KPI (all additive over groups)
 STAT_COLUMNS = {
@@ -186,14 +190,45 @@ def wilson_interval(successes, n, *, confidence: float = 0.95):
     return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
 
 
-def csat_estimate(scores: pd.Series, *, confidence: float = 0.95) -> dict:
-    """CSAT top-2-box: percent of 4-5 answers on 1-5 with a Wilson interval: {value, ci_low, ci_high, n}.
+def csat_top2(scores: pd.Series, scale_max=None) -> pd.Series:
+    """Per answer: True when it lies in the top two points of its scale (csat >= csat_max - 1),
+    False below, NA when unanswered. `scale_max` is the top of each answer's scale: a Series aligned
+    with `scores` (e.g. feedback["csat_max"]), a number, or None; missing means 5 (a 1-5 scale).
+    Raises when a score is not a whole number in 1-5 (scale missing) or 0-csat_max.
+
+        csat_top2(pd.Series([5, 4, 3]))                       -> [True, True, False]
+        csat_top2(pd.Series([9.0, 8.0]), pd.Series([10, 10])) -> [True, False]
+    """
+    values = pd.to_numeric(pd.Series(scores), errors="raise").astype("float64")
+    given = _scale_tops(scale_max, values.index)
+    bad_scale = given.notna() & ((given < 2) | (given != given.round()))
+    if bad_scale.any():
+        first = ", ".join(f"row {i}: {v:g}" for i, v in given[bad_scale].head(5).items())
+        raise MetricsError(f"csat_max: {int(bad_scale.sum())} scale top(s) not whole numbers of at least 2; first: {first}")
+    low, top = csat_scale(pd.DataFrame({CSAT_MAX: given}))
+    bad = values.notna() & ((values < low) | (values > top) | (values != values.round()))
+    if bad.any():
+        first = ", ".join(f"row {i}: {v:g}" for i, v in values[bad].head(5).items())
+        raise MetricsError(f"{scores.name or CSAT}: {int(bad.sum())} score(s) not whole numbers on their scale "
+                           f"(1-5, or 0-csat_max); first: {first}")
+    return (values >= top - 1).astype("boolean").where(values.notna()).rename(scores.name)
+
+
+def _scale_tops(scale_max, index: pd.Index) -> pd.Series:
+    """The top of each answer's CSAT scale as float on `index` (NaN = missing, read as 5)."""
+    if scale_max is None or np.isscalar(scale_max):
+        return pd.Series(np.nan if scale_max is None else float(scale_max), index=index, dtype="float64")
+    return pd.Series(pd.to_numeric(pd.Series(scale_max), errors="raise").to_numpy(dtype="float64"), index=index)
+
+
+def csat_estimate(scores: pd.Series, *, scale_max=None, confidence: float = 0.95) -> dict:
+    """CSAT top-2-box: percent of answers in the top two points of their scale (4-5 on 1-5;
+    `scale_max` as in `csat_top2`) with a Wilson interval: {value, ci_low, ci_high, n}.
 
         csat_estimate(pd.Series([5, 4, 4, 2, 1])) -> {"value": 60.0, "ci_low": 23.1, "ci_high": 88.2, "n": 5}
     """
-    values = _scores(scores, CSAT)
-    row = _estimate(pd.DataFrame({"n": [len(values)], "top2": [int((values >= CSAT_TOP2_MIN).sum())]}),
-                    CSAT, confidence).iloc[0]
+    top2 = csat_top2(scores, scale_max).dropna()
+    row = _estimate(pd.DataFrame({"n": [len(top2)], "top2": [int(top2.sum())]}), CSAT, confidence).iloc[0]
     return {k: (int(row[k]) if k == "n" else float(row[k])) for k in ("value", "ci_low", "ci_high", "n")}
 
 
@@ -207,32 +242,40 @@ def ces_estimate(scores: pd.Series, *, confidence: float = 0.95) -> dict:
     return {k: (int(row[k]) if k == "n" else float(row[k])) for k in ("value", "ci_low", "ci_high", "n")}
 
 
-def kpi_estimate(scores: pd.Series, kpi: str = NPS, *, confidence: float = 0.95) -> dict:
-    """{value, ci_low, ci_high, n} of `kpi` ('nps', 'csat' or 'ces') for a column of scores."""
+def kpi_estimate(scores: pd.Series, kpi: str = NPS, *, scale_max=None, confidence: float = 0.95) -> dict:
+    """{value, ci_low, ci_high, n} of `kpi` ('nps', 'csat' or 'ces') for a column of scores
+    (`scale_max`: CSAT only, the top of each answer's scale, see `csat_top2`)."""
     funcs = {NPS: nps_estimate, CSAT: csat_estimate, CES: ces_estimate}
     if kpi not in funcs:
         raise MetricsError(f"unknown kpi {kpi!r}; expected one of {list(KPIS)}")
-    out = funcs[kpi](scores, confidence=confidence)
+    extra = {"scale_max": scale_max} if kpi == CSAT else {}
+    out = funcs[kpi](scores, confidence=confidence, **extra)
     return {k: out[k] for k in ("value", "ci_low", "ci_high", "n")}
 
 
 # --- sufficient statistics, estimates and differences on them ----------------------------
-def kpi_stats(df: pd.DataFrame, by: Sequence[str] = (), *, kpi: str = NPS, col_score: str | None = None) -> pd.DataFrame:
+def kpi_stats(df: pd.DataFrame, by: Sequence[str] = (), *, kpi: str = NPS, col_score: str | None = None,
+              col_scale: str = CSAT_MAX) -> pd.DataFrame:
     """Additive statistics of `kpi` per group of `by`: columns *by + STAT_COLUMNS[kpi]
     (nps: n, promoters, passives, detractors; csat: n, top2; ces: n, total, total_sq).
-    Rows without a score are left out; groups with no scored row do not appear.
+    Rows without a score are left out; groups with no scored row do not appear. CSAT counts the
+    top two points of each answer's scale, `col_scale` (csat_max; an absent column means 1-5).
     """
     col = col_score or kpi
     by = list(by)
     _require(df, [col, *by])
-    values = _scores(df[col], kpi)
+    if kpi == CSAT:
+        top2 = csat_top2(df[col], df[col_scale] if col_scale in df.columns else None).dropna()
+        values = pd.to_numeric(df.loc[top2.index, col]).astype("float64")
+    else:
+        values = _scores(df[col], kpi)
     scored = df.loc[values.index, by].assign(_v=values)
     if kpi == NPS:
         scored = scored.assign(promoters=lambda d: (d["_v"] >= PROMOTER_MIN).astype("int64"),
                                detractors=lambda d: (d["_v"] <= DETRACTOR_MAX).astype("int64"),
                                passives=lambda d: 1 - d["promoters"] - d["detractors"])
     elif kpi == CSAT:
-        scored = scored.assign(top2=lambda d: (d["_v"] >= CSAT_TOP2_MIN).astype("int64"))
+        scored = scored.assign(top2=top2.astype("int64").to_numpy())
     else:
         scored = scored.assign(total=lambda d: d["_v"], total_sq=lambda d: d["_v"] ** 2)
     scored = scored.assign(n=1)
@@ -323,11 +366,13 @@ def _difference(a: pd.DataFrame, b: pd.DataFrame, kpi: str, confidence: float) -
         })
 
 
-def kpi_difference(a: pd.Series, b: pd.Series, kpi: str = NPS, *, confidence: float = 0.95) -> dict:
+def kpi_difference(a: pd.Series, b: pd.Series, kpi: str = NPS, *, scale_a=None, scale_b=None,
+                   confidence: float = 0.95) -> dict:
     """kpi(a) - kpi(b) with interval and test (see `_difference` for the test per KPI):
-    {difference, ci_low, ci_high, z, p_value, n_a, n_b}."""
-    sa = kpi_stats(pd.DataFrame({kpi: a}), kpi=kpi)
-    sb = kpi_stats(pd.DataFrame({kpi: b}), kpi=kpi)
+    {difference, ci_low, ci_high, z, p_value, n_a, n_b}. `scale_a`, `scale_b`: CSAT only, the top
+    of each answer's scale (see `csat_top2`; None = 1-5)."""
+    sa, sb = (kpi_stats(pd.DataFrame({kpi: pd.Series(s).to_numpy(), CSAT_MAX: _scale_tops(top, pd.RangeIndex(len(s)))}),
+                        kpi=kpi) for s, top in ((a, scale_a), (b, scale_b)))
     row = _difference(sa, sb, kpi, confidence).iloc[0]
     return {"difference": float(row["difference"]), "ci_low": float(row["diff_low"]),
             "ci_high": float(row["diff_high"]), "z": float(row["z"]), "p_value": float(row["p_value"]),
@@ -430,12 +475,13 @@ def with_contact_channel(feedback: pd.DataFrame, events: pd.DataFrame, *, within
 def add_period(df: pd.DataFrame, period: str = "month", *, col_time: str = TIMESTAMP,
                col_period: str = PERIOD) -> pd.DataFrame:
     """Add `period` (month / quarter / week / year of the UTC timestamp) as a string like '2024-03',
-    '2024Q1', '2024-03-04/2024-03-10' or '2024'; sorts chronologically as text for month/quarter/year."""
+    '2024Q1', '2024-03-04/2024-03-10' or '2024'; sorts chronologically as text for month/quarter/year.
+    Answers without a timestamp get no period (NA)."""
     if period not in PERIODS:
         raise MetricsError(f"period must be one of {list(PERIODS)}, got {period!r}")
     _require(df, [col_time])
     times = pd.to_datetime(df[col_time], utc=True).dt.tz_convert("UTC").dt.tz_localize(None)
-    return df.assign(**{col_period: times.dt.to_period(PERIODS[period]).astype("str")})
+    return df.assign(**{col_period: times.dt.to_period(PERIODS[period]).astype("str").where(times.notna())})
 
 
 def filter_feedback(df: pd.DataFrame, filters: dict | None = None, *, start: str = "", end: str = "",
@@ -502,9 +548,11 @@ def kpi_trend(df: pd.DataFrame, *, kpi: str = NPS, period: str = "month", by: Se
 
     Output: *by, period, n, value, ci_low, ci_high, small, change, change_low, change_high,
     p_value, p_adjusted, significant. A change is tested only when both periods have n >= min_n.
+    Answers without a timestamp are left out.
     """
     by = [by] if isinstance(by, str) else list(by)
-    stats = kpi_stats(add_period(df, period, col_time=col_time), [*by, PERIOD], kpi=kpi, col_score=col_score)
+    dated = add_period(df, period, col_time=col_time).dropna(subset=[PERIOD])
+    stats = kpi_stats(dated, [*by, PERIOD], kpi=kpi, col_score=col_score)
     stats = stats.sort_values([*by, PERIOD], kind="mergesort").reset_index(drop=True)
     cols = STAT_COLUMNS[kpi]
     prev = (stats.groupby(by, sort=False)[cols].shift(1) if by else stats[cols].shift(1))
@@ -532,7 +580,8 @@ def word_of_mouth(df: pd.DataFrame, *, period: str = "month", min_n: int = 100, 
     Output: period, n, promoters, promoters_low, promoters_high, detractors, detractors_low,
     detractors_high, small.
     """
-    stats = kpi_stats(add_period(df, period, col_time=col_time), [PERIOD], kpi=NPS, col_score=col_score)
+    stats = kpi_stats(add_period(df, period, col_time=col_time).dropna(subset=[PERIOD]), [PERIOD], kpi=NPS,
+                      col_score=col_score)
     n = stats["n"].to_numpy(float)
     pl, ph = wilson_interval(stats["promoters"], n, confidence=confidence)
     dl, dh = wilson_interval(stats["detractors"], n, confidence=confidence)
@@ -569,99 +618,3 @@ def sample_size(margin: float, *, kpi: str = NPS, promoters: float = 50.0, detra
     else:
         raise MetricsError(f"unknown kpi {kpi!r}; expected one of {list(KPIS)}")
     return max(1, math.ceil(round(z**2 * var / m**2, 9)))
-
-
-# --- words for the report ------------------------------------------------------------------------
-def _fmt(value: float, kpi: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if kpi == CES:
-        return f"{value:.2f}"
-    return f"{value:+.1f}" if kpi == NPS else f"{value:.1f}%"
-
-
-def _fmt_diff(value: float, kpi: str) -> str:
-    return f"{value:+.2f}" if kpi == CES else f"{value:+.1f} points"
-
-
-def _group_names(table: pd.DataFrame, by: list[str]) -> pd.Series:
-    """'north / private' per row of a grouped table; missing values read '(none)'."""
-    parts = [table[c].astype("str").fillna("(none)") for c in by]
-    return parts[0].str.cat(parts[1:], sep=" / ") if len(parts) > 1 else parts[0]
-
-
-def describe_estimate(est: dict, kpi: str = NPS, *, min_n: int = 100) -> str:
-    """One sentence on a KPI estimate: value, interval, n, and a warning when n < min_n.
-
-        describe_estimate({"value": -15, "ci_low": -31.0, "ci_high": 1.8, "n": 100}, "nps")
-    """
-    label = LABELS[kpi]
-    if not est.get("n"):
-        return f"No {label} answers in the selection."
-    text = (f"{label} is {_fmt(est['value'], kpi)} (95% interval {_fmt(est['ci_low'], kpi)} to "
-            f"{_fmt(est['ci_high'], kpi)}, n = {est['n']:,}).")
-    if est["n"] < min_n:
-        text += f" With fewer than {min_n} answers this is indicative only."
-    return text
-
-
-def describe_groups(table: pd.DataFrame, by: Sequence[str], kpi: str = NPS, *, min_n: int = 100) -> str:
-    """Markdown sentences on a `kpi_by` table: best and worst of the groups large enough, which
-    differ significantly from the rest (after Benjamini-Hochberg), and which groups are too small."""
-    label = LABELS[kpi]
-    by = [by] if isinstance(by, str) else list(by)
-    names = _group_names(table, by)
-    name = lambda row: names[row.name]  # noqa: E731
-    large = table.loc[~table["small"] & table["rank"].notna()].sort_values("value", ascending=False)
-    unknown = table.loc[~table["small"] & table["rank"].isna()]
-    small = table.loc[table["small"]]
-    parts = []
-    if len(large) >= 2:
-        top, low = large.iloc[0], large.iloc[-1]
-        parts.append(f"Of {len(large)} groups with at least {min_n} answers, **{name(top)}** has the highest "
-                     f"{label} ({_fmt(top['value'], kpi)}, n = {top['n']:,}) and **{name(low)}** the lowest "
-                     f"({_fmt(low['value'], kpi)}, n = {low['n']:,}).")
-    elif len(large) == 1:
-        only = large.iloc[0]
-        parts.append(f"Only **{name(only)}** has at least {min_n} answers ({label} {_fmt(only['value'], kpi)}).")
-    else:
-        parts.append(f"No group has {min_n} answers or more: no group is compared or ranked.")
-    sig = table.loc[~table["small"] & table["significant"]]
-    if len(sig):
-        items = (names[sig.index] + " (" + sig["diff_vs_rest"].map(lambda v: _fmt_diff(v, kpi)) + " vs the rest)").str.cat(sep=", ")
-        parts.append(f"Significantly different from the rest of the sample (Benjamini-Hochberg, 5% FDR): {items}.")
-    elif len(large) >= 2:
-        parts.append("No group differs significantly from the rest of the sample after correcting for "
-                     "multiple comparisons.")
-    if len(unknown):
-        parts.append(f"Answers without a recorded value ({names[unknown.index].str.cat(sep=', ')}, "
-                     f"n = {int(unknown['n'].sum()):,}) are shown but not ranked.")
-    if len(small):
-        parts.append(f"{len(small)} group(s) have fewer than {min_n} answers and are shown greyed, "
-                     f"not ranked: {names[small.index[:8]].str.cat(sep=', ')}"
-                     f"{' ...' if len(small) > 8 else ''}.")
-    return " ".join(parts)
-
-
-def describe_trend(trend: pd.DataFrame, kpi: str = NPS) -> str:
-    """Markdown sentences on a `kpi_trend` table without groups: first and last period with at
-    least `min_n` answers (all periods when none has), and the changes that are significant (the
-    others are called noise)."""
-    label = LABELS[kpi]
-    if trend.empty:
-        return f"No {label} answers in the selection."
-    large = trend.loc[~trend["small"]] if (~trend["small"]).any() else trend
-    first, last = large.iloc[0], large.iloc[-1]
-    text = (f"{label} went from {_fmt(first['value'], kpi)} in {first[PERIOD]} (n = {first['n']:,}) to "
-            f"{_fmt(last['value'], kpi)} in {last[PERIOD]} (n = {last['n']:,}).")
-    sig = trend.loc[trend["significant"]]
-    if len(sig):
-        moves = (sig[PERIOD].astype("str") + " (" + sig["change"].map(lambda v: _fmt_diff(v, kpi))
-                 + " vs the period before)").str.cat(sep=", ")
-        text += f" Significant changes against the previous period: {moves}."
-    else:
-        text += " No change between consecutive periods is significant: the ups and downs are within sampling noise."
-    small = int(trend["small"].sum())
-    if small:
-        text += f" {small} period(s) have too few answers to be compared."
-    return text

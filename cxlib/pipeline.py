@@ -1,72 +1,65 @@
 """Run the notebooks of config/pipeline.yml with papermill: parameters, run folders, records.
 
     result = pipeline.run(project_dir, params_file="params/monthly.yml", overrides=["min_n=50"])
-    result.status      # "succeeded" | "failed"
+    result.status      # "succeeded" | "failed" | "interrupted"
 
 Parameters, lowest to highest precedence: the folders of pipeline.yml (absolute `raw_dir`,
 `processed_dir`; `run_dir` is always the run folder) < pipeline.yml `parameters` < the
 parameter file (`-f`: top-level keys for every notebook, `notebooks: {NAME: {...}}` for one) <
 `-p key=value` / `-p NAME.key=value`. A notebook receives only the keys its `parameters` cell
-declares. A key that no notebook declares is a `UsageError` raised before anything runs
-(`-p` keys must be declared by a notebook of this run; parameter-file keys by a notebook of the
-pipeline, so one file serves `--only` runs too).
+declares. Before anything runs (`plan_run`, UsageError, exit code 2 in `cx run`): every key is
+declared by a notebook (`-p` keys by a notebook of this run; parameter-file keys by a notebook
+of the pipeline, so one file serves `--only` runs too), every value has the type its
+`parameters` cell annotates and lies in its declared range (`cxlib.parameters`), the processed
+folder is one cx may write (`cxlib.folders.check_processed_dir`).
 
 Run-wide parameters (`RUN_DEFAULTS`: `lang`, `audience`, `retention_days`) may be set at any
 of those levels without a notebook declaring them: the runner uses them for index.html and
 retention and passes `lang`/`audience` on to the notebooks that declare them. `previous_run_dir`
 is set by the runner, like `run_dir`: the absolute path of the previous successful run (what
-`reports/latest` pointed at before this run), or "" when there is none.
+`reports/latest` pointed at before this run) if it read the same source mapping, else "".
 
 Each run writes `reports/<run_id>/`: executed notebooks, HTML without code, run.json (with the
-comparison with the previous run), results.json, index.html, run.log; on success
-`reports/latest` is pointed at it, run folders older than `retention_days` are deleted, and one
-line per run is appended to `reports/cx.log`. A lock file `reports/.cx-run.lock` keeps two runs
-of the same project from overlapping (`RunLocked`, exit code 3 in `cx run`).
+comparison with the previous run), results.json, index.html, run.log. The stages read and
+write a staging copy of the processed folder; only when every stage succeeded is it swapped
+into place, `reports/latest` pointed at the run and run folders older than `retention_days`
+deleted. One line per run goes to `reports/cx.log`. A lock file `reports/.cx-run.lock` keeps
+two runs of the same project from overlapping (`RunLocked`, exit code 3 in `cx run`); a run
+that died (kill -9) is marked "killed" by the next one (`cxlib.schedule`).
 """
 
 from __future__ import annotations
 
 import ast
 import datetime as dt
-import fcntl
-import hashlib
 import json
 import logging
 import os
 import platform
-import re
-import shutil
-import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-import yaml
-
-from cxlib import config, report
+from cxlib import config, folders, report, schedule
+# re-exported: the parameter and scheduling functions callers and tests know from here
+from cxlib.folders import fingerprint, sha256_file  # noqa: F401
+from cxlib.parameters import (  # noqa: F401
+    AUDIENCES, PREVIOUS_RUN_KEY, RUN_DEFAULTS, RUN_DIR_KEY, RUN_KEYS, SET_BY_RUNNER, UsageError,
+    check_parameters, merge_parameters, parameter_specs, parse_overrides, run_parameters, split_parameter_file,
+)
+from cxlib.schedule import (  # noqa: F401
+    LATEST, LOCK_FILE, PROJECT_LOG, RUN_ID, RunLocked, _now, lock_holder_alive, log_line, prune_runs,
+    recover_dead_runs, run_lock, run_started_at,
+)
 
 NOTEBOOKS_DIR = "notebooks"
-LATEST = "latest"
 KERNEL = "python3"
-RUN_DIR_KEY = "run_dir"
-PREVIOUS_RUN_KEY = "previous_run_dir"
-SET_BY_RUNNER = (RUN_DIR_KEY, PREVIOUS_RUN_KEY)
 FOLDER_KEYS = {"raw": "raw_dir", "processed": "processed_dir"}
 PATH_KEYS = frozenset({"source", "taxonomy", "raw_dir", "processed_dir", RUN_DIR_KEY, PREVIOUS_RUN_KEY})
-# Parameters of the whole run: valid without a notebook declaring them (defaults here and in
-# config/pipeline.yml). lang and audience also go to the notebooks that declare them.
-RUN_DEFAULTS = {"lang": "en", "audience": "management", "retention_days": 0}
-RUN_KEYS = frozenset(RUN_DEFAULTS)
-AUDIENCES = ("management", "service", "marketing", "sales")
-LOCK_FILE = ".cx-run.lock"
-PROJECT_LOG = "cx.log"
-RUN_ID = re.compile(r"(?P<stamp>\d{8}T\d{6}Z)(-\d+)?")
-TRUTH_DIR = "_truth"
 PACKAGES = (
     "cx-insights", "pandas", "numpy", "pyarrow", "great-expectations", "papermill", "nbconvert",
     "nbclient", "ipykernel", "duckdb", "ibis-framework", "scipy", "statsmodels", "matplotlib",
@@ -74,24 +67,6 @@ PACKAGES = (
 # Figures go inline even when the calling shell exports MPLBACKEND=Agg (the Makefile does).
 KERNEL_ENV = {"MPLBACKEND": "module://matplotlib_inline.backend_inline", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
 KERNEL_EXTENSION = "cxlib.report"      # IPython extension loaded in every kernel: alt text for figures
-
-
-class UsageError(config.ConfigError):
-    """The run is misconfigured (unknown parameter or notebook, bad pipeline.yml): exit 2."""
-
-
-class RunLocked(RuntimeError):
-    """Another `cx run` of this project is running (it holds reports/.cx-run.lock): exit 3."""
-
-    def __init__(self, path: Path, holder: dict):
-        self.path, self.holder = path, holder
-        host = holder.get("host")
-        where = f" on {host}" if host and host != socket.gethostname() else ""
-        super().__init__(
-            f"another cx run is in progress (pid {holder.get('pid', '?')}{where}, started "
-            f"{holder.get('started', '?')}; lock file {path}). This run was not started: try again when it "
-            "has finished. If no cx run is running, delete the lock file."
-        )
 
 
 @dataclass(frozen=True)
@@ -181,134 +156,8 @@ def select_notebooks(notebooks: list[Notebook], only: Iterable[str] | None) -> l
 
 def declared_parameters(notebooks: Iterable[Notebook]) -> dict[str, dict[str, str]]:
     """Parameters each notebook's `parameters` cell declares: {name: {key: default source text}}."""
-    import papermill
-
-    declared = {}
-    for nb in notebooks:
-        found = papermill.inspect_notebook(str(nb.path))
-        declared[nb.name] = {key: spec["default"] for key, spec in found.items()}
-    return declared
-
-
-def parse_overrides(items: Iterable[str]) -> tuple[dict, dict[str, dict]]:
-    """`-p` items -> (global, per notebook). Values are parsed as YAML scalars.
-
-        parse_overrides(["min_n=50", "02_feedback.lang=de"]) -> ({"min_n": 50}, {"02_feedback": {"lang": "de"}})
-    """
-    common: dict = {}
-    per_notebook: dict[str, dict] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise UsageError(f"-p {item!r}: expected key=value or NOTEBOOK.key=value")
-        try:
-            value = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError as exc:
-            raise UsageError(f"-p {item!r}: value is not a valid YAML scalar: {exc}") from exc
-        if isinstance(value, (dict, list)):
-            raise UsageError(f"-p {item!r}: value must be a single value (number, text, true/false)")
-        if "." in key:
-            name, _, key = key.partition(".")
-            per_notebook.setdefault(name, {})[key] = value
-        else:
-            common[key] = value
-    return common, per_notebook
-
-
-def split_parameter_file(data: dict | None) -> tuple[dict, dict[str, dict]]:
-    """A parameter file's content -> (global keys, {notebook: keys})."""
-    data = dict(data or {})
-    per_notebook = data.pop("notebooks", None) or {}
-    if not isinstance(per_notebook, dict) or not all(isinstance(v, dict) for v in per_notebook.values()):
-        raise UsageError("parameter file: 'notebooks' must map notebook names to {key: value}")
-    return data, per_notebook
-
-
-def _check_keys(keys: Iterable[str], allowed: Iterable[str], where: str) -> None:
-    allowed = sorted(set(allowed))
-    unknown = [k for k in keys if k not in allowed]
-    if unknown:
-        raise UsageError(
-            f"{where}: unknown parameter {', '.join(unknown)}; valid keys: {', '.join(allowed) or '(none)'}"
-        )
-
-
-def merge_parameters(
-    run_names: list[str],
-    declared: dict[str, Iterable[str]],
-    *,
-    pipeline: dict | None = None,
-    file: dict | None = None,
-    overrides: Iterable[str] = (),
-    injected: dict | None = None,
-    run_keys: Iterable[str] = RUN_KEYS,
-) -> dict[str, dict]:
-    """Parameters per notebook of the run: {name: {key: value}}, only keys the notebook declares.
-
-    `declared` covers every notebook of the pipeline (name -> declared keys); `injected` are the
-    values the pipeline sets (folders, run_dir, previous_run_dir); `run_keys` are valid at the
-    global levels without a notebook declaring them (see `run_parameters`). Raises UsageError
-    for an unknown key or notebook, or a user-set `run_dir` / `previous_run_dir`.
-    """
-    declared = {name: set(keys) for name, keys in declared.items()}
-    run_keys = set(run_keys)
-    in_pipeline = set().union(*declared.values(), run_keys) if declared else set(run_keys)
-    in_run = set().union(*(declared[n] for n in run_names), run_keys) if run_names else set(run_keys)
-    file_common, file_per_nb = split_parameter_file(file)
-    cli_common, cli_per_nb = parse_overrides(overrides)
-
-    _check_keys(pipeline or {}, in_pipeline, "config/pipeline.yml parameters")
-    _check_keys(file_common, in_pipeline, "parameter file")
-    _check_keys(cli_common, in_run, "-p")
-    for source, per_nb, must_run in (("parameter file", file_per_nb, False), ("-p", cli_per_nb, True)):
-        for name, values in per_nb.items():
-            if name not in declared:
-                raise UsageError(f"{source}: unknown notebook '{name}'; the pipeline has: {', '.join(declared)}")
-            if must_run and name not in run_names:
-                raise UsageError(f"{source}: notebook '{name}' is not part of this run ({', '.join(run_names)})")
-            _check_keys(values, declared[name], f"{source} for {name}")
-    user_set = [*(pipeline or {}), *file_common, *cli_common,
-                *(k for v in (*file_per_nb.values(), *cli_per_nb.values()) for k in v)]
-    for key in SET_BY_RUNNER:
-        if key in user_set:
-            raise UsageError(f"{key} is set by the pipeline (the run folder, the previous successful run); "
-                             "do not pass it")
-
-    merged = {}
-    for name in run_names:
-        layers = (injected or {}, pipeline or {}, file_common, file_per_nb.get(name, {}),
-                  cli_common, cli_per_nb.get(name, {}))
-        merged[name] = {k: v for layer in layers for k, v in layer.items() if k in declared[name]}
-    return merged
-
-
-def run_parameters(
-    *, pipeline: dict | None = None, file: dict | None = None, overrides: Iterable[str] = (),
-    audiences: Iterable[str] = AUDIENCES,
-) -> dict:
-    """The run-wide parameters (lang, audience, retention_days) from the global levels:
-    RUN_DEFAULTS < pipeline.yml `parameters` < the parameter file's top level < `-p key=value`.
-    Raises UsageError for a language other than en/de, an audience without a view, or a
-    retention that is not a whole number of days >= 0.
-
-        run_parameters(overrides=["lang=de"]) -> {"lang": "de", "audience": "management", "retention_days": 0}
-    """
-    file_common, _ = split_parameter_file(file)
-    cli_common, _ = parse_overrides(overrides)
-    layers = (RUN_DEFAULTS, pipeline or {}, file_common, cli_common)
-    values = {key: value for layer in layers for key, value in layer.items() if key in RUN_KEYS}
-    audiences = list(audiences)
-    if values["lang"] not in report.LANGS:
-        raise UsageError(f"lang: must be one of {', '.join(report.LANGS)}, got {values['lang']!r}")
-    if values["audience"] not in audiences:
-        raise UsageError(f"audience: must be one of {', '.join(audiences)} (config/pipeline.yml audiences), "
-                         f"got {values['audience']!r}")
-    days = values["retention_days"]
-    days = 0 if days is None or days == "" else days
-    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
-        raise UsageError(f"retention_days: must be a whole number of days >= 0 (0: keep every run), got {days!r}")
-    return {**values, "retention_days": days}
+    specs = parameter_specs({nb.name: nb.path for nb in notebooks})
+    return {name: {key: spec["default"] for key, spec in found.items()} for name, found in specs.items()}
 
 
 def bind_run(parameters: dict[str, dict], run_dir: str | Path, previous_run_dir: str | Path | None) -> dict[str, dict]:
@@ -366,33 +215,6 @@ def new_run_dir(reports_dir: Path, now: dt.datetime | None = None) -> Path:
     raise UsageError(f"{reports_dir}: cannot create a unique run folder for {stamp}")
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def input_files(raw_dir: str | Path) -> list[dict]:
-    """Every file under raw_dir except _truth/ and hidden files: [{file, bytes, sha256}], sorted."""
-    raw_dir = Path(raw_dir)
-    if not raw_dir.is_dir():
-        return []
-    files = sorted(
-        p for p in raw_dir.rglob("*")
-        if p.is_file()
-        and TRUTH_DIR not in p.relative_to(raw_dir).parts
-        and not any(part.startswith(".") for part in p.relative_to(raw_dir).parts)
-    )
-    return [{"file": p.relative_to(raw_dir).as_posix(), "bytes": p.stat().st_size, "sha256": sha256_file(p)}
-            for p in files]
-
-
-def fingerprint(files: list[dict]) -> str:
-    """One hash over the inputs (file names and their sha256): equal fingerprint = same data."""
-    text = "\n".join(f"{f['file']}\t{f['sha256']}" for f in sorted(files, key=lambda f: f["file"]))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str | None]:
@@ -417,8 +239,6 @@ def point_latest(reports_dir: Path, run_dir: Path) -> Path:
     return latest
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def previous_run(reports_dir: Path) -> Path | None:
@@ -443,155 +263,10 @@ def read_run(run_dir: Path | None) -> tuple[dict | None, dict | None]:
     return record, results
 
 
-# --- scheduling: lock, retention, project log ----------------------------------------------------
-def _process_start(pid: int) -> tuple[float, str] | None:
-    """(start time as epoch seconds, state letter) of a process from /proc (Linux); None elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime "))
-        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK"), fields[0]
-    except (OSError, ValueError, IndexError, StopIteration):
-        return None
-
-
-def lock_holder_alive(holder: dict) -> bool:
-    """Whether the process named in a lock file still runs: its pid exists (on this host), is not
-    a zombie, and did not start after the lock was taken (which would be a reused pid). A lock of
-    another host counts as alive (it cannot be checked from here)."""
-    if holder.get("host") not in (None, socket.gethostname()):
-        return True
-    pid = holder.get("pid")
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:       # exists, owned by someone else
-        pass
-    info = _process_start(pid)
-    if info is None:
-        return True
-    started_at, state = info
-    try:
-        locked_at = dt.datetime.fromisoformat(str(holder.get("started")).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        locked_at = None
-    reused = locked_at is not None and started_at > locked_at + 5
-    return state not in ("Z", "X") and not reused
-
-
-def _read_holder(fd: int) -> dict:
-    os.lseek(fd, 0, os.SEEK_SET)
-    text = os.read(fd, 4096).decode("utf-8", errors="replace").strip()
-    try:
-        holder = json.loads(text) if text else {}
-    except json.JSONDecodeError:
-        holder = {"unreadable": text[:200]}
-    return holder if isinstance(holder, dict) else {"unreadable": text[:200]}
-
-
-@contextmanager
-def run_lock(reports_dir: Path) -> Iterator[dict | None]:
-    """Hold reports/.cx-run.lock for the duration of a run. The file names the holder
-    ({pid, started, host}) and is locked with flock while the run lasts. Raises RunLocked when
-    another run holds it: its flock is taken, or the file names a process that still runs.
-    A stale lock (its process is gone) is taken over; the context yields the stale holder's
-    record (to be logged), else None. The file is removed when the run ends."""
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    path = reports_dir / LOCK_FILE
-    for _ in range(10):
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_holder(fd)
-            os.close(fd)
-            raise RunLocked(path, holder) from None
-        try:
-            same_file = os.fstat(fd).st_ino == os.stat(path).st_ino
-        except FileNotFoundError:
-            same_file = False
-        if same_file:
-            break
-        os.close(fd)                # the holder removed it between our open and flock: retry
-    else:
-        raise RunLocked(path, {})
-    try:
-        holder = _read_holder(fd)
-        if holder.get("pid") is not None and lock_holder_alive(holder):
-            raise RunLocked(path, holder)
-        stale = holder or None
-        mine = {"pid": os.getpid(), "started": _now(), "host": socket.gethostname()}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(mine) + "\n").encode("utf-8"), 0)
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        raise
-    try:
-        yield stale
-    finally:
-        path.unlink(missing_ok=True)
-        os.close(fd)
-
-
-def run_started_at(name: str) -> dt.datetime | None:
-    """The start time (UTC) in a run folder's name '20261122T143012Z' or '…Z-2'; None for other names."""
-    match = RUN_ID.fullmatch(name)
-    return dt.datetime.strptime(match["stamp"], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC) if match else None
-
-
-def prune_runs(reports_dir: Path, retention_days: int, *, keep: Iterable[Path] = (),
-               now: dt.datetime | None = None) -> list[Path]:
-    """Delete what is older than `retention_days` days under reports_dir: run folders (named by
-    their run id, the run's start time; with their contact lists) and contact-list CSVs outside
-    run folders (e.g. reports/interactive/, by modification time). Never the folders in `keep`
-    (this run, what reports/latest points at), never reports/latest itself, never anything when
-    retention_days is 0. Returns the paths deleted."""
-    if not retention_days:
-        return []
-    now = now or dt.datetime.now(dt.UTC)
-    cutoff = now - dt.timedelta(days=retention_days)
-    kept = {Path(p).resolve() for p in keep}
-    latest = reports_dir / LATEST
-    if latest.is_symlink():
-        kept.add(latest.resolve())
-    deleted = []
-    for folder in sorted(reports_dir.iterdir()):
-        started = run_started_at(folder.name)
-        if (started is None or started >= cutoff or folder.is_symlink() or not folder.is_dir()
-                or folder.resolve() in kept):
-            continue
-        shutil.rmtree(folder)
-        deleted.append(folder)
-    for csv in sorted(reports_dir.glob("*/contact_list*.csv")):
-        parent = csv.parent
-        if (parent.is_symlink() or run_started_at(parent.name) is not None or parent.resolve() in kept
-                or dt.datetime.fromtimestamp(csv.stat().st_mtime, dt.UTC) >= cutoff):
-            continue
-        csv.unlink()
-        deleted.append(csv)
-    return deleted
-
-
-def log_line(reports_dir: Path, text: str) -> Path:
-    """Append one line '<UTC time> <text>' to reports/cx.log (one write, so lines of runs never mix)."""
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    path = reports_dir / PROJECT_LOG
-    line = f"{_now()} {' '.join(text.split())}\n".encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line)
-    finally:
-        os.close(fd)
-    return path
-
-
-def _inputs_record(files: list[dict], results: dict, raw_dir: Path) -> dict:
-    """run.json `inputs`: files with bytes/sha256 (+ rows read, from 01's `inputs` record) and
-    rows per table (from 01's `tables` record)."""
+def _inputs_record(files: list[dict], results: dict, raw_dir: Path, source: str | None = None) -> dict:
+    """run.json `inputs`: the source mapping (project-relative where inside the project), the
+    files it names with bytes/sha256 (+ rows read, from 01's `inputs` record) and rows per table
+    (from 01's `tables` record)."""
     recorded = results.get("inputs") or {}
     rows_by_file = {}
     for entry in recorded.get("files", []) if isinstance(recorded, dict) else []:
@@ -599,6 +274,7 @@ def _inputs_record(files: list[dict], results: dict, raw_dir: Path) -> dict:
             # a file mapped into several tables is read once: its rows are the same for each
             rows_by_file[entry["file"]] = max(rows_by_file.get(entry["file"], 0), entry.get("rows") or 0)
     return {
+        "source": source,
         "raw_dir": str(raw_dir),
         "fingerprint": fingerprint(files),
         "files": [{**f, "rows": rows_by_file.get(f["file"])} for f in files],
@@ -629,16 +305,37 @@ def _kernel_manager_class(stderr, ipc_dir: Path):
 
     return RunKernelManager
 
+def failure_location(executed: Path, cell_index: int | None) -> dict:
+    """Where a notebook stopped, as a reader of the source notebook sees it: {cell: position
+    (1-based, papermill's injected cell not counted), cells: how many, section: the last
+    Markdown heading above it or None}. Empty when the executed notebook cannot be read."""
+    import nbformat
 
-def _failure(name: str, exc: BaseException) -> dict:
-    """A failure record: notebook, cell (execution count) and the error."""
+    if cell_index is None or not executed.is_file():
+        return {}
+    try:
+        cells = nbformat.read(executed, as_version=4).cells
+    except (OSError, ValueError):
+        return {}
+    # papermill counts without the error markers it adds afterwards, with its injected cell
+    cells = [cell for cell in cells if "papermill-error-cell-tag" not in cell.get("metadata", {}).get("tags", [])]
+    injected = [i for i, cell in enumerate(cells) if "injected-parameters" in cell.get("metadata", {}).get("tags", [])]
+    return {"cell": cell_index + 1 - sum(1 for i in injected if i < cell_index), "cells": len(cells) - len(injected),
+            "section": report.section_above(cells, cell_index)}
+
+
+def _failure(name: str, exc: BaseException, executed: Path | None = None) -> dict:
+    """A failure record: notebook, where it stopped (`failure_location`: section, cell position
+    of how many; the kernel's execution count as `execution_count`) and the error."""
     from papermill.exceptions import PapermillExecutionError
 
     if isinstance(exc, PapermillExecutionError):
-        return {"notebook": name, "cell": exc.exec_count, "cell_index": exc.cell_index,
+        where = failure_location(executed, exc.cell_index) if executed is not None else {}
+        return {"notebook": name, "cell": where.get("cell"), "cells": where.get("cells"),
+                "section": where.get("section"), "cell_index": exc.cell_index, "execution_count": exc.exec_count,
                 "ename": exc.ename, "evalue": exc.evalue}
-    return {"notebook": name, "cell": None, "cell_index": None,
-            "ename": type(exc).__name__, "evalue": str(exc)}
+    return {"notebook": name, "cell": None, "cells": None, "section": None, "cell_index": None,
+            "execution_count": None, "ename": type(exc).__name__, "evalue": str(exc)}
 
 
 def _logger(run_dir: Path) -> tuple[logging.Logger, logging.Handler]:
@@ -664,7 +361,8 @@ def _close_logger(log: logging.Logger, handler: logging.Handler) -> None:
 @dataclass(frozen=True)
 class Plan:
     """A checked run: the notebooks to run, their parameters (project-relative, `run_dir` still
-    a placeholder), what each declares, and the folders."""
+    a placeholder), what each declares, and the folders: raw (read), processed (checked that cx
+    may write it; None when no notebook of the run declares `processed_dir`), reports."""
 
     project_dir: Path
     notebooks: list[Notebook]
@@ -676,6 +374,14 @@ class Plan:
     overrides: list[str]
     run_parameters: dict = field(default_factory=lambda: dict(RUN_DEFAULTS))
     view: list[str] = field(default_factory=list)
+    processed_dir: Path | None = None
+    source: Path | None = None
+
+
+def _project_relative(path: Path | None, project_dir: Path) -> str | None:
+    if path is None:
+        return None
+    return path.relative_to(project_dir).as_posix() if project_dir in path.parents else str(path)
 
 
 def plan_run(
@@ -685,35 +391,57 @@ def plan_run(
     overrides: Iterable[str] = (),
     only: Iterable[str] | None = None,
 ) -> Plan:
-    """Read the pipeline and check every parameter without running or writing anything.
-    Raises UsageError / config.ConfigError (exit code 2 in `cx run`)."""
+    """Read the pipeline and check every parameter and folder without running or writing
+    anything. Raises UsageError / config.ConfigError (exit code 2 in `cx run`)."""
     project_dir = Path(project_dir).resolve()
     pipe, notebooks = load_pipeline(project_dir)
     selected = select_notebooks(notebooks, only)
-    file_data = config.load_yaml(Path(params_file).expanduser().resolve()) if params_file else None
-    folders = {"raw": "data/raw", "processed": "data/processed", "reports": "reports", **(pipe.get("folders") or {})}
-    declared = declared_parameters(notebooks)
-    injected = {key: str((project_dir / folders[folder]).resolve()) for folder, key in FOLDER_KEYS.items()}
+    try:
+        file_data = config.load_yaml(Path(params_file).expanduser().resolve()) if params_file else None
+    except config.ConfigError:
+        raise
+    except ValueError as exc:      # YAML that parses to an impossible value, e.g. a date 2026-13-01
+        raise UsageError(f"{params_file}: not a valid parameter file: {exc}") from exc
+    places = {"raw": "data/raw", "processed": "data/processed", "reports": "reports", **(pipe.get("folders") or {})}
+    specs = parameter_specs({nb.name: nb.path for nb in notebooks})
+    declared = {name: {key: spec["default"] for key, spec in found.items()} for name, found in specs.items()}
+    types = {name: {key: spec["type"] for key, spec in found.items()} for name, found in specs.items()}
+    injected = {key: str((project_dir / places[folder]).resolve()) for folder, key in FOLDER_KEYS.items()}
     overrides = list(overrides)
-    merged = merge_parameters([nb.name for nb in selected], declared, pipeline=pipe.get("parameters") or {},
-                              file=file_data, overrides=overrides,
-                              injected={**injected, RUN_DIR_KEY: ".", PREVIOUS_RUN_KEY: ""})
+    layers = {"pipeline": pipe.get("parameters") or {}, "file": file_data, "overrides": overrides,
+              "injected": {**injected, RUN_DIR_KEY: ".", PREVIOUS_RUN_KEY: ""}}
+    merged = merge_parameters([nb.name for nb in selected], declared, **layers)
     views = audience_views(pipe, notebooks)
     run_params = run_parameters(pipeline=pipe.get("parameters") or {}, file=file_data, overrides=overrides,
                                 audiences=views)
-    # the raw folder actually read (a -p raw_dir=… overrides the folders of pipeline.yml)
-    raw_dir = next((p["raw_dir"] for p in merged.values() if "raw_dir" in p), injected["raw_dir"])
+    merged = check_parameters(merged, types, audiences=views)
+    # raw folder and source mapping of the run: a notebook of this run that declares them, else
+    # what the pipeline's notebook that does would get (an --only run of a later stage)
+    everyone = merge_parameters([nb.name for nb in notebooks], declared, **layers)
+
+    def run_value(key):
+        found = [p[key] for p in (*merged.values(), *everyone.values()) if key in p]
+        return resolve_paths({key: found[0]}, project_dir)[key] if found else None
+
+    raw_dir, source = run_value("raw_dir") or injected["raw_dir"], run_value("source")
+    processed = sorted({resolve_paths(p, project_dir)["processed_dir"] for p in merged.values() if "processed_dir" in p})
+    if len(processed) > 1:
+        raise UsageError(f"processed_dir: the notebooks of one run share one processed folder, got {', '.join(processed)}")
+    processed_dir = (folders.check_processed_dir(processed[0], default=injected["processed_dir"])
+                     if processed else None)
     return Plan(
         project_dir=project_dir,
         notebooks=selected,
         declared=declared,
         parameters=merged,
-        raw_dir=Path(resolve_paths({"raw_dir": raw_dir}, project_dir)["raw_dir"]),
-        reports_dir=(project_dir / folders["reports"]).resolve(),
+        raw_dir=Path(raw_dir),
+        reports_dir=folders.check_reports_dir(project_dir / places["reports"], project_dir),
         params_file=str(params_file) if params_file else None,
         overrides=overrides,
         run_parameters=run_params,
         view=views[run_params["audience"]],
+        processed_dir=processed_dir,
+        source=Path(source) if source else None,
     )
 
 
@@ -733,8 +461,8 @@ def _execute(nb: Notebook, params: dict, run_dir: Path, kernel_log, log: logging
             progress_bar=False, log_output=False, kernel_manager_class=_kernel_manager_class(kernel_log, ipc_dir or run_dir),
         )
     except Exception as exc:  # a failing notebook is a result, not a crash of the runner
-        outcome = {"status": "failed", "error": _failure(nb.name, exc)}
-        log.error("%s failed at cell %s: %s: %s", nb.name, outcome["error"]["cell"],
+        outcome = {"status": "failed", "error": _failure(nb.name, exc, out_ipynb)}
+        log.error("%s failed at %s: %s: %s", nb.name, report.failure_where(outcome["error"]),
                   outcome["error"]["ename"], outcome["error"]["evalue"])
         if not isinstance(exc, PapermillExecutionError):
             log.exception("unexpected error")
@@ -761,7 +489,8 @@ def run(
     "duration_s", "failure"} per notebook. Raises UsageError / config.ConfigError before
     anything is written, RunLocked when another run of the project is in progress (nothing
     written but a line in reports/cx.log); a failing notebook gives status "failed", not an
-    exception. Only a successful run moves reports/latest and applies `retention_days`.
+    exception. Only a successful run replaces the processed tables, moves reports/latest and
+    applies `retention_days`.
     """
     plan = plan_run(project_dir, params_file=params_file, overrides=overrides, only=only)
     try:
@@ -773,6 +502,12 @@ def run(
         raise
 
 
+def _same_source(previous_record: dict | None, source: str | None) -> bool:
+    """Whether the previous run read the same source mapping (a record without one: assumed so)."""
+    previous = ((previous_record or {}).get("inputs") or {}).get("source")
+    return previous is None or source is None or previous == source
+
+
 def _run_locked(plan: Plan, stale: dict | None, notify: Callable[[dict], None]) -> RunResult:
     """The body of `run`, under the lock."""
     started = time.perf_counter()
@@ -781,16 +516,22 @@ def _run_locked(plan: Plan, stale: dict | None, notify: Callable[[dict], None]) 
         previous_record, previous_results = read_run(previous_dir)
     except (OSError, ValueError) as exc:      # a damaged previous run: compare with nothing, say why
         previous_dir, previous_record, previous_results, unreadable = None, None, None, exc
+    source = _project_relative(plan.source, plan.project_dir)
+    comparable = previous_dir if _same_source(previous_record, source) else None
+    folders.mark(plan.reports_dir, "reports")
     run_dir = new_run_dir(plan.reports_dir)
+    dead = recover_dead_runs(plan.reports_dir, by=run_dir.name)
     params = {name: resolve_paths(p, plan.project_dir)
-              for name, p in bind_run(plan.parameters, run_dir, previous_dir).items()}
+              for name, p in bind_run(plan.parameters, run_dir, comparable).items()}
     log, handler = _logger(run_dir)
     if unreadable is not None:
         log.warning("the previous run cannot be read, so this run is compared with none: %s", unreadable)
     if stale is not None:
         log.warning("took over the stale lock %s of pid %s (started %s): that process is gone",
                     plan.reports_dir / LOCK_FILE, stale.get("pid"), stale.get("started"))
-    files = input_files(plan.raw_dir)
+    for folder in dead:
+        log.warning("run %s died without finishing (its run.json said running): marked killed", folder.name)
+    files = folders.input_files(folders.mapped_files(plan.source, plan.raw_dir), plan.raw_dir) if plan.source else []
     record = {
         "run_id": run_dir.name,
         "status": "running",
@@ -803,7 +544,8 @@ def _run_locked(plan: Plan, stale: dict | None, notify: Callable[[dict], None]) 
         "view": {"audience": plan.run_parameters["audience"], "reports": plan.view},
         "previous_run": {"run_id": previous_dir.name, "dir": str(previous_dir)} if previous_dir else None,
         "parameters": {name: effective_parameters(plan.declared[name], p) for name, p in params.items()},
-        "inputs": _inputs_record(files, {}, plan.raw_dir),
+        "inputs": _inputs_record(files, {}, plan.raw_dir, source),
+        "processed": {"dir": str(plan.processed_dir) if plan.processed_dir else None, "updated": False},
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "packages": package_versions(),
@@ -814,36 +556,63 @@ def _run_locked(plan: Plan, stale: dict | None, notify: Callable[[dict], None]) 
         "comparison": None,
         "retention": None,
         "stale_lock": stale,
+        "recovered": [folder.name for folder in dead],
     }
     report.write_json(run_dir / "run.json", record)
     log.info("run %s in %s; notebooks %s; run parameters %s; previous run %s; parameters %s", run_dir.name,
              plan.project_dir, [nb.name for nb in plan.notebooks], plan.run_parameters,
              previous_dir or "none", params)
-    failure = None
+    failure, stopped = None, None
     deleted: list[Path] = []
     latest = None
     total = len(plan.notebooks)
+    staging = None
     try:
+        if plan.processed_dir is not None:       # the stages read and write a staging copy
+            staging = folders.stage(plan.processed_dir)
+            before = folders.snapshot(staging)
+            params = {name: {**p, **({"processed_dir": str(staging)} if "processed_dir" in p else {})}
+                      for name, p in params.items()}
+            log.info("processed tables staged in %s", staging)
         with (open(run_dir / "run.log", "ab") as kernel_log,      # the kernels' stderr
               tempfile.TemporaryDirectory(prefix="cx-") as ipc_dir):  # the kernels' sockets
             for index, (nb, entry) in enumerate(zip(plan.notebooks, record["notebooks"], strict=True), start=1):
                 if failure is not None:
                     entry["status"] = "skipped"
                     continue
+                entry["status"] = "running"
+                report.write_json(run_dir / "run.json", record)
                 notify({"event": "start", "index": index, "total": total, "name": nb.name})
                 entry.update(_execute(nb, params[nb.name], run_dir, kernel_log, log, plan.run_parameters["lang"],
                                       Path(ipc_dir)))
                 failure = entry["error"]
                 notify({"event": "end", "index": index, "total": total, "name": nb.name,
                         "status": entry["status"], "duration_s": entry["duration_s"], "failure": failure})
+        if staging is not None and failure is None:
+            record["processed"]["updated"] = folders.promote(staging, plan.processed_dir, before)
+            staging = None
+            if record["processed"]["updated"]:
+                log.info("processed tables moved into %s", plan.processed_dir)
+    except BaseException as exc:
+        stopped = exc
+        if not isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            failure = failure or {"notebook": "cx run", "cell": None, "cells": None, "section": None,
+                                  "ename": type(exc).__name__, "evalue": str(exc)}
+        raise
     finally:
+        if staging is not None:
+            folders.discard(staging)
         results = report.read_results(run_dir)
         report.write_json(run_dir / "results.json", results)
-        succeeded = failure is None and all(e["status"] == "succeeded" for e in record["notebooks"])
+        succeeded = stopped is None and failure is None and all(e["status"] == "succeeded" for e in record["notebooks"])
+        interrupted = isinstance(stopped, (KeyboardInterrupt, SystemExit))
+        for entry in record["notebooks"]:
+            entry["status"] = {"running": "interrupted" if interrupted else "failed",
+                               "pending": "skipped"}.get(entry["status"], entry["status"])
         record.update(
-            status="succeeded" if succeeded else "failed",
+            status="succeeded" if succeeded else "interrupted" if interrupted else "failed",
             ended=_now(),
-            inputs=_inputs_record(files, results, plan.raw_dir),
+            inputs=_inputs_record(files, results, plan.raw_dir, source),
             validation=results.get("validation"),
             failure=failure,
         )
@@ -862,25 +631,5 @@ def _run_locked(plan: Plan, stale: dict | None, notify: Callable[[dict], None]) 
             log.info("run %s %s", run_dir.name, record["status"])
         finally:
             _close_logger(log, handler)
-            log_line(plan.reports_dir, _summary_line(record, time.perf_counter() - started, deleted))
+            log_line(plan.reports_dir, schedule.summary_line(record, time.perf_counter() - started, deleted))
     return RunResult(run_dir.name, run_dir, record["status"], record["notebooks"], failure, latest, record, deleted)
-
-
-def _summary_line(record: dict, seconds: float, deleted: list[Path]) -> str:
-    """The run's line in reports/cx.log: id, status, exit code, duration, stages, data, what changed."""
-    ok = sum(1 for nb in record["notebooks"] if nb["status"] == "succeeded")
-    comparison = record.get("comparison") or {}
-    parts = [record["run_id"], record["status"], f"exit={0 if record['status'] == 'succeeded' else 1}",
-             f"{seconds:.1f}s", f"notebooks={ok}/{len(record['notebooks'])}",
-             f"fingerprint={(record.get('inputs') or {}).get('fingerprint', '')[:16]}",
-             f"previous={comparison.get('previous_run') or '-'}",
-             f"numbers_changed={len(comparison.get('numbers') or [])}"]
-    if record["status"] == "succeeded":
-        parts.append(f"retention_deleted={len(deleted)}")
-    if record.get("stale_lock"):
-        parts.append(f"stale_lock_taken_over_pid={record['stale_lock'].get('pid', '?')}")
-    failure = record.get("failure")
-    if failure:
-        parts.append(f"failed={failure['notebook']} cell {failure.get('cell')}: {failure.get('ename')}: "
-                     f"{str(failure.get('evalue'))[:200]}")
-    return " ".join(parts)

@@ -163,7 +163,8 @@ LABELS = {
         "notebook": "notebook", "status": "status", "duration": "duration", "report": "report",
         "not_run": "not run",
         "failed_at": "FAILED {notebook}, {where}: {error}",
-        "cell": "cell {cell}", "before_cell": "before any cell ran",
+        "cell": "cell {cell}", "cell_of": "cell {cell} of {cells}", "in_section": "section “{section}”",
+        "before_cell": "before any cell ran",
         "stopped": "This stage stopped here",
         "changes": "What changed since the last run",
         "no_previous": "There is no earlier successful run to compare with.",
@@ -186,8 +187,10 @@ LABELS = {
         "more_in_json": "… and {n} more in run.json (comparison.numbers)",
         "validation": "Validation",
         "checked": "checks", "warnings": "warnings", "critical": "critical failures",
-        "data_docs": "Great Expectations Data Docs: {links}",
-        "data_docs_note": "(they load their styles from the internet; the validation report shows the same results offline)",
+        "not_shown": "Not shown for this data",
+        "not_shown_intro": "These parts of the stage reports need data this run did not have:",
+        "needs": "needs",
+        "other_dataset": "It read a different source mapping ({previous} then, {current} now): a different dataset, so no numbers are compared.",
         "data": "Data",
         "fingerprint": "Data fingerprint",
         "fingerprint_note": "(SHA-256 over the input files: the same fingerprint means the same data)",
@@ -218,7 +221,8 @@ LABELS = {
         "notebook": "Notebook", "status": "Status", "duration": "Dauer", "report": "Bericht",
         "not_run": "nicht gelaufen",
         "failed_at": "FEHLGESCHLAGEN {notebook}, {where}: {error}",
-        "cell": "Zelle {cell}", "before_cell": "bevor eine Zelle lief",
+        "cell": "Zelle {cell}", "cell_of": "Zelle {cell} von {cells}", "in_section": "Abschnitt „{section}“",
+        "before_cell": "bevor eine Zelle lief",
         "stopped": "Diese Stufe hat hier angehalten",
         "changes": "Was sich seit dem letzten Lauf geändert hat",
         "no_previous": "Es gibt keinen früheren erfolgreichen Lauf zum Vergleich.",
@@ -241,8 +245,10 @@ LABELS = {
         "more_in_json": "… und {n} weitere in run.json (comparison.numbers)",
         "validation": "Validierung",
         "checked": "Prüfungen", "warnings": "Warnungen", "critical": "kritische Fehler",
-        "data_docs": "Great Expectations Data Docs: {links}",
-        "data_docs_note": "(sie laden ihre Stile aus dem Internet; der Validierungsbericht zeigt dieselben Ergebnisse offline)",
+        "not_shown": "Für diese Daten nicht gezeigt",
+        "not_shown_intro": "Diese Teile der Stufenberichte brauchen Daten, die dieser Lauf nicht hatte:",
+        "needs": "benötigt",
+        "other_dataset": "Er las eine andere Quellzuordnung (damals {previous}, jetzt {current}): ein anderer Datenbestand, daher werden keine Zahlen verglichen.",
         "data": "Daten",
         "fingerprint": "Fingerabdruck der Daten",
         "fingerprint_note": "(SHA-256 über die Eingangsdateien: gleicher Fingerabdruck, gleiche Daten)",
@@ -349,6 +355,21 @@ def audience_name(audience: str, lang: str = "en") -> str:
     return AUDIENCE_NAMES[check_lang(lang)].get(audience, audience)
 
 
+def failure_where(failure: Mapping, lang: str = "en") -> str:
+    """Where a run stopped, for readers: 'section “2. Raw data gate”, cell 10 of 20' (the cell's
+    position in the source notebook), without the parts the record lacks; 'before any cell ran'
+    without a cell.
+
+        failure_where({"cell": 10, "cells": 20, "section": "2. Raw data gate"}) -> 'section “2. Raw data gate”, cell 10 of 20'
+    """
+    labels = LABELS[check_lang(lang)]
+    if failure.get("cell") is None:
+        return labels["before_cell"]
+    where = (labels["cell_of"].format(cell=failure["cell"], cells=failure["cells"]) if failure.get("cells")
+             else labels["cell"].format(cell=failure["cell"]))
+    return f"{labels['in_section'].format(section=failure['section'])}, {where}" if failure.get("section") else where
+
+
 # --- comparison with the previous run ----------------------------------------------------------
 IGNORED_PARAMETERS = frozenset({"run_dir", "previous_run_dir"})   # differ in every run by design
 _COMPARED_SECTIONS_SKIP = frozenset({"inputs", "comparison"})    # inputs are compared file by file
@@ -405,9 +426,11 @@ def _flat_parameters(record: Mapping | None) -> dict[tuple[str, str], object]:
 def compare_runs(previous_record: Mapping | None, previous_results: Mapping | None,
                  record: Mapping, results: Mapping) -> dict:
     """What changed since the previous run: input files (by sha256), parameters and every number
-    recorded in results.json. Pure: takes the two run.json and results.json dicts.
+    recorded in results.json. Pure: takes the two run.json and results.json dicts. Runs of
+    different source mappings (run.json `inputs.source`) hold different datasets: then only
+    `different_dataset` {previous, current} is filled and nothing is compared.
 
-    Returns {previous_run, fingerprint_changed, inputs: {added, removed, changed, unchanged},
+    Returns {previous_run, different_dataset, fingerprint_changed, inputs: {added, removed, changed, unchanged},
     notebooks: {added, removed}, parameters: [{notebook, parameter, previous, current}] (notebook ''
     for run-wide keys; run_dir/previous_run_dir left out), numbers: [{path, previous, current,
     change}] (numbers in both runs that differ, shallow paths first), numbers_compared,
@@ -417,12 +440,17 @@ def compare_runs(previous_record: Mapping | None, previous_results: Mapping | No
     """
     record = to_jsonable(record or {})
     results = to_jsonable(results or {})
+    nothing = {"previous_run": None, "different_dataset": None, "fingerprint_changed": None,
+               "inputs": {"added": [], "removed": [], "changed": [], "unchanged": 0},
+               "notebooks": {"added": [], "removed": []}, "parameters": [], "numbers": [],
+               "numbers_compared": 0, "numbers_added": 0, "numbers_removed": 0}
     if not previous_record:
-        return {"previous_run": None, "fingerprint_changed": None,
-                "inputs": {"added": [], "removed": [], "changed": [], "unchanged": 0},
-                "notebooks": {"added": [], "removed": []}, "parameters": [], "numbers": [],
-                "numbers_compared": 0, "numbers_added": 0, "numbers_removed": 0}
+        return nothing
     previous_record = to_jsonable(previous_record)
+    sources = [(rec.get("inputs") or {}).get("source") for rec in (previous_record, record)]
+    if all(sources) and sources[0] != sources[1]:
+        return {**nothing, "previous_run": previous_record.get("run_id"),
+                "different_dataset": {"previous": sources[0], "current": sources[1]}}
     previous_results = to_jsonable(previous_results or {})
 
     def files(rec):
@@ -461,6 +489,7 @@ def compare_runs(previous_record: Mapping | None, previous_results: Mapping | No
     )
     return {
         "previous_run": previous_record.get("run_id"),
+        "different_dataset": None,
         "fingerprint_changed": None if old_fp is None or new_fp is None else old_fp != new_fp,
         "inputs": {"added": [n for n in new_files if n not in old_files],
                    "removed": [n for n in old_files if n not in new_files],
@@ -610,6 +639,13 @@ def _last_heading(source: str) -> str | None:
     """The text of the last Markdown heading in `source`, without '#', numbering or emphasis."""
     found = re.findall(r"^\s{0,3}#{1,4}\s+(.+?)\s*#*\s*$", source or "", flags=re.M)
     return re.sub(r"[*_`]", "", found[-1]).strip() if found else None
+
+
+def section_above(cells, index: int) -> str | None:
+    """The last Markdown heading in the cells before `cells[index]` (a notebook's cells), or None."""
+    found = (_last_heading(cell.get("source", "")) for cell in reversed(list(cells)[:index])
+             if cell.get("cell_type") == "markdown")
+    return next((heading for heading in found if heading), None)
 
 
 def _reader_copy(nb, lang: str = "en"):
@@ -854,7 +890,7 @@ def write_text(path: str | Path, text: str) -> Path:
 
 
 # --- index.html ----------------------------------------------------------------------------
-_SKIP_SECTIONS = ("validation", "inputs", "tables", "comparison")
+_SKIP_SECTIONS = ("validation", "inputs", "tables", "comparison", "skipped")
 _MAX_ROWS = 15
 _OPEN_ROWS = 10            # short top-level tables are shown open, the rest folded (<details>)
 _MAX_CHANGES = 15          # changed numbers listed open on the index; the rest folded
@@ -971,12 +1007,6 @@ def render_section(data, depth: int = 0, lang: str = "en", *, path: str = "") ->
     return "".join(parts)
 
 
-def find_data_docs(run_dir: str | Path) -> list[Path]:
-    """The Data Docs index pages written under run_dir/data_docs (one per gate), sorted."""
-    folder = Path(run_dir) / "data_docs"
-    return sorted(folder.rglob("index.html"), key=lambda p: (len(p.parts), str(p))) if folder.is_dir() else []
-
-
 def _lookup(data, path: str):
     for part in path.split("."):
         if not isinstance(data, Mapping) or part not in data:
@@ -1025,6 +1055,10 @@ def _comparison_html(comparison: dict, lang: str) -> str:
     previous = comparison["previous_run"]
     link = f'<a href="../{_esc(previous)}/index.html"><code>{_esc(previous)}</code></a>'
     parts = [f"<p>{labels['compared_with'].format(run=link)}</p>"]
+    other = comparison.get("different_dataset")
+    if other:
+        parts.append(f"<p>{_esc(labels['other_dataset'].format(previous=other.get('previous'), current=other.get('current')))}</p>")
+        return "".join(parts)
     inputs = comparison.get("inputs") or {}
     if comparison.get("fingerprint_changed") is False:
         parts.append(f"<p>{_esc(labels['same_data'])}</p>")
@@ -1082,18 +1116,47 @@ def _comparison_html(comparison: dict, lang: str) -> str:
     return "".join(parts)
 
 
+_ACRONYMS = {"nps": "NPS", "csat": "CSAT", "ces": "CES", "clv": "CLV", "rfm": "RFM", "fcr": "FCR", "kpi": "KPI",
+             "kpis": "KPIs"}
+
+
+def _section_label(key: str, lang: str) -> str:
+    """'feedback.nps_trend' -> 'Feedback: NPS trend' (the stage's name in `lang`, words not keys)."""
+    stage, _, rest = str(key).partition(".")
+    name = SECTION_NAMES.get(lang, {}).get(stage) or stage.replace("_", " ").capitalize()
+    words = [_ACRONYMS.get(word, word) for word in rest.replace(".", " ").replace("_", " ").split()]
+    if words and words[0] == words[0].lower():
+        words[0] = words[0].capitalize()
+    return f"{name}: {' '.join(words)}" if words else name
+
+
+def _skipped_html(skipped, lang: str) -> str:
+    """The sections the stages skipped (results.json `skipped`: [{section, reason, enable}]) as a
+    short list: what is not shown, why, and the canonical column or table that would enable it."""
+    rows = [row for row in skipped or [] if isinstance(row, Mapping) and row.get("section")]
+    if not rows:
+        return ""
+    labels = LABELS[lang]
+    items = "".join(
+        f"<li><strong>{_esc(_section_label(row['section'], lang))}</strong>: {_esc(row.get('reason') or '')}"
+        + (f" ({_esc(labels['needs'])} <code>{_esc(row['enable'])}</code>)" if row.get("enable") else "") + "</li>"
+        for row in rows)
+    return f"<p>{_esc(labels['not_shown_intro'])}</p><ul>{items}</ul>"
+
+
 def _param_text(value) -> str:
     if value is None:
         return "–"
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def index_html(record: dict, results: dict, *, data_docs: list[str] | None = None) -> str:
+def index_html(record: dict, results: dict) -> str:
     """The run's overview page (self-contained HTML) in the run's language and audience view
     (record['run_parameters'] lang / audience, record['view'] the stage reports in reading order):
     status at a glance with the headline tiles, the stage reports of the view then the others,
-    what changed since the previous run (record['comparison'], see `compare_runs`), validation
-    and Data Docs, data fingerprint and files, all headline numbers of results.json, parameters."""
+    the sections the stages skipped ("Not shown for this data", results['skipped']), what changed
+    since the previous run (record['comparison'], see `compare_runs`), validation, data
+    fingerprint and files, all headline numbers of results.json, parameters."""
     run_params = record.get("run_parameters") or {}
     lang = check_lang(run_params.get("lang") or "en")
     labels = LABELS[lang]
@@ -1118,7 +1181,7 @@ def index_html(record: dict, results: dict, *, data_docs: list[str] | None = Non
     ]
     failure = record.get("failure")
     if failure:
-        where = (labels["cell"].format(cell=failure["cell"]) if failure.get("cell") is not None else labels["before_cell"])
+        where = failure_where(failure, lang)
         glance.append('<div class="box">' + _esc(labels["failed_at"].format(
             notebook=failure.get("notebook"), where=where, error=f"{failure.get('ename')}: {failure.get('evalue')}")) + "</div>")
     glance.append(_headline_tiles(results, comparison, lang))
@@ -1134,6 +1197,9 @@ def index_html(record: dict, results: dict, *, data_docs: list[str] | None = Non
         reports += f"<h3>{_esc(labels['other_reports'])}</h3><ol class=\"reports\">{''.join(_report_item(nb, lang) for nb in others)}</ol>"
     sections.append(("reports", labels["reports"].format(audience=audience_name(audience, lang)), reports))
 
+    skipped = _skipped_html(results.get("skipped"), lang)
+    if skipped:
+        sections.append(("not-shown", labels["not_shown"], skipped))
     sections.append(("changes", labels["changes"], _comparison_html(comparison, lang)))
 
     # validation
@@ -1145,9 +1211,6 @@ def index_html(record: dict, results: dict, *, data_docs: list[str] | None = Non
             + _esc(", ".join(f"{k}: {format_number(v, lang)}" for k, v in counts.items())) + "</p>"]
     if failed:
         part.append(render_section(failed if isinstance(failed, list) else [failed], lang=lang))
-    if data_docs:
-        links = " · ".join(f'<a href="{_esc(link)}">{_esc(Path(link).parent.name or link)}</a>' for link in data_docs)
-        part.append(f"<p>{labels['data_docs'].format(links=links)} <span class=\"muted\">{_esc(labels['data_docs_note'])}</span></p>")
     sections.append(("validation", labels["validation"], "".join(part)))
 
     # data
@@ -1199,9 +1262,7 @@ def index_html(record: dict, results: dict, *, data_docs: list[str] | None = Non
 
 def write_index(run_dir: str | Path, record: dict, results: dict) -> Path:
     """Write run_dir/index.html from the run record and results (atomically)."""
-    run_dir = Path(run_dir)
-    links = [page.relative_to(run_dir).as_posix() for page in find_data_docs(run_dir)]
-    return write_text(run_dir / "index.html", index_html(to_jsonable(record), to_jsonable(results), data_docs=links))
+    return write_text(Path(run_dir) / "index.html", index_html(to_jsonable(record), to_jsonable(results)))
 
 
 # --- tables and interpretive text for the validation notebook ------------------------------
@@ -1385,22 +1446,30 @@ def tables_note(rows: pd.DataFrame, processed_dir: str | Path) -> str:
     )
 
 
-def data_docs_note(pages: list, run_dir: str | Path) -> str:
-    """Markdown with links to the Data Docs pages (relative to run_dir, where the report lives)."""
-    links = [
-        f"[{Path(p).parent.name} gate]({Path(os.path.relpath(p, run_dir)).as_posix()})"
-        for p in pages if p is not None
-    ]
-    if not links:
-        return "No Data Docs were written for this run."
-    return (
-        "Great Expectations Data Docs with every expectation and its result: " + " · ".join(links)
-        + ". They load their styles from the internet; the tables above show the same results offline."
-    )
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")    # a spreadsheet reads a cell starting so as a formula
+
+
+def neutralise_csv_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of `frame` safe to open in a spreadsheet (OWASP CSV injection): every text cell
+    that starts with = + - @, a tab or a carriage return gets a leading apostrophe; column names
+    too. Numbers, dates and missing values are unchanged.
+
+        neutralise_csv_cells(pd.DataFrame({"ref": ["=1+1", "K1"]}))["ref"].tolist() -> ["'=1+1", "K1"]
+    """
+    def cell(value):
+        return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+    out = frame.copy()
+    for column in out.columns:
+        if not (pd.api.types.is_numeric_dtype(out[column]) or pd.api.types.is_datetime64_any_dtype(out[column])):
+            out[column] = out[column].map(cell, na_action="ignore")
+    return out.rename(columns=cell)
 
 
 def write_contact_list(contacts: pd.DataFrame, run_dir: str | Path, *, name: str = "contact_list.csv") -> Path:
-    """Write the service team's call-back list (`moments.contact_list_export`: CRM number,
-    pseudonym, channel, topic; no names or contact details) as UTF-8 CSV to run_dir/<name>,
-    atomically. Reports show only its counts. Returns the path written."""
-    return write_text(Path(run_dir) / name, contacts.to_csv(index=False))
+    """Write a list of customers to contact (the call-back list of `moments.contact_list_export`:
+    CRM number, pseudonym, channel, topic; an occasion list; no names or contact details) as
+    UTF-8 CSV to run_dir/<name>, atomically, its cells neutralised against formula injection
+    (`neutralise_csv_cells`). Every contact or occasion list is written here. Reports show only
+    its counts. Returns the path written."""
+    return write_text(Path(run_dir) / name, neutralise_csv_cells(contacts).to_csv(index=False))

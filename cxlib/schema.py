@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
+
 # --- column names -----------------------------------------------------------------------
 CUSTOMER_ID = "customer_id"          # keyed pseudonym (processed data, reports)
 CUSTOMER_REF = "customer_ref"        # CRM customer number (staged data, re-identification only)
@@ -43,6 +45,7 @@ NPS = "nps"
 CSAT = "csat"
 CES = "ces"
 CSAT_MAX = "csat_max"                # top of the answer's CSAT scale (missing: 5); CSAT = share in the top two points
+CSAT_MIN = "csat_min"                # staged feedback only: bottom of the CSAT scale (see csat_scale)
 COMMENT = "comment"
 LANGUAGE = "language"
 
@@ -71,6 +74,18 @@ PII_COLUMNS = (PII_NAME, PII_EMAIL, PII_PHONE)
 DIRECTIONS = ("inbound", "outbound")
 ORDER_STATUSES = ("completed", "cancelled", "pending")
 SCORE_RANGES = {NPS: (0, 10), CSAT: (1, 5), CES: (1, 7)}
+# ISO 639-1 code -> names a `language` column may hold instead (folded: lower case, umlauts as ae/oe/ue)
+LANGUAGE_NAMES = {
+    "de": ("german", "deutsch", "allemand", "tedesco", "aleman", "ger", "deu"),
+    "en": ("english", "englisch", "anglais", "inglese", "ingles", "eng"),
+    "fr": ("french", "franzoesisch", "francais", "français", "francese", "frances", "fre", "fra"),
+    "it": ("italian", "italienisch", "italien", "italiano", "ita"),
+    "es": ("spanish", "spanisch", "espagnol", "spagnolo", "espanol", "español", "spa"),
+    "nl": ("dutch", "niederlaendisch", "neerlandais", "nederlands", "nld", "dut"),
+    "pt": ("portuguese", "portugiesisch", "portugais", "portugues", "português", "por"),
+    "pl": ("polish", "polnisch", "polonais", "polski", "pol"),
+    "tr": ("turkish", "tuerkisch", "turc", "tuerkce", "türkçe", "tur"),
+}
 # code sets named by Column.codes that are not taxonomy sections
 CODE_SETS = {"directions": DIRECTIONS, "order_statuses": ORDER_STATUSES}
 # earliest plausible timestamp (validation gate and cleaning); the latest is "now + 1 day"
@@ -200,6 +215,22 @@ REIDENTIFICATION = "reidentification"   # restricted table: customer_id, custome
 def staged_columns(table: str) -> list[str]:
     """Column names of a staged table: canonical names with customer_ref for customer_id."""
     return [CUSTOMER_REF if c == CUSTOMER_ID else c for c in TABLES[table].names]
+
+
+def csat_scale(feedback: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Row-wise (low, high) of each answer's CSAT scale as two float Series.
+
+    high = `csat_max` (missing or column absent: 5); low = staged `csat_min` where given, else 1
+    when csat_max is missing (the 1-5 default) and 0 otherwise (processed tables keep only the top).
+
+        csat_scale(pd.DataFrame({"csat_max": [None, 10.0]})) -> ([1.0, 0.0], [5.0, 10.0])
+    """
+    index = feedback.index
+    top = feedback.get(CSAT_MAX, pd.Series(float("nan"), index=index)).astype("float64")
+    bottom = feedback.get(CSAT_MIN, pd.Series(float("nan"), index=index)).astype("float64")
+    default_low, default_high = SCORE_RANGES[CSAT]
+    return (bottom.fillna(top.isna().map({True: float(default_low), False: 0.0}).astype("float64")),
+            top.fillna(float(default_high)))
 
 
 # --- what an analysis section needs ------------------------------------------------------

@@ -23,13 +23,13 @@ offending rows. `write_processed` replaces `data/processed` atomically (temp fol
 
 from __future__ import annotations
 
+import fnmatch
 import glob as globlib
 import hashlib
 import io
 import os
 import re
 import shutil
-import string
 import uuid
 import zoneinfo
 from dataclasses import dataclass
@@ -39,20 +39,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cxlib import schema
+from cxlib import privacy, reshape, schema
 from cxlib.config import ConfigError, Taxonomy, fold, load_taxonomy, load_yaml
 
 # --- the mapping language -----------------------------------------------------------------
 TOP_KEYS = {"name", "description", "defaults", "tables"}
 ENTRY_KEYS = {"file", "reader", "columns", "constants", "where", "melt", "join", "pii",
-              "test_accounts", "ignore"}
-SPEC_KEYS = {"from", "constant", "template", "values", "default", "dates", "na_values", "unit"}
-SOURCE_KEYS = ("from", "constant", "template")
-READ_KEYS = {"format", "sep", "encoding", "quotechar", "na_values", "skiprows", "sheet"}
-PARSE_KEYS = {"decimal", "thousands", "timezone", "max_unparseable_share"}
+              "test_accounts", "ignore", "aggregate", "expect_files"}
+SPEC_KEYS = {"from", "constant", "template", "row_number", "values", "default", "dates", "na_values",
+             "missing", "unit", "scale"}
+SOURCE_KEYS = ("from", "constant", "template", "row_number")
+READ_KEYS = {"format", "sep", "encoding", "quotechar", "na_values", "skiprows", "sheet", "header", "names"}
+PARSE_KEYS = {"decimal", "thousands", "timezone", "max_unparseable_share", "ids_case_sensitive"}
 READER_KEYS = READ_KEYS | PARSE_KEYS
 MELT_KEYS = {"id", "timestamps", "dates"}
-JOIN_KEYS = {"file", "reader", "on", "columns", "unmatched"}
+JOIN_KEYS = {"file", "reader", "on", "columns", "unmatched", "join"}
+AGGREGATE_KEYS = {"by", "columns"}
+DATE_KEYWORDS = ("iso", "dayfirst", "epoch_ms", "epoch_s")
+EPOCH_UNITS = {"epoch_ms": "ms", "epoch_s": "s"}
 PII_KEYS = {"name": schema.PII_NAME, "email": schema.PII_EMAIL, "phone": schema.PII_PHONE}
 FORMATS = {"csv", "excel", "parquet"}
 SUFFIX_FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "excel", ".xlsm": "excel",
@@ -61,10 +65,11 @@ SUFFIX_FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "excel",
 UNITS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0, "milliseconds": 0.001}
 DEFAULTS = {"encoding": "utf-8", "timezone": "Europe/Berlin", "max_unparseable_share": 0.01,
             "decimal": ".", "thousands": None, "quotechar": '"', "na_values": [], "skiprows": 0,
-            "sheet": 0}
+            "sheet": 0, "header": True, "names": None, "ids_case_sensitive": False}
 
 LINEAGE = [schema.SOURCE_FILE, schema.SOURCE_ROW]
 CUSTOMER_EXTRAS = [schema.IS_TEST, *schema.PII_COLUMNS]
+FEEDBACK_EXTRAS = [schema.CSAT_MIN]      # bottom of the mapped CSAT scale, for the gate and cleaning
 LOG_COLUMNS = ["table", "step", "rule", "rows", "detail"]
 INPUT_COLUMNS = ["file", "table", "sha256", "rows", "bytes"]
 TRUE_WORDS = ("true", "1", "1.0", "ja", "j", "yes", "y", "wahr", "t", "on")
@@ -187,7 +192,25 @@ def _check_options(options: dict, where: str, fail) -> dict:
     for key in ("sep", "decimal", "thousands", "quotechar"):
         if options.get(key) is not None and not isinstance(options[key], str):
             fail(where, f"{key} must be a string, got {options[key]!r}")
+    _check_header(options, where, fail)
+    if not isinstance(options.get("ids_case_sensitive", False), bool):
+        fail(where, f"ids_case_sensitive must be true or false, got {options['ids_case_sensitive']!r}")
     return options
+
+
+def _check_header(options: dict, where: str, fail) -> None:
+    """`header: false` needs `names` (the column names, in file order), and `names` needs it."""
+    header, names = options.get("header", True), options.get("names")
+    if not isinstance(header, bool):
+        fail(where, f"header must be true or false, got {header!r}")
+    if header and names is not None:
+        fail(where, "`names` is for files without a header row: add `header: false`")
+    if not header:
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) and n.strip() for n in names):
+            fail(where, "`header: false` needs `names`: the column names in file order, e.g. [id, date, score]")
+        doubled = sorted({n for n in names if names.count(n) > 1})
+        if doubled:
+            fail(where, f"`names` repeats {doubled}")
 
 
 def _check_entry(entry, table: str, number: int, defaults: dict, fail) -> dict:
@@ -200,6 +223,12 @@ def _check_entry(entry, table: str, number: int, defaults: dict, fail) -> dict:
         fail(label, f"unknown key(s) {unknown}; allowed: {sorted(ENTRY_KEYS)}")
     if not isinstance(entry.get("file"), str) or not entry["file"].strip():
         fail(label, "missing `file` (file name or glob relative to the raw folder)")
+    expect_files = entry.get("expect_files") or []
+    if not isinstance(expect_files, list) or not all(isinstance(f, str) and f.strip() for f in expect_files):
+        fail(label, "`expect_files` must be a list of the file names the `file` glob must find")
+    stray = [f for f in expect_files if not fnmatch.fnmatchcase(f.strip(), entry["file"].strip())]
+    if stray:
+        fail(label, f"expect_files {stray} do not match `file` {entry['file']!r}")
     reader = entry.get("reader") or {}
     if not isinstance(reader, dict):
         fail(label, "`reader` must be a mapping of reader options")
@@ -220,15 +249,24 @@ def _check_entry(entry, table: str, number: int, defaults: dict, fail) -> dict:
             fail(where, f"column {column!r}: unknown key(s) {unknown_keys}; allowed: {sorted(SPEC_KEYS)}", column)
         sources = [k for k in SOURCE_KEYS if k in spec]
         if len(sources) != 1:
-            fail(where, f"column {column!r}: give exactly one of `from`, `constant`, `template` (got {sources})", column)
+            fail(where, f"column {column!r}: give exactly one of `from`, `constant`, `template`, `row_number` "
+                        f"(got {sources})", column)
         if "from" in spec and not isinstance(spec["from"], str):
             fail(where, f"column {column!r}: `from` must be a column name", column)
         if "template" in spec:
             _template_fields(spec["template"], lambda p: fail(where, f"column {column!r}: {p}", column))
+        if "row_number" in spec and spec["row_number"] is not True:
+            fail(where, f"column {column!r}: write `row_number: true` (the row number as a spreadsheet shows it)", column)
         if "values" in spec and not isinstance(spec["values"], dict):
             fail(where, f"column {column!r}: `values` must map source value -> canonical value", column)
-        if "na_values" in spec and not isinstance(spec["na_values"], list):
-            spec = {**spec, "na_values": [spec["na_values"]]}
+        if "na_values" in spec or "missing" in spec:     # `missing` and `na_values` are the same: codes -> missing
+            codes = [spec.get(k) for k in ("na_values", "missing") if k in spec]
+            spec = {**{k: v for k, v in spec.items() if k != "missing"},
+                    "na_values": [v for c in codes for v in (c if isinstance(c, list) else [c])]}
+        if "scale" in spec:
+            problem = reshape.scale_problem(column, spec["scale"])
+            if problem:
+                fail(where, f"column {column!r}: {problem}", column)
         if "dates" in spec:
             if dtypes[column] not in ("datetime", "date"):
                 fail(where, f"column {column!r}: `dates` given but the column is {dtypes[column]}, not a date", column)
@@ -250,33 +288,49 @@ def _check_entry(entry, table: str, number: int, defaults: dict, fail) -> dict:
     specs = {c: check_spec(c, s, label) for c, s in columns.items()}
     specs |= {c: check_spec(c, {"constant": v}, label) for c, v in constants.items()}
 
-    join = entry.get("join")
     join_specs: dict[str, dict] = {}
-    if join is not None:
+
+    def check_join(join, where: str) -> dict:
+        """One join, with the joins of its own file (nested `join`) checked the same way."""
         if not isinstance(join, dict):
-            fail(label, "`join` must be a mapping with file, on, columns")
+            fail(where, "`join` must be a mapping with file, on, columns (or a list of such mappings)")
         join = {("on" if key is True else key): value for key, value in join.items()}   # YAML 1.1: on -> True
         unknown = sorted(set(join) - JOIN_KEYS)
         if unknown:
-            fail(f"{label} join", f"unknown key(s) {unknown}; allowed: {sorted(JOIN_KEYS)}")
+            fail(where, f"unknown key(s) {unknown}; allowed: {sorted(JOIN_KEYS)}")
         if not isinstance(join.get("file"), str):
-            fail(f"{label} join", "missing `file`")
+            fail(where, "missing `file`")
         if not isinstance(join.get("on"), dict) or not join["on"]:
-            fail(f"{label} join", "`on` must map this file's column -> the joined file's column")
-        if not isinstance(join.get("columns"), dict) or not join["columns"]:
-            fail(f"{label} join", "`columns` must map canonical column -> joined file's column")
+            fail(where, "`on` must map this file's column -> the joined file's column")
+        if not isinstance(join.get("columns") or {}, dict):
+            fail(where, "`columns` must map canonical column -> joined file's column")
         if join.get("unmatched", "drop") not in ("drop", "keep"):
-            fail(f"{label} join", f"unmatched must be drop or keep, got {join.get('unmatched')!r}")
-        join_specs = {c: check_spec(c, s, f"{label} join") for c, s in join["columns"].items()}
-        bad = sorted(c for c, s in join_specs.items() if "template" in s)
+            fail(where, f"unmatched must be drop or keep, got {join.get('unmatched')!r}")
+        specs = {c: check_spec(c, s, where) for c, s in (join.get("columns") or {}).items()}
+        bad = sorted(c for c, s in specs.items() if "template" in s or "row_number" in s)
         if bad:
-            fail(f"{label} join", f"column(s) {bad}: templates are not supported in a join; use `from`")
-        both = sorted(set(join_specs) & set(specs))
+            fail(where, f"column(s) {bad}: templates and row numbers are not supported in a join; use `from`")
+        both = sorted(set(specs) & (set(specs_of_entry) | set(join_specs)))
         if both:
-            fail(label, f"column(s) {both} mapped both in `columns` and in `join.columns`")
-        join = {**join, "unmatched": join.get("unmatched", "drop"),
-                "options": _check_options({**defaults, **(join.get("reader") or {})}, f"{label} join reader", fail),
-                "specs": join_specs}
+            fail(where, f"column(s) {both} mapped twice (in `columns` and a join, or in two joins)")
+        join_specs.update(specs)
+        inner = join.get("join")
+        inner = [] if inner is None else inner if isinstance(inner, list) else [inner]
+        nested = [check_join(j, f"{where}.join" + (f"[{k}]" if len(inner) > 1 else ""))
+                  for k, j in enumerate(inner, start=1)]
+        if not specs and not nested:
+            fail(where, "`columns` must map canonical column -> joined file's column (here or in a nested `join`)")
+        return {**join, "unmatched": join.get("unmatched", "drop"), "specs": specs, "join": nested,
+                "options": _check_options({**defaults, **(join.get("reader") or {})}, f"{where} reader", fail)}
+
+    specs_of_entry = specs
+    joins = entry.get("join")
+    if joins is not None:
+        listed = joins if isinstance(joins, list) else [joins]
+        if not listed:
+            fail(label, "`join` is an empty list")
+        joins = [check_join(j, f"{label} join" + (f"[{k}]" if isinstance(joins, list) else ""))
+                 for k, j in enumerate(listed, start=1)]
 
     melt = entry.get("melt")
     if melt is not None:
@@ -330,9 +384,39 @@ def _check_entry(entry, table: str, number: int, defaults: dict, fail) -> dict:
     if missing:
         fail(label, f"required column(s) {missing} of table {table} not mapped "
                     f"(map them under `columns`, `constants`, `join` or `melt`)", missing[0])
+    if "scale" in {**specs, **join_specs}.get(schema.CSAT, {}) and schema.CSAT_MAX in provided:
+        fail(label, f"`{schema.CSAT_MAX}` comes from the csat `scale`; do not map it too", schema.CSAT_MAX)
+    aggregate = _check_aggregate(entry.get("aggregate"), provided, dtypes, f"{label} aggregate", fail)
     return {"table": table, "number": number, "label": label, "file": entry["file"].strip(),
-            "options": options, "columns": specs, "join": join, "melt": melt, "pii": pii,
-            "where": entry.get("where"), "test_accounts": entry.get("test_accounts"), "ignore": ignore}
+            "options": options, "columns": specs, "join": joins, "melt": melt, "pii": pii,
+            "where": entry.get("where"), "test_accounts": entry.get("test_accounts"), "ignore": ignore,
+            "aggregate": aggregate, "expect_files": [f.strip() for f in expect_files]}
+
+
+def _check_aggregate(aggregate, provided: set[str], dtypes: dict[str, str], where: str, fail) -> dict | None:
+    """`aggregate: {by: [canonical columns], columns: {canonical column: sum|min|max|first|last|count}}`."""
+    if aggregate is None:
+        return None
+    if not isinstance(aggregate, dict) or set(aggregate) - AGGREGATE_KEYS or "by" not in aggregate:
+        fail(where, "expected {by: [canonical column, ...], columns: {canonical column: function}}")
+    by = [aggregate["by"]] if isinstance(aggregate["by"], str) else aggregate["by"]
+    if not isinstance(by, list) or not by or not all(isinstance(c, str) for c in by):
+        fail(where, f"`by` must name canonical column(s), got {aggregate['by']!r}")
+    functions = aggregate.get("columns") or {}
+    if not isinstance(functions, dict):
+        fail(where, "`columns` must map canonical column -> function")
+    for column in [*by, *functions]:
+        if column not in provided:
+            fail(where, f"column {column!r} is not mapped in this entry; aggregate names canonical columns "
+                        f"(mapped here: {sorted(provided)})", column)
+    for column, function in functions.items():
+        if column in by:
+            fail(where, f"column {column!r} is a key in `by`; it cannot be aggregated too", column)
+        if function not in reshape.AGGREGATIONS:
+            fail(where, f"column {column!r}: function {function!r} is not one of {list(reshape.AGGREGATIONS)}", column)
+        if function in ("sum", "count") and dtypes[column] not in ("float", "int"):
+            fail(where, f"column {column!r}: {function} needs a number column, {column} is {dtypes[column]}", column)
+    return {"by": by, "columns": dict(functions)}
 
 
 def _required(table: str) -> list[str]:
@@ -340,27 +424,21 @@ def _required(table: str) -> list[str]:
 
 
 def _check_dates(spec, fail) -> None:
-    if spec in ("iso", "dayfirst"):
-        return
     if isinstance(spec, str):
         spec = [spec]
-    if not isinstance(spec, list) or not spec or not all(isinstance(f, str) and "%" in f for f in spec):
-        fail(f"dates must be 'iso', 'dayfirst' or a list of strptime formats like ['%d.%m.%Y'], got {spec!r}")
+    if not isinstance(spec, list) or not spec or not all(
+            isinstance(f, str) and ("%" in f or f in DATE_KEYWORDS) for f in spec):
+        fail(f"dates must be 'iso', 'dayfirst', 'epoch_ms', 'epoch_s' or a list of strptime formats like "
+             f"['%d.%m.%Y'] (keywords may be listed too), got {spec!r}")
 
 
 def _template_fields(template, fail) -> list[str]:
-    if not isinstance(template, str):
-        fail("`template` must be a string with source columns in braces")
+    """Column names in a template's braces (any character but braces; `_row`, `_file` are lineage)."""
     try:
-        parts = list(string.Formatter().parse(template))
+        return reshape.template_fields(template)
     except ValueError as exc:
-        fail(f"template {template!r}: {exc}")
-    if any(spec or conv for _, field, spec, conv in parts if field is not None):
-        fail(f"template {template!r}: only plain {{column}} fields are supported")
-    fields = [field for _, field, _, _ in parts if field is not None]
-    if not fields or "" in fields:
-        fail(f"template {template!r}: name the source columns in braces, e.g. '{{Bestellnummer}}-storno'")
-    return fields
+        fail(str(exc))
+        return []
 
 
 def _literal(value) -> str | float:
@@ -390,13 +468,15 @@ class _Raw:
 class _Files:
     """Reads files once per map_sources call and remembers the inputs."""
 
-    def __init__(self, raw_dir: Path, mapping: str):
+    def __init__(self, raw_dir: Path, mapping: str, personal: frozenset[str] = frozenset()):
         self.raw_dir = raw_dir
         self.mapping = mapping
+        self.personal = personal          # source columns whose values messages mask
         self.cache: dict[tuple, _Raw] = {}
         self.inputs: list[dict] = []
 
-    def resolve(self, pattern: str, where: str) -> list[Path]:
+    def resolve(self, pattern: str, where: str, expected: list[str] | tuple = ()) -> list[Path]:
+        """The files matching `pattern` (a name or glob); every name in `expected` must be among them."""
         if not self.raw_dir.is_dir():
             raise SourceError(f"{self.mapping}: {where}: raw folder {self.raw_dir} does not exist",
                               file=str(self.raw_dir))
@@ -410,6 +490,13 @@ class _Files:
             raise SourceError(
                 f"{self.mapping}: {where}: no file matches {pattern!r} in {self.raw_dir}; "
                 f"present: {shown or '(nothing)'}", file=pattern)
+        found = [Path(os.path.relpath(p, self.raw_dir)).as_posix() for p in paths]
+        missing = [f for f in expected if f not in found]
+        if missing:
+            raise SourceError(
+                f"{self.mapping}: {where}: {len(missing)} of the {len(expected)} files listed under expect_files "
+                f"not found in {self.raw_dir}: {', '.join(missing)}; {pattern!r} matched: {', '.join(found)}",
+                file=missing[0])
         return paths
 
     def read(self, path: Path, options: dict, table: str, where: str) -> _Raw:
@@ -438,39 +525,93 @@ class _Files:
 def _read_csv(data: bytes, options: dict, prefix: str, name: str) -> pd.DataFrame:
     encoding = str(options["encoding"])
     codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    wide = _wide_encoding(data)
+    if wide and not encoding.lower().replace("_", "-").startswith(("utf-16", "utf16", "utf-32", "utf32")):
+        raise SourceError(
+            f"{prefix}: the file is {wide.upper()} text (a byte-order mark or NUL bytes between the letters, "
+            f"as Excel's 'Unicode text' export writes it), not {encoding}; set `encoding: {wide}` in the "
+            f"entry's reader", file=name, rows=[1])
     try:
         text = data.decode(codec)
     except LookupError as exc:
         raise SourceError(f"{prefix}: unknown encoding {encoding!r}", file=name) from exc
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
+        line, column = _csv_position(data, exc.start, options, name)
         raise SourceError(
-            f"{prefix}: not readable as {encoding}: byte {data[exc.start:exc.start + 1]!r} in row {line}; "
+            f"{prefix}: not readable as {encoding}: byte 0x{data[exc.start]:02x} in row {line}, column {column!r}; "
             f"set `encoding: latin-1` (or cp1252) in the entry's reader if the export comes from Excel "
-            f"or an older system", file=name, rows=[line]) from exc
+            f"or an older system", file=name, column=column, rows=[line]) from exc
     if codec.lower().replace("_", "-") in SINGLE_BYTE and re.search(rb"[\x80-\xff]", data):
         try:
             data.decode("utf-8")
         except UnicodeDecodeError:
             pass   # not UTF-8: the single-byte encoding is plausible
         else:
-            line = data[: re.search(rb"[\x80-\xff]", data).start()].count(b"\n") + 1
+            at = re.search(rb"[\x80-\xff]", data).start()
+            line, column = _csv_position(data, at, options, name)
             raise SourceError(
                 f"{prefix}: the file is UTF-8 but the mapping reads it as {encoding}, which would garble "
-                f"accented letters (row {line}: {text.splitlines()[line - 1][:60]!r}); set `encoding: utf-8`",
-                file=name, rows=[line])
+                f"accented letters (first in row {line}, column {column!r}); set `encoding: utf-8`",
+                file=name, column=column, rows=[line])
     sep = options.get("sep") or ("\t" if name.lower().endswith(".tsv") else ",")
     try:
         frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_filter=False,
                             skip_blank_lines=False, skiprows=options["skiprows"],
-                            quotechar=options.get("quotechar") or '"')
+                            quotechar=options.get("quotechar") or '"', header=0 if options["header"] else None)
     except pd.errors.EmptyDataError as exc:
         raise SourceError(f"{prefix}: the file is empty (no header row)", file=name) from exc
     except pd.errors.ParserError as exc:
         raise SourceError(f"{prefix}: cannot be parsed as CSV with sep {sep!r}: {exc}", file=name) from exc
-    rows = np.arange(len(frame)) + 2 + options["skiprows"]
-    return _clean_text(frame.set_axis([str(c).strip() for c in frame.columns], axis=1), options) \
-        .assign(**{_ROW: rows})
+    first = 2 if options["header"] else 1                  # spreadsheet row of the first data row
+    rows = np.arange(len(frame)) + first + options["skiprows"]
+    names = [str(c).strip() for c in frame.columns] if options["header"] else _given_names(frame, options, prefix, name)
+    return _clean_text(frame.set_axis(names, axis=1), options).assign(**{_ROW: rows})
+
+
+def _given_names(frame: pd.DataFrame, options: dict, prefix: str, name: str) -> list[str]:
+    """The mapping's `names` for a file without a header row; their number must match the columns."""
+    names = [n.strip() for n in options["names"]]
+    if len(names) != frame.shape[1]:
+        first = " | ".join(str(v) for v in frame.iloc[0].tolist()) if len(frame) else ""
+        raise SourceError(f"{prefix}: `names` gives {len(names)} column names but the file has {frame.shape[1]} "
+                          f"columns (sep {options.get('sep') or ','!r}); first row: {first[:120]!r}",
+                          file=name, rows=[1 + options["skiprows"]])
+    return names
+
+
+def _wide_encoding(data: bytes) -> str | None:
+    """'utf-16' / 'utf-32' for a byte-order mark, 'utf-16-le' / 'utf-16-be' for NUL bytes between
+    the letters of the first 4 KB; None for a byte-oriented file."""
+    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "utf-32"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    head = data[:4096]
+    if b"\x00" not in head:
+        return None
+    return "utf-16-le" if head[1::2].count(0) >= head[0::2].count(0) else "utf-16-be"
+
+
+def _csv_position(data: bytes, at: int, options: dict, name: str) -> tuple[int, str]:
+    """Row (as a spreadsheet shows it) and column name of byte `at` of a CSV file: the separators
+    before it on its line index the header (quotes are not considered). The cell itself is never
+    quoted: it may hold personal data."""
+    line = data[:at].count(b"\n") + 1
+    sep = options.get("sep") or ("\t" if name.lower().endswith(".tsv") else ",")
+    start = data.rfind(b"\n", 0, at) + 1
+    field = data[start:at].count(sep.encode("utf-8"))
+    if options.get("header", True):
+        lines = data.split(b"\n", options["skiprows"] + 1)
+        header = lines[options["skiprows"]] if len(lines) > options["skiprows"] else b""
+        try:
+            header_text = header.decode("utf-8")
+        except UnicodeDecodeError:
+            header_text = header.decode("latin-1")
+        names = [c.strip().strip('"') for c in header_text.lstrip("\ufeff").split(sep)]
+    else:
+        names = [str(c) for c in options.get("names") or []]
+    column = names[field] if field < len(names) and names[field] else f"column {field + 1}"
+    return line, column
 
 
 def _read_excel(data: bytes, options: dict, prefix: str, name: str) -> pd.DataFrame:
@@ -488,15 +629,25 @@ def _read_excel(data: bytes, options: dict, prefix: str, name: str) -> pd.DataFr
     if not filled.any():
         raise SourceError(f"{prefix}: sheet {sheet!r} is empty", file=name)
     header_at = filled.idxmax()
-    header = [str(_literal(v)) if pd.notna(v) else "" for v in cells.loc[header_at]]
-    body = cells.loc[header_at + 1:]
-    text, canon = _cells_to_text(body.set_axis(_unique_names(header), axis=1))
+    if options["header"]:
+        header = [str(_literal(v)) if pd.notna(v) else "" for v in cells.loc[header_at]]
+        body = cells.loc[header_at + 1:]
+        names = _unique_names(header)
+    else:                                           # no header row: the first filled row is data
+        width = len(options["names"])
+        body = cells.loc[header_at:].reindex(columns=range(max(cells.shape[1], width)))
+        body = body.loc[:, [c for c in body.columns if c < width or body[c].notna().any()]]
+        names = _given_names(body, options, prefix, name)
+    text, canon = _cells_to_text(body.set_axis(names, axis=1))
     frame = _clean_text(text, options)
     flags = {_CANON + c: canon[c] & frame[c].notna() for c in frame.columns if canon[c].any()}
     return frame.assign(**flags, **{_ROW: (body.index + 1).to_numpy()}).reset_index(drop=True)
 
 
 def _read_parquet(data: bytes, options: dict, prefix: str, name: str) -> pd.DataFrame:
+    if not options["header"]:
+        raise SourceError(f"{prefix}: `header: false` is for CSV and Excel files; Parquet names its columns",
+                          file=name)
     try:
         typed = pd.read_parquet(io.BytesIO(data))
     except Exception as exc:  # pyarrow raises ArrowInvalid and others for damaged files
@@ -573,6 +724,7 @@ class _Ctx:
     table: str
     label: str
     options: dict
+    personal: frozenset[str] = frozenset()    # source columns whose values messages mask
 
     def fail(self, problem: str, *, file: str | None = None, column: str | None = None,
              rows: list[int] | None = None):
@@ -587,7 +739,7 @@ def map_sources(mapping_path: str | Path, raw_dir: str | Path, taxonomy: Taxonom
     """
     mapping = load_mapping(mapping_path)
     taxonomy = taxonomy if isinstance(taxonomy, Taxonomy) else load_taxonomy(taxonomy)
-    files = _Files(Path(raw_dir), str(mapping_path))
+    files = _Files(Path(raw_dir), str(mapping_path), _personal_columns(mapping))
     parts: dict[str, list[pd.DataFrame]] = {t: [] for t in schema.TABLES}
     logs: list[dict] = []
     for table, entries in mapping["tables"].items():
@@ -603,13 +755,15 @@ def map_sources(mapping_path: str | Path, raw_dir: str | Path, taxonomy: Taxonom
 
 
 def _out_columns(table: str) -> list[str]:
-    return schema.staged_columns(table) + (CUSTOMER_EXTRAS if table == "customers" else []) + LINEAGE
+    extras = {"customers": CUSTOMER_EXTRAS, "feedback": FEEDBACK_EXTRAS}.get(table, [])
+    return schema.staged_columns(table) + extras + LINEAGE
 
 
 def _dtypes(table: str) -> dict[str, str]:
     canon = {schema.CUSTOMER_REF if c.name == schema.CUSTOMER_ID else c.name: schema.PANDAS_DTYPES[c.dtype]
              for c in schema.TABLES[table].columns}
     extras = {schema.IS_TEST: "bool", **{c: "str" for c in schema.PII_COLUMNS}} if table == "customers" else {}
+    extras |= {schema.CSAT_MIN: "float64"} if table == "feedback" else {}
     return canon | extras | {schema.SOURCE_FILE: "str", schema.SOURCE_ROW: "int64"}
 
 
@@ -620,14 +774,15 @@ def _empty(table: str) -> pd.DataFrame:
 
 def _map_entry(entry: dict, files: _Files, taxonomy: Taxonomy, mapping: str) -> tuple[pd.DataFrame, list[dict]]:
     table, options = entry["table"], entry["options"]
-    ctx = _Ctx(mapping, table, entry["label"], options)
+    ctx = _Ctx(mapping, table, entry["label"], options, files.personal)
     log: list[dict] = []
 
     def note(step: str, rule: str, rows: int, detail: str = "") -> None:
         if rows or step == "read":
             log.append({"table": table, "step": step, "rule": rule, "rows": int(rows), "detail": detail})
 
-    raws = [files.read(p, options, table, entry["label"]) for p in files.resolve(entry["file"], entry["label"])]
+    raws = [files.read(p, options, table, entry["label"])
+            for p in files.resolve(entry["file"], entry["label"], entry["expect_files"])]
     for raw in raws:
         _check_columns(raw, entry, ctx)
         note("read", "rows read", len(raw.frame), raw.name + _sheet_note(raw.name, options))
@@ -639,8 +794,11 @@ def _map_entry(entry: dict, files: _Files, taxonomy: Taxonomy, mapping: str) -> 
         note("where", "rows left out by where", int((~keep).sum()), entry["where"])
         src = src.loc[keep].reset_index(drop=True)
     specs = dict(entry["columns"])
-    if entry["join"]:
-        src, join_specs = _join(src, entry["join"], files, ctx, note)
+    if any("row_number" in spec for spec in specs.values()) and len(raws) > 1:
+        ctx.fail(f"`row_number` repeats across the {len(raws)} files matched ({', '.join(r.name for r in raws)}); "
+                 f"use a template naming the file too, e.g. '{{_file}}-{{_row}}'", file=raws[1].name)
+    for number, join in enumerate(entry["join"] or [], start=1):
+        src, join_specs = _join(src, join, files, ctx, note, str(number))
         specs |= join_specs
     overrides: dict[str, pd.Series] = {}
     if entry["melt"]:
@@ -652,11 +810,77 @@ def _map_entry(entry: dict, files: _Files, taxonomy: Taxonomy, mapping: str) -> 
     for column in schema.TABLES[table].columns:
         name = schema.CUSTOMER_REF if column.name == schema.CUSTOMER_ID else column.name
         columns[name] = _column(src, name, column, specs.get(name), overrides.get(name), ctx, taxonomy, note)
+    if schema.CUSTOMER_REF in columns:
+        columns[schema.CUSTOMER_REF] = _normalise_ids(columns[schema.CUSTOMER_REF], src, ctx, note)
     out = pd.DataFrame(columns, index=src.index)
     if table == "customers":
         out = out.assign(**_customer_extras(src, source_columns, entry, ctx, note))
+    if table == "feedback":
+        out = out.assign(**_scale_columns(specs.get(schema.CSAT), out))
     out = out.assign(**{schema.SOURCE_FILE: src[_FILE].astype("str"), schema.SOURCE_ROW: src[_ROW].astype("int64")})
-    return out[_out_columns(table)].astype(_dtypes(table)).reset_index(drop=True), log
+    out = out[_out_columns(table)].astype(_dtypes(table))
+    if entry["aggregate"]:
+        out = _aggregate(out, entry["aggregate"], note)
+    return out.reset_index(drop=True), log
+
+
+def _personal_columns(mapping: dict) -> frozenset[str]:
+    """Source columns whose values identify a person: the `pii` columns, those mapped (also in
+    joins, also inside templates) onto a personal canonical column (`privacy.PERSONAL_COLUMNS`:
+    customer_ref, comment, text), and join keys matched to one of them. Messages mask their values."""
+    personal: set[str] = set()
+    entries = [e for es in mapping["tables"].values() for e in es]
+    joins, todo = [], [j for e in entries for j in (e["join"] or [])]
+    while todo:
+        joins.append(todo.pop())
+        todo.extend(joins[-1].get("join") or [])
+    for specs in [e["columns"] for e in entries] + [j["specs"] for j in joins]:
+        for column, spec in specs.items():
+            if column in privacy.PERSONAL_COLUMNS:
+                personal |= {spec["from"]} if "from" in spec else set()
+                personal |= set(_template_fields(spec["template"], lambda p: None)) if "template" in spec else set()
+    personal |= {c for e in entries for names in (e["pii"] or {}).values() for c in names}
+    personal |= {c for j in joins for pair in j["on"].items() if set(pair) & personal for c in pair}
+    return frozenset(personal)
+
+
+def _normalise_ids(refs: pd.Series, src: pd.DataFrame, ctx: _Ctx, note) -> pd.Series:
+    """Customer numbers in one spelling: Unicode NFKC (no-break and full-width characters), blanks
+    and zero-width characters at either end removed, and upper case unless the reader option
+    `ids_case_sensitive` is true (k0000002 and K0000002 are one customer: CRM and ERP numbers
+    are case-insensitive almost everywhere, and a split customer would silently lose or gain
+    consent, while a wrong merge shows as a conflicting duplicate key in cleaning). The log counts
+    the values changed and names their rows, never the numbers."""
+    out = refs.astype("str").str.normalize("NFKC").str.strip(" \t\r\n\u00a0\u200b\u200c\u200d\u2060\ufeff")
+    if not ctx.options.get("ids_case_sensitive", False):
+        out = out.str.upper()
+    out = out.mask(out.eq(""))
+    changed = refs.astype("str").ne(out) & refs.notna()
+    if changed.any():
+        how = "blanks" if ctx.options.get("ids_case_sensitive", False) else "blanks, case"
+        note("ids", f"customer numbers normalised ({how})", int(changed.sum()),
+             _examples(src.loc[changed], refs.loc[changed], schema.CUSTOMER_REF, personal=True, n=3))
+    return out
+
+
+def _scale_columns(spec: dict | None, out: pd.DataFrame) -> dict[str, pd.Series]:
+    """csat_max (staged) and csat_min (staged only) from the csat `scale`; without one, csat_max
+    stays as mapped (missing means 1-5) and csat_min is missing."""
+    if not spec or "scale" not in spec:
+        return {schema.CSAT_MIN: pd.Series(np.nan, index=out.index, dtype="float64")}
+    low, high = spec["scale"]
+    return {schema.CSAT_MIN: pd.Series(float(low), index=out.index), schema.CSAT_MAX: pd.Series(float(high), index=out.index)}
+
+
+def _aggregate(out: pd.DataFrame, aggregate: dict, note) -> pd.DataFrame:
+    """One staged row per key of `aggregate.by`; lineage (_file, _row) of the group's first row,
+    is_test when any row is a test account."""
+    combined = reshape.aggregate(out, aggregate["by"], aggregate["columns"],
+                                 overrides={schema.SOURCE_ROW: "first", schema.SOURCE_FILE: "first", schema.IS_TEST: "max"})
+    how = ", ".join(f"{c}: {f}" for c, f in aggregate["columns"].items()) or "first value of every column"
+    note("aggregate", "rows combined into one row per key", len(out) - len(combined),
+         f"{len(out):,} rows -> {len(combined):,} by {', '.join(aggregate['by'])} ({how}; other columns: first non-blank)")
+    return combined
 
 
 def _sheet_note(name: str, options: dict) -> str:
@@ -677,13 +901,13 @@ def _named_columns(entry: dict) -> set[str]:
         if "from" in spec:
             used.add(spec["from"])
         if "template" in spec:
-            used |= set(_template_fields(spec["template"], lambda p: None))
+            used |= set(_template_fields(spec["template"], lambda p: None)) - {reshape.ROW_FIELD, reshape.FILE_FIELD}
     for names in (entry["pii"] or {}).values():
         used |= set(names)
     if entry["melt"]:
         used |= {entry["melt"]["id"], *entry["melt"]["timestamps"]}
-    if entry["join"]:
-        used |= set(entry["join"]["on"])
+    for join in entry["join"] or []:
+        used |= set(join["on"])
     return used
 
 
@@ -730,32 +954,44 @@ def _files_of(src: pd.DataFrame) -> str:
     return ", ".join(pd.unique(src[_FILE]))
 
 
-def _join(src: pd.DataFrame, join: dict, files: _Files, ctx: _Ctx, note) -> tuple[pd.DataFrame, dict]:
+def _join(src: pd.DataFrame, join: dict, files: _Files, ctx: _Ctx, note, tag: str = "1") -> tuple[pd.DataFrame, dict]:
     """Left-join the rows of `src` to a lookup file on `join.on`; returns the frame and the
-    join's column specs pointing at the joined columns."""
-    where = f"{ctx.label} join"
+    join's column specs pointing at the joined columns. A nested `join` is applied to the lookup
+    file first (review -> order -> customer); `tag` ("1", "1.1", ...) keeps each hop's columns apart."""
+    where = f"{ctx.label} join" + ("" if tag == "1" else f" {tag}")
+    prefix = f"{_JOINED}{tag}:"
     paths = files.resolve(join["file"], where)
     others = [files.read(p, join["options"], ctx.table, where) for p in paths]
     other = pd.concat([o.frame for o in others], ignore_index=True)
     name = ", ".join(o.name for o in others)
-    right_keys = list(join["on"].values())
+    left_keys, right_keys = list(join["on"]), list(join["on"].values())
+    absent = [c for c in left_keys if c not in src.columns]
+    if absent:
+        ctx.fail(f"join {tag} on {name}: key column(s) {absent} not in the file joined from; columns present: "
+                 f"{sorted(c for c in src.columns if not c.startswith(chr(0)))}", file=_files_of(src), column=absent[0])
     needed = list(dict.fromkeys(right_keys + [s["from"] for s in join["specs"].values() if "from" in s]))
     present = set().union(*(o.columns for o in others))
     missing = [c for c in needed if c not in present]
     if missing:
         ctx.fail(f"join file {name}: column(s) {missing} not in the file; columns present: {sorted(present)}",
                  file=name, column=missing[0], rows=[1])
+    inner_specs: dict[str, dict] = {}
+    for number, inner in enumerate(join["join"], start=1):
+        other, specs = _join(other, inner, files, ctx, note, f"{tag}.{number}")
+        inner_specs |= specs
     other = other.loc[other[right_keys].notna().all(axis=1)]
     dup = other.duplicated(right_keys, keep=False)
     if dup.any():
         bad = other.loc[dup]
+        keys = bad[right_keys].astype("str").agg(" | ".join, axis=1)
+        shown = _examples(bad, keys, " | ".join(right_keys), personal=bool(set(right_keys) & ctx.personal))
         ctx.fail(f"join file {name}: key {right_keys} is not unique ({int(dup.sum())} rows share a key); "
-                 f"first rows: {_examples(bad, bad[right_keys].astype('str').agg(' | '.join, axis=1))}",
+                 f"first rows: {shown}",
                  file=str(bad[_FILE].iloc[0]), column=right_keys[0], rows=bad[_ROW].tolist())
-    renamed = {c: _JOINED + c for c in needed} | {_CANON + c: _CANON + _JOINED + c for c in needed}
+    carried = needed + [s["from"] for s in inner_specs.values() if "from" in s]
+    renamed = {c: prefix + c for c in carried} | {_CANON + c: _CANON + prefix + c for c in carried}
     right = other[[c for c in renamed if c in other.columns]].rename(columns=renamed)
-    left_keys = list(join["on"])
-    merged = src.merge(right, how="left", left_on=left_keys, right_on=[_JOINED + c for c in right_keys],
+    merged = src.merge(right, how="left", left_on=left_keys, right_on=[prefix + c for c in right_keys],
                        indicator="\0merge", validate="many_to_one")
     matched = merged["\0merge"].eq("both")
     detail = f"{name} on {', '.join(f'{a} = {b}' for a, b in join['on'].items())}"
@@ -765,8 +1001,8 @@ def _join(src: pd.DataFrame, join: dict, files: _Files, ctx: _Ctx, note) -> tupl
     else:
         note("join", "rows kept without a match in the joined file (joined columns blank)", int((~matched).sum()), detail)
     merged = merged.drop(columns="\0merge").reset_index(drop=True)
-    specs = {col: ({**spec, "from": _JOINED + spec["from"]} if "from" in spec else spec)
-             for col, spec in join["specs"].items()}
+    specs = {col: ({**spec, "from": prefix + spec["from"], _SHOWN: spec.get(_SHOWN, spec["from"])} if "from" in spec else spec)
+             for col, spec in (join["specs"] | inner_specs).items()}
     return merged, specs
 
 
@@ -824,15 +1060,18 @@ def _column(src: pd.DataFrame, name: str, column: schema.Column, spec: dict | No
     elif "constant" in spec:
         text, canon = pd.Series(_literal(spec["constant"]), index=index, dtype="str"), pd.Series(True, index=index)
     elif "template" in spec:
+        lineage = {reshape.ROW_FIELD: src[_ROW].astype("int64").astype("str"), reshape.FILE_FIELD: src[_FILE].astype("str")}
         text = pd.Series("", index=index, dtype="str")
-        for literal, field, _, _ in string.Formatter().parse(spec["template"]):
-            text = text + literal + (src[field] if field is not None else "")
+        for literal, field in reshape.template_parts(spec["template"]):
+            text = text + literal + ("" if field is None else lineage[field] if field in lineage else src[field])
         canon = pd.Series(False, index=index)
+    elif "row_number" in spec:
+        text, canon = src[_ROW].astype("int64").astype("str"), pd.Series(True, index=index)
     else:
         text, canon = src[spec["from"]].astype("str"), _canon(src, spec["from"])
     spec = spec or {}
     shown = (spec.get(_SHOWN) or spec.get("from", "").replace(_JOINED, "") or spec.get("template")
-             or f"constant {spec.get('constant')!r}")
+             or ("row number" if "row_number" in spec else f"constant {spec.get('constant')!r}"))
     if spec.get("na_values"):
         na = [_literal(v) for v in spec["na_values"]]
         hit = text.isin(na)
@@ -852,6 +1091,13 @@ def _column(src: pd.DataFrame, name: str, column: schema.Column, spec: dict | No
         text, canon = text.mask(hit, override).astype("str"), canon | hit
     if column.codes:
         text = _normalise_codes(text, column.codes, taxonomy, name, note)
+    if name == schema.LANGUAGE:
+        codes = reshape.language_codes(text)
+        changed = codes.ne(text) & text.notna()
+        pairs = pd.DataFrame({"a": text[changed], "b": codes[changed]}).drop_duplicates().head(3)
+        shown_changes = ", ".join(f"{a!r} -> {b!r}" for a, b in pairs.itertuples(index=False))
+        note("codes", "language names normalised to ISO 639-1 codes", int(changed.sum()), f"{name}: {shown_changes}")
+        text = codes
     typed = _typed(text, canon, column.dtype, name, shown, src, spec, ctx, note)
     if "unit" in spec and UNITS[spec["unit"]] != 1.0:
         note("unit", f"{spec['unit']} converted to seconds", int(typed.notna().sum()), name)
@@ -912,7 +1158,8 @@ def _typed(text: pd.Series, canon: pd.Series, dtype: str, name: str, shown: str,
         tz = str(options["timezone"])
         formats = spec.get("dates", "iso")
         values = _to_datetime(text.where(~canon), formats, tz)
-        values = values.mask(canon & text.notna(), _to_datetime(text.where(canon), "iso", tz))
+        epochs = [f for f in ([formats] if isinstance(formats, str) else formats) if f in EPOCH_UNITS]
+        values = values.mask(canon & text.notna(), _to_datetime(text.where(canon), ["iso", *epochs], tz))
         _check_bad(text.notna() & values.isna(), text, src, name, shown, "dates", ctx, note, formats)
         if dtype == "date":
             return values.dt.tz_convert(tz).dt.tz_localize(None).dt.normalize().astype("datetime64[us]")
@@ -932,7 +1179,9 @@ def _to_number(text: pd.Series, canon: pd.Series, decimal: str, thousands: str |
 
 def _to_datetime(text: pd.Series, formats, tz: str) -> pd.Series:
     """Text -> datetime64[us, UTC]. Formats are tried in order, each on the values still
-    unparsed. Values with an offset are converted; naive ones are local time of `tz`."""
+    unparsed. Values with an offset are converted; naive date-times are local time of `tz`;
+    dates without a time of day stay on their calendar date (midnight UTC); epoch_ms / epoch_s
+    count (milli)seconds since 1970-01-01 UTC."""
     result = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us, UTC]")
     if formats in ("iso", "dayfirst"):
         steps = ["iso", formats] if formats == "dayfirst" else ["iso"]
@@ -943,18 +1192,25 @@ def _to_datetime(text: pd.Series, formats, tz: str) -> pd.Series:
         if not todo.any():
             break
         values = text.loc[todo]
-        if step in ("iso", "dayfirst"):
+        if step in EPOCH_UNITS:
+            parsed = pd.to_datetime(pd.to_numeric(values, errors="coerce"), unit=EPOCH_UNITS[step], utc=True,
+                                    errors="coerce")
+        elif step in ("iso", "dayfirst"):
             aware = values.str.contains(TZ_SUFFIX, regex=True)
+            dated = ~aware & reshape.date_only_text(values)
+            naive = ~aware & ~dated
             kwargs = {"format": "ISO8601"} if step == "iso" else {"format": "mixed", "dayfirst": True}
             parsed = pd.concat([
                 pd.to_datetime(values.loc[aware].str.replace(r"\s*UTC$", "Z", regex=True), utc=True,
                                errors="coerce", **kwargs),
-                _localise(pd.to_datetime(values.loc[~aware], errors="coerce", **kwargs), tz),
+                _localise(pd.to_datetime(values.loc[dated], errors="coerce", **kwargs), "UTC"),
+                _localise(pd.to_datetime(values.loc[naive], errors="coerce", **kwargs), tz),
             ])
         elif "%z" in step or "%Z" in step:
             parsed = pd.to_datetime(values, format=step, utc=True, errors="coerce")
         else:
-            parsed = _localise(pd.to_datetime(values, format=step, errors="coerce"), tz)
+            zone = "UTC" if reshape.date_only_format(step) else tz
+            parsed = _localise(pd.to_datetime(values, format=step, errors="coerce"), zone)
         result = result.mask(todo, parsed.reindex(text.index).dt.as_unit("us"))
     return result
 
@@ -978,7 +1234,7 @@ def _check_bad(bad: pd.Series, text: pd.Series, src: pd.DataFrame, name: str, sh
     n = int(text.notna().sum())
     share, limit = n_bad / n, float(ctx.options["max_unparseable_share"])
     rows = src.loc[bad]
-    examples = _examples(rows, text.loc[bad])
+    examples = _examples(rows, text.loc[bad], shown, personal=name in privacy.PERSONAL_COLUMNS or shown in ctx.personal)
     how = f" (dates: {formats!r}, timezone {ctx.options['timezone']})" if kind == "dates" else (
         f" (decimal {ctx.options.get('decimal') or '.'!r}, thousands {ctx.options.get('thousands')!r})"
         if kind == "numbers" else "")
@@ -989,12 +1245,13 @@ def _check_bad(bad: pd.Series, text: pd.Series, src: pd.DataFrame, name: str, sh
     note(kind, f"unparseable {kind} set to missing", n_bad, f"{name} from {shown!r}: {examples}")
 
 
-def _examples(rows: pd.DataFrame, values: pd.Series, n: int = N_EXAMPLES) -> str:
-    """'crm.csv row 3: '31.02.2024'; row 7: 'gestern'' for the first n rows."""
-    head = pd.DataFrame({"file": rows[_FILE].astype("str"), "row": rows[_ROW].astype("int64").astype("str"),
-                         "value": values.astype(object).map(repr)}).head(n)
-    label = (head["file"] + " row ").where(head["file"].ne(head["file"].shift()), "row ")
-    return "; ".join((label + head["row"] + ": " + head["value"]).tolist())
+def _examples(rows: pd.DataFrame, values: pd.Series, column: str = "value", *, personal: bool = False,
+              n: int = N_EXAMPLES) -> str:
+    """"Datum='31.02.2024' (crm.csv row 3); Datum='gestern' (crm.csv row 7)" for the first n rows
+    (`privacy.example_rows`: a personal column's values are masked, others scrubbed and shortened)."""
+    frame = pd.DataFrame({column: values.astype(object), _FILE: rows[_FILE], _ROW: rows[_ROW]}, index=rows.index)
+    return privacy.example_rows(frame, [column], personal={column} if personal else (), file_column=_FILE,
+                                row_column=_ROW, n=n)
 
 
 # --- processed tables ---------------------------------------------------------------------

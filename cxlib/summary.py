@@ -83,7 +83,7 @@ TEXT = {
     "en": {
         "label": {NPS: "NPS", CSAT: "CSAT (satisfied)", CES: "CES (ease)", COMPLAINT_RATE: "Complaint rate",
                   CONVERSION_RATE: "Conversion rate", REPEAT_RATE: "Repeat-customer rate"},
-        "unit": {NPS: "points, -100 to +100", CSAT: "% of answers 4-5 on 1-5", CES: "mean on 1-7, higher = easier",
+        "unit": {NPS: "points, -100 to +100", CSAT: "% of answers in the top two points of their scale", CES: "mean on 1-7, higher = easier",
                  COMPLAINT_RATE: "complaints per 1,000 active customers per month", CONVERSION_RATE: "% of the period's leads",
                  REPEAT_RATE: "% of the period's buyers"},
         "change_unit": {NPS: " points", CSAT: " pp", CES: "", COMPLAINT_RATE: " per 1,000", CONVERSION_RATE: " pp",
@@ -92,13 +92,14 @@ TEXT = {
                    CONVERSION_RATE: "leads", REPEAT_RATE: "buyers"},
         "definition": {
             NPS: "NPS = % promoters (9-10) - % detractors (0-6) of the period's answers; adjusted-Wald interval",
-            CSAT: "CSAT = % of answers 4-5 on a 1-5 scale (top-2-box); Wilson interval",
+            CSAT: "CSAT = % of answers in the top two points of their scale (4-5 on 1-5; top-2-box); Wilson interval",
             CES: "CES = mean effort score on 1-7 (higher = easier); t interval",
             COMPLAINT_RATE: "complaint contacts per 1,000 active customers per month (all complaint categories); "
                             "exact Poisson interval",
-            CONVERSION_RATE: "leads whose lead date falls in the period and who became customers (sign-up or order) "
-                             "by the analysis date; recent leads have had less time; Wilson interval",
-            REPEAT_RATE: "buyers of the period with two or more orders in it (cancelled orders left out); Wilson interval",
+            CONVERSION_RATE: "leads who became customers, over the whole period the journey stage (03) analysed; "
+                             "Wilson interval",
+            REPEAT_RATE: "customers with two or more orders among those with one, over the whole period the journey "
+                         "stage (03) analysed; Wilson interval",
         },
         "test": {NPS: "z-test on the adjusted-Wald estimates", CSAT: "two-proportion z-test", CES: "Welch t-test",
                  COMPLAINT_RATE: "exact conditional Poisson test", CONVERSION_RATE: "two-proportion z-test",
@@ -112,7 +113,11 @@ TEXT = {
         "significant": "significant (adj. p {p})",
         "not_significant": "not significant (adj. p {p})",
         "not_tested": "not tested: fewer than {min_n} {unit} in a period",
-        "no_previous_data": "no data for {period}",
+        "no_previous_data": "no data for the period before",
+        "whole_period": "all analysed data",
+        "no_period_comparison": "the whole analysed period: no comparison between periods",
+        "stage_verdict_significant": "significant (as tested by stage 02)",
+        "stage_verdict_not_significant": "not significant (as tested by stage 02)",
         "vs_run": "vs previous run: {change}{unit} (then {value} for {period})",
         "no_run": "no previous run to compare with",
         "run_missing": "the previous run has no value for this KPI",
@@ -120,7 +125,8 @@ TEXT = {
         "small": "fewer than {min_n} {unit}: indicative only",
         "note": {"no_complaints": "not available: the moments-of-truth stage (04) recorded no complaint rates",
                  "no_data": "not available: no data in {period}"},
-        "tiles_caption": "KPIs for {period} ({start} to {end}) against {previous}",
+        "tiles_caption": "Each tile names its period: {items}",
+        "tiles_caption_item": "{period}: {labels}",
         "sections": {"tiles": "KPIs at a glance", "findings": "Findings", "moments": "Moments of truth",
                      "complaints": "Complaint months out of control", "contact_list": "Customers to call back",
                      "journey": "Journey and conversion", "value": "Customer value at risk"},
@@ -128,12 +134,14 @@ TEXT = {
         "stage": {"moments": "the moments-of-truth stage (04)", "complaints": "the moments-of-truth stage (04)",
                   "contact_list": "the moments-of-truth stage (04)", "journey": "the journey stage (03)",
                   "value": "the customer-value stage (05)"},
-        "tiles_text": ("Each tile shows the KPI in **{period}** with its {level}% interval and n, and the change against "
-                       "**{previous}**, tested per KPI ({tests}) and called significant only after Benjamini-Hochberg "
-                       "over the {k} tested tiles at a false-discovery rate of {alpha}; a period with fewer than {min_n} "
-                       "cases is greyed and not tested. Green and red mark significant changes for the better and the "
-                       "worse. The change against the previous run is not tested: two runs share most of their data. "
-                       "Definitions: {definitions}."),
+        "tiles_text": ("Each tile shows a KPI in the period it names, with its {level}% interval and n. NPS, CSAT and CES: "
+                       "the latest period of the feedback stage's trend (02) against the period before, as tested there "
+                       "(Benjamini-Hochberg over the trend's changes), or all answers when no trend was recorded; "
+                       "complaint rate: the latest {period} against the one before, {complaint_test}; conversion and "
+                       "repeat customers: the whole period the journey stage (03) analysed. A period with fewer than "
+                       "{min_n} cases is greyed and not tested. Green and red mark significant changes for the better "
+                       "and the worse. The change against the previous run is not tested: two runs share most of their "
+                       "data. Definitions: {definitions}."),
         "findings_text": "Written from the numbers of this run; each names the figure it rests on.",
         "findings_none": "No findings: the stages of this run recorded too little to write any.",
         # findings
@@ -142,14 +150,15 @@ TEXT = {
         "fell": "a significant fall by {change}",
         "noise": "a change by {change}, within sampling noise",
         "untested": "no test, fewer than {min_n} {unit} in a period",
-        "no_comparison": "no comparison, no data for {previous}",
+        "no_comparison": "no comparison, no data for the period before",
+        "no_comparison_whole": "no comparison between periods (stage 03 records the whole period)",
         "run_change": " Since the previous run: {change}.",
         "run_none": " There is no previous run to compare with.",
         "run_no_value": " The previous run recorded no value for it.",
         "run_not_comparable": " The previous run reported it for {period}, another kind of period: not compared.",
-        "movers": "Also significant against {previous}: {items}.",
-        "mover": "{label} {change} (now {value})",
-        "no_movers": ("No other KPI shown ({labels}) changed significantly against {previous}: the differences are "
+        "movers": "Also significant against the period before: {items}.",
+        "mover": "{label} {change} against {previous} (now {value})",
+        "no_movers": ("No other KPI shown ({labels}) changed significantly against the period before: the differences are "
                       "within sampling noise or the periods have too few cases."),
         "moment": ("The moment of truth that costs most loyalty is «{label}»: exposed customers give an NPS {impact} "
                    "points lower ({interval}); {stake} points of the overall NPS are at stake{others}."),
@@ -212,17 +221,22 @@ TEXT = {
         "value_text": "From the customer-value stage (05): {message}",
         "audience": {"management": "Management", "service": "Customer service", "marketing": "Marketing", "sales": "Sales"},
         "analysed_title": "What was analysed",
-        "analysed": ("**{audience}** view in English. The tiles compare **{current}** ({start} to {end}{partial}) with "
-                     "**{previous}** ({previous_start} to {previous_end}); analysis day {as_of}. Data analysed: {tables}."),
+        "analysed": ("**{audience}** view in English; analysis day {as_of}. Data analysed: {tables}."),
         "partial": ", incomplete: it ends at the analysis day",
         "table_rows": "{table} {rows} rows",
         "table_span": "{table} {rows} rows ({first} to {last})",
         "run_compared": " Changes against the previous run `{run}` are shown, not tested.",
         "run_absent": " There is no previous run to compare with.",
-        "stages_missing": " Not recorded in this run: {sections}; their sections say so.",
-        "sections_note": ("Below, the sections of this audience's view in its order. Tiles are computed from the processed "
-                          "tables for the two periods; moments, complaints, the call-back list, journey and value come from "
-                          "what stages 02–05 recorded in this run's `results.json`. A section whose stage did not run says so."),
+        "stages_missing": " Not recorded in this run: {sections} (see *Not shown for this data*).",
+        "skipped_title": "Not shown for this data",
+        "skipped_stage": "{section}: {stage} recorded no results in this run.",
+        "skipped_item": "{stage} · {section}: {reason}{enable}.",
+        "skipped_enable": " (needs {enable})",
+        "stage_names": {"validation": "Validation", "feedback": "Voice of the customer", "journey": "Customer journeys",
+                        "moments": "Moments of truth", "value": "Customer value", "summary": "Summary"},
+        "sections_note": ("Below, the sections of this audience's view in its order, all from what stages 01–05 recorded "
+                          "in this run's `results.json`; each tile names its period. Sections and tiles the data could "
+                          "not support are listed at the end."),
         "parameter_columns": {"parameter": "parameter", "value": "value"},
         "data_columns": {"table": "table", "rows": "rows", "first": "first", "last": "last"},
         "recorded_title": "Recorded for machines",
@@ -232,7 +246,7 @@ TEXT = {
     "de": {
         "label": {NPS: "NPS", CSAT: "CSAT (zufrieden)", CES: "CES (Aufwand)", COMPLAINT_RATE: "Beschwerdequote",
                   CONVERSION_RATE: "Konversionsrate", REPEAT_RATE: "Wiederkaufrate"},
-        "unit": {NPS: "Punkte, -100 bis +100", CSAT: "% der Antworten 4-5 auf 1-5", CES: "Mittelwert auf 1-7, höher = leichter",
+        "unit": {NPS: "Punkte, -100 bis +100", CSAT: "% der Antworten in den obersten zwei Punkten ihrer Skala", CES: "Mittelwert auf 1-7, höher = leichter",
                  COMPLAINT_RATE: "Beschwerden je 1.000 aktive Kunden und Monat", CONVERSION_RATE: "% der Leads des Zeitraums",
                  REPEAT_RATE: "% der Käufer des Zeitraums"},
         "change_unit": {NPS: " Punkte", CSAT: " Pp.", CES: "", COMPLAINT_RATE: " je 1.000", CONVERSION_RATE: " Pp.",
@@ -241,13 +255,14 @@ TEXT = {
                    CONVERSION_RATE: "Leads", REPEAT_RATE: "Käufer"},
         "definition": {
             NPS: "NPS = % Promotoren (9-10) - % Kritiker (0-6) der Antworten des Zeitraums; adjustiertes Wald-Intervall",
-            CSAT: "CSAT = % der Antworten 4-5 auf einer Skala 1-5 (Top-2-Box); Wilson-Intervall",
+            CSAT: "CSAT = % der Antworten in den obersten zwei Punkten ihrer Skala (4-5 auf 1-5; Top-2-Box); Wilson-Intervall",
             CES: "CES = mittlerer Aufwand auf 1-7 (höher = leichter); t-Intervall",
             COMPLAINT_RATE: "Beschwerdekontakte je 1.000 aktive Kunden und Monat (alle Beschwerdekategorien); "
                             "exaktes Poisson-Intervall",
-            CONVERSION_RATE: "Leads mit Lead-Datum im Zeitraum, die bis zum Analysedatum Kunden wurden (Vertrag oder "
-                             "Bestellung); jüngere Leads hatten weniger Zeit; Wilson-Intervall",
-            REPEAT_RATE: "Käufer des Zeitraums mit zwei oder mehr Bestellungen darin (ohne Stornos); Wilson-Intervall",
+            CONVERSION_RATE: "Leads, die Kunden wurden, über den ganzen von der Journey-Stufe (03) analysierten "
+                             "Zeitraum; Wilson-Intervall",
+            REPEAT_RATE: "Kunden mit zwei oder mehr Bestellungen unter denen mit einer, über den ganzen von der "
+                         "Journey-Stufe (03) analysierten Zeitraum; Wilson-Intervall",
         },
         "test": {NPS: "z-Test auf den adjustierten Wald-Schätzern", CSAT: "Zwei-Anteile-z-Test", CES: "Welch-t-Test",
                  COMPLAINT_RATE: "exakter bedingter Poisson-Test", CONVERSION_RATE: "Zwei-Anteile-z-Test",
@@ -261,7 +276,11 @@ TEXT = {
         "significant": "signifikant (adj. p {p})",
         "not_significant": "nicht signifikant (adj. p {p})",
         "not_tested": "nicht getestet: weniger als {min_n} {unit} in einem Zeitraum",
-        "no_previous_data": "keine Daten für {period}",
+        "no_previous_data": "keine Daten für den Zeitraum davor",
+        "whole_period": "alle analysierten Daten",
+        "no_period_comparison": "der ganze analysierte Zeitraum: kein Vergleich zwischen Zeiträumen",
+        "stage_verdict_significant": "signifikant (wie in Stufe 02 getestet)",
+        "stage_verdict_not_significant": "nicht signifikant (wie in Stufe 02 getestet)",
         "vs_run": "ggü. letztem Lauf: {change}{unit} (damals {value} für {period})",
         "no_run": "kein vorheriger Lauf zum Vergleich",
         "run_missing": "der vorherige Lauf hat keinen Wert für diese Kennzahl",
@@ -269,7 +288,8 @@ TEXT = {
         "small": "weniger als {min_n} {unit}: nur ein Anhaltspunkt",
         "note": {"no_complaints": "nicht verfügbar: die Stufe Momente der Wahrheit (04) hat keine Beschwerdequoten erfasst",
                  "no_data": "nicht verfügbar: keine Daten in {period}"},
-        "tiles_caption": "Kennzahlen für {period} ({start} bis {end}) gegenüber {previous}",
+        "tiles_caption": "Jede Kachel nennt ihren Zeitraum: {items}",
+        "tiles_caption_item": "{period}: {labels}",
         "sections": {"tiles": "Kennzahlen auf einen Blick", "findings": "Erkenntnisse", "moments": "Momente der Wahrheit",
                      "complaints": "Beschwerdemonate außer Kontrolle", "contact_list": "Kunden für einen Rückruf",
                      "journey": "Customer Journey und Konversion", "value": "Gefährdeter Kundenwert"},
@@ -277,12 +297,15 @@ TEXT = {
         "stage": {"moments": "die Stufe Momente der Wahrheit (04)", "complaints": "die Stufe Momente der Wahrheit (04)",
                   "contact_list": "die Stufe Momente der Wahrheit (04)", "journey": "die Stufe Customer Journey (03)",
                   "value": "die Stufe Kundenwert (05)"},
-        "tiles_text": ("Jede Kachel zeigt die Kennzahl für **{period}** mit {level}%-Intervall und n sowie die Veränderung "
-                       "gegenüber **{previous}**, je Kennzahl getestet ({tests}) und nur nach Benjamini-Hochberg über die "
-                       "{k} getesteten Kacheln bei einer False-Discovery-Rate von {alpha} signifikant genannt; ein "
-                       "Zeitraum mit weniger als {min_n} Fällen ist grau und wird nicht getestet. Grün und rot markieren "
-                       "signifikante Verbesserungen und Verschlechterungen. Die Veränderung gegenüber dem letzten Lauf "
-                       "wird nicht getestet: zwei Läufe teilen den größten Teil ihrer Daten. Definitionen: {definitions}."),
+        "tiles_text": ("Jede Kachel zeigt eine Kennzahl in dem Zeitraum, den sie nennt, mit {level}%-Intervall und n. NPS, "
+                       "CSAT und CES: der letzte Zeitraum des Trends der Feedback-Stufe (02) gegenüber dem davor, wie dort "
+                       "getestet (Benjamini-Hochberg über die Veränderungen des Trends), oder alle Antworten, wenn kein "
+                       "Trend erfasst ist; Beschwerdequote: der letzte Zeitraum ({period}) gegenüber dem davor, "
+                       "{complaint_test}; Konversion und Wiederkäufer: der ganze von der Journey-Stufe (03) analysierte "
+                       "Zeitraum. Ein Zeitraum mit weniger als {min_n} Fällen ist grau und wird nicht getestet. Grün und "
+                       "rot markieren signifikante Verbesserungen und Verschlechterungen. Die Veränderung gegenüber dem "
+                       "letzten Lauf wird nicht getestet: zwei Läufe teilen den größten Teil ihrer Daten. Definitionen: "
+                       "{definitions}."),
         "findings_text": "Aus den Zahlen dieses Laufs geschrieben; jede Erkenntnis nennt die Zahl, auf der sie beruht.",
         "findings_none": "Keine Erkenntnisse: die Stufen dieses Laufs haben zu wenig erfasst.",
         "headline": "{label} liegt im Zeitraum {period} bei {value} ({interval}, n = {n} {unit}); gegenüber {previous}: {moved}.",
@@ -290,14 +313,15 @@ TEXT = {
         "fell": "ein signifikanter Rückgang um {change}",
         "noise": "eine Veränderung um {change}, im Rahmen des Zufalls",
         "untested": "kein Test, weniger als {min_n} {unit} in einem Zeitraum",
-        "no_comparison": "kein Vergleich, keine Daten für {previous}",
+        "no_comparison": "kein Vergleich, keine Daten für den Zeitraum davor",
+        "no_comparison_whole": "kein Vergleich zwischen Zeiträumen (Stufe 03 erfasst den ganzen Zeitraum)",
         "run_change": " Seit dem letzten Lauf: {change}.",
         "run_none": " Es gibt keinen vorherigen Lauf zum Vergleich.",
         "run_no_value": " Der vorherige Lauf enthält keinen Wert dafür.",
         "run_not_comparable": " Der vorherige Lauf meldete sie für {period}, eine andere Art Zeitraum: kein Vergleich.",
-        "movers": "Ebenfalls signifikant gegenüber {previous}: {items}.",
-        "mover": "{label} {change} (jetzt {value})",
-        "no_movers": ("Keine weitere gezeigte Kennzahl ({labels}) hat sich gegenüber {previous} signifikant verändert: "
+        "movers": "Ebenfalls signifikant gegenüber dem Zeitraum davor: {items}.",
+        "mover": "{label} {change} gegenüber {previous} (jetzt {value})",
+        "no_movers": ("Keine weitere gezeigte Kennzahl ({labels}) hat sich gegenüber dem Zeitraum davor signifikant verändert: "
                       "die Unterschiede liegen im Rahmen des Zufalls oder die Fallzahlen sind zu klein."),
         "moment": ("Der Moment der Wahrheit, der am meisten Loyalität kostet, ist «{label}»: betroffene Kunden vergeben "
                    "einen um {impact} Punkte niedrigeren NPS ({interval}); {stake} Punkte des Gesamt-NPS stehen auf "
@@ -360,18 +384,22 @@ TEXT = {
         "value_text": "Aus der Stufe Kundenwert (05): {message}",
         "audience": {"management": "Geschäftsleitung", "service": "Kundenservice", "marketing": "Marketing", "sales": "Vertrieb"},
         "analysed_title": "Was analysiert wurde",
-        "analysed": ("Sicht **{audience}** auf Deutsch. Die Kacheln vergleichen **{current}** ({start} bis {end}{partial}) mit "
-                     "**{previous}** ({previous_start} bis {previous_end}); Analysetag {as_of}. Analysierte Daten: {tables}."),
+        "analysed": ("Sicht **{audience}** auf Deutsch; Analysetag {as_of}. Analysierte Daten: {tables}."),
         "partial": ", unvollständig: endet am Analysetag",
         "table_rows": "{table} {rows} Zeilen",
         "table_span": "{table} {rows} Zeilen ({first} bis {last})",
         "run_compared": " Veränderungen gegenüber dem vorherigen Lauf `{run}` werden gezeigt, nicht getestet.",
         "run_absent": " Es gibt keinen vorherigen Lauf zum Vergleich.",
-        "stages_missing": " In diesem Lauf nicht erfasst: {sections}; die betreffenden Abschnitte sagen es.",
-        "sections_note": ("Darunter die Abschnitte der Sicht dieser Zielgruppe in ihrer Reihenfolge. Die Kacheln werden aus "
-                          "den verarbeiteten Tabellen für die beiden Zeiträume berechnet; Momente, Beschwerden, Rückrufliste, "
-                          "Journey und Kundenwert stammen aus dem, was die Stufen 02–05 in `results.json` dieses Laufs "
-                          "erfasst haben. Ein Abschnitt, dessen Stufe nicht lief, sagt es."),
+        "stages_missing": " In diesem Lauf nicht erfasst: {sections} (siehe *Für diese Daten nicht gezeigt*).",
+        "skipped_title": "Für diese Daten nicht gezeigt",
+        "skipped_stage": "{section}: {stage} hat in diesem Lauf keine Ergebnisse erfasst.",
+        "skipped_item": "{stage} · {section}: {reason}{enable}.",
+        "skipped_enable": " (benötigt {enable})",
+        "stage_names": {"validation": "Validierung", "feedback": "Stimme der Kunden", "journey": "Customer Journeys",
+                        "moments": "Momente der Wahrheit", "value": "Kundenwert", "summary": "Zusammenfassung"},
+        "sections_note": ("Darunter die Abschnitte der Sicht dieser Zielgruppe in ihrer Reihenfolge, alle aus dem, was die "
+                          "Stufen 01–05 in `results.json` dieses Laufs erfasst haben; jede Kachel nennt ihren Zeitraum. "
+                          "Abschnitte und Kacheln, die die Daten nicht tragen, stehen am Ende."),
         "parameter_columns": {"parameter": "Parameter", "value": "Wert"},
         "data_columns": {"table": "Tabelle", "rows": "Zeilen", "first": "erster Tag", "last": "letzter Tag"},
         "recorded_title": "Für Maschinen erfasst",

@@ -24,6 +24,7 @@ import pandas as pd
 
 from . import metrics
 from .config import Taxonomy, fold
+from .privacy import CUSTOMER_NUMBER, PLACEHOLDERS, scrub_pii
 from .schema import COMMENT, CUSTOMER_ID, NPS, TEXT
 
 LANGUAGES = ("de", "en")
@@ -52,25 +53,6 @@ def fold_series(texts: pd.Series) -> pd.Series:
     return out.str.replace(r"\s+", " ", regex=True)
 
 
-CUSTOMER_NUMBER = r"\bK\d{7}\b"     # customer numbers of the demo CRM (K + 7 digits); pass your CRM's pattern
-PLACEHOLDERS = ("[email]", "[iban]", "[customer-no]", "[phone]", "[name]")
-_PLACEHOLDER_WORDS = frozenset({"email", "iban", "customer", "phone", "name"})
-_LETTER_BEFORE, _LETTER_AFTER = r"(?<![^\W\d_])", r"(?![^\W\d_])"
-_NAME_TOKEN = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
-_DATE_AHEAD = r"(?!\d{1,2}[./-]\d{1,2}[./-]\d{2,4}(?!\d)|\d{4}-\d{1,2}-\d{1,2}(?!\d))"
-
-_PII = [
-    ("[email]", r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"),
-    ("[iban]", r"\b[A-Za-z]{2}\d{2}(?:[ ]?[A-Za-z0-9]{4}){2,7}(?:[ ]?[A-Za-z0-9]{1,3})?\b"),
-    ("[customer-no]", None),                                   # the customer-number pattern of the call
-    # 7+ digits with +/00, spaces, / ( ) -: +49 (0)40 123456, 0170/1234567, (030) 1234567; not dates
-    ("[phone]", rf"(?<![\w+(]){_DATE_AHEAD}\(?(?:\+|00)?\d(?:[ /()-]{{0,2}}\d){{6,}}(?!\w)"),
-    ("[name]", r"(?:(?<=\bHerr )|(?<=\bFrau )|(?<=\bHerrn )|(?<=\bMr\. )|(?<=\bMrs\. )|(?<=\bMs\. )"
-               r"|(?<=\bMr )|(?<=\bMrs )|(?<=\bMs ))[A-ZÄÖÜ][\w-]+"),
-    ("[name]", r"(?i:(?<=my name is )|(?<=mein name ist )|(?<=ich heiße )|(?<=ich heisse ))[\w-]+(?: [A-ZÄÖÜ][\w-]+)?"),
-]
-
-
 def common_words(stopwords: dict, lexicon: dict | None = None) -> frozenset[str]:
     """Folded words that are language, never names or terms: the stopwords of every language
     (config/stopwords.yml) and, with `lexicon` (config/sentiment.yml), its sentiment words,
@@ -85,120 +67,6 @@ def common_words(stopwords: dict, lexicon: dict | None = None) -> frozenset[str]
         words |= set(_words(entry.get("negators"))) | set(_words(entry.get("intensifiers")))
         words |= set(_words(entry.get("contrast")))
     return frozenset(words)
-
-
-def _trie_regex(words: Sequence[str]) -> str:
-    """One regular expression matching exactly `words` (lower case), as a character trie: fast
-    for thousands of names where a plain alternation tries every name at every position."""
-    trie: dict = {}
-    for word in words:
-        node = trie
-        for char in word:
-            node = node.setdefault(char, {})
-        node[""] = {}
-
-    def emit(node: dict) -> str:
-        branches = [re.escape(char) + emit(child) for char, child in sorted(node.items()) if char]
-        if not branches:
-            return ""
-        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        return f"(?:{body})?" if "" in node else body
-
-    return emit(trie)
-
-
-def name_pattern(names: pd.Series | Sequence[str], *, min_length: int = 3, keep=()) -> str | None:
-    """A case-insensitive regular expression for the names in `names` (e.g. the re-identification
-    table's pii_name, 'Karl-Heinz Müller'): every distinct name token (also each part of a
-    hyphenated one, and its umlaut-folded spelling 'mueller') of at least `min_length` letters,
-    matched as a whole word. A match starts at a token that is not in `keep` (folded words such as
-    `common_words`: the surname 'Lange' alone stays in 'zu lange gewartet') and runs on over
-    following name tokens, `keep` ones included ('Thomas Lange' is one match). None when no
-    token is left.
-
-        name_pattern(pd.Series(["Anna Lange"]), keep={"lange"})  # matches 'Anna', 'anna lange', not 'lange'
-    """
-    full = pd.Series(list(names) if not isinstance(names, pd.Series) else names, dtype="str").dropna()
-    tokens = full.str.findall(_NAME_TOKEN).explode().dropna().astype("str")
-    tokens = pd.concat([tokens, tokens.str.split(r"['’-]", regex=True).explode().dropna().astype("str")])
-    tokens = pd.concat([tokens.str.lower(), fold_series(tokens)]).dropna()
-    tokens = tokens.loc[tokens.str.len().ge(min_length) & ~tokens.isin(_PLACEHOLDER_WORDS)].drop_duplicates()
-    if tokens.empty:
-        return None
-    kept = {fold(w) for w in keep}
-    start = tokens.loc[~fold_series(tokens).isin(kept)]
-    if start.empty:
-        return None
-    first, any_ = _trie_regex(sorted(start)), _trie_regex(sorted(tokens))
-    return (rf"(?i){_LETTER_BEFORE}(?:{first}){_LETTER_AFTER}"
-            rf"(?:[\s-]+(?:{any_}){_LETTER_AFTER})*")
-
-
-def scrub_pii(texts: pd.Series, *, names: pd.Series | Sequence[str] | None = None,
-              customer_number: str | None = CUSTOMER_NUMBER, keep=(), min_name_length: int = 3) -> pd.Series:
-    """Mask personal data in free text, in this order: e-mail addresses -> [email], IBANs ->
-    [iban], customer numbers (regular expression `customer_number`; default the demo CRM's
-    K + 7 digits; None: skip) -> [customer-no], phone numbers (7+ digits with + / 00 and
-    separators, German and international; dates stay) -> [phone], names after Herr/Frau/Mr/Mrs/Ms
-    or 'my name is' / 'mein Name ist' -> [name], and with `names` (e.g. the re-identification
-    table's pii_name) every CRM name token -> [name] (see `name_pattern`; `keep`, min_name_length).
-    NA stays NA; index kept.
-
-        scrub_pii(pd.Series(["Call me: +49 170 1234567, max@web.de"])) -> ["Call me: [phone], [email]"]
-        scrub_pii(pd.Series(["Gruß, Anna Lange"]), names=["Anna Lange"]) -> ["Gruß, [name]"]
-    """
-    if customer_number is not None:
-        try:
-            re.compile(customer_number)
-        except re.error as exc:
-            raise TextError(f"scrub_pii: customer_number is not a regular expression: {customer_number!r} "
-                            f"({exc})") from exc
-    out = pd.Series(texts, dtype="str")
-    for placeholder, pattern in _PII:
-        pattern = customer_number if placeholder == "[customer-no]" else pattern
-        if pattern:
-            out = out.str.replace(pattern, placeholder, regex=True)
-    crm = name_pattern(names, min_length=min_name_length, keep=keep) if names is not None else None
-    return out.str.replace(crm, "[name]", regex=True) if crm else out
-
-
-FREE_TEXT = {"feedback": COMMENT, "events": TEXT}      # canonical free-text columns: table -> column
-
-
-def scrub_free_text(tables: dict[str, pd.DataFrame], *, columns: dict[str, str] | None = None,
-                    names: pd.Series | Sequence[str] | None = None, keep=(),
-                    customer_number: str | None = CUSTOMER_NUMBER) -> dict[str, pd.DataFrame]:
-    """The tables with their free-text columns (`columns`, default `FREE_TEXT`: feedback.comment,
-    events.text) passed through `scrub_pii` (with the CRM `names`, `keep`, `customer_number`);
-    other tables and columns unchanged, inputs not modified. Notebook 01 applies it before the
-    processed tables are written, so no e-mail address, phone number, IBAN, CRM number or CRM name
-    reaches data/processed.
-
-        scrub_free_text(cleaned.tables, names=cleaned.reidentification["pii_name"])["feedback"]
-    """
-    columns = FREE_TEXT if columns is None else columns
-    pattern = {"names": names, "keep": keep, "customer_number": customer_number}
-    return {name: (df.assign(**{columns[name]: scrub_pii(df[columns[name]], **pattern).astype(df[columns[name]].dtype)})
-                   if columns.get(name) in df.columns else df)
-            for name, df in tables.items()}
-
-
-def describe_scrubbing(before: dict[str, pd.DataFrame], after: dict[str, pd.DataFrame], *,
-                       columns: dict[str, str] | None = None) -> str:
-    """One sentence on `scrub_free_text`: how many texts of each free-text column had personal
-    data masked, e.g. 'Personal data masked in free text: 45 of 2,494 texts in feedback.comment; ...'."""
-    columns = FREE_TEXT if columns is None else columns
-    parts = []
-    for name, column in columns.items():
-        if name in before and name in after and column in before[name].columns:
-            old, new = before[name][column], after[name][column]
-            filled = int(old.notna().sum())
-            changed = int((old.fillna("") != new.fillna("")).sum())
-            parts.append(f"{changed:,} of {filled:,} texts in {name}.{column}")
-    if not parts:
-        return "No free-text column to scrub."
-    return ("Personal data masked in free text (e-mail addresses, phone numbers, IBANs, customer numbers, names of "
-            "the CRM) before writing: " + "; ".join(parts) + ".")
 
 
 # --- tokens -------------------------------------------------------------------------------------

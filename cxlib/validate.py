@@ -14,27 +14,36 @@ Outcome of one check: ``failed`` = a critical check did not succeed; ``warned`` 
 check did not succeed, or any check succeeded with some unexpected rows; else ``passed``.
 The gate's status is the worst outcome.
 
-    gate = validate.run_gate(staged, taxonomy, stage="raw", data_docs_dir=run_dir / "data_docs")
+Revenue must be finite and within the bounds of the taxonomy's ``revenue_bounds`` (default
+``REVENUE_BOUNDS``) in every row, raw and processed: one absurd value (``Infinity``, ``1e12``)
+would dominate every total, so it stops the run rather than being tolerated. Refunds (negative
+revenue within the bounds) pass.
+
+Counts in messages state their base: "302 of 15,100 non-missing values (2.0%)" for checks on
+values, "3 of 10 rows" for required values. Example values go through `privacy.example_rows`
+(personal columns masked, other values scrubbed and shortened).
+
+    gate = validate.run_gate(staged, taxonomy, stage="raw")
     gate.raise_if_failed()          # ValidationFailed names table, column, file and rows
 
 Great Expectations is imported lazily (it costs seconds): ``import cxlib.validate`` is cheap.
-Only Data Docs touch files.
+The gate writes no files (Great Expectations' Data Docs are not built: the project's own
+validation report in notebook 01 shows every check with its examples).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
+import re
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 
-from cxlib import schema
+from cxlib import privacy, schema
 
 STAGES = ("raw", "processed")
 CRITICAL = "critical"
@@ -42,10 +51,10 @@ WARNING = "warning"
 OUTCOMES = ("passed", "warned", "failed")          # in order of severity
 RESULT_COLUMNS = [
     "table", "expectation", "column", "severity", "success", "outcome",
-    "unexpected_count", "unexpected_percent", "examples", "description",
+    "unexpected_count", "checked", "unexpected_percent", "examples", "description",
 ]
 N_EXAMPLES = 5
-DATA_DOCS_SITE = "cx_insights"
+REVENUE_BOUNDS = (-100_000.0, 1_000_000.0)     # default plausible revenue per order (taxonomy: revenue_bounds)
 LINEAGE = (schema.SOURCE_FILE, schema.SOURCE_ROW)
 
 
@@ -72,7 +81,7 @@ class Check:
         """The data columns the check reads (empty for table-level checks)."""
         kw = self.kwargs
         if "column" in kw:
-            return [kw["column"]]
+            return [kw["column"], *re.findall(r"`([^`]+)`", kw.get("row_condition", ""))]
         if "column_list" in kw and self.expectation != "expect_table_columns_to_match_ordered_list":
             return list(kw["column_list"])
         if "column_A" in kw:
@@ -86,7 +95,8 @@ class GateResult:
 
     results: one row per check run, columns `RESULT_COLUMNS`; status: passed | warned | failed;
     failed: "table.column: expectation" of each failed critical check; skipped: canonical tables
-    absent from the input; data_docs_index: Data Docs index.html when built.
+    absent from the input. In `results`, `checked` is the base of `unexpected_percent`: the
+    non-missing values a value check looked at (all rows for a required-value check).
     """
 
     stage: str
@@ -94,7 +104,6 @@ class GateResult:
     status: str
     failed: list[str]
     skipped: list[str]
-    data_docs_index: Path | None = None
 
     @property
     def warnings(self) -> list[str]:
@@ -132,8 +141,10 @@ def build_expectations(
     Per table: columns present (raw: at least the staged columns; processed: exactly the
     canonical columns in order), dtypes, required values not null, keys unique, codes in the
     taxonomy, scores in `schema.SCORE_RANGES`, timestamps between `min_date` and now + 1 day,
-    churn_date >= signup_date and responded_at >= sent_at. Raw value checks carry
-    mostly = 1 - tolerance; raw key uniqueness and missing consent are warnings only.
+    churn_date >= signup_date and responded_at >= sent_at, revenue finite and within
+    `revenue_bounds(taxonomy)` (every row, both stages). Raw value checks carry
+    mostly = 1 - tolerance (of the non-missing values; required values: of the rows); raw key
+    uniqueness and missing consent are warnings only.
 
         build_expectations(tax, "raw")[0].expectation -> "expect_table_columns_to_match_set"
     """
@@ -154,7 +165,8 @@ def _table_checks(table: schema.Table, taxonomy, stage: str, tolerance: float,
     raw = stage == "raw"
     names = schema.staged_columns(table.name) if raw else table.names
     staged = dict(zip(table.names, names))            # canonical name -> name in this stage
-    share = f"at least {1 - tolerance:.0%} of rows" if raw else "all rows"
+    share = f"at least {1 - tolerance:.0%} of non-missing values" if raw else "all non-missing values"
+    share_rows = f"at least {1 - tolerance:.0%} of rows" if raw else "all rows"
     tolerant = {"mostly": 1 - tolerance} if raw and tolerance > 0 else {}
     t = table.name
 
@@ -182,7 +194,7 @@ def _table_checks(table: schema.Table, taxonomy, stage: str, tolerance: float,
                                 "consent recorded (missing consent is cleaned to False)", WARNING))
         else:
             checks.append(check("expect_column_values_to_not_be_null", name,
-                                {"column": name, **tolerant}, f"required value present in {share}"))
+                                {"column": name, **tolerant}, f"required value present in {share_rows}"))
     key = [staged[c] for c in table.key]
     key_kwargs = {"column": key[0]} if len(key) == 1 else {"column_list": key}
     checks.append(check(
@@ -201,7 +213,9 @@ def _table_checks(table: schema.Table, taxonomy, stage: str, tolerance: float,
                             {"column": name, "value_set": list(codes), **tolerant},
                             f"codes of '{col.codes}' in {share}"))
     for col in table.columns:
-        if col.name in schema.SCORE_RANGES:
+        if col.name == schema.CSAT:
+            checks += [check(e, c, {**kw, **tolerant}, f"{d} in {share}") for e, c, kw, d in _csat_checks()]
+        elif col.name in schema.SCORE_RANGES:
             low, high = schema.SCORE_RANGES[col.name]
             checks.append(check("expect_column_values_to_be_between", col.name,
                                 {"column": col.name, "min_value": low, "max_value": high, **tolerant},
@@ -211,6 +225,12 @@ def _table_checks(table: schema.Table, taxonomy, stage: str, tolerance: float,
             checks.append(check("expect_column_values_to_be_between", col.name,
                                 {"column": col.name, "min_value": lo, "max_value": hi, **tolerant},
                                 f"timestamp between {lo:%Y-%m-%d} and {hi:%Y-%m-%d} in {share}"))
+    if schema.REVENUE in table.names:
+        low, high = revenue_bounds(taxonomy)
+        checks.append(check("expect_column_values_to_be_between", schema.REVENUE,
+                            {"column": schema.REVENUE, "min_value": low, "max_value": high},
+                            f"revenue finite and within {low:,.0f} to {high:,.0f} (revenue_bounds) "
+                            f"in all non-missing values"))
     for later, earlier in _ORDERED:
         if later in table.names and earlier in table.names:
             checks.append(check("expect_column_pair_values_a_to_be_greater_than_b",
@@ -222,6 +242,40 @@ def _table_checks(table: schema.Table, taxonomy, stage: str, tolerance: float,
 
 
 _ORDERED = ((schema.CHURN_DATE, schema.SIGNUP_DATE), (schema.RESPONDED_AT, schema.SENT_AT))
+
+
+def _csat_checks() -> list[tuple[str, str, dict, str]]:
+    """CSAT within each answer's own scale (`schema.csat_scale`): 1-5 where csat_max is missing,
+    at most csat_max, at least csat_min (staged only) and never below 0."""
+    csat, top, bottom = schema.CSAT, schema.CSAT_MAX, schema.CSAT_MIN
+    low, high = schema.SCORE_RANGES[csat]
+    pair = {"or_equal": True, "ignore_row_if": "either_value_is_missing"}
+    return [
+        ("expect_column_values_to_be_between", csat,
+         {"column": csat, "min_value": low, "max_value": high, "row_condition": f"`{top}`.isnull()",
+          "condition_parser": "pandas"}, f"score within {low}-{high} where {top} is missing"),
+        ("expect_column_pair_values_a_to_be_greater_than_b", f"{top}, {csat}",
+         {"column_A": top, "column_B": csat, **pair}, f"{csat} at most {top}"),
+        ("expect_column_pair_values_a_to_be_greater_than_b", f"{csat}, {bottom}",
+         {"column_A": csat, "column_B": bottom, **pair}, f"{csat} at least {bottom} (the bottom of the mapped scale)"),
+        ("expect_column_values_to_be_between", csat, {"column": csat, "min_value": 0}, f"{csat} not below 0"),
+    ]
+
+
+def revenue_bounds(taxonomy) -> tuple[float, float]:
+    """(low, high) of plausible revenue per order: the taxonomy's `revenue_bounds: [low, high]`,
+    else `REVENUE_BOUNDS`. Negative values within the bounds are refunds and pass.
+
+        revenue_bounds(tax) -> (-100000.0, 1000000.0)
+    """
+    bounds = (getattr(taxonomy, "data", None) or {}).get("revenue_bounds", REVENUE_BOUNDS)
+    ok = (isinstance(bounds, (list, tuple)) and len(bounds) == 2
+          and all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds)
+          and all(abs(float(b)) < float("inf") for b in bounds) and float(bounds[0]) < float(bounds[1]))
+    if not ok:
+        raise ValueError(f"taxonomy revenue_bounds must be [low, high], two finite numbers with low < high, "
+                         f"got {bounds!r}")
+    return float(bounds[0]), float(bounds[1])
 
 
 def _code_set(taxonomy, section: str) -> tuple[str, ...] | None:
@@ -237,15 +291,13 @@ def run_gate(
     taxonomy,
     stage: str,
     tolerance: float = 0.02,
-    data_docs_dir: str | Path | None = None,
     *,
     min_date: str | pd.Timestamp = schema.MIN_DATE,
     now: pd.Timestamp | None = None,
 ) -> GateResult:
     """Validate the tables present in `tables` (canonical names; absent ones are skipped) with
     Great Expectations and return a GateResult. Checks on columns a table lacks are not run
-    (its columns check fails instead). With `data_docs_dir`, build Data Docs into
-    `data_docs_dir/<stage>/` (raw and processed side by side) and return its index.html.
+    (its columns check fails instead). Nothing is written.
 
         run_gate({"feedback": staged_feedback}, tax, "raw").status -> "warned"
     """
@@ -262,7 +314,7 @@ def run_gate(
         context = gx.get_context(mode="ephemeral")
         context.enable_analytics(False)
         context.variables.progress_bars = {"globally": False}
-        docs_base = _replace_data_docs_site(context, data_docs_dir, stage)
+        _drop_data_docs_sites(context)
         source = context.data_sources.add_pandas(f"cx_{stage}")
         rows = [
             row
@@ -270,10 +322,6 @@ def run_gate(
             for row in _validate_table(gx, context, source, stage, t, frames[t],
                                        [c for c in runnable if c.table == t])
         ]
-        index = None
-        if docs_base is not None:
-            context.build_data_docs(site_names=[DATA_DOCS_SITE])
-            index = docs_base / "index.html"
 
     results = _results_frame(rows)
     return GateResult(
@@ -282,7 +330,6 @@ def run_gate(
         status=_worst(results["outcome"]),
         failed=_labels(results.loc[lambda d: d["outcome"] == "failed"]),
         skipped=[t for t in schema.TABLES if t not in tables],
-        data_docs_index=index,
     )
 
 
@@ -336,6 +383,9 @@ def _result_row(check: Check, result, df: pd.DataFrame) -> dict:
         examples = _examples(df, check.columns, res.get("partial_unexpected_index_list") or [])
     else:
         examples = _table_examples(check, res, df)
+    missing = res.get("missing_count")
+    checked = (None if count is None
+               else int(res.get("element_count") or 0) - int(missing or 0))
     return {
         "table": check.table,
         "expectation": check.expectation,
@@ -344,6 +394,7 @@ def _result_row(check: Check, result, df: pd.DataFrame) -> dict:
         "success": success,
         "outcome": outcome,
         "unexpected_count": count,
+        "checked": checked,
         "unexpected_percent": res.get("unexpected_percent"),
         "examples": examples,
         "description": check.description,
@@ -360,16 +411,9 @@ def _exception_message(info) -> str | None:
 
 
 def _examples(df: pd.DataFrame, columns: list[str], index: list) -> str:
-    """Up to N_EXAMPLES unexpected rows as "channel='fax' (contacts.csv row 3); ..." (lineage if present)."""
-    rows = df.loc[list(index)[:N_EXAMPLES]]
-    if rows.empty:
-        return ""
-    text = functools.reduce(lambda a, b: a + ", " + b,
-                            [f"{c}=" + rows[c].map(_show).astype("str") for c in columns])
-    if all(c in df.columns for c in LINEAGE):
-        where = " (" + rows[schema.SOURCE_FILE].astype("str") + " row " + rows[schema.SOURCE_ROW].astype("str") + ")"
-        text = text + where.where(rows[schema.SOURCE_FILE].notna(), "")
-    return "; ".join(text)
+    """Up to N_EXAMPLES unexpected rows as "channel='fax' (contacts.csv row 3); ..." (lineage if
+    present; personal columns such as customer_ref masked, see `privacy.example_rows`)."""
+    return privacy.example_rows(df.loc[list(index)[:N_EXAMPLES]], columns, n=N_EXAMPLES)
 
 
 def _table_examples(check: Check, res: dict, df: pd.DataFrame) -> str:
@@ -386,18 +430,10 @@ def _table_examples(check: Check, res: dict, df: pd.DataFrame) -> str:
     return "; ".join(parts)
 
 
-def _show(value) -> str:
-    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value):
-        return "missing"
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return repr(value.item() if hasattr(value, "item") else value)
-
-
 def _results_frame(rows: list[dict]) -> pd.DataFrame:
     return (
         pd.DataFrame(rows, columns=RESULT_COLUMNS)
-        .astype({"success": "bool", "unexpected_count": "Int64", "unexpected_percent": "float64"})
+        .astype({"success": "bool", "unexpected_count": "Int64", "checked": "Int64", "unexpected_percent": "float64"})
     )
 
 
@@ -408,9 +444,14 @@ def _labels(results: pd.DataFrame) -> list[str]:
 
 
 def _count_text(row) -> str:
+    """'302 of 15,100 non-missing values (2.0%)': the unexpected count with its base."""
     if pd.isna(row.unexpected_count):
         return "not met"
-    return f"{row.unexpected_count} unexpected row(s) ({row.unexpected_percent:.1f}%)"
+    base = ("rows" if row.expectation == "expect_column_values_to_not_be_null"
+            else "rows with both values" if row.expectation.startswith("expect_column_pair")
+            else "non-missing values")
+    checked = f" of {row.checked:,} {base}" if not pd.isna(row.checked) else f" {base}"
+    return f"{row.unexpected_count:,}{checked} ({row.unexpected_percent:.1f}%)"
 
 
 def _worst(outcomes: pd.Series) -> str:
@@ -466,18 +507,8 @@ def _quiet_gx():
             root.setLevel(root_level)
 
 
-def _replace_data_docs_site(context, data_docs_dir, stage: str) -> Path | None:
-    """Drop the ephemeral context's default (temp folder) sites; with a folder, add one
-    filesystem site under `data_docs_dir/<stage>`. Returns that folder or None."""
+def _drop_data_docs_sites(context) -> None:
+    """Drop the ephemeral context's default Data Docs sites (temp folders): the gate builds no
+    Data Docs (they would render raw values as HTML and load scripts from CDNs)."""
     for name in list(context.list_data_docs_sites()):
         context.delete_data_docs_site(name)
-    if data_docs_dir is None:
-        return None
-    base = (Path(data_docs_dir) / stage).resolve()
-    context.add_data_docs_site(DATA_DOCS_SITE, {
-        "class_name": "SiteBuilder",
-        "show_how_to_buttons": False,
-        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(base)},
-        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-    })
-    return base

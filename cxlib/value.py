@@ -43,24 +43,41 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import ibis
 import numpy as np
 import pandas as pd
 
-from cxlib import metrics
+from cxlib import engine, metrics
 from cxlib.schema import (
     CATEGORY,
+    CES,
     CONTACT_REASON,
+    CSAT,
     CUSTOMER_ID,
     NPS,
     ORDER_STATUSES,
     REVENUE,
     STATUS,
     TIMESTAMP,
+    Missing,
+    require,
 )
 
 COMPLETED = ORDER_STATUSES[0]
 DAYS_PER_MONTH = 365.25 / 12
 DAY = pd.Timedelta(days=1)
+
+# --- codes --------------------------------------------------------------------------------
+LAPSED_SEGMENTS = ("at_risk", "cannot_lose")    # RFM segments (taxonomy rfm_segments) that bought often, not lately
+BASIS_CLV = "predicted_clv"
+BASIS_PLUS = "revenue_plus_predicted_clv"
+BASIS_REVENUE = "historic_revenue"
+BASIS_LABELS = {BASIS_CLV: "predicted CLV", BASIS_PLUS: "revenue to date + predicted CLV",
+                BASIS_REVENUE: "net revenue to date"}
+ANY = "any"                                       # exposure group: a contact of any of the reasons
+TRIGGERS = ("moment", "detractor", "moment+detractor")
+TIER_KPIS = (NPS, CSAT, CES)                      # CX by value tier: the first of these the feedback holds
+ENABLE_ORDERS = "orders (order_id, customer_id, timestamp, revenue)"
 
 # --- output columns ---------------------------------------------------------------------
 ORDERS = "orders"                 # purchases (completed, revenue > 0)
@@ -113,30 +130,48 @@ def _day(value) -> pd.Timestamp:
     return ts.floor("D")
 
 
-def as_of_day(orders: pd.DataFrame, as_of=None, *, col_timestamp: str = TIMESTAMP) -> pd.Timestamp:
-    """`as_of` as midnight UTC of its day; None -> the day of the latest order."""
+def _latest(table, col_timestamp: str = TIMESTAMP):
+    """The latest timestamp of a pandas or Ibis table (None without any)."""
+    if isinstance(table, pd.DataFrame):
+        if col_timestamp not in table.columns or not table[col_timestamp].notna().any():
+            return None
+        return table[col_timestamp].max()
+    if col_timestamp not in table.columns:
+        return None
+    latest = engine.to_pandas(table[col_timestamp].max().name("latest"))["latest"].iloc[0]
+    return None if pd.isna(latest) else latest
+
+
+def as_of_day(orders: pd.DataFrame, as_of=None, *, col_timestamp: str = TIMESTAMP) -> pd.Timestamp | None:
+    """`as_of` as midnight UTC of its day; None -> the day of the latest order (None without orders)."""
     if as_of is not None and not (isinstance(as_of, str) and as_of == ""):
         return _day(as_of)
-    if orders.empty or orders[col_timestamp].isna().all():
-        raise ValueInputError("orders: no timestamps to derive as_of from; pass as_of explicitly")
-    return _day(orders[col_timestamp].max())
+    latest = _latest(orders, col_timestamp)
+    return None if latest is None else _day(latest)
 
 
-def analysis_day(as_of, *tables: pd.DataFrame, col_timestamp: str = TIMESTAMP) -> pd.Timestamp:
+def analysis_day(as_of, *tables, col_timestamp: str = TIMESTAMP) -> pd.Timestamp | None:
     """The analysis date as midnight UTC: `as_of` when given (not None or ""), otherwise the
-    latest day in any of `tables` (e.g. orders, events, feedback: the end of the data).
+    latest day in any of `tables` (pandas or Ibis, e.g. orders, feedback, events: the end of the
+    data); None when no table holds a timestamp.
         analysis_day("", orders, events, feedback) -> Timestamp('2025-12-31 00:00:00+0000', tz='UTC')
     """
     if as_of is not None and as_of != "":
         return _day(as_of)
-    latest = [t[col_timestamp].max() for t in tables if len(t) and t[col_timestamp].notna().any()]
-    if not latest:
-        raise ValueInputError("no timestamps to derive the analysis date from; pass as_of explicitly")
-    return _day(max(latest))
+    latest = [t for t in (_latest(table, col_timestamp) for table in tables) if t is not None]
+    return _day(max(latest)) if latest else None
 
 
 def _days(delta: pd.Series) -> pd.Series:
     return (delta / DAY).astype("float64")
+
+
+def completed(orders: pd.DataFrame, *, col_status: str = STATUS) -> pd.Series:
+    """Which orders count as completed: status 'completed'; every order when the status column is
+    absent or holds no value at all (an export without statuses); a missing status otherwise is not."""
+    if col_status not in orders.columns or not orders[col_status].notna().any():
+        return pd.Series(True, index=orders.index)
+    return orders[col_status].eq(COMPLETED).fillna(False).astype(bool)
 
 
 def purchases(
@@ -148,19 +183,29 @@ def purchases(
     col_revenue: str = REVENUE,
     col_status: str = STATUS,
 ) -> pd.DataFrame:
-    """Completed orders up to and including the `as_of` day, with `is_purchase` (revenue > 0),
-    `day` (UTC day) and `revenue` filled with 0 where missing. Input columns are kept."""
-    _require(orders, [col_customer, col_timestamp, col_revenue, col_status], "orders")
+    """Completed orders (see `completed`) up to and including the `as_of` day, with `is_purchase`
+    (revenue > 0), `day` (UTC day) and `revenue` filled with 0 where missing. Input columns are kept."""
+    _require(orders, [col_customer, col_timestamp, col_revenue], "orders")
     end = as_of_day(orders, as_of, col_timestamp=col_timestamp)
+    until = (orders[col_timestamp] < end + DAY).fillna(False).astype(bool) if end is not None else False
     return (
-        orders.loc[lambda d: d[col_status].eq(COMPLETED).fillna(False).astype(bool)
-                   & (d[col_timestamp] < end + DAY).fillna(False).astype(bool)]
+        orders.loc[completed(orders, col_status=col_status) & until]
         .assign(
             day=lambda d: d[col_timestamp].dt.tz_convert("UTC").dt.floor("D"),
             is_purchase=lambda d: d[col_revenue].fillna(0.0) > 0,
             **{col_revenue: lambda d: d[col_revenue].fillna(0.0).astype("float64")},
         )
     )
+
+
+def require_purchases(orders: pd.DataFrame, historic: pd.DataFrame, *, col_revenue: str = REVENUE) -> None:
+    """Raise schema.Missing when the orders hold no purchase to value: no orders, no revenue at all,
+    or no completed order with revenue > 0 (`historic`: historic_value output)."""
+    require(len(orders), "no orders", enable=ENABLE_ORDERS)
+    require(col_revenue in orders.columns and orders[col_revenue].notna().any(),
+            "the orders carry no revenue, so there is no value to measure", enable="orders.revenue")
+    require(len(historic) and (historic[ORDERS] > 0).any(),
+            "no completed order with revenue above 0", enable="orders.revenue and orders.status (completed)")
 
 
 # --- historic value and RFM -------------------------------------------------------------
@@ -182,6 +227,7 @@ def historic_value(
     end = as_of_day(orders, as_of, col_timestamp=col_timestamp)
     rows = purchases(orders, as_of=end, col_customer=col_customer, col_timestamp=col_timestamp,
                      col_revenue=col_revenue, col_status=col_status)
+    end = pd.NaT if end is None else end          # no dated orders: an empty table
     return (
         rows.assign(
             _ts=lambda d: d[col_timestamp].where(d["is_purchase"]),
@@ -227,6 +273,46 @@ def concentration(values: pd.DataFrame, *, col_value: str = REVENUE, points: Seq
                          "value_share": curve["value_share"].to_numpy()[k] if n else np.nan})
 
 
+def historic_overview(historic: pd.DataFrame, orders: pd.DataFrame) -> dict:
+    """Headline numbers of revenue to date: {customers (with a purchase), revenue, top10_share,
+    top20_share, top50_share (share of net revenue of the top 10/20/50% of them), credit_only
+    (customers with only credits or zero-value rows)}. Raises schema.Missing without purchases.
+        historic_overview(hist, orders) -> {"customers": 3000, "revenue": 1.2e6, "top20_share": 0.61, ...}
+    """
+    require_purchases(orders, historic)
+    buyers = historic.loc[lambda d: d[ORDERS] > 0]
+    top = concentration(buyers, points=[0.1, 0.2, 0.5])["value_share"].to_numpy()
+    return {"customers": int(len(buyers)), "revenue": float(buyers[REVENUE].sum()),
+            "top10_share": float(top[0]), "top20_share": float(top[1]), "top50_share": float(top[2]),
+            "credit_only": int((historic[ORDERS] == 0).sum())}
+
+
+def describe_historic(overview: Mapping, as_of) -> str:
+    """The historic value in two sentences with the numbers of `historic_overview`."""
+    credit = (f" {overview['credit_only']:,} customers have only credits or zero-value rows."
+              if overview["credit_only"] else "")
+    return (f"{overview['customers']:,} customers bought up to {_day(as_of).date()}, with "
+            f"{overview['revenue']:,.0f} € net revenue. The top 10% brought {overview['top10_share']:.0%}, "
+            f"the top 20% {overview['top20_share']:.0%}, the top half {overview['top50_share']:.0%}.{credit}")
+
+
+def historic_table(historic: pd.DataFrame) -> pd.DataFrame:
+    """Purchases, net revenue, tenure and recency of customers with a purchase: count, mean,
+    sd, min, median, 90th percentile and max per measure (one row each), rounded to 1 decimal."""
+    buyers = historic.loc[lambda d: d[ORDERS] > 0, [ORDERS, REVENUE, TENURE_DAYS, RECENCY_DAYS]]
+    return buyers.describe(percentiles=[0.5, 0.9]).T.round(1)
+
+
+def revenue_curve(historic: pd.DataFrame) -> pd.DataFrame:
+    """The concentration curve of net revenue over customers with a purchase (see concentration)."""
+    return concentration(historic.loc[lambda d: d[ORDERS] > 0])
+
+
+def date_text(day, missing: str | None = "no dated rows") -> str | None:
+    """A day as 'YYYY-MM-DD', or `missing` for None."""
+    return missing if day is None or pd.isna(day) else _day(day).date().isoformat()
+
+
 def negative_moment_reasons(taxonomy) -> list[str]:
     """Contact reasons that count as a negative moment for the at-risk list: every complaint
     reason and the classic moments of truth (taxonomy `moments_of_truth`: unclear invoice,
@@ -252,6 +338,11 @@ def rfm_scores(historic: pd.DataFrame, *, bins: int = 5, col_customer: str = CUS
     _require(historic, [col_customer, RECENCY_DAYS, ORDERS, REVENUE], "historic value")
     if not isinstance(bins, int) or bins < 2:
         raise ValueInputError(f"rfm bins must be an integer >= 2, got {bins!r}")
+    buyers = historic.loc[lambda d: d[ORDERS] > 0]
+    require(len(buyers), "no customer with a purchase", enable=ENABLE_ORDERS)
+    require(buyers[RECENCY_DAYS].nunique() > 1,
+            "every purchase falls on the same day, so recency cannot rank customers",
+            enable="orders over more than one day")
     return (
         historic.loc[lambda d: d[ORDERS] > 0, [col_customer, RECENCY_DAYS, ORDERS, REVENUE]]
         .reset_index(drop=True)
@@ -304,6 +395,27 @@ def segment_summary(scores: pd.DataFrame, *, col_customer: str = CUSTOMER_ID) ->
     )
 
 
+def segment_table(scores: pd.DataFrame, taxonomy, *, lang: str = "en") -> pd.DataFrame:
+    """segment_summary with the segment's label in `lang` as `segment` (first column)."""
+    table = segment_summary(scores)
+    return table.assign(segment=[taxonomy.label("rfm_segments", c, lang) for c in table[RFM_SEGMENT]])[
+        ["segment", *table.columns]]
+
+
+def describe_rfm(segments: pd.DataFrame, *, lapsed: Sequence[str] = LAPSED_SEGMENTS) -> str:
+    """The largest segment by revenue and the lapsed segments (bought often, not lately) in
+    sentences; `segments`: segment_table output."""
+    lead = segments.iloc[0]
+    gone = segments.loc[lambda d: d[RFM_SEGMENT].isin(list(lapsed))]
+    names = ", ".join(f"*{x}*" for x in gone["segment"])
+    lapsed_text = (f" The segments that bought often but not lately ({names}) hold {gone['customers'].sum():,} "
+                   f"customers and {gone['revenue_share'].sum():.0%} of revenue." if len(gone)
+                   else " No customer falls in a segment that bought often but not lately.")
+    return (f"{int(segments['customers'].sum()):,} customers in {len(segments)} segments. *{lead['segment']}* is the "
+            f"largest by revenue: {lead['customers']:,} customers ({lead['customer_share']:.0%}) with "
+            f"{lead['revenue_share']:.0%} of net revenue to date.{lapsed_text}")
+
+
 # --- BTYD summary -----------------------------------------------------------------------
 def clv_summary(
     orders: pd.DataFrame,
@@ -321,6 +433,7 @@ def clv_summary(
     monetary_value (mean revenue of the repeat purchase days; 0 without repeats).
     """
     end = as_of_day(orders, as_of, col_timestamp=col_timestamp)
+    end = pd.NaT if end is None else end
     return (
         purchases(orders, as_of=end, col_customer=col_customer, col_timestamp=col_timestamp,
                   col_revenue=col_revenue, col_status=col_status)
@@ -650,6 +763,7 @@ def tier_summary(tiered: pd.DataFrame, *, col_customer: str = CUSTOMER_ID) -> pd
     Out columns: value_tier, customers, value_total, value_share, value_mean, value_min, value_max,
     revenue (when the input has it)."""
     _require(tiered, [col_customer, VALUE_TIER, VALUE], "tiered customers")
+    require(len(tiered), "no customer with a value tier (no purchases to value)", enable=ENABLE_ORDERS)
     extra = {REVENUE: (REVENUE, "sum")} if REVENUE in tiered.columns else {}
     return (
         tiered.groupby(VALUE_TIER, observed=False, sort=True)
@@ -659,6 +773,23 @@ def tier_summary(tiered: pd.DataFrame, *, col_customer: str = CUSTOMER_ID) -> pd
         .assign(value_share=lambda d: d["value_total"] / d["value_total"].sum(),
                 **{VALUE_TIER: lambda d: d[VALUE_TIER].astype(str)})
     )
+
+
+def describe_tiers(table: pd.DataFrame, *, basis: str) -> str:
+    """The best and the last tier's customers and share of the value (`table`: tier_summary)."""
+    best, last = table.iloc[0], table.iloc[-1]
+    text = (f"The {best['value_tier']} tier's {best['customers']:,} customers hold {best['value_share']:.0%} of the "
+            f"{basis} ({best['value_total']:,.0f} €, at least {best['value_min']:,.0f} € each)")
+    if len(table) > 1:
+        text += f"; the {last['value_tier']} tier's {last['customers']:,} customers hold {last['value_share']:.0%}"
+    return text + "."
+
+
+def tier_title(table: pd.DataFrame) -> str:
+    """A figure title: the best tier's share of customers and of the value."""
+    best = table.iloc[0]
+    return (f"The {best['value_tier']} tier: {best['customers'] / table['customers'].sum():.0%} of customers, "
+            f"{best['value_share']:.0%} of the value")
 
 
 # --- predicted value with fallback --------------------------------------------------------
@@ -709,13 +840,13 @@ def customer_value(
     end = as_of_day(orders, as_of)
     base = historic.loc[lambda d: d[ORDERS] > 0].reset_index(drop=True)
     categories = list(categories or ())
+    seen = set(orders[col_category].dropna().astype(str)) if col_category in orders.columns else set()
+    note = ""
+    if categories and not set(categories) & seen:
+        note = (f" None of the CLV categories ({', '.join(categories)}) occurs in the orders, so the model covers all "
+                "orders.")
+        categories = []
     if categories:
-        _require(orders, [col_category], "orders")
-        unknown = sorted(set(categories) - set(orders[col_category].dropna().astype(str)))
-        if len(unknown) == len(categories):
-            raise ValueInputError(f"orders: column {col_category!r} has none of the CLV categories {categories}; "
-                                  f"values seen: {sorted(orders[col_category].dropna().astype(str).unique())[:10]} "
-                                  "(name the repeat-purchase categories of your orders, or none to model all orders)")
         orders = orders.loc[orders[col_category].isin(categories)]
     summary = clv_summary(orders, as_of=end)
     try:
@@ -724,9 +855,9 @@ def customer_value(
     except ModelUnsupported as exc:
         empty = {c: np.nan for c in (EXPECTED_PURCHASES, P_ALIVE, EXPECTED_SPEND, CLV, CLV_LOW, CLV_HIGH)}
         return CustomerValue(
-            customers=base.assign(**empty, **{VALUE: base[REVENUE], VALUE_BASIS: "historic_revenue"}),
+            customers=base.assign(**empty, **{VALUE: base[REVENUE], VALUE_BASIS: BASIS_REVENUE}),
             status="unsupported", model="historic revenue (fallback)",
-            message=f"Model not supported: {exc}.",
+            message=f"Model not supported: {exc}.{note}",
         )
     draws = _clv_draws(fit, summary, horizon_months, annual_discount_rate)
     predicted = _predictions(draws, interval)
@@ -741,12 +872,13 @@ def customer_value(
     scope = f" of {', '.join(categories)} purchases" if categories else ""
     return CustomerValue(
         customers=(merged.assign(**{VALUE: merged[REVENUE] + merged[CLV].fillna(0.0),
-                                    VALUE_BASIS: "revenue_plus_predicted_clv"}) if categories
-                   else merged.assign(**{VALUE: merged[CLV], VALUE_BASIS: "predicted_clv"})),
+                                    VALUE_BASIS: BASIS_PLUS}) if categories
+                   else merged.assign(**{VALUE: merged[CLV], VALUE_BASIS: BASIS_CLV})),
         status="fitted", model=fit.name,
         message=(f"Fitted on {fit.customers:,} customers{scope}, {fit.repeat_buyers:,} of them repeat "
                  f"buyers; CLV over {horizon_months} months at {annual_discount_rate:.0%} a year discount"
-                 + ("; value = net revenue to date + predicted CLV of these purchases." if categories else ".")),
+                 + ("; value = net revenue to date + predicted CLV of these purchases." if categories else ".")
+                 + note),
         params=fit.params, total=_total(draws, interval), holdout=holdout, holdout_message=holdout_message,
     )
 
@@ -755,7 +887,7 @@ def clv_distribution(value: CustomerValue) -> dict:
     """Headline numbers of the value per customer: {basis, model, status, customers, mean,
     median, p90, total, total_low, total_high}."""
     v = value.customers[VALUE]
-    plus = len(v) and value.customers[VALUE_BASIS].iloc[0] == "revenue_plus_predicted_clv"
+    plus = len(v) and value.customers[VALUE_BASIS].iloc[0] == BASIS_PLUS
     offset = float(value.customers[REVENUE].sum()) if plus else 0.0
     return {
         "basis": value.customers[VALUE_BASIS].iloc[0] if len(v) else "",
@@ -780,7 +912,7 @@ def describe_clv(res: CustomerValue) -> str:
                 f"customers. {res.message}")
     interval = (f"90% interval {d['total_low']:,.0f}–{d['total_high']:,.0f} €" if np.isfinite(d["total_low"])
                 else "a MAP fit gives point estimates only; clv_method 'mcmc' gives intervals")
-    if d["basis"] == "revenue_plus_predicted_clv":
+    if d["basis"] == BASIS_PLUS:
         return (f"Total value: {d['total']:,.0f} € over {d['customers']:,} customers: net revenue to date "
                 f"{d['total'] - d['predicted']:,.0f} € plus predicted CLV of repeat purchases {d['predicted']:,.0f} € "
                 f"({interval}).")
@@ -798,51 +930,228 @@ def describe_holdout(res: CustomerValue) -> str:
             f"{row['actual']:,.0f} happened ({error}).")
 
 
+def require_values(res: CustomerValue, orders: pd.DataFrame, historic: pd.DataFrame) -> None:
+    """Raise schema.Missing when no customer could be valued (see require_purchases)."""
+    require_purchases(orders, historic)
+    require(len(res.customers), "no customer with a purchase to value", enable=ENABLE_ORDERS)
+
+
+def basis_label(res: CustomerValue) -> str:
+    """What a customer's value is, in words: 'predicted CLV', 'revenue to date + predicted CLV'
+    or 'net revenue to date' (the fallback)."""
+    basis = res.customers[VALUE_BASIS].iloc[0] if len(res.customers) else BASIS_REVENUE
+    return BASIS_LABELS[basis]
+
+
+def describe_value_model(res: CustomerValue) -> str:
+    """The model and what it did, or why it could not be fitted and what is used instead."""
+    return f"**{res.model}.** " + (res.message if res.status == "fitted" else describe_clv(res))
+
+
+def top_customers(res: CustomerValue, k: int = 10) -> pd.DataFrame:
+    """The `k` customers of highest value: customer_id, orders, revenue and the prediction columns
+    (fitted model) or tenure and recency (fallback), rounded to 2 decimals."""
+    extra = ([EXPECTED_PURCHASES, P_ALIVE, EXPECTED_SPEND, CLV, CLV_LOW, CLV_HIGH] if res.status == "fitted"
+             else [TENURE_DAYS, RECENCY_DAYS])
+    if res.status == "fitted" and res.customers[CLV_LOW].isna().all():
+        extra = [c for c in extra if c not in (CLV_LOW, CLV_HIGH)]   # a MAP fit has no intervals
+    return (res.customers.sort_values([VALUE, CUSTOMER_ID], ascending=[False, True])
+            .head(k)[[CUSTOMER_ID, ORDERS, REVENUE, *extra, VALUE]].round(2).reset_index(drop=True))
+
+
+def value_definition(res: CustomerValue, *, horizon_months: int, annual_discount_rate: float) -> str:
+    """The figure caption's definition of a customer's value."""
+    if res.status != "fitted":
+        return "value = net revenue to date (completed orders, credits subtracted); " + res.message
+    return (f"CLV = expected purchases in {horizon_months} months (BG/NBD) x expected spend (Gamma-Gamma), "
+            f"discounted at {annual_discount_rate:.0%} a year")
+
+
+def clv_record(res: CustomerValue, *, horizon_months: int, annual_discount_rate: float) -> dict:
+    """The CLV part of results.json `value`: model, status, message, clv (clv_distribution),
+    horizon_months, annual_discount_rate."""
+    return {"model": res.model, "status": res.status, "message": res.message, "clv": clv_distribution(res),
+            "horizon_months": horizon_months, "annual_discount_rate": annual_discount_rate}
+
+
+def require_model(res: CustomerValue, *, min_repeat_buyers: int = 50) -> pd.DataFrame:
+    """The fitted model's parameters (model, parameter, estimate, ci_low, ci_high; rounded to 3);
+    schema.Missing with the reason when the model could not be fitted."""
+    if res.status != "fitted":
+        raise Missing(res.message.removeprefix("Model not supported: ").rstrip("."),
+                      enable=f"repeat purchases of at least {min_repeat_buyers:,} customers")
+    return res.params.round(3)
+
+
+def require_holdout(res: CustomerValue, *, min_repeat_buyers: int = 50) -> pd.DataFrame:
+    """The holdout table of a fitted model (see holdout_check); schema.Missing when there is none."""
+    if res.holdout is not None:
+        return res.holdout
+    enable = f"repeat purchases of at least {min_repeat_buyers:,} customers before the holdout months"
+    if res.status != "fitted":
+        raise Missing("the CLV model was not fitted (historic value is used), so there is no prediction to check",
+                      enable=enable)
+    if res.holdout_message:
+        raise Missing(res.holdout_message.removeprefix("Holdout check not possible: ").rstrip("."), enable=enable)
+    raise Missing("the holdout check is switched off", enable="holdout_months > 0")
+
+
 # --- customer experience by value tier ------------------------------------------------------
 def _window(df: pd.DataFrame, col_time: str, as_of: pd.Timestamp, window_days: int | None) -> pd.DataFrame:
-    """Rows on days in (as_of - window_days, as_of] (all rows up to as_of when window_days is None)."""
+    """Rows on days in (as_of - window_days, as_of] (all rows up to as_of when window_days is None).
+    Rows without a timestamp are kept when window_days is None (they cannot be placed in a window)."""
+    if col_time not in df.columns:
+        return df if window_days is None else df.iloc[0:0]
     day = df[col_time].dt.tz_convert("UTC").dt.floor("D")
     start = as_of - pd.Timedelta(days=window_days) if window_days is not None else None
     mask = (day <= as_of) & ((day > start) if start is not None else True)
-    return df.loc[mask]
+    undated = day.isna() if window_days is None else False
+    return df.loc[(mask.fillna(False).astype(bool)) | undated]
 
 
-def nps_by_tier(
+def _end(as_of, *tables, col_timestamp: str = TIMESTAMP) -> pd.Timestamp:
+    end = analysis_day(as_of, *tables, col_timestamp=col_timestamp)
+    return end if end is not None else pd.Timestamp.now(tz="UTC").floor("D")
+
+
+def _require_tiers(tiered: pd.DataFrame, col_customer: str = CUSTOMER_ID) -> None:
+    _require(tiered, [col_customer, VALUE_TIER], "tiered customers")
+    require(len(tiered), "no customer with a value tier (no purchases to value)", enable=ENABLE_ORDERS)
+
+
+def tier_kpi(feedback: pd.DataFrame, *, kpis: Sequence[str] = TIER_KPIS, col_customer: str = CUSTOMER_ID) -> str:
+    """The first KPI of `kpis` that some answer with a customer id holds (NPS, else CSAT, else
+    CES); schema.Missing when none does."""
+    require(len(feedback), "no feedback", enable="feedback (response_id, customer_id, nps / csat / ces)")
+    require(col_customer in feedback.columns and feedback[col_customer].notna().any(),
+            "the feedback does not name customers, so answers cannot be linked to value", enable="feedback.customer_id")
+    linked = feedback.loc[feedback[col_customer].notna()]
+    found = [k for k in kpis if k in linked.columns and linked[k].notna().any()]
+    require(found, "no NPS, CSAT or CES answer from a known customer", enable="feedback.nps, feedback.csat or feedback.ces")
+    return found[0]
+
+
+def kpi_by_tier(
     feedback: pd.DataFrame,
     tiered: pd.DataFrame,
     *,
+    kpi: str | None = None,
     as_of=None,
     window_days: int | None = None,
     min_n: int = 30,
     col_customer: str = CUSTOMER_ID,
     col_timestamp: str = TIMESTAMP,
-    col_score: str = NPS,
 ) -> pd.DataFrame:
-    """NPS per value tier (metrics.kpi_by): responses of tiered customers up to `as_of`
-    (within `window_days` when given). Out: value_tier, n, value, ci_low, ci_high, small, ...
-    in tier order; tiers without responses have n = 0."""
-    _require(feedback, [col_customer, col_timestamp, col_score], "feedback")
-    _require(tiered, [col_customer, VALUE_TIER], "tiered customers")
-    end = _day(as_of) if as_of is not None else _day(feedback[col_timestamp].max())
+    """A CX KPI per value tier (metrics.kpi_by): answers of tiered customers up to `as_of` (within
+    `window_days` when given; undated answers count when window_days is None). `kpi` None: the
+    first of NPS, CSAT, CES the feedback holds (tier_kpi). Out: kpi, value_tier, n, value, ci_low,
+    ci_high, small, ... in tier order; tiers without answers have n = 0. schema.Missing without
+    tiers, feedback, customer ids or answers.
+    """
+    _require_tiers(tiered, col_customer)
+    kpi = kpi or tier_kpi(feedback, col_customer=col_customer)
+    _require(feedback, [col_customer, kpi], "feedback")
+    end = _end(as_of, feedback, col_timestamp=col_timestamp)
     answered = (
         _window(feedback, col_timestamp, end, window_days)
-        .loc[lambda d: d[col_score].notna()]
+        .loc[lambda d: d[kpi].notna()]
         .merge(tiered[[col_customer, VALUE_TIER]].assign(**{VALUE_TIER: lambda d: d[VALUE_TIER].astype(str)}),
                on=col_customer, how="inner")
     )
     labels = list(tiered[VALUE_TIER].cat.categories)
-    table = metrics.kpi_by(answered, [VALUE_TIER], kpi=NPS, min_n=min_n, col_score=col_score) if len(answered) \
+    table = metrics.kpi_by(answered, [VALUE_TIER], kpi=kpi, min_n=min_n, col_score=kpi) if len(answered) \
         else pd.DataFrame({VALUE_TIER: pd.Series([], dtype="str"), "n": pd.Series([], dtype="int64")})
     return (
         pd.DataFrame({VALUE_TIER: labels})
         .merge(table, on=VALUE_TIER, how="left")
-        .assign(n=lambda d: d["n"].fillna(0).astype("int64"))
+        .assign(n=lambda d: d["n"].fillna(0).astype("int64"), kpi=kpi)
+        .pipe(lambda d: d[["kpi", *[c for c in d.columns if c != "kpi"]]])
     )
+
+
+def nps_by_tier(feedback: pd.DataFrame, tiered: pd.DataFrame, *, as_of=None, window_days: int | None = None,
+                min_n: int = 30, col_customer: str = CUSTOMER_ID, col_timestamp: str = TIMESTAMP) -> pd.DataFrame:
+    """NPS per value tier: kpi_by_tier with kpi='nps' (without the kpi column)."""
+    _require(feedback, [col_customer, col_timestamp, NPS], "feedback")
+    return kpi_by_tier(feedback, tiered, kpi=NPS, as_of=as_of, window_days=window_days, min_n=min_n,
+                       col_customer=col_customer, col_timestamp=col_timestamp).drop(columns="kpi")
+
+
+_VALUE_FORMAT = {NPS: "{:+.1f}", CSAT: "{:.1f}%", CES: "{:.2f}"}
+_DIFF_FORMAT = {NPS: "{:+.1f} points", CSAT: "{:+.1f} percentage points", CES: "{:+.2f}"}
+
+
+def describe_kpi_by_tier(table: pd.DataFrame, *, min_n: int = 30) -> str:
+    """The best tier's KPI with interval and n, and its difference to the other tiers (or why it
+    is not compared); `table`: kpi_by_tier output (computed with the same `min_n`)."""
+    kpi = table["kpi"].iloc[0]
+    label, fmt = metrics.LABELS[kpi], _VALUE_FORMAT[kpi]
+    top = table.iloc[0]
+    if top["n"] == 0 or bool(top["small"]):
+        return (f"The {top[VALUE_TIER]} tier has {top['n']:,} {label} answers, fewer than {min_n}: not compared "
+                "with the other tiers.")
+    comparison = ""
+    if "diff_vs_rest" in table.columns and pd.notna(top.get("diff_vs_rest")) and pd.notna(top.get("p_adjusted")):
+        verdict = "a significant" if top["significant"] else "no significant"
+        p = "< 0.001" if top["p_adjusted"] < 0.001 else f"= {top['p_adjusted']:.3f}"
+        comparison = (f", {_DIFF_FORMAT[kpi].format(top['diff_vs_rest'])} against the other tiers (adjusted p {p}: "
+                      f"{verdict} difference)")
+    return (f"{label} of the {top[VALUE_TIER]} tier: {fmt.format(top['value'])} (95% interval "
+            f"{fmt.format(top['ci_low'])} to {fmt.format(top['ci_high'])}, n = {top['n']:,}){comparison}.")
+
+
+def kpi_tier_record(table: pd.DataFrame) -> dict:
+    """results.json entries of kpi_by_tier: kpi_by_tier rows, and nps_by_tier when the KPI is NPS."""
+    cols = [VALUE_TIER, "n", "value", "ci_low", "ci_high", "small"]
+    out = {"kpi_by_tier": table[["kpi", *cols]]}
+    return {**out, "nps_by_tier": table[cols]} if table["kpi"].iloc[0] == NPS else out
+
+
+def kpi_tier_title(table: pd.DataFrame) -> str:
+    """A figure title naming the KPI of the first and last tier with answers."""
+    shown = table.loc[table["n"] > 0]
+    kpi, first, last = shown["kpi"].iloc[0], shown.iloc[0], shown.iloc[-1]
+    fmt = "{:+.0f}" if kpi == NPS else "{:.0f}%" if kpi == CSAT else "{:.2f}"
+    if len(shown) == 1:
+        return f"{metrics.LABELS[kpi]} {fmt.format(first['value'])} in the {first[VALUE_TIER]} tier (95% interval)"
+    return (f"{metrics.LABELS[kpi]} {fmt.format(first['value'])} in the {first[VALUE_TIER]} tier, "
+            f"{fmt.format(last['value'])} in the {last[VALUE_TIER]} tier (95% intervals)")
+
+
+def _contacts(events, reasons: Sequence[str], end: pd.Timestamp, window_days: int | None, *,
+              col_customer: str, col_timestamp: str, col_reason: str) -> pd.DataFrame:
+    """Per customer and contact reason in `reasons`: contacts and the last one, on days in
+    (end - window_days, end] — computed on the engine; only the aggregate comes back."""
+    t = engine.table(events)
+    keep = (t[col_timestamp] < end + DAY) & t[col_reason].isin(list(reasons)) & t[col_customer].notnull()
+    if window_days is not None:
+        keep = keep & (t[col_timestamp] >= end - pd.Timedelta(days=window_days) + DAY)
+    return engine.to_pandas(
+        t.filter(keep)
+        .group_by([col_customer, col_reason])
+        .aggregate(contacts=lambda d: d.count(), last_contact=lambda d: d[col_timestamp].max())
+    )
+
+
+def require_contacts(events, reasons: Sequence[str], *, what: str = "contact", col_customer: str = CUSTOMER_ID,
+                     col_reason: str = CONTACT_REASON) -> None:
+    """schema.Missing when the events (pandas or Ibis) cannot show contacts of `reasons` per
+    customer: no events, no customer ids, no contact reasons, or no such reason in the taxonomy."""
+    t = engine.table(events)
+    require(list(reasons), f"the taxonomy names no {what} reasons", enable=f"{what} reasons in the taxonomy")
+    require(col_customer in t.columns and col_reason in t.columns, "the events lack customer ids or contact reasons",
+            enable="events.customer_id and events.contact_reason")
+    counts = engine.to_pandas(t.aggregate(n=t.count(), customers=t[col_customer].notnull().sum(),
+                                          reasons=t[col_reason].notnull().sum())).iloc[0]
+    require(counts["n"], "no events", enable="events (event_id, customer_id, timestamp, contact_reason)")
+    require(counts["customers"] > 0, "the events do not name customers, so contacts cannot be linked to value",
+            enable="events.customer_id")
+    require(counts["reasons"] > 0, "the events carry no contact reason", enable="events.contact_reason")
 
 
 def exposure_by_tier(
     tiered: pd.DataFrame,
-    events: pd.DataFrame,
+    events,
     *,
     reasons: Mapping[str, str],
     as_of=None,
@@ -853,21 +1162,20 @@ def exposure_by_tier(
 ) -> pd.DataFrame:
     """Share of each tier's customers with at least one contact whose reason is in `reasons`.
 
+    `events`: a pandas or Ibis table (the filter and count per customer run on the engine).
     `reasons`: contact reason -> group (e.g. taxonomy.complaint_category_of_reason, or
     {reason: reason} for moments of truth). Contacts up to `as_of` (within `window_days` when
     given). Out: value_tier, group ("any" first, then groups in order of `reasons`), customers,
-    exposed, share.
+    exposed, share. schema.Missing without tiers, events, customer ids or contact reasons.
     """
-    _require(events, [col_customer, col_timestamp, col_reason], "events")
-    _require(tiered, [col_customer, VALUE_TIER], "tiered customers")
-    end = _day(as_of) if as_of is not None else _day(events[col_timestamp].max())
-    groups = ["any", *dict.fromkeys(reasons.values())]
-    hits = (
-        _window(events, col_timestamp, end, window_days)
-        .loc[lambda d: d[col_reason].isin(list(reasons)), [col_customer, col_reason]]
-        .assign(group=lambda d: d[col_reason].map(reasons))
-    )
-    hits = pd.concat([hits, hits.assign(group="any")])[[col_customer, "group"]].drop_duplicates()
+    _require_tiers(tiered, col_customer)
+    require_contacts(events, list(reasons), col_customer=col_customer, col_reason=col_reason)
+    end = _end(as_of, engine.table(events), col_timestamp=col_timestamp)
+    groups = [ANY, *dict.fromkeys(reasons.values())]
+    hits = (_contacts(events, list(reasons), end, window_days, col_customer=col_customer,
+                      col_timestamp=col_timestamp, col_reason=col_reason)
+            .assign(group=lambda d: d[col_reason].map(reasons)))
+    hits = pd.concat([hits, hits.assign(group=ANY)])[[col_customer, "group"]].drop_duplicates()
     tiers = tiered[[col_customer, VALUE_TIER]]
     exposed = (
         hits.merge(tiers, on=col_customer, how="inner")
@@ -885,9 +1193,38 @@ def exposure_by_tier(
     )
 
 
+def any_exposure(exposure: pd.DataFrame) -> pd.DataFrame:
+    """The rows of exposure_by_tier for a contact of any reason: value_tier, customers, exposed, share."""
+    return exposure.loc[exposure["group"] == ANY, [VALUE_TIER, "customers", "exposed", "share"]].reset_index(drop=True)
+
+
+def exposure_table(exposure: pd.DataFrame, taxonomy, section: str, *, lang: str = "en",
+                   any_label: str = "any") -> pd.DataFrame:
+    """Exposure shares in percent (1 decimal) as a table: one row per group (its label from the
+    taxonomy `section` in `lang`, `any_label` for any reason), one column per tier in tier order."""
+    tiers = list(dict.fromkeys(exposure[VALUE_TIER].astype(str)))
+    groups = list(dict.fromkeys(exposure["group"]))
+    names = dict(zip(groups, [any_label if g == ANY else taxonomy.label(section, g, lang) for g in groups]))
+    return (exposure.assign(share_pct=lambda d: (100 * d["share"]).round(1), name=lambda d: d["group"].map(names),
+                            **{VALUE_TIER: lambda d: d[VALUE_TIER].astype(str)})
+            .pivot(index="name", columns=VALUE_TIER, values="share_pct")
+            .reindex(index=list(names.values()), columns=tiers)
+            .rename_axis(index="", columns=""))
+
+
+def describe_exposure(exposure: pd.DataFrame, *, what: str, window_days: int | None, as_of) -> str:
+    """One sentence: per tier the share (and count) of customers with a contact of any reason."""
+    rows = any_exposure(exposure)
+    span = f"the {window_days} days up to {_day(as_of).date()}" if window_days is not None else \
+        f"all data up to {_day(as_of).date()}"
+    return (f"Share of each tier's customers with a {what} contact in {span}: "
+            + ", ".join(f"{r.value_tier} {r.share:.1%} ({r.exposed:,} of {r.customers:,})"
+                        for r in rows.itertuples() if r.customers > 0) + ".")
+
+
 def at_risk(
     tiered: pd.DataFrame,
-    events: pd.DataFrame,
+    events,
     feedback: pd.DataFrame,
     *,
     high_tiers: Sequence[str],
@@ -903,29 +1240,43 @@ def at_risk(
     """Valuable customers at risk: in one of `high_tiers` AND, within the `window_days` up to
     `as_of`, a contact with a reason in `negative_reasons` or a latest NPS answer <= `detractor_max`.
 
-    Out, sorted by value (highest first): customer_id, value_tier, value, negative_contacts,
-    last_negative_contact, latest_nps, detractor, trigger ("moment", "detractor" or
-    "moment+detractor").
+    `events`: a pandas or Ibis table (filtered and counted per customer on the engine). Either
+    trigger may be absent (no events, or no dated NPS answers from known customers): the other
+    one still flags; schema.Missing when neither can. Out, sorted by value (highest first):
+    customer_id, value_tier, value, negative_contacts, last_negative_contact, latest_nps,
+    detractor, trigger ("moment", "detractor" or "moment+detractor").
     """
-    _require(tiered, [col_customer, VALUE_TIER, VALUE], "tiered customers")
-    _require(events, [col_customer, col_timestamp, col_reason], "events")
-    _require(feedback, [col_customer, col_timestamp, col_score], "feedback")
+    _require_tiers(tiered, col_customer)
+    _require(tiered, [VALUE], "tiered customers")
     unknown = [t for t in high_tiers if t not in tiered[VALUE_TIER].cat.categories]
     if unknown:
         raise ValueInputError(f"at_risk: high_tiers {unknown} are not tiers {list(tiered[VALUE_TIER].cat.categories)}")
-    end = _day(as_of) if as_of is not None else _day(max(events[col_timestamp].max(), feedback[col_timestamp].max()))
+    contacts_ok = _can(require_contacts, events, list(negative_reasons), what="negative-moment",
+                       col_customer=col_customer, col_reason=col_reason)
+    scores_ok = (len(feedback) > 0 and {col_customer, col_timestamp, col_score} <= set(feedback.columns)
+                 and (feedback[col_customer].notna() & feedback[col_timestamp].notna()
+                      & feedback[col_score].notna()).any())
+    require(contacts_ok or scores_ok, "neither negative-moment contacts nor dated NPS answers of known customers",
+            enable="events.contact_reason with events.customer_id, or feedback.nps with customer_id and timestamp")
+    end = _end(as_of, *([engine.table(events)] if contacts_ok else []), *([feedback] if scores_ok else []),
+               col_timestamp=col_timestamp)
     moments = (
-        _window(events, col_timestamp, end, window_days)
-        .loc[lambda d: d[col_reason].isin(list(negative_reasons))]
+        _contacts(events, list(negative_reasons), end, window_days, col_customer=col_customer,
+                  col_timestamp=col_timestamp, col_reason=col_reason)
         .groupby(col_customer)
-        .agg(negative_contacts=(col_timestamp, "size"), last_negative_contact=(col_timestamp, "max"))
+        .agg(negative_contacts=("contacts", "sum"), last_negative_contact=("last_contact", "max"))
+        if contacts_ok else
+        pd.DataFrame({"negative_contacts": pd.Series(dtype="int64"),
+                      "last_negative_contact": pd.Series(dtype="datetime64[us, UTC]")},
+                     index=pd.Index([], name=col_customer, dtype="str"))
     )
     latest = (
         _window(feedback, col_timestamp, end, window_days)
-        .loc[lambda d: d[col_score].notna()]
+        .loc[lambda d: d[col_score].notna() & d[col_customer].notna()]
         .sort_values([col_customer, col_timestamp], kind="mergesort")
         .drop_duplicates(col_customer, keep="last")
         .set_index(col_customer)[col_score].rename("latest_nps")
+        if scores_ok else pd.Series(dtype="float64", name="latest_nps", index=pd.Index([], dtype="str"))
     )
     return (
         tiered.loc[lambda d: d[VALUE_TIER].isin(list(high_tiers)), [col_customer, VALUE_TIER, VALUE]]
@@ -936,7 +1287,58 @@ def at_risk(
         .loc[lambda d: (d["negative_contacts"] > 0) | d["detractor"]]
         .assign(trigger=lambda d: np.select(
             [(d["negative_contacts"] > 0) & d["detractor"], d["negative_contacts"] > 0],
-            ["moment+detractor", "moment"], default="detractor"))
+            [TRIGGERS[2], TRIGGERS[0]], default=TRIGGERS[1]))
         .astype({"trigger": "str"})
         .sort_values([VALUE, col_customer], ascending=[False, True], ignore_index=True)
     )
+
+
+def _can(check, *args, **kwargs) -> bool:
+    """True when `check(*args, **kwargs)` passes, False when it raises schema.Missing."""
+    try:
+        check(*args, **kwargs)
+    except Missing:
+        return False
+    return True
+
+
+def risk_triggers(risk: pd.DataFrame) -> pd.Series:
+    """Customers at risk per trigger, in the order of TRIGGERS (0 where none)."""
+    return risk["trigger"].value_counts().reindex(list(TRIGGERS), fill_value=0).astype("int64")
+
+
+def risk_summary(risk: pd.DataFrame, tiered: pd.DataFrame, *, high_tiers: Sequence[str]) -> dict:
+    """{customers (in the high tiers), at_risk, share, value (of those at risk), value_share (of the
+    high tiers' value), triggers {trigger: customers}}."""
+    high = tiered.loc[tiered[VALUE_TIER].isin(list(high_tiers))]
+    total = float(high[VALUE].sum())
+    return {"customers": int(len(high)), "at_risk": int(len(risk)),
+            "share": len(risk) / len(high) if len(high) else math.nan,
+            "value": float(risk[VALUE].sum()), "value_share": float(risk[VALUE].sum()) / total if total > 0 else math.nan,
+            "triggers": risk_triggers(risk).to_dict()}
+
+
+def risk_title(summary: Mapping) -> str:
+    """A figure title: how many of the high-value customers are at risk."""
+    share = f" ({summary['share']:.0%})" if np.isfinite(summary["share"]) else ""
+    return f"{summary['at_risk']:,} of {summary['customers']:,} high-value customers{share} are at risk"
+
+
+def describe_at_risk(summary: Mapping, *, basis: str) -> str:
+    """Who is at risk and the value they hold, in one or two sentences (`summary`: risk_summary)."""
+    if not summary["at_risk"]:
+        return f"None of the {summary['customers']:,} high-value customers is at risk in the window."
+    if not summary["customers"]:
+        return "No customer falls in the high tiers."
+    share = f" ({summary['value_share']:.0%} of the high tiers')" if np.isfinite(summary["value_share"]) else ""
+    return (f"{summary['at_risk']:,} of {summary['customers']:,} high-value customers ({summary['share']:.0%}) are at "
+            f"risk. They hold {summary['value']:,.0f} € of {basis}{share}. The list below is pseudonymous; the "
+            "moments-of-truth stage writes the consent-gated contact list.")
+
+
+def at_risk_table(risk: pd.DataFrame, k: int = 20) -> pd.DataFrame:
+    """The first `k` customers at risk with the date of their last negative contact and value to 2 decimals."""
+    return (risk.head(k)
+            .assign(last_negative_contact=lambda d: d["last_negative_contact"].dt.date.astype("str")
+                    .where(d["last_negative_contact"].notna(), ""))
+            .round({VALUE: 2}))

@@ -46,6 +46,28 @@ def copy_project(target: Path) -> Path:
     return target
 
 
+def write_processed_frames(folder: Path, frames: dict | None = None, restricted: dict | None = None) -> Path:
+    """A processed folder as stage 01 writes it, from hand-made frames: every canonical table of
+    schema.TABLES with all its columns in the canonical dtypes (a table or column not given is empty
+    or all missing), plus restricted/reidentification (empty unless given). Returns `folder`."""
+    import pandas as pd
+
+    from cxlib import clean, schema, sources
+
+    def canonical(columns: list[tuple[str, str]], frame: pd.DataFrame | None) -> pd.DataFrame:
+        frame = pd.DataFrame() if frame is None else frame
+        rows = len(frame)
+        return pd.DataFrame({name: (frame[name] if name in frame.columns else pd.Series([None] * rows, dtype="object"))
+                             .astype(schema.PANDAS_DTYPES[dtype]) for name, dtype in columns}, index=range(rows))
+
+    frames, restricted = frames or {}, restricted or {}
+    tables = {name: canonical([(c.name, c.dtype) for c in table.columns], frames.get(name))
+              for name, table in schema.TABLES.items()}
+    reid = canonical([(c, "string") for c in clean.REIDENTIFICATION_COLUMNS], restricted.get(schema.REIDENTIFICATION))
+    sources.write_processed(tables, folder, restricted={schema.REIDENTIFICATION: reid})
+    return folder
+
+
 @pytest.fixture(scope="session")
 def demo_project(tmp_path_factory) -> Path:
     """A temporary project with demo exports (3,000 customers, seed 11), shared by the session."""

@@ -110,25 +110,83 @@ def test_one_clean_customer_passes_unchanged_with_every_rule_logged_at_zero():
     assert set(out.log["step"]) == {"clean"} and set(out.log["table"]) == {"customers"}
 
 
-def test_without_customers_events_of_any_customer_are_kept():
+def test_without_customers_they_are_derived_one_per_customer_ref_of_the_other_tables():
     events = staged("events", [{"event_id": "E1", "customer_ref": "K9", "timestamp": "2024-03-01",
+                                "channel": "phone", "touchpoint": "order"},
+                               {"event_id": "E2", "customer_ref": None, "timestamp": "2024-03-02",
+                                "channel": "phone", "touchpoint": "order"}], file="log.csv")
+    orders = staged("orders", [{"order_id": "O1", "customer_ref": "K7", "timestamp": "2024-03-01"},
+                               {"order_id": "O2", "customer_ref": "K9", "timestamp": "2024-03-03"},
+                               {"order_id": "O3", "customer_ref": None, "timestamp": "2024-03-03"}])
+    out = clean.clean_tables({"events": events, "orders": orders}, TAX, KEY, now=NOW)
+    assert_frame_equal(out.tables["customers"], canonical("customers", [
+        {"customer_id": pid("K9"), "contact_consent": False}, {"customer_id": pid("K7"), "contact_consent": False}]))
+    assert_frame_equal(out.tables["events"], canonical("events", [     # an event without a customer is kept
+        {"event_id": "E1", "customer_id": pid("K9"), "timestamp": "2024-03-01", "channel": "phone",
+         "touchpoint": "order", "stage": "purchase"},
+        {"event_id": "E2", "customer_id": None, "timestamp": "2024-03-02", "channel": "phone",
+         "touchpoint": "order", "stage": "purchase"}]))
+    assert out.tables["orders"]["order_id"].tolist() == ["O1", "O2"]        # an order still needs its customer
+    derived = out.log.iloc[0]
+    assert (derived["table"], derived["rule"], derived["rows"]) == ("customers", clean.DERIVED_RULE, 2)
+    assert derived["detail"] == ("no customers table: one row per customer_ref seen in events 1, orders 1; "
+                                 "contact_consent False, signup_date empty")
+    assert "dropped" not in derived["rule"] and "derived" in derived["rule"]
+    orphans = out.log.loc[lambda d: d["rule"] == "rows of unknown customers dropped", ["table", "rows"]]
+    assert orphans.values.tolist() == [["events", 0], ["orders", 0]]
+    assert out.reidentification["customer_ref"].tolist() == ["K9", "K7"]
+
+
+def test_derived_customers_keep_the_lineage_of_the_row_that_named_them():
+    events = staged("events", [{"event_id": "E1", "customer_ref": "K9", "timestamp": "2024-03-01",
+                                "channel": "phone", "touchpoint": "order"}], file="log.csv")
+    derived, log = clean._derive_customers({"events": events})
+    assert derived["customers"][["customer_ref", "_file", "_row", "is_test"]].values.tolist() == [["K9", "log.csv", 2, False]]
+    assert list(derived["customers"].columns) == schema.staged_columns("customers") + [
+        "is_test", "pii_name", "pii_email", "pii_phone", "_file", "_row"]
+    assert derived["events"] is events and len(log) == 1
+
+
+def test_nothing_is_derived_without_customer_refs_or_with_a_customers_table():
+    events = staged("events", [{"event_id": "E1", "customer_ref": None, "timestamp": "2024-03-01",
                                 "channel": "phone", "touchpoint": "order"}])
     out = clean.clean_tables({"events": events}, TAX, KEY, now=NOW)
-    assert_frame_equal(out.tables["events"], canonical("events", [
-        {"event_id": "E1", "customer_id": pid("K9"), "timestamp": "2024-03-01", "channel": "phone",
-         "touchpoint": "order", "stage": "purchase"}]))
-    orphans = out.log.loc[lambda d: d["rule"] == "rows of unknown customers dropped"]
-    assert orphans[["rows", "detail"]].values.tolist() == [[0, "not applied: no customers table (or an empty one)"]]
-    assert out.reidentification.empty
+    assert "customers" not in out.tables and out.reidentification.empty
+    customers = staged("customers", [{"customer_ref": "K1", "contact_consent": True}], is_test=pd.array([False]),
+                       pii_name=[None], pii_email=[None], pii_phone=[None])
+    events = events.assign(customer_ref=pd.Series(["K9"], dtype=TEXT))
+    out = clean.clean_tables({"customers": customers, "events": events}, TAX, KEY, now=NOW)
+    assert out.tables["customers"]["customer_id"].tolist() == [pid("K1")]
+    assert out.tables["events"].empty                                     # K9 is an unknown customer
+    assert clean.DERIVED_RULE not in out.log["rule"].tolist()
 
 
-def test_empty_customers_table_drops_no_events():
+def test_empty_customers_table_is_derived_like_a_missing_one():
     events = staged("events", [{"event_id": "E1", "customer_ref": "K9", "timestamp": "2024-03-01",
                                 "channel": "phone", "touchpoint": "order"}])
     out = clean.clean_tables({"customers": staged("customers", []), "events": events}, TAX, KEY, now=NOW)
-    assert out.tables["customers"].empty and list(out.tables["customers"].columns) == schema.TABLES["customers"].names
+    assert out.tables["customers"]["customer_id"].tolist() == [pid("K9")]
+    assert list(out.tables["customers"].columns) == schema.TABLES["customers"].names
     assert out.tables["events"]["event_id"].tolist() == ["E1"]
-    assert out.reidentification.empty and list(out.reidentification.columns) == clean.REIDENTIFICATION_COLUMNS
+    assert list(out.reidentification.columns) == clean.REIDENTIFICATION_COLUMNS
+
+
+def test_csat_is_checked_against_each_answers_own_scale():
+    feedback = staged("feedback", [
+        {"response_id": "R1", "csat": 0.0},                                    # default 1-5: out
+        {"response_id": "R2", "csat": 5.0},
+        {"response_id": "R3", "csat": 0.0, "csat_max": 10.0},                  # scale [0, 10] (min from the mapping)
+        {"response_id": "R4", "csat": 11.0, "csat_max": 10.0},
+        {"response_id": "R5", "csat": 0.0, "csat_max": 10.0},                  # scale [1, 10]: 0 is out
+        {"response_id": "R6", "csat": 6.0, "csat_max": 10.0},                  # no csat_min: 0 to csat_max
+    ], csat_min=[np.nan, np.nan, 0.0, 0.0, 1.0, np.nan])
+    out = clean.clean_tables({"feedback": feedback}, TAX, KEY, now=NOW)
+    assert out.tables["feedback"]["csat"].tolist() == pytest.approx([np.nan, 5.0, 0.0, np.nan, np.nan, 6.0], nan_ok=True)
+    assert "csat_min" not in out.tables["feedback"].columns
+    assert out.tables["feedback"]["csat_max"].tolist() == pytest.approx([np.nan, np.nan, 10, 10, 10, 10], nan_ok=True)
+    rule = out.log.loc[lambda d: d["detail"].str.startswith("csat outside")].iloc[0]
+    assert rule["rows"] == 3
+    assert rule["detail"].startswith("csat outside its scale (csat_min-csat_max; 1-5 when not given): 0.0 x2, 11.0 x1")
 
 
 # --- one staged set that triggers every rule ---------------------------------------------------

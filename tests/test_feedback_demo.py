@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cxlib import clean, config, metrics, report, sources, text
+from cxlib import clean, config, metrics, privacy, report, sources, text
 
 ROOT = Path(__file__).resolve().parents[1]
 GARDEN = ROOT.parent / "shared" / "data" / "real" / "nps_garden_retail_fr"
@@ -96,7 +96,7 @@ def test_pii_in_demo_comments_is_masked_in_quotes(demo_tables, analysed):
     fb = analysed["feedback"].loc[lambda d: d["response_id"].isin(with_pii)]
     if fb.empty:
         pytest.skip("no demo comment with personal data in this sample")
-    scrubbed = text.scrub_pii(fb["comment"])
+    scrubbed = privacy.scrub_pii(fb["comment"])
     assert not scrubbed.str.contains(r"@|\d{5,}", regex=True).any()
     assert scrubbed.str.contains(r"\[email\]|\[phone\]", regex=True).all()
 

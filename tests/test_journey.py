@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from cxlib import config, engine, journey
+from cxlib import config, engine, journey, schema
 from cxlib.metrics import wilson_interval
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,25 +87,59 @@ def test_bad_parameters_raise():
         journey.time_between_steps(make_events(LOG), [])
 
 
-def test_empty_log_gives_zero_rows_or_zero_counts():
+def test_empty_log_raises_missing_no_events(taxonomy):
     empty = make_events([])
-    assert journey.transitions(empty).empty
-    assert list(journey.transitions(empty).columns) == ["from_step", "to_step", "transitions", "probability"]
-    f = journey.funnel(empty, ["quote", "order"])
-    assert f["customers"].tolist() == [0, 0]
-    assert f["conversion"].isna().all()
-    assert journey.path_variants(empty).empty
-    t = journey.time_between_steps(empty, [("order", "activation")])
-    assert t[["pairs", "customers"]].iloc[0].tolist() == [0, 0]
+    calls = [
+        lambda: journey.transitions(empty),
+        lambda: journey.funnel(empty, ["quote", "order"]),
+        lambda: journey.path_variants(empty),
+        lambda: journey.time_between_steps(empty, [("order", "activation")]),
+        lambda: journey.episode_summary(empty, 30),
+        lambda: journey.stage_summary(empty, taxonomy),
+    ]
+    for call in calls:
+        with pytest.raises(schema.Missing, match="^no events") as caught:
+            call()
+        assert caught.value.enable.startswith("events")
+    assert engine.to_pandas(journey.transition_counts(empty)).empty     # the engine expression itself stays total
+
+
+def test_events_without_customer_ids_form_no_journeys(taxonomy):
+    anonymous = make_events(LOG).assign(customer_id=pd.Series([None] * len(LOG), dtype="str"))
+    for call in (lambda: journey.transitions(anonymous), lambda: journey.funnel(anonymous, STEPS),
+                 lambda: journey.path_variants(anonymous), lambda: journey.stage_summary(anonymous, taxonomy)):
+        with pytest.raises(schema.Missing, match="13 events carry no customer id") as caught:
+            call()
+        assert caught.value.enable == "events.customer_id (the customer or case id of each event)"
+    # events without a customer id next to others are left out of the journeys (not one null journey)
+    mixed = pd.concat([make_events(LOG), make_events([("x1", None, "2024-01-02", "order"),
+                                                      ("x2", None, "2024-01-03", "activation")])])
+    assert_frame_equal(journey.transitions(mixed), journey.transitions(make_events(LOG)))
+    assert journey.funnel(mixed, STEPS)["customers"].tolist() == [4, 2, 2, 2]
+    assert journey.overview(mixed)[["events", "events_with_customer", "customers"]].iloc[0].tolist() == [15, 13, 4]
 
 
 def test_one_event_customer():
     one = make_events([("x1", "X", "2024-01-01", "web_visit")])
-    assert journey.transitions(one).empty
+    with pytest.raises(schema.Missing, match="no customer has two events, so there are no transitions"):
+        journey.transitions(one)
+    with pytest.raises(schema.Missing, match="within an episode"):
+        journey.transitions(one, gap_days=30)
     assert journey.funnel(one, ["web_visit", "order"])["customers"].tolist() == [1, 0]
     p = journey.path_variants(one, col_node="touchpoint")
     assert p[["path", "steps", "journeys", "coverage"]].iloc[0].tolist() == ["web_visit", 1, 1, 1.0]
     assert run(journey.with_episodes(one, 30))["episode"].tolist() == [1]
+
+
+def test_funnel_and_timing_without_their_steps_raise_missing(events):
+    with pytest.raises(schema.Missing, match=r"no customer has an event of the funnel's first step \(cart or shop_visit\)") as caught:
+        journey.funnel(events, ["cart|shop_visit", "order"])
+    assert caught.value.enable == "events.touchpoint cart or shop_visit, or other funnel steps"
+    with pytest.raises(schema.Missing, match="timed pair"):
+        journey.time_between_steps(events, [("cart", "order"), ("order", "first_invoice")])
+    # one pair that occurs is enough; the other shows zero pairs
+    t = journey.time_between_steps(events, [("cart", "order"), ("order", "activation")])
+    assert t["pairs"].tolist() == [0, 2]
 
 
 # --- ordering, stages, episodes --------------------------------------------------------------
@@ -361,7 +395,8 @@ def test_cancellation_reasons_from_reason_or_text():
         {"reason": "tariff_change", "cancelled": 1, "share": 1 / 3},
         {"reason": "unknown", "cancelled": 1, "share": 1 / 3},
     ]
-    assert journey.cancellation_reasons(make_events(LOG))["cancelled"].sum() == 0
+    with pytest.raises(schema.Missing, match="no order cancellation events"):
+        journey.cancellation_reasons(make_events(LOG))
 
 
 def test_campaign_response_rate():

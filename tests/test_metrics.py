@@ -109,6 +109,34 @@ def test_csat_top2_box_with_wilson():
         metrics.csat_estimate(pd.Series([0.0, 5.0], name="csat"))
 
 
+def test_csat_top_two_points_of_each_answers_scale():
+    scores = pd.Series([10.0, 9.0, 8.0, 0.0, 5.0, 4.0, 3.0, 7.0, 6.0, np.nan], name="csat")
+    tops = pd.Series([10.0, 10.0, 10.0, 10.0, np.nan, np.nan, np.nan, 7.0, 7.0, 10.0])
+    assert metrics.csat_top2(scores, tops).tolist() == [True, True, False, False, True, True, False, True, True, pd.NA]
+    assert metrics.csat_top2(pd.Series([5.0, 4.0, 0.0]), 5).tolist() == [True, True, False]    # 0-5: top two = 4-5
+    out = metrics.csat_estimate(scores, scale_max=tops)
+    low, high = metrics.wilson_interval(6, 9)
+    assert out == pytest.approx({"value": 600 / 9, "ci_low": 100 * float(low), "ci_high": 100 * float(high), "n": 9})
+    assert metrics.kpi_estimate(scores, "csat", scale_max=tops) == out
+    with pytest.raises(MetricsError, match=r"csat: 1 score\(s\).*row 0: 11"):
+        metrics.csat_top2(pd.Series([11.0, 3.0], name="csat"), 10)
+    with pytest.raises(MetricsError, match="csat_max"):
+        metrics.csat_top2(pd.Series([1.0]), pd.Series([1.0]))
+
+
+def test_csat_by_group_reads_csat_max_and_an_absent_column_means_one_to_five():
+    df = pd.DataFrame({"g": ["a", "a", "a", "b", "b"], "csat": [9.0, 8.0, 10.0, 4.0, 3.0],
+                       "csat_max": [10.0, 10.0, 10.0, np.nan, np.nan]})
+    out = metrics.kpi_by(df, ["g"], kpi="csat", min_n=1)
+    assert out["n"].tolist() == [3, 2] and out["value"].tolist() == pytest.approx([200 / 3, 50.0])
+    old = metrics.kpi_by(df.loc[df["g"] == "b"].drop(columns="csat_max"), ["g"], kpi="csat", min_n=1)
+    assert old["value"].tolist() == [50.0]
+    with pytest.raises(MetricsError, match="not whole numbers on their scale"):
+        metrics.kpi_by(df.drop(columns="csat_max"), ["g"], kpi="csat")           # 9 on the default 1-5 scale
+    diff = metrics.kpi_difference(df["csat"].iloc[:3], df["csat"].iloc[3:], "csat", scale_a=10)
+    assert diff["difference"] == pytest.approx(200 / 3 - 50) and (diff["n_a"], diff["n_b"]) == (3, 2)
+
+
 def test_ces_mean_with_t_interval():
     out = metrics.ces_estimate(pd.Series([5.0, 4.0, 4.0, 2.0, 1.0]))
     half = st.t.ppf(0.975, 4) * math.sqrt(2.7) / math.sqrt(5)
@@ -184,6 +212,8 @@ def test_add_period_month_and_quarter():
     assert metrics.add_period(feedback_frame(), "quarter")["period"].tolist() == ["2024Q1"] * 5 + ["2024Q2"] * 3
     with pytest.raises(MetricsError, match="period"):
         metrics.add_period(feedback_frame(), "fortnight")
+    undated = feedback_frame().assign(timestamp=lambda d: d["timestamp"].where(d.index % 2 == 0))
+    assert metrics.add_period(undated, "month")["period"].isna().tolist() == [False, True] * 4   # no date: no period
 
 
 def test_filter_feedback_by_values_and_inclusive_dates():
@@ -237,10 +267,6 @@ def test_kpi_by_group_of_missing_values_is_shown_and_tested_but_never_ranked():
     assert out["segment"].isna().tolist() == [False, False, True]
     assert out["rank"].tolist() == [1, 2, pd.NA] and out["small"].tolist() == [False, False, False]
     assert out["value"].tolist() == [0.0, -100.0, 100.0] and out["significant"].tolist() == [False, True, True]
-    text = metrics.describe_groups(out, ["segment"], "nps", min_n=100)
-    assert "Of 2 groups with at least 100 answers, **a** has the highest NPS" in text and "**b** the lowest" in text
-    assert "Answers without a recorded value ((none), n = 100) are shown but not ranked." in text
-    assert "(none) (+" in text                                 # still tested against the rest
 
 
 def test_kpi_by_csat_and_ces_and_errors():
@@ -294,6 +320,15 @@ def test_kpi_trend_by_group_compares_within_group():
     assert out.groupby("segment")["change"].apply(lambda s: s.isna().sum()).tolist() == [1, 1]
 
 
+def test_kpi_trend_and_word_of_mouth_leave_undated_answers_out():
+    df = pd.concat([trend_frame(), pd.DataFrame({"timestamp": pd.NaT, "nps": [0.0] * 30})], ignore_index=True)
+    out = metrics.kpi_trend(df, kpi="nps", min_n=100)
+    assert out["period"].tolist() == ["2024-01", "2024-02", "2024-03", "2024-04"] and out["n"].sum() == 650
+    assert metrics.word_of_mouth(df)["n"].tolist() == [200, 200, 200, 50]
+    none = metrics.kpi_trend(df.assign(timestamp=pd.NaT), kpi="nps")
+    assert none.empty and "period" in none.columns
+
+
 def test_word_of_mouth_shares_with_wilson():
     out = metrics.word_of_mouth(trend_frame(), min_n=100)
     assert out["promoters"].tolist() == pytest.approx([30.0, 31.0, 70.0, 20.0])
@@ -318,30 +353,6 @@ def test_sample_size_gives_the_margin_it_promises():
     n = metrics.sample_size(5, kpi="nps", promoters=40, detractors=20)
     low, high = metrics.nps_interval(0.4 * n, 0.4 * n, 0.2 * n)
     assert (float(high) - float(low)) / 2 <= 5.0
-
-
-# --- words ------------------------------------------------------------------------------------------
-def test_describe_functions_state_the_numbers():
-    est = metrics.nps_estimate(textbook())
-    assert metrics.describe_estimate(est, "nps") == "NPS is -15.0 (95% interval -31.0 to +1.8, n = 100)."
-    assert "indicative only" in metrics.describe_estimate(est, "nps", min_n=200)
-    assert metrics.describe_estimate({"n": 0}, "csat") == "No CSAT answers in the selection."
-    table = metrics.kpi_by(grouped_frame(), ["segment"], min_n=100)
-    text = metrics.describe_groups(table, ["segment"], "nps", min_n=100)
-    assert "**a** has the highest NPS (+40.0, n = 100)" in text and "**b** the lowest (-10.0" in text
-    assert "shown greyed, not ranked: c" in text and "Significantly different" in text
-    trend = metrics.kpi_trend(trend_frame(), min_n=100)
-    assert "2024-03 (+60.0 points vs the period before)" in metrics.describe_trend(trend)
-
-
-def test_describe_trend_starts_and_ends_with_periods_large_enough():
-    # April (n 50) is small: the sentence runs from January to March, not to April's -20
-    trend = metrics.kpi_trend(trend_frame(), min_n=100)
-    assert metrics.describe_trend(trend).startswith(
-        "NPS went from +0.0 in 2024-01 (n = 200) to +60.0 in 2024-03 (n = 200).")
-    assert "1 period(s) have too few answers" in metrics.describe_trend(trend)
-    tiny = metrics.kpi_trend(trend_frame(), min_n=1000)             # no period is large enough: all shown
-    assert metrics.describe_trend(tiny).startswith("NPS went from +0.0 in 2024-01 (n = 200) to -20.0 in 2024-04 (n = 50).")
 
 
 # --- properties --------------------------------------------------------------------------------------

@@ -87,8 +87,9 @@ def test_wait_band_labels():
     assert moments.wait_band_labels([90]) == ["< 1.5 min", "≥ 1.5 min"]
 
 
-def test_candidates_on_an_empty_log_list_the_taxonomy_moments(taxonomy):
-    out = moments.candidate_moments(make_events([]), taxonomy)
+def test_candidates_on_an_empty_log_are_none_unless_absent_moments_are_kept(taxonomy):
+    assert moments.candidate_moments(make_events([]), taxonomy).empty
+    out = moments.candidate_moments(make_events([]), taxonomy, keep_absent=True)
     assert out["moment"].tolist()[:4] == taxonomy.data["moments_of_truth"]
     assert out["moment"].tolist()[-2:] == ["slow_provisioning", "long_hotline_wait"]
     assert (out["contacts"] == 0).all() and out["flagged"].all() and out["resolved_rate"].isna().all()
@@ -166,8 +167,8 @@ def test_candidate_moments_counts(taxonomy):
     assert out.loc["complaint_billing", "complaint"] == "billing"
     assert out.loc["slow_provisioning", ["contacts", "customers"]].tolist() == [1, 1]
     assert out.loc["invoice_unclear", "label"] == "Unclear invoice item"
-    assert out.index.tolist()[:4] == ["invoice_unclear", "provisioning_question", "complaint_hotline",
-                                      "complaint_service_failure"]
+    # the taxonomy's order, moments the log never shows left out (the other classic moments)
+    assert out.index.tolist() == ["invoice_unclear", "complaint_billing", "slow_provisioning", "long_hotline_wait"]
 
 
 def test_candidate_moments_add_other_reasons_seen(taxonomy):
@@ -562,7 +563,7 @@ def test_touchpoint_ratings_drop_the_rarest_touchpoint_until_enough_overlap():
 def test_rank_moments_priority_and_magic():
     candidates = pd.DataFrame({"moment": ["a", "b", "c", "d", "e"], "label": ["A", "B", "C", "D", "E"],
                                "classic": [True, True, False, False, False]})
-    nps = pd.DataFrame({"moment": ["a", "b", "c", "d", "e"], "n_exposed": [200, 150, 300, 10, 400],
+    nps = pd.DataFrame({"moment": ["a", "b", "c", "d", "e"], "kpi": "nps", "n_exposed": [200, 150, 300, 10, 400],
                         "exposed_share": [0.05, 0.2, 0.1, 0.01, 0.02], "difference": [-30.0, -5.0, 12.0, -50.0, -20.0],
                         "ci_low": [-40.0, -10.0, 5.0, -90.0, -30.0], "ci_high": [-20.0, 0.0, 19.0, -10.0, -10.0],
                         "adjusted": [-28.0, -4.0, 10.0, -45.0, -20.0], "adjusted_low": [-38.0, -9.0, 3.0, -85.0, -30.0],
@@ -579,7 +580,10 @@ def test_rank_moments_priority_and_magic():
     assert out["priority"].tolist()[:4] == pytest.approx([1.4, 0.4, 0.0, -1.0]) and math.isnan(out["priority"].iloc[4])
     assert out["rank"].tolist()[:4] == [1, 2, 3, 4] and out["rank"].isna().tolist() == [False] * 4 + [True]
     assert out["magic"].tolist() == [False, False, False, True, False]
-    assert out.loc[0, ["nps_impact", "ci_low", "ci_high", "nps_impact_raw"]].tolist() == [-28.0, -38.0, -18.0, -30.0]
+    assert out.loc[0, ["impact", "ci_low", "ci_high", "impact_raw"]].tolist() == [-28.0, -38.0, -18.0, -30.0]
+    assert (out["kpi"] == "nps").all()
+    record = moments.ranking_record(out)
+    assert record.loc[0, ["nps_impact", "nps_impact_raw", "rank"]].tolist() == [-28.0, -30.0, 1]
     assert out.loc[0, "churn_significant"] and out.loc[0, "reach"] == 0.1
     text = moments.describe_ranking(out)
     assert "**A**" in text and "**E**" in text and "**B**" not in text and "**C** (+10 points)" in text
@@ -588,7 +592,7 @@ def test_rank_moments_priority_and_magic():
 
 def test_describe_ranking_names_churn_moments_without_nps_at_stake():
     ranking = pd.DataFrame({
-        "moment": ["a", "b", "c", "x"], "label": ["A", "B", "C", "X"], "nps_impact": [-20.0, -1.0, 2.0, 3.0],
+        "moment": ["a", "b", "c", "x"], "label": ["A", "B", "C", "X"], "kpi": "nps", "impact": [-20.0, -1.0, 2.0, 3.0],
         "priority": [1.0, 0.0, 0.0, 0.0], "churn_lift": [3.0, 2.5, 0.5, 90.0], "churn_significant": [True, True, True, True],
         "magic": [False, False, False, False]})
     text = moments.describe_ranking(ranking, churn_exclude=["x"])
@@ -611,8 +615,8 @@ def test_interval_text():
 def test_ranking_table_marks_moments_that_are_part_of_leaving():
     ranking = pd.DataFrame({"rank": [1.0, np.nan], "moment": ["invoice_unclear", "cancellation_request"],
                             "label": ["Unclear invoice", "Cancellation"], "classic": [True, False], "reach": [0.25, 0.15],
-                            "nps_impact": [-28.4, 5.3], "ci_low": [-33.7, -3.1], "ci_high": [-23.2, 13.7],
-                            "nps_impact_raw": [-28.71, 5.4], "churn_lift": [1.7, 592.0], "churn_lift_low": [1.2, 545.2],
+                            "kpi": "nps", "impact": [-28.4, 5.3], "ci_low": [-33.7, -3.1], "ci_high": [-23.2, 13.7],
+                            "impact_raw": [-28.71, 5.4], "churn_lift": [1.7, 592.0], "churn_lift_low": [1.2, 545.2],
                             "churn_lift_high": [2.4, 643.2], "churn_significant": [True, True],
                             "points_at_stake": [1.754, -0.12], "priority": [1.754, 0.0], "magic": [False, False],
                             "small": [False, False]})
@@ -732,7 +736,8 @@ def test_survey_responses_join_the_covariates_on_the_engine():
     expected = pd.DataFrame({"response_id": ["r1", "r2", "r3"], "customer_id": [None, "A", "Z"], "nps": [3.0, 9.0, 5.0],
                              "segment": [None, "private", None]}).astype({"response_id": "str", "customer_id": "str",
                                                                           "segment": "str"})
-    assert_frame_equal(out, expected)
+    assert_frame_equal(out.loc[:, ["response_id", "customer_id", "nps", "segment"]], expected)
+    assert "csat_max" in out.columns and out["csat_max"].isna().all()     # an absent canonical column reads as missing
     with pytest.raises(moments.MomentsError, match=r"customers: missing column\(s\) \['region'\]"):
         moments.survey_responses(feedback, make_customers(CL_CUSTOMERS), covariates=["region"])
 
@@ -846,7 +851,7 @@ def test_work_over_events_runs_on_the_journey_engine(taxonomy, tmp_path):
     derived = moments.with_derived_moments(on_disk, taxonomy)
     handled = moments.handled_contacts(derived, ["invoice_unclear", "slow_provisioning", "m"])
     assert isinstance(handled, ibis.expr.types.Table) and ibis.get_backend(handled) is con
-    assert journey.engine is moments.engine                      # one engine module for both stages
+    assert journey.engine is moments.candidates.engine           # one engine module for both stages
     in_memory = moments.handled_contacts(moments.with_derived_moments(events, taxonomy),
                                          ["invoice_unclear", "slow_provisioning", "m"])
     from_disk, from_memory = run(handled), run(in_memory)

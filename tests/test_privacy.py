@@ -29,14 +29,16 @@ import shutil
 import stat
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
+from pandas.testing import assert_frame_equal
 
-from cxlib import clean, config, moments, sources
+from cxlib import clean, config, moments, privacy, sources
 
 ROOT = Path(__file__).resolve().parents[1]
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -532,3 +534,123 @@ def test_no_project_file_opens_a_port_to_other_hosts_or_fetches_from_the_network
         if hits:
             offending[path.relative_to(ROOT).as_posix()] = hits
     assert offending == {}
+
+# --- scrubbing free text (cxlib.privacy) -------------------------------------------------------------
+CRM_NAMES = pd.Series(["Karl-Heinz Müller", "Anna Lange", "Jo Wu", None, "Name Test"])
+
+
+def test_scrub_pii_masks_email_phone_iban_names():
+    raw = pd.Series([
+        "Bitte rufen Sie mich an: 0170/1234567 oder +49 40 123 456 78.",
+        "Mail an max.muster@web.de, IBAN DE89 3704 0044 0532 0130 00",
+        "Herr Yilmaz war super. My name is Anna Schmidt.",
+        "Rechnung vom 12.03.2024 über 39,99 Euro, Tarif 250",
+        None,
+    ], index=list("abcde"))
+    out = privacy.scrub_pii(raw)
+    assert out.tolist()[:4] == [
+        "Bitte rufen Sie mich an: [phone] oder [phone].",
+        "Mail an [email], IBAN [iban]",
+        "Herr [name] war super. My name is [name].",
+        "Rechnung vom 12.03.2024 über 39,99 Euro, Tarif 250",   # dates, amounts and short numbers stay
+    ]
+    assert pd.isna(out["e"]) and out.index.tolist() == list("abcde")
+
+
+def test_scrub_pii_phone_formats_german_and_international_but_not_dates_or_amounts():
+    raw = pd.Series([
+        "Festnetz 040 1234567, (030) 1234567, 030/1234567 oder 0171-1234567.",
+        "Aus dem Ausland: +49 (0)40 123456, 0049 171 1234567, +44 20 7946 0958, +1 (555) 123-4567, +33 1 23 45 67 89",
+        "Termine 12/03/2024, 2024-03-12 und 12.03.2024; Tarif 250, 39,99 Euro, PLZ 20095",
+        "IBAN DE89370400440532013000 bitte",
+    ])
+    assert privacy.scrub_pii(raw).tolist() == [
+        "Festnetz [phone], [phone], [phone] oder [phone].",
+        "Aus dem Ausland: [phone], [phone], [phone], [phone], [phone]",
+        "Termine 12/03/2024, 2024-03-12 und 12.03.2024; Tarif 250, 39,99 Euro, PLZ 20095",
+        "IBAN [iban] bitte",
+    ]
+
+
+def test_scrub_pii_customer_numbers_demo_pattern_custom_pattern_and_none():
+    raw = pd.Series(["Kundennummer K0001234, nicht K12345 und nicht XK00012345", "Kd-Nr KD-123456"])
+    assert privacy.scrub_pii(raw).tolist() == ["Kundennummer [customer-no], nicht K12345 und nicht XK00012345",
+                                            "Kd-Nr KD-123456"]
+    assert privacy.scrub_pii(raw, customer_number=r"\bKD-\d{6}\b").tolist() == [
+        "Kundennummer K0001234, nicht K12345 und nicht XK00012345", "Kd-Nr [customer-no]"]
+    assert privacy.scrub_pii(raw, customer_number=None).tolist() == raw.tolist()
+    with pytest.raises(privacy.PrivacyError, match="customer_number is not a regular expression"):
+        privacy.scrub_pii(raw, customer_number="K(")
+
+
+def test_scrub_pii_crm_names_whole_words_any_case_folded_spelling_short_tokens_skipped():
+    raw = pd.Series(["Gruß, Karl-Heinz Müller", "Heinz MUELLER war da", "Ich habe lange gewartet", "Anna Lange",
+                     "Jo Wu hier", "Annabell und Annas", "Frau Weiß: [name] ok", "lange Anna", None],
+                    index=range(10, 19))
+    out = privacy.scrub_pii(raw, names=CRM_NAMES, keep={"lange"})
+    assert out.tolist()[:8] == ["Gruß, [name]", "[name] war da", "Ich habe lange gewartet", "[name]", "Jo Wu hier",
+                                "Annabell und [name]", "Frau [name]: [name] ok", "lange [name]"]
+    assert pd.isna(out.iloc[8]) and out.index.tolist() == list(range(10, 19))
+    # without `keep` a surname that is also a word is masked everywhere
+    assert privacy.scrub_pii(raw, names=CRM_NAMES).tolist()[2] == "Ich habe [name] gewartet"
+    assert privacy.scrub_pii(pd.Series(["Jo Wu hier"]), names=CRM_NAMES, min_name_length=2).tolist() == ["[name] hier"]
+
+
+def test_scrub_free_text_masks_comments_and_notes_only():
+    fb = pd.DataFrame({"response_id": ["U1", "U2", "U3"], "nps": [1.0, 2.0, 3.0],
+                       "comment": pd.Series(["Gruß Anna Lange, K0000001", None, "zu lange gewartet"], dtype="str")})
+    ev = pd.DataFrame({"event_id": ["E1"], "text": pd.Series(["Rückruf unter 0171 5550123"], dtype="str")})
+    orders = pd.DataFrame({"order_id": ["K0000001"]})
+    before = {"feedback": fb.copy(), "events": ev.copy(), "orders": orders.copy()}
+    out = privacy.scrub_free_text({"feedback": fb, "events": ev, "orders": orders}, names=CRM_NAMES, keep={"lange"})
+    assert_frame_equal(out["feedback"], fb.assign(comment=pd.Series(["Gruß [name], [customer-no]", None,
+                                                                     "zu lange gewartet"], dtype="str")))
+    assert out["events"]["text"].tolist() == ["Rückruf unter [phone]"]
+    assert_frame_equal(out["orders"], orders)                                # not a free-text table
+    for name, frame in before.items():
+        assert_frame_equal(frame, {"feedback": fb, "events": ev, "orders": orders}[name])   # inputs unchanged
+    assert privacy.describe_scrubbing(before, out) == (
+        "Personal data masked in free text (e-mail addresses, phone numbers, IBANs, customer numbers, names of the "
+        "CRM) before writing: 1 of 2 texts in feedback.comment; 1 of 1 texts in events.text.")
+    assert privacy.scrub_free_text({}, names=CRM_NAMES) == {}
+    assert privacy.describe_scrubbing({}, {}) == "No free-text column to scrub."
+
+
+def test_name_pattern_edge_cases():
+    assert privacy.name_pattern(pd.Series([], dtype="str")) is None
+    assert privacy.name_pattern(["Jo Wu", None]) is None                        # only short tokens
+    assert privacy.name_pattern(["Anna Lange"], keep={"anna", "lange"}) is None  # nothing may start a match
+    out = privacy.scrub_pii(pd.Series(["herr oeztuerk und ÖMER"]), names=["Ömer Öztürk"])   # folded, upper case
+    assert out.tolist() == ["herr [name] und [name]"]
+
+
+def test_name_pattern_scales_to_many_names():
+    digits = pd.Series([f"{i:05d}" for i in range(5000)]).str.translate(str.maketrans("0123456789", "abcdefghij"))
+    names = "Vorname" + digits + " Nachname" + digits                   # 10,000 distinct tokens: one trie
+    out = privacy.scrub_pii(pd.Series(["vornameabcde war nett, NACHNAMEaejjj auch, vornameafaaa nicht"]), names=names)
+    assert out.tolist() == ["[name] war nett, [name] auch, vornameafaaa nicht"]
+
+
+def test_scrub_pii_normalises_unicode_and_masks_possessives_lower_case_numbers_and_separated_numbers():
+    decomposed = unicodedata.normalize("NFD", "Gruß, Hans Lüdemann")          # as a macOS keyboard writes it
+    raw = pd.Series([decomposed, "Lüdemanns Tarif und Müller's Rechnung", "Kundennummer k0000001 / K0000002",
+                     "Ruf an: +49 (0) 421 / 82 74 11 oder 0421 / 82 74 11.", "IBAN DE89-3704-0044-0532-0130-00."])
+    names = pd.Series([unicodedata.normalize("NFD", "Hans Lüdemann"), "Eva Müller"])
+    assert privacy.scrub_pii(raw, names=names).tolist() == [
+        "Gruß, [name]", "[name] Tarif und [name] Rechnung", "Kundennummer [customer-no] / [customer-no]",
+        "Ruf an: [phone] oder [phone].", "IBAN [iban]."]
+    # a custom customer-number pattern is matched in any case too
+    assert privacy.scrub_pii(pd.Series(["kd-123456"]), customer_number=r"\bKD-\d{6}\b").tolist() == ["[customer-no]"]
+    # what must stay: amounts, dates, short number lists, words that merely start like a name
+    keep = pd.Series(["Tarif 30 / 40 / 50 Euro, 1.234.567 €", "am 12.03.2024 um 10:30", "Hansestadt Bremen"])
+    assert privacy.scrub_pii(keep, names=names).tolist() == keep.tolist()
+
+
+def test_scrub_free_text_scrubs_the_processed_comment_and_note_columns_the_same_way():
+    fb = pd.DataFrame({"comment": pd.Series([unicodedata.normalize("NFD", "Frau Lüdemanns Anruf: k0000001")],
+                                            dtype="str")})
+    ev = pd.DataFrame({"text": pd.Series(["Rückruf +49 (0) 421 / 82 74 11, IBAN de89-3704-0044-0532-0130-00"],
+                                         dtype="str")})
+    out = privacy.scrub_free_text({"feedback": fb, "events": ev}, names=["Anna Lüdemann"])
+    assert out["feedback"]["comment"].tolist() == ["Frau [name] Anruf: [customer-no]"]
+    assert out["events"]["text"].tolist() == ["Rückruf [phone], IBAN [iban]"]

@@ -1,7 +1,8 @@
 """`cx run` under a scheduler: the lock against overlapping runs (exit code 3, stale locks taken
-over), retention of old run folders and contact lists, reports/cx.log, and the previous-run
-contract (`previous_run_dir`, the comparison in run.json) on a tiny two-notebook project whose
-runs take a few seconds."""
+over), runs that died (kill -9: marked killed by the next run) or were stopped (SIGTERM:
+interrupted), retention of old run folders and contact lists, reports/cx.log, processed tables
+replaced only by a run that succeeded, and the previous-run contract (`previous_run_dir`, the
+comparison in run.json) on a tiny two-notebook project whose runs take a few seconds."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ import json
 import os
 import re
 import socket
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
 from cxlib import pipeline
@@ -52,7 +56,8 @@ def notebook(parameters: str, body: str) -> nbformat.NotebookNode:
 
 def tiny_project(root: Path) -> Path:
     """A project with config/pipeline.yml and notebooks 01_a (records run_dir, previous_run_dir,
-    lang, audience and 1.5 × factor) and 02_b (fails when fail=True)."""
+    lang, audience and 1.5 × factor; writes the processed table `probe` with that value) and 02_b
+    (reads `probe` and records it; sleeps `pause` seconds; fails when fail=True)."""
     (root / "config").mkdir(parents=True)
     (root / "notebooks").mkdir()
     (root / "reports").mkdir()
@@ -64,18 +69,27 @@ def tiny_project(root: Path) -> Path:
         lang = "en"                   # report language
         audience = "management"       # view
         factor = 1.0                  # scales the recorded value
+        processed_dir = "."           # processed tables
         """,
         """\
-        from cxlib import report
+        import pandas as pd
+        from cxlib import report, sources
         report.record_results(run_dir, "probe", {"previous_run_dir": previous_run_dir, "lang": lang,
                                                  "audience": audience, "value": 1.5 * factor})
+        sources.write_processed({"probe": pd.DataFrame({"value": [1.5 * factor]})}, processed_dir)
         """), root / "notebooks" / "01_a.ipynb")
     nbformat.write(notebook(
         """\
         run_dir = "."                 # run folder
+        processed_dir = "."           # processed tables
+        pause = 0.0                   # seconds to wait
         fail = False                  # fail on purpose
         """,
         """\
+        import time
+        from cxlib import report, sources
+        report.record_results(run_dir, "read", {"value": float(sources.read_processed(processed_dir, "probe")["probe"]["value"].iloc[0])})
+        time.sleep(pause)
         if fail:
             raise ValueError("planned failure in 02_b")
         """), root / "notebooks" / "02_b.ipynb")
@@ -335,7 +349,7 @@ def test_retention_after_a_successful_run(tiny_runs):
 def test_failed_run_exit_1_keeps_latest_and_old_runs(tiny_runs):
     third, second = tiny_runs["third"], tiny_runs["second"]
     assert third.returncode == 1, third.stdout + third.stderr
-    assert "FAILED 02_b, cell" in third.stderr and "planned failure in 02_b" in third.stderr
+    assert "FAILED 02_b, section “1. Values”, cell 3 of 4: ValueError: planned failure in 02_b" in third.stderr
     reports = tiny_runs["project"] / "reports"
     assert (reports / "latest").resolve() == second.run_dir
     assert tiny_runs["survivor"].exists()                        # no retention after a failed run
@@ -350,7 +364,7 @@ def test_project_log_has_one_line_per_run(tiny_runs):
     assert f" {second.run_id} succeeded exit=0 " in lines[1] and f"previous={first.run_id} " in lines[1]
     assert "numbers_changed=1 " in lines[1] and "retention_deleted=2" in lines[1]
     assert " failed exit=1 " in lines[2] and "notebooks=1/2" in lines[2]
-    assert re.search(r"failed=02_b cell \d+: ValueError: planned failure in 02_b$", lines[2])
+    assert lines[2].endswith("failed=02_b section “1. Values”, cell 3 of 4: ValueError: planned failure in 02_b")
 
 
 def test_cx_run_exits_3_while_another_run_holds_the_lock(tmp_path, sleeper, cx):

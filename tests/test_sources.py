@@ -106,7 +106,7 @@ def test_one_row_file_gives_one_fully_typed_row(tmp_path):
     out = run(tmp_path, CUSTOMERS_MAP).tables["customers"]
     expected = pd.DataFrame({
         "customer_ref": strs("007"), "segment": strs("private"), "region": strs(None),
-        "lead_date": utc(None), "signup_date": utc("2024-01-04 23:00"), "churn_date": utc(None),
+        "lead_date": utc(None), "signup_date": utc("2024-01-05"), "churn_date": utc(None),
         "contact_consent": bools(True), "consent_channels": strs(None), "is_test": [False],
         "pii_name": strs(None), "pii_email": strs(None), "pii_phone": strs(None),
         "_file": strs("crm.csv"), "_row": pd.Series([2], dtype="int64"),
@@ -123,7 +123,7 @@ def test_one_row_file_gives_one_fully_typed_row(tmp_path):
     ("tables: {customers: [{file: a.csv, columns: {customer_ref: K, contact_consent: E, kundenwert: W}}]}",
      "unknown column 'kundenwert'"),
     ("tables: {customers: [{file: a.csv, columns: {customer_ref: K, contact_consent: E,"
-     " signup_date: {from: S, dates: ['dd.mm.yyyy']}}}]}", "dates must be 'iso', 'dayfirst' or a list of strptime"),
+     " signup_date: {from: S, dates: ['dd.mm.yyyy']}}}]}", "dates must be 'iso', 'dayfirst', 'epoch_ms', 'epoch_s' or a list of strptime"),
     ("tables: {customers: [{file: a.csv, columns: {customer_ref: K, contact_consent: E,"
      " region: {from: R, dates: iso}}}]}", "`dates` given but the column is string"),
     ("tables: {customers: [{file: a.csv, columns: {customer_ref: K}}]}",
@@ -178,7 +178,7 @@ def test_renames_constants_and_value_maps(tmp_path):
         .tables["customers"]
     cols(out, customer_ref=strs("00123", "00456"), segment=strs("private", "business"),
          region=strs("Nord", "Nord"), contact_consent=bools(True, False),
-         signup_date=utc("2024-01-04 23:00", "2023-12-30 23:00"))
+         signup_date=utc("2024-01-05", "2023-12-31"))      # dates without a time keep their calendar date
 
 
 def test_template_builds_ids_from_source_columns(tmp_path):
@@ -375,7 +375,7 @@ def test_glob_stacks_files_in_sorted_order_with_file_and_row(tmp_path):
             - file: kontakte_*.csv
               columns: {customer_ref: K, contact_consent: E}
     """)
-    cols(staged.tables["customers"], customer_ref=strs("a1", "a2", "b1"),
+    cols(staged.tables["customers"], customer_ref=strs("A1", "A2", "B1"),          # ids upper-cased by default
          _file=strs("kontakte_2024-01.csv", "kontakte_2024-01.csv", "kontakte_2024-02.csv"),
          _row=pd.Series([2, 3, 2], dtype="int64"))
     assert staged.inputs["file"].tolist() == ["kontakte_2024-01.csv", "kontakte_2024-02.csv"]
@@ -468,7 +468,7 @@ def test_join_key_not_unique_names_file_column_rows(tmp_path):
         run(tmp_path, JOIN_MAP.replace("UNMATCHED", "drop"))
     message = str(info.value)
     assert "map.yml" in message and "logins.csv" in message and "['visitor_id'] is not unique" in message
-    assert "logins.csv row 2: 'v1'; row 4: 'v1'" in message
+    assert "visitor_id='v1' (logins.csv row 2); visitor_id='v1' (logins.csv row 4)" in message
     assert (info.value.file, info.value.column, info.value.rows) == ("logins.csv", "visitor_id", [2, 4])
 
 
@@ -602,7 +602,7 @@ def test_dayfirst_and_iso_and_mapping_timezone(tmp_path):
             - file: crm.csv
               columns: {customer_ref: K, contact_consent: E, signup_date: {from: S, dates: dayfirst}}
     """).tables["customers"]
-    cols(out, signup_date=utc("2024-01-05 05:00", "2024-01-05 05:00", "2024-01-05 18:00"))
+    cols(out, signup_date=utc("2024-01-05 00:00", "2024-01-05 00:00", "2024-01-05 18:00"))   # only times are local
 
 
 def test_few_unparseable_dates_become_missing_and_are_logged(tmp_path):
@@ -618,7 +618,7 @@ def test_few_unparseable_dates_become_missing_and_are_logged(tmp_path):
     assert staged.tables["customers"]["signup_date"].isna().tolist() == [False] * 20 + [True]
     logged = staged.log.query("step == 'dates'")
     assert logged["rows"].tolist() == [1]
-    assert logged["detail"].iloc[0] == "signup_date from 'S': crm.csv row 22: 'gestern'"
+    assert logged["detail"].iloc[0] == "signup_date from 'S': S='gestern' (crm.csv row 22)"
 
 
 def test_same_file_for_two_entries_is_read_once(tmp_path, monkeypatch):
@@ -751,8 +751,9 @@ def test_utf8_file_read_as_latin1_is_stopped_before_garbling(tmp_path):
         """)
     message = str(info.value)
     assert "map.yml" in message and "crm.csv: the file is UTF-8 but the mapping reads it as latin-1" in message
-    assert "row 3: '2;GeschÃ¤ftskunde;KÃ¶ln'" in message and "`encoding: utf-8`" in message
-    assert info.value.rows == [3]
+    assert "(first in row 3, column 'Segment'); set `encoding: utf-8`" in message
+    assert "Köln" not in message and "KÃ¶ln" not in message                   # the raw line is never quoted
+    assert (info.value.rows, info.value.column) == ([3], "Segment")
 
 
 def test_mapped_column_missing_from_file_hints_at_separator(tmp_path):
@@ -791,7 +792,7 @@ def test_too_many_unparseable_dates_stop_with_rows_and_values(tmp_path):
         run(tmp_path, CUSTOMERS_MAP)
     message = str(info.value)
     assert "map.yml" in message and "crm.csv: column 'Kunde seit' (-> signup_date): 2 of 3 values are not valid dates" in message
-    assert "crm.csv row 3: '31.02.2024'; row 4: '2024-01-07'" in message
+    assert "Kunde seit='31.02.2024' (crm.csv row 3); Kunde seit='2024-01-07' (crm.csv row 4)" in message
     assert (info.value.file, info.value.column, info.value.rows) == ("crm.csv", "Kunde seit", [3, 4])
 
 
@@ -807,14 +808,15 @@ def test_unparseable_numbers_stop_and_show_at_most_five_rows(tmp_path):
         """)
     message = str(info.value)
     assert "column 'nps' (-> nps): 7 of 8 values are not valid numbers (decimal '.', thousands None)" in message
-    assert message.endswith("first rows: s.csv row 3: 'x2'; row 4: 'x3'; row 5: 'x4'; row 6: 'x5'; row 7: 'x6'")
+    assert message.endswith("first rows: nps='x2' (s.csv row 3); nps='x3' (s.csv row 4); nps='x4' (s.csv row 5); "
+                            "nps='x5' (s.csv row 6); nps='x6' (s.csv row 7)")
     assert info.value.rows == [3, 4, 5, 6, 7, 8, 9]
 
 
 def test_unparseable_booleans_stop(tmp_path):
     raw_file(tmp_path, "crm.csv", "K,E\n1,ja\n2,vielleicht\n")
     with pytest.raises(SourceError, match=r"column 'E' \(-> contact_consent\): 1 of 2 values are not valid booleans.*"
-                                          r"crm\.csv row 3: 'vielleicht'"):
+                                          r"E='vielleicht' \(crm\.csv row 3\)"):
         run(tmp_path, "tables: {customers: [{file: crm.csv, columns: {customer_ref: K, contact_consent: E}}]}")
 
 

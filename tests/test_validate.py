@@ -1,4 +1,4 @@
-"""The validation gate: checks built from the schema, severity semantics, messages, Data Docs.
+"""The validation gate: checks built from the schema, severity semantics, messages, revenue bounds.
 
 Great Expectations runs cost time: each module fixture below is one gate run, asserted on by
 several tests.
@@ -101,10 +101,9 @@ def test_import_is_cheap_without_great_expectations():
     assert out.stdout.strip() == "False"
 
 
-# --- run A: clean processed tables pass, Data Docs are built -------------------------------------
+# --- run A: clean processed tables pass ---------------------------------------------------------
 @pytest.fixture(scope="module")
-def clean_run(tmp_path_factory):
-    docs = tmp_path_factory.mktemp("docs")
+def clean_run():
     tables = {
         "customers": frame("customers", [{"customer_id": "C1", "segment": "private", "signup_date": "2024-01-01",
                                           "churn_date": "2024-06-01", "contact_consent": True}], "processed"),
@@ -114,24 +113,17 @@ def clean_run(tmp_path_factory):
         "campaigns": frame("campaigns", [{"campaign_id": "A", "customer_id": "C1", "sent_at": "2024-06-01",
                                           "responded_at": "2024-06-02"}], "processed"),
     }
-    return docs, validate.run_gate(tables, TAX, "processed", data_docs_dir=docs, now=NOW)
+    return validate.run_gate(tables, TAX, "processed", now=NOW)
 
 
 def test_clean_tables_pass(clean_run):
-    _, gate = clean_run
+    gate = clean_run
     assert gate.failed == [], gate.results.loc[lambda d: ~d["success"]].to_dict("records")
     assert gate.status == "passed" and gate.skipped == [] and gate.warnings == []
     assert list(gate.results.columns) == validate.RESULT_COLUMNS
     assert gate.results["success"].all() and (gate.results["outcome"] == "passed").all()
     assert set(gate.results["table"]) == set(schema.TABLES)
     gate.raise_if_failed()                                   # does not raise
-
-
-def test_data_docs_index_is_written_under_the_folder(clean_run):
-    docs, gate = clean_run
-    assert gate.data_docs_index == (docs / "processed" / "index.html").resolve()
-    assert gate.data_docs_index.is_file()
-    assert (docs / "processed" / "validations").is_dir()
 
 
 # --- run B: a few bad rows warn ------------------------------------------------------------------
@@ -158,7 +150,8 @@ def test_few_bad_rows_warn_and_run_continues(few_bad):
 def test_warned_rows_carry_counts_and_examples(few_bad):
     _, _, gate = few_bad
     channel = row_of(gate, "events", "expect_column_values_to_be_in_set", "channel")
-    assert (channel["success"], channel["outcome"], channel["unexpected_count"]) == (True, "warned", 1)
+    assert (channel["success"], channel["outcome"], channel["unexpected_count"], channel["checked"]) == (
+        True, "warned", 1, 100)
     assert channel["unexpected_percent"] == pytest.approx(1.0)
     assert channel["examples"] == "channel='fax' (contacts.csv row 7)"
     nps = row_of(gate, "feedback", "expect_column_values_to_be_between", "nps")
@@ -216,11 +209,12 @@ def test_failure_message_names_table_column_file_and_rows(very_bad):
         very_bad.raise_if_failed()
     message = str(info.value)
     assert message.startswith("validation gate (raw) failed: 4 critical expectation(s) not met")
-    assert ("- customers.segment: expect_column_values_to_be_in_set (codes of 'segments' in at least 98% of rows): "
-            "3 unexpected row(s) (30.0%); e.g. segment='alien' (crm.csv row 2); "
+    assert ("- customers.segment: expect_column_values_to_be_in_set (codes of 'segments' in at least 98% of "
+            "non-missing values): 3 of 10 non-missing values (30.0%); e.g. segment='alien' (crm.csv row 2); "
             "segment='alien' (crm.csv row 3); segment='alien' (crm.csv row 4)") in message
     assert "feedback.nps" in message and "nps=11.0 (survey.csv row 3)" in message
-    assert "sent_at=missing (mail.csv row 2)" in message
+    assert ("campaigns.sent_at: expect_column_values_to_not_be_null (required value present in at least 98% of "
+            "rows): 3 of 3 rows (100.0%); e.g. sent_at=missing (mail.csv row 2)") in message
     assert "orders: expect_table_columns_to_match_set" in message and "missing: timestamp" in message
     assert isinstance(info.value, ValueError)
 
@@ -279,8 +273,8 @@ def test_cleaned_tables_pass_the_processed_gate(cleaned_run):
     assert cleaned_run.skipped == ["orders"]
 
 
-# --- run F: no telemetry, no network, nothing written outside the Data Docs folder ------------------
-def test_gate_runs_offline_with_analytics_off_and_writes_only_its_data_docs(tmp_path, monkeypatch):
+# --- run F: no telemetry, no network, no files (no Data Docs) ----------------------------------------
+def test_gate_runs_offline_with_analytics_off_and_writes_nothing(tmp_path, monkeypatch):
     import socket
 
     def refuse(*args, **kwargs):
@@ -291,10 +285,42 @@ def test_gate_runs_offline_with_analytics_off_and_writes_only_its_data_docs(tmp_
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setenv("GX_ANALYTICS_ENABLED", "True")
     monkeypatch.chdir(tmp_path)
-    gate = validate.run_gate({"feedback": frame("feedback", feedback(2))}, TAX, "raw",
-                             data_docs_dir=tmp_path / "run" / "data_docs", now=NOW)
+    gate = validate.run_gate({"feedback": frame("feedback", feedback(2))}, TAX, "raw", now=NOW)
     assert gate.status == "passed"
     assert validate.os.environ["GX_ANALYTICS_ENABLED"] == "False"
-    assert [p.name for p in tmp_path.iterdir()] == ["run"]
-    assert gate.data_docs_index == (tmp_path / "run" / "data_docs" / "raw" / "index.html").resolve()
-    assert gate.data_docs_index.is_file()
+    assert list(tmp_path.iterdir()) == []
+    assert not hasattr(gate, "data_docs_index")
+    with pytest.raises(TypeError):
+        validate.run_gate({}, TAX, "raw", data_docs_dir=tmp_path)
+
+
+# --- run G: revenue finite and plausible; refunds pass -----------------------------------------------
+def test_revenue_bounds_default_taxonomy_override_and_bad_config():
+    assert validate.revenue_bounds(config.Taxonomy({})) == validate.REVENUE_BOUNDS == (-100_000.0, 1_000_000.0)
+    assert validate.revenue_bounds(config.Taxonomy({"revenue_bounds": [-500, 5000]})) == (-500.0, 5000.0)
+    for bad in ([5000, -500], [0], ["a", 1], [float("-inf"), 1], "1000"):
+        with pytest.raises(ValueError, match="revenue_bounds"):
+            validate.revenue_bounds(config.Taxonomy({"revenue_bounds": bad}))
+    checks = {(c.table, c.expectation, c.column): c for c in validate.build_expectations(TAX, "raw", 0.05, now=NOW)}
+    revenue = checks[("orders", "expect_column_values_to_be_between", "revenue")]
+    assert revenue.severity == "critical" and "mostly" not in revenue.kwargs          # no tolerance: sums break
+    assert (revenue.kwargs["min_value"], revenue.kwargs["max_value"]) == validate.revenue_bounds(TAX)
+
+
+@pytest.fixture(scope="module")
+def revenue_run():
+    rows = [{"order_id": f"O{i}", "customer_ref": "K1", "timestamp": "2024-05-01", "revenue": value}
+            for i, value in enumerate([49.99, -50.0, float("inf"), 1e12, None, -2_000_000.0, float("-inf")])]
+    return validate.run_gate({"orders": frame("orders", rows, file="shop.csv")}, TAX, "raw", now=NOW)
+
+
+def test_infinite_and_absurd_revenue_fails_the_raw_gate_refunds_pass(revenue_run):
+    assert revenue_run.failed == ["orders.revenue: expect_column_values_to_be_between"]
+    row = row_of(revenue_run, "orders", "expect_column_values_to_be_between", "revenue")
+    assert (row["unexpected_count"], row["checked"]) == (4, 6)                     # the missing value is not counted
+    assert row["examples"] == ("revenue=inf (shop.csv row 4); revenue=1000000000000.0 (shop.csv row 5); "
+                               "revenue=-2000000.0 (shop.csv row 7); revenue=-inf (shop.csv row 8)")
+    with pytest.raises(validate.ValidationFailed, match=r"revenue finite and within -100,000 to 1,000,000 "
+                                                        r"\(revenue_bounds\) in all non-missing values\): "
+                                                        r"4 of 6 non-missing values \(66\.7%\)"):
+        revenue_run.raise_if_failed()

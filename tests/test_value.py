@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from cxlib import config, value
+from cxlib import config, engine, schema, value
 from cxlib.schema import TABLES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,9 +71,10 @@ def test_historic_value_missing_column_raises():
         value.historic_value(ORDERS.drop(columns="revenue"), as_of=AS_OF)
 
 
-def test_historic_value_without_as_of_and_orders_raises():
-    with pytest.raises(value.ValueInputError, match="pass as_of"):
-        value.historic_value(ORDERS.iloc[0:0])
+def test_historic_value_without_as_of_and_orders_is_empty():
+    out = value.historic_value(ORDERS.iloc[0:0])
+    assert len(out) == 0 and "recency_days" in out.columns
+    assert len(value.clv_summary(ORDERS.iloc[0:0])) == 0
 
 
 def test_historic_value_one_row():
@@ -113,8 +114,8 @@ def test_analysis_day_is_as_of_or_the_latest_day_of_any_table():
     assert value.analysis_day("", ORDERS, events) == ts("2024-05-01")
     assert value.analysis_day("2024-03-31", ORDERS, events) == ts("2024-03-31")
     assert value.analysis_day(None, ORDERS) == ts("2024-04-02")
-    with pytest.raises(value.ValueInputError, match="as_of"):
-        value.analysis_day("", ORDERS.iloc[0:0])
+    assert value.analysis_day("", ORDERS.iloc[0:0]) is None                # no timestamps at all
+    assert value.analysis_day("", ORDERS.iloc[0:0], engine.table(EVENTS)) == ts("2024-04-05")   # Ibis table
 
 
 def test_historic_value_does_not_mutate_input():
@@ -445,8 +446,15 @@ def test_customer_value_on_repeat_purchase_categories_adds_predicted_clv_to_reve
     assert dist["total"] == pytest.approx(hist["revenue"].sum() + ref["clv"].sum())
     assert dist["predicted"] == pytest.approx(ref["clv"].sum())
     assert value.describe_clv(res).startswith(f"Total value: {dist['total']:,.0f} € over 1,520 customers: net revenue")
-    with pytest.raises(value.ValueInputError, match="none of the CLV categories"):
-        value.customer_value(both, hist, categories=["Zubehör"])
+
+
+def test_clv_categories_absent_from_the_orders_model_all_orders_and_say_so():
+    hist = value.historic_value(ORDERS, as_of=AS_OF)
+    res = value.customer_value(ORDERS, hist, as_of=AS_OF, categories=["Zubehör"])
+    assert res.status == "unsupported" and res.message.startswith("Model not supported: only 2 of 3 customers")
+    assert res.message.endswith("None of the CLV categories (Zubehör) occurs in the orders, so the model covers "
+                                "all orders.")
+    assert res.customers["value"].tolist() == [160.0, 200.0, 80.0]
 
 
 # --- tiers ------------------------------------------------------------------------------

@@ -1,0 +1,61 @@
+"""Moments of truth: which contacts make or break loyalty, how well they are handled, how
+complaints develop, and whom to call back.
+
+One module per job, all imported here so `from cxlib import moments` reaches every function:
+`candidates` (derived moments dated when the customer experiences them, the candidates that
+occur, handled contacts), `impact` (exposure of survey answers, raw and adjusted impact on
+NPS / CSAT / CES, like-with-like comparison, handling quality), `churn` (churn after a moment
+on customer time), `ranking` (reach x impact, magic moments), `complaints` (complaints after
+long waits, monthly complaint rates or counts against control limits), `drivers` (relative
+weights of attribute ratings), `contact` (the consent-gated call-back list) and `inputs`
+(what every section starts from, and the section entry points that raise `schema.Missing`
+for what the data lacks). Figures are in `cxlib.moments.figures` (imported on its own).
+
+Every computation over all events is an Ibis expression run by the engine of the input
+tables (`cxlib.engine`: DuckDB by default, PySpark unchanged); only aggregated results and the
+survey-response level come back as pandas.
+
+    inputs = moments.prepare(tables, taxonomy, window_days=60)
+    impacts = moments.impacts(inputs, min_n=50)
+    ranking = moments.rank_moments(inputs.candidates, impacts[inputs.kpi])
+"""
+
+from cxlib.moments.base import (  # noqa: F401
+    SECONDS_PER_DAY, UNKNOWN, MOMENT, DIMENSION, LEVEL, CATEGORY, MONTH, RESOLUTION, FCR, WAIT_BAND,
+    HANDLING_DIMENSIONS, DEFAULT_WAIT_BANDS, NOT_RECORDED, MomentsError, conform, conform_frame, count_rows,
+    moment_label, wait_band_labels, design_matrix, interval_text, signed, join_words,
+)
+from cxlib.moments.candidates import (  # noqa: F401
+    DATED_AT, with_derived_moments, comparable_rules, moment_catalogue, candidate_moments, candidates_table,
+    describe_candidates, handled_contacts, observation_period,
+)
+from cxlib.moments.impact import (  # noqa: F401
+    KPI_ORDER, kpi_scores, kpis_present, varying_covariates, comparable_responses, response_exposures, kpi_outcome,
+    adjusted_difference, kpi_impact, handling_impact, survey_responses, handling_table, describe_impact,
+    impact_table, kpis_table, describe_kpis,
+)
+from cxlib.moments.churn import (  # noqa: F401
+    require_churn, churn_cells, rate_ratio, churn_table, churn_impact, handling_churn, churn_summary_table,
+    churn_chart_rows, top_churn_moment, describe_churn, handling_churn_table, describe_handling_churn,
+)
+from cxlib.moments.ranking import (  # noqa: F401
+    RANKING_COLUMNS, empty_ranking, rank_moments, ranking_record, ranking_table, describe_ranking,
+    importance_performance, describe_magic,
+)
+from cxlib.moments.complaints import (  # noqa: F401
+    PER_1000, COUNT, complaints_after_waits, u_chart, COMPLAINT_CHARTS, complaint_rates, complaint_counts,
+    complaints_by_month, complaint_chart_columns, complaint_record, describe_complaints,
+)
+from cxlib.moments.drivers import (  # noqa: F401
+    OVERALL, RELATIONSHIP, overall_rows, driver_outcome, relative_weights, touchpoint_ratings, driver_weights,
+    rating_scale, drivers_table, describe_drivers,
+)
+from cxlib.moments.contact import (  # noqa: F401
+    DIRECT_CHANNELS, INCLUDED, NO_CONSENT, OTHER, STATUSES, CONSENT, negative_moments, recent_moments,
+    rows_for_customers, parse_channels, consented_channels, contact_list, contact_list_counts, contact_list_export,
+    describe_contact_list, contact_list_record, contact_list_examples,
+)
+from cxlib.moments.inputs import (  # noqa: F401
+    Inputs, prepare, require_moments, require_answers, impacts, churn_after_moments, focus_moments, handling_quality,
+    handling_churn_by_outcome, setup_record, setup_table,
+)
