@@ -7,16 +7,18 @@ Rules, in the order applied to each table (each logged with the rows it affected
 2. test accounts (customers.is_test) dropped, with every row of other tables that belongs to them;
 3. unknown codes (not in the taxonomy): in a required code column (events.channel,
    events.touchpoint) the row is dropped, elsewhere the value is set to missing;
-4. scores outside `schema.SCORE_RANGES` set to missing, per score;
+4. scores outside `schema.SCORE_RANGES` set to missing, per score; csat outside its own
+   scale (`schema.csat_scale`: the mapping's scale, else 1-5), per row;
 5. timestamps outside [min_date, now + 1 day]: row dropped if the column is required, else
    set to missing;
 6. churn_date before signup_date, responded_at before sent_at: the later one set to missing;
 7. missing contact_consent set to False ("missing = no consent");
 8. rows missing a required value dropped;
 9. events.stage derived from the touchpoint via the taxonomy;
-10. events, orders and campaigns of customers not in customers dropped (only when a non-empty
-    customers table is given: a source set may have none); feedback of unknown customers is
-    kept and counted;
+10. events, orders and campaigns of customers not in customers dropped; feedback of unknown
+    customers is kept and counted. Without a customers table (absent or empty) one is derived
+    first: one customer per customer_ref of the other tables, contact_consent False, logged as
+    rows derived (`DERIVED_RULE`); events without a customer_ref are kept;
 11. customer_ref replaced by the keyed pseudonym customer_id (see `pseudonymise`).
 
 Duplicate keys whose rows differ (after rule 1) cannot be resolved safely: `clean_tables` raises

@@ -61,6 +61,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
                 "narrative", "consumer complaint narrative", "explication", "begruendung", "body", "remarks?",
                 "anmerkung(en)?", "message", "nachricht", "bemerkung", "beschreibung", "description text"),
     "revenue": ("betrag", "amount", "revenue", "umsatz", "total", "summe", "price", "preis", "wert", "value",
+                "(stueck|einzel|unit ?)preis",
                 "unit ?price", "netto", "brutto", "payment ?amount", "total ?amount"),
     "product": ("product", "produkt", "artikel", "item", "description", "sku", "tarif", "stock ?code",
                 "artikelnummer", "leistung"),
@@ -129,7 +130,8 @@ def sniff(data: bytes, name: str = "") -> dict:
 def read_sample(data: bytes, name: str, reader: dict, rows: int = SAMPLE_ROWS) -> pd.DataFrame:
     """The first `rows` rows of a file as text (trimmed; blank = missing), columns as in its header."""
     if reader.get("format") == "excel":
-        frame = pd.read_excel(io.BytesIO(data), sheet_name=reader.get("sheet", 0), dtype=object, nrows=rows)
+        frame = pd.read_excel(io.BytesIO(data), sheet_name=reader.get("sheet", 0), dtype=object, nrows=rows,
+                              engine="calamine")          # as sources reads it
     elif reader.get("format") == "parquet":
         frame = pd.read_parquet(io.BytesIO(data)).head(rows)
     else:
@@ -271,8 +273,8 @@ def propose(file: str, columns: pd.DataFrame, reader: dict | None = None) -> dic
             cols[key] = {"row_number": True}
             why[key] = "no unique column: the row number"
             todo.append(f"{key}: no unique column found; the row number is used (stable only if the file never changes)")
-    # 2. columns named by their header, in order of the header match
-    for c in rows.index:
+    # 2. columns named by their header (free text: the fullest column first)
+    for c in sorted(rows.index, key=lambda c: -rows.at[c, "filled"] * rows.at[c, "detail"].get("chars", 0)):
         if c in used:
             continue
         kind = rows.at[c, "kind"]
@@ -313,6 +315,14 @@ def propose(file: str, columns: pd.DataFrame, reader: dict | None = None) -> dic
         elif kind == "score" and len(scores) <= 2:
             todo.append(f"{c!r} holds scores {detail['scale'][0]}-{detail['scale'][1]}: a second rating? "
                         f"(map it as its own feedback entry, or ignore it)")
+    # unit price and quantity: revenue = quantity x price
+    quantity = next((c for c in rows.index if c not in used and rows.at[c, "kind"] == "number"
+                     and re.fullmatch(r"quantity|qty|menge|anzahl|stueck(zahl)?|amount of items", header_words(c))), None)
+    price = cols.get(schema.REVENUE)
+    if quantity and isinstance(price, str) and re.search(r"price|preis", header_words(price)):
+        cols[schema.REVENUE] = {"from": quantity, "multiply": price}
+        why[schema.REVENUE] = f"{quantity} x {price}"
+        used.add(quantity)
     # 4. required columns nobody filled
     constants: dict = {}
     for canonical in schema.staged_columns(table):

@@ -47,9 +47,9 @@ _COMPLETED, CANCELLED, _PENDING = ORDER_STATUSES      # order status codes (sche
 DEFAULT_EXCLUDED_STATUSES = (CANCELLED,)
 CANCEL_STEP = "order_cancelled"                           # touchpoint of an order cancellation (taxonomy)
 # what would enable a section that lacks its input (the `enable` of schema.Missing)
-NEEDS_EVENTS = "events (event_id, customer_id, timestamp, touchpoint)"
-NEEDS_CUSTOMER = "events.customer_id (the customer or case id of each event)"
-NEEDS_ORDERS = "orders (order_id, customer_id, timestamp)"
+NEEDS_EVENTS = "the events table: event_id, customer_id, timestamp, touchpoint"
+NEEDS_CUSTOMER = "events.customer_id, the customer or case id of each event"
+NEEDS_ORDERS = "the orders table: order_id, customer_id, timestamp"
 FOCUS_KEYS = ("product", "segment", "journey")
 
 
@@ -604,7 +604,7 @@ def conversion_rate(customers, orders=None, *, by: str | None = None, groups: It
     c = _by_values(c, by)
     leads = c.filter(c[col_lead_date].notnull())
     if _count(leads, n=leads.count())["n"] == 0:
-        raise Missing("no leads (no customer has a lead date)", enable=f"customers.{col_lead_date}")
+        raise Missing("no leads: no customer has a lead date", enable=f"customers.{col_lead_date}")
     if since is not None:
         leads = leads.filter(_seconds(leads[col_lead_date]) >= int(pd.Timestamp(since).timestamp()))
         if _count(leads, n=leads.count())["n"] == 0:
@@ -805,7 +805,7 @@ def campaign_response(campaigns, *, by: str | None = None, col_sent: str = SENT_
     c = c.mutate(_resp=ibis.ifelse(c[col_responded].notnull(), 1, 0))
     out = _group_rate(c, by, None, c._resp, "sent", "responded", confidence)
     if out["sent"].sum() == 0:
-        raise Missing("no campaign contacts", enable="campaigns (campaign_id, customer_id, sent_at, responded_at)")
+        raise Missing("no campaign contacts", enable="the campaigns table: campaign_id, customer_id, sent_at, responded_at")
     return out
 
 

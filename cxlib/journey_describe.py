@@ -33,6 +33,11 @@ def _int(value) -> str:
     return f"{int(value):,}"
 
 
+def _many(count, word: str, plural: str | None = None) -> str:
+    """'1 customer', '2,714 customers' (`plural` where it is not word + s)."""
+    return f"{_int(count)} {word if int(count) == 1 else plural or word + 's'}"
+
+
 def _days(value) -> str:
     return "–" if pd.isna(value) else f"{value:.1f}"
 
@@ -60,11 +65,14 @@ def describe_overview(log: pd.DataFrame) -> str:
     r = log.iloc[0]
     if r["events"] == 0:
         return "The event log is empty, so the sections on journeys are not shown."
-    text = (f"{_int(r['events'])} events of {_int(r['customers'])} customers from "
+    if r["customers"] == 0:
+        return (f"{_many(r['events'], 'event')} from {r['first']:%Y-%m-%d} to {r['last']:%Y-%m-%d}; none carries "
+                "a customer id, so they form no journeys.")
+    text = (f"{_many(r['events'], 'event')} of {_many(r['customers'], 'customer')} from "
             f"{r['first']:%Y-%m-%d} to {r['last']:%Y-%m-%d}.")
     without = int(r["events"] - r["events_with_customer"])
     if without:
-        text += f" {_int(without)} events carry no customer id and belong to no journey."
+        text += f" {_many(without, 'event')} without a customer id belong to no journey."
     return text
 
 
@@ -79,9 +87,9 @@ def stages_title(stages: pd.DataFrame) -> str:
 def describe_stages(stages: pd.DataFrame, log: pd.DataFrame) -> str:
     """Customers per stage in lifecycle order, in one sentence (from `journey.stage_summary`)."""
     reached = stages[stages["customers"] > 0]
-    parts = [f"{_pct(r.share)} in {r.stage_label.lower()}" for r in reached.itertuples()]
-    text = f"Of {_int(log['customers'].iloc[0])} customers in the log, " + parts[0].replace(" in ", " have an event in ", 1) \
-        + "".join(f", {part}" for part in parts[1:]) + "."
+    first, *rest = reached.itertuples()
+    text = (f"Of {_many(log['customers'].iloc[0], 'customer')} in the log, {_pct(first.share)} have an event in "
+            f"{first.stage_label.lower()}" + "".join(f", {_pct(r.share)} in {r.stage_label.lower()}" for r in rest) + ".")
     absent = stages.loc[stages["customers"] == 0, "stage_label"].str.lower().tolist()
     if absent:
         text += f" No event falls in {', '.join(absent)}."
@@ -105,7 +113,7 @@ def describe_episodes(episodes: pd.DataFrame, gap_days: float) -> str:
 def funnel_title(funnel: pd.DataFrame, labels: Sequence[str]) -> str:
     """The funnel figure's title: the share of starters who reach the last step."""
     if len(funnel) == 1:
-        return f"{_int(funnel['customers'].iloc[0])} customers reach {labels[0].lower()}"
+        return f"{_many(funnel['customers'].iloc[0], 'customer')} reach {labels[0].lower()}"
     return f"{_pct(funnel['conversion'].iloc[-1], 1)} of those who start reach {labels[-1].lower()}"
 
 
@@ -113,12 +121,15 @@ def describe_funnel(funnel: pd.DataFrame, labels: Sequence[str]) -> str:
     """The largest drop between steps and the time to the last step (from `journey.funnel`)."""
     start = int(funnel["customers"].iloc[0])
     if len(funnel) == 1:
-        return f"{_int(start)} customers reach {labels[0].lower()}; the funnel has no further step."
+        return f"{_many(start, 'customer')} reach {labels[0].lower()}; the funnel has no further step."
     later = funnel.iloc[1:].assign(label=list(labels[1:]))
     worst = later.sort_values(["step_conversion", "step_index"], kind="stable").iloc[0]
-    text = (f"Of {_int(start)} customers who start, the largest drop is before **{worst['label']}**: "
-            f"{_int(worst['drop_off'])} customers ({_pct(1 - worst['step_conversion'])} of the previous step) do not go on. ")
     last = funnel.iloc[-1]
+    if worst["drop_off"] == 0:
+        return (f"All {_many(start, 'customer')} who start reach the last step, in a median of "
+                f"{last['days_median']:.0f} days (90% within {last['days_p90']:.0f}).")
+    text = (f"Of {_many(start, 'customer')} who start, the largest drop is before **{worst['label']}**: "
+            f"{_many(worst['drop_off'], 'customer')} ({_pct(1 - worst['step_conversion'])} of the previous step) do not go on. ")
     if last["customers"] == 0:
         return text + "Nobody reaches the last step."
     return text + (f"Reaching the last step takes a median of {last['days_median']:.0f} days "
@@ -137,7 +148,8 @@ def stage_matrix(stage_flow: pd.DataFrame, taxonomy, lang: str = "en") -> tuple[
     codes = taxonomy.codes("stages")
     flow = stage_flow[stage_flow["from_step"].isin(codes) & stage_flow["to_step"].isin(codes)]
     if flow.empty:
-        raise Missing("no consecutive events with a journey stage", enable="events.stage, or the touchpoints' stages in the taxonomy")
+        raise Missing("no consecutive events with a journey stage",
+                      enable="events.stage, or the touchpoints' stages in the taxonomy")
     order = [s for s in codes if s in set(flow["from_step"]) | set(flow["to_step"])]
     labels = {s: taxonomy.label("stages", s, lang) for s in order}
     matrix = (flow.pivot_table(index="from_step", columns="to_step", values="probability", aggfunc="sum", fill_value=0)
@@ -158,7 +170,7 @@ def stage_flow_title(stage_flow: pd.DataFrame, taxonomy, lang: str = "en") -> st
 
 def describe_stage_flow(stage_flow: pd.DataFrame, taxonomy, lang: str = "en") -> str:
     """Transitions between stages and where a purchase leads (from `journey.transitions` on stages)."""
-    text = f"{_int(stage_flow['transitions'].sum())} transitions between consecutive events."
+    text = f"{_many(stage_flow['transitions'].sum(), 'transition')} between consecutive events."
     after = stage_flow[stage_flow["from_step"] == "purchase"]
     if len(after):
         top = after.iloc[0]
@@ -229,29 +241,31 @@ def describe_conversion(conversion: pd.DataFrame) -> str:
     """Leads who became customers (from `journey.conversion_rate`, one row)."""
     r = conversion.iloc[0]
     if r["converted"] == 0:
-        return f"0 of {_int(r['leads'])} leads converted ({_interval(r)})."
-    return f"{_pct(r['rate'], 1)} of {_int(r['leads'])} leads became customers ({_interval(r)})."
+        return f"0 of {_many(r['leads'], 'lead')} converted ({_interval(r)})."
+    return f"{_pct(r['rate'], 1)} of {_many(r['leads'], 'lead')} became customers ({_interval(r)})."
 
 
 def describe_repeat(repeat: pd.DataFrame) -> str:
     """Buyers who ordered more than once (from `journey.repeat_customer_rate`, one row)."""
     r = repeat.iloc[0]
-    return (f"{_pct(r['rate'], 1)} of {_int(r['buyers'])} buyers ordered more than once "
-            f"({_int(r['repeat_buyers'])} customers; {_interval(r)}).")
+    if r["repeat_buyers"] == 0:
+        return f"0 of {_many(r['buyers'], 'buyer')} ordered more than once ({_interval(r)})."
+    return (f"{_pct(r['rate'], 1)} of {_many(r['buyers'], 'buyer')} ordered more than once "
+            f"({_many(r['repeat_buyers'], 'customer')}; {_interval(r)}).")
 
 
 def describe_order_intervals(intervals: pd.DataFrame) -> str:
     """Time between two orders of a customer (from `journey.order_intervals`, one row)."""
     r = intervals.iloc[0]
     return (f"Between two consecutive orders of a customer lie a median of {_days(r['days_median'])} days "
-            f"(90% within {_days(r['days_p90'])} days; {_int(r['intervals'])} intervals of {_int(r['customers'])} customers).")
+            f"(90% within {_days(r['days_p90'])} days; {_many(r['intervals'], 'interval')} of {_many(r['customers'], 'customer')}).")
 
 
 def opportunities_title(rates: pd.DataFrame) -> str:
     """The opportunity figure's title (from `journey.repeat_vs_new_conversion`, no `by`)."""
     r = rates.set_index("customer_type")
     if r["converted"].sum() == 0:
-        return f"None of {_int(r['opportunities'].sum())} opportunities became an order"
+        return f"0 of {_many(r['opportunities'].sum(), 'sales opportunity', 'sales opportunities')} became an order"
     if (r["opportunities"] > 0).all():
         return (f"Repeat customers convert {_pct(r.loc['repeat', 'rate'])} of opportunities, "
                 f"new ones {_pct(r.loc['new', 'rate'])}")
@@ -283,7 +297,7 @@ def describe_opportunities(rates: pd.DataFrame) -> str:
 def describe_campaigns(campaigns: pd.DataFrame, by_campaign: pd.DataFrame) -> str:
     """Campaign response overall and the range over campaigns (from `journey.campaign_response`)."""
     r = campaigns.iloc[0]
-    text = f"{_pct(r['rate'], 1)} of {_int(r['sent'])} contacts sent responded ({_interval(r)})."
+    text = f"{_pct(r['rate'], 1)} of {_many(r['sent'], 'contact')} sent responded ({_interval(r)})."
     if len(by_campaign) > 1:
         best = by_campaign.sort_values("rate", ascending=False, kind="stable").iloc[0]
         text += f" The best of {len(by_campaign)} campaigns, {best.iloc[0]}, reached {_pct(best['rate'], 1)}."

@@ -216,10 +216,13 @@ def example_row(values: Mapping[str, object], *, file=None, row=None, personal: 
     """
     shown = ", ".join(f"{column}={shown_value(value, personal=column in personal or column in PERSONAL_COLUMNS)}"
                       for column, value in values.items())
-    known = lambda x: x is not None and not (isinstance(x, float) and x != x) and x is not pd.NA  # noqa: E731
-    where = (f"{file} row {row}" if known(file) and known(row) else f"row {row}" if known(row)
-             else str(file) if known(file) else "")
+    where = (f"{file} row {row}" if _known(file) and _known(row) else f"row {row}" if _known(row)
+             else str(file) if _known(file) else "")
     return f"{shown} ({where})" if where else shown
+
+
+def _known(value) -> bool:
+    return value is not None and value is not pd.NA and not (isinstance(value, float) and value != value)
 
 
 def example_rows(rows: pd.DataFrame, columns: Sequence[str], *, personal: Collection[str] = (),

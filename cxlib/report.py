@@ -1436,11 +1436,18 @@ def rows_table(before: pd.Series, after: pd.Series) -> pd.DataFrame:
 
 
 def tables_note(rows: pd.DataFrame, processed_dir: str | Path) -> str:
-    """Markdown: what was written to the processed folder (from `rows_table`)."""
+    """Markdown: what was written to the processed folder (from `rows_table`). A staging folder of
+    `cx run` (`.<name>.staging`, see cxlib.folders) is named as such, with the folder it replaces."""
     kept = int(rows["rows_written"].sum())
+    written = f"**{_plural(len(rows), 'table')} with {kept:,} rows** {'was' if len(rows) == 1 else 'were'}"
+    staged = re.fullmatch(r"\.(.+)\.staging", Path(processed_dir).name)
+    if staged:
+        final = Path(processed_dir).with_name(staged[1])
+        return (f"Both gates passed, so {written} written as Parquet to this run's staging folder; the later "
+                f"stages read them there, and they replace `{final}` in one step only when every stage of the "
+                "run has succeeded.")
     return (
-        f"Both gates passed, so **{_plural(len(rows), 'table')} with {kept:,} rows** "
-        f"{'was' if len(rows) == 1 else 'were'} written as "
+        f"Both gates passed, so {written} written as "
         f"Parquet to `{processed_dir}` (replacing the previous version in one step). The analysis "
         "notebooks read them from there."
     )

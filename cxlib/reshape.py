@@ -99,8 +99,10 @@ def aggregate(frame: pd.DataFrame, by: list[str], functions: dict[str, str], *,
         columns[name] = (grouped.sum(min_count=1) if func == "sum" else grouped.count() if func == "count"
                          else getattr(grouped, func)())
     combined = pd.DataFrame(columns).reset_index()
-    out = pd.concat([combined, positioned.loc[~keyed]], ignore_index=True)
-    dtypes = {c: frame[c].dtype for c in frame.columns if how.get(c) != "count"}
+    counted = [c for c in frame.columns if how.get(c) == "count"]
+    single = positioned.loc[~keyed].assign(**{c: positioned.loc[~keyed, c].notna().astype("int64") for c in counted})
+    out = pd.concat([combined, single], ignore_index=True)
+    dtypes = {c: ("int64" if c in counted else frame[c].dtype) for c in frame.columns}
     return (out.sort_values(_POS, kind="stable").drop(columns=_POS)
             .loc[:, list(frame.columns)].astype(dtypes).reset_index(drop=True))
 

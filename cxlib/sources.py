@@ -9,7 +9,8 @@ every file as text (codes and leading zeros survive), maps and types the columns
   not fill are present with zero rows): the columns of `schema.staged_columns(table)` typed by
   their canonical dtype (string -> pandas `str`, float -> float64, int -> Int64, bool ->
   `boolean`, datetime -> datetime64[us, UTC], date -> naive datetime64[us] at midnight), then
-  customers' `is_test`, `pii_name`, `pii_email`, `pii_phone`, then lineage `_file`, `_row`
+  customers' `is_test`, `pii_name`, `pii_email`, `pii_phone`, feedback's `csat_min` (bottom of
+  the mapped CSAT scale, for the gate and cleaning), then lineage `_file`, `_row`
   (file name in the raw folder; 1-based row as a spreadsheet shows it, header = row 1).
 - `log`: columns `table, step, rule, rows, detail`, one row per rule that touched rows.
 - `inputs`: columns `file, table, sha256, rows, bytes`, one row per file and table.
@@ -47,7 +48,7 @@ TOP_KEYS = {"name", "description", "defaults", "tables"}
 ENTRY_KEYS = {"file", "reader", "columns", "constants", "where", "melt", "join", "pii",
               "test_accounts", "ignore", "aggregate", "expect_files"}
 SPEC_KEYS = {"from", "constant", "template", "row_number", "values", "default", "dates", "na_values",
-             "missing", "unit", "scale"}
+             "missing", "unit", "scale", "multiply"}
 SOURCE_KEYS = ("from", "constant", "template", "row_number")
 READ_KEYS = {"format", "sep", "encoding", "quotechar", "na_values", "skiprows", "sheet", "header", "names"}
 PARSE_KEYS = {"decimal", "thousands", "timezone", "max_unparseable_share", "ids_case_sensitive"}
@@ -276,6 +277,10 @@ def _check_entry(entry, table: str, number: int, defaults: dict, fail) -> dict:
                 fail(where, f"column {column!r}: unit {spec['unit']!r} is not one of {sorted(UNITS)}", column)
             if not column.endswith("_seconds"):
                 fail(where, f"column {column!r}: `unit` converts to seconds and applies to *_seconds columns only", column)
+        if "multiply" in spec:
+            if dtypes[column] != "float" or not isinstance(spec["multiply"], str):
+                fail(where, f"column {column!r}: `multiply` names a source number column and applies to number "
+                            f"columns only (e.g. revenue: {{from: Quantity, multiply: UnitPrice}})", column)
         return spec
 
     columns = entry.get("columns") or {}
@@ -307,9 +312,9 @@ def _check_entry(entry, table: str, number: int, defaults: dict, fail) -> dict:
         if join.get("unmatched", "drop") not in ("drop", "keep"):
             fail(where, f"unmatched must be drop or keep, got {join.get('unmatched')!r}")
         specs = {c: check_spec(c, s, where) for c, s in (join.get("columns") or {}).items()}
-        bad = sorted(c for c, s in specs.items() if "template" in s or "row_number" in s)
+        bad = sorted(c for c, s in specs.items() if {"template", "row_number", "multiply"} & set(s))
         if bad:
-            fail(where, f"column(s) {bad}: templates and row numbers are not supported in a join; use `from`")
+            fail(where, f"column(s) {bad}: templates, row numbers and multiply are not supported in a join; use `from`")
         both = sorted(set(specs) & (set(specs_of_entry) | set(join_specs)))
         if both:
             fail(where, f"column(s) {both} mapped twice (in `columns` and a join, or in two joins)")
@@ -572,9 +577,8 @@ def _given_names(frame: pd.DataFrame, options: dict, prefix: str, name: str) -> 
     """The mapping's `names` for a file without a header row; their number must match the columns."""
     names = [n.strip() for n in options["names"]]
     if len(names) != frame.shape[1]:
-        first = " | ".join(str(v) for v in frame.iloc[0].tolist()) if len(frame) else ""
         raise SourceError(f"{prefix}: `names` gives {len(names)} column names but the file has {frame.shape[1]} "
-                          f"columns (sep {options.get('sep') or ','!r}); first row: {first[:120]!r}",
+                          f"columns (sep {options.get('sep') or ','!r}) in row {1 + options['skiprows']}",
                           file=name, rows=[1 + options["skiprows"]])
     return names
 
@@ -820,7 +824,7 @@ def _map_entry(entry: dict, files: _Files, taxonomy: Taxonomy, mapping: str) -> 
     out = out.assign(**{schema.SOURCE_FILE: src[_FILE].astype("str"), schema.SOURCE_ROW: src[_ROW].astype("int64")})
     out = out[_out_columns(table)].astype(_dtypes(table))
     if entry["aggregate"]:
-        out = _aggregate(out, entry["aggregate"], note)
+        out = _aggregate(out, entry["aggregate"], note).astype(_dtypes(table))
     return out.reset_index(drop=True), log
 
 
@@ -851,7 +855,11 @@ def _normalise_ids(refs: pd.Series, src: pd.DataFrame, ctx: _Ctx, note) -> pd.Se
     are case-insensitive almost everywhere, and a split customer would silently lose or gain
     consent, while a wrong merge shows as a conflicting duplicate key in cleaning). The log counts
     the values changed and names their rows, never the numbers."""
-    out = refs.astype("str").str.normalize("NFKC").str.strip(" \t\r\n\u00a0\u200b\u200c\u200d\u2060\ufeff")
+    out = refs.astype("str")
+    wide = out.notna() & ~out.str.isascii().fillna(True).astype(bool)     # NFKC is slow: only where it can matter
+    if wide.any():
+        out = out.mask(wide, out.loc[wide].str.normalize("NFKC"))
+    out = out.str.strip(" \t\r\n\u00a0\u200b\u200c\u200d\u2060\ufeff")
     if not ctx.options.get("ids_case_sensitive", False):
         out = out.str.upper()
     out = out.mask(out.eq(""))
@@ -900,6 +908,8 @@ def _named_columns(entry: dict) -> set[str]:
     for spec in entry["columns"].values():
         if "from" in spec:
             used.add(spec["from"])
+        if "multiply" in spec:
+            used.add(spec["multiply"])
         if "template" in spec:
             used |= set(_template_fields(spec["template"], lambda p: None)) - {reshape.ROW_FIELD, reshape.FILE_FIELD}
     for names in (entry["pii"] or {}).values():
@@ -917,10 +927,13 @@ def _check_columns(raw: _Raw, entry: dict, ctx: _Ctx) -> None:
     named = _named_columns(entry)
     missing = sorted(named - set(columns))
     if missing:
-        hint = ""
-        if len(columns) == 1 and any(ch in columns[0] for ch in ";\t|,"):
-            hint = f"; the header was read as one column {columns[0]!r}: is `sep` right?"
-        ctx.fail(f"{raw.name}: mapped column(s) {missing} not in the file; columns present: {columns}{hint}",
+        # no mapped column at all in the first row: it may be data (no header row, wrong sep), never quoted
+        blind = not named & set(columns)
+        present = f"the first row has {len(columns)} field(s), not shown" if blind else f"columns present: {columns}"
+        seps = [repr(ch) for ch in (";", "\t", "|", ",") if len(columns) == 1 and ch in columns[0]]
+        hint = (f"; the first row was read as one column containing {', '.join(seps)}: is `sep` right?" if seps
+                else "; if the file has no header row, set `header: false` with `names: [...]`" if blind else "")
+        ctx.fail(f"{raw.name}: mapped column(s) {missing} not in the file; {present}{hint}",
                  file=raw.name, column=missing[0], rows=[1])
     if entry["ignore"] == "*":
         return
@@ -1102,6 +1115,11 @@ def _column(src: pd.DataFrame, name: str, column: schema.Column, spec: dict | No
     if "unit" in spec and UNITS[spec["unit"]] != 1.0:
         note("unit", f"{spec['unit']} converted to seconds", int(typed.notna().sum()), name)
         typed = typed * UNITS[spec["unit"]]
+    if "multiply" in spec:
+        factor = _typed(src[spec["multiply"]].astype("str"), _canon(src, spec["multiply"]), "float", name,
+                        spec["multiply"], src, {}, ctx, note)
+        note("multiply", f"values multiplied by {spec['multiply']!r}", int(typed.notna().sum()), name)
+        typed = typed * factor
     return typed
 
 
@@ -1127,11 +1145,12 @@ def _normalise_codes(text: pd.Series, section: str, taxonomy: Taxonomy, name: st
     lookup = {v: aliases.get(fold(v), v) for v in distinct}   # once per distinct value, not per row
     out = text.map(lookup, na_action="ignore").astype("str")
     changed = out.ne(text) & text.notna()
-    examples = ", ".join(f"{a!r} -> {b!r}" for a, b in list({k: v for k, v in lookup.items() if k != v}.items())[:3])
+    examples = ", ".join(f"{privacy.shown_value(a)} -> {privacy.shown_value(b)}"
+                         for a, b in list({k: v for k, v in lookup.items() if k != v}.items())[:3])
     note("codes", "values normalised by taxonomy alias", int(changed.sum()), f"{name}: {examples}")
     known = set(aliases.values())
     unknown = out.notna() & ~out.isin(known)
-    shown = ", ".join(repr(v) for v in pd.unique(out[unknown])[:N_EXAMPLES])
+    shown = ", ".join(privacy.shown_value(v) for v in pd.unique(out[unknown])[:N_EXAMPLES])
     note("codes", f"values not in taxonomy section {section} (left for the validation gate)", int(unknown.sum()),
          f"{name}: {shown}")
     return out

@@ -1,17 +1,19 @@
 """Executive summary: KPI tiles with honest changes, findings written from the numbers, and
-audience views, in English and German.
+audience views, in English and German — built only from what the stages recorded (results.json).
 
-Tiles compare the latest period (the month, quarter or year holding `as_of`) with the period
-before. NPS, CSAT and CES come from the processed feedback, the conversion rate from customers
-and orders, the repeat-customer rate from orders, the complaint rate from the monthly rates the
-moments-of-truth stage recorded. Each change is tested (NPS: z-test on the adjusted-Wald
-estimates; CSAT, conversion, repeat customers: two-proportion z-test; CES: Welch t-test;
-complaint rate: exact conditional Poisson test) and called significant only after
-Benjamini-Hochberg over the tiles, and only when both periods reach `min_n`. The change against
-the previous run is the difference to the previous run's tile and is not tested: two runs
-share most of their data.
+Each tile names its period. NPS, CSAT and CES: the last period of the feedback stage's trend
+(`feedback.trend`) against the one before, with the change and verdict stage 02 recorded, or all
+answers (`feedback.<kpi>`) when no trend was recorded. Complaint rate: the monthly complaints and
+active customers of stage 04 summed to the month, quarter or year holding `as_of`, against the one
+before (exact conditional Poisson test, Benjamini-Hochberg over the tiles the summary tests
+itself). Conversion and repeat-customer rate: the journey stage's own rates over the whole period
+it analysed. A tile or finding exists only when its result does; sections whose stage recorded
+nothing and the sections the stages skipped are listed in one closing part (`skipped_part`).
+The change against the previous run is the difference to the previous run's tile and is not
+tested: two runs share most of their data.
 
-    tiles = summary.kpi_tiles(feedback, customers, orders, results.get("complaints"), as_of=day)
+    results = report.read_results(run_dir)
+    tiles = summary.kpi_tiles(results, as_of=summary.as_of_day("", results), period="month")
     tiles = summary.with_previous_run(tiles, report.read_results(previous_run_dir), run_id="20261101T060000Z")
     HTML(summary.tiles_html(tiles, lang="de"))
     summary.findings(tiles, results, lang="de", audience="service")  -> ["...", "...", "..."]
@@ -33,7 +35,7 @@ from matplotlib import pyplot as plt
 from scipy import stats as st
 
 from cxlib import metrics, plots
-from cxlib.schema import CES, CSAT, CUSTOMER_ID, LEAD_DATE, NPS, SIGNUP_DATE, STATUS, TIMESTAMP
+from cxlib.schema import CES, CSAT, NPS
 
 COMPLAINT_RATE = "complaint_rate"
 CONVERSION_RATE = "conversion_rate"
@@ -42,7 +44,6 @@ KPI_TILES = (NPS, CSAT, CES, COMPLAINT_RATE, CONVERSION_RATE, REPEAT_RATE)
 SECTIONS = ("tiles", "findings", "moments", "complaints", "contact_list", "journey", "value")
 LANGS = ("en", "de")
 PERIOD_FREQ = {"month": "M", "quarter": "Q", "year": "Y"}
-EXCLUDED_STATUSES = ("cancelled",)
 
 # Audience views: which sections, in which order, and which tiles. Findings follow the order of
 # the sections, so each department reads its own topics first.
@@ -68,9 +69,9 @@ TILE_FORMAT = {
 }
 
 TILE_COLUMNS = [
-    "kpi", "period", "previous_period", "value", "n", "ci_low", "ci_high", "previous_value", "previous_n",
+    "kpi", "period", "period_kind", "previous_period", "value", "n", "ci_low", "ci_high", "previous_value", "previous_n",
     "change_previous_period", "change_low", "change_high", "p_value", "p_adjusted", "significant_previous_period",
-    "tested", "small", "note",
+    "tested", "small", "note", "source",
 ]
 RUN_COLUMNS = ["previous_run", "previous_run_value", "previous_run_period", "change_previous_run"]
 
@@ -84,8 +85,8 @@ TEXT = {
         "label": {NPS: "NPS", CSAT: "CSAT (satisfied)", CES: "CES (ease)", COMPLAINT_RATE: "Complaint rate",
                   CONVERSION_RATE: "Conversion rate", REPEAT_RATE: "Repeat-customer rate"},
         "unit": {NPS: "points, -100 to +100", CSAT: "% of answers in the top two points of their scale", CES: "mean on 1-7, higher = easier",
-                 COMPLAINT_RATE: "complaints per 1,000 active customers per month", CONVERSION_RATE: "% of the period's leads",
-                 REPEAT_RATE: "% of the period's buyers"},
+                 COMPLAINT_RATE: "complaints per 1,000 active customers per month", CONVERSION_RATE: "% of leads",
+                 REPEAT_RATE: "% of buyers"},
         "change_unit": {NPS: " points", CSAT: " pp", CES: "", COMPLAINT_RATE: " per 1,000", CONVERSION_RATE: " pp",
                         REPEAT_RATE: " pp"},
         "n_unit": {NPS: "answers", CSAT: "answers", CES: "answers", COMPLAINT_RATE: "customer-months",
@@ -127,6 +128,7 @@ TEXT = {
                  "no_data": "not available: no data in {period}"},
         "tiles_caption": "Each tile names its period: {items}",
         "tiles_caption_item": "{period}: {labels}",
+        "period_names": {"month": "month", "quarter": "quarter", "year": "year"},
         "sections": {"tiles": "KPIs at a glance", "findings": "Findings", "moments": "Moments of truth",
                      "complaints": "Complaint months out of control", "contact_list": "Customers to call back",
                      "journey": "Journey and conversion", "value": "Customer value at risk"},
@@ -146,12 +148,13 @@ TEXT = {
         "findings_none": "No findings: the stages of this run recorded too little to write any.",
         # findings
         "headline": "{label} in {period} is {value} ({interval}, n = {n} {unit}); against {previous}: {moved}.",
+        "headline_whole": "{label} over {period} is {value} ({interval}, n = {n} {unit}); {moved}.",
         "rose": "a significant rise by {change}",
         "fell": "a significant fall by {change}",
         "noise": "a change by {change}, within sampling noise",
         "untested": "no test, fewer than {min_n} {unit} in a period",
         "no_comparison": "no comparison, no data for the period before",
-        "no_comparison_whole": "no comparison between periods (stage 03 records the whole period)",
+        "no_comparison_whole": "no comparison between periods (the stage recorded the whole period only)",
         "run_change": " Since the previous run: {change}.",
         "run_none": " There is no previous run to compare with.",
         "run_no_value": " The previous run recorded no value for it.",
@@ -179,7 +182,10 @@ TEXT = {
                     "other reasons."),
         "journey": "{conversion} of {leads} leads became customers ({interval}) and {repeat} of {buyers} buyers ordered more than once{drop}.",
         "journey_drop": "; the funnel loses most from «{a}» to «{b}», where {rate} go on",
+        "journey_conversion": "{conversion} of {leads} leads became customers ({interval}){drop}.",
+        "journey_repeat": "{repeat} of {buyers} buyers ordered more than once.",
         "value": "{at_risk} high-value customers are at risk, holding {amount} € of {basis}{top}.",
+        "value_total": "{customers} customers hold {amount} € of {basis} in total{top}.",
         "value_top": "; the top 20% of customers brought {share} of net revenue to date",
         "basis_clv": "predicted CLV", "basis_revenue": "net revenue to date",
         "basis_plus": "net revenue to date plus predicted CLV",
@@ -213,7 +219,7 @@ TEXT = {
                           "campaign_response_rate": "Campaign response"},
         "funnel_columns": {"step": "Funnel step", "customers": "Customers", "conversion": "Of the first step",
                            "step_conversion": "Of the step before"},
-        "journey_text": "Rates over the whole analysed period (stage 03), not per period like the tiles.",
+        "journey_text": "Rates over the whole period the journey stage (03) analysed.",
         "value_columns": {"item": "", "value": "Value"},
         "value_rows": {"basis": "Value basis", "customers": "Customers valued", "median": "Median value per customer (€)",
                        "p90": "90th percentile (€)", "total": "Total value (€)", "at_risk": "High-value customers at risk",
@@ -247,8 +253,8 @@ TEXT = {
         "label": {NPS: "NPS", CSAT: "CSAT (zufrieden)", CES: "CES (Aufwand)", COMPLAINT_RATE: "Beschwerdequote",
                   CONVERSION_RATE: "Konversionsrate", REPEAT_RATE: "Wiederkaufrate"},
         "unit": {NPS: "Punkte, -100 bis +100", CSAT: "% der Antworten in den obersten zwei Punkten ihrer Skala", CES: "Mittelwert auf 1-7, höher = leichter",
-                 COMPLAINT_RATE: "Beschwerden je 1.000 aktive Kunden und Monat", CONVERSION_RATE: "% der Leads des Zeitraums",
-                 REPEAT_RATE: "% der Käufer des Zeitraums"},
+                 COMPLAINT_RATE: "Beschwerden je 1.000 aktive Kunden und Monat", CONVERSION_RATE: "% der Leads",
+                 REPEAT_RATE: "% der Käufer"},
         "change_unit": {NPS: " Punkte", CSAT: " Pp.", CES: "", COMPLAINT_RATE: " je 1.000", CONVERSION_RATE: " Pp.",
                         REPEAT_RATE: " Pp."},
         "n_unit": {NPS: "Antworten", CSAT: "Antworten", CES: "Antworten", COMPLAINT_RATE: "Kundenmonate",
@@ -290,6 +296,7 @@ TEXT = {
                  "no_data": "nicht verfügbar: keine Daten in {period}"},
         "tiles_caption": "Jede Kachel nennt ihren Zeitraum: {items}",
         "tiles_caption_item": "{period}: {labels}",
+        "period_names": {"month": "Monat", "quarter": "Quartal", "year": "Jahr"},
         "sections": {"tiles": "Kennzahlen auf einen Blick", "findings": "Erkenntnisse", "moments": "Momente der Wahrheit",
                      "complaints": "Beschwerdemonate außer Kontrolle", "contact_list": "Kunden für einen Rückruf",
                      "journey": "Customer Journey und Konversion", "value": "Gefährdeter Kundenwert"},
@@ -309,12 +316,13 @@ TEXT = {
         "findings_text": "Aus den Zahlen dieses Laufs geschrieben; jede Erkenntnis nennt die Zahl, auf der sie beruht.",
         "findings_none": "Keine Erkenntnisse: die Stufen dieses Laufs haben zu wenig erfasst.",
         "headline": "{label} liegt im Zeitraum {period} bei {value} ({interval}, n = {n} {unit}); gegenüber {previous}: {moved}.",
+        "headline_whole": "{label} liegt über {period} bei {value} ({interval}, n = {n} {unit}); {moved}.",
         "rose": "ein signifikanter Anstieg um {change}",
         "fell": "ein signifikanter Rückgang um {change}",
         "noise": "eine Veränderung um {change}, im Rahmen des Zufalls",
         "untested": "kein Test, weniger als {min_n} {unit} in einem Zeitraum",
         "no_comparison": "kein Vergleich, keine Daten für den Zeitraum davor",
-        "no_comparison_whole": "kein Vergleich zwischen Zeiträumen (Stufe 03 erfasst den ganzen Zeitraum)",
+        "no_comparison_whole": "kein Vergleich zwischen Zeiträumen (die Stufe hat nur den ganzen Zeitraum erfasst)",
         "run_change": " Seit dem letzten Lauf: {change}.",
         "run_none": " Es gibt keinen vorherigen Lauf zum Vergleich.",
         "run_no_value": " Der vorherige Lauf enthält keinen Wert dafür.",
@@ -343,7 +351,10 @@ TEXT = {
                     "anderen Gründen."),
         "journey": "{conversion} von {leads} Leads wurden Kunden ({interval}) und {repeat} von {buyers} Käufern bestellten mehrfach{drop}.",
         "journey_drop": "; der Trichter verliert am meisten von «{a}» zu «{b}», wo {rate} weitergehen",
+        "journey_conversion": "{conversion} von {leads} Leads wurden Kunden ({interval}){drop}.",
+        "journey_repeat": "{repeat} von {buyers} Käufern bestellten mehrfach.",
         "value": "{at_risk} wertvolle Kunden sind gefährdet, mit {amount} € {basis}{top}.",
+        "value_total": "{customers} Kunden halten zusammen {amount} € {basis}{top}.",
         "value_top": "; die besten 20\u00a0% der Kunden brachten {share} des Nettoumsatzes",
         "basis_clv": "vorhergesagtem CLV", "basis_revenue": "Nettoumsatz bisher",
         "basis_plus": "Nettoumsatz bisher plus vorhergesagtem CLV",
@@ -376,7 +387,7 @@ TEXT = {
                           "campaign_response_rate": "Kampagnenreaktion"},
         "funnel_columns": {"step": "Trichterstufe", "customers": "Kunden", "conversion": "Von der ersten Stufe",
                            "step_conversion": "Von der Stufe davor"},
-        "journey_text": "Quoten über den ganzen analysierten Zeitraum (Stufe 03), nicht je Zeitraum wie die Kacheln.",
+        "journey_text": "Quoten über den ganzen von der Journey-Stufe (03) analysierten Zeitraum.",
         "value_columns": {"item": "", "value": "Wert"},
         "value_rows": {"basis": "Wertgrundlage", "customers": "Bewertete Kunden", "median": "Median-Wert je Kunde (€)",
                        "p90": "90. Perzentil (€)", "total": "Gesamtwert (€)", "at_risk": "Gefährdete wertvolle Kunden",
@@ -514,30 +525,51 @@ def _day(value) -> pd.Timestamp:
     return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).floor("D")
 
 
-def as_of_day(as_of, *times: pd.Series) -> pd.Timestamp:
-    """The analysis day as midnight UTC: `as_of` ('YYYY-MM-DD') when given, otherwise the day of
-    the latest timestamp among `times` (e.g. feedback, orders and events timestamps).
+def as_of_day(as_of, results: Mapping | None = None) -> pd.Timestamp | None:
+    """The analysis day as midnight UTC: `as_of` ('YYYY-MM-DD') when given, otherwise the latest day
+    the stages recorded in `results` (results.json): value.as_of, contact_list.as_of, the end of
+    moments.period and journey.period, the end of the last complaint month and of the last feedback
+    trend period; None when no stage recorded a date.
 
-        as_of_day("", feedback["timestamp"], orders["timestamp"]) -> Timestamp('2025-12-31 00:00:00+0000', tz='UTC')
+        as_of_day("", {"value": {"as_of": "2025-12-31"}}) -> Timestamp('2025-12-31 00:00:00+0000', tz='UTC')
     """
     if as_of not in (None, ""):
         return _day(as_of)
-    latest = [pd.to_datetime(t, utc=True).max() for t in times if len(t) and pd.Series(t).notna().any()]
-    if not latest:
-        raise SummaryError("no timestamps to derive the analysis day from; pass as_of (YYYY-MM-DD)")
-    return _day(max(latest))
+    results = results or {}
+    days = [(results.get("value") or {}).get("as_of"), (results.get("contact_list") or {}).get("as_of"),
+            ((results.get("moments") or {}).get("period") or {}).get("to"),
+            ((results.get("journey") or {}).get("period") or {}).get("to")]
+    months = [r.get("month") for r in _rows(results.get("complaints")).to_dict(orient="records")] \
+        if isinstance(results.get("complaints"), list) else []
+    trend = [r.get("period") for kpi in KPI_TILES[:3] for r in _trend_rows(results.get("feedback"), kpi)]
+    ends = [_period_end(label) for label in [*months, *trend] if label]
+    found = [_day(d) for d in days if d] + [e for e in ends if e is not None]
+    return max(found) if found else None
+
+
+def _period_end(label: str) -> pd.Timestamp | None:
+    """The last day of a period label ('2025-12', '2025Q4', '2025') as midnight UTC (None if unreadable)."""
+    freq = {"month": "M", "quarter": "Q", "year": "Y", "week": "W"}.get(_period_kind(str(label)))
+    try:
+        return _day(pd.Period(str(label), freq=freq).end_time.normalize()) if freq else None
+    except ValueError:
+        return None
 
 
 def periods(as_of, period: str = "quarter") -> dict:
     """The current period (the one holding `as_of`) and the one before, as text:
     {period, as_of, current: {label, start, end, complete}, previous: {label, start, end, complete}};
-    the current period ends at as_of.
+    the current period ends at as_of. Without an analysis day (None) both are empty.
 
         periods("2025-11-15", "quarter")["current"]
         -> {"label": "2025Q4", "start": "2025-10-01", "end": "2025-11-15", "complete": False}
     """
+    freq = _freq(period)
+    if as_of is None:
+        empty = {"label": "", "start": "", "end": "", "complete": False}
+        return {"period": period, "as_of": "", "current": dict(empty), "previous": dict(empty)}
     day = _day(as_of)
-    current = pd.Period(day.tz_localize(None), freq=_freq(period))
+    current = pd.Period(day.tz_localize(None), freq=freq)
     previous = current - 1
 
     def describe(p: pd.Period, end: pd.Timestamp) -> dict:
@@ -548,19 +580,6 @@ def periods(as_of, period: str = "quarter") -> dict:
     naive = day.tz_localize(None)
     return {"period": period, "as_of": naive.date().isoformat(),
             "current": describe(current, naive), "previous": describe(previous, naive)}
-
-
-def period_labels(times: pd.Series, period: str = "quarter") -> pd.Series:
-    """Period of each timestamp (UTC) as text: '2025-12' (month), '2025Q4' (quarter), '2025' (year);
-    missing timestamps give ''."""
-    t = pd.to_datetime(pd.Series(times), utc=True).dt.tz_localize(None)
-    labels = t.dt.to_period(_freq(period)).astype("str")
-    return labels.where(t.notna(), "").astype("str")
-
-
-def _until(times: pd.Series, day: pd.Timestamp) -> pd.Series:
-    """Timestamps on or before the analysis day (missing -> False)."""
-    return (pd.to_datetime(times, utc=True) < day + pd.Timedelta(days=1)).fillna(False).astype(bool)
 
 
 # --- statistics not in metrics: Poisson rates ------------------------------------------------------------
@@ -595,79 +614,75 @@ def poisson_difference(count_a: float, exposure_a: float, count_b: float, exposu
     return {"difference": diff, "ci_low": diff - z * se, "ci_high": diff + z * se, "p_value": float(p)}
 
 
-# --- KPI tiles -------------------------------------------------------------------------------------
+# --- KPI tiles from the stages' results --------------------------------------------------------------
+def _num(value) -> float:
+    return math.nan if _missing(value) else float(value)
+
+
 def _tile(kpi, cur, prev, value=math.nan, n=0, ci_low=math.nan, ci_high=math.nan, previous_value=math.nan,
-          previous_n=0, difference=math.nan, diff_low=math.nan, diff_high=math.nan, p_value=math.nan, note=""):
-    return {"kpi": kpi, "period": cur, "previous_period": prev, "value": float(value), "n": int(n),
-            "ci_low": float(ci_low), "ci_high": float(ci_high), "previous_value": float(previous_value),
-            "previous_n": int(previous_n), "change_previous_period": float(difference), "change_low": float(diff_low),
-            "change_high": float(diff_high), "p_value": float(p_value), "note": note}
+          previous_n=0, difference=math.nan, diff_low=math.nan, diff_high=math.nan, p_value=math.nan,
+          p_adjusted=math.nan, significant=False, tested=False, small=False, source=""):
+    return {"kpi": kpi, "period": cur, "period_kind": _period_kind(cur), "previous_period": prev,
+            "value": _num(value), "n": int(_num(n)) if not _missing(n) else 0, "ci_low": _num(ci_low),
+            "ci_high": _num(ci_high), "previous_value": _num(previous_value),
+            "previous_n": int(_num(previous_n)) if not _missing(previous_n) else 0,
+            "change_previous_period": _num(difference), "change_low": _num(diff_low), "change_high": _num(diff_high),
+            "p_value": _num(p_value), "p_adjusted": _num(p_adjusted), "significant_previous_period": bool(significant),
+            "tested": bool(tested), "small": bool(small), "note": "", "source": source}
 
 
-def _score_tile(feedback: pd.DataFrame, kpi: str, labels: pd.Series, cur: str, prev: str, confidence: float) -> dict:
-    a, b = feedback.loc[labels == cur, kpi], feedback.loc[labels == prev, kpi]
-    est, old = (metrics.kpi_estimate(s, kpi, confidence=confidence) for s in (a, b))
-    diff = metrics.kpi_difference(a, b, kpi, confidence=confidence)
-    return _tile(kpi, cur, prev, est["value"], est["n"], est["ci_low"], est["ci_high"], old["value"], old["n"],
-                 diff["difference"], diff["ci_low"], diff["ci_high"], diff["p_value"],
-                 note="" if est["n"] else "no_data")
+def _trend_rows(feedback: Mapping | None, kpi: str) -> list[dict]:
+    """The feedback stage's trend rows of `kpi` (results `feedback.trend`: rows with a `kpi` key,
+    rows without one are NPS, or {kpi: rows}), oldest first."""
+    trend = (feedback or {}).get("trend") if isinstance(feedback, Mapping) else None
+    if isinstance(trend, Mapping):
+        rows = trend.get(kpi) or []
+    else:
+        rows = [r for r in (trend or []) if isinstance(r, Mapping) and r.get("kpi", NPS) == kpi]
+    return [r for r in rows if r.get("period") and not _missing(r.get("value"))]
 
 
-def _proportion_tile(kpi: str, k1: int, n1: int, k2: int, n2: int, cur: str, prev: str, confidence: float) -> dict:
-    low, high = metrics.wilson_interval(k1, n1, confidence=confidence)
-    diff = metrics.proportion_difference(k1, n1, k2, n2, confidence=confidence).iloc[0]
-    return _tile(kpi, cur, prev, 100 * k1 / n1 if n1 else math.nan, n1, 100 * low, 100 * high,
-                 100 * k2 / n2 if n2 else math.nan, n2, diff["difference"], diff["ci_low"], diff["ci_high"],
-                 diff["p_value"], note="" if n1 else "no_data")
+def _feedback_tile(feedback: Mapping | None, kpi: str, min_n: int) -> dict | None:
+    rows = _trend_rows(feedback, kpi)
+    if rows:
+        cur, prev = rows[-1], (rows[-2] if len(rows) > 1 else None)
+        small = bool(cur.get("small")) or _num(cur.get("n")) < min_n       # the stage's min_n, and the summary's
+        tested = (prev is not None and not small and not bool(prev.get("small")) and _num(prev.get("n")) >= min_n
+                  and not _missing(cur.get("change")))
+        change = cur.get("change") if prev is not None else None
+        return _tile(kpi, str(cur["period"]), str(prev["period"]) if prev else "", cur.get("value"), cur.get("n"),
+                     cur.get("ci_low"), cur.get("ci_high"), prev.get("value") if prev else None,
+                     prev.get("n") if prev else 0, change, cur.get("change_low"), cur.get("change_high"),
+                     cur.get("p_value"), cur.get("p_adjusted"), tested and bool(cur.get("significant")), tested,
+                     small, "feedback.trend")
+    overall = (feedback or {}).get(kpi) if isinstance(feedback, Mapping) else None
+    if isinstance(overall, Mapping) and not _missing(overall.get("value")):
+        return _tile(kpi, "", "", overall.get("value"), overall.get("n"), overall.get("ci_low"), overall.get("ci_high"),
+                     small=_num(overall.get("n")) < min_n, source="feedback")
+    return None
 
 
-def conversion_counts(customers: pd.DataFrame, orders: pd.DataFrame, *, as_of, period: str = "quarter",
-                      exclude_statuses: Sequence[str] = EXCLUDED_STATUSES, col_customer: str = CUSTOMER_ID,
-                      col_lead_date: str = LEAD_DATE, col_signup_date: str = SIGNUP_DATE,
-                      col_time: str = TIMESTAMP, col_status: str = STATUS) -> pd.DataFrame:
-    """Leads per period of their lead date and how many became customers by `as_of` (a sign-up
-    or an order whose status is not excluded, on or before as_of): columns period, leads, converted."""
-    _require(customers, [col_customer, col_lead_date, col_signup_date], "customers")
-    _require(orders, [col_customer, col_time], "orders")
-    day = _day(as_of)
-    valid = orders.loc[_until(orders[col_time], day)]
-    if col_status in valid.columns:
-        valid = valid.loc[~valid[col_status].isin(list(exclude_statuses)).fillna(False).astype(bool)]
-    leads = customers.loc[customers[col_lead_date].notna() & _until(customers[col_lead_date], day)]
-    converted = ((leads[col_signup_date].notna() & _until(leads[col_signup_date], day))
-                 | leads[col_customer].isin(valid[col_customer].dropna().unique()))
-    return (leads.assign(period=period_labels(leads[col_lead_date], period), _c=converted.astype("int64"))
-            .groupby("period", sort=True).agg(leads=("_c", "size"), converted=("_c", "sum"))
-            .reset_index().astype({"period": "str", "leads": "int64", "converted": "int64"}))
-
-
-def repeat_counts(orders: pd.DataFrame, *, as_of, period: str = "quarter",
-                  exclude_statuses: Sequence[str] = EXCLUDED_STATUSES, col_customer: str = CUSTOMER_ID,
-                  col_time: str = TIMESTAMP, col_status: str = STATUS) -> pd.DataFrame:
-    """Buyers per period (customers with an order in it, status not excluded, up to `as_of`) and
-    repeat buyers (two or more such orders in the period): columns period, buyers, repeat_buyers."""
-    _require(orders, [col_customer, col_time], "orders")
-    day = _day(as_of)
-    valid = orders.loc[_until(orders[col_time], day) & orders[col_customer].notna()]
-    if col_status in valid.columns:
-        valid = valid.loc[~valid[col_status].isin(list(exclude_statuses)).fillna(False).astype(bool)]
-    per_customer = (valid.assign(period=period_labels(valid[col_time], period))
-                    .groupby(["period", col_customer], sort=True).size().rename("orders").reset_index())
-    return (per_customer.assign(_r=(per_customer["orders"] >= 2).astype("int64"))
-            .groupby("period", sort=True).agg(buyers=("_r", "size"), repeat_buyers=("_r", "sum"))
-            .reset_index().astype({"period": "str", "buyers": "int64", "repeat_buyers": "int64"}))
+def _journey_tile(journey: Mapping | None, kpi: str, min_n: int) -> dict | None:
+    rate = (journey or {}).get(kpi) if isinstance(journey, Mapping) else None
+    if not isinstance(rate, Mapping) or _missing(rate.get("value")):
+        return None
+    pct = {k: 100 * _num(rate.get(k)) for k in ("value", "ci_low", "ci_high")}
+    return _tile(kpi, "", "", pct["value"], rate.get("n"), pct["ci_low"], pct["ci_high"],
+                 small=_num(rate.get("n")) < min_n, source="journey")
 
 
 def complaint_counts(complaints, *, as_of, period: str = "quarter") -> pd.DataFrame:
     """Complaints and active customer-months per period from the monthly complaint rates of the
     moments-of-truth stage (rows category, month, complaints, active; `active` is the same for
-    every category of a month): columns period, complaints, exposure. Months after as_of are left out."""
+    every category of a month): columns period, complaints, exposure. Months after as_of, and
+    months without an active base, are left out."""
     rows = pd.DataFrame(complaints if complaints is not None else [])
-    if rows.empty:
-        return pd.DataFrame({"period": pd.Series(dtype="str"), "complaints": pd.Series(dtype="int64"),
-                             "exposure": pd.Series(dtype="float64")})
-    _require(rows, ["month", "complaints", "active"], "complaints")
-    monthly = rows.groupby("month", sort=True).agg(complaints=("complaints", "sum"), active=("active", "first"))
+    empty = pd.DataFrame({"period": pd.Series(dtype="str"), "complaints": pd.Series(dtype="int64"),
+                          "exposure": pd.Series(dtype="float64")})
+    if rows.empty or not {"month", "complaints", "active"} <= set(rows.columns) or rows["active"].isna().all():
+        return empty
+    monthly = (rows.loc[rows["active"].notna()]
+               .groupby("month", sort=True).agg(complaints=("complaints", "sum"), active=("active", "first")))
     months = pd.PeriodIndex(monthly.index.astype("str"), freq="M")
     last = pd.Period(_day(as_of).tz_localize(None), freq="M")
     return (monthly.assign(period=months.asfreq(_freq(period)).astype("str"))
@@ -676,64 +691,65 @@ def complaint_counts(complaints, *, as_of, period: str = "quarter") -> pd.DataFr
             .reset_index().astype({"period": "str", "complaints": "int64", "exposure": "float64"}))
 
 
-def kpi_tiles(feedback: pd.DataFrame, customers: pd.DataFrame, orders: pd.DataFrame, complaints=None, *,
-              as_of, period: str = "quarter", kpis: Sequence[str] = KPI_TILES, min_n: int = 100,
-              alpha: float = 0.05, confidence: float = 0.95, col_time: str = TIMESTAMP) -> pd.DataFrame:
-    """The KPI tiles: each KPI in the period holding `as_of` against the period before.
+def _complaint_tile(complaints, *, as_of, period: str, min_n: int, confidence: float) -> dict | None:
+    if as_of is None:
+        return None
+    counts = complaint_counts(complaints, as_of=as_of, period=period).set_index("period")
+    span = periods(as_of, period)
+    cur, prev = span["current"]["label"], span["previous"]["label"]
+    if cur not in counts.index:
+        return None
+    got = counts.reindex([cur, prev]).fillna(0)
+    (k1, k2), (t1, t2) = got["complaints"].to_numpy(), got["exposure"].to_numpy()
+    est, old = poisson_rate(k1, t1, confidence=confidence), poisson_rate(k2, t2, confidence=confidence)
+    diff = poisson_difference(k1, t1, k2, t2, confidence=confidence)
+    tested = t1 >= min_n and t2 >= min_n and not _missing(diff["p_value"])
+    return _tile(COMPLAINT_RATE, cur, prev, est["value"], t1, est["ci_low"], est["ci_high"], old["value"], t2,
+                 diff["difference"], diff["ci_low"], diff["ci_high"], diff["p_value"] if tested else math.nan,
+                 tested=tested, small=t1 < min_n, source="complaints")
 
-    In: processed feedback (timestamp, nps, csat, ces), customers (customer_id, lead_date,
-    signup_date), orders (customer_id, timestamp, status) and the complaint rows recorded by the
-    moments-of-truth stage (None when it did not run: that tile gets note 'no_complaints').
-    Out, one row per KPI in `kpis` order: kpi, period, previous_period, value, n, ci_low, ci_high,
-    previous_value, previous_n, change_previous_period (current - previous), change_low, change_high,
-    p_value (NaN when not tested), p_adjusted (Benjamini-Hochberg over the tested tiles),
-    significant_previous_period, tested (both periods have n >= min_n), small (n < min_n), note
-    ('' or 'no_data' / 'no_complaints'). Units: NPS points, CSAT / conversion / repeat in percent,
-    CES on 1-7, complaint rate per 1,000 active customers per month (n = customer-months).
+
+def kpi_tiles(results: Mapping, *, as_of=None, period: str = "quarter", kpis: Sequence[str] = KPI_TILES,
+              min_n: int = 100, alpha: float = 0.05, confidence: float = 0.95) -> pd.DataFrame:
+    """The KPI tiles, from what the stages recorded (results.json), only for KPIs with a result.
+
+    NPS, CSAT, CES: the last period of `feedback.trend` against the one before, with the change and
+    verdict the feedback stage recorded (source 'feedback.trend'), else all answers
+    (`feedback.<kpi>`, no comparison; source 'feedback'). Complaint rate: the `complaints` rows of
+    stage 04 summed to the `period` holding `as_of` against the period before, exact Poisson interval
+    and conditional test, Benjamini-Hochberg over the tiles the summary tests itself (source
+    'complaints'; no tile without an active customer base). Conversion and repeat-customer rate:
+    `journey.<kpi>` over the whole period stage 03 analysed (no comparison; source 'journey').
+    Out, one row per available KPI in `kpis` order: TILE_COLUMNS. `period` '' = the whole analysed
+    period (period_kind 'whole'). Units: NPS points, CSAT / conversion / repeat in percent, CES on
+    1-7, complaint rate per 1,000 active customers per month (n = customer-months).
     """
     unknown = [k for k in kpis if k not in KPI_TILES]
     if not kpis or unknown:
         raise SummaryError(f"kpis: unknown KPI tile(s) {unknown} or none named; expected some of {list(KPI_TILES)}")
-    day = _day(as_of)
-    span = periods(day, period)
-    cur, prev = span["current"]["label"], span["previous"]["label"]
-    scored = [k for k in kpis if k in (NPS, CSAT, CES)]
-    rows = []
-    if scored:
-        _require(feedback, [col_time, *scored], "feedback")
-        fb = feedback.loc[_until(feedback[col_time], day)]
-        labels = period_labels(fb[col_time], period)
-        rows += [_score_tile(fb, k, labels, cur, prev, confidence) for k in scored]
-    if CONVERSION_RATE in kpis:
-        conv = conversion_counts(customers, orders, as_of=day, period=period).set_index("period")
-        got = conv.reindex([cur, prev]).fillna(0).astype("int64")
-        rows.append(_proportion_tile(CONVERSION_RATE, got["converted"].iloc[0], got["leads"].iloc[0],
-                                     got["converted"].iloc[1], got["leads"].iloc[1], cur, prev, confidence))
-    if REPEAT_RATE in kpis:
-        rep = repeat_counts(orders, as_of=day, period=period).set_index("period")
-        got = rep.reindex([cur, prev]).fillna(0).astype("int64")
-        rows.append(_proportion_tile(REPEAT_RATE, got["repeat_buyers"].iloc[0], got["buyers"].iloc[0],
-                                     got["repeat_buyers"].iloc[1], got["buyers"].iloc[1], cur, prev, confidence))
-    if COMPLAINT_RATE in kpis:
-        counts = complaint_counts(complaints, as_of=day, period=period).set_index("period")
-        if complaints is None or len(complaints) == 0:
-            rows.append(_tile(COMPLAINT_RATE, cur, prev, note="no_complaints"))
-        else:
-            got = counts.reindex([cur, prev]).fillna(0)
-            (k1, k2), (t1, t2) = got["complaints"].to_numpy(), got["exposure"].to_numpy()
-            est, old = poisson_rate(k1, t1, confidence=confidence), poisson_rate(k2, t2, confidence=confidence)
-            diff = poisson_difference(k1, t1, k2, t2, confidence=confidence)
-            rows.append(_tile(COMPLAINT_RATE, cur, prev, est["value"], t1, est["ci_low"], est["ci_high"], old["value"],
-                              t2, diff["difference"], diff["ci_low"], diff["ci_high"], diff["p_value"],
-                              note="" if t1 > 0 else "no_data"))
-    tiles = pd.DataFrame(rows).set_index("kpi").reindex(list(kpis)).reset_index()
-    tested = (tiles["n"] >= min_n) & (tiles["previous_n"] >= min_n) & tiles["p_value"].notna()
-    p = tiles["p_value"].where(tested)
-    bh = metrics.benjamini_hochberg(p, alpha=alpha)
-    return (tiles.assign(p_value=p, p_adjusted=bh["p_adjusted"], significant_previous_period=bh["significant"].astype(bool),
-                         tested=tested.astype(bool), small=(tiles["n"] < min_n).astype(bool))
+    _freq(period)
+    makers = {
+        NPS: lambda: _feedback_tile(results.get("feedback"), NPS, min_n),
+        CSAT: lambda: _feedback_tile(results.get("feedback"), CSAT, min_n),
+        CES: lambda: _feedback_tile(results.get("feedback"), CES, min_n),
+        COMPLAINT_RATE: lambda: _complaint_tile(results.get("complaints"), as_of=as_of, period=period, min_n=min_n,
+                                                confidence=confidence),
+        CONVERSION_RATE: lambda: _journey_tile(results.get("journey"), CONVERSION_RATE, min_n),
+        REPEAT_RATE: lambda: _journey_tile(results.get("journey"), REPEAT_RATE, min_n),
+    }
+    rows = [tile for tile in (makers[k]() for k in kpis) if tile is not None]
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in TILE_COLUMNS})
+    tiles = pd.DataFrame(rows)
+    own = (tiles["source"] == "complaints") & tiles["p_value"].notna()
+    bh = metrics.benjamini_hochberg(tiles["p_value"].where(own), alpha=alpha)
+    return (tiles.assign(p_adjusted=tiles["p_adjusted"].where(~own, bh["p_adjusted"]),
+                         significant_previous_period=tiles["significant_previous_period"].where(
+                             ~own, bh["significant"].astype(bool)).astype(bool))
             .astype({"kpi": "str", "period": "str", "previous_period": "str", "note": "str"})
             .loc[:, TILE_COLUMNS])
+
+
 
 
 def with_previous_run(tiles: pd.DataFrame, previous: Mapping | None = None, *, run_id: str = "") -> pd.DataFrame:
@@ -750,9 +766,11 @@ def with_previous_run(tiles: pd.DataFrame, previous: Mapping | None = None, *, r
     old = old if isinstance(old, Mapping) else {}
     values = pd.Series({k: v.get("value") for k, v in old.items() if isinstance(v, Mapping)}, dtype="float64")
     labels = {k: str(v.get("period") or "") for k, v in old.items() if isinstance(v, Mapping)}
+    kinds = {k: str(v.get("period_kind") or _period_kind(labels[k])) for k, v in old.items() if isinstance(v, Mapping)}
     before = tiles["kpi"].map(values).astype("float64")
     then = pd.Series([labels.get(k, "") for k in tiles["kpi"]], index=tiles.index, dtype="str")
-    comparable = (then == "") | (then.map(_period_kind) == tiles["period"].map(_period_kind))
+    comparable = pd.Series([kinds.get(k) == kind for k, kind in zip(tiles["kpi"], tiles["period_kind"])],
+                           index=tiles.index, dtype="bool")
     return tiles.assign(
         previous_run=(run_id or "previous run") if previous is not None else "",
         previous_run_value=before,
@@ -762,8 +780,17 @@ def with_previous_run(tiles: pd.DataFrame, previous: Mapping | None = None, *, r
 
 
 def _period_kind(label: str) -> str:
-    """'2025-12' -> 'month', '2025Q4' -> 'quarter', '2025' -> 'year'."""
-    return "quarter" if "Q" in label else "month" if "-" in label else "year"
+    """'2025-12' -> 'month', '2025Q4' -> 'quarter', '2025' -> 'year', '2025-12-01/2025-12-07' -> 'week',
+    '' -> 'whole' (the whole analysed period)."""
+    label = str(label or "")
+    if not label:
+        return "whole"
+    return "quarter" if "Q" in label else "week" if "/" in label else "month" if "-" in label else "year"
+
+
+def _period_text(row: Mapping, t: Mapping) -> str:
+    """The period a tile names: its label, or 'all analysed data' for the whole period."""
+    return row["period"] or t["whole_period"]
 
 
 def tiles_record(tiles: pd.DataFrame) -> dict:
@@ -789,13 +816,17 @@ def _arrow(change) -> str:
 
 def _period_line(row: Mapping, t: dict, lang: str, min_n: int) -> str:
     kpi = row["kpi"]
+    if row.get("period_kind") == "whole":
+        return t["no_period_comparison"]
     if row["previous_n"] == 0 or _missing(row["previous_value"]):
-        return t["no_previous_data"].format(period=row["previous_period"])
+        return t["no_previous_data"]
     moved = t["vs_period"].format(arrow=_arrow(row["change_previous_period"]),
                                   change=format_value(row["change_previous_period"], kpi, lang, change=True),
                                   unit=t["change_unit"][kpi], period=row["previous_period"])
     if not row["tested"]:
         verdict = t["not_tested"].format(min_n=format_number(min_n, 0, lang), unit=t["n_unit"][kpi])
+    elif _missing(row["p_adjusted"]):     # tested by the stage, which recorded its verdict only
+        verdict = t["stage_verdict_significant" if row["significant_previous_period"] else "stage_verdict_not_significant"]
     else:
         key = "significant" if row["significant_previous_period"] else "not_significant"
         p_text = format_p(row["p_adjusted"], lang)
@@ -826,13 +857,13 @@ def _tile_html(row: Mapping, t: dict, lang: str, min_n: int, confidence: float) 
     line = f"font-size:12px;line-height:1.4;color:{_COLOURS['muted']};margin-top:3px"
     parts = [
         f'<div style="font-size:13px;font-weight:bold;color:{_COLOURS["ink"]}">'
-        f'{_esc(t["label"][kpi])} · {_esc(row["period"])}</div>',
+        f'{_esc(t["label"][kpi])} · {_esc(_period_text(row, t))}</div>',
         f'<div style="font-size:11px;color:{_COLOURS["muted"]}">{_esc(t["unit"][kpi])}</div>',
         f'<div style="font-size:26px;font-weight:bold;color:{value_colour};margin:4px 0 2px">'
         f'{_esc(format_value(row["value"], kpi, lang))}</div>',
     ]
     if row["note"]:
-        parts.append(f'<div style="{line}">{_esc(t["note"][row["note"]].format(period=row["period"]))}</div>')
+        parts.append(f'<div style="{line}">{_esc(t["note"][row["note"]].format(period=_period_text(row, t)))}</div>')
     else:
         interval = t["interval"].format(level=format_number(100 * confidence, 0, lang),
                                         low=format_value(row["ci_low"], kpi, lang),
@@ -870,10 +901,17 @@ def tiles_html(tiles: pd.DataFrame, *, lang: str = "en", kpis: Sequence[str] | N
             f"{body}</div></div>")
 
 
-def tiles_caption(span: Mapping, lang: str = "en") -> str:
-    """'KPIs for 2025Q4 (2025-10-01 to 2025-12-31) against 2025Q3' from `periods(...)`."""
-    return _lang(lang)["tiles_caption"].format(period=span["current"]["label"], start=span["current"]["start"],
-                                               end=span["current"]["end"], previous=span["previous"]["label"])
+def tiles_caption(tiles: pd.DataFrame, lang: str = "en") -> str:
+    """'Each tile names its period: 2025-12: NPS, CSAT · all analysed data: Conversion rate' (the
+    tiles grouped by the period they show)."""
+    t = _lang(lang)
+    if tiles.empty:
+        return ""
+    groups: dict[str, list[str]] = {}
+    for row in tiles.to_dict(orient="records"):
+        groups.setdefault(_period_text(row, t), []).append(t["label"][row["kpi"]])
+    return t["tiles_caption"].format(items=" · ".join(
+        t["tiles_caption_item"].format(period=period, labels=", ".join(labels)) for period, labels in groups.items()))
 
 
 # --- findings --------------------------------------------------------------------------------------
@@ -913,16 +951,19 @@ def headline_finding(tiles: pd.DataFrame, kpi: str, *, lang: str = "en", min_n: 
         return None
     row = found.iloc[0].to_dict()
     change = format_value(row["change_previous_period"], kpi, lang, change=True) + t["change_unit"][kpi]
-    if row["previous_n"] == 0 or _missing(row["previous_value"]):
-        moved = t["no_comparison"].format(previous=row["previous_period"])
+    whole = row.get("period_kind") == "whole"
+    if whole:
+        moved = t["no_comparison_whole"]
+    elif row["previous_n"] == 0 or _missing(row["previous_value"]):
+        moved = t["no_comparison"]
     elif not row["tested"]:
         moved = t["untested"].format(min_n=format_number(min_n, 0, lang), unit=t["n_unit"][kpi])
     elif row["significant_previous_period"]:
         moved = t["rose" if row["change_previous_period"] > 0 else "fell"].format(change=change.lstrip("+-−"))  # 'a fall by 24.0', not 'by -24.0'
     else:
         moved = t["noise"].format(change=change)
-    text = t["headline"].format(
-        label=t["label"][kpi], period=row["period"], value=format_value(row["value"], kpi, lang) + t["value_unit"][kpi],
+    text = t["headline_whole" if whole else "headline"].format(
+        label=t["label"][kpi], period=_period_text(row, t), value=format_value(row["value"], kpi, lang) + t["value_unit"][kpi],
         interval=t["interval"].format(level=format_number(100 * confidence, 0, lang),
                                       low=format_value(row["ci_low"], kpi, lang), high=format_value(row["ci_high"], kpi, lang)),
         n=format_number(row["n"], 0, lang), unit=t["n_unit"][kpi], previous=row["previous_period"], moved=moved)
@@ -944,19 +985,18 @@ def movers_finding(tiles: pd.DataFrame, kpis: Sequence[str], *, lang: str = "en"
     or that none is (None when `kpis` has no available tile)."""
     t = _lang(lang)
     shown = tiles.set_index("kpi").reindex([k for k in kpis if k in set(tiles["kpi"])]).reset_index()
-    shown = shown.loc[shown["note"] == ""]
+    shown = shown.loc[(shown["note"] == "") & (shown["period_kind"] != "whole")]
     if shown.empty:
         return None
     moved = shown.loc[shown["significant_previous_period"].astype(bool)]
     if moved.empty:
-        return t["no_movers"].format(labels=", ".join(t["label"][k] for k in shown["kpi"]),
-                                     previous=shown["previous_period"].iloc[0])
+        return t["no_movers"].format(labels=", ".join(t["label"][k] for k in shown["kpi"]))
     items = "; ".join(t["mover"].format(label=t["label"][r["kpi"]],
                                         change=format_value(r["change_previous_period"], r["kpi"], lang, change=True)
-                                        + t["change_unit"][r["kpi"]],
+                                        + t["change_unit"][r["kpi"]], previous=r["previous_period"],
                                         value=format_value(r["value"], r["kpi"], lang) + t["value_unit"][r["kpi"]])
                       for r in moved.to_dict(orient="records"))
-    return t["movers"].format(previous=shown["previous_period"].iloc[0], items=items)
+    return t["movers"].format(items=items)
 
 
 def moments_finding(moments_of_truth, *, lang: str = "en", labels: Mapping | None = None, top: int = 3) -> str | None:
@@ -1043,7 +1083,9 @@ def journey_finding(journey: Mapping | None, *, lang: str = "en", labels: Mappin
     (results.json `journey`; None when absent)."""
     t = _lang(lang)
     conv, rep = (journey or {}).get("conversion_rate"), (journey or {}).get("repeat_customer_rate")
-    if not isinstance(conv, Mapping) or not isinstance(rep, Mapping):
+    conv = conv if isinstance(conv, Mapping) and not _missing(conv.get("value")) else None
+    rep = rep if isinstance(rep, Mapping) and not _missing(rep.get("value")) else None
+    if conv is None and rep is None:
         return None
     drop = ""
     funnel = _rows((journey or {}).get("funnel"))
@@ -1054,10 +1096,13 @@ def journey_finding(journey: Mapping | None, *, lang: str = "en", labels: Mappin
             drop = t["journey_drop"].format(a=_step_label(funnel.loc[worst - 1, "step"], labels),
                                             b=_step_label(funnel.loc[worst, "step"], labels),
                                             rate=_share(funnel.loc[worst, "step_conversion"], lang, 0))
-    return t["journey"].format(
-        conversion=_share(conv.get("value"), lang), leads=format_number(conv.get("n"), 0, lang),
-        interval=t["interval"].format(level="95", low=_share(conv.get("ci_low"), lang), high=_share(conv.get("ci_high"), lang)),
-        repeat=_share(rep.get("value"), lang), buyers=format_number(rep.get("n"), 0, lang), drop=drop)
+    parts = {"conversion": _share((conv or {}).get("value"), lang), "leads": format_number((conv or {}).get("n"), 0, lang),
+             "interval": t["interval"].format(level="95", low=_share((conv or {}).get("ci_low"), lang),
+                                              high=_share((conv or {}).get("ci_high"), lang)),
+             "repeat": _share((rep or {}).get("value"), lang), "buyers": format_number((rep or {}).get("n"), 0, lang),
+             "drop": drop}
+    key = "journey" if conv and rep else "journey_conversion" if conv else "journey_repeat"
+    return t[key].format(**parts)
 
 
 def _step_label(step, labels: Mapping | None) -> str:
@@ -1077,13 +1122,17 @@ def value_finding(value: Mapping | None, *, lang: str = "en") -> str | None:
     """High-value customers at risk and their value, and the revenue concentration (results.json
     `value`; None when absent)."""
     t = _lang(lang)
-    if not value or "at_risk" not in value:
+    clv = (value or {}).get("clv") or {}
+    if not value or ("at_risk" not in value and _missing(clv.get("total"))):
         return None
     top20 = (value.get("historic") or {}).get("top20_share")
     basis = _value_basis(value, t)
+    top = t["value_top"].format(share=_share(top20, lang, 0)) if not _missing(top20) else ""
+    if "at_risk" not in value:
+        return t["value_total"].format(customers=format_number(clv.get("customers"), 0, lang),
+                                       amount=format_number(clv.get("total"), 0, lang), basis=basis, top=top)
     return t["value"].format(at_risk=format_number(value.get("at_risk"), 0, lang),
-                             amount=format_number(value.get("at_risk_value"), 0, lang), basis=basis,
-                             top=t["value_top"].format(share=_share(top20, lang, 0)) if not _missing(top20) else "")
+                             amount=format_number(value.get("at_risk_value"), 0, lang), basis=basis, top=top)
 
 
 def findings(tiles: pd.DataFrame, results: Mapping, *, lang: str = "en", audience: str = "management",
@@ -1095,7 +1144,7 @@ def findings(tiles: pd.DataFrame, results: Mapping, *, lang: str = "en", audienc
     results are skipped, so fewer sentences come back when stages are missing."""
     kpis = [k for k in audience_tiles(audience) if k in set(tiles["kpi"])]
     available = [k for k in kpis if not tiles.set_index("kpi").loc[k, "note"]]
-    current = tiles["period"].iloc[0] if len(tiles) else ""
+    current = next(iter(tiles.loc[tiles["kpi"] == COMPLAINT_RATE, "period"]), "")
     makers = {
         "tiles": lambda: [headline_finding(tiles, available[0], lang=lang, min_n=min_n, confidence=confidence)
                           if available else None,
@@ -1274,79 +1323,68 @@ def _journey_section(results: Mapping, t: dict, lang: str, labels) -> tuple[str,
 
 def _value_section(results: Mapping, t: dict, lang: str) -> tuple[str, str]:
     value = results.get("value") or {}
-    if "at_risk" not in value:
-        return _missing_html("value", t)
     clv = value.get("clv") or {}
     r = t["value_rows"]
     items = {
-        r["basis"]: _value_basis(value, t),
-        r["customers"]: format_number(clv.get("customers"), 0, lang),
-        r["median"]: format_number(clv.get("median"), 0, lang),
-        r["p90"]: format_number(clv.get("p90"), 0, lang),
-        r["total"]: format_number(clv.get("total"), 0, lang),
-        r["at_risk"]: format_number(value.get("at_risk"), 0, lang),
-        r["at_risk_value"]: format_number(value.get("at_risk_value"), 0, lang),
-        r["top20_share"]: _share((value.get("historic") or {}).get("top20_share"), lang, 0),
+        r["basis"]: _value_basis(value, t) if clv else None,
+        r["customers"]: clv.get("customers"), r["median"]: clv.get("median"), r["p90"]: clv.get("p90"),
+        r["total"]: clv.get("total"), r["at_risk"]: value.get("at_risk"), r["at_risk_value"]: value.get("at_risk_value"),
     }
+    shown = {k: (v if isinstance(v, str) else format_number(v, 0, lang)) for k, v in items.items() if not _missing(v)}
+    top20 = (value.get("historic") or {}).get("top20_share")
+    if not _missing(top20):
+        shown[r["top20_share"]] = _share(top20, lang, 0)
     c = t["value_columns"]
-    table = pd.DataFrame({c["item"]: list(items), c["value"]: list(items.values())})
+    table = pd.DataFrame({c["item"]: list(shown), c["value"]: list(shown.values())})
+    message = value.get("message") or value.get("model")
     text = " ".join(s for s in (value_finding(value, lang=lang),
-                                t["value_text"].format(message=value.get("message") or value.get("model") or "–")) if s)
-    return table_html(table, numeric=[c["value"]]), text
+                                t["value_text"].format(message=message) if message else "") if s)
+    return table_html(table, numeric=[c["value"]]) if len(table) else "", text
 
 
 def _tiles_text(tiles: pd.DataFrame, kpis: Sequence[str], t: dict, lang: str, min_n: int, alpha: float,
-                confidence: float) -> str:
+                confidence: float, period: str) -> str:
     shown = [k for k in kpis if k in set(tiles["kpi"])]
-    tests = "; ".join(f"{t['label'][k]}: {t['test'][k]}" for k in shown)
     definitions = "; ".join(t["definition"][k] for k in shown)
-    return t["tiles_text"].format(period=tiles["period"].iloc[0] if len(tiles) else "–",
-                                  previous=tiles["previous_period"].iloc[0] if len(tiles) else "–",
-                                  level=format_number(100 * confidence, 0, lang), tests=tests,
-                                  k=int(tiles.loc[tiles["kpi"].isin(shown), "tested"].sum()),
-                                  alpha=format_number(alpha, 2, lang), min_n=format_number(min_n, 0, lang),
+    return t["tiles_text"].format(level=format_number(100 * confidence, 0, lang), period=t["period_names"][period],
+                                  complaint_test=t["test"][COMPLAINT_RATE], min_n=format_number(min_n, 0, lang),
                                   definitions=definitions)
 
 
 def build_sections(audience: str, *, tiles: pd.DataFrame, results: Mapping, findings_text: Sequence[str],
                    lang: str = "en", labels: Mapping | None = None, period: str = "quarter", top_moments: int = 5,
                    min_n: int = 100, alpha: float = 0.05, confidence: float = 0.95, caption: str = "") -> list[dict]:
-    """The audience's sections in reading order, each {name, title, html, text}: `html` a self-contained
-    block (tiles grid, tables, an embedded figure), `text` Markdown interpreting it. A section whose
-    stage recorded nothing says so instead."""
+    """The audience's sections in reading order that have something to show, each {name, title, html,
+    text}: `html` a self-contained block (tiles grid, tables, an embedded figure), `text` Markdown
+    interpreting it. A section whose results are absent is left out (`skipped_note` lists it)."""
     t = _lang(lang)
-    kpis = audience_tiles(audience)
-    current = tiles["period"].iloc[0] if len(tiles) else ""
+    kpis = [k for k in audience_tiles(audience) if k in set(tiles["kpi"])]
+    current = next(iter(tiles.loc[tiles["kpi"] == COMPLAINT_RATE, "period"]), "")
     findings_html = (f'<ol style="font-family:{_FONT};font-size:14px;line-height:1.5">'
-                     + "".join(f"<li>{_esc(s)}</li>" for s in findings_text) + "</ol>") if findings_text else ""
+                     + "".join(f"<li>{_esc(s)}</li>" for s in findings_text) + "</ol>")
     builders = {
         "tiles": lambda: (tiles_html(tiles, lang=lang, kpis=kpis, min_n=min_n, confidence=confidence, caption=caption),
-                          _tiles_text(tiles, kpis, t, lang, min_n, alpha, confidence)),
-        "findings": lambda: (findings_html, t["findings_text"] if findings_text else t["findings_none"]),
+                          _tiles_text(tiles, kpis, t, lang, min_n, alpha, confidence, period)),
+        "findings": lambda: (findings_html, t["findings_text"]),
         "moments": lambda: _moments_section(results, t, lang, labels, top_moments),
         "complaints": lambda: _complaints_section(results, t, lang, labels, current, period),
         "contact_list": lambda: _contact_section(results, t, lang),
         "journey": lambda: _journey_section(results, t, lang, labels),
         "value": lambda: _value_section(results, t, lang),
     }
+    absent = set(missing_sections(results, audience)) | ({"tiles"} if not kpis else set()) \
+        | ({"findings"} if not findings_text else set())
     return [{"name": name, "title": t["sections"][name], **dict(zip(("html", "text"), builders[name]()))}
-            for name in audience_sections(audience)]
+            for name in audience_sections(audience) if name not in absent]
 
 
-def data_period(tables: Mapping[str, pd.DataFrame], *, col_time: str = TIMESTAMP) -> pd.DataFrame:
-    """Rows and first / last timestamp (UTC date) per table: columns table, rows, first, last
-    (tables without `col_time` get empty dates)."""
-    def span(df: pd.DataFrame) -> tuple:
-        if col_time not in df.columns or df[col_time].isna().all():
-            return ("", "")
-        times = pd.to_datetime(df[col_time], utc=True)
-        return (times.min().date().isoformat(), times.max().date().isoformat())
-
-    spans = {name: span(df) for name, df in tables.items()}
-    return pd.DataFrame({"table": pd.Series(list(tables), dtype="str"),
-                         "rows": pd.Series([len(df) for df in tables.values()], dtype="int64"),
-                         "first": pd.Series([s[0] for s in spans.values()], dtype="str"),
-                         "last": pd.Series([s[1] for s in spans.values()], dtype="str")})
+def data_period(results: Mapping) -> pd.DataFrame:
+    """Rows per processed table as stage 01 recorded them (results `tables`: {table: rows}):
+    columns table, rows; empty when stage 01 recorded none."""
+    counts = results.get("tables") if isinstance(results.get("tables"), Mapping) else {}
+    return pd.DataFrame({"table": pd.Series(list(counts), dtype="str"),
+                         "rows": pd.Series([int(_num(v)) if not _missing(v) else 0 for v in counts.values()],
+                                           dtype="int64")})
 
 
 def summary_record(tiles: pd.DataFrame, findings_text: Sequence[str], *, span: Mapping, audience: str, lang: str,
@@ -1363,7 +1401,7 @@ def summary_record(tiles: pd.DataFrame, findings_text: Sequence[str], *, span: M
             "parameters": dict(parameters or {})}
 
 
-# results.json sections each summary section reads (the tiles read the processed tables)
+# results.json sections each summary section reads
 SECTION_RESULTS = {"moments": ["moments_of_truth"], "complaints": ["complaints"], "contact_list": ["contact_list"],
                    "journey": ["journey"], "value": ["value"]}
 
@@ -1377,27 +1415,50 @@ def missing_sections(results: Mapping, audience: str = "management") -> list[str
             if any(not results.get(key) for key in SECTION_RESULTS.get(name, []))]
 
 
-def analysis_note(span: Mapping, data: pd.DataFrame, *, audience: str = "management", lang: str = "en",
+def analysis_note(as_of, data: pd.DataFrame, *, audience: str = "management", lang: str = "en",
                   previous_run: str = "", missing: Sequence[str] = ()) -> str:
-    """Markdown: audience and language, the periods compared, the analysis day, the data analysed
-    (rows and dates per table, from `data_period`), the previous run or that there is none, the
-    sections whose stage recorded nothing, and a paragraph on where the sections below come from."""
+    """Markdown: audience and language, the analysis day, the data analysed (rows per table, from
+    `data_period`), the previous run or that there is none, the sections whose stage recorded
+    nothing, and a paragraph on where the sections below come from."""
     t = _lang(lang)
-    cur, prev = span["current"], span["previous"]
-    tables = ", ".join(
-        t["table_span" if first else "table_rows"].format(table=name, rows=format_number(rows, 0, lang), first=first, last=last)
-        for name, rows, first, last in data.loc[:, ["table", "rows", "first", "last"]].itertuples(index=False))
-    text = t["analysed"].format(audience=t["audience"][audience], current=cur["label"], start=cur["start"], end=cur["end"],
-                                partial="" if cur["complete"] else t["partial"], previous=prev["label"],
-                                previous_start=prev["start"], previous_end=prev["end"], as_of=span["as_of"],
-                                tables=tables or "–")
+    tables = ", ".join(t["table_rows"].format(table=name, rows=format_number(rows, 0, lang))
+                       for name, rows in data.loc[:, ["table", "rows"]].itertuples(index=False))
+    text = t["analysed"].format(audience=t["audience"][audience], as_of=as_of or "–", tables=tables or "–")
     text += t["run_compared"].format(run=previous_run) if previous_run else t["run_absent"]
     if missing:
         text += t["stages_missing"].format(sections=", ".join(t["sections"][m] for m in missing))
     return text + "\n\n" + t["sections_note"]
 
 
+def skipped_note(results: Mapping, *, audience: str = "management", lang: str = "en") -> str:
+    """Markdown list of what this run does not show: the audience's sections whose stage recorded
+    nothing, and the stages' sections the data could not support (results `skipped`:
+    [{section, reason, enable}]); '' when nothing was left out.
+
+        skipped_note({"skipped": [{"section": "value.rfm", "reason": "no orders", "enable": "orders"}]})
+        -> "- Customer value · rfm: no orders (needs orders)."
+    """
+    t = _lang(lang)
+    lines = [t["skipped_stage"].format(section=t["sections"][name], stage=t["stage"][name])
+             for name in missing_sections(results, audience)]
+    for item in results.get("skipped") or []:
+        if not isinstance(item, Mapping) or not item.get("section"):
+            continue
+        stage, _, part = str(item["section"]).partition(".")
+        enable = t["skipped_enable"].format(enable=item["enable"]) if item.get("enable") else ""
+        lines.append(t["skipped_item"].format(stage=t["stage_names"].get(stage, stage), section=part.replace("_", " "),
+                                              reason=str(item.get("reason") or "").rstrip("."), enable=enable))
+    return "\n".join(f"- {line}" for line in lines)
+
+
+def skipped_part(results: Mapping, *, audience: str = "management", lang: str = "en") -> str:
+    """The closing part 'Not shown for this data' (a heading and `skipped_note`), '' when nothing was left out."""
+    items = skipped_note(results, audience=audience, lang=lang)
+    return f"## {_lang(lang)['skipped_title']}\n\n{items}" if items else ""
+
+
 def recorded_note(tiles: pd.DataFrame, findings_text: Sequence[str], *, lang: str = "en") -> str:
     """Markdown: what the notebook records in results.json."""
     t = _lang(lang)
-    return t["recorded"].format(kpis=", ".join(t["label"][k] for k in tiles["kpi"]), k=len(findings_text))
+    return f"## {t['recorded_title']}\n\n" + t["recorded"].format(kpis=", ".join(t["label"][k] for k in tiles["kpi"]) or "–",
+                                                                   k=len(findings_text))

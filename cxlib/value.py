@@ -43,7 +43,6 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-import ibis
 import numpy as np
 import pandas as pd
 

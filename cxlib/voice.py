@@ -242,6 +242,15 @@ def trend_table(trends: dict[str, pd.DataFrame]) -> pd.DataFrame:
                      .loc[:, cols])
 
 
+def trend_record(trends: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The `kpi_trends` tables stacked for results.json (`feedback.trend`): kpi, period, n, value,
+    ci_low, ci_high, change, change_low, change_high, p_value, p_adjusted, significant, small."""
+    cols = ["kpi", PERIOD, "n", "value", "ci_low", "ci_high", "change", "change_low", "change_high", "p_value",
+            "p_adjusted", "significant", "small"]
+    parts = [t.assign(kpi=k) for k, t in trends.items()]
+    return pd.concat(parts, ignore_index=True).loc[:, cols] if parts else pd.DataFrame(columns=cols)
+
+
 def word_of_mouth(feedback: pd.DataFrame, *, period: str = "month", min_n: int = 100,
                   confidence: float = 0.95) -> pd.DataFrame:
     """Promoter and detractor shares per period (`metrics.word_of_mouth`); raises Missing without
@@ -265,9 +274,10 @@ def word_of_mouth_title(wom: pd.DataFrame) -> str:
 def sample_size_plan(feedback: pd.DataFrame, by: Sequence[str], kpi: str, *, margin: float = 5.0,
                      min_n: int = 100, confidence: float = 0.95) -> dict:
     """Answers needed per group for an interval of -/+ `margin` points of NPS (at the observed
-    promoter and detractor shares) or CSAT (at the observed share), and the groups of `by` below
-    `min_n`: {kpi, margin, needed, min_n, small: DataFrame *by, n, missing}. Raises Missing when
-    neither NPS nor CSAT was answered (a margin in points means nothing for CES)."""
+    promoter and detractor shares) or CSAT (at the observed share), and the groups of `by` (known
+    values) below `min_n`: {kpi, margin, needed, min_n, groups (count), small: DataFrame *by, n,
+    missing}. Raises Missing when neither NPS nor CSAT was answered (a margin in points means
+    nothing for CES)."""
     by = [by] if isinstance(by, str) else list(by)
     require(kpi in (NPS, CSAT) and kpi in available_kpis(feedback),
             "no NPS or CSAT answers to plan a margin in points for", enable=f"{ENABLE[NPS]}; or {ENABLE[CSAT]}")
@@ -279,7 +289,7 @@ def sample_size_plan(feedback: pd.DataFrame, by: Sequence[str], kpi: str, *, mar
         share = headline(feedback, CSAT, confidence=confidence)["value"]
         needed = metrics.sample_size(margin, kpi=CSAT, share=share, confidence=confidence)
     known = [c for c in by if c in feedback.columns]
-    groups = (metrics.kpi_by(feedback, known, kpi=kpi, min_n=min_n) if known and len(known) == len(by)
+    groups = (metrics.kpi_by(feedback, by, kpi=kpi, min_n=min_n).dropna(subset=by) if known and known == by
               else pd.DataFrame(columns=[*by, "n", "small"]))
     small = (groups.loc[groups["small"].astype(bool), [*by, "n"]]
              .assign(missing=lambda d: needed - d["n"]).reset_index(drop=True))
@@ -289,9 +299,10 @@ def sample_size_plan(feedback: pd.DataFrame, by: Sequence[str], kpi: str, *, mar
 def describe_sample_size(plan: dict, by: Sequence[str]) -> str:
     """Sentences on a `sample_size_plan`: answers needed and which groups fall short by how many."""
     by = [by] if isinstance(by, str) else list(by)
-    unit = "points" if plan["kpi"] == NPS else "percentage points"
-    text = (f"{'An' if plan['kpi'] == NPS else 'A'} {LABELS[plan['kpi']]} within ±{plan['margin']:g} {unit} needs about **{plan['needed']:,} answers** "
-            f"per group.")
+    kpi = plan["kpi"]
+    subject = f"An {LABELS[kpi]} within ±{plan['margin']:g} points" if kpi == NPS else \
+        f"A {LABELS[kpi]} within ±{plan['margin']:g} percentage points"
+    text = f"{subject} needs about **{plan['needed']:,} answers** per group."
     small = plan["small"]
     if not plan["groups"]:
         return text

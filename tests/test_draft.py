@@ -165,11 +165,12 @@ def test_propose_orders_with_repeated_invoice_numbers():
     frame = pd.DataFrame({"InvoiceNo": ["5001", "5001", "5002", "5003", "5003", "5004"],
                           "CustomerID": ["17850", "17850", "13047", "17850", "17850", "12583"],
                           "InvoiceDate": ["2010-12-01 08:26:00"] * 6,
-                          "Betrag": ["2,55", "3,39", "7,65", "4,25", "1,00", "2,10"]})
+                          "Stückpreis": ["2,55", "3,39", "7,65", "4,25", "1,00", "2,10"],
+                          "Menge": ["1", "2", "1", "3", "1", "1"]})
     got = draft.propose("lines.csv", draft.profile(frame), {"format": "csv", "encoding": "utf-8", "sep": ";"})
     assert got["table"] == "orders"
     assert got["columns"] == {"order_id": "InvoiceNo", "customer_ref": "CustomerID", "timestamp": "InvoiceDate",
-                              "revenue": "Betrag"}
+                              "revenue": {"from": "Menge", "multiply": "Stückpreis"}}
     assert got["reader"]["decimal"] == "," and got["reader"]["thousands"] == "."
     assert got["todo"] == ["order_id: 'InvoiceNo' repeats (several rows per order): aggregate the rows on it, "
                            "or map another id"]
@@ -252,3 +253,15 @@ def test_cx_map_draft_writes_and_refuses_to_overwrite(tmp_path, capsys):
     assert capsys.readouterr().out == ""
     assert cli.main(["map", "draft", str(tmp_path / "nope.csv"), "--out", str(out), "--force"]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_cx_map_draft_reads_excel(tmp_path):
+    pd.DataFrame({"Bestellnummer": ["B1", "B2", "B3"], "Kundennummer": ["K1", "K2", "K1"],
+                  "Bestelldatum": pd.to_datetime(["2024-01-01 10:00", "2024-01-02 11:00", "2024-01-03 12:00"]),
+                  "Umsatz": [10.5, 20.0, 7.25]}).to_excel(tmp_path / "orders.xlsx", index=False)
+    out = tmp_path / "m.yml"
+    assert cli.main(["map", "draft", str(tmp_path / "orders.xlsx"), "--out", str(out), "-q"]) == 0
+    entry = load_mapping(out)["tables"]["orders"][0]
+    assert {c: s.get("from") for c, s in entry["columns"].items()} == {
+        "order_id": "Bestellnummer", "customer_ref": "Kundennummer", "timestamp": "Bestelldatum", "revenue": "Umsatz"}
+    assert entry["options"]["format"] == "excel"

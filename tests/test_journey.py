@@ -12,6 +12,7 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from cxlib import config, engine, journey, schema
+from cxlib import journey_describe as describe
 from cxlib.metrics import wilson_interval
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,7 +101,7 @@ def test_empty_log_raises_missing_no_events(taxonomy):
     for call in calls:
         with pytest.raises(schema.Missing, match="^no events") as caught:
             call()
-        assert caught.value.enable.startswith("events")
+        assert caught.value.enable == journey.NEEDS_EVENTS
     assert engine.to_pandas(journey.transition_counts(empty)).empty     # the engine expression itself stays total
 
 
@@ -110,7 +111,7 @@ def test_events_without_customer_ids_form_no_journeys(taxonomy):
                  lambda: journey.path_variants(anonymous), lambda: journey.stage_summary(anonymous, taxonomy)):
         with pytest.raises(schema.Missing, match="13 events carry no customer id") as caught:
             call()
-        assert caught.value.enable == "events.customer_id (the customer or case id of each event)"
+        assert caught.value.enable == journey.NEEDS_CUSTOMER
     # events without a customer id next to others are left out of the journeys (not one null journey)
     mixed = pd.concat([make_events(LOG), make_events([("x1", None, "2024-01-02", "order"),
                                                       ("x2", None, "2024-01-03", "activation")])])
@@ -669,3 +670,200 @@ def test_step_label(taxonomy):
     assert journey.step_label("web_visit|quote", taxonomy) == "Web visit or Quote"
     assert journey.step_label("onboarding", taxonomy, section="stages", lang="de") == "Bereitstellung"
     assert journey.step_label("not_a_code", taxonomy) == "not_a_code"
+
+
+# --- thin data: each computation says what it lacks (schema.Missing), or gives a true result ------
+
+def utc(*values) -> pd.Series:
+    return pd.Series(pd.to_datetime(list(values), utc=True, format="ISO8601"))
+
+
+LEADS = pd.DataFrame({"customer_id": [f"L{i}" for i in range(40)], "lead_date": utc(*["2024-01-01"] * 40),
+                      "signup_date": utc(*[None] * 40)})
+
+
+def test_zero_conversions_are_a_result_with_an_interval_from_zero():
+    out = journey.conversion_rate(LEADS, ORDERS)
+    _, high = wilson_interval(0, 40)
+    assert out[["leads", "converted"]].iloc[0].tolist() == [40, 0]
+    assert (out["rate"].iloc[0], out["ci_low"].iloc[0], out["ci_high"].iloc[0]) == (0.0, 0.0, float(high))
+    assert describe.describe_conversion(out) == "0 of 40 leads converted (95% interval 0.0%–8.8%)."
+
+
+def test_interval_bounds_enclose_the_rate_so_error_bars_are_never_negative():
+    quotes = make_events([("q1", "X1", "2024-02-01", "quote"), ("q2", "X2", "2024-02-02", "quote")])
+    out = journey.repeat_vs_new_conversion(quotes, ORDERS, window_days=30)
+    assert out[["customer_type", "opportunities", "converted"]].values.tolist() == [["new", 2, 0], ["repeat", 0, 0]]
+    assert out["ci_low"].iloc[0] == 0.0 and np.isnan(out["rate"].iloc[1])
+    assert (describe.error_bars(out) >= 0).all() and describe.error_bars(out)[:, 1].tolist() == [0.0, 0.0]
+    assert describe.opportunities_title(out) == "0 of 2 sales opportunities became an order"
+    assert describe.describe_opportunities(out) == ("0 of 2 opportunities of new customers became an order (0.0%). Repeat and "
+                                                    "new customers cannot be compared: one of the groups has no opportunity.")
+
+
+def test_conversion_without_leads_or_lead_dates_raises_missing():
+    with pytest.raises(schema.Missing, match="^no leads: no customer has a lead date \\(") as caught:
+        journey.conversion_rate(CUSTOMERS.drop(columns="lead_date"), ORDERS)     # an absent column reads as empty
+    assert caught.value.enable == "customers.lead_date"
+    with pytest.raises(schema.Missing, match="no lead dates on or after 2024-06-01"):
+        journey.conversion_rate(CUSTOMERS, ORDERS, since="2024-06-01")
+
+
+def test_orders_missing_or_all_cancelled_raise_missing(events):
+    no_orders = ORDERS.iloc[0:0]
+    for call in (lambda: journey.repeat_customer_rate(no_orders), lambda: journey.order_intervals(no_orders),
+                 lambda: journey.cancelled_orders(no_orders), lambda: journey.lost_sales(events, no_orders),
+                 lambda: journey.repeat_vs_new_conversion(events, no_orders)):
+        with pytest.raises(schema.Missing, match="^no orders \\(") as caught:
+            call()
+        assert caught.value.enable == journey.NEEDS_ORDERS
+    cancelled = ORDERS.iloc[:2].assign(status=journey.CANCELLED)
+    with pytest.raises(schema.Missing, match="^all 2 orders are cancelled \\("):
+        journey.repeat_customer_rate(cancelled)
+    with pytest.raises(schema.Missing, match="the orders carry no status"):
+        journey.cancelled_orders(ORDERS.assign(status=pd.Series([None] * 5, dtype="str")))
+    assert journey.CANCELLED in schema.ORDER_STATUSES and journey.DEFAULT_EXCLUDED_STATUSES == (journey.CANCELLED,)
+
+
+def test_opportunities_without_a_quote_raise_missing():
+    visits = make_events([("v1", "A", "2024-01-01", "web_visit")])
+    with pytest.raises(schema.Missing, match=r"^no sales opportunity \(quote, cart\) \("):
+        journey.lost_sales(visits, ORDERS)
+    with pytest.raises(schema.Missing, match=r"whose 30-day window ended by 2024-01-10"):
+        journey.repeat_vs_new_conversion(make_events(LOG), ORDERS, window_days=30, as_of="2024-01-10")
+
+
+def test_order_intervals_time_between_consecutive_orders():
+    orders = pd.DataFrame({
+        "order_id": ["o1", "o2", "o3", "o4", "o5", "o6"], "customer_id": ["A", "A", "A", "B", "C", "C"],
+        "timestamp": utc("2024-01-01", "2024-01-11", "2024-01-31", "2024-01-05", "2024-01-02", "2024-01-04"),
+        "status": ["completed", "completed", None, "completed", "completed", "cancelled"],
+    })
+    out = journey.order_intervals(orders)
+    # A: 10 and 20 days; B one order; C's second order was cancelled
+    assert out.to_dict("records") == [{"intervals": 2, "customers": 1, "days_median": 15.0, "days_p90": 19.0, "days_mean": 15.0}]
+    assert describe.describe_order_intervals(out) == ("Between two consecutive orders of a customer lie a median of 15.0 "
+                                                      "days (90% within 19.0 days; 2 intervals of 1 customer).")
+    with pytest.raises(schema.Missing, match="no customer ordered more than once"):
+        journey.order_intervals(orders.iloc[[0, 3, 4]])
+
+
+def test_campaigns_missing_or_without_response_column():
+    camp = pd.DataFrame({"campaign_id": ["k1", "k1"], "customer_id": ["A", "B"], "sent_at": utc("2024-01-01", "2024-01-01")})
+    assert journey.campaign_response(camp)[["sent", "responded", "rate"]].iloc[0].tolist() == [2, 0, 0.0]
+    with pytest.raises(schema.Missing, match="no campaign contacts"):
+        journey.campaign_response(camp.iloc[0:0])
+
+
+def test_tenure_starts_at_the_first_event_when_no_customer_has_a_signup_date():
+    derived = pd.DataFrame({"customer_id": ["A", "B", "C", "D"],
+                            "churn_date": utc(None, "2024-02-15", None, None)})      # no signup_date column at all
+    out = journey.tenure_churn(derived, make_events(LOG), as_of="2024-03-01", band_days=30)
+    # first events: A 01-01 10:00 (59.6 days, active), B 01-05 12:00 (churned after 40.5), C 02-01 (29), D 01-10 (50)
+    assert out["at_risk"].tolist() == [4, 3]
+    assert out["churned"].tolist() == [0, 1]
+    assert out["survival"].tolist() == pytest.approx([1.0, 2 / 3])
+    assert out.attrs == {"customers": 4, "start_from_first_event": 4}
+    assert describe.tenure_title(out) == "33% of customers churn within 2 months"
+    text = describe.describe_tenure(out)
+    assert text == ("Of 4 customers followed, 1 churned; by a tenure of 2 months the life table puts the share churned at "
+                    "33.3%. The data has no signup dates: tenure starts at each customer's first event.")
+    with pytest.raises(schema.Missing, match="no signup dates, and no customer with an event to start from"):
+        journey.tenure_churn(derived, make_events([]))
+
+
+def test_tenure_follows_only_signed_up_customers_when_there_are_signup_dates():
+    # leads B, D and E have events but no signup: they are not customers and are not followed
+    with_events = journey.tenure_churn(CUSTOMERS, make_events(LOG), as_of="2024-01-02", band_days=90)
+    assert_frame_equal(with_events, journey.tenure_churn(CUSTOMERS, as_of="2024-01-02", band_days=90))
+    assert with_events.attrs == {"customers": 2, "start_from_first_event": 0}
+
+
+def test_tenure_without_churn_dates_raises_missing_but_nobody_churned_yet_is_a_result():
+    with pytest.raises(schema.Missing, match="^no churn dates \\(") as caught:
+        journey.tenure_churn(CUSTOMERS.drop(columns="churn_date"), band_days=90)
+    assert caught.value.enable == "customers.churn_date"
+    early = journey.tenure_churn(CUSTOMERS, as_of="2023-02-01", band_days=90)      # C churns only in May
+    assert early[["at_risk", "churned", "survival"]].values.tolist() == [[1, 0, 1.0]]
+
+
+def test_segments_need_two():
+    assert journey.segments(CUSTOMERS) == ["business", "private"]
+    with pytest.raises(schema.Missing, match=r"^one segment only \(private\) \("):
+        journey.segments(CUSTOMERS.assign(segment="private"))
+    with pytest.raises(schema.Missing, match="^no customer segments \\("):
+        journey.segments(CUSTOMERS.drop(columns="segment"))
+    attached = run(journey.attach(make_events(LOG), CUSTOMERS.drop(columns="segment")))
+    assert attached["segment"].isna().all() and len(attached) == len(LOG)
+
+
+def test_stages_unknown_to_the_taxonomy_raise_missing(taxonomy):
+    odd = make_events([("x1", "X", "2024-01-01", "permit_filed"), ("x2", "X", "2024-01-02", "permit_granted")])
+    with pytest.raises(schema.Missing, match="no event's touchpoint belongs to a journey stage"):
+        journey.stage_summary(journey.with_stages(odd, taxonomy), taxonomy)
+    flow = journey.transitions(journey.with_stages(odd, taxonomy), col_node="stage")
+    with pytest.raises(schema.Missing, match="no consecutive events with a journey stage"):
+        describe.stage_matrix(flow, taxonomy)
+
+
+# --- words: true on thin data ------------------------------------------------------------------
+
+def test_describe_overview():
+    log = journey.overview(make_events(LOG))
+    assert describe.describe_overview(log) == "13 events of 4 customers from 2024-01-01 to 2024-03-01."
+    anonymous = journey.overview(make_events(LOG).assign(customer_id=pd.Series([None] * 13, dtype="str")))
+    assert describe.describe_overview(anonymous) == ("13 events from 2024-01-01 to 2024-03-01; none carries a customer id, "
+                                                     "so they form no journeys.")
+    assert describe.describe_overview(journey.overview(make_events([]))).startswith("The event log is empty")
+    assert journey.period(journey.overview(make_events([]))) == (None, None)
+
+
+def test_describe_stages_and_funnel(events, taxonomy):
+    stages = journey.stage_summary(events, taxonomy)
+    assert describe.stages_title(stages) == "75% of people in the log reach the purchase stage"
+    assert describe.describe_stages(stages, journey.overview(events)) == (
+        "Of 4 customers in the log, 100% have an event in consideration, 75% in purchase, 50% in onboarding, "
+        "25% in service. No event falls in awareness, usage, renewal, exit.")
+    f = journey.funnel(events, STEPS)
+    labels = describe.step_labels(f["step"], taxonomy)
+    assert describe.funnel_title(f, labels) == "50.0% of those who start reach activation"
+    assert describe.describe_funnel(f, labels).startswith("Of 4 customers who start, the largest drop is before **Quote**: "
+                                                          "2 customers (50% of the previous step) do not go on.")
+    one = journey.funnel(events, ["quote"])
+    assert describe.funnel_title(one, ["Quote"]) == "3 customers reach quote"
+    everyone = journey.funnel(events, ["quote", "order"])       # A, B and D all order after their quote
+    assert describe.describe_funnel(everyone, ["Quote", "Order"]) == ("All 3 customers who start reach the last step, "
+                                                                      "in a median of 2 days (90% within 2).")
+    nobody = journey.funnel(events, ["web_visit", "renewal"])
+    assert describe.describe_funnel(nobody, ["Web visit", "Renewal"]).endswith("Nobody reaches the last step.")
+
+
+def test_timing_chart_highlights_the_pair_asked_for_or_the_most_frequent(events, taxonomy):
+    timing = journey.time_between_steps(events, [("quote", "order"), ("order", "activation"), ("cart", "order")], over_days=14)
+    chart = describe.timing_chart(timing, ["order", "activation"], taxonomy)
+    assert chart["label"].tolist() == ["Quote → Order", "Order → Activation"]      # cart → order never occurs
+    assert chart["highlight"].tolist() == [False, True]
+    assert describe.timing_title(chart, 14) == "50% of order → activation take longer than 14 days"
+    fallback = describe.timing_chart(timing, ["cart", "order"], taxonomy)
+    assert fallback["highlight"].tolist() == [True, False]                          # quote → order: 3 pairs
+
+
+def test_no_nan_or_none_in_sentences_on_thin_data(events, taxonomy):
+    one = journey.with_stages(make_events([("x1", "X", "2024-01-01", "web_visit"), ("x2", "X", "2024-01-01", "web_visit")]),
+                              taxonomy)
+    texts = [
+        describe.describe_episodes(journey.episode_summary(one, 30), 30),
+        describe.describe_paths(journey.path_variants(one)),
+        describe.describe_transitions(journey.transitions(one), taxonomy),
+        describe.describe_stage_flow(journey.transitions(one, col_node="stage"), taxonomy),
+        describe.stage_flow_title(journey.transitions(one, col_node="stage"), taxonomy),
+        describe.describe_repeat(journey.repeat_customer_rate(ORDERS.iloc[[0]])),
+        describe.describe_cancellations(journey.cancelled_orders(ORDERS.iloc[[0]])),
+        describe.describe_lost_sales(journey.lost_sales(events, ORDERS), taxonomy),
+    ]
+    assert texts[1] == "Every customer follows the same path: consideration."
+    assert texts[4] == "Customers stay in their stage from one event to the next"
+    assert texts[5] == "0 of 1 buyer ordered more than once (95% interval 0.0%–79.3%)."
+    assert texts[6] == "0 of 1 orders (0.0%) were cancelled."
+    for text in texts:
+        assert not {"nan", "None", "inf"} & set(text.replace(".", " ").replace(",", " ").split()), text

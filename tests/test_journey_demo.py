@@ -132,9 +132,13 @@ def test_notebook_03_runs_on_demo_data_and_records_results(demo, tmp_path):
     assert sum("image/png" in out.get("data", {}) for out in outputs) == figures   # every figure shows, not only the first
     assert [out for out in outputs if out["output_type"] in ("stream", "error")] == []   # no warnings or prints
     assert [out for out in outputs if set(out.get("data", {})) == {"text/plain"}] == []   # no stray reprs
-    results = report.read_results(run_dir)["journey"]
+    merged = report.read_results(run_dir)
+    assert [entry for entry in merged.get("skipped", []) if entry["section"].startswith("journey.")] == []  # the demo has it all
+    results = merged["journey"]
     assert [row["step"] for row in results["funnel"]][2] == "order"
     assert {"step", "customers", "conversion"} <= set(results["funnel"][0])
     assert 0 < results["conversion_rate"]["value"] < 1
     assert 0 < results["repeat_customer_rate"]["value"] < 1
     assert {row["to_step"] for row in results["time_between_steps"]} >= {"activation"}
+    assert results["order_intervals"]["intervals"] > 0 and results["order_intervals"]["days_median"] > 0
+    assert 0 < results["campaign_response_rate"]["value"] < 1

@@ -67,7 +67,7 @@ def test_ticket_log_only_shows_journeys_and_skips_sales(tmp_path):
                           "journey.order_intervals", "journey.opportunities", "journey.campaigns", "journey.lost_sales",
                           "journey.cancellations", "journey.cancellation_reasons", "journey.tenure", "journey.segments"}
     assert skips["journey.funnel"] == "no customer has an event of the funnel's first step (web_visit or tariff_page)"
-    assert skips["journey.conversion"] == "no leads (no customer has a lead date)"
+    assert skips["journey.conversion"] == "no leads: no customer has a lead date"
     assert skips["journey.repeat_customers"] == "no orders"
     assert skips["journey.opportunities"].startswith("no sales opportunity (quote, consultation)")
     assert skips["journey.campaigns"] == "no campaign contacts"
@@ -134,7 +134,7 @@ def test_leads_that_never_convert_one_segment_no_campaigns(tmp_path):
     new = next(row for row in journey["repeat_vs_new_conversion"] if row["customer_type"] == "new")
     assert (new["opportunities"], new["converted"], new["rate"]) == (40, 0, 0.0)
     assert [row["customers"] for row in journey["funnel"]] == [40, 40, 0, 0, 0]
-    assert [row["lost"] for row in journey["lost_sales"]] == [40]
+    assert {row["step"]: row["lost"] for row in journey["lost_sales"]} == {"consultation": 0, "quote": 40}
     assert skips["journey.segments"] == "one segment only (private)"
     assert skips["journey.campaigns"] == "no campaign contacts"
     assert skips["journey.tenure"] == "no churn dates"

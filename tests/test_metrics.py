@@ -410,3 +410,16 @@ def test_with_contact_channel_takes_the_latest_contact_at_the_touchpoint_within_
     assert "channel" not in feedback.columns
     with pytest.raises(metrics.MetricsError, match="within_days"):
         metrics.with_contact_channel(feedback, events, within_days=0)
+
+
+def test_with_contact_channel_on_thin_inputs_leaves_the_channel_empty():
+    feedback = pd.DataFrame({"customer_id": pd.Series(["A", None], dtype="str"),
+                             "timestamp": pd.Series([pd.NaT, pd.NaT], dtype="datetime64[us, UTC]"),
+                             "touchpoint": pd.Series(["complaint", None], dtype="str")})
+    events = pd.DataFrame({"customer_id": pd.Series([None], dtype="str"),        # a complaint log names no customer
+                           "timestamp": pd.Series([pd.Timestamp("2024-03-01", tz="UTC")], dtype="datetime64[us, UTC]"),
+                           "touchpoint": ["complaint"], "channel": ["phone"]})
+    assert metrics.with_contact_channel(feedback, events)["channel"].isna().all()
+    dated = feedback.assign(timestamp=pd.Timestamp("2024-03-02", tz="UTC"))
+    assert metrics.with_contact_channel(dated, events)["channel"].isna().all()
+    assert metrics.with_contact_channel(dated, events.iloc[0:0])["channel"].isna().all()

@@ -17,6 +17,7 @@ from pandas.testing import assert_frame_equal
 from scipy import stats as st
 
 from cxlib import config, engine, journey, metrics, moments, report
+from cxlib.schema import Missing
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "2024-01-01", "2024-12-31"
@@ -867,3 +868,213 @@ def test_work_over_events_runs_on_the_journey_engine(taxonomy, tmp_path):
     assert_frame_equal(cells_disk, cells_mem)
     rates = moments.complaint_rates(derived, engine.read_table(con, customers_path), taxonomy, start=START, end="2024-03-31")
     assert rates["complaints"].sum() == 1
+
+
+# --- moments dated when experienced, like with like, words that warn --------------------------------
+
+DELIVERY = [
+    # A: delivered before the promised day; B: delivered 3 days late; C: never delivered; D: promise after the log ends;
+    # E: the first order on time, the second never delivered (its earlier delivery belongs to the first order)
+    ("a1", "A", "2024-01-01", "order", None, "web", None, None),
+    ("a2", "A", "2024-01-05", "delivery_promised", None, "system", None, None),
+    ("a3", "A", "2024-01-04", "delivery", None, "system", None, None),
+    ("b1", "B", "2024-01-01", "order", None, "web", None, None),
+    ("b2", "B", "2024-01-05", "delivery_promised", None, "system", None, None),
+    ("b3", "B", "2024-01-08", "delivery", None, "system", None, None),
+    ("c1", "C", "2024-01-01", "order", None, "web", None, None),
+    ("c2", "C", "2024-01-05", "delivery_promised", None, "system", None, None),
+    ("d1", "D", "2024-01-20", "order", None, "web", None, None),
+    ("d2", "D", "2024-03-01", "delivery_promised", None, "system", None, None),
+    ("e1", "E", "2024-01-01", "order", None, "web", None, None),
+    ("e2", "E", "2024-01-03", "delivery_promised", None, "system", None, None),
+    ("e3", "E", "2024-01-02", "delivery", None, "system", None, None),
+    ("e4", "E", "2024-01-10", "order", None, "web", None, None),
+    ("e5", "E", "2024-01-12", "delivery_promised", None, "system", None, None),
+    ("z1", "Z", "2024-02-01", "service_contact", "invoice_unclear", "phone", True, None),   # the log ends here
+]
+LATE = {"missed": {"due": "delivery_promised", "done": "delivery", "since": "order"}}
+
+
+def derived_rows(events, rules) -> pd.DataFrame:
+    out = run(moments.with_derived_moments(events, rules=rules))
+    return (out.loc[out["event_id"].str.contains("#"), ["event_id", "timestamp", "contact_reason"]]
+            .sort_values("event_id").reset_index(drop=True))
+
+
+def test_missed_promise_is_dated_at_the_promised_day_and_only_once_it_passed():
+    out = derived_rows(make_events(DELIVERY), {"late_delivery": LATE})
+    assert out["event_id"].tolist() == ["b2#late_delivery", "c2#late_delivery", "e5#late_delivery"]
+    assert out["timestamp"].tolist() == ts("2024-01-05", "2024-01-05", "2024-01-12").tolist()
+    assert (out["contact_reason"] == "late_delivery").all()
+    graced = derived_rows(make_events(DELIVERY), {"late_delivery": {**LATE, "grace_days": 3}})
+    # B's parcel came within 3 days of the promise; C's promise + 3 days is still in the log
+    assert graced["event_id"].tolist() == ["c2#late_delivery", "e5#late_delivery"]
+    assert graced["timestamp"].tolist() == ts("2024-01-08", "2024-01-15").tolist()
+    with pytest.raises(moments.MomentsError, match="needs 'due' and 'done'"):
+        moments.with_derived_moments(make_events(DELIVERY), rules={"x": {"missed": {"due": "delivery_promised"}}})
+
+
+def test_missed_without_since_pairs_each_promise_with_the_previous_one():
+    events = make_events([r for r in DELIVERY if r[3] != "order"])
+    out = derived_rows(events, {"late": {"missed": {"due": "delivery_promised", "done": "delivery"}}})
+    # A: delivery on 01-04 lies before its first promise: on time; E: the 01-02 delivery precedes the first promise
+    assert out["event_id"].tolist() == ["b2#late", "c2#late", "e5#late"]
+
+
+def test_between_moments_can_be_dated_at_the_start_or_the_deadline():
+    events = make_events(LOG)
+    rule = {"between": ["order", "activation"], "min_days": 14}
+    dates = {dated: derived_rows(events, {"slow": {**rule, "dated_at": dated}})["timestamp"].tolist()
+             for dated in ("then", "first", "deadline")}
+    assert dates["then"] == ts("2024-01-16 10:00").tolist()
+    assert dates["first"] == ts("2024-01-01 10:00").tolist()
+    assert dates["deadline"] == ts("2024-01-15 10:00").tolist()
+    with pytest.raises(moments.MomentsError, match="dated_at must be one of"):
+        moments.with_derived_moments(events, rules={"slow": {**rule, "dated_at": "never"}})
+
+
+def test_comparable_responses_and_like_with_like_impact():
+    events = make_events([
+        ("p1", "A", "2024-03-01", "delivery_promised", None, "system", None, None),
+        ("p2", "B", "2024-01-01", "delivery_promised", None, "system", None, None),   # 70 days before B's answer
+        ("p3", "C", "2024-03-05", "delivery_promised", None, "system", None, None),
+        ("p4", "D", "2024-03-02", "delivery_promised", None, "system", None, None),
+    ])
+    feedback = pd.DataFrame({"response_id": ["r1", "r2", "r3", "r4", "r5", "r6"],
+                             "customer_id": ["A", "B", "C", "D", "E", "F"],
+                             "timestamp": ts(*["2024-03-11"] * 6),
+                             "nps": [2.0, 10.0, 9.0, 3.0, 10.0, 10.0], "segment": "private"})
+    comparable = moments.comparable_responses(events, feedback, {"late": {"touchpoint": ["delivery_promised"]}},
+                                              window_days=60)
+    assert comparable.set_index("response_id")["comparable"].to_dict() == {
+        "r1": True, "r2": False, "r3": True, "r4": True, "r5": False, "r6": False}
+    exposures = pd.DataFrame({"response_id": ["r1", "r4"], "moment": ["late", "late"]})
+    out = moments.kpi_impact(feedback, exposures, moments=["late", "other"], covariates=[], min_n=1,
+                             comparable=comparable).set_index("moment")
+    # late: exposed r1, r4 (detractors: -100) against the comparable r3 only (promoter: +100); other: no rule
+    assert out.loc["late", ["n_exposed", "n_unexposed", "exposed_value", "unexposed_value", "difference"]].tolist() == [
+        2, 1, -100.0, 100.0, -200.0]
+    assert out.loc["late", "like_with_like"] and not out.loc["other", "like_with_like"]
+    assert out.loc["other", ["n_exposed", "n_unexposed"]].tolist() == [0, 6]
+    assert moments.comparable_responses(events, feedback, {}).empty
+
+
+def test_comparable_when_is_read_from_the_taxonomy_rules():
+    tax = config.Taxonomy({"derived_moments": {
+        "late": {**LATE, "comparable_when": {"touchpoint": "delivery_promised"}}, "slow": {"wait_over_seconds": 300}}})
+    assert moments.comparable_rules(tax) == {"late": {"touchpoint": ["delivery_promised"]}}
+    with pytest.raises(moments.MomentsError, match="comparable_when"):
+        moments.comparable_rules(config.Taxonomy({"derived_moments": {"late": {**LATE, "comparable_when": {"status": "x"}}}}))
+
+
+def impact_row(moment, difference, adjusted, *, significant=True, small=False, low=None, high=None) -> dict:
+    low = difference - 5 if low is None else low
+    high = difference + 5 if high is None else high
+    return {"moment": moment, "kpi": "nps", "n_exposed": 200, "n_unexposed": 800, "exposed_share": 0.2,
+            "exposed_value": 10 + difference, "unexposed_value": 10.0, "difference": difference, "ci_low": low,
+            "ci_high": high, "p_value": 0.01, "adjusted": adjusted, "adjusted_low": adjusted - 5,
+            "adjusted_high": adjusted + 5, "adjusted_p": 0.01, "small": small, "q_value": 0.02,
+            "significant": significant, "like_with_like": moment == "late"}
+
+
+def test_describe_impact_warns_when_raw_and_adjusted_differ():
+    labels = {"late": "Late delivery", "inv": "Invoice", "noise": "Noise"}
+    agree = pd.DataFrame([impact_row("inv", -30.0, -28.0), impact_row("noise", 0.3, 0.5, significant=False, low=-4, high=4)])
+    text = moments.describe_impact(agree, labels, window_days=60, covariates=["segment"], min_n=50)
+    assert text.startswith("Customers who met **Invoice** in the 60 days before answering give an NPS of −20 against +10 "
+                           "for everyone else: raw −30.0 points (95% −35.0 to −25.0), adjusted −28.0 (−33.0 to −23.0).")
+    assert "Raw and adjusted estimates agree" in text and "estimates differ" not in text
+    assert "1 of 2 moments with at least 50 exposed answers differ significantly" in text
+    flipped = pd.DataFrame([impact_row("late", 8.0, -6.0), impact_row("inv", -30.0, -18.0),
+                            impact_row("noise", 0.3, 0.5, significant=False, low=-4, high=4)])
+    text = moments.describe_impact(flipped, labels, window_days=60, covariates=["segment"], min_n=50)
+    assert ("**Raw and adjusted estimates differ** for Late delivery (raw +8.0, adjusted −6.0: opposite signs) and "
+            "Invoice (raw −30.0, adjusted −18.0: by more than a third)") in text
+    assert "Noise" not in text.split("differ**")[1].split(":")[0] and "agree" not in text
+    assert "**Late delivery** is compared like with like" in text
+    alone = moments.describe_impact(agree, labels, window_days=60, covariates=[], min_n=50)
+    assert "No covariate varies among the answers" in alone and "agree" not in alone
+    few = moments.describe_impact(pd.DataFrame([impact_row("inv", -30.0, -28.0, small=True)]), labels, window_days=60,
+                                  covariates=["segment"], min_n=50)
+    assert few.startswith("No moment has at least 50 exposed NPS answers") and "nan" not in few
+
+
+def test_kpi_impact_csat_is_top_box_on_each_answers_scale():
+    responses = pd.DataFrame({"response_id": ["r1", "r2", "r3", "r4"], "customer_id": ["A", "B", "C", "D"],
+                              "csat": [9.0, 4.0, 8.0, 4.0], "csat_max": [10.0, np.nan, 10.0, 5.0]})
+    # 9 of 10 and 4 of 5 (no scale: 5) are in the top two points; 8 of 10 is not
+    assert moments.kpi_scores(responses, "csat").tolist() == [5.0, 5.0, 1.0, 5.0]
+    exposures = pd.DataFrame({"response_id": ["r1", "r2"], "moment": ["m", "m"]})
+    row = moments.kpi_impact(responses, exposures, moments=["m"], kpi="csat", covariates=[], min_n=1).iloc[0]
+    assert (row["exposed_value"], row["unexposed_value"], row["difference"]) == (100.0, 50.0, 50.0)
+
+
+# --- complaints without an active base, drivers on a ratings table ----------------------------------
+
+def complaint_log(months: dict[str, int]) -> pd.DataFrame:
+    rows = [(f"k{m}-{i}", None, f"{m}-01", "complaint", "complaint_billing", "web", None, None)
+            for m, n in months.items() for i in range(n)]
+    return make_events(rows)
+
+
+def test_complaints_without_signup_dates_are_counted_per_month_on_a_c_chart(taxonomy):
+    events = complaint_log({"2024-01": 2, "2024-02": 0, "2024-03": 12})
+    customers = make_customers([("A", "private", None, None, None, False, None)])
+    out = moments.complaints_by_month(events, customers, taxonomy)
+    billing = out.loc[out["category"] == "billing"].set_index("month")
+    assert billing.index.tolist() == ["2024-01", "2024-02", "2024-03"] and (out["basis"] == "count").all()
+    assert billing["complaints"].tolist() == [2, 0, 12]
+    # 12 breaks the first limits (centre 4.67, ucl 11.15); without it centre 1, limits 0 to 1 + 3 sqrt(1)
+    assert billing["center"].tolist() == pytest.approx([1.0] * 3) and billing["ucl"].tolist() == pytest.approx([4.0] * 3)
+    assert billing["out_of_control"].tolist() == [False, False, True]
+    key, rows = moments.complaint_record(out)
+    assert key == "complaint_counts" and "rate_per_1000" not in rows.columns
+    text = moments.describe_complaints(out)
+    assert text.startswith("Counts per month, not rates: the data has no active customer base")
+    assert "**Billing** in 2024-03 (12 complaints against a centre of 1.0, above the limits)" in text
+    based = moments.complaints_by_month(events, make_customers([("A", "private", "2023-01-01", None, None, True, None)]),
+                                        taxonomy)
+    assert (based["basis"] == "per_1000").all() and moments.complaint_record(based)[0] == "complaints"
+    with pytest.raises(Missing, match="no complaints in the events"):
+        moments.complaints_by_month(make_events(LOG[:2]), customers, taxonomy)
+
+
+def test_a_first_of_month_complaint_counts_in_its_own_month(taxonomy):
+    events = complaint_log({"2024-01": 1, "2024-02": 1})
+    out = moments.complaint_counts(events, taxonomy)
+    billing = out.loc[out["category"] == "billing"]
+    assert billing["month"].tolist() == ["2024-01", "2024-02"] and billing["complaints"].tolist() == [1, 1]
+
+
+def ratings_table(n_per_cell: int = 1) -> pd.DataFrame:
+    """Respondents rating two orthogonal attributes (q2, q3; +/-1 around 5) and overall = 5 + 2 q2 + q3."""
+    rows = []
+    for i, (x1, x2) in enumerate([(1, 1), (-1, 1), (1, -1), (-1, -1)] * n_per_cell):
+        rid = f"R{i}"
+        rows += [(f"{rid}-overall", rid, "overall", 5.0 + 2 * x1 + x2), (f"{rid}-q2", rid, "q2", 5.0 + x1),
+                 (f"{rid}-q3", rid, "q3", 5.0 + x2)]
+    frame = pd.DataFrame(rows, columns=["response_id", "customer_id", "touchpoint", "csat"])
+    return frame.assign(timestamp=pd.NaT, nps=np.nan, csat_max=10.0, survey=None)
+
+
+def test_driver_analysis_on_a_ratings_table_without_dates_or_events():
+    feedback = ratings_table(2)
+    assert moments.driver_outcome(feedback) == "csat"
+    out = moments.driver_analysis(feedback, min_n=8)
+    assert out["driver"].tolist() == ["q2", "q3"] and (out["outcome"] == "csat").all()
+    assert out["share"].tolist() == pytest.approx([80.0, 20.0]) and out["n"].iloc[0] == 8
+    assert out["mean"].tolist() == [5.0, 5.0] and moments.rating_scale(feedback) == 10.0
+    table = moments.drivers_table(out, {"q2": "Price", "q3": "Service"})
+    assert table["attribute"].tolist() == ["Price", "Service"] and table["share of explained variance (%)"].tolist() == [80.0, 20.0]
+    text = moments.describe_drivers(out, {"q2": "Price"}, scale=10)
+    assert text.startswith("**Price** carries 80% of the explained variance of the overall rating (R² = 1.00, 8 respondents)")
+    with pytest.raises(Missing, match="fewer than 9 respondents"):
+        moments.driver_analysis(feedback, min_n=9)
+    with pytest.raises(Missing, match="no overall answer"):
+        moments.driver_analysis(feedback.loc[feedback["touchpoint"] != "overall"], min_n=1)
+    with pytest.raises(Missing, match="do not vary"):
+        moments.driver_analysis(feedback.assign(csat=lambda d: d["csat"].where(d["touchpoint"] != "q3", 5.0)), min_n=1)
+    # the relationship survey marks the overall answer as well
+    relationship = feedback.assign(survey=np.where(feedback["touchpoint"] == "overall", "relationship", None),
+                                   touchpoint=feedback["touchpoint"].replace({"overall": "general"}))
+    assert moments.driver_analysis(relationship, min_n=8)["driver"].tolist() == ["q2", "q3"]

@@ -212,11 +212,11 @@ def test_index_html_content():
                      "by_segment": [{"segment": "private", "nps": 10.5}, {"segment": "business", "nps": 18.0}]},
         "journey": {"conversion_rate": 0.2513, "funnel": [{"step": f"s{i}", "customers": 100 - i} for i in range(20)]},
     }
-    html = report.index_html(run_record(), results, data_docs=["data_docs/processed/index.html", "data_docs/raw/index.html"])
+    html = report.index_html(run_record(), results)
     assert "20261122T143012Z" in html
     assert 'class="badge succeeded"' in html and 'class="badge warned"' in html
     assert 'href="01_validate_clean.html"' in html and "Validation and cleaning" in html
-    assert 'href="data_docs/processed/index.html">processed</a>' in html and 'href="data_docs/raw/index.html">raw</a>' in html
+    assert "Data Docs" not in html and "data_docs" not in html
     assert "abababababababab" in html                       # fingerprint shown (first 16 chars)
     assert "crm_kunden.csv" in html and "118" in html
     assert ">12.3<" in html and "8.1 to 16.6" in html and "n = 4,210" in html
@@ -227,24 +227,54 @@ def test_index_html_content():
     assert "<script" not in html and "<link" not in html
 
 
-def test_index_html_failed_run_names_notebook_and_cell():
-    failure = {"notebook": "01_validate_clean", "cell": 7, "ename": "ValidationFailed",
-               "evalue": "feedback.nps: 12% out of range (rows 3, 9)"}
+def test_index_html_failed_run_names_notebook_section_and_cell_position():
+    failure = {"notebook": "01_validate_clean", "cell": 7, "cells": 23, "section": "2. Raw data gate",
+               "execution_count": 5, "ename": "ValidationFailed", "evalue": "feedback.nps: 12% out of range (rows 3, 9)"}
     html = report.index_html(run_record("failed", failure), {})
-    assert "FAILED 01_validate_clean, cell 7: ValidationFailed: feedback.nps: 12% out of range (rows 3, 9)" in html
+    assert ("FAILED 01_validate_clean, section “2. Raw data gate”, cell 7 of 23: ValidationFailed: feedback.nps: "
+            "12% out of range (rows 3, 9)") in html
     assert 'class="badge failed"' in html
     assert "not run" in html                                  # no validation section recorded
+    html_de = report.index_html({**run_record("failed", failure), "run_parameters": {"lang": "de"}}, {})
+    assert "FEHLGESCHLAGEN 01_validate_clean, Abschnitt „2. Raw data gate“, Zelle 7 von 23: ValidationFailed" in html_de
 
 
-def test_write_index_links_data_docs(tmp_path):
-    for stage in ("raw", "processed"):
-        docs = tmp_path / "data_docs" / stage / "index.html"
-        docs.parent.mkdir(parents=True)
-        docs.write_text("<html></html>", encoding="utf-8")
+def test_failure_where_uses_what_the_record_holds():
+    assert report.failure_where({"cell": 7, "cells": 23, "section": "2. Raw data gate"}) == \
+        "section “2. Raw data gate”, cell 7 of 23"
+    assert report.failure_where({"cell": 7, "cells": 23, "section": None}) == "cell 7 of 23"
+    assert report.failure_where({"cell": 7}) == "cell 7"                       # a record of an older run
+    assert report.failure_where({"cell": None, "section": "x"}) == "before any cell ran"
+    assert report.failure_where({"cell": 2, "cells": 4, "section": "Werte"}, "de") == "Abschnitt „Werte“, Zelle 2 von 4"
+
+
+def test_section_above_is_the_last_heading_before_the_cell():
+    cells = [nbformat.v4.new_markdown_cell("# 01 · Title\n\n## 1. Inputs"), nbformat.v4.new_code_cell("x = 1"),
+             nbformat.v4.new_markdown_cell("Just text, no heading."), nbformat.v4.new_code_cell("y = 2"),
+             nbformat.v4.new_markdown_cell("## 2. **Gate**"), nbformat.v4.new_code_cell("z = 3")]
+    assert [report.section_above(cells, i) for i in (0, 1, 3, 5)] == [None, "1. Inputs", "1. Inputs", "2. Gate"]
+
+
+def test_index_html_lists_skipped_sections_in_the_report_language():
+    skipped = [{"section": "feedback.nps_trend", "reason": "no NPS answers", "enable": "feedback.nps"},
+               {"section": "moments.churn", "reason": "nobody churned", "enable": None}]
+    html = report.index_html(run_record(), {"skipped": skipped})
+    assert '<section id="not-shown"><h2>Not shown for this data</h2>' in html
+    assert ("<li><strong>Feedback: NPS trend</strong>: no NPS answers (needs <code>feedback.nps</code>)</li>"
+            "<li><strong>Moments: Churn</strong>: nobody churned</li>") in html
+    assert "feedback.nps_trend" not in html                 # no machine keys, and not repeated as headline numbers
+    html_de = report.index_html({**run_record(), "run_parameters": {"lang": "de"}}, {"skipped": skipped})
+    assert "<h2>Für diese Daten nicht gezeigt</h2>" in html_de
+    assert "<strong>Kundenfeedback: NPS trend</strong>: no NPS answers (benötigt <code>feedback.nps</code>)" in html_de
+    assert "not-shown" not in report.index_html(run_record(), {"skipped": []})
+
+
+def test_write_index_writes_no_data_docs_links(tmp_path):
+    (tmp_path / "data_docs" / "raw").mkdir(parents=True)
+    (tmp_path / "data_docs" / "raw" / "index.html").write_text("<html></html>", encoding="utf-8")
     path = report.write_index(tmp_path, run_record(), {"validation": {"status": "passed", "failed": []}})
     assert path == tmp_path / "index.html"
-    html = path.read_text(encoding="utf-8")
-    assert 'href="data_docs/processed/index.html">processed</a> · <a href="data_docs/raw/index.html">raw</a>' in html
+    assert "data_docs" not in path.read_text(encoding="utf-8")
 
 
 # --- tables and text for the validation notebook ---------------------------------------------
@@ -360,14 +390,14 @@ def test_gate_table_shows_three_examples_escaped_and_cut():
     assert report._examples_html(None) == report._examples_html("") == "–"
 
 
-def test_tables_and_data_docs_notes(tmp_path):
+def test_tables_note_names_the_folder_or_the_staging_of_a_run():
     rows = pd.DataFrame({"table": ["customers"], "rows_read": [10], "rows_written": [9], "dropped": [1], "dropped_pct": [10.0]})
     assert report.tables_note(rows, "/p/data/processed").startswith(
         "Both gates passed, so **1 table with 9 rows** was written as Parquet to `/p/data/processed`")
-    pages = [tmp_path / "data_docs" / "raw" / "index.html", None]
-    assert report.data_docs_note(pages, tmp_path).startswith(
-        "Great Expectations Data Docs with every expectation and its result: [raw gate](data_docs/raw/index.html).")
-    assert report.data_docs_note([None], tmp_path) == "No Data Docs were written for this run."
+    assert report.tables_note(rows, "/p/data/.processed.staging") == (
+        "Both gates passed, so **1 table with 9 rows** was written as Parquet to this run's staging folder; the "
+        "later stages read them there, and they replace `/p/data/processed` in one step only when every stage of "
+        "the run has succeeded.")
 
 
 # --- numbers for readers in English and German ------------------------------------------------------
@@ -432,7 +462,7 @@ def record_with(files, params, notebooks=("01_validate_clean",), run_id="R1", la
 
 def test_compare_runs_without_previous_run():
     comparison = report.compare_runs(None, None, record_with({"a.csv": "1"}, {}), {"feedback": {"n": 3}})
-    assert comparison == {"previous_run": None, "fingerprint_changed": None,
+    assert comparison == {"previous_run": None, "different_dataset": None, "fingerprint_changed": None,
                           "inputs": {"added": [], "removed": [], "changed": [], "unchanged": 0},
                           "notebooks": {"added": [], "removed": []}, "parameters": [], "numbers": [],
                           "numbers_compared": 0, "numbers_added": 0, "numbers_removed": 0}
@@ -445,6 +475,25 @@ def test_compare_runs_same_run_has_no_changes():
     assert comparison["previous_run"] == "R1" and comparison["fingerprint_changed"] is False
     assert comparison["inputs"] == {"added": [], "removed": [], "changed": [], "unchanged": 1}
     assert comparison["parameters"] == [] and comparison["numbers"] == [] and comparison["numbers_compared"] == 2
+
+
+def test_compare_runs_of_another_source_mapping_compares_nothing():
+    previous = {**record_with({"a.csv": "1"}, {}), "inputs": {"source": "config/sources/demo.yml", "files": []}}
+    current = {**record_with({"b.csv": "2"}, {}, run_id="R2"), "inputs": {"source": "config/sources/survey.yml", "files": []}}
+    results = {"feedback": {"nps": {"value": 12.5, "n": 400}}}
+    comparison = report.compare_runs(previous, results, current, {"feedback": {"nps": {"value": 40.0, "n": 90}}})
+    assert comparison["previous_run"] == "R1"
+    assert comparison["different_dataset"] == {"previous": "config/sources/demo.yml", "current": "config/sources/survey.yml"}
+    assert comparison["numbers"] == [] and comparison["numbers_compared"] == 0 and comparison["parameters"] == []
+    assert comparison["inputs"] == {"added": [], "removed": [], "changed": [], "unchanged": 0}
+    html = report.index_html(full_record(comparison=comparison), RESULTS)
+    assert ("It read a different source mapping (config/sources/demo.yml then, config/sources/survey.yml now): a "
+            "different dataset, so no numbers are compared.") in html
+    assert "Numbers changed" not in html and "Parameters changed" not in html
+    same = {**current, "inputs": {**current["inputs"], "source": "config/sources/demo.yml"}}
+    assert report.compare_runs(previous, results, same, results)["different_dataset"] is None
+    legacy = {**previous, "inputs": {"files": []}}                     # a record from before sources were recorded
+    assert report.compare_runs(legacy, results, current, results)["numbers_compared"] == 2
 
 
 def test_compare_runs_inputs_parameters_numbers():

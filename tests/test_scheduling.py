@@ -246,6 +246,55 @@ def test_prune_runs_never_follows_symlinked_run_folders(tmp_path):
     assert (outside / "keep.txt").exists()
 
 
+def test_prune_runs_never_deletes_a_folder_cx_did_not_write(tmp_path):
+    foreign = tmp_path / "20000101T000000Z"                          # named like a run, but not one
+    foreign.mkdir()
+    (foreign / "thesis.txt").write_text("x", encoding="utf-8")
+    other = fake_run(tmp_path, "20000102T000000Z")
+    (other / "run.json").write_text(json.dumps({"run_id": "20990101T000000Z"}), encoding="utf-8")   # another run's record
+    broken = tmp_path / "20000103T000000Z"
+    broken.mkdir()
+    (broken / "run.json").write_text("not json", encoding="utf-8")
+    old = fake_run(tmp_path, "20000104T000000Z")
+    assert pipeline.prune_runs(tmp_path, 1, now=NOW) == [old]
+    assert (foreign / "thesis.txt").exists() and other.exists() and broken.exists()
+
+
+# --- runs that died ------------------------------------------------------------------------------
+def dead_run(reports: Path, run_id: str, statuses: list[str], status: str = "running") -> Path:
+    """A run folder as a run leaves it when killed while its notebook `statuses` were as given."""
+    folder = reports / run_id
+    folder.mkdir()
+    record = {"run_id": run_id, "status": status, "started": "2026-11-22T06:00:00Z", "ended": None,
+              "run_parameters": {"lang": "en", "audience": "management", "retention_days": 0},
+              "notebooks": [{"name": f"0{i}_x", "status": st, "duration_s": None, "html": None}
+                            for i, st in enumerate(statuses, start=1)],
+              "inputs": {"fingerprint": "ab" * 32}, "failure": None, "comparison": None}
+    (folder / "run.json").write_text(json.dumps(record), encoding="utf-8")
+    (folder / "run.log").write_text("started\n", encoding="utf-8")
+    os.utime(folder / "run.log", (NOW.timestamp(), NOW.timestamp()))
+    os.utime(folder / "run.json", (NOW.timestamp() - 60, NOW.timestamp() - 60))
+    return folder
+
+
+def test_recover_dead_runs_marks_running_records_killed_and_logs_them(tmp_path):
+    killed = dead_run(tmp_path, "20261122T060000Z", ["succeeded", "running", "pending"])
+    done = dead_run(tmp_path, "20261122T070000Z", ["succeeded"], status="succeeded")
+    assert pipeline.recover_dead_runs(tmp_path, by="20261122T080000Z") == [killed]
+    record = json.loads((killed / "run.json").read_text(encoding="utf-8"))
+    assert record["status"] == "killed" and record["found_by"] == "20261122T080000Z"
+    assert record["ended"] == "2026-11-22T12:00:00Z"                   # the last line of its run.log
+    assert [nb["status"] for nb in record["notebooks"]] == ["succeeded", "killed", "skipped"]
+    assert json.loads((done / "run.json").read_text(encoding="utf-8"))["status"] == "succeeded"
+    line = (tmp_path / pipeline.PROJECT_LOG).read_text(encoding="utf-8")
+    assert line.count("\n") == 1
+    assert " 20261122T060000Z killed exit=- - notebooks=1/3 fingerprint=abababababababab " in line
+    assert line.rstrip().endswith("found_by=20261122T080000Z")
+    html = (killed / "index.html").read_text(encoding="utf-8")
+    assert "badge killed" in html
+    assert pipeline.recover_dead_runs(tmp_path, by="x") == []            # once only
+
+
 def test_log_line_appends_one_line_per_call(tmp_path):
     pipeline.log_line(tmp_path, "run A succeeded")
     pipeline.log_line(tmp_path, "run B\nfailed   with\ttabs")
@@ -277,6 +326,24 @@ def probe(result) -> dict:
     return json.loads((result.run_dir / "results.json").read_text(encoding="utf-8"))["probe"]
 
 
+def test_processed_tables_are_replaced_only_by_a_run_that_succeeded(tiny_runs):
+    first, second, third = tiny_runs["first"], tiny_runs["second"], tiny_runs["third"]
+    processed = tiny_runs["project"] / "data" / "processed"
+
+    def value(run_dir):
+        return json.loads((run_dir / "results.json").read_text(encoding="utf-8"))["read"]["value"]
+
+    assert value(first.run_dir) == 1.5 and value(second.run_dir) == 3.0       # 02_b reads what 01_a staged
+    assert first.record["processed"] == {"dir": str(processed), "updated": True}
+    assert pd.read_parquet(processed / "probe.parquet")["value"].tolist() == [3.0]    # the second run's table
+    failed = sorted((tiny_runs["project"] / "reports").glob("2*"))[-1]
+    record = json.loads((failed / "run.json").read_text(encoding="utf-8"))
+    assert record["status"] == "failed" and value(failed) == 1.5              # the third run staged 1.5 …
+    assert record["processed"]["updated"] is False                             # … but it never reached data/processed
+    assert pipeline.folders.is_marked(processed)
+    assert sorted(p.name for p in processed.parent.iterdir()) == ["processed"]  # no staging folder left
+
+
 def test_previous_run_dir_is_empty_without_a_previous_run(tiny_runs):
     first = tiny_runs["first"]
     assert first.status == "succeeded"
@@ -305,7 +372,8 @@ def test_comparison_with_the_previous_run(tiny_runs):
         ("", "lang", "en", "de"), ("", "audience", "management", "service"), ("", "retention_days", 0, 30),
         ("01_a", "factor", 1.0, 2.0), ("01_a", "lang", "en", "de"), ("01_a", "audience", "management", "service"),
     }
-    assert comparison["numbers"] == [{"path": "probe.value", "previous": 1.5, "current": 3.0, "change": 1.5}]
+    assert comparison["numbers"] == [{"path": "probe.value", "previous": 1.5, "current": 3.0, "change": 1.5},
+                                     {"path": "read.value", "previous": 1.5, "current": 3.0, "change": 1.5}]
     on_disk = json.loads((second.run_dir / "run.json").read_text(encoding="utf-8"))
     assert on_disk["comparison"] == comparison
 
@@ -362,7 +430,7 @@ def test_project_log_has_one_line_per_run(tiny_runs):
     assert f" {first.run_id} succeeded exit=0 " in lines[0] and "notebooks=2/2" in lines[0]
     assert "previous=- " in lines[0] and f"stale_lock_taken_over_pid={tiny_runs['stale_pid']}" in lines[0]
     assert f" {second.run_id} succeeded exit=0 " in lines[1] and f"previous={first.run_id} " in lines[1]
-    assert "numbers_changed=1 " in lines[1] and "retention_deleted=2" in lines[1]
+    assert "numbers_changed=2 " in lines[1] and "retention_deleted=2" in lines[1]
     assert " failed exit=1 " in lines[2] and "notebooks=1/2" in lines[2]
     assert lines[2].endswith("failed=02_b section “1. Values”, cell 3 of 4: ValueError: planned failure in 02_b")
 
@@ -385,3 +453,61 @@ def test_cx_help_documents_exit_code_3(cx):
     done = cx("run", "--help")
     text = " ".join(done.stdout.split())
     assert "3 another cx run of this project is in progress" in text and "retention_days" in text
+
+
+# --- a run killed with -9, a run stopped with SIGTERM ------------------------------------------------
+def start_slow_run(project: Path) -> tuple[subprocess.Popen, Path]:
+    """`cx run` of the tiny project with 02_b pausing; returns once 02_b runs: (process, run folder)."""
+    exe = Path(sys.executable).with_name("cx")
+    proc = subprocess.Popen([str(exe), "run", "--project", str(project), "-p", "02_b.pause=120"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        records = sorted((project / "reports").glob("2*/run.json"))
+        if records:
+            try:
+                notebooks = json.loads(records[-1].read_text(encoding="utf-8"))["notebooks"]
+            except ValueError:
+                notebooks = []
+            if any(nb["name"] == "02_b" and nb["status"] == "running" for nb in notebooks):
+                return proc, records[-1].parent
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("02_b did not start: " + proc.communicate()[1])
+
+
+def test_a_run_killed_with_9_is_marked_killed_by_the_next_run(tmp_path):
+    project = tiny_project(tmp_path / "project")
+    proc, killed_dir = start_slow_run(project)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert (project / "data" / ".processed.staging").is_dir()                  # left behind by the killed run
+
+    after = pipeline.run(project)
+
+    assert after.status == "succeeded" and after.record["recovered"] == [killed_dir.name]
+    record = json.loads((killed_dir / "run.json").read_text(encoding="utf-8"))
+    assert record["status"] == "killed" and record["found_by"] == after.run_id
+    assert [nb["status"] for nb in record["notebooks"]] == ["succeeded", "killed"]
+    lines = (project / "reports" / pipeline.PROJECT_LOG).read_text(encoding="utf-8").splitlines()
+    assert f" {killed_dir.name} killed exit=- " in lines[0] and f"found_by={after.run_id}" in lines[0]
+    assert f" {after.run_id} succeeded exit=0 " in lines[1] and f"stale_lock_taken_over_pid={proc.pid}" in lines[1]
+    assert f"run {killed_dir.name} died without finishing" in (after.run_dir / "run.log").read_text(encoding="utf-8")
+    assert not (project / "data" / ".processed.staging").exists()
+
+
+def test_a_run_stopped_with_sigterm_is_recorded_interrupted_and_changes_nothing(tmp_path):
+    project = tiny_project(tmp_path / "project")
+    proc, run_dir = start_slow_run(project)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "cx: interrupted" in err
+    record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    assert record["status"] == "interrupted"
+    assert [nb["status"] for nb in record["notebooks"]] == ["succeeded", "interrupted"]
+    reports = project / "reports"
+    assert not (reports / "latest").exists() and not (reports / pipeline.LOCK_FILE).exists()
+    assert sorted(p.name for p in (project / "data").iterdir()) == []          # nothing promoted, staging gone
+    line = (reports / pipeline.PROJECT_LOG).read_text(encoding="utf-8")
+    assert f" {run_dir.name} interrupted exit=130 " in line

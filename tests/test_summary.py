@@ -1,6 +1,7 @@
-"""cxlib.summary: KPI tiles with their tests, the comparison with the previous run, findings in
-English and German, audience views and sections when stages are missing. Exact numbers on
-small hand-made frames and results dicts."""
+"""cxlib.summary: KPI tiles from the stages' recorded results, the comparison with the previous run,
+findings in English and German, audience views and what is not shown when stages or sections are
+missing. Exact numbers on small hand-made results dicts (the feedback trend computed by
+metrics.kpi_trend on hand-made answers, as stage 02 records it)."""
 
 from __future__ import annotations
 
@@ -37,25 +38,6 @@ def feedback() -> pd.DataFrame:
                          "ces": [5.0] * 50 + [3.0] * 50})
     late = pd.DataFrame({"timestamp": utc("2026-01-02"), "nps": [0.0], "csat": [1.0], "ces": [1.0]})
     return pd.concat([cur, prev, late], ignore_index=True)
-
-
-def customers() -> pd.DataFrame:
-    return pd.DataFrame({
-        "customer_id": pd.Series(["c1", "c2", "c3", "c4", "c5", "c6", "c7"], dtype="str"),
-        "lead_date": utc("2025-10-05", "2025-11-01", "2025-11-15", "2025-12-01", "2025-08-01", "2025-09-01", None),
-        "signup_date": utc("2025-10-20", None, None, "2026-01-05", "2025-08-10", None, "2024-03-01"),
-    })
-
-
-def orders() -> pd.DataFrame:
-    return pd.DataFrame({
-        "order_id": pd.Series([f"o{i}" for i in range(10)], dtype="str"),
-        "customer_id": pd.Series(["c1", "c1", "c2", "c3", "c7", "c7", "c2", "c5", "c7", "c7"], dtype="str"),
-        "timestamp": utc("2025-10-21", "2025-12-01", "2025-11-10", "2025-11-16", "2025-11-05", "2025-11-06",
-                         "2026-01-02", "2025-08-11", "2025-07-01", "2025-09-30"),
-        "status": pd.Series(["completed", "completed", "completed", "cancelled", "completed", "cancelled",
-                             "completed", "completed", None, "completed"], dtype="str"),
-    })
 
 
 def complaint_rows() -> list[dict]:
@@ -115,9 +97,22 @@ def results() -> dict:
     }
 
 
+def trend_rows(kpi: str) -> list[dict]:
+    """The feedback stage's trend of `kpi` per quarter up to AS_OF, as it records it."""
+    return metrics.kpi_trend(feedback().iloc[:200], kpi=kpi, period="quarter", min_n=50).assign(kpi=kpi) \
+        .to_dict(orient="records")
+
+
+def tile_results() -> dict:
+    """What stages 02-04 recorded: feedback KPIs and trend, monthly complaints, the journey's rates."""
+    return {"feedback": {"nps": {"value": 8.0, "ci_low": -3.0, "ci_high": 19.0, "n": 200},
+                         "trend": trend_rows("nps") + trend_rows("csat") + trend_rows("ces")},
+            "complaints": complaint_rows(), "journey": results()["journey"]}
+
+
 def tiles(**kwargs) -> pd.DataFrame:
     args = {"as_of": AS_OF, "period": "quarter", "min_n": 50, **kwargs}
-    return summary.kpi_tiles(feedback(), customers(), orders(), complaint_rows(), **args)
+    return summary.kpi_tiles(tile_results(), **args)
 
 
 # --- formats ----------------------------------------------------------------------------------------
@@ -177,13 +172,14 @@ def test_unknown_period_raises():
         summary.periods(AS_OF, "week")
 
 
-def test_period_labels_and_as_of_day():
-    labels = summary.period_labels(utc("2025-12-31 23:30", "2025-07-01", None), "quarter")
-    assert labels.tolist() == ["2025Q4", "2025Q3", ""]
+def test_as_of_day_from_the_recorded_results():
     assert summary.as_of_day("2025-06-30 17:00") == pd.Timestamp("2025-06-30", tz="UTC")
-    assert summary.as_of_day("", utc("2025-01-02"), utc("2025-03-04 22:00", None)) == pd.Timestamp("2025-03-04", tz="UTC")
-    with pytest.raises(SummaryError, match="no timestamps"):
-        summary.as_of_day("", pd.Series([], dtype="datetime64[us, UTC]"))
+    assert summary.as_of_day("", {"value": {"as_of": "2025-03-04"}, "moments": {"period": {"to": "2025-03-05T22:00:00+00:00"}}}) \
+        == pd.Timestamp("2025-03-05", tz="UTC")
+    assert summary.as_of_day("", {"feedback": {"trend": trend_rows("nps")}}) == pd.Timestamp("2025-12-31", tz="UTC")
+    assert summary.as_of_day("", {"complaints": complaint_rows()}) == pd.Timestamp("2026-01-31", tz="UTC")
+    assert summary.as_of_day("", {}) is None
+    assert summary.periods(None, "quarter")["current"]["label"] == ""
 
 
 # --- Poisson rates -------------------------------------------------------------------------------
@@ -206,21 +202,7 @@ def test_poisson_difference_conditional_test():
     assert math.isnan(summary.poisson_difference(1, 0, 1, 100)["difference"])
 
 
-# --- counts per period -------------------------------------------------------------------------------
-def test_conversion_counts():
-    expected = pd.DataFrame({"period": pd.Series(["2025Q3", "2025Q4"], dtype="str"),
-                             "leads": pd.Series([2, 4], dtype="int64"), "converted": pd.Series([1, 2], dtype="int64")})
-    assert_frame_equal(summary.conversion_counts(customers(), orders(), as_of=AS_OF), expected)
-
-
-def test_repeat_counts_leave_out_cancelled_and_later_orders():
-    # 2025Q3: c5 once, c7 twice (one order without status counts); 2025Q4: c1 twice, c2 once (later order
-    # after as_of), c7 once (its second order cancelled); c3 only a cancelled order
-    expected = pd.DataFrame({"period": pd.Series(["2025Q3", "2025Q4"], dtype="str"),
-                             "buyers": pd.Series([2, 3], dtype="int64"), "repeat_buyers": pd.Series([1, 1], dtype="int64")})
-    assert_frame_equal(summary.repeat_counts(orders(), as_of=AS_OF), expected)
-
-
+# --- complaint counts per period ------------------------------------------------------------------------
 def test_complaint_counts_per_quarter_and_month():
     expected = pd.DataFrame({"period": pd.Series(["2025Q3", "2025Q4"], dtype="str"),
                              "complaints": pd.Series([45, 9], dtype="int64"),
@@ -230,26 +212,23 @@ def test_complaint_counts_per_quarter_and_month():
     assert monthly["period"].tolist() == ["2025-07", "2025-08", "2025-09", "2025-10", "2025-11", "2025-12"]
     assert monthly["complaints"].tolist() == [15, 15, 15, 3, 3, 3]
     assert summary.complaint_counts(None, as_of=AS_OF).empty
-
-
-def test_counts_missing_column_raise():
-    with pytest.raises(SummaryError, match=r"customers: missing column\(s\) \['lead_date'\]"):
-        summary.conversion_counts(customers().drop(columns="lead_date"), orders(), as_of=AS_OF)
-    with pytest.raises(SummaryError, match=r"complaints: missing column\(s\) \['active'\]"):
-        summary.complaint_counts([{"month": "2025-01", "complaints": 1}], as_of=AS_OF)
+    # counts without an active customer base (stage 04's c-chart): no rate per 1,000
+    assert summary.complaint_counts([{"month": "2025-01", "complaints": 1}], as_of=AS_OF).empty
+    assert summary.complaint_counts([{"month": "2025-01", "complaints": 1, "active": None}], as_of=AS_OF).empty
 
 
 # --- KPI tiles ---------------------------------------------------------------------------------
 def test_tiles_values_intervals_and_changes():
     out = tiles().set_index("kpi")
     assert out.index.tolist() == list(summary.KPI_TILES)
-    assert (out["period"] == "2025Q4").all() and (out["previous_period"] == "2025Q3").all()
+    assert (out.loc[["nps", "csat", "ces", "complaint_rate"], "period"] == "2025Q4").all()
+    assert (out.loc[["nps", "csat", "ces", "complaint_rate"], "previous_period"] == "2025Q3").all()
     nps = out.loc["nps"]
     low, high = metrics.nps_interval(40, 30, 30)
     assert (nps["value"], nps["n"], nps["previous_value"], nps["previous_n"]) == pytest.approx((10.0, 100, 6.0, 100))
     assert (nps["ci_low"], nps["ci_high"]) == pytest.approx((float(low), float(high)))
     diff = metrics.nps_difference(feedback()["nps"][:100], feedback()["nps"][100:200])
-    assert nps["change_previous_period"] == pytest.approx(4.0)
+    assert nps["change_previous_period"] == pytest.approx(4.0) and nps["source"] == "feedback.trend"
     assert (nps["change_low"], nps["change_high"], nps["p_value"]) == pytest.approx(
         (diff["ci_low"], diff["ci_high"], diff["p_value"]))
     csat = out.loc["csat"]
@@ -258,54 +237,51 @@ def test_tiles_values_intervals_and_changes():
     rate = out.loc["complaint_rate"]
     assert (rate["value"], rate["n"], rate["previous_value"], rate["change_previous_period"]) == pytest.approx(
         (3.0, 3000, 15.0, -12.0))
-    assert rate["p_value"] == pytest.approx(st.binomtest(9, 54, 0.5).pvalue)
+    assert rate["p_value"] == pytest.approx(st.binomtest(9, 54, 0.5).pvalue) and rate["source"] == "complaints"
+    # conversion and repeat customers: the journey's own rates over the whole analysed period
     conv = out.loc["conversion_rate"]
-    wl, wh = metrics.wilson_interval(2, 4)
-    assert (conv["value"], conv["n"], conv["ci_low"], conv["ci_high"], conv["previous_value"], conv["previous_n"]) == \
-        pytest.approx((50.0, 4, 100 * wl, 100 * wh, 50.0, 2))
-    rep = out.loc["repeat_customer_rate"]
-    assert (rep["value"], rep["n"], rep["previous_value"], rep["previous_n"]) == pytest.approx((100 / 3, 3, 50.0, 2))
+    assert (conv["value"], conv["n"], conv["ci_low"], conv["ci_high"]) == pytest.approx((11.5, 8610, 10.8, 12.1))
+    assert (conv["period"], conv["period_kind"], conv["previous_period"], conv["source"]) == ("", "whole", "", "journey")
+    assert math.isnan(conv["previous_value"]) and not conv["tested"]
+    assert out.loc["repeat_customer_rate", "value"] == pytest.approx(9.7)
 
 
-def test_tiles_significance_only_after_benjamini_hochberg_and_min_n():
+def test_tiles_keep_the_feedback_stages_verdict_and_test_complaints_themselves():
     out = tiles().set_index("kpi")
-    # conversion and repeat customers have fewer than min_n = 50 cases: not tested, greyed
-    assert not out.loc["conversion_rate", "tested"] and out.loc["conversion_rate", "small"]
-    assert math.isnan(out.loc["repeat_customer_rate", "p_value"])
+    assert not out.loc[["conversion_rate", "repeat_customer_rate"], "tested"].any()
     assert not out.loc[["conversion_rate", "repeat_customer_rate"], "significant_previous_period"].any()
     tested = out.loc[out["tested"]]
     assert tested.index.tolist() == ["nps", "csat", "ces", "complaint_rate"]
-    bh = metrics.benjamini_hochberg(tested["p_value"])
-    assert tested["p_adjusted"].tolist() == pytest.approx(bh["p_adjusted"].tolist())
-    # CSAT 60% vs 46%: p = 0.047 on its own, not significant after correcting over four tiles
-    assert tested.loc["csat", "p_value"] == pytest.approx(0.04731, abs=1e-5)
-    assert not tested.loc["csat", "significant_previous_period"]
-    assert tested.loc["complaint_rate", "significant_previous_period"]
-    assert tested.loc["ces", "significant_previous_period"]          # 5 vs 4, sd 1 each: Welch p < 1e-9
+    # CSAT 60% vs 46%: p = 0.047, the one change of its trend: significant as stage 02 tested it
+    assert tested.loc["csat", "p_adjusted"] == pytest.approx(0.04731, abs=1e-5)
+    assert tested.loc["csat", "significant_previous_period"] and tested.loc["ces", "significant_previous_period"]
     assert not tested.loc["nps", "significant_previous_period"]
-    # alone, CSAT's change is significant
-    alone = tiles(kpis=["csat"]).iloc[0]
-    assert alone["significant_previous_period"] and alone["p_adjusted"] == pytest.approx(alone["p_value"])
+    # the complaint rate is the one tile the summary tests itself: BH over one test leaves p as it is
+    assert tested.loc["complaint_rate", "p_adjusted"] == pytest.approx(tested.loc["complaint_rate", "p_value"])
+    assert tested.loc["complaint_rate", "significant_previous_period"]
 
 
 def test_tiles_large_min_n_tests_nothing():
-    out = tiles(min_n=5000)
+    out = tiles(min_n=10000)
     assert not out["tested"].any() and not out["significant_previous_period"].any()
     assert out["small"].all()
 
 
-def test_tiles_without_complaints_and_without_data():
-    out = summary.kpi_tiles(feedback(), customers(), orders(), None, as_of=AS_OF, min_n=50,
-                            kpis=["complaint_rate", "nps"]).set_index("kpi")
-    assert out.index.tolist() == ["complaint_rate", "nps"]
-    assert out.loc["complaint_rate", "note"] == "no_complaints" and math.isnan(out.loc["complaint_rate", "value"])
-    assert out.loc["nps", "note"] == ""
-    empty = summary.kpi_tiles(feedback().iloc[:0], customers().iloc[:0], orders().iloc[:0], [], as_of=AS_OF)
-    assert empty["note"].tolist() == ["no_data", "no_data", "no_data", "no_complaints", "no_data", "no_data"]
-    assert empty["value"].isna().all() and (empty["n"] == 0).all() and not empty["tested"].any()
-    # complaint rates recorded, but none up to as_of
-    later = summary.kpi_tiles(feedback(), customers(), orders(), complaint_rows()[6:7], as_of=AS_OF, kpis=["complaint_rate"])
-    assert later["note"].tolist() == ["no_data"] and math.isnan(later["value"].iloc[0])
+def test_tiles_exist_only_for_recorded_results():
+    assert summary.kpi_tiles({}, as_of=AS_OF).empty
+    assert list(summary.kpi_tiles({}, as_of=AS_OF).columns) == summary.TILE_COLUMNS
+    only_nps = summary.kpi_tiles({"feedback": {"nps": {"value": 20.0, "ci_low": 5.0, "ci_high": 35.0, "n": 150}}},
+                                 as_of=None).set_index("kpi")
+    assert only_nps.index.tolist() == ["nps"]
+    assert (only_nps.loc["nps", "period_kind"], only_nps.loc["nps", "source"]) == ("whole", "feedback")
+    # complaints recorded, but none up to as_of; complaints without an active base; no analysis day
+    later = {"complaints": complaint_rows()[6:7]}
+    assert summary.kpi_tiles(later, as_of=AS_OF).empty
+    assert summary.kpi_tiles({"complaints": [{"month": "2025-12", "complaints": 4}]}, as_of=AS_OF).empty
+    assert summary.kpi_tiles({"complaints": complaint_rows()}, as_of=None).empty
+    # a trend row without a value (no answers in it) is no period; a dict of trends per KPI is read too
+    trend = {"csat": [{"period": "2025Q4", "n": 0, "value": None}, *trend_rows("csat")]}
+    assert summary.kpi_tiles({"feedback": {"trend": trend}}, as_of=AS_OF)["kpi"].tolist() == ["csat"]
 
 
 def test_tiles_bad_input_raises():
@@ -313,8 +289,8 @@ def test_tiles_bad_input_raises():
         tiles(kpis=["nps", "churn"])
     with pytest.raises(SummaryError, match="none named"):
         tiles(kpis=[])
-    with pytest.raises(SummaryError, match=r"feedback: missing column\(s\) \['csat'\]"):
-        summary.kpi_tiles(feedback().drop(columns="csat"), customers(), orders(), None, as_of=AS_OF)
+    with pytest.raises(SummaryError, match="period must be one of"):
+        tiles(period="decade")
 
 
 # --- previous run ------------------------------------------------------------------------------------
@@ -336,6 +312,10 @@ def test_change_against_previous_run():
     # a month's value is not compared with a quarter's
     assert out.loc["csat", "previous_run_value"] == 58.0 and math.isnan(out.loc["csat", "change_previous_run"])
     assert math.isnan(out.loc["ces", "change_previous_run"]) and math.isnan(out.loc["complaint_rate", "previous_run_value"])
+    # whole-period tiles compare with the previous run's whole-period tile
+    whole = {"summary": {"tiles": {"conversion_rate": {"value": 10.0, "period": "", "period_kind": "whole"}}}}
+    conv = summary.with_previous_run(tiles(), whole, run_id="R0").set_index("kpi").loc["conversion_rate"]
+    assert conv["change_previous_run"] == pytest.approx(1.5)
 
 
 def test_previous_run_without_summary():
@@ -363,8 +343,8 @@ def test_tiles_html_english():
     assert "vs 2025Q3: not significant (adj. p = " in page
     assert "▼ -12.0 per 1,000 vs 2025Q3: significant (adj. p &lt; 0.001)" in page
     assert "p = &lt;" not in page and "p = <" not in page           # 'adj. p < 0.001', never 'p = < 0.001'
-    assert "not tested: fewer than 50 leads in a period" in page
-    assert "fewer than 50 leads: indicative only" in page
+    assert "Conversion rate · all analysed data" in page and "NPS · 2025Q4" in page
+    assert page.count("the whole analysed period: no comparison between periods") == 2
     assert page.count("no previous run to compare with") == 6
     assert not re.search(r"https?:|<script|<link|url\(", page)
 
@@ -379,11 +359,15 @@ def test_tiles_html_german_and_selected_kpis():
     assert "der vorherige Lauf hat keinen Wert für diese Kennzahl" in page
 
 
-def test_tiles_html_unavailable_tile():
-    out = summary.kpi_tiles(feedback(), customers(), orders(), None, as_of=AS_OF, kpis=["complaint_rate"])
+def test_tiles_html_with_the_stages_verdict_and_caption():
+    rows = [{**r, "p_adjusted": None} for r in trend_rows("csat")]
+    out = summary.kpi_tiles({"feedback": {"trend": rows}}, as_of=AS_OF, min_n=50)
     page = summary.tiles_html(out)
-    assert "not available: the moments-of-truth stage (04) recorded no complaint rates" in page
-    assert 'data-value=""' in page
+    assert "vs 2025Q3: significant (as tested by stage 02)" in page
+    assert summary.tiles_caption(tiles()) == ("Each tile names its period: 2025Q4: NPS, CSAT (satisfied), CES (ease), "
+                                              "Complaint rate · all analysed data: Conversion rate, Repeat-customer rate")
+    assert summary.tiles_caption(tiles(), "de").startswith("Jede Kachel nennt ihren Zeitraum: 2025Q4: NPS")
+    assert summary.tiles_caption(summary.kpi_tiles({}, as_of=AS_OF)) == ""
 
 
 # --- findings ----------------------------------------------------------------------------------------
@@ -395,8 +379,9 @@ def test_findings_management_english():
                         f"{summary.format_number(out['ci_low'].iloc[0], 1, sign=True)} to "
                         f"{summary.format_number(out['ci_high'].iloc[0], 1, sign=True)}, n = 100 answers); against "
                         "2025Q3: a change by +4.0 points, within sampling noise. There is no previous run to compare with.")
-    assert found[1].startswith("Also significant against 2025Q3: CES (ease) +1.00 (now 5.00 on 1-7); "
-                               "Complaint rate -12.0 per 1,000 (now 3.0 per 1,000 customers a month)")
+    assert found[1] == ("Also significant against the period before: CSAT (satisfied) +14.0 pp against 2025Q3 (now "
+                        "60.0%); CES (ease) +1.00 against 2025Q3 (now 5.00 on 1-7); Complaint rate -12.0 per 1,000 against "
+                        "2025Q3 (now 3.0 per 1,000 customers a month).")
     assert "«Unclear invoice item»" in found[2] and "32.1 points lower" in found[2] and "1.99" not in found[2]
     assert "2.0 points of the overall NPS are at stake; next: «Long hotline wait»" in found[2]
     assert "Magic moment, a significant gain: «Proactive outage notification» (+8.5)." in found[2]
@@ -432,8 +417,9 @@ def test_findings_follow_the_audience_order():
                         "the top 20% of customers brought 64% of net revenue to date.")
     assert sales[1] == ("11.5% of 8,610 leads became customers (95% interval 10.8% to 12.1%) and 9.7% of 4,333 buyers "
                         "ordered more than once; the funnel loses most from «quote / cart» to «order», where 20% go on.")
-    assert sales[2].startswith("Conversion rate in 2025Q4 is 50.0% (95% interval") and \
-        "no test, fewer than 50 leads in a period" in sales[2]
+    assert sales[2] == ("Conversion rate over all analysed data is 11.5% (95% interval 10.8% to 12.1%, n = 8,610 "
+                        "leads); no comparison between periods (the stage recorded the whole period only). There is no "
+                        "previous run to compare with.")
     marketing = summary.findings(out, results(), audience="marketing", min_n=50)
     assert len(marketing) == 3 and marketing[0].startswith("11.5% of 8,610 leads")
 
@@ -442,7 +428,8 @@ def test_findings_with_stages_missing():
     out = summary.with_previous_run(tiles(), None)
     found = summary.findings(out, {}, audience="management", min_n=50)
     assert len(found) == 2 and found[0].startswith("NPS in 2025Q4")
-    assert summary.findings(out, {}, audience="sales", min_n=50)[0].startswith("Conversion rate in 2025Q4")
+    assert summary.findings(out, {}, audience="sales", min_n=50)[0].startswith("Conversion rate over all analysed data")
+    assert summary.findings(summary.kpi_tiles({}, as_of=None), {}, audience="management") == []
 
 
 def test_complaint_finding_names_at_most_three_breakouts_latest_first():
@@ -464,7 +451,11 @@ def test_moment_and_complaint_findings_edge_cases():
     assert summary.complaints_finding(calm) == "All complaint rates stay within their control limits: no month stands out."
     assert summary.complaints_finding(None) is None
     assert summary.contact_list_finding({}) is None and summary.value_finding(None) is None
-    assert summary.journey_finding({"conversion_rate": {"value": 0.1, "n": 10}}) is None
+    assert summary.journey_finding({"conversion_rate": {"value": 0.1, "n": 10, "ci_low": 0.02, "ci_high": 0.4}}) == \
+        "10.0% of 10 leads became customers (95% interval 2.0% to 40.0%)."
+    assert summary.journey_finding({"repeat_customer_rate": {"value": 0.25, "n": 8}}) == \
+        "25.0% of 8 buyers ordered more than once."
+    assert summary.journey_finding({"funnel": []}) is None
 
 
 def test_value_finding_names_what_the_value_is():
@@ -477,6 +468,10 @@ def test_value_finding_names_what_the_value_is():
     assert "Nettoumsatz bisher plus vorhergesagtem CLV" in summary.value_finding(plus, lang="de")
     clv = {**base, "status": "fitted", "clv": {"basis": "predicted_clv"}}
     assert "holding 34,567 € of predicted CLV;" in summary.value_finding(clv)
+    # the at-risk section skipped (e.g. no contacts and no NPS): the value itself
+    valued = {"status": "unsupported", "clv": {"basis": "historic_revenue", "customers": 10, "total": 550.0}}
+    assert summary.value_finding(valued) == "10 customers hold 550 € of net revenue to date in total."
+    assert summary.value_finding({"as_of": "2025-12-31"}) is None
 
 
 def test_two_magic_moments_and_labels_in_the_report_language():
@@ -489,9 +484,10 @@ def test_two_magic_moments_and_labels_in_the_report_language():
 
 def test_movers_finding_when_nothing_moves():
     out = tiles(kpis=["nps", "conversion_rate"])
-    assert summary.movers_finding(out, ["conversion_rate"]) == (
-        "No other KPI shown (Conversion rate) changed significantly against 2025Q3: the differences are within "
+    assert summary.movers_finding(out, ["nps", "conversion_rate"]) == (
+        "No other KPI shown (NPS) changed significantly against the period before: the differences are within "
         "sampling noise or the periods have too few cases.")
+    assert summary.movers_finding(out, ["conversion_rate"]) is None         # no period comparison to move in
     assert summary.movers_finding(out, []) is None
 
 
@@ -519,18 +515,28 @@ def test_sections_in_audience_order_with_figure():
         assert not re.search(r"https?:|<script|<link", part["html"])
 
 
-def test_sections_say_not_available_when_stages_are_missing():
+def test_sections_without_results_are_left_out_and_listed():
     parts = {p["name"]: p for p in sections("management", res={})}
-    for name, stage in (("moments", "04"), ("complaints", "04"), ("contact_list", "04"), ("journey", "03"), ("value", "05")):
-        assert f"({stage}) recorded no results in this run" in parts[name]["text"]
-        assert "Not available" in parts[name]["html"]
+    assert list(parts) == ["tiles", "findings"]
     assert parts["tiles"]["html"].count("data-kpi=") == 6
+    note = summary.skipped_note({"skipped": [{"section": "value.rfm", "reason": "no orders", "enable": "orders.revenue"},
+                                             {"section": "feedback.nps_trend", "reason": "no NPS answers.", "enable": ""}]})
+    assert note.splitlines()[0] == "- Moments of truth: the moments-of-truth stage (04) recorded no results in this run."
+    assert note.splitlines()[-2:] == ["- Customer value · rfm: no orders (needs orders.revenue).",
+                                      "- Voice of the customer · nps trend: no NPS answers."]
+    assert summary.skipped_note(results()) == "" and summary.skipped_part(results()) == ""
+    german = summary.skipped_part({"skipped": [{"section": "value.rfm", "reason": "no orders", "enable": "orders"}]},
+                                  lang="de")
+    assert german.startswith("## Für diese Daten nicht gezeigt\n\n- Momente der Wahrheit: die Stufe")
+    assert german.endswith("- Kundenwert · rfm: no orders (benötigt orders).")
+    nothing = summary.build_sections("management", tiles=summary.kpi_tiles({}, as_of=None), results={}, findings_text=[])
+    assert nothing == []
 
 
 def test_sections_german():
     parts = {p["name"]: p for p in sections("management", lang="de")}
     assert parts["tiles"]["title"] == "Kennzahlen auf einen Blick"
-    assert "Benjamini-Hochberg über die 4 getesteten Kacheln" in parts["tiles"]["text"]
+    assert "wie dort getestet" in parts["tiles"]["text"] and "Beschwerdequote: der letzte Zeitraum (Quartal)" in parts["tiles"]["text"]
     assert "Auf der Rückrufliste" in parts["contact_list"]["html"]
     assert "Konversion (Leads → Kunden)" in parts["journey"]["html"] and "11,5\u00a0%" in parts["journey"]["html"]
     assert "612.924" in parts["value"]["html"]
@@ -540,38 +546,33 @@ def test_sections_german():
 def test_missing_sections_and_analysis_note():
     assert summary.missing_sections({}, "sales") == ["value", "journey"]
     assert summary.missing_sections(results(), "management") == []
-    span = summary.periods("2025-11-15", "quarter")
-    data = pd.DataFrame({"table": ["feedback", "customers"], "rows": [1670, 20000], "first": ["2024-01-01", ""],
-                         "last": ["2025-11-15", ""]})
-    note = summary.analysis_note(span, data, audience="service", missing=["value"])
-    assert note == ("**Customer service** view in English. The tiles compare **2025Q4** (2025-10-01 to 2025-11-15, "
-                    "incomplete: it ends at the analysis day) with **2025Q3** (2025-07-01 to 2025-09-30); analysis day "
-                    "2025-11-15. Data analysed: feedback 1,670 rows (2024-01-01 to 2025-11-15), customers 20,000 rows. "
-                    "There is no previous run to compare with. Not recorded in this run: Customer value at risk; their "
-                    "sections say so.\n\nBelow, the sections of this audience's view in its order. Tiles are computed from "
-                    "the processed tables for the two periods; moments, complaints, the call-back list, journey and value "
-                    "come from what stages 02–05 recorded in this run's `results.json`. A section whose stage did not run "
-                    "says so.")
-    german = summary.analysis_note(span, data, lang="de", previous_run="R1")
+    data = pd.DataFrame({"table": ["feedback", "customers"], "rows": [1670, 20000]})
+    note = summary.analysis_note("2025-11-15", data, audience="service", missing=["value"])
+    assert note == ("**Customer service** view in English; analysis day 2025-11-15. Data analysed: feedback 1,670 rows, "
+                    "customers 20,000 rows. There is no previous run to compare with. Not recorded in this run: Customer "
+                    "value at risk (see *Not shown for this data*).\n\n" + summary.TEXT["en"]["sections_note"])
+    german = summary.analysis_note("2025-11-15", data, lang="de", previous_run="R1")
     assert "Sicht **Geschäftsleitung** auf Deutsch" in german and "vorherigen Lauf `R1`" in german
     assert german.endswith("\n\n" + summary.TEXT["de"]["sections_note"]) and "Below" not in german
+    assert summary.analysis_note("", data.iloc[:0]).startswith("**Management** view in English; analysis day –. Data "
+                                                              "analysed: –.")
     assert set(summary.TEXT["de"]["parameter_columns"]) == set(summary.TEXT["en"]["parameter_columns"]) == {"parameter", "value"}
-    assert set(summary.TEXT["de"]["data_columns"]) == {"table", "rows", "first", "last"}
 
 
 def test_data_period_and_record():
-    data = summary.data_period({"feedback": feedback(), "customers": customers()})
+    data = summary.data_period({"tables": {"feedback": 201, "customers": 7}, "feedback": {}})
     expected = pd.DataFrame({"table": pd.Series(["feedback", "customers"], dtype="str"),
-                             "rows": pd.Series([201, 7], dtype="int64"),
-                             "first": pd.Series(["2025-08-15", ""], dtype="str"),
-                             "last": pd.Series(["2026-01-02", ""], dtype="str")})
+                             "rows": pd.Series([201, 7], dtype="int64")})
     assert_frame_equal(data, expected)
+    assert summary.data_period({}).empty
     out = summary.with_previous_run(tiles(), None)
     record = summary.summary_record(out, ["a", "b", "c"], span=summary.periods(AS_OF), audience="sales", lang="de",
                                     sections=summary.audience_sections("sales"), data=data, parameters={"min_n": 50})
     assert record["tiles"]["nps"]["value"] == 10.0 and record["findings"] == ["a", "b", "c"]
+    assert record["tiles"]["conversion_rate"]["period_kind"] == "whole"
     assert record["current_period"]["label"] == "2025Q4" and record["previous_run"] is None
     assert record["sections"] == ["value", "journey", "tiles", "findings"] and record["parameters"] == {"min_n": 50}
+    assert summary.recorded_note(out, ["a"]).startswith("## Recorded for machines\n\nThe tiles (NPS, ")
 
 
 def test_unknown_language_raises():

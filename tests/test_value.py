@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from cxlib import config, engine, schema, value
+from cxlib import config, engine, value
 from cxlib.schema import TABLES
 
 ROOT = Path(__file__).resolve().parents[1]

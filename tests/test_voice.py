@@ -123,14 +123,18 @@ def test_trend_needs_dates_and_two_periods():
     with pytest.raises(Missing, match="the answers have no dates") as caught:
         voice.kpi_trends(answers(6, month=None), ["nps"])
     assert caught.value.enable == "feedback.timestamp"
-    with pytest.raises(Missing, match=r"all dated answers fall in one month \(2024-03\)$"):
+    with pytest.raises(Missing) as caught:
         voice.kpi_trends(answers(6), ["nps"])
+    assert caught.value.reason == "all dated answers fall in one month (2024-03)"
     trends = voice.kpi_trends(two_months(answers(0, 8)), ["csat"], min_n=1)
     assert list(trends) == ["csat"] and trends["csat"]["period"].tolist() == ["2024-03", "2024-04"]
     assert trends["csat"]["value"].tolist() == [50.0, 50.0]
     assert voice.trend_title(trends["csat"], "csat") == "CSAT per month moves within sampling noise: no significant change"
     shown = voice.trend_table(trends)
     assert shown["KPI"].tolist() == ["CSAT", "CSAT"] and shown.loc[0, "change"] == "–"
+    record = voice.trend_record({"nps": metrics.kpi_trend(two_months(answers(8)), min_n=1), **trends})
+    assert record["kpi"].tolist() == ["nps", "nps", "csat", "csat"] and record["period"].tolist()[:2] == ["2024-03", "2024-04"]
+    assert record.columns.tolist()[:2] == ["kpi", "period"] and {"change_low", "p_adjusted", "small"} <= set(record.columns)
 
 
 def test_word_of_mouth_only_with_nps():
@@ -158,9 +162,11 @@ def test_sample_size_plan_for_csat_and_missing_for_ces_only():
     assert voice.describe_sample_size(plan, ["segment"]) == (
         "A CSAT within ±5 percentage points needs about **385 answers** per group. 1 group(s) have fewer than "
         "`min_n` = 100 answers: private (n = 10, 375 more needed).")
-    nps = voice.sample_size_plan(answers(8), ["segment"], "nps", margin=5)
+    nps = voice.sample_size_plan(answers(8, segment="a"), ["segment"], "nps", margin=5)
     assert nps["needed"] == metrics.sample_size(5, kpi="nps", promoters=50, detractors=50)
     assert voice.describe_sample_size(nps, ["segment"]).startswith("An NPS within ±5 points")
+    unknown = voice.sample_size_plan(answers(8), ["segment"], "nps", margin=5)     # no segment known: no group
+    assert unknown["groups"] == 0 and unknown["small"].empty
     ces_only = answers(0, 0).assign(ces=pd.Series([5.0]))
     with pytest.raises(Missing, match="no NPS or CSAT answers"):
         voice.sample_size_plan(ces_only, ["segment"], "ces")

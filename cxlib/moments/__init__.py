@@ -32,7 +32,7 @@ from cxlib.moments.candidates import (  # noqa: F401
 from cxlib.moments.impact import (  # noqa: F401
     KPI_ORDER, kpi_scores, kpis_present, varying_covariates, comparable_responses, response_exposures, kpi_outcome,
     adjusted_difference, kpi_impact, handling_impact, survey_responses, handling_table, describe_impact,
-    impact_table, kpis_table, describe_kpis,
+    impact_table, kpis_table, describe_kpis, handling_tables,
 )
 from cxlib.moments.churn import (  # noqa: F401
     require_churn, churn_cells, rate_ratio, churn_table, churn_impact, handling_churn, churn_summary_table,
@@ -44,11 +44,12 @@ from cxlib.moments.ranking import (  # noqa: F401
 )
 from cxlib.moments.complaints import (  # noqa: F401
     PER_1000, COUNT, complaints_after_waits, u_chart, COMPLAINT_CHARTS, complaint_rates, complaint_counts,
-    complaints_by_month, complaint_chart_columns, complaint_record, describe_complaints,
+    complaints_by_month, complaint_chart_columns, complaint_record, describe_complaints, waits_table,
+    complaint_signals_table,
 )
 from cxlib.moments.drivers import (  # noqa: F401
     OVERALL, RELATIONSHIP, overall_rows, driver_outcome, relative_weights, touchpoint_ratings, driver_weights,
-    rating_scale, drivers_table, describe_drivers,
+    rating_scale, drivers_table, describe_drivers, driver_analysis, touchpoint_labels,
 )
 from cxlib.moments.contact import (  # noqa: F401
     DIRECT_CHANNELS, INCLUDED, NO_CONSENT, OTHER, STATUSES, CONSENT, negative_moments, recent_moments,
@@ -56,6 +57,6 @@ from cxlib.moments.contact import (  # noqa: F401
     describe_contact_list, contact_list_record, contact_list_examples,
 )
 from cxlib.moments.inputs import (  # noqa: F401
-    Inputs, prepare, require_moments, require_answers, impacts, churn_after_moments, focus_moments, handling_quality,
-    handling_churn_by_outcome, setup_record, setup_table,
+    Inputs, prepare, require_moments, require_answers, impacts, churn_after_moments, focus_moments,
+    handling_quality, handling_churn_by_outcome, setup_record, setup_table, ranked_moments, overall_value,
 )

@@ -64,7 +64,8 @@ def _missed(e: ir.Table, code: str, rule: Mapping, c: dict) -> ir.Table:
     due = due.mutate(_from=due._from.fill_null(0))
     done = e.filter(e[c["tp"]] == done_tp).select(_dc=e[c["cust"]], _dn=_seconds(e[c["ts"]]))
     hit = due.anti_join(done, [due[c["cust"]] == done._dc, done._dn >= due._from, done._dn <= due._ds + grace])
-    hit = hit.filter(hit._ds + grace <= _seconds(e[c["ts"]]).max())     # known only once the day is in the log
+    rest = e.filter(e[c["tp"]] != due_tp)                               # promised days may lie beyond the log
+    hit = hit.filter(hit._ds + grace <= _seconds(rest[c["ts"]]).max())  # known only once the day is in the log
     return hit.mutate(**{c["ts"]: hit[c["ts"]] + ibis.interval(seconds=grace)}) if grace else hit
 
 

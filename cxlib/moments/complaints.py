@@ -283,6 +283,7 @@ def describe_complaints(table: pd.DataFrame, *, max_months: int = 4) -> str:
     its highest months named. Counts say that they are counts and why."""
     cols = complaint_chart_columns(table)
     unit = "per 1,000" if cols["unit"] == "per 1,000" else "complaints"
+    spec = ".1f" if unit == "per 1,000" else ".0f"
     note = ("" if _basis(table) == PER_1000 else
             "Counts per month, not rates: the data has no active customer base (no signup dates), so each month's "
             "complaints are compared with the category's usual count (c-chart). ")
@@ -296,10 +297,34 @@ def describe_complaints(table: pd.DataFrame, *, max_months: int = 4) -> str:
             top = g.sort_values(cols["value"], ascending=False).head(3)
             parts.append(f"**{cat}** is not a stable process: {len(g)} of {int((table['category_label'] == cat).sum())} "
                          f"months lie outside the limits, the highest "
-                         + ", ".join(f"{r[MONTH]} ({r[cols['value']]:.1f} {unit})" for _i, r in top.iterrows())
+                         + ", ".join(f"{r[MONTH]} ({r[cols['value']]:{spec}} {unit})" for _i, r in top.iterrows())
                          + f" against a centre of {g[cols['center']].iloc[0]:.1f}")
         else:
             parts.append(f"**{cat}** in " + ", ".join(
-                f"{r[MONTH]} ({r[cols['value']]:.1f} {unit} against a centre of {r[cols['center']]:.1f}, "
+                f"{r[MONTH]} ({r[cols['value']]:{spec}} {unit} against a centre of {r[cols['center']]:.1f}, "
                 f"{r['signal']} the limits)" for _i, r in g.iterrows()))
     return note + "Out of control: " + "; ".join(parts) + "."
+
+
+def waits_table(waits: pd.DataFrame) -> pd.DataFrame:
+    """`complaints_after_waits` for readers: wait band, contacts, followed by a complaint, share (%, 95% CI)."""
+    share = [("–" if pd.isna(r) else f"{100 * r:.1f} ({100 * lo:.1f} to {100 * hi:.1f})")
+             for r, lo, hi in zip(waits["rate"], waits["ci_low"], waits["ci_high"])]
+    return pd.DataFrame({"wait": waits[WAIT_BAND], "contacts": waits["contacts"], "followed by a complaint": waits["followed"],
+                         "share % (95% CI)": share})
+
+
+def complaint_signals_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The out-of-control months of `complaints_by_month` for readers: category, month,
+    complaints, value (rate per 1,000 or count), centre, the limit crossed, side; plus the
+    limit widening σz where Laney's chart was used."""
+    cols = complaint_chart_columns(table)
+    flagged = table.loc[table["out_of_control"]]
+    limit = np.where(flagged["signal"] == "above", flagged[cols["ucl"]], flagged[cols["lcl"]])
+    out = pd.DataFrame({"category": flagged["category_label"], "month": flagged[MONTH], "complaints": flagged["complaints"]})
+    if cols["unit"] == "per 1,000":
+        out = out.assign(**{"active customers": flagged["active"], "per 1,000": flagged[cols["value"]].round(2)})
+    out = out.assign(centre=flagged[cols["center"]].round(2), limit=np.round(limit.astype(float), 2), side=flagged["signal"])
+    if "dispersion" in table.columns:
+        out = out.assign(**{"σz (limit widening)": flagged["dispersion"].round(2)})
+    return out.reset_index(drop=True)

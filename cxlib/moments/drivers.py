@@ -140,9 +140,10 @@ def drivers_table(weights: pd.DataFrame, labels: Mapping) -> pd.DataFrame:
                          "weight": shown["weight"].round(3).to_numpy(), "mean rating": shown["mean"].round(2).to_numpy()})
 
 
-def describe_drivers(weights: pd.DataFrame, labels: Mapping, *, outcome: str, scale: float) -> str:
-    """The attributes that carry most of the explained variance of the overall score, and the
-    one to improve first (above-median weight, lowest mean rating)."""
+def describe_drivers(weights: pd.DataFrame, labels: Mapping, *, scale: float) -> str:
+    """The attributes that carry most of the explained variance of the overall score
+    (`driver_analysis`), and the one to improve first (above-median weight, lowest mean rating)."""
+    outcome = str(weights["outcome"].iloc[0]) if "outcome" in weights.columns else NPS
     shown = weights.sort_values("weight", ascending=False, kind="stable")
     name = metrics.LABELS.get(outcome, outcome.upper()) if outcome == NPS else "overall rating"
     lead = shown.iloc[0]
@@ -154,3 +155,17 @@ def describe_drivers(weights: pd.DataFrame, labels: Mapping, *, outcome: str, sc
     fix = important.sort_values("mean", kind="stable").iloc[0]
     return text + (f" Among the attributes that matter most, **{labels.get(fix['driver'], fix['driver'])}** is rated lowest "
                    f"({fix['mean']:.2f} on a scale up to {scale:g}): improving it pays most.")
+
+
+def driver_analysis(feedback: pd.DataFrame, *, min_n: int = 30, col_customer: str = CUSTOMER_ID) -> pd.DataFrame:
+    """`touchpoint_ratings` then `driver_weights` for the overall score the data has
+    (`driver_outcome`): the weights, highest first, with the column `outcome` (nps / csat).
+    `schema.Missing` when the feedback holds no ratings to weigh."""
+    ratings = touchpoint_ratings(feedback, min_n=min_n, col_customer=col_customer)
+    outcome = driver_outcome(feedback)
+    return driver_weights(ratings, outcome, min_n=min_n, col_respondent=col_customer).assign(outcome=outcome)
+
+
+def touchpoint_labels(taxonomy, lang: str = "en") -> dict[str, str]:
+    """Touchpoint code -> label in `lang`, for naming the attributes."""
+    return {code: taxonomy.label("touchpoints", code, lang) for code in taxonomy.codes("touchpoints")}

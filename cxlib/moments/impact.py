@@ -27,12 +27,13 @@ from cxlib.moments.base import (
     _require, _seconds, _tbl, conform, design_matrix, interval_text, join_words, signed,
 )
 from cxlib.schema import (
-    CES, CONTACT_REASON, CSAT, CSAT_MAX, CUSTOMER_ID, EVENT_ID, NPS, RESPONSE_ID, SEGMENT, TIMESTAMP, TOUCHPOINT,
+    CES, CONTACT_REASON, CSAT, CSAT_MAX, CUSTOMER_ID, EVENT_ID, NPS, RESPONSE_ID, SEGMENT, TIMESTAMP, TOUCHPOINT, Missing,
 )
 
 KPI_ORDER = (NPS, CSAT, CES)
 _UNIT = {NPS: "points", CSAT: "points", CES: "points on 1–7"}
 _DECIMALS = {NPS: 1, CSAT: 1, CES: 2}
+_ARTICLE = {NPS: "an", CSAT: "a", CES: "a"}
 
 
 def kpi_scores(frame: pd.DataFrame, kpi: str, *, col_score: str | None = None) -> pd.Series:
@@ -337,12 +338,13 @@ def _disagreement(raw: float, adjusted: float) -> str:
 def describe_impact(impact: pd.DataFrame, labels: Mapping, *, window_days: float, covariates: Sequence[str],
                     min_n: int) -> str:
     """Sentences on a KPI's `kpi_impact`: the moment that costs most with its raw and adjusted
-    estimate; whether raw and adjusted estimates agree (same sign, within a third of the raw
-    one) or, naming the moments, where they differ in sign or by more than a third; how many
+    estimate; whether raw and adjusted estimates of the findings (moments whose raw or adjusted
+    difference is significant) agree (same sign, within a third of the raw one) or, naming the
+    moments, where they differ in sign or by more than a third; how many
     moments differ significantly; which moments are compared like with like."""
     kpi = str(impact["kpi"].iloc[0]) if len(impact) else NPS
     name, unit, spec = metrics.LABELS.get(kpi, kpi.upper()), _UNIT.get(kpi, "points"), f"+.{_DECIMALS.get(kpi, 1)}f"
-    value_spec = f".{_DECIMALS.get(kpi, 1)}f" if kpi == CES else "+.0f"
+    value_spec = {CES: ".2f", CSAT: ".0f"}.get(kpi, "+.0f")
     tested = impact.loc[~impact["small"].astype(bool) & impact["adjusted"].notna()]
     if tested.empty:
         return (f"No moment has at least {min_n} exposed {name} answers with a comparison group: too few to tell an "
@@ -350,8 +352,10 @@ def describe_impact(impact: pd.DataFrame, labels: Mapping, *, window_days: float
     worst = tested.sort_values("adjusted", kind="stable").iloc[0]
     label = labels.get(worst[MOMENT], worst[MOMENT])
     others = "comparable answers" if worst["like_with_like"] else "everyone else"
-    text = (f"Customers who met **{label}** in the {window_days:g} days before answering give a {name} of "
-            f"{signed(worst['exposed_value'], value_spec)} against {signed(worst['unexposed_value'], value_spec)} for "
+    unit_value = "%" if kpi == CSAT else ""
+    text = (f"Customers who met **{label}** in the {window_days:g} days before answering give {_ARTICLE.get(kpi, 'a')} "
+            f"{name} of {signed(worst['exposed_value'], value_spec)}{unit_value} against "
+            f"{signed(worst['unexposed_value'], value_spec)}{unit_value} for "
             f"{others}: raw {signed(worst['difference'], spec)} {unit} (95% {signed(worst['ci_low'], spec)} to "
             f"{signed(worst['ci_high'], spec)}), adjusted {signed(worst['adjusted'], spec)} "
             f"({signed(worst['adjusted_low'], spec)} to {signed(worst['adjusted_high'], spec)}).")
@@ -359,8 +363,9 @@ def describe_impact(impact: pd.DataFrame, labels: Mapping, *, window_days: float
     if not covariates:
         text += " No covariate varies among the answers, so the adjusted estimates adjust for nothing."
     else:
+        findings = tested.loc[tested["significant"] | (tested["ci_low"] > 0) | (tested["ci_high"] < 0)]
         split = [(labels.get(r[MOMENT], r[MOMENT]), r["difference"], r["adjusted"], _disagreement(r["difference"], r["adjusted"]))
-                 for _i, r in tested.iterrows()]
+                 for _i, r in findings.iterrows()]
         differ = [s for s in split if s[3]]
         mix = ", ".join(covariates)
         if differ:
@@ -394,9 +399,13 @@ def impact_table(impact: pd.DataFrame, labels: Mapping) -> pd.DataFrame:
 
 
 def kpis_table(impacts: Mapping[str, pd.DataFrame], labels: Mapping, *, skip: str | None = None) -> pd.DataFrame:
-    """The adjusted impact on every KPI but `skip`, one column per KPI ('*' significant) and its answers."""
+    """The adjusted impact on every KPI but `skip`, one column per KPI ('*' significant) and its
+    answers. `schema.Missing` when the data has no other KPI."""
     shown = {k: t for k, t in impacts.items() if k != skip}
-    moments = next(iter(shown.values()))[MOMENT] if shown else pd.Series(dtype="str")
+    if not shown:
+        raise Missing("no second KPI to compare the moments on" if impacts else "no KPI impact",
+                      enable="feedback.csat or feedback.ces beside the main KPI")
+    moments = next(iter(shown.values()))[MOMENT]
     out = {"moment": moments.map(lambda m: labels.get(m, m)).to_numpy()}
     for kpi, t in shown.items():
         name = metrics.LABELS.get(kpi, kpi.upper())
@@ -425,3 +434,14 @@ def describe_kpis(impacts: Mapping[str, pd.DataFrame], labels: Mapping, *, skip:
     definitions = ("CSAT is the share of answers in the top two points of their scale (in %), CES the mean effort score "
                    "on 1–7 (higher = easier); both adjusted like the main KPI.")
     return " ".join([definitions, *parts]) if parts else ""
+
+
+def handling_tables(handling: pd.DataFrame, labels: Mapping, *, window_days: float, min_n: int) -> list[tuple[str, pd.DataFrame]]:
+    """(caption, `handling_table`) for each handling dimension present: resolution, first-contact
+    resolution, wait band, channel."""
+    titles = {"resolution": "resolved or not", "first_contact_resolution": "first-contact resolution",
+              "wait_band": "wait before the contact was answered", "channel": "channel of the contact"}
+    kpi = metrics.LABELS.get(str(handling.attrs.get("kpi", "")), "score")
+    return [(f"**{kpi} of exposed answers by {title}** (latest contact in the {window_days:g} days before the answer; "
+             f"* fewer than {min_n} answers)", handling_table(handling, dim, labels=labels))
+            for dim, title in titles.items() if (handling[DIMENSION] == dim).any()]

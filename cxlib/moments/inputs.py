@@ -7,12 +7,14 @@ raising on thin data, and the section entry points that say what is missing.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import ibis.expr.types as ir
 import pandas as pd
 
+from cxlib import metrics
 from cxlib.moments.base import (
     DEFAULT_WAIT_BANDS, HANDLING_DIMENSIONS, MOMENT, RESOLUTION, FCR, conform, count_rows,
 )
@@ -21,9 +23,10 @@ from cxlib.moments.candidates import (
 )
 from cxlib.moments.churn import churn_impact, handling_churn
 from cxlib.moments.impact import (
-    comparable_responses, handling_impact, kpi_impact, kpis_present, response_exposures, survey_responses,
+    comparable_responses, handling_impact, kpi_impact, kpi_scores, kpis_present, response_exposures, survey_responses,
     varying_covariates,
 )
+from cxlib.moments.ranking import rank_moments
 from cxlib.schema import CUSTOMER_ID, RESPONSE_ID, SEGMENT, Missing
 
 _EVENTS = "events (customer_id, timestamp, touchpoint, contact_reason)"
@@ -160,6 +163,7 @@ def handling_quality(inputs: Inputs, *, min_n: int = 30, confidence: float = 0.9
         raise Missing("no contact reason the taxonomy names as a moment occurs", enable="events.contact_reason")
     out = handling_impact(inputs.responses, inputs.exposures, moments=focus, kpi=inputs.kpi, min_n=min_n,
                           confidence=confidence)
+    out.attrs["kpi"] = inputs.kpi
     if out.empty:
         raise Missing(f"no survey answer follows a contact of a named moment within {inputs.window_days:g} days",
                       enable="feedback.customer_id matching events.customer_id")
@@ -191,3 +195,21 @@ def setup_table(inputs: Inputs, **parameters) -> dict:
     period = (f"{inputs.start:%Y-%m-%d} to {inputs.end:%Y-%m-%d}" if inputs.start is not None else "no dated events")
     return {"period": period, "KPIs with answers": ", ".join(k.upper() for k in inputs.kpis) or "none",
             "adjusted for": ", ".join(inputs.covariates) or "nothing (no covariate varies)", **parameters}
+
+
+def ranked_moments(inputs: Inputs, impacts: Mapping[str, pd.DataFrame], churn: pd.DataFrame | None = None) -> pd.DataFrame:
+    """`rank_moments` on the main KPI's impact (NPS where the data has it), with churn where it
+    was measured. `schema.Missing` when no KPI impact was measured."""
+    if inputs.kpi is None or inputs.kpi not in impacts:
+        raise Missing("no KPI impact to rank the moments by",
+                      enable="feedback.nps, feedback.csat or feedback.ces answers after contacts of the moments")
+    return rank_moments(inputs.candidates, impacts[inputs.kpi], churn, customers=inputs.customers_n)
+
+
+def overall_value(inputs: Inputs) -> float:
+    """The main KPI over all dated answers of known customers (NaN without answers)."""
+    if inputs.kpi is None:
+        return math.nan
+    r = inputs.responses
+    answers = r.loc[r[CUSTOMER_ID].notna() & r[inputs.kpi].notna()]
+    return float(metrics.kpi_estimate(kpi_scores(answers, inputs.kpi), inputs.kpi)["value"]) if len(answers) else math.nan
