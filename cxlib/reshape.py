@@ -145,8 +145,8 @@ def scale_problem(column: str, scale) -> str | None:
         fixed = FIXED_SCALES[column]
         if column == schema.NPS:
             return (f"NPS is defined only on the 0-10 recommend question, this one is [{low}, {high}]; map it as "
-                    f"`csat: {{from: ..., scale: [{low}, {high}]}}` (CSAT = share in the top two points) or leave "
-                    f"it unmapped")
+                    f"`csat: {{from: ..., scale: [{low}, {high}]}}` (CSAT = share in the top two points), as an "
+                    f"attribute rating (a feedback row with touchpoint = attribute and that csat), or leave it unmapped")
         return f"{column} is defined on [{fixed[0]}, {fixed[1]}] only, got [{low}, {high}]; map another scale as csat"
     if low < 0 or high - low < 2:
         return f"a CSAT scale needs at least three points from 0 or above, got [{low}, {high}]"

@@ -139,10 +139,12 @@ def skipped(results: dict) -> dict[str, str]:
 
 def shop(n_on_time: int = 24, n_late: int = 12, n_never: int = 8) -> dict:
     """Orders with a promised day and review stars: on-time orders are reviewed after delivery
-    (4-5 stars); late ones after the promised day but before the parcel comes (1-2 stars); some
-    are never delivered (1-3 stars). No NPS, no churn, no complaints, customers derived."""
+    (3 in 4 give 4-5 stars); late ones after the promised day but before the parcel comes (1 in 3
+    gives 4 stars); some are never delivered (1-3 stars). No NPS, no churn, no complaints,
+    customers derived."""
     rows, reviews = [], []
-    groups = [("on_time", n_on_time, 3, 10, [5, 4]), ("late", n_late, 15, 8, [1, 2]), ("never", n_never, None, 8, [1, 3])]
+    groups = [("on_time", n_on_time, 3, 10, [5, 4, 5, 3]), ("late", n_late, 15, 8, [1, 2, 4]),
+              ("never", n_never, None, 8, [1, 3])]
     k = 0
     for kind, n, delivered, reviewed, stars in groups:
         for i in range(n):
@@ -150,7 +152,7 @@ def shop(n_on_time: int = 24, n_late: int = 12, n_never: int = 8) -> dict:
             k += 1
             rows += [(c, start, "order", None), (c, start + 5, "delivery_promised", None)]
             rows += [(c, start + delivered, "delivery", None)] if delivered is not None else []
-            reviews.append((f"rv-{c}", c, day(start + reviewed), float(stars[i % 2])))
+            reviews.append((f"rv-{c}", c, day(start + reviewed), float(stars[i % len(stars)])))
     feedback = pd.DataFrame(reviews, columns=["response_id", "customer_id", "timestamp", "csat"]).assign(csat_max=5.0)
     ev = events(rows)
     return {"events": ev.assign(resolved=None), "feedback": feedback, "customers": derived_customers(ev["customer_id"])}
@@ -172,7 +174,9 @@ def test_notebook_on_orders_with_review_stars_dates_the_late_delivery_at_the_pro
     late = impact["late_delivery"]
     # exposed: 12 late + 8 never delivered (the promise passed before the review); compared with the 24 on time
     assert (late["n_exposed"], late["n_unexposed"], late["like_with_like"]) == (20, 24, True)
-    assert late["exposed_value"] == 0.0 and late["unexposed_value"] == 100.0 and late["significant"]
+    # CSAT (4-5 stars): 4 of 20 exposed against 18 of 24 compared
+    assert late["exposed_value"] == pytest.approx(20.0) and late["unexposed_value"] == pytest.approx(75.0)
+    assert late["difference"] == pytest.approx(-55.0) and late["significant"]
     assert [r["moment"] for r in results["moments_of_truth"]] == ["late_delivery"]
     assert results["moments_of_truth"][0]["kpi"] == "csat" and results["moments"]["kpis"] == ["csat"]
     assert skipped(results) == {

@@ -167,6 +167,10 @@ def test_ratings_tables_drivers(real_run):
     yp_overall = overall.loc[overall["response_id"].str.startswith("YP-") | overall["response_id"].str.startswith("yp-"), "csat"]
     assert round(yp_overall.mean(), 3) == yp["column_mean"]["q1"]
     assert yp_overall.value_counts().rename(lambda s: str(int(s))).to_dict() == yp["q1_overall_dist"]
+    drivers = results["drivers"]               # the aspects most respondents rated: the Yellow Pages survey
+    assert [row["driver"] for row in drivers][-1] == "delivery"
+    assert {row["driver"] for row in drivers} == {"price_value", "product_quality", "delivery"}
+    assert {row["n"] for row in drivers} == {yp["rows"]} and sum(row["share"] for row in drivers) == pytest.approx(100)
     assert "moments.drivers" not in skipped(results)
 
 

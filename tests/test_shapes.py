@@ -125,8 +125,9 @@ def test_ratings_table_without_ids_or_dates(shape_run):
     assert results["feedback"]["csat"]["n"] == 240
     overall = feedback.loc[feedback["touchpoint"].eq("overall"), "csat"]
     assert (len(overall), overall.mean()) == (60, 6.55)
-    drivers = results["drivers"]["drivers"] if "drivers" in results.get("drivers", {}) else results["drivers"]
+    drivers = results["drivers"]
     assert [row["driver"] for row in drivers][:1] == ["product_quality"]     # r = 0.76 with the overall rating
+    assert {row["n"] for row in drivers} == {60} and sum(row["share"] for row in drivers) == pytest.approx(100)
     skips = skipped(results)
     assert "feedback.trend" in skips and "journey.funnel" in skips
 
