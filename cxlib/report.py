@@ -1374,8 +1374,9 @@ def gate_note(gate) -> str:
 def cleaning_changes(log: pd.DataFrame) -> pd.DataFrame:
     """Cleaning rules that affected rows, largest first, one row per table and rule (rows of a
     rule applied to several columns summed): columns label ("table: rule"), table, rule, rows,
-    kind ("dropped" for rules that drop rows, "kept" for rows only counted, else "changed").
-    Pseudonymisation and stage derivation (applied to every row) are left out."""
+    kind ("dropped" for rules that drop rows, "derived" for rows made from other tables, "kept" for
+    rows only counted, else "changed"). Pseudonymisation and stage derivation (applied to every
+    row) are left out."""
     kinds = {True: "dropped", False: "changed"}
     return (
         log
@@ -1383,7 +1384,8 @@ def cleaning_changes(log: pd.DataFrame) -> pd.DataFrame:
         .groupby(["table", "rule"], sort=False, as_index=False)["rows"].sum()
         .assign(label=lambda d: d["table"] + ": " + d["rule"],
                 kind=lambda d: d["rule"].str.contains("dropped").map(kinds)
-                .where(~d["rule"].str.contains("kept"), "kept"))
+                .where(~d["rule"].str.contains("kept"), "kept")
+                .where(~d["rule"].str.startswith("rows derived"), "derived"))
         .sort_values("rows", ascending=False, kind="stable")
         .loc[:, ["label", "table", "rule", "rows", "kind"]]
         .reset_index(drop=True)
@@ -1424,13 +1426,15 @@ def cleaning_note(log: pd.DataFrame, rows_before: pd.Series) -> str:
 
 def rows_table(before: pd.Series, after: pd.Series) -> pd.DataFrame:
     """Rows per table before and after cleaning: columns table, rows_read, rows_written,
-    dropped, dropped_pct (percent of rows read)."""
+    dropped, derived (rows made from other tables, e.g. customers from their ids), dropped_pct
+    (percent of rows read)."""
     return (
         pd.DataFrame({"rows_read": before, "rows_written": after})
         .fillna(0).astype("int64")
         .rename_axis("table").reset_index()
         .assign(table=lambda d: d["table"].astype("str"),
-                dropped=lambda d: d["rows_read"] - d["rows_written"],
+                dropped=lambda d: (d["rows_read"] - d["rows_written"]).clip(lower=0),
+                derived=lambda d: (d["rows_written"] - d["rows_read"]).clip(lower=0),
                 dropped_pct=lambda d: (100 * d["dropped"] / d["rows_read"].where(d["rows_read"] > 0)).round(2))
     )
 

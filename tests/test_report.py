@@ -298,9 +298,22 @@ def test_row_counts_and_rows_table():
         "rows_read": pd.Series([100, 50], dtype="int64"),
         "rows_written": pd.Series([97, 45], dtype="int64"),
         "dropped": pd.Series([3, 5], dtype="int64"),
+        "derived": pd.Series([0, 0], dtype="int64"),
         "dropped_pct": [3.0, 10.0],
     })
     assert_frame_equal(report.rows_table(before, after), expected)
+
+
+def test_rows_table_counts_derived_customers_apart_from_dropped_rows():
+    rows = report.rows_table(pd.Series({"customers": 0, "events": 10}), pd.Series({"customers": 4, "events": 9}))
+    assert rows[["table", "dropped", "derived"]].to_dict("records") == [
+        {"table": "customers", "dropped": 0, "derived": 4}, {"table": "events", "dropped": 1, "derived": 0}]
+
+
+def test_cleaning_changes_name_derived_rows():
+    log = pd.DataFrame({"table": ["customers"], "step": ["clean"], "rows": [4], "detail": [""],
+                        "rule": ["rows derived: one customer per customer_ref of the other tables"]})
+    assert report.cleaning_changes(log)["kind"].tolist() == ["derived"]
 
 
 def test_row_counts_empty():

@@ -92,7 +92,7 @@ def test_process_log_only(shape_run):
     assert results["tables"] == {"customers": 30, "events": 84, "feedback": 0, "orders": 0, "campaigns": 0}
     events = tables["events"]
     assert events["touchpoint"].value_counts().to_dict() == {"request": 30, "processing": 30, "decision": 24}
-    assert events["channel"].value_counts().to_dict() == {"web": 24, "letter": 20, "store": 20, "email": 20}
+    assert events["channel"].value_counts().to_dict() == {"web": 22, "letter": 22, "store": 20, "email": 20}
     assert events["stage"].value_counts().to_dict() == {"delivery": 54, "purchase": 30}
     funnel = {row["step"]: row["customers"] for row in results["journey"]["funnel"]}
     assert funnel == {"request": 30, "processing": 30, "decision": 24}
