@@ -78,6 +78,23 @@ PLANTED: dict = {
                          "gamma_gamma": {"p": 4.0, "q": 5.0, "v": 60.0},
                          "first_purchase_mean_days": 120, "spend_range_eur": [5.0, 400.0],
                          "none_while_opportunity_open_days": [-1, 31]},
+    # the occasion programme (Kundenbrief): a monthly rolling mailing to consented active customers, each on a
+    # random day of the month, reaching a share that rises linearly from reach[0] (2024-01) to reach[1] (2025-12).
+    # Response probability = base_response[segment] x occasion_response_ratio if the send day falls in the lead
+    # time of one of the customer's occasions (as config/taxonomy.yml `occasions` defines them) x
+    # fatigue_ratio_per_send ** (campaign sends of any campaign to the customer in the fatigue_window_days
+    # before). A responder books an option (Auftragsart Zusatzoption) with probability purchase_after_response,
+    # 1-30 days after responding (not while a quote or consultation is open). Drawn from a stream of its own.
+    "occasion_program": {"campaign": "Kundenbrief", "reach": [0.25, 0.85],
+                         "base_response": {"private": 0.05, "business": 0.03},
+                         "occasion_response_ratio": 3.0, "fatigue_ratio_per_send": 0.75, "fatigue_window_days": 90,
+                         "purchase_after_response": 0.5, "purchase_days": [1, 30],
+                         "occasions": {"contract_anniversary": {"lead_days": 14},
+                                       "renewal_window": {"term_months": 24, "lead_days": 60},
+                                       "first_invoice": {"days_after": 7, "lead_days": 7},
+                                       "activation_completed": {"days_after": 7, "lead_days": 7},
+                                       "complaint_resolved": {"days_after": 14, "lead_days": 7},
+                                       "name_day": {"lead_days": 3}}},
     "messiness": {"duplicate_share": 0.01, "test_account_share": 0.003, "nps_code_99_share": 0.025,
                   "nps_11_share": 0.004, "csat_out_of_range_share": 0.004, "ces_out_of_range_share": 0.002,
                   "consent_blank_share": 0.25, "contact_time_as_text_share": 0.05},
@@ -164,6 +181,16 @@ FIRST_M = ["Jürgen", "Günter", "Thomas", "Michael", "Andreas", "Stefan", "Pete
 FIRST_F = ["Sabine", "Petra", "Birgit", "Ursula", "Monika", "Anja", "Katrin", "Julia", "Lena", "Sophie",
            "Marie", "Hannah", "Jana", "Ayse", "Zeynep", "Elif", "Bärbel", "Jördis", "Käthe", "Renate",
            "Susanne", "Claudia", "Nicole", "Stefanie", "Laura", "Anna", "Lea", "Emma", "Agnieszka", "Chloé"]
+# name days (MM-DD) of the demo's first names, as config/name_days_de.csv lists them (a test keeps them equal);
+# names without a saint have none; 'Hans-Jürgen' and 'Karl-Heinz' celebrate Hans and Karl
+NAME_DAYS = {"Jürgen": "04-23", "Günter": "10-09", "Thomas": "07-03", "Michael": "09-29", "Andreas": "11-30",
+             "Stefan": "12-26", "Peter": "06-29", "Klaus": "12-06", "Jörg": "04-23", "Frank": "10-04", "Markus": "04-25",
+             "Lukas": "10-18", "Jonas": "09-21", "Leon": "11-10", "Tobias": "09-13", "Jens": "06-24", "Matthias": "02-24",
+             "Florian": "05-04", "Maximilian": "10-12", "Paul": "06-29", "Felix": "01-14", "Hans-Jürgen": "06-24",
+             "Karl-Heinz": "11-04", "Sabine": "08-29", "Petra": "06-29", "Birgit": "07-23", "Ursula": "10-21",
+             "Monika": "08-27", "Anja": "07-26", "Katrin": "04-29", "Julia": "05-22", "Lena": "08-18", "Sophie": "05-15",
+             "Marie": "09-12", "Hannah": "07-26", "Bärbel": "12-04", "Käthe": "04-29", "Susanne": "08-11",
+             "Nicole": "12-06", "Stefanie": "12-26", "Laura": "10-19", "Anna": "07-26", "Lea": "03-22"}
 LAST = ["Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker", "Schulz",
         "Hoffmann", "Schäfer", "Koch", "Bauer", "Richter", "Klein", "Wolf", "Schröder", "Neumann", "Schwarz",
         "Zimmermann", "Braun", "Krüger", "Hofmann", "Hartmann", "Lange", "Schmitt", "Werner", "Schmitz",
@@ -1157,6 +1184,179 @@ def _web(rng: np.random.Generator, persons: pd.DataFrame, leadins: pd.DataFrame,
 
 
 # =========================================================================================
+# the occasion programme (Kundenbrief): occasion-timed sends, contact fatigue, option purchases
+# =========================================================================================
+_KEY = 10**6                                     # day numbers (days since 1970) stay below this
+
+
+def _shift_months(days: np.ndarray, months) -> np.ndarray:
+    """Day numbers shifted by whole months, the day clipped to the month's end (02-29 -> 02-28)."""
+    d = np.asarray(days, dtype="int64").astype("datetime64[D]")
+    month = d.astype("datetime64[M]")
+    day = (d - month.astype("datetime64[D]")).astype("int64")
+    target = month + np.asarray(months, dtype="int64")
+    length = ((target + 1).astype("datetime64[D]") - target.astype("datetime64[D]")).astype("int64")
+    return (target.astype("datetime64[D]") + np.minimum(day, length - 1)).astype("int64")
+
+
+def _occasion_windows(persons: pd.DataFrame, orders: pd.DataFrame, contacts: pd.DataFrame, first_name: np.ndarray,
+                      lo: int, hi: int) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
+    """Per occasion: (pid, first day of the window, window length in days) of every occasion date
+    D in [lo, hi] (day numbers), as config/taxonomy.yml `occasions` derives them."""
+    cfg = PLANTED["occasion_program"]["occasions"]
+    signup = persons["signup"].to_numpy()
+    has = ~np.isnat(signup)
+    pid_s, day_s = np.flatnonzero(has), signup[has].astype("datetime64[D]").astype("int64")
+    out = {}
+
+    def recurring(pid, base, step, first_k, lead):
+        parts_p, parts_d = [], []
+        for k in range(first_k, 40 * 12 // step + 1):             # every term back to 1986 at most
+            d = _shift_months(base, k * step)
+            hit = (d >= lo) & (d <= hi)
+            parts_p.append(pid[hit]), parts_d.append(d[hit])
+        return np.concatenate(parts_p), np.concatenate(parts_d) - lead, lead
+
+    out["contract_anniversary"] = recurring(pid_s, day_s, 12, 1, cfg["contract_anniversary"]["lead_days"])
+    out["renewal_window"] = recurring(pid_s, day_s, cfg["renewal_window"]["term_months"], 1, cfg["renewal_window"]["lead_days"])
+    for name, col in (("first_invoice", "first_invoice"), ("activation_completed", "activation")):
+        t = orders[col].to_numpy()
+        ok = ~np.isnat(t)
+        d = t[ok].astype("datetime64[D]").astype("int64") + cfg[name]["days_after"]
+        keep = (d >= lo) & (d <= hi)
+        out[name] = (orders["pid"].to_numpy()[ok][keep], d[keep] - cfg[name]["lead_days"], cfg[name]["lead_days"])
+    c = contacts[contacts["reason"].str.startswith("complaint_") & (contacts["resolved"] == 1)]
+    d = c["time"].to_numpy().astype("datetime64[D]").astype("int64") + cfg["complaint_resolved"]["days_after"]
+    keep = (d >= lo) & (d <= hi)
+    out["complaint_resolved"] = (c["pid"].to_numpy()[keep], d[keep] - cfg["complaint_resolved"]["lead_days"],
+                                 cfg["complaint_resolved"]["lead_days"])
+    mmdd = pd.Series(first_name).map(NAME_DAYS)
+    has = mmdd.notna().to_numpy()
+    base = pd.to_datetime("2000-" + mmdd[has]).to_numpy().astype("datetime64[D]").astype("int64")
+    out["name_day"] = recurring(np.flatnonzero(has), base, 12, 0, cfg["name_day"]["lead_days"])
+    return out
+
+
+def _timed_on(pid: np.ndarray, day: np.ndarray, windows: dict) -> np.ndarray:
+    """The first occasion (in `windows` order) whose window holds each send day, '' for none."""
+    result = np.full(len(pid), "", dtype=object)
+    for name in reversed(list(windows)):
+        w_pid, w_start, length = windows[name]
+        keys = np.sort(w_pid.astype("int64") * _KEY + w_start)
+        q = pid.astype("int64") * _KEY + day
+        i = np.searchsorted(keys, q, side="right") - 1
+        found = keys[np.maximum(i, 0)]
+        hit = (i >= 0) & (found // _KEY == pid) & (day - found % _KEY <= length)
+        result[hit] = name
+    return result
+
+
+def _prior_sends(pid: np.ndarray, t: np.ndarray, days: int) -> np.ndarray:
+    """Sends of the same person in the `days` before each send (strictly before)."""
+    secs = t.astype("datetime64[s]").astype("int64")
+    span = int(secs.max() - secs.min()) + 2 * days * 86400 + 1 if len(secs) else 1
+    key = pid.astype("int64") * span + (secs - (secs.min() if len(secs) else 0))
+    order = np.sort(key)
+    return np.searchsorted(order, key, side="left") - np.searchsorted(order, key - days * 86400, side="left")
+
+
+def _occasion_program(rng: np.random.Generator, persons: pd.DataFrame, orders: pd.DataFrame, contacts: pd.DataFrame,
+                      leadins: pd.DataFrame, campaigns: pd.DataFrame, first_name: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The Kundenbrief sends (name, pid, sent, responded, occasion, prior) and the options their
+    responders book (rows in the columns of `orders`); PLANTED["occasion_program"]."""
+    cfg = PLANTED["occasion_program"]
+    n = len(persons)
+    signup, churn = persons["signup"].to_numpy(), persons["churn"].to_numpy()
+    consent = persons["consent"].to_numpy() == 0
+    months = np.arange(np.datetime64("2024-01", "M"), np.datetime64("2026-01", "M"))
+    parts = []
+    for i, month in enumerate(months):                            # 24 monthly mailings, vectorised over people
+        first = month.astype("datetime64[D]").astype("datetime64[s]")
+        length = int(((month + 1).astype("datetime64[D]") - month.astype("datetime64[D]")).astype("int64"))
+        reach = cfg["reach"][0] + (cfg["reach"][1] - cfg["reach"][0]) * i / (len(months) - 1)
+        sent = _at_hours(rng, first + rng.integers(0, length, n) * DAY, 9, 17)
+        ok = (consent & (rng.random(n) < reach) & ~np.isnat(signup) & (signup <= sent)
+              & (np.isnat(churn) | (churn > sent)))
+        parts.append(pd.DataFrame({"name": f"{str(month)} {cfg['campaign']}", "pid": np.flatnonzero(ok), "sent": sent[ok]}))
+    sends = pd.concat(parts, ignore_index=True)
+    # sends of every campaign in the 90 days before
+    all_pid = np.concatenate([campaigns["pid"].to_numpy(), sends["pid"].to_numpy()])
+    all_t = np.concatenate([campaigns["sent"].to_numpy(), sends["sent"].to_numpy()]).astype("datetime64[s]")
+    prior = _prior_sends(all_pid, all_t, cfg["fatigue_window_days"])[len(campaigns):]
+    lo = int(np.datetime64("2023-12-01", "D").astype("int64"))
+    hi = int(np.datetime64("2026-03-31", "D").astype("int64"))
+    windows = _occasion_windows(persons, orders, contacts, first_name, lo, hi)
+    day = sends["sent"].to_numpy().astype("datetime64[D]").astype("int64")
+    base = np.where(persons["business"].to_numpy()[sends["pid"].to_numpy()], cfg["base_response"]["business"],
+                    cfg["base_response"]["private"])
+    u, delay = rng.random(len(sends)), rng.exponential(1.5, len(sends))
+    month_of = sends["sent"].to_numpy().astype("datetime64[M]")
+    occasion = np.full(len(sends), "", dtype=object)
+    responded = np.full(len(sends), NAT)
+    bought = []
+    for month in months:           # month by month: an option booked after a response is an occasion for later sends
+        rows = np.flatnonzero(month_of == month)
+        pid, t = sends["pid"].to_numpy()[rows], sends["sent"].to_numpy()[rows]
+        occasion[rows] = _timed_on(pid, day[rows], windows)
+        p = base[rows] * np.where(occasion[rows] != "", cfg["occasion_response_ratio"], 1.0) * cfg["fatigue_ratio_per_send"] ** prior[rows]
+        r_t = _at_hours(rng, _floor_day(t + _days(delay[rows])), 7, 23)
+        r_t = np.where(r_t <= t, t + (rng.uniform(10, 180, len(rows)) * 60).astype("int64") * SECOND, r_t)
+        ok = (u[rows] < p) & (delay[rows] < 14) & (r_t < PERIOD_END) & (np.isnat(churn[pid]) | (r_t < churn[pid]))
+        responded[rows] = np.where(ok, r_t, NAT)
+        buy = rows[ok & (rng.random(len(rows)) < cfg["purchase_after_response"])]
+        if len(buy) == 0:
+            continue
+        b_pid = sends["pid"].to_numpy()[buy]
+        b_t = _at_hours(rng, _floor_day(responded[buy]) + rng.integers(cfg["purchase_days"][0], cfg["purchase_days"][1] + 1, len(buy)) * DAY, 8, 20)
+        act = _floor_day(b_t) + rng.integers(1, 4, len(buy)) * DAY
+        fine = (act < PERIOD_END - DAY) & (np.isnat(churn[b_pid]) | (act < churn[b_pid]))
+        o = pd.DataFrame({"pid": b_pid[fine], "time": b_t[fine], "activation": act[fine]})
+        opened = leadins[["pid", "time"]].assign(time=lambda d: d["time"] - DAY)
+        o = o[~_first_in_window(o, opened, by="pid", on="time", right_on="time", window=32 * DAY)["_hit"].to_numpy()]
+        bought.append(o)
+        a_day = o["activation"].to_numpy().astype("datetime64[D]").astype("int64") + cfg["occasions"]["activation_completed"]["days_after"]
+        w_pid, w_start, length = windows["activation_completed"]
+        windows["activation_completed"] = (np.concatenate([w_pid, o["pid"].to_numpy()]),
+                                           np.concatenate([w_start, a_day - length]), length)
+    o = pd.concat(bought, ignore_index=True) if bought else pd.DataFrame({"pid": [], "time": [], "activation": []})
+    o = o.astype({"pid": "int64", "time": "datetime64[s]", "activation": "datetime64[s]"}).sort_values(["time", "pid"], kind="stable")
+    m = len(o)
+    bb = persons["broadband"].to_numpy()[o["pid"].to_numpy()]
+    product, fee = _products_for(rng, bb.astype(int), persons["business"].to_numpy()[o["pid"].to_numpy()], np.ones(m, bool))
+    options = pd.DataFrame({
+        "pid": o["pid"].to_numpy(), "leadin": -1, "time": o["time"].to_numpy(), "type": 2, "broadband": bb.astype(bool),
+        "product": product, "fee": fee, "amount": 12 * fee * np.maximum(persons["lines"].to_numpy()[o["pid"].to_numpy()] // 5, 1),
+        "channel": "Web", "status": 0, "storno_day": NAT, "storno_reason": None, "prov_start": NAT,
+        "activation": o["activation"].to_numpy(), "first_invoice": NAT, "long": False, "duration": -1, "new_customer": False,
+    })
+    sends = sends.assign(responded=responded, occasion=occasion, prior=prior)
+    blast_day = campaigns["sent"].to_numpy().astype("datetime64[D]").astype("int64")
+    blasts = campaigns.assign(name=np.array([x[0] for x in CAMPAIGNS])[campaigns["campaign"].to_numpy()],
+                              occasion=_timed_on(campaigns["pid"].to_numpy(), blast_day, windows),
+                              prior=_prior_sends(all_pid, all_t, cfg["fatigue_window_days"])[:len(campaigns)])
+    return sends, options, blasts
+
+
+def _append_with_duplicates(rng: np.random.Generator, frame: pd.DataFrame, extra: pd.DataFrame, dups: int) -> tuple[pd.DataFrame, int]:
+    """`frame` (holding `dups` duplicates) with `extra` appended, some of its rows repeated right
+    after their original so that the file keeps ~1% duplicates in all."""
+    k = int(round(PLANTED["messiness"]["duplicate_share"] * (len(frame) - dups + len(extra)))) - dups
+    k = min(max(k, 0), len(extra))
+    dup = np.sort(rng.choice(len(extra), k, replace=False))
+    order = np.sort(np.concatenate([np.arange(len(extra)), dup]), kind="stable")
+    return pd.concat([frame, extra.iloc[order]], ignore_index=True), dups + k
+
+
+def _program_file(sends: pd.DataFrame, knr: pa.Array, first_id: int) -> pd.DataFrame:
+    s = sends.sort_values(["sent", "pid"], kind="stable").reset_index(drop=True)
+    return pd.DataFrame({
+        "Versand-ID": _ids("V", np.arange(first_id, first_id + len(s)), 9), "Kampagne": s["name"].to_numpy(),
+        "Kundennummer": _take(knr, s["pid"].to_numpy()), "Versand am": _strftime(s["sent"].to_numpy(), "%d.%m.%Y %H:%M"),
+        "Reaktion am": _strftime(s["responded"].to_numpy(), "%d.%m.%Y %H:%M"),
+    })
+
+
+# =========================================================================================
 # test accounts
 # =========================================================================================
 def _test_accounts(rng: np.random.Generator, n_persons: int, count: int) -> dict[str, pd.DataFrame]:
@@ -1582,6 +1782,69 @@ def _realised(persons, leadins, orders, contacts, responses, affected, valid_nps
     return out
 
 
+def _program_realised(program: pd.DataFrame, blasts: pd.DataFrame, options: pd.DataFrame, orders: pd.DataFrame,
+                      persons: pd.DataFrame) -> dict:
+    """The occasion programme's effects measured on the truth: response of occasion-timed against
+    other sends, by earlier sends in the fatigue window, the options booked, and the disversion rate
+    per month on contract and option orders (add-on purchases left out: this effect never depends
+    on them)."""
+    cfg = PLANTED["occasion_program"]
+
+    def timed_vs_other(frame):
+        timed = (frame["occasion"] != "").to_numpy()
+        r = frame["responded"].notna().to_numpy()
+        a, b = _rate(r[timed]), _rate(r[~timed])
+        return {"rate_occasion_timed": a, "rate_other": b, "ratio": _ratio(a, b),
+                "n_occasion_timed": int(timed.sum()), "n_other": int((~timed).sum())}
+
+    both = pd.concat([program[["occasion", "responded", "prior"]], blasts[["occasion", "responded", "prior"]]], ignore_index=True)
+    r = program["responded"].notna()
+    band = np.minimum(program["prior"].to_numpy(), 3)
+    bands = {(str(b) if b < 3 else "3+"): {"sends": int((band == b).sum()), "rate": _rate(r.to_numpy()[band == b])}
+             for b in range(4)}
+    # disversion: regular = >= 2 completed contract or option orders in the 365 days up to the month's end
+    done = pd.concat([orders.loc[orders["status"] == 0, ["pid", "time"]], options[["pid", "time"]]], ignore_index=True)
+    day = done["time"].to_numpy().astype("datetime64[D]")
+    signup, churn = persons["signup"].to_numpy(), persons["churn"].to_numpy()
+    monthly = {}
+    if len(done):
+        first, last = day.min(), day.max()
+        for end in pd.date_range(pd.Timestamp(first) + pd.Timedelta(days=365), pd.Timestamp(last), freq="ME"):
+            e = np.datetime64(end.date(), "D")
+            active = ~np.isnat(signup) & (signup.astype("datetime64[D]") <= e) & (np.isnat(churn) | (churn.astype("datetime64[D]") > e))
+            inside = (day > e - 365) & (day <= e)
+            count = np.bincount(done["pid"].to_numpy()[inside], minlength=len(persons))
+            monthly[end.strftime("%Y-%m")] = {"customers": int(active.sum()), "regular": int((active & (count >= 2)).sum()),
+                                              "rate": _rate((count >= 2)[active])}
+    months = list(monthly)
+    return {
+        "occasion_timed_response": {
+            "description": ("response rate of sends whose local day falls in the lead time of one of the customer's occasions "
+                            "(config/taxonomy.yml occasions: anniversary 14 days, end of the 24-month term 60, a week after "
+                            "the first invoice or an activation, 7-14 days after a resolved complaint, 3 days before the name "
+                            "day) against other sends: the Kundenbrief sends, and all sends (the 16 campaigns respond "
+                            "without regard to occasions)"),
+            "planted": {k: cfg[k] for k in ("campaign", "reach", "base_response", "occasion_response_ratio", "occasions")},
+            "realised": {"kundenbrief": timed_vs_other(program), "all_sends": timed_vs_other(both),
+                         "kundenbrief_by_occasion": {occ: {"sends": int((program["occasion"] == occ).sum()),
+                                                           "rate": _rate(r.to_numpy()[(program["occasion"] == occ).to_numpy()])}
+                                                     for occ in cfg["occasions"]}}},
+        "contact_fatigue": {
+            "description": "response rate of the Kundenbrief sends by the sends of any campaign to the customer in the 90 days before",
+            "planted": {k: cfg[k] for k in ("fatigue_ratio_per_send", "fatigue_window_days")},
+            "realised": {"kundenbrief_by_prior_sends": bands}},
+        "disversion": {
+            "description": ("options (Zusatzoption) booked by Kundenbrief responders; disversion rate per month: active customers "
+                            "with >= 2 completed contract or option orders (add-on purchases not counted) in the 365 days up to "
+                            "the month's end, over all active customers"),
+            "planted": {k: cfg[k] for k in ("purchase_after_response", "purchase_days")},
+            "realised": {"options_booked": int(len(options)), "kundenbrief_responders": int(r.sum()),
+                         "options_per_responder": _ratio(len(options), int(r.sum())), "monthly": monthly,
+                         "first_month": months[0] if months else None, "last_month": months[-1] if months else None,
+                         "change_points": (100 * (monthly[months[-1]]["rate"] - monthly[months[0]]["rate"])) if months else None}},
+    }
+
+
 def _floor_day_series(s: pd.Series) -> pd.Series:
     return s.dt.floor("D")
 
@@ -1673,6 +1936,17 @@ def generate(customers: int = 20000, seed: int = 7) -> DemoCompany:
     files["bestellungen.csv"], dups["bestellungen.csv"] = _with_duplicates(addon_rng, order_file, all_orders["pid"].to_numpy() < n)
     camp = _campaign_file(campaigns, knr)
     files["kampagnen_versand.csv"], dups["kampagnen_versand.csv"] = _with_duplicates(rng, camp)
+    # the occasion programme from a stream of its own: its sends and the options they sell are appended to
+    # the campaign and order files; every other row, file and earlier effect stays as without it
+    program_rng = np.random.default_rng([seed, 2])
+    first_name = (crm.drop_duplicates("Kundennummer").set_index("Kundennummer")["Vorname"]
+                  .reindex(_take(knr, np.arange(n)).to_numpy()).to_numpy())
+    program, options, blasts = _occasion_program(program_rng, persons, orders, contacts, leadins, campaigns, first_name)
+    files["kampagnen_versand.csv"], dups["kampagnen_versand.csv"] = _append_with_duplicates(
+        program_rng, files["kampagnen_versand.csv"], _program_file(program, knr, len(camp) + 1), dups["kampagnen_versand.csv"])
+    options = options.assign(order_id=_ids("B", np.arange(len(all_orders) + 1, len(all_orders) + 1 + len(options)) + 10 ** 7, 8).to_numpy())
+    files["bestellungen.csv"], dups["bestellungen.csv"] = _append_with_duplicates(
+        program_rng, files["bestellungen.csv"], _order_file(options, knr), dups["bestellungen.csv"])
 
     # truth (real people only) and the realised effects
     real_resp = all_resp["pid"].to_numpy() < n
@@ -1684,9 +1958,13 @@ def generate(customers: int = 20000, seed: int = 7) -> DemoCompany:
     valid_ces = (w_ces >= 1) & (w_ces <= 7)
     orders_truth = all_orders[all_orders["pid"].to_numpy() < n].reset_index(drop=True)
     effects = _realised(persons, leadins, orders_truth, contacts, resp_truth, affected, valid_nps, valid_ces)
+    effects.update(_program_realised(program, blasts, options, orders, persons))
     labels = (resp_truth.loc[resp_truth["comment"].notna(), ["response_id", "language", "themes", "sentiment", "has_pii"]]
               .reset_index(drop=True))
-    truth = _truth_tables(persons, contacts, orders_truth, resp_truth, campaigns, knr)
+    truth = _truth_tables(persons, contacts, pd.concat([orders_truth, options], ignore_index=True), resp_truth, campaigns, knr)
+    truth["campaigns"] = pd.concat([truth["campaigns"], pd.DataFrame({
+        schema.CAMPAIGN_ID: program["name"], schema.CUSTOMER_REF: _take(knr, program["pid"].to_numpy()),
+        schema.SENT_AT: program["sent"], schema.RESPONDED_AT: program["responded"]})], ignore_index=True)
     ground_truth = _summary(n, seed, persons, files, dups, knr, n_test, tests, score_counts, effects, outages, contacts, resp_truth)
     return DemoCompany(files=files, ground_truth=_jsonable(ground_truth), comment_labels=labels, truth=truth)
 

@@ -277,11 +277,10 @@ def propose(file: str, columns: pd.DataFrame, reader: dict | None = None) -> dic
     for c in sorted(rows.index, key=lambda c: -rows.at[c, "filled"] * rows.at[c, "detail"].get("chars", 0)):
         if c in used:
             continue
-        kind = rows.at[c, "kind"]
         for role in roles[c]:
             if role in ("key",) or role not in targets or role in cols:
                 continue
-            spec = _spec(role, rows.loc[c], reader, todo, c)
+            spec = _spec(role, rows.loc[c], todo, c)
             if spec is None:
                 continue
             take(role, c, spec or None, f"header {c!r}")
@@ -308,7 +307,7 @@ def propose(file: str, columns: pd.DataFrame, reader: dict | None = None) -> dic
         elif kind == "number" and schema.REVENUE in targets and schema.REVENUE not in cols:
             role = schema.REVENUE if detail.get("decimal") == "," else None
         if role:
-            spec = _spec(role, rows.loc[c], reader, todo, c)
+            spec = _spec(role, rows.loc[c], todo, c)
             if spec is not None:
                 take(role, c, spec or None, f"values ({kind})")
                 used.add(c)
@@ -377,7 +376,7 @@ def _choose_table(rows: pd.DataFrame, roles: dict[str, list[str]]) -> tuple[str,
     return best, todo
 
 
-def _spec(role: str, row: pd.Series, reader: dict, todo: list[str], column: str) -> dict | None:
+def _spec(role: str, row: pd.Series, todo: list[str], column: str) -> dict | None:
     """The spec of `column` as `role` ({} = plain), or None when its values do not fit the role."""
     kind, detail = row["kind"], row["detail"]
     if role in DATES:

@@ -1,7 +1,8 @@
 """One house style for every figure: palette, fonts, number formats, title, caption with n.
 
 Use `new_figure` to start a figure and `finish` to add the caption; nothing here changes
-global matplotlib state (the style is applied per figure through `rc_context`).
+global matplotlib state (the style is applied per figure through `rc_context`). Colours come
+from `cxlib.style`, the figures of each kind from `cxlib.figures`.
 
     fig, ax = plots.new_figure("Invoice contacts cost 31 NPS points")
     ax.bar(...)
@@ -10,26 +11,23 @@ global matplotlib state (the style is applied per figure through `rc_context`).
 
 from __future__ import annotations
 
+import textwrap
 from contextlib import contextmanager
 
 import matplotlib
 import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib.figure import Figure
 
-PALETTE = {
-    "primary": "#1f4e79",     # dark blue: the main series
-    "secondary": "#6c9bc9",   # light blue: comparison series
-    "positive": "#2e7d32",    # green: good / promoters / magic moments
-    "negative": "#c62828",    # red: bad / detractors / out of control
-    "neutral": "#9e9e9e",     # grey: passives, small samples (n < min_n)
-    "highlight": "#ef6c00",   # orange: the finding the title talks about
-}
-SERIES = ["#1f4e79", "#ef6c00", "#2e7d32", "#6c9bc9", "#c62828", "#8e24aa", "#9e9e9e", "#00838f"]
+from cxlib import locale, style
+
+PALETTE = {key: style.COLOURS[key] for key in ("primary", "secondary", "positive", "negative", "neutral", "highlight")}
+SERIES = style.SERIES
 
 RC = {
     "figure.dpi": 100,
     "savefig.dpi": 100,
-    "font.family": "DejaVu Sans",
+    "font.family": style.FONT_FAMILY,
     "font.size": 10,
     "axes.titlesize": 12,
     "axes.titleweight": "bold",
@@ -38,7 +36,7 @@ RC = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.grid": True,
-    "grid.color": "#e0e0e0",
+    "grid.color": style.COLOURS["grid"],
     "grid.linewidth": 0.8,
     "axes.axisbelow": True,
     "axes.prop_cycle": matplotlib.cycler(color=SERIES),
@@ -59,23 +57,25 @@ def house_style():
     matplotlib.interactive(interactive)
 
 
-def new_figure(title: str, *, nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (8.0, 4.2)):
-    """A figure in the house style with `title` (state the finding, not the chart type)."""
+def new_figure(title: str, *, nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (8.0, 4.2), **kwargs):
+    """A figure in the house style with `title` (state the finding, not the chart type), wrapped
+    to the figure's width; `kwargs` go to `plt.subplots` (e.g. sharex)."""
     with house_style():
-        fig, axes = plt.subplots(nrows, ncols, figsize=size, layout="constrained")
-        fig.suptitle(title, x=0.01, ha="left", fontsize=RC["axes.titlesize"], fontweight="bold")
+        fig, axes = plt.subplots(nrows, ncols, figsize=size, layout="constrained", **kwargs)
+        fig.suptitle(textwrap.fill(title, width=int(size[0] * 11.5)), x=0.01, ha="left",
+                     fontsize=RC["axes.titlesize"], fontweight="bold")
     return fig, axes
 
 
-def finish(fig: Figure, *, n: int | str, definition: str, source: str | None = None) -> Figure:
+def finish(fig: Figure, *, n: int | str, definition: str, source: str | None = None, lang: str = "en") -> Figure:
     """Add the caption every figure carries: sample size, definition and, optionally, the source."""
-    n_text = f"{n:,}" if isinstance(n, int) else str(n)
-    parts = [f"n = {n_text}", definition] + ([f"Source: {source}"] if source else [])
-    fig.text(0.01, -0.02, " · ".join(parts), ha="left", va="top", fontsize=8.5, color="#555555", wrap=True)
+    n_text = locale.format_number(n, lang) if isinstance(n, (int, np.integer)) else str(n)
+    parts = [locale.text("figure.caption_n", lang, n=n_text), definition]
+    parts += [locale.text("figure.source", lang, source=source)] if source else []
+    fig.text(0.01, -0.02, " · ".join(parts), ha="left", va="top", fontsize=8.5, color=style.COLOURS["muted"], wrap=True)
     return fig
 
 
 def thousands(x: float, lang: str = "en") -> str:
     """Format a number with a thousands separator: 12345.6 -> '12,346' (en) / '12.346' (de)."""
-    text = f"{x:,.0f}"
-    return text.replace(",", ".") if lang == "de" else text
+    return locale.format_number(x, lang, decimals=0)

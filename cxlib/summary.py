@@ -1441,14 +1441,21 @@ def skipped_note(results: Mapping, *, audience: str = "management", lang: str = 
     t = _lang(lang)
     lines = [t["skipped_stage"].format(section=t["sections"][name], stage=t["stage"][name])
              for name in missing_sections(results, audience)]
+    groups: dict[tuple, list[str]] = {}            # one line per stage and reason: "no events" hides nine sections
     for item in results.get("skipped") or []:
         if not isinstance(item, Mapping) or not item.get("section"):
             continue
         stage, _, part = str(item["section"]).partition(".")
-        enable = t["skipped_enable"].format(enable=item["enable"]) if item.get("enable") else ""
-        lines.append(t["skipped_item"].format(stage=t["stage_names"].get(stage, stage), section=part.replace("_", " "),
-                                              reason=str(item.get("reason") or "").rstrip("."), enable=enable))
+        key = (stage, str(item.get("reason") or "").rstrip("."), item.get("enable") or "")
+        groups.setdefault(key, []).append(" ".join(_ACRONYMS.get(w, w) for w in part.replace("_", " ").split()))
+    for (stage, reason, enable), parts in groups.items():
+        lines.append(t["skipped_item"].format(stage=t["stage_names"].get(stage, stage), section=", ".join(parts),
+                                              reason=reason,
+                                              enable=t["skipped_enable"].format(enable=enable) if enable else ""))
     return "\n".join(f"- {line}" for line in lines)
+
+
+_ACRONYMS = {"nps": "NPS", "csat": "CSAT", "ces": "CES", "clv": "CLV", "rfm": "RFM", "kpi": "KPI", "fcr": "FCR"}
 
 
 def skipped_part(results: Mapping, *, audience: str = "management", lang: str = "en") -> str:

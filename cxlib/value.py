@@ -76,7 +76,7 @@ BASIS_LABELS = {BASIS_CLV: "predicted CLV", BASIS_PLUS: "revenue to date + predi
 ANY = "any"                                       # exposure group: a contact of any of the reasons
 TRIGGERS = ("moment", "detractor", "moment+detractor")
 TIER_KPIS = (NPS, CSAT, CES)                      # CX by value tier: the first of these the feedback holds
-ENABLE_ORDERS = "orders (order_id, customer_id, timestamp, revenue)"
+ENABLE_ORDERS = "the orders table: order_id, customer_id, timestamp, revenue"
 
 # --- output columns ---------------------------------------------------------------------
 ORDERS = "orders"                 # purchases (completed, revenue > 0)
@@ -976,6 +976,7 @@ def clv_record(res: CustomerValue, *, horizon_months: int, annual_discount_rate:
 def require_model(res: CustomerValue, *, min_repeat_buyers: int = 50) -> pd.DataFrame:
     """The fitted model's parameters (model, parameter, estimate, ci_low, ci_high; rounded to 3);
     schema.Missing with the reason when the model could not be fitted."""
+    require(len(res.customers), "no customer with a purchase to value", enable=ENABLE_ORDERS)
     if res.status != "fitted":
         raise Missing(res.message.removeprefix("Model not supported: ").rstrip("."),
                       enable=f"repeat purchases of at least {min_repeat_buyers:,} customers")

@@ -522,13 +522,17 @@ def test_sections_without_results_are_left_out_and_listed():
     note = summary.skipped_note({"skipped": [{"section": "value.rfm", "reason": "no orders", "enable": "orders.revenue"},
                                              {"section": "feedback.nps_trend", "reason": "no NPS answers.", "enable": ""}]})
     assert note.splitlines()[0] == "- Moments of truth: the moments-of-truth stage (04) recorded no results in this run."
-    assert note.splitlines()[-2:] == ["- Customer value · rfm: no orders (needs orders.revenue).",
-                                      "- Voice of the customer · nps trend: no NPS answers."]
+    assert note.splitlines()[-2:] == ["- Customer value · RFM: no orders (needs orders.revenue).",
+                                      "- Voice of the customer · NPS trend: no NPS answers."]
+    same = [{"section": f"journey.{k}", "reason": "no events", "enable": "events"} for k in ("stages", "stage_flow")]
+    grouped = summary.skipped_note({"skipped": [*same, {"section": "journey.conversion", "reason": "no leads"}]})
+    assert grouped.splitlines()[-2:] == ["- Customer journeys · stages, stage flow: no events (needs events).",
+                                         "- Customer journeys · conversion: no leads."]
     assert summary.skipped_note(results()) == "" and summary.skipped_part(results()) == ""
     german = summary.skipped_part({"skipped": [{"section": "value.rfm", "reason": "no orders", "enable": "orders"}]},
                                   lang="de")
     assert german.startswith("## Für diese Daten nicht gezeigt\n\n- Momente der Wahrheit: die Stufe")
-    assert german.endswith("- Kundenwert · rfm: no orders (benötigt orders).")
+    assert german.endswith("- Kundenwert · RFM: no orders (benötigt orders).")
     nothing = summary.build_sections("management", tiles=summary.kpi_tiles({}, as_of=None), results={}, findings_text=[])
     assert nothing == []
 

@@ -80,7 +80,7 @@ def test_no_orders_every_value_section_says_what_it_needs():
     assert (gap.reason, gap.enable) == ("no orders", value.ENABLE_ORDERS)
     assert missing(value.rfm_scores, hist).reason == "no customer with a purchase"
     assert missing(value.require_values, res, NO_ORDERS, hist).reason == "no orders"
-    assert missing(value.require_model, res).reason.startswith("only 0 of 0 customers bought again")
+    assert missing(value.require_model, res).reason == "no customer with a purchase to value"   # not "only 0 of 0 ..."
     assert missing(value.tier_summary, tiered).enable == value.ENABLE_ORDERS
     fb = feedback(["a"], ["2024-06-01"], nps=[9])
     assert missing(value.kpi_by_tier, fb, tiered).reason.startswith("no customer with a value tier")
@@ -255,8 +255,7 @@ def test_notebook_survey_only_skips_every_value_section(tmp_path):
     gaps = skipped(results)
     assert set(gaps) == {"value.historic", "value.rfm", "value.per_customer", "value.clv_model", "value.tiers",
                          "value.kpi_by_tier", "value.complaints_by_tier", "value.moments_by_tier", "value.at_risk"}
-    assert gaps["value.historic"] == "no orders" and gaps["value.rfm"] == "no customer with a purchase"
-    assert gaps["value.at_risk"].startswith("no customer with a value tier")
+    assert set(gaps.values()) == {"no orders"}      # one reason, so the report lists it once at the top
 
 
 def test_notebook_one_order_per_customer_csat_and_anonymous_complaints(tmp_path):

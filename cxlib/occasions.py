@@ -1,0 +1,470 @@
+"""Reasons to talk: occasions derived from data the company already holds.
+
+An occasion is a dated reason to contact one customer: the contract anniversary, the end of the
+minimum term, the week after the first invoice or after an activation, the follow-up after a
+resolved complaint, the birthday, the name day. Its types live in `config/taxonomy.yml`
+(`occasions`: how the date D is derived, `lead_days`, the owning department). A contact on a
+day in [D - lead_days, D] coincides with the occasion. Dates are local calendar days in
+`timezone`. Reports show counts; the consent-gated occasion list with CRM numbers goes to the
+departments as CSV (`report.write_contact_list`).
+
+    types = occasion_types(taxonomy)
+    dates = occasion_dates(types, customers, start="2026-01-01", end="2026-01-31", events=events)
+    due = due_occasions(dates, customers, as_of="2025-12-31", horizon_days=30)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from cxlib import engine, plots
+from cxlib.config import fold
+from cxlib.moments.contact import DIRECT_CHANNELS, INCLUDED, NO_CONSENT, OTHER, STATUSES, consented_channels
+from cxlib.schema import (
+    CHANNEL, CHURN_DATE, CUSTOMER_ID, CUSTOMER_REF, PII_NAME, RESOLVED, SEGMENT, SIGNUP_DATE, STATUS, TIMESTAMP,
+    TOUCHPOINT, Missing,
+)
+
+OCCASION, DATE, WINDOW_START = "occasion", "date", "window_start"
+FIRST_NAME = "first_name"
+BIRTH_DATE = "birth_date"            # not a canonical column yet: used when a customers table carries it
+DERIVATIONS = ("anniversary", "term_end", "after_event", "name_day")
+TYPE_COLUMNS = ["occasion", "label", "derive", "column", "touchpoint", "resolved", "days_after", "term_months",
+                "lead_days", "owner"]
+VALUE_TIERS = ("high", "medium", "low")
+TIER_LABELS = {"en": {"high": "High value", "medium": "Medium value", "low": "Low value"},
+               "de": {"high": "Hoher Wert", "medium": "Mittlerer Wert", "low": "Niedriger Wert"}}
+TIMEZONE = "Europe/Berlin"
+
+
+class OccasionError(ValueError):
+    """The occasion definitions or inputs are unusable (unknown derivation, bad calendar file)."""
+
+
+# --- definitions ---------------------------------------------------------------------------------
+def occasion_types(taxonomy, *, term_months: int | None = None, lang: str = "en") -> pd.DataFrame:
+    """The occasion types of the taxonomy, in file order.
+
+    Out: occasion, label (in `lang`), derive, column (table.column), touchpoint, resolved,
+    days_after, term_months (`term_months` overrides the taxonomy), lead_days, owner.
+    `schema.Missing` when the taxonomy defines no occasions.
+    """
+    section = taxonomy.data.get("occasions") or {}
+    if not section:
+        raise Missing("the taxonomy defines no occasions", enable="an `occasions` section in the taxonomy")
+    rows = []
+    for code, entry in section.items():
+        entry = entry or {}
+        if entry.get("derive") not in DERIVATIONS:
+            raise OccasionError(f"taxonomy occasions.{code}: derive must be one of {DERIVATIONS}, got {entry.get('derive')!r}")
+        rows.append({"occasion": str(code), "label": str(entry.get(lang) or entry.get("en") or code),
+                     "derive": entry["derive"], "column": str(entry.get("column") or ""),
+                     "touchpoint": str(entry.get("touchpoint") or ""), "resolved": bool(entry.get("resolved", False)),
+                     "days_after": int(entry.get("days_after", 0)),
+                     "term_months": int(term_months or entry.get("term_months") or 12),
+                     "lead_days": int(entry.get("lead_days", 0)), "owner": str(entry.get("owner") or "")})
+    return pd.DataFrame(rows, columns=TYPE_COLUMNS)
+
+
+def read_name_days(path: str | Path | None) -> pd.DataFrame:
+    """A name-day calendar file (CSV: name, day as MM-DD; lines starting with # are comments) as
+    name (folded: lower case, umlauts as ae/oe/ue), month, day. Empty path: an empty calendar.
+
+        read_name_days("config/name_days_de.csv").head(1) -> gregor, 1, 2
+    """
+    empty = pd.DataFrame({"name": pd.Series(dtype="str"), "month": pd.Series(dtype="int64"),
+                          "day": pd.Series(dtype="int64")})
+    if not path:
+        return empty
+    raw = pd.read_csv(path, comment="#", dtype=str, skip_blank_lines=True)
+    if not {"name", "day"} <= set(raw.columns):
+        raise OccasionError(f"{path}: a name-day calendar needs the columns name, day (MM-DD); got {list(raw.columns)}")
+    parsed = pd.to_datetime("2000-" + raw["day"].str.strip(), format="%Y-%m-%d", errors="coerce")
+    bad = raw.loc[parsed.isna() | raw["name"].isna()]
+    if len(bad):
+        raise OccasionError(f"{path}: rows {[int(i) + 2 for i in bad.index[:3]]} need a name and a day MM-DD "
+                            f"(first: {bad.iloc[0].tolist()})")
+    out = pd.DataFrame({"name": raw["name"].map(fold).astype("str"), "month": parsed.dt.month.astype("int64"),
+                        "day": parsed.dt.day.astype("int64")})
+    return out.drop_duplicates("name").reset_index(drop=True) if len(out) else empty
+
+
+def first_names(reidentification: pd.DataFrame, *, col_name: str = PII_NAME,
+                col_customer: str = CUSTOMER_ID) -> pd.DataFrame:
+    """The first word of each customer's name (restricted table) folded for calendar look-ups:
+    customer_id, first_name. Only this is kept; reports never show it.
+
+        'Hans-Jürgen Müller' -> 'hans-juergen'
+    """
+    if reidentification is None or col_name not in reidentification.columns:
+        return pd.DataFrame({col_customer: pd.Series(dtype="str"), FIRST_NAME: pd.Series(dtype="str")})
+    names = reidentification.loc[reidentification[col_name].notna(), [col_customer, col_name]]
+    first = names[col_name].astype("str").str.strip().str.split(r"\s+", n=1, regex=True).str[0].map(fold)
+    return (pd.DataFrame({col_customer: names[col_customer].astype("str"), FIRST_NAME: first.astype("str")})
+            .loc[lambda d: d[FIRST_NAME].str.len() > 0].drop_duplicates(col_customer).reset_index(drop=True))
+
+
+def name_day_of(names: pd.DataFrame, calendar: pd.DataFrame, *, col_customer: str = CUSTOMER_ID) -> pd.DataFrame:
+    """Each customer's name day: the first name as a whole, else its first part before a hyphen
+    ('hans-juergen' -> 'hans'). Out: customer_id, month, day (customers without one left out)."""
+    cal = calendar.set_index("name")
+    whole = names[FIRST_NAME]
+    part = whole.str.split("-", n=1).str[0]
+    key = whole.where(whole.isin(cal.index), part.where(part.isin(cal.index)))
+    found = names.assign(_key=key).dropna(subset=["_key"])
+    return (found.merge(cal, left_on="_key", right_index=True)
+            .loc[:, [col_customer, "month", "day"]].reset_index(drop=True))
+
+
+# --- availability --------------------------------------------------------------------------------
+def availability(types: pd.DataFrame, customers: pd.DataFrame, *, events=None, names: pd.DataFrame | None = None,
+                 name_days: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Which occasion types the data supports. Out: occasion, label, available, reason, enable
+    (what is missing and which canonical table.column would enable it)."""
+    seen = _touchpoints_seen(events)
+    rows = []
+    for t in types.itertuples(index=False):          # a handful of occasion types, not rows of data
+        column = t.column.split(".", 1)[-1]
+        reason, enable = "", ""
+        if t.derive in ("anniversary", "term_end"):
+            if column not in customers.columns or not customers[column].notna().any():
+                reason, enable = f"no {column.replace('_', ' ')}s", t.column + (
+                    " (not a canonical column yet: add it to the schema and the source mapping)" if column == BIRTH_DATE else "")
+        elif t.derive == "after_event" and t.touchpoint not in seen:
+            reason, enable = f"no {t.touchpoint.replace('_', ' ')} events", f"events.touchpoint = {t.touchpoint}"
+        elif t.derive == "name_day" and (names is None or len(names) == 0):
+            reason, enable = "no first names", "the re-identification table's pii_name"
+        elif t.derive == "name_day" and (name_days is None or len(name_days) == 0):
+            reason, enable = "no name-day calendar", "a calendar file (parameter name_days)"
+        rows.append({"occasion": t.occasion, "label": t.label, "available": not reason, "reason": reason,
+                     "enable": enable})
+    return pd.DataFrame(rows, columns=["occasion", "label", "available", "reason", "enable"])
+
+
+def require_occasion(available: pd.DataFrame, occasion: str) -> None:
+    """`schema.Missing` naming what is missing when `occasion` cannot be derived (or is not defined)."""
+    row = available.loc[available["occasion"] == occasion]
+    if row.empty:
+        raise Missing(f"the taxonomy defines no {occasion.replace('_', ' ')} occasion", enable=f"occasions.{occasion}")
+    if not bool(row["available"].iloc[0]):
+        raise Missing(f"{row['label'].iloc[0]}: {row['reason'].iloc[0]}", enable=str(row["enable"].iloc[0]))
+
+
+def _touchpoints_seen(events) -> set[str]:
+    if events is None:
+        return set()
+    e = engine.table(events)
+    if TOUCHPOINT not in e.columns or CUSTOMER_ID not in e.columns:
+        return set()
+    seen = engine.to_pandas(e.filter(e[CUSTOMER_ID].notnull()).select(TOUCHPOINT).distinct())
+    return set(seen[TOUCHPOINT].dropna().astype(str))
+
+
+# --- dates ---------------------------------------------------------------------------------------
+def local_day(stamps: pd.Series, timezone: str = TIMEZONE) -> pd.Series:
+    """UTC timestamps -> local calendar days (naive midnight) in `timezone`; naive input is taken as UTC."""
+    ts = pd.to_datetime(stamps)
+    ts = ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts
+    return ts.dt.tz_convert(timezone).dt.tz_localize(None).dt.normalize().astype("datetime64[us]")
+
+
+def _day(value) -> pd.Timestamp:
+    """A date given as text or timestamp -> naive midnight (a tz-aware value keeps its own calendar day)."""
+    ts = pd.Timestamp(value)
+    return (ts.tz_localize(None) if ts.tzinfo is not None else ts).normalize()
+
+
+def _add_months(year: np.ndarray, month: np.ndarray, day: np.ndarray, months: np.ndarray) -> pd.Series:
+    """Dates year-month-day shifted by `months`, the day clipped to the month's end (02-29 -> 02-28)."""
+    total = year * 12 + (month - 1) + months
+    y, m = total // 12, total % 12 + 1
+    last = pd.to_datetime(pd.DataFrame({"year": y, "month": m, "day": 1})) + pd.offsets.MonthEnd(0)
+    return pd.to_datetime(pd.DataFrame({"year": y, "month": m, "day": np.minimum(day, last.dt.day.to_numpy())}))
+
+
+def recurring(ids: pd.Series, base: pd.Series, *, step_months: int, start, end, first_k: int = 1) -> pd.DataFrame:
+    """Every date base + k * step_months (k >= first_k) within [start, end]. Out: customer_id, date.
+
+        recurring(["A"], [2020-03-10], step_months=12, start=2025-01-01, end=2025-12-31) -> A, 2025-03-10
+    """
+    start, end = _day(start), _day(end)
+    keep = base.notna().to_numpy()
+    ids, base = pd.Series(ids).to_numpy()[keep], pd.to_datetime(pd.Series(base)[keep])
+    y, m, d = (base.dt.year.to_numpy(), base.dt.month.to_numpy(), base.dt.day.to_numpy())
+    lag = (start.year - y) * 12 + (start.month - m)
+    k0 = np.maximum(first_k, lag // step_months - 1)
+    parts = []
+    for j in range((end.year - start.year) * 12 // step_months + 3):   # a few steps cover any window
+        dates = _add_months(y, m, d, (k0 + j) * step_months) if len(y) else pd.Series(dtype="datetime64[us]")
+        hit = ((dates >= start) & (dates <= end)).to_numpy()
+        parts.append(pd.DataFrame({CUSTOMER_ID: ids[hit], DATE: dates.to_numpy()[hit]}))
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({CUSTOMER_ID: [], DATE: []})
+    return out.astype({CUSTOMER_ID: "str", DATE: "datetime64[us]"}).drop_duplicates().reset_index(drop=True)
+
+
+def _event_days(events, touchpoints: Sequence[str], timezone: str) -> pd.DataFrame:
+    """customer_id, touchpoint, resolved, day (local) of the events of `touchpoints` (engine filter)."""
+    cols = {CUSTOMER_ID: pd.Series(dtype="str"), TOUCHPOINT: pd.Series(dtype="str"),
+            RESOLVED: pd.Series(dtype="boolean"), "day": pd.Series(dtype="datetime64[us]")}
+    if events is None or not touchpoints:
+        return pd.DataFrame(cols)
+    e = engine.table(events)
+    resolved = e[RESOLVED] if RESOLVED in e.columns else ibis.null().cast("boolean")
+    picked = engine.to_pandas(e.filter(e[TOUCHPOINT].isin(list(touchpoints)) & e[CUSTOMER_ID].notnull())
+                              .select(e[CUSTOMER_ID], e[TOUCHPOINT], resolved.name(RESOLVED), e[TIMESTAMP]))
+    if picked.empty:
+        return pd.DataFrame(cols)
+    return picked.assign(day=local_day(picked[TIMESTAMP], timezone))[list(cols)]
+
+
+def occasion_dates(types: pd.DataFrame, customers: pd.DataFrame, *, start, end, events=None,
+                   names: pd.DataFrame | None = None, name_days: pd.DataFrame | None = None,
+                   timezone: str = TIMEZONE) -> pd.DataFrame:
+    """Every occasion date D in [start, end] (local days) of the types the data supports.
+
+    In: `occasion_types`, customers (customer_id and the date columns the types name), events
+    (engine or pandas: customer_id, timestamp, touchpoint, resolved), `first_names` and a
+    `read_name_days` calendar. Anniversaries count from the first year on (k >= 1).
+    Out: customer_id, occasion, date, window_start (= date - lead_days), sorted.
+    """
+    available = availability(types, customers, events=events, names=names, name_days=name_days)
+    usable = types.loc[available["available"].to_numpy()]
+    lo, hi = _day(start), _day(end)
+    event_types = usable.loc[usable["derive"] == "after_event"]
+    # an event up to the longest days_after before `start` can still give a date in the window
+    happened = _event_days(events, event_types["touchpoint"].unique().tolist(), timezone)
+    ids = customers[CUSTOMER_ID].astype("str")
+    parts = []
+    for t in usable.itertuples(index=False):          # one vectorised derivation per occasion type
+        if t.derive in ("anniversary", "term_end"):
+            column = t.column.split(".", 1)[-1]
+            step = 12 if t.derive == "anniversary" else t.term_months
+            got = recurring(ids, local_day(customers[column], timezone), step_months=step, start=lo, end=hi)
+        elif t.derive == "after_event":
+            ev = happened.loc[happened[TOUCHPOINT] == t.touchpoint]
+            ev = ev.loc[ev[RESOLVED].eq(True).fillna(False).astype(bool)] if t.resolved else ev
+            got = pd.DataFrame({CUSTOMER_ID: ev[CUSTOMER_ID].astype("str"),
+                                DATE: ev["day"] + pd.Timedelta(days=t.days_after)})
+            got = got.loc[(got[DATE] >= lo) & (got[DATE] <= hi)]
+        else:
+            days = name_day_of(names, name_days)
+            base = pd.to_datetime(pd.DataFrame({"year": 2000, "month": days["month"], "day": days["day"]}))
+            got = recurring(days[CUSTOMER_ID], base, step_months=12, start=lo, end=hi, first_k=0)
+        parts.append(got.assign(**{OCCASION: t.occasion, WINDOW_START: got[DATE] - pd.Timedelta(days=t.lead_days)}))
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[CUSTOMER_ID, DATE, OCCASION, WINDOW_START])
+    return (out.loc[:, [CUSTOMER_ID, OCCASION, DATE, WINDOW_START]]
+            .astype({CUSTOMER_ID: "str", OCCASION: "str", DATE: "datetime64[us]", WINDOW_START: "datetime64[us]"})
+            .drop_duplicates().sort_values([CUSTOMER_ID, DATE, OCCASION], kind="stable").reset_index(drop=True))
+
+
+def active_customers(customers: pd.DataFrame, *, on, timezone: str = TIMEZONE) -> pd.DataFrame:
+    """Customers who had signed up by the local day `on` and had not churned by it (no signup
+    column: every row). Out: the rows of `customers`."""
+    day = _day(on)
+    keep = pd.Series(True, index=customers.index)
+    if SIGNUP_DATE in customers.columns:
+        keep &= (local_day(customers[SIGNUP_DATE], timezone) <= day).fillna(False).astype(bool)
+    if CHURN_DATE in customers.columns:
+        keep &= ~(local_day(customers[CHURN_DATE], timezone) <= day).fillna(False).astype(bool)
+    return customers.loc[keep]
+
+
+def due_occasions(dates: pd.DataFrame, customers: pd.DataFrame, *, as_of, horizon_days: int = 30,
+                  timezone: str = TIMEZONE) -> pd.DataFrame:
+    """Occasions of active customers whose date falls in the `horizon_days` after `as_of`
+    (as_of < date <= as_of + horizon_days). Out: the columns of `dates`."""
+    lo = _day(as_of)
+    hi = lo + pd.Timedelta(days=horizon_days)
+    active = active_customers(customers, on=lo, timezone=timezone)[CUSTOMER_ID].astype("str")
+    return dates.loc[(dates[DATE] > lo) & (dates[DATE] <= hi) & dates[CUSTOMER_ID].isin(active)].reset_index(drop=True)
+
+
+# --- counts by segment and value tier --------------------------------------------------------------
+def value_tiers(customers: pd.DataFrame, orders: pd.DataFrame | None, *, as_of, shares: Sequence[float] = (0.2, 0.3),
+                col_revenue: str = "revenue") -> pd.DataFrame:
+    """Customers ranked by net revenue of completed orders up to `as_of`: the top `shares[0]`
+    are 'high', the next `shares[1]` 'medium', the rest 'low' (ties share the higher tier; no
+    orders: 0). Out: customer_id, value, value_tier."""
+    ids = customers[CUSTOMER_ID].astype("str").drop_duplicates()
+    value = pd.Series(0.0, index=pd.Index(ids, name=CUSTOMER_ID))
+    if orders is not None and len(orders) and col_revenue in orders.columns:
+        done = orders.loc[(orders.get(STATUS, pd.Series("completed", index=orders.index)).fillna("completed") == "completed")
+                          & (orders[TIMESTAMP] <= pd.Timestamp(as_of, tz="UTC") + pd.Timedelta(days=1))]
+        value = value.add(done.groupby(done[CUSTOMER_ID].astype("str"))[col_revenue].sum(), fill_value=0.0).reindex(value.index)
+    rank = value.rank(ascending=False, method="min", pct=True)
+    tier = np.select([rank <= shares[0], rank <= shares[0] + shares[1]], ["high", "medium"], "low")
+    return pd.DataFrame({CUSTOMER_ID: value.index.astype("str"), "value": value.to_numpy(dtype=float), "value_tier": tier})
+
+
+def occasion_counts(due: pd.DataFrame, customers: pd.DataFrame, tiers: pd.DataFrame, types: pd.DataFrame,
+                    *, lang: str = "en") -> pd.DataFrame:
+    """Customers with each due occasion, in total and by segment and value tier (long format).
+
+    Out: occasion, label, owner, by ('all' / 'segment' / 'value_tier'), group, customers.
+    Types the data cannot derive are left out; derivable types without a due date count 0.
+    """
+    attrs = (customers.loc[:, [CUSTOMER_ID, SEGMENT]] if SEGMENT in customers.columns
+             else customers.loc[:, [CUSTOMER_ID]].assign(**{SEGMENT: pd.NA}))
+    base = (due.loc[:, [CUSTOMER_ID, OCCASION]].drop_duplicates()
+            .merge(attrs.astype({CUSTOMER_ID: "str"}).drop_duplicates(CUSTOMER_ID), on=CUSTOMER_ID, how="left")
+            .merge(tiers.loc[:, [CUSTOMER_ID, "value_tier"]], on=CUSTOMER_ID, how="left"))
+    parts = [base.groupby(OCCASION).size().rename("customers").reset_index().assign(by="all", group="all")]
+    for by in (SEGMENT, "value_tier"):
+        grouped = base.dropna(subset=[by]).groupby([OCCASION, by]).size().rename("customers").reset_index()
+        parts.append(grouped.rename(columns={by: "group"}).assign(by=by))
+    counts = pd.concat(parts, ignore_index=True)
+    everything = types.loc[:, ["occasion", "label", "owner"]].merge(
+        pd.DataFrame({"by": ["all"], "group": ["all"]}), how="cross")
+    out = everything.merge(counts, on=["occasion", "by", "group"], how="outer")
+    out = out.loc[out["occasion"].isin(due[OCCASION].unique()) | (out["by"] == "all")]
+    order = {c: i for i, c in enumerate(types["occasion"])}
+    labels = types.set_index("occasion")
+    return (out.assign(label=out["occasion"].map(labels["label"]), owner=out["occasion"].map(labels["owner"]),
+                       customers=out["customers"].fillna(0).astype("int64"), _o=out["occasion"].map(order),
+                       _b=out["by"].map({"all": 0, SEGMENT: 1, "value_tier": 2}))
+            .sort_values(["_o", "_b", "group"], kind="stable")
+            .loc[:, ["occasion", "label", "owner", "by", "group", "customers"]].reset_index(drop=True))
+
+
+def counts_table(counts: pd.DataFrame, available: pd.DataFrame, taxonomy, *, lang: str = "en") -> pd.DataFrame:
+    """The counts as a reader's table: one row per derivable occasion, columns all, each segment
+    (taxonomy label) and each value tier; the owning department."""
+    ok = available.loc[available["available"], "occasion"]
+    shown = counts.loc[counts["occasion"].isin(ok)]
+    seg_label = {code: taxonomy.label("segments", code, lang) for code in (taxonomy.data.get("segments") or {})}
+    tier_label = TIER_LABELS.get(lang, TIER_LABELS["en"])
+    names = shown.assign(column=np.select([shown["by"] == "all", shown["by"] == SEGMENT],
+                                          ["all customers", shown["group"].map(lambda g: seg_label.get(g, g))],
+                                          shown["group"].map(lambda g: tier_label.get(g, g))))
+    wide = names.pivot_table(index=["occasion", "label", "owner"], columns="column", values="customers",
+                             aggfunc="sum", fill_value=0, sort=False)
+    columns = ["all customers", *[c for c in seg_label.values() if c in wide.columns],
+               *[tier_label[t] for t in VALUE_TIERS if tier_label[t] in wide.columns]]
+    order = {c: i for i, c in enumerate(ok)}
+    wide = wide.reset_index().sort_values("occasion", key=lambda s: s.map(order), kind="stable")
+    return (wide.loc[:, ["label", "owner", *columns]].rename(columns={"label": "occasion", "owner": "owner"})
+            .astype({c: "int64" for c in columns}).reset_index(drop=True))
+
+
+def counts_record(counts: pd.DataFrame, available: pd.DataFrame, *, as_of, horizon_days: int) -> dict:
+    """The `occasions` entry of results.json: per occasion the customers due in the horizon, by
+    segment and value tier, and the types the data could not derive with the reason."""
+    rows = []
+    for occasion, part in counts.groupby("occasion", sort=False):
+        total = part.loc[part["by"] == "all", "customers"]
+        rows.append({"occasion": occasion, "label": part["label"].iloc[0], "owner": part["owner"].iloc[0],
+                     "customers": int(total.iloc[0]) if len(total) else 0,
+                     "by_segment": {g: int(n) for g, n in part.loc[part["by"] == SEGMENT, ["group", "customers"]].values},
+                     "by_value_tier": {g: int(n) for g, n in part.loc[part["by"] == "value_tier", ["group", "customers"]].values}})
+    missing = available.loc[~available["available"]]
+    return {"as_of": str(_day(as_of).date()), "horizon_days": int(horizon_days), "counts": rows,
+            "not_derived": [{"occasion": o, "reason": r, "enable": e}
+                            for o, r, e in missing[["occasion", "reason", "enable"]].values]}
+
+
+def describe_counts(counts: pd.DataFrame, available: pd.DataFrame, *, horizon_days: int) -> str:
+    """The counts in words: how many customers have a reason to be contacted, the largest occasion,
+    and which occasions the data cannot supply."""
+    totals = counts.loc[counts["by"] == "all"].sort_values("customers", ascending=False, kind="stable")
+    missing = available.loc[~available["available"]]
+    gaps = "; ".join(f"{lab}: {why} (needs {en})" for lab, why, en in missing[["label", "reason", "enable"]].values)
+    tail = f" Not derived: {gaps}." if gaps else ""
+    if totals.empty or totals["customers"].sum() == 0:
+        return f"No occasion falls in the next {horizon_days} days.{tail}"
+    top = totals.iloc[0]
+    listed = ", ".join(f"{lab} {n:,}" for lab, n in totals.loc[totals["customers"] > 0, ["label", "customers"]].values)
+    return (f"In the next {horizon_days} days there are **{int(totals['customers'].sum()):,}** occasions to talk to a "
+            f"customer; the most frequent is *{top['label']}* ({int(top['customers']):,} customers, owned by "
+            f"{top['owner']}). By occasion: {listed}.{tail}")
+
+
+def counts_figure(counts: pd.DataFrame, *, horizon_days: int, as_of):
+    """Bar chart: customers with each occasion in the horizon (all customers)."""
+    totals = counts.loc[counts["by"] == "all"].iloc[::-1]
+    fig, ax = plots.new_figure(f"Reasons to talk in the next {horizon_days} days")
+    ax.barh(totals["label"], totals["customers"], color=plots.PALETTE["primary"])
+    ax.set_xlabel("customers with the occasion")
+    for y, n in enumerate(totals["customers"]):
+        ax.annotate(f"{n:,}", (n, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8.5)
+    return plots.finish(fig, n=int(totals["customers"].sum()),
+                        definition=f"occasions with a date in the {horizon_days} days after {_day(as_of).date()}, active customers")
+
+
+# --- the consent-gated occasion list ---------------------------------------------------------------
+def occasion_list(due: pd.DataFrame, customers: pd.DataFrame, types: pd.DataFrame, taxonomy, *,
+                  consent_log: pd.DataFrame | None = None, channels: Sequence[str] = DIRECT_CHANNELS) -> pd.DataFrame:
+    """One row per due occasion of a customer, consent-gated like the call-back list.
+
+    Included: an explicit opt-in for one of `channels` (`moments.consented_channels`: CRM opt-in
+    per channel, a consent log overrides it); the channel is the first consented in `channels`.
+    Excluded other: customers not in `customers`. Out: customer_id, occasion, label, owner, date,
+    contact_from (date - lead_days), status, exclusion_reason, channel, consent_basis.
+    """
+    labels = types.set_index("occasion")
+    known = customers[CUSTOMER_ID].astype("str")
+    consent = consented_channels(customers.loc[known.isin(due[CUSTOMER_ID])], taxonomy, consent_log=consent_log,
+                                 channels=channels)
+    pref = {ch: i for i, ch in enumerate(channels)}
+    choice = (consent.assign(_r=consent[CHANNEL].map(pref)).sort_values([CUSTOMER_ID, "_r"], kind="stable")
+              .drop_duplicates(CUSTOMER_ID).loc[:, [CUSTOMER_ID, CHANNEL, "basis"]])
+    out = due.merge(choice, on=CUSTOMER_ID, how="left")
+    unknown = ~out[CUSTOMER_ID].isin(known)
+    status = np.select([unknown, out[CHANNEL].isna()], [OTHER, NO_CONSENT], INCLUDED)
+    reason = np.select([unknown, out[CHANNEL].isna()], ["unknown customer", "no explicit consent for a direct channel"], "")
+    out = out.assign(label=out[OCCASION].map(labels["label"]).astype("str"), owner=out[OCCASION].map(labels["owner"]).astype("str"),
+                     contact_from=out[WINDOW_START], status=pd.Series(status, index=out.index, dtype="str"),
+                     exclusion_reason=pd.Series(reason, index=out.index, dtype="str"),
+                     _o=pd.Series(status, index=out.index).map({s: i for i, s in enumerate(STATUSES)}))
+    out = out.assign(**{CHANNEL: out[CHANNEL].where(out["status"] == INCLUDED),
+                        "consent_basis": out["basis"].where(out["status"] == INCLUDED)})
+    return (out.sort_values(["_o", "contact_from", DATE, CUSTOMER_ID, OCCASION], kind="stable")
+            .loc[:, [CUSTOMER_ID, OCCASION, "label", "owner", DATE, "contact_from", "status", "exclusion_reason",
+                     CHANNEL, "consent_basis"]].reset_index(drop=True))
+
+
+def occasion_list_counts(listed: pd.DataFrame) -> dict:
+    """{included, excluded_no_consent, excluded_other, candidates, customers_included, exclusion_reasons}."""
+    counts = listed["status"].value_counts()
+    reasons = listed.loc[listed["status"] != INCLUDED, "exclusion_reason"].value_counts()
+    return {**{s: int(counts.get(s, 0)) for s in STATUSES}, "candidates": int(len(listed)),
+            "customers_included": int(listed.loc[listed["status"] == INCLUDED, CUSTOMER_ID].nunique()),
+            "exclusion_reasons": {str(k): int(v) for k, v in reasons.items()}}
+
+
+def occasion_list_export(listed: pd.DataFrame, reidentification: pd.DataFrame) -> pd.DataFrame:
+    """The included rows with the CRM number for the departments (the CSV): customer_ref,
+    customer_id, channel, occasion (label), owner, date, contact_from. Names and contact details
+    are never copied. A customer without a CRM number is an error."""
+    refs = reidentification.loc[:, [CUSTOMER_ID, CUSTOMER_REF]].astype({CUSTOMER_ID: "str"}).drop_duplicates(CUSTOMER_ID)
+    out = listed.loc[listed["status"] == INCLUDED].merge(refs, on=CUSTOMER_ID, how="left", validate="many_to_one")
+    missing = out.loc[out[CUSTOMER_REF].isna(), CUSTOMER_ID]
+    if len(missing):
+        raise OccasionError(f"re-identification table: no {CUSTOMER_REF} for {len(missing)} customer(s) of the occasion "
+                            f"list; first: {missing.head(3).tolist()}")
+    return (out.assign(occasion=out["label"], date=out[DATE].dt.strftime("%Y-%m-%d"),
+                       contact_from=out["contact_from"].dt.strftime("%Y-%m-%d"))
+            .loc[:, [CUSTOMER_REF, CUSTOMER_ID, CHANNEL, "occasion", "owner", DATE, "contact_from"]].reset_index(drop=True))
+
+
+def occasion_list_record(counts: Mapping, *, as_of, horizon_days: int, channels: Sequence[str], file: str,
+                         consent_log: bool) -> dict:
+    """The `occasion_list` entry of results.json: counts, horizon, channels, file, consent basis."""
+    return {**{k: counts[k] for k in (*STATUSES, "candidates", "customers_included", "exclusion_reasons")},
+            "as_of": str(_day(as_of).date()), "horizon_days": int(horizon_days), "channels": list(channels), "file": file,
+            "consent_basis": "explicit opt-in per channel (CRM contact_consent and consent_channels)"
+                             + ("; consent log, latest entry wins, opt-out wins a tie" if consent_log else "")}
+
+
+def describe_occasion_list(counts: Mapping, *, horizon_days: int, file: str) -> str:
+    """The occasion list in words: included rows and customers, exclusions and the file."""
+    why = "; ".join(f"{n:,} {r}" for r, n in (counts.get("exclusion_reasons") or {}).items()) or "none"
+    return (f"Of {counts['candidates']:,} occasions due in the next {horizon_days} days, **{counts['included']:,}** "
+            f"({counts['customers_included']:,} customers) may be used: the customer explicitly agreed to be contacted on "
+            f"the channel. {counts['excluded_no_consent']:,} were left out for lack of consent and "
+            f"{counts['excluded_other']:,} for other reasons ({why}). The list with CRM numbers is `{file}` in the run "
+            "folder, for the owning departments only; it holds no names or contact details.")

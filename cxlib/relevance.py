@@ -1,0 +1,573 @@
+"""Does relevant contact pay? Campaign sends against the customers' occasions, contact fatigue,
+the recipients' recent interest, and the disversion rate (regular customers over all customers).
+
+A send is *occasion-timed* when its local day falls in the lead time of one of the customer's
+occasions ([D - lead_days, D], see `cxlib.occasions`). Response rates come with Wilson
+intervals; occasion-timed against other sends is a risk ratio, raw (Katz interval) and
+stratified by campaign and segment (Mantel-Haenszel, Greenland-Robins interval, CMH test).
+
+    sends = label_sends(campaigns, windows, customers)
+    summary = occasion_response(sends)
+    bands = fatigue(sends)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import ibis
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import stats as st
+
+from cxlib import engine, metrics, plots
+from cxlib.occasions import DATE, OCCASION, TIMEZONE, WINDOW_START, _day, local_day
+from cxlib.schema import (
+    CAMPAIGN_ID, CHURN_DATE, CUSTOMER_ID, DIRECTION, RESPONDED_AT, SEGMENT, SENT_AT, SIGNUP_DATE, STATUS, TIMESTAMP,
+    TOUCHPOINT, Missing,
+)
+
+SEND_COLUMNS = [CAMPAIGN_ID, CUSTOMER_ID, SENT_AT, "send_day", "responded", SEGMENT, "occasion_timed", OCCASION,
+                "prior_contacts"]
+INTEREST_TOUCHPOINTS = ("web_visit", "tariff_page", "quote", "cart", "consultation", "service_contact", "complaint")
+
+
+def _z(confidence: float) -> float:
+    return float(st.norm.ppf(0.5 + confidence / 2))
+
+
+def require_campaigns(campaigns: pd.DataFrame | None) -> None:
+    """`schema.Missing` when there are no campaign sends to customers."""
+    if campaigns is None or len(campaigns) == 0:
+        raise Missing("no campaign contacts", enable="the campaigns table (campaign_id, customer_id, sent_at, responded_at)")
+
+
+# --- sends -----------------------------------------------------------------------------------------
+def prior_counts(customer: pd.Series, at: pd.Series, *, days: float) -> np.ndarray:
+    """For each row, how many rows of the same customer fall in the `days` before `at` (strictly
+    before it; rows at the same instant do not count each other).
+
+        customers A A A at days 0, 10, 200 (days=90) -> 0, 1, 0
+    """
+    codes = pd.factorize(customer.astype("str"))[0].astype("int64")
+    t = _epoch_seconds(at)
+    width = int(days * 86_400)
+    span = int(t.max() - t.min()) + 2 * width + 1 if len(t) else 1
+    key = codes * span + (t - (t.min() if len(t) else 0))
+    order = np.sort(key)
+    return (np.searchsorted(order, key, side="left") - np.searchsorted(order, key - width, side="left")).astype("int64")
+
+
+def _epoch_seconds(stamps: pd.Series) -> np.ndarray:
+    """Whole seconds since the epoch of timestamps (naive values taken as UTC)."""
+    ts = pd.to_datetime(pd.Series(stamps))
+    ts = ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts.dt.tz_convert("UTC")
+    return ((ts - pd.Timestamp("1970-01-01", tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(dtype="int64")
+
+
+def label_sends(campaigns: pd.DataFrame, windows: pd.DataFrame, customers: pd.DataFrame, *, fatigue_days: float = 90,
+                types: pd.DataFrame | None = None, timezone: str = TIMEZONE) -> pd.DataFrame:
+    """Every campaign send with its response, the customer's segment, whether it fell in an
+    occasion's lead time and how many sends the customer had in the `fatigue_days` before.
+
+    In: campaigns (campaign_id, customer_id, sent_at, responded_at), `occasions.occasion_dates`
+    covering the send days (customer_id, occasion, date, window_start), customers (customer_id,
+    segment). `types` orders the occasions when a send hits several (first wins).
+    Out: campaign_id, customer_id, sent_at, send_day, responded, segment, occasion_timed,
+    occasion (missing when not timed), prior_contacts.
+    """
+    require_campaigns(campaigns)
+    sends = campaigns.loc[campaigns[CUSTOMER_ID].notna()].reset_index(drop=True)
+    responded = (sends[RESPONDED_AT].notna() if RESPONDED_AT in sends.columns else pd.Series(False, index=sends.index))
+    seg = (customers.loc[:, [CUSTOMER_ID, SEGMENT]].astype({CUSTOMER_ID: "str"}).drop_duplicates(CUSTOMER_ID)
+           if SEGMENT in customers.columns else pd.DataFrame({CUSTOMER_ID: pd.Series(dtype="str"), SEGMENT: pd.Series(dtype="str")}))
+    out = pd.DataFrame({CAMPAIGN_ID: sends[CAMPAIGN_ID].astype("str"), CUSTOMER_ID: sends[CUSTOMER_ID].astype("str"),
+                        SENT_AT: sends[SENT_AT], "send_day": local_day(sends[SENT_AT], timezone),
+                        "responded": responded.astype(bool).to_numpy()})
+    out = out.merge(seg, on=CUSTOMER_ID, how="left", validate="many_to_one")
+    out = out.assign(**{SEGMENT: out[SEGMENT].fillna("unknown").astype("str")})
+    hit = _occasion_of(out, windows, types)
+    return out.assign(occasion_timed=hit.notna().to_numpy(), **{OCCASION: hit.to_numpy()},
+                      prior_contacts=prior_counts(out[CUSTOMER_ID], out[SENT_AT], days=fatigue_days))[SEND_COLUMNS]
+
+
+def _occasion_of(sends: pd.DataFrame, windows: pd.DataFrame, types: pd.DataFrame | None) -> pd.Series:
+    """Per send the first occasion (in `types` order) whose window holds its day; else missing.
+    Windows of one type have one length, so the latest window start before the day decides."""
+    result = pd.Series(pd.NA, index=sends.index, dtype="str")
+    order = list(types["occasion"]) if types is not None else sorted(windows[OCCASION].unique())
+    left = sends.loc[:, [CUSTOMER_ID, "send_day"]].assign(_pos=np.arange(len(sends))).sort_values("send_day", kind="stable")
+    for code in reversed(order):                     # first in order written last: it wins
+        w = windows.loc[windows[OCCASION] == code, [CUSTOMER_ID, WINDOW_START, DATE]].sort_values(WINDOW_START, kind="stable")
+        if w.empty:
+            continue
+        m = pd.merge_asof(left, w, left_on="send_day", right_on=WINDOW_START, by=CUSTOMER_ID, direction="backward")
+        inside = (m[DATE] >= m["send_day"]).fillna(False).to_numpy(dtype=bool)
+        result.iloc[m["_pos"].to_numpy()[inside]] = code
+    return result
+
+
+# --- occasion-timed against other sends --------------------------------------------------------------
+def _rates(k, n, confidence: float) -> dict:
+    low, high = metrics.wilson_interval(k, n, confidence=confidence)
+    return {"sends": int(n), "responses": int(k), "rate": float(k / n) if n else float("nan"),
+            "ci_low": float(low), "ci_high": float(high)}
+
+
+def risk_ratio(k1, n1, k0, n0, *, confidence: float = 0.95) -> dict:
+    """Ratio of two response rates (k1/n1) / (k0/n0) with the Katz log interval.
+
+        risk_ratio(30, 100, 10, 100) -> ratio 3.0, ci 1.55 to 5.80
+    """
+    if min(k1, k0) == 0 or min(n1, n0) == 0:
+        return {"ratio": float("nan"), "ci_low": float("nan"), "ci_high": float("nan")}
+    ratio = (k1 / n1) / (k0 / n0)
+    se = np.sqrt(1 / k1 - 1 / n1 + 1 / k0 - 1 / n0)
+    z = _z(confidence)
+    return {"ratio": float(ratio), "ci_low": float(ratio * np.exp(-z * se)), "ci_high": float(ratio * np.exp(z * se))}
+
+
+def mantel_haenszel(strata: pd.DataFrame, *, confidence: float = 0.95) -> dict:
+    """Mantel-Haenszel risk ratio over strata with the Greenland-Robins interval and the CMH test.
+
+    In: one row per stratum with k1, n1 (exposed: responses, sends) and k0, n0 (unexposed).
+    Strata lacking either group add nothing. Out: ratio, ci_low, ci_high, chi2, p_value, strata.
+    """
+    s = strata.loc[(strata["n1"] > 0) & (strata["n0"] > 0)].astype(float)
+    n = s["n1"] + s["n0"]
+    r = (s["k1"] * s["n0"] / n).sum()
+    q = (s["k0"] * s["n1"] / n).sum()
+    nan = {"ratio": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "chi2": float("nan"),
+           "p_value": float("nan"), "strata": int(len(s))}
+    if r == 0 or q == 0:
+        return nan
+    ratio = r / q
+    var = ((s["n1"] * s["n0"] * (s["k1"] + s["k0"]) - s["k1"] * s["k0"] * n) / n**2).sum() / (r * q)
+    z = _z(confidence)
+    m1 = s["k1"] + s["k0"]
+    expected = s["n1"] * m1 / n
+    variance = (s["n1"] * s["n0"] * m1 * (n - m1) / (n**2 * (n - 1))).where(n > 1, 0.0)
+    chi2 = float((s["k1"].sum() - expected.sum()) ** 2 / variance.sum()) if variance.sum() > 0 else float("nan")
+    return {"ratio": float(ratio), "ci_low": float(ratio * np.exp(-z * np.sqrt(var))),
+            "ci_high": float(ratio * np.exp(z * np.sqrt(var))), "chi2": chi2,
+            "p_value": float(st.chi2.sf(chi2, 1)) if chi2 == chi2 else float("nan"), "strata": int(len(s))}
+
+
+def _strata(sends: pd.DataFrame, exposed: pd.Series, by: Sequence[str]) -> pd.DataFrame:
+    g = sends.assign(_x=exposed.astype(bool).to_numpy(), _r=sends["responded"].astype(int))
+    agg = g.groupby([*by, "_x"]).agg(k=("_r", "sum"), n=("_r", "size")).unstack("_x", fill_value=0)
+    get = lambda col, x: agg[(col, x)] if (col, x) in agg.columns else 0          # noqa: E731
+    return pd.DataFrame({"k1": get("k", True), "n1": get("n", True), "k0": get("k", False), "n0": get("n", False)})
+
+
+def occasion_response(sends: pd.DataFrame, *, adjust_for: Sequence[str] = (CAMPAIGN_ID, SEGMENT),
+                      confidence: float = 0.95) -> dict:
+    """Response of occasion-timed against other sends.
+
+    Out: {occasion_timed: {sends, responses, rate, ci_low, ci_high}, other: {...}, ratio (raw,
+    Katz interval), adjusted (Mantel-Haenszel over `adjust_for` strata, CMH test), adjusted_for}.
+    `schema.Missing` without sends on both sides.
+    """
+    x = sends["occasion_timed"].astype(bool)
+    require_campaigns(sends)
+    if not x.any() or x.all():
+        raise Missing("no campaign send coincided with an occasion" if not x.any() else "every send coincided with an occasion",
+                      enable="occasions derivable for the recipients (customers.signup_date, events) and campaign sends to them")
+    r = sends["responded"].astype(bool)
+    k1, n1, k0, n0 = int(r[x].sum()), int(x.sum()), int(r[~x].sum()), int((~x).sum())
+    return {"occasion_timed": _rates(k1, n1, confidence), "other": _rates(k0, n0, confidence),
+            "ratio": risk_ratio(k1, n1, k0, n0, confidence=confidence),
+            "adjusted": mantel_haenszel(_strata(sends, x, list(adjust_for)), confidence=confidence),
+            "adjusted_for": list(adjust_for), "confidence": confidence}
+
+
+def response_by_occasion(sends: pd.DataFrame, types: pd.DataFrame, *, confidence: float = 0.95) -> pd.DataFrame:
+    """Response rate of the sends timed on each occasion and of the other sends, with the ratio to
+    the other sends. Out: occasion, label, sends, responses, rate, ci_low, ci_high, ratio,
+    ratio_low, ratio_high (the last row is 'other')."""
+    r = sends["responded"].astype(bool)
+    other = ~sends["occasion_timed"].astype(bool)
+    k0, n0 = int(r[other].sum()), int(other.sum())
+    rows = []
+    for code, label in types[["occasion", "label"]].itertuples(index=False):     # a handful of occasion types
+        hit = sends[OCCASION].eq(code).fillna(False).astype(bool)
+        if hit.any():
+            rr = risk_ratio(int(r[hit].sum()), int(hit.sum()), k0, n0, confidence=confidence)
+            rows.append({"occasion": code, "label": label, **_rates(int(r[hit].sum()), int(hit.sum()), confidence),
+                         "ratio": rr["ratio"], "ratio_low": rr["ci_low"], "ratio_high": rr["ci_high"]})
+    rows.append({"occasion": "other", "label": "no occasion", **_rates(k0, n0, confidence),
+                 "ratio": 1.0, "ratio_low": float("nan"), "ratio_high": float("nan")})
+    return pd.DataFrame(rows)
+
+
+def relevance_record(summary: dict, by_occasion: pd.DataFrame, bands: pd.DataFrame, slope: dict,
+                     lowest: pd.DataFrame) -> dict:
+    """The `campaign_relevance` entry of results.json."""
+    return {**summary, "by_occasion": by_occasion.to_dict(orient="records"),
+            "fatigue": {"bands": bands.to_dict(orient="records"), **slope},
+            "lowest_campaigns": lowest.to_dict(orient="records")}
+
+
+def describe_relevance(summary: dict) -> str:
+    """Occasion-timed against other sends in words, with the adjusted ratio and the test."""
+    a, b, adj = summary["occasion_timed"], summary["other"], summary["adjusted"]
+    pct = lambda v: f"{100 * v:.1f}%"                          # noqa: E731
+    verdict = ("significantly more often" if adj["ci_low"] > 1 else "significantly less often" if adj["ci_high"] < 1
+               else "not significantly differently")
+    by = " and ".join(c.replace("_id", "").replace("_", " ") for c in summary["adjusted_for"]) or "nothing"
+    return (f"Sends that fell in an occasion's lead time were answered by **{pct(a['rate'])}** of {a['sends']:,} "
+            f"recipients ({pct(a['ci_low'])}–{pct(a['ci_high'])}), other sends by {pct(b['rate'])} of {b['sends']:,} "
+            f"({pct(b['ci_low'])}–{pct(b['ci_high'])}). Compared within the same {by}, occasion-timed sends were "
+            f"answered **{adj['ratio']:.2f} times** as often ({adj['ci_low']:.2f}–{adj['ci_high']:.2f}, "
+            f"p = {adj['p_value']:.2g}): {verdict} than the others.")
+
+
+def relevance_figure(by_occasion: pd.DataFrame, *, confidence: float = 0.95):
+    """Response rate by occasion of the send (dot and interval), the other sends as the reference line."""
+    shown = by_occasion.iloc[::-1].reset_index(drop=True)
+    other = shown.loc[shown["occasion"] == "other"].iloc[0]
+    fig, ax = plots.new_figure(f"Sends on an occasion are answered more often than the {100 * other['rate']:.1f}% of the others")
+    colors = [plots.PALETTE["neutral"] if o == "other" else plots.PALETTE["primary"] for o in shown["occasion"]]
+    ax.errorbar(100 * shown["rate"], shown.index, xerr=[100 * (shown["rate"] - shown["ci_low"]),
+                                                        100 * (shown["ci_high"] - shown["rate"])],
+                fmt="none", ecolor="#777777", capsize=3)
+    ax.scatter(100 * shown["rate"], shown.index, color=colors, zorder=3)
+    ax.axvline(100 * other["rate"], color=plots.PALETTE["neutral"], linestyle="--", linewidth=1)
+    ax.set_yticks(shown.index, [f"{lab} (n = {n:,})" for lab, n in zip(shown["label"], shown["sends"])])
+    ax.set_xlabel("response rate (%)")
+    return plots.finish(fig, n=int(shown["sends"].sum()), definition=(
+        f"response = responded_at set; a send is timed on an occasion when its day is in the occasion's lead time; "
+        f"{100 * confidence:g}% Wilson intervals"))
+
+
+# --- contact fatigue -------------------------------------------------------------------------------
+def fatigue(sends: pd.DataFrame, *, bands: Sequence[int] = (0, 1, 2, 3), confidence: float = 0.95) -> pd.DataFrame:
+    """Response rate by the number of sends the customer had in the fatigue window before.
+
+    Out: band ('0', '1', ..., '3+'), prior_min, sends, responses, rate, ci_low, ci_high.
+    """
+    require_campaigns(sends)
+    edges = sorted(int(b) for b in bands)
+    band = np.searchsorted(edges, sends["prior_contacts"].to_numpy(), side="right") - 1
+    labels = [str(b) for b in edges[:-1]] + [f"{edges[-1]}+"]
+    g = pd.DataFrame({"_b": band, "_r": sends["responded"].astype(int).to_numpy()}).groupby("_b")["_r"].agg(["sum", "size"])
+    rows = [{"band": labels[i], "prior_min": edges[i],
+             **_rates(int(g["sum"].get(i, 0)), int(g["size"].get(i, 0)), confidence)} for i in range(len(edges))]
+    return pd.DataFrame(rows)
+
+
+def fatigue_slope(sends: pd.DataFrame, *, adjust_for: Sequence[str] = (SEGMENT,), cap: int = 10,
+                  confidence: float = 0.95) -> dict:
+    """Change of the response rate per further send in the fatigue window: the rate ratio of a
+    Poisson regression of responses on prior_contacts (capped at `cap`) with `adjust_for`
+    dummies and log(sends) as offset, fitted on the aggregated counts.
+    Out: {rate_ratio_per_contact, ci_low, ci_high, p_value, sends}."""
+    g = (sends.assign(_p=sends["prior_contacts"].clip(upper=cap), _r=sends["responded"].astype(int))
+         .groupby(["_p", *adjust_for]).agg(k=("_r", "sum"), n=("_r", "size")).reset_index())
+    if g["_p"].nunique() < 2 or g["k"].sum() == 0:
+        raise Missing("too few distinct contact counts or no responses to fit a fatigue slope",
+                      enable="campaigns.responded_at and repeated sends to the same customers")
+    X = pd.get_dummies(g[["_p", *adjust_for]], columns=list(adjust_for), drop_first=True, dtype=float)
+    fit = sm.GLM(g["k"].astype(float), sm.add_constant(X, has_constant="add"), family=sm.families.Poisson(),
+                 offset=np.log(g["n"].astype(float))).fit()
+    b, se = float(fit.params["_p"]), float(fit.bse["_p"])
+    z = _z(confidence)
+    return {"rate_ratio_per_contact": float(np.exp(b)), "ci_low": float(np.exp(b - z * se)),
+            "ci_high": float(np.exp(b + z * se)), "p_value": float(fit.pvalues["_p"]), "sends": int(g["n"].sum())}
+
+
+def describe_fatigue(bands: pd.DataFrame, slope: dict, *, fatigue_days: float) -> str:
+    """Fatigue in words: rates of the first and last band and the change per further send."""
+    first, last = bands.iloc[0], bands.loc[bands["sends"] > 0].iloc[-1]
+    change = 100 * (slope["rate_ratio_per_contact"] - 1)
+    sig = slope["ci_high"] < 1 or slope["ci_low"] > 1
+    return (f"Customers with no other send in the {fatigue_days:g} days before answered {100 * first['rate']:.1f}% of "
+            f"sends; with {last['band']} earlier sends {100 * last['rate']:.1f}%. Each further send in that window "
+            f"changes the response rate by **{change:+.0f}%** ({100 * (slope['ci_low'] - 1):+.0f}% to "
+            f"{100 * (slope['ci_high'] - 1):+.0f}%, p = {slope['p_value']:.2g})"
+            + ("" if sig else "; the change is not significant") + ".")
+
+
+def fatigue_figure(bands: pd.DataFrame, *, fatigue_days: float, slope: dict):
+    """Response rate by earlier sends in the fatigue window, with intervals."""
+    shown = bands.loc[bands["sends"] > 0]
+    change = 100 * (slope["rate_ratio_per_contact"] - 1)
+    fig, ax = plots.new_figure(f"Each further send in {fatigue_days:g} days changes the response rate by {change:+.0f}%")
+    ax.bar(shown["band"], 100 * shown["rate"], color=plots.PALETTE["primary"])
+    ax.errorbar(shown["band"], 100 * shown["rate"], yerr=[100 * (shown["rate"] - shown["ci_low"]),
+                                                         100 * (shown["ci_high"] - shown["rate"])],
+                fmt="none", ecolor="#555555", capsize=3)
+    ax.set_xlabel(f"sends to the customer in the {fatigue_days:g} days before")
+    ax.set_ylabel("response rate (%)")
+    return plots.finish(fig, n=int(shown["sends"].sum()), definition="95% Wilson intervals; slope from a Poisson regression adjusted for segment")
+
+
+# --- lowest campaigns and recent interest ------------------------------------------------------------
+def recent_interest(sends: pd.DataFrame, events, *, interest_days: float = 30,
+                    touchpoints: Sequence[str] = INTEREST_TOUCHPOINTS) -> pd.Series:
+    """Per send: did the recipient show interest in the `interest_days` before it (an event of
+    `touchpoints`, or any inbound contact)? Computed on the engine. Out: bool Series on sends' index."""
+    if events is None:
+        raise Missing("no events to see the recipients' interest", enable="events (web visits, contacts)")
+    e = engine.table(events)
+    keys = pd.DataFrame({"_k": np.arange(len(sends)), "_c": sends[CUSTOMER_ID].astype("str").to_numpy(),
+                         "_hi": _epoch_seconds(sends[SENT_AT])})
+    keys = keys.assign(_lo=keys["_hi"] - int(interest_days * 86_400))
+    s = ibis.memtable(keys)
+    cond = e[TOUCHPOINT].isin(list(touchpoints))
+    if DIRECTION in e.columns:
+        cond = cond | (e[DIRECTION] == "inbound")
+    sec = e[TIMESTAMP].truncate("s").epoch_seconds().cast("int64")
+    picked = e.filter(cond & e[CUSTOMER_ID].notnull()).select(_c=e[CUSTOMER_ID].cast("string"), _t=sec)
+    j = s.join(picked, [s._c == picked._c, picked._t < s._hi, picked._t >= s._lo]).select(s._k).distinct()
+    hit = engine.to_pandas(j)["_k"].to_numpy()
+    flags = np.zeros(len(sends), dtype=bool)
+    flags[hit] = True
+    return pd.Series(flags, index=sends.index)
+
+
+def campaign_table(sends: pd.DataFrame, interest: pd.Series, *, min_sends: int = 100, confidence: float = 0.95) -> pd.DataFrame:
+    """Per campaign: sends, response rate with interval, the share of recipients with recent
+    interest and the response with and without it; lowest response first. Campaigns with fewer
+    than `min_sends` sends are left out. Out: campaign_id, first_send, sends, responses, rate,
+    ci_low, ci_high, interest_share, rate_interested, rate_not_interested."""
+    g = sends.assign(_i=interest.to_numpy(), _r=sends["responded"].astype(int))
+    agg = g.groupby(CAMPAIGN_ID).agg(first_send=("send_day", "min"), sends=("_r", "size"), responses=("_r", "sum"),
+                                     interest_share=("_i", "mean"))
+    inter = g.loc[g["_i"]].groupby(CAMPAIGN_ID)["_r"].mean().rename("rate_interested")
+    other = g.loc[~g["_i"]].groupby(CAMPAIGN_ID)["_r"].mean().rename("rate_not_interested")
+    agg = agg.join(inter).join(other).loc[lambda d: d["sends"] >= min_sends]
+    low, high = metrics.wilson_interval(agg["responses"], agg["sends"], confidence=confidence)
+    return (agg.assign(rate=agg["responses"] / agg["sends"], ci_low=low, ci_high=high).reset_index()
+            .sort_values(["rate", CAMPAIGN_ID], kind="stable")
+            .loc[:, [CAMPAIGN_ID, "first_send", "sends", "responses", "rate", "ci_low", "ci_high", "interest_share",
+                     "rate_interested", "rate_not_interested"]].reset_index(drop=True))
+
+
+def lowest_campaigns(table: pd.DataFrame, *, n: int = 5) -> pd.DataFrame:
+    """The `n` campaigns with the lowest response rate (the table is sorted lowest first)."""
+    return table.head(n).reset_index(drop=True)
+
+
+def interest_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The lowest campaigns for readers: campaign, sends, response %, interested recipients %,
+    response % with and without recent interest."""
+    pct = lambda s: (100 * s).round(1)                      # noqa: E731
+    return pd.DataFrame({"campaign": table[CAMPAIGN_ID], "first send": table["first_send"].dt.strftime("%Y-%m-%d"),
+                         "sends": table["sends"], "response %": pct(table["rate"]),
+                         "recipients with recent interest %": pct(table["interest_share"]),
+                         "response % with interest": pct(table["rate_interested"]),
+                         "response % without": pct(table["rate_not_interested"])})
+
+
+def describe_interest(lowest: pd.DataFrame, all_campaigns: pd.DataFrame, *, interest_days: float) -> str:
+    """Why the lowest campaigns responded little: their recipients' recent interest, in words."""
+    if lowest.empty:
+        return "No campaign had enough sends to compare."
+    worst = lowest.iloc[0]
+    share_low = lowest["interest_share"].mean()
+    share_all = (all_campaigns["interest_share"] * all_campaigns["sends"]).sum() / all_campaigns["sends"].sum()
+    w = all_campaigns.assign(_ki=all_campaigns["rate_interested"] * all_campaigns["sends"] * all_campaigns["interest_share"],
+                             _ni=all_campaigns["sends"] * all_campaigns["interest_share"],
+                             _ko=all_campaigns["rate_not_interested"] * all_campaigns["sends"] * (1 - all_campaigns["interest_share"]),
+                             _no=all_campaigns["sends"] * (1 - all_campaigns["interest_share"]))
+    with_i = w["_ki"].sum() / w["_ni"].sum() if w["_ni"].sum() else float("nan")
+    without = w["_ko"].sum() / w["_no"].sum() if w["_no"].sum() else float("nan")
+    compare = (f" Over all campaigns, recipients with recent interest answered {100 * with_i:.1f}% of sends, the others "
+               f"{100 * without:.1f}%." if with_i == with_i and without == without else "")
+    return (f"The lowest response came from *{worst[CAMPAIGN_ID]}* ({100 * worst['rate']:.1f}% of {int(worst['sends']):,} "
+            f"sends). In the {len(lowest)} lowest campaigns {100 * share_low:.0f}% of recipients had shown any interest "
+            f"(a web visit or a contact) in the {interest_days:g} days before the send, against {100 * share_all:.0f}% "
+            f"over all campaigns.{compare}")
+
+
+# --- disversion: regular customers over all customers -------------------------------------------------
+def _purchases(orders: pd.DataFrame | None, timezone: str) -> pd.DataFrame:
+    """Completed (or status-less) orders as customer_id, day (local)."""
+    if orders is None or len(orders) == 0:
+        return pd.DataFrame({CUSTOMER_ID: pd.Series(dtype="str"), "day": pd.Series(dtype="datetime64[us]")})
+    done = orders.loc[orders[STATUS].fillna("completed").eq("completed")] if STATUS in orders.columns else orders
+    return pd.DataFrame({CUSTOMER_ID: done[CUSTOMER_ID].astype("str").to_numpy(),
+                         "day": local_day(done[TIMESTAMP], timezone).to_numpy()})
+
+
+class _Counter:
+    """Orders per customer in a day range, by binary search on (customer, day) keys."""
+
+    def __init__(self, purchases: pd.DataFrame, ids: pd.Series):
+        self.codes = {c: i for i, c in enumerate(pd.unique(ids.astype("str")))}
+        code = purchases[CUSTOMER_ID].map(self.codes)
+        keep = code.notna().to_numpy()
+        days = purchases["day"].to_numpy().astype("datetime64[D]").astype("int64")[keep]
+        self.keys = np.sort(code.to_numpy()[keep].astype("int64") * 10**6 + days)
+
+    def between(self, ids: pd.Series, lo: pd.Timestamp, hi: pd.Timestamp) -> np.ndarray:
+        """Orders of each customer with lo < day <= hi."""
+        code = ids.astype("str").map(self.codes).to_numpy().astype("int64") * 10**6
+        d = lambda t: int(np.datetime64(t.date(), "D").astype("int64"))      # noqa: E731
+        return np.searchsorted(self.keys, code + d(hi), side="right") - np.searchsorted(self.keys, code + d(lo), side="right")
+
+
+def _active_mask(customers: pd.DataFrame, day: pd.Timestamp, timezone: str) -> np.ndarray:
+    signup = local_day(customers[SIGNUP_DATE], timezone) if SIGNUP_DATE in customers.columns else None
+    churn = local_day(customers[CHURN_DATE], timezone) if CHURN_DATE in customers.columns else None
+    ok = np.ones(len(customers), dtype=bool)
+    if signup is not None:
+        ok &= (signup <= day).fillna(False).to_numpy(dtype=bool)
+    if churn is not None:
+        ok &= ~(churn <= day).fillna(False).to_numpy(dtype=bool)
+    return ok
+
+
+def disversion_by_month(customers: pd.DataFrame, orders: pd.DataFrame | None, *, min_orders: int = 2,
+                        window_days: int = 365, timezone: str = TIMEZONE, confidence: float = 0.95) -> pd.DataFrame:
+    """Disversion rate per month: active customers at the month's end with at least `min_orders`
+    completed orders in the `window_days` up to it (regular customers), over all active customers.
+    Only months with a full look-back window inside the order history are shown.
+    Out: month ('YYYY-MM'), customers, regular, rate, ci_low, ci_high. `schema.Missing` without
+    dated orders or when the history is shorter than the window."""
+    bought = _purchases(orders, timezone)
+    if bought.empty:
+        raise Missing("no completed orders", enable="orders (customer_id, timestamp, status)")
+    first, last = bought["day"].min(), bought["day"].max()
+    ends = pd.date_range(first + pd.Timedelta(days=window_days), last, freq="ME")
+    if len(ends) == 0:
+        raise Missing(f"the order history is shorter than the {window_days}-day window of a regular customer",
+                      enable=f"orders over more than {window_days} days")
+    counter = _Counter(bought, customers[CUSTOMER_ID])
+    rows = []
+    for end in ends:                                     # one vectorised pass per month
+        active = customers.loc[_active_mask(customers, end, timezone), CUSTOMER_ID]
+        regular = counter.between(active, end - pd.Timedelta(days=window_days), end) >= min_orders
+        rows.append({"month": end.strftime("%Y-%m"), "customers": int(len(active)), "regular": int(regular.sum())})
+    out = pd.DataFrame(rows)
+    low, high = metrics.wilson_interval(out["regular"], out["customers"], confidence=confidence)
+    return out.assign(rate=out["regular"] / out["customers"].where(out["customers"] > 0), ci_low=low, ci_high=high)
+
+
+def disversion_trend(monthly: pd.DataFrame, *, confidence: float = 0.95) -> dict:
+    """Change of the disversion rate from the first to the last month shown, in points, with
+    Newcombe's interval (as if independent: conservative, the same customers are in both).
+    Out: first_month, last_month, first_rate, last_rate, difference, ci_low, ci_high, p_value."""
+    if len(monthly) < 2:
+        raise Missing("fewer than two months with a full look-back window", enable="a longer order history")
+    a, b = monthly.iloc[0], monthly.iloc[-1]
+    d = metrics.proportion_difference(b["regular"], b["customers"], a["regular"], a["customers"], confidence=confidence).iloc[0]
+    return {"first_month": a["month"], "last_month": b["month"], "first_rate": float(a["rate"]), "last_rate": float(b["rate"]),
+            "difference": float(d["difference"]), "ci_low": float(d["ci_low"]), "ci_high": float(d["ci_high"]),
+            "p_value": float(d["p_value"])}
+
+
+def campaign_disversion(sends: pd.DataFrame, customers: pd.DataFrame, orders: pd.DataFrame | None, *, follow_days: int = 180,
+                        window_days: int = 365, min_orders: int = 2, tenure_years: Sequence[float] = (1, 3, 5),
+                        min_n: int = 30, alpha: float = 0.05, timezone: str = TIMEZONE,
+                        confidence: float = 0.95) -> pd.DataFrame:
+    """Did a campaign's recipients become regular customers more often than comparable
+    non-recipients? Per campaign (day d = its median send day; campaigns whose d + follow_days
+    lies after the last order are left out): among customers active and not regular at d, the
+    share regular at d + follow_days, recipients against non-recipients standardised to the
+    recipients' mix of segment x tenure band (years since signup, limits `tenure_years`).
+    The last row pools all campaigns (strata by campaign too).
+    Out: campaign_id, day, recipients, rate, matched_rate, difference (points), ci_low, ci_high,
+    p_value, significant (Benjamini-Hochberg at alpha; fewer than min_n recipients: never)."""
+    bought = _purchases(orders, timezone)
+    if bought.empty:
+        raise Missing("no completed orders", enable="orders (customer_id, timestamp, status)")
+    last = bought["day"].max()
+    counter = _Counter(bought, customers[CUSTOMER_ID])
+    ids = customers[CUSTOMER_ID].astype("str")
+    seg = customers[SEGMENT].fillna("unknown").astype("str") if SEGMENT in customers.columns else pd.Series("all", index=customers.index)
+    signup = local_day(customers[SIGNUP_DATE], timezone) if SIGNUP_DATE in customers.columns else pd.Series(pd.NaT, index=customers.index)
+    days = sends.groupby(CAMPAIGN_ID)["send_day"].median().dt.normalize()
+    days = days.loc[days + pd.Timedelta(days=follow_days) <= last]
+    if days.empty:
+        raise Missing(f"no campaign with {follow_days} days of orders after it", enable="orders after the campaigns")
+    strata = []
+    for campaign, day in days.items():                   # one vectorised pass per campaign
+        pop = _active_mask(customers, day, timezone)
+        pop &= counter.between(ids, day - pd.Timedelta(days=window_days), day) < min_orders
+        after = day + pd.Timedelta(days=follow_days)
+        became = counter.between(ids, after - pd.Timedelta(days=window_days), after) >= min_orders
+        tenure = np.searchsorted(np.asarray(tenure_years, float), ((day - signup).dt.days / 365.25).fillna(0).to_numpy(), side="right")
+        got = ids.isin(sends.loc[sends[CAMPAIGN_ID] == campaign, CUSTOMER_ID])
+        frame = pd.DataFrame({"_s": seg.to_numpy(), "_t": tenure, "_x": got.to_numpy(), "_y": became})[pop]
+        agg = frame.groupby(["_s", "_t", "_x"])["_y"].agg(["sum", "size"]).unstack("_x", fill_value=0)
+        if (("size", True) not in agg.columns) or (("size", False) not in agg.columns):
+            continue
+        strata.append(pd.DataFrame({CAMPAIGN_ID: campaign, "day": day, "k1": agg[("sum", True)], "n1": agg[("size", True)],
+                                    "k0": agg[("sum", False)], "n0": agg[("size", False)]}).reset_index(drop=True))
+    if not strata:
+        raise Missing("no campaign had both recipients and comparable non-recipients", enable="campaigns to part of the customers")
+    s = pd.concat(strata, ignore_index=True)
+    rows = [_standardised(part, confidence) | {CAMPAIGN_ID: c, "day": part["day"].iloc[0]} for c, part in s.groupby(CAMPAIGN_ID, sort=False)]
+    out = pd.DataFrame(rows)
+    out = out.assign(**metrics.benjamini_hochberg(out["p_value"].where(out["recipients"] >= min_n), alpha=alpha)[["significant"]]
+                     .fillna(False).astype(bool).set_index(out.index))
+    pooled = _standardised(s, confidence) | {CAMPAIGN_ID: "all campaigns", "day": pd.NaT, "significant": False}
+    pooled["significant"] = bool(pooled["p_value"] < alpha)
+    out = pd.concat([out.sort_values("day", kind="stable"), pd.DataFrame([pooled])], ignore_index=True)
+    return out.loc[:, [CAMPAIGN_ID, "day", "recipients", "rate", "matched_rate", "difference", "ci_low", "ci_high",
+                       "p_value", "significant"]]
+
+
+def _standardised(s: pd.DataFrame, confidence: float) -> dict:
+    """Recipients' rate against non-recipients' rates weighted to the recipients' strata."""
+    s = s.loc[(s["n1"] > 0) & (s["n0"] > 0)]
+    n1 = s["n1"].sum()
+    if n1 == 0:
+        return {"recipients": 0, "rate": np.nan, "matched_rate": np.nan, "difference": np.nan, "ci_low": np.nan,
+                "ci_high": np.nan, "p_value": np.nan}
+    w = s["n1"] / n1
+    p1, p0 = s["k1"] / s["n1"], s["k0"] / s["n0"]
+    diff = float((w * (p1 - p0)).sum())
+    se = float(np.sqrt((w**2 * (p1 * (1 - p1) / s["n1"] + p0 * (1 - p0) / s["n0"])).sum()))
+    z = _z(confidence)
+    p = float(2 * st.norm.sf(abs(diff) / se)) if se > 0 else (1.0 if diff == 0 else 0.0)
+    return {"recipients": int(n1), "rate": float(s["k1"].sum() / n1), "matched_rate": float((w * p0).sum()),
+            "difference": 100 * diff, "ci_low": 100 * (diff - z * se), "ci_high": 100 * (diff + z * se), "p_value": p}
+
+
+def disversion_record(monthly: pd.DataFrame, trend: dict | None, by_campaign: pd.DataFrame | None, *, min_orders: int,
+                      window_days: int, follow_days: int) -> dict:
+    """The `disversion` entry of results.json."""
+    return {"definition": f"regular customer: at least {min_orders} completed orders in the {window_days} days up to the day",
+            "monthly": monthly.to_dict(orient="records"), "trend": trend, "follow_days": follow_days,
+            "by_campaign": None if by_campaign is None else by_campaign.assign(day=by_campaign["day"].dt.strftime("%Y-%m-%d"))
+            .to_dict(orient="records")}
+
+
+def describe_disversion(monthly: pd.DataFrame, trend: dict, *, min_orders: int, window_days: int) -> str:
+    """The disversion rate and its trend in words."""
+    sig = trend["ci_low"] > 0 or trend["ci_high"] < 0
+    word = "rose" if trend["difference"] > 0 else "fell"
+    return (f"The disversion rate (customers with at least {min_orders} orders in the last {window_days} days, over all "
+            f"active customers) was {100 * trend['first_rate']:.1f}% in {trend['first_month']} and "
+            f"**{100 * trend['last_rate']:.1f}%** in {trend['last_month']}: it {word} by {abs(trend['difference']):.1f} "
+            f"points ({trend['ci_low']:+.1f} to {trend['ci_high']:+.1f})" + ("" if sig else ", not significantly") + ".")
+
+
+def describe_campaign_disversion(by_campaign: pd.DataFrame, *, follow_days: int) -> str:
+    """Recipients against comparable non-recipients in words (pooled and the significant campaigns)."""
+    pooled = by_campaign.iloc[-1]
+    each = by_campaign.iloc[:-1]
+    better = each.loc[each["significant"] & (each["difference"] > 0), CAMPAIGN_ID].tolist()
+    named = (f" Significantly more among the recipients of {', '.join(better[:5])}" + (" and others" if len(better) > 5 else "")
+             + "." if better else " No single campaign made a significant difference.")
+    return (f"Within {follow_days} days after a campaign, {100 * pooled['rate']:.1f}% of its recipients who were not yet "
+            f"regular customers became one, against {100 * pooled['matched_rate']:.1f}% of comparable non-recipients "
+            f"(same segment and tenure band): {pooled['difference']:+.1f} points ({pooled['ci_low']:+.1f} to "
+            f"{pooled['ci_high']:+.1f}, p = {pooled['p_value']:.2g}).{named}")
+
+
+def disversion_figure(monthly: pd.DataFrame, trend: dict, *, min_orders: int, window_days: int):
+    """The disversion rate per month with its interval band."""
+    x = pd.to_datetime(monthly["month"])
+    fig, ax = plots.new_figure(f"The share of regular customers {'rose' if trend['difference'] > 0 else 'fell'} from "
+                               f"{100 * trend['first_rate']:.1f}% to {100 * trend['last_rate']:.1f}%")
+    ax.fill_between(x, 100 * monthly["ci_low"], 100 * monthly["ci_high"], color=plots.PALETTE["secondary"], alpha=0.3)
+    ax.plot(x, 100 * monthly["rate"], color=plots.PALETTE["primary"], marker="o")
+    ax.set_ylabel("regular customers (% of active)")
+    return plots.finish(fig, n=int(monthly["customers"].iloc[-1]), definition=(
+        f"regular = at least {min_orders} completed orders in the {window_days} days up to the month's end; "
+        "95% Wilson band; n = active customers in the last month"))
