@@ -1242,6 +1242,8 @@ def _timed_on(pid: np.ndarray, day: np.ndarray, windows: dict) -> np.ndarray:
     result = np.full(len(pid), "", dtype=object)
     for name in reversed(list(windows)):
         w_pid, w_start, length = windows[name]
+        if len(w_pid) == 0:
+            continue
         keys = np.sort(w_pid.astype("int64") * _KEY + w_start)
         q = pid.astype("int64") * _KEY + day
         i = np.searchsorted(keys, q, side="right") - 1

@@ -162,12 +162,14 @@ def bars(table: pd.DataFrame, *, category: str, value: str, title: str, value_la
          low: str | None = None, high: str | None = None, group: str | None = None, orient: str = "h",
          category_label: str = "", tone: str | None = None, colours: Mapping | None = None,
          reference: float | None = None, reference_label: str | None = None, bar_labels: str | None = None,
-         marks: str | None = None, marks_label: str | None = None, lang: str = "en") -> Figure:
+         marks: str | None = None, marks_label: str | None = None, bar_name: str | None = None,
+         lang: str = "en") -> Figure:
     """Bars of `value` per `category` (orient 'h': categories down the side, 'v': along the bottom),
     with intervals when `low`/`high` are given; side by side per `group` (legend; `colours` by
     group), or coloured per row by `tone` (`colours`: {tone value: colour}; explain it in the
     definition); a dashed `reference` line (e.g. all answers), `bar_labels` texts at the bar ends,
-    `marks` a second value per bar drawn as a tick (e.g. the 90th percentile)."""
+    `marks` a second value per bar drawn as a tick (e.g. the 90th percentile); `bar_name` names
+    the bars in the legend (e.g. 'median')."""
     if orient not in ("h", "v"):
         raise ValueError(f"orient must be 'h' or 'v', got {orient!r}")
     if group and (bar_labels or marks):
@@ -187,7 +189,8 @@ def bars(table: pd.DataFrame, *, category: str, value: str, title: str, value_la
     sns.barplot(_long(rows, value, low, high), **xy, hue=hue, order=order, hue_order=levels, palette=palette,
                 color=None if hue else C["primary"], estimator=_ESTIMATOR,
                 errorbar=_ERRORBAR if (low or high) else None, dodge=bool(group), capsize=0.2 if (low or high) else 0,
-                err_kws={"color": C["reference"], "linewidth": 1.1}, legend=bool(group), orient=orient, ax=ax)
+                err_kws={"color": C["reference"], "linewidth": 1.1}, legend=bool(group), orient=orient, saturation=1,
+                width=0.7, ax=ax)
     line = ax.axvline if orient == "h" else ax.axhline
     if reference is not None:
         line(reference, color=C["negative"], linestyle="--", linewidth=1, label=reference_label or "_reference")
@@ -207,7 +210,7 @@ def bars(table: pd.DataFrame, *, category: str, value: str, title: str, value_la
     ax.set(xlabel=value_label if orient == "h" else category_label, ylabel=category_label if orient == "h" else value_label)
     if orient == "v" and len(order) > 4 and max(map(len, order)) > 10:
         ax.tick_params(axis="x", rotation=30)
-    _legend(fig, ax)
+    _legend(fig, ax, [Patch(color=C["primary"], label=bar_name)] if bar_name and not hue else [])
     return _finish(fig, n, definition, lang)
 
 
@@ -232,8 +235,7 @@ def stacked_shares(table: pd.DataFrame, *, category: str, part: str, value: str,
     fig, ax = plots.new_figure(title, size=(8.0, 0.45 * rows["_category"].nunique() + 2.0))
     # seaborn stacks the last hue level first (at zero): reversed, the parts read left to right.
     sns.histplot(rows, y="_category", hue=part, weights=value, multiple="stack", discrete=True, shrink=0.7,
-                 hue_order=parts[::-1], palette=palette, edgecolor="white", linewidth=0.5, legend=False, ax=ax)
-    ax.invert_yaxis()
+                 hue_order=parts[::-1], palette=palette, edgecolor="white", linewidth=0.5, alpha=1, legend=False, ax=ax)
     ax.set_xlim(0, max(100.0, float(rows.groupby("_category")[value].sum().max())))
     _numbers(ax.xaxis, lang)
     ax.set(xlabel=value_label, ylabel="")
@@ -287,7 +289,7 @@ def trend(table: pd.DataFrame, *, x: str, value: str, title: str, xlabel: str, y
         part = rows if key is None else rows.loc[rows[series] == key]
         if low and high:
             ax.fill_between(part["_x"], part[low].astype(float), part[high].astype(float), color=palette[key],
-                            alpha=0.18, linewidth=0, label=band)
+                            alpha=0.18, linewidth=0)
     sns.lineplot(rows, x="_x", y=value, hue=series, hue_order=keys if series else None,
                  palette=palette if series else None, color=None if series else C["primary"], marker="o",
                  errorbar=None, sort=False, estimator=None, ax=ax)
@@ -304,7 +306,8 @@ def trend(table: pd.DataFrame, *, x: str, value: str, title: str, xlabel: str, y
     _time_ticks(ax, labels)
     _numbers(ax.yaxis, lang)
     ax.set(xlabel=xlabel, ylabel=ylabel)
-    _legend(fig, ax)
+    band_colour = C["neutral"] if series else palette[None]
+    _legend(fig, ax, [Patch(color=band_colour, alpha=0.25, label=band)] if low and high else [])
     return _finish(fig, n, definition, lang)
 
 
@@ -366,7 +369,7 @@ def heatmap(table: pd.DataFrame, *, row: str, column: str, value: str, title: st
               .reindex(index=pd.unique(rows[row]), columns=pd.unique(rows[column])).astype(float))
     hidden = matrix.isna() | (matrix < hide_below if hide_below is not None else False)
     annot = matrix.map(lambda v: locale.format_number(v, lang, decimals=decimals)).where(~hidden, "")
-    fig, ax = plots.new_figure(title, size=(max(6.0, 0.75 * matrix.shape[1] + 3.5), 0.45 * matrix.shape[0] + 2.6))
+    fig, ax = plots.new_figure(title, size=(max(6.5, 0.75 * matrix.shape[1] + 4.0), max(4.2, 0.5 * matrix.shape[0] + 2.6)))
     sns.heatmap(matrix, annot=annot.to_numpy(), fmt="", cmap=style.SEQUENTIAL, vmin=vmin, vmax=vmax,
                 linewidths=0.5, linecolor="white", annot_kws={"fontsize": 8}, cbar_kws={"label": colorbar_label}, ax=ax)
     ylabels = [f"{r} ({locale.text('figure.caption_n', lang, n=locale.format_number(row_n[r], lang))})"
@@ -441,6 +444,7 @@ def importance_performance(table: pd.DataFrame, *, label: str, performance: str,
     for _i, r in shown.iterrows():
         ax.annotate(textwrap.fill(str(r[label]), 26), (r[performance], r[importance]), xytext=(6, 3),
                     textcoords="offset points", fontsize=8, va="top")
+    ax.margins(0.12)
     if xlim:
         ax.set_xlim(*xlim)
     if ylim:

@@ -393,7 +393,7 @@ def funnel(events, steps: Sequence, *, by: str | None = None, groups: Iterable |
         require_journeys(events, col_customer=col_customer)
         first = " or ".join(_codes(steps[0]))
         raise Missing(f"no customer has an event of the funnel's first step ({first})",
-                      enable=f"events.{col_step} {first}, or other funnel steps")
+                      enable=f"events.{col_step} {first}, or the parameter funnel_steps set to touchpoints the events hold")
     out = _complete(raw, by, groups, inner.loc[:, ["step_index"]], {"customers": 0, "days_median": np.nan, "days_p90": np.nan})
     out = out.merge(inner, on="step_index").sort_values(_keys(by, "step_index"), kind="stable").reset_index(drop=True)
     grouped = out.groupby(by, sort=False)["customers"] if by else out["customers"]
@@ -549,7 +549,7 @@ def time_between_steps(events, pairs: Sequence[tuple], *, by: str | None = None,
         require_journeys(events, col_customer=col_customer)
         named = "; ".join(f"{a} → {b}" for a, b in pairs)
         raise Missing(f"no customer has a step followed by the next of a timed pair ({named})",
-                      enable=f"events.{col_step} of those steps, or other step pairs")
+                      enable=f"events.{col_step} of those steps, or the parameter step_pairs set to touchpoints the events hold")
     inner = pd.DataFrame({"from_step": pd.Series([s for s, _t in pairs], dtype="str"),
                           "to_step": pd.Series([e for _s, e in pairs], dtype="str")}).drop_duplicates()
     out = _complete(raw, by, None, inner, {"pairs": 0, "customers": 0, "days_median": np.nan,
@@ -732,7 +732,7 @@ def _require_opportunities(out: pd.DataFrame, events, orders, steps, window_days
         codes = ", ".join(c for s in steps for c in _codes(s))
         ended = f" whose {window_days:g}-day window ended by {pd.Timestamp(as_of):%Y-%m-%d}" if as_of is not None else ""
         raise Missing(f"no sales opportunity ({codes}){ended}",
-                      enable=f"events.{col_step} {codes}, or other opportunity steps")
+                      enable=f"events.{col_step} {codes}, or the parameter opportunity_steps set to touchpoints the events hold")
     _require_orders(orders, exclude_statuses, col_customer, col_status)
 
 

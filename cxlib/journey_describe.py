@@ -26,7 +26,16 @@ MIN_BAND = 100          # tenure bands with fewer customers are not named as the
 # --- formatting -----------------------------------------------------------------------------
 
 def _pct(value, digits: int = 0) -> str:
-    return "–" if value is None or pd.isna(value) else f"{value:.{digits}%}"
+    """A share as percent; a share above 0 or below 1 never reads '0%' or '100%' (one more
+    decimal, then '<0.1%' / '>99.9%')."""
+    if value is None or pd.isna(value):
+        return "–"
+    text = f"{value:.{digits}%}"
+    if 0 < value < 1 and float(text.rstrip("%")) in (0, 100):
+        text = f"{value:.{max(digits, 1)}%}"
+        if float(text.rstrip("%")) in (0, 100):
+            text = "<0.1%" if value < 0.5 else ">99.9%"
+    return text
 
 
 def _int(value) -> str:
@@ -42,10 +51,42 @@ def _days(value) -> str:
     return "–" if pd.isna(value) else f"{value:.1f}"
 
 
-def shown(frame: pd.DataFrame, *, days: int = 1, other: int = 3) -> pd.DataFrame:
-    """`frame` rounded for display: columns named *days* to `days` decimals, other floats to `other`."""
-    return frame.round({c: (days if "days" in c else other) for c in frame.columns
-                        if pd.api.types.is_float_dtype(frame[c])})
+# the journey tables' columns in words; shares (0-1) are shown in percent
+COLUMN_LABELS = {
+    "stage_label": "stage", "share": "share (%)", "episodes_per_customer": "episodes per customer",
+    "events_median": "events per episode (median)", "step_index": "step number",
+    "conversion": "conversion from step 1 (%)", "ci_low": "95% low (%)", "ci_high": "95% high (%)",
+    "step_conversion": "from the previous step (%)", "step_ci_low": "previous step 95% low (%)",
+    "step_ci_high": "previous step 95% high (%)", "drop_off": "drop-off (%)", "days_median": "days (median)",
+    "days_p90": "days (90th percentile)", "days_mean": "days (mean)", "from_step": "from", "to_step": "to",
+    "probability": "probability (%)", "coverage": "coverage (%)", "cumulative_coverage": "cumulative coverage (%)",
+    "rate": "rate (%)", "repeat_buyers": "repeat buyers", "customer_type": "customer type",
+    "band": "tenure band", "tenure_from_days": "tenure from (days)", "tenure_to_days": "tenure to (days)",
+    "at_risk": "customers at its start", "survival": "still active at its end (%)", "share_over": "share slower (%)",
+    "campaign_id": "campaign",
+}
+SHARE_COLUMNS = frozenset(c for c, label in COLUMN_LABELS.items() if label.endswith("(%)"))
+
+
+STEP_COLUMNS = ("step", "from_step", "to_step")    # touchpoint codes ('a|b' = either), shown as taxonomy labels
+
+
+def shown(frame: pd.DataFrame, *, days: int = 1, other: int = 3, taxonomy=None, lang: str = "en") -> pd.DataFrame:
+    """`frame` for readers: shares (the `(%)` columns of COLUMN_LABELS) in percent with one
+    decimal, columns named *days* to `days` decimals, other floats to `other`; columns in words
+    (a code column is left out where its `_label` column is there); with `taxonomy`, the
+    touchpoint codes of step, from_step and to_step as their labels.
+
+        shown(pd.DataFrame({"step": ["order"], "conversion": [0.4567]})) -> step, "conversion from step 1 (%)" 45.7
+    """
+    out = frame.drop(columns=[c for c in frame.columns if f"{c}_label" in frame.columns])
+    if taxonomy is not None:
+        out = out.assign(**{c: [journey.step_label(v, taxonomy, lang=lang) if isinstance(v, str) and v else v
+                                for v in out[c]] for c in STEP_COLUMNS if c in out.columns})
+    floats = [c for c in out.columns if pd.api.types.is_float_dtype(out[c])]
+    return (out.assign(**{c: out[c] * 100 for c in floats if c in SHARE_COLUMNS})
+            .round({c: (1 if c in SHARE_COLUMNS else days if "days" in c else other) for c in floats})
+            .rename(columns=lambda c: COLUMN_LABELS.get(c, str(c).replace("_", " "))))
 
 
 def _step_key(step) -> str:

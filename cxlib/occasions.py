@@ -134,7 +134,7 @@ def availability(types: pd.DataFrame, customers: pd.DataFrame, *, events=None, n
         if t.derive in ("anniversary", "term_end"):
             if column not in customers.columns or not customers[column].notna().any():
                 reason, enable = f"no {column.replace('_', ' ')}s", t.column + (
-                    " (not a canonical column yet: add it to the schema and the source mapping)" if column == BIRTH_DATE else "")
+                    ", not a canonical column yet: add it to the schema and the source mapping" if column == BIRTH_DATE else "")
         elif t.derive == "after_event" and t.touchpoint not in seen:
             reason, enable = f"no {t.touchpoint.replace('_', ' ')} events", f"events.touchpoint = {t.touchpoint}"
         elif t.derive == "name_day" and (names is None or len(names) == 0):
@@ -144,6 +144,15 @@ def availability(types: pd.DataFrame, customers: pd.DataFrame, *, events=None, n
         rows.append({"occasion": t.occasion, "label": t.label, "available": not reason, "reason": reason,
                      "enable": enable})
     return pd.DataFrame(rows, columns=["occasion", "label", "available", "reason", "enable"])
+
+
+def require_any(available: pd.DataFrame) -> None:
+    """`schema.Missing` when no occasion type is defined or none can be derived from the data."""
+    if available.empty:
+        raise Missing("the taxonomy defines no occasions", enable="an `occasions` section in the taxonomy")
+    if not available["available"].any():
+        raise Missing("no occasion can be derived: " + "; ".join(f"{lab}: {why}" for lab, why in available[["label", "reason"]].values),
+                      enable="customers.signup_date or events of the occasions' touchpoints")
 
 
 def require_occasion(available: pd.DataFrame, occasion: str) -> None:
@@ -173,7 +182,7 @@ def local_day(stamps: pd.Series, timezone: str = TIMEZONE) -> pd.Series:
     return ts.dt.tz_convert(timezone).dt.tz_localize(None).dt.normalize().astype("datetime64[us]")
 
 
-def _day(value) -> pd.Timestamp:
+def calendar_day(value) -> pd.Timestamp:
     """A date given as text or timestamp -> naive midnight (a tz-aware value keeps its own calendar day)."""
     ts = pd.Timestamp(value)
     return (ts.tz_localize(None) if ts.tzinfo is not None else ts).normalize()
@@ -192,7 +201,7 @@ def recurring(ids: pd.Series, base: pd.Series, *, step_months: int, start, end, 
 
         recurring(["A"], [2020-03-10], step_months=12, start=2025-01-01, end=2025-12-31) -> A, 2025-03-10
     """
-    start, end = _day(start), _day(end)
+    start, end = calendar_day(start), calendar_day(end)
     keep = base.notna().to_numpy()
     ids, base = pd.Series(ids).to_numpy()[keep], pd.to_datetime(pd.Series(base)[keep])
     y, m, d = (base.dt.year.to_numpy(), base.dt.month.to_numpy(), base.dt.day.to_numpy())
@@ -204,7 +213,8 @@ def recurring(ids: pd.Series, base: pd.Series, *, step_months: int, start, end, 
         hit = ((dates >= start) & (dates <= end)).to_numpy()
         parts.append(pd.DataFrame({CUSTOMER_ID: ids[hit], DATE: dates.to_numpy()[hit]}))
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({CUSTOMER_ID: [], DATE: []})
-    return out.astype({CUSTOMER_ID: "str", DATE: "datetime64[us]"}).drop_duplicates().reset_index(drop=True)
+    return (out.astype({CUSTOMER_ID: "str", DATE: "datetime64[us]"}).drop_duplicates()
+            .sort_values([CUSTOMER_ID, DATE], kind="stable").reset_index(drop=True))
 
 
 def _event_days(events, touchpoints: Sequence[str], timezone: str) -> pd.DataFrame:
@@ -234,7 +244,7 @@ def occasion_dates(types: pd.DataFrame, customers: pd.DataFrame, *, start, end, 
     """
     available = availability(types, customers, events=events, names=names, name_days=name_days)
     usable = types.loc[available["available"].to_numpy()]
-    lo, hi = _day(start), _day(end)
+    lo, hi = calendar_day(start), calendar_day(end)
     event_types = usable.loc[usable["derive"] == "after_event"]
     # an event up to the longest days_after before `start` can still give a date in the window
     happened = _event_days(events, event_types["touchpoint"].unique().tolist(), timezone)
@@ -265,7 +275,7 @@ def occasion_dates(types: pd.DataFrame, customers: pd.DataFrame, *, start, end, 
 def active_customers(customers: pd.DataFrame, *, on, timezone: str = TIMEZONE) -> pd.DataFrame:
     """Customers who had signed up by the local day `on` and had not churned by it (no signup
     column: every row). Out: the rows of `customers`."""
-    day = _day(on)
+    day = calendar_day(on)
     keep = pd.Series(True, index=customers.index)
     if SIGNUP_DATE in customers.columns:
         keep &= (local_day(customers[SIGNUP_DATE], timezone) <= day).fillna(False).astype(bool)
@@ -278,7 +288,7 @@ def due_occasions(dates: pd.DataFrame, customers: pd.DataFrame, *, as_of, horizo
                   timezone: str = TIMEZONE) -> pd.DataFrame:
     """Occasions of active customers whose date falls in the `horizon_days` after `as_of`
     (as_of < date <= as_of + horizon_days). Out: the columns of `dates`."""
-    lo = _day(as_of)
+    lo = calendar_day(as_of)
     hi = lo + pd.Timedelta(days=horizon_days)
     active = active_customers(customers, on=lo, timezone=timezone)[CUSTOMER_ID].astype("str")
     return dates.loc[(dates[DATE] > lo) & (dates[DATE] <= hi) & dates[CUSTOMER_ID].isin(active)].reset_index(drop=True)
@@ -362,7 +372,7 @@ def counts_record(counts: pd.DataFrame, available: pd.DataFrame, *, as_of, horiz
                      "by_segment": {g: int(n) for g, n in part.loc[part["by"] == SEGMENT, ["group", "customers"]].values},
                      "by_value_tier": {g: int(n) for g, n in part.loc[part["by"] == "value_tier", ["group", "customers"]].values}})
     missing = available.loc[~available["available"]]
-    return {"as_of": str(_day(as_of).date()), "horizon_days": int(horizon_days), "counts": rows,
+    return {"as_of": str(calendar_day(as_of).date()), "horizon_days": int(horizon_days), "counts": rows,
             "not_derived": [{"occasion": o, "reason": r, "enable": e}
                             for o, r, e in missing[["occasion", "reason", "enable"]].values]}
 
@@ -392,7 +402,7 @@ def counts_figure(counts: pd.DataFrame, *, horizon_days: int, as_of):
     for y, n in enumerate(totals["customers"]):
         ax.annotate(f"{n:,}", (n, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8.5)
     return plots.finish(fig, n=int(totals["customers"].sum()),
-                        definition=f"occasions with a date in the {horizon_days} days after {_day(as_of).date()}, active customers")
+                        definition=f"occasions with a date in the {horizon_days} days after {calendar_day(as_of).date()}, active customers")
 
 
 # --- the consent-gated occasion list ---------------------------------------------------------------
@@ -452,10 +462,10 @@ def occasion_list_export(listed: pd.DataFrame, reidentification: pd.DataFrame) -
 
 
 def occasion_list_record(counts: Mapping, *, as_of, horizon_days: int, channels: Sequence[str], file: str,
-                         consent_log: bool) -> dict:
+                         consent_log: bool = False) -> dict:
     """The `occasion_list` entry of results.json: counts, horizon, channels, file, consent basis."""
     return {**{k: counts[k] for k in (*STATUSES, "candidates", "customers_included", "exclusion_reasons")},
-            "as_of": str(_day(as_of).date()), "horizon_days": int(horizon_days), "channels": list(channels), "file": file,
+            "as_of": str(calendar_day(as_of).date()), "horizon_days": int(horizon_days), "channels": list(channels), "file": file,
             "consent_basis": "explicit opt-in per channel (CRM contact_consent and consent_channels)"
                              + ("; consent log, latest entry wins, opt-out wins a tie" if consent_log else "")}
 

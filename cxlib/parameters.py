@@ -61,10 +61,12 @@ TYPES: dict[str, tuple[Callable[[object], bool], str]] = {
 
 @dataclass(frozen=True)
 class Rule:
-    """A declared range: `test(value)` must hold; `text` says what the value must be."""
+    """A declared range: `test(value)` must hold; `text` says what the value must be. With
+    `numeric`, only for parameters annotated int or float (unannotated: numbers given)."""
 
     text: str
     test: Callable[[object], bool]
+    numeric: bool = False
 
 
 def _iso_day(value) -> bool:
@@ -92,9 +94,9 @@ RULES: dict[str, Rule] = {
     "retention_days": Rule("a whole number of days >= 0 (0: keep every run)", lambda v: v >= 0),
     "as_of": _DAY, "start": _DAY, "end": _DAY,
 }
-PATTERN_RULES: tuple[tuple[re.Pattern, Rule], ...] = (
-    (re.compile(r"(.+_)?min_n|min_.+"), Rule("a whole number >= 1", lambda v: v >= 1)),
-    (re.compile(r".+_days"), Rule("a number of days >= 0", lambda v: v >= 0)),
+PATTERN_RULES: tuple[tuple[re.Pattern, Rule], ...] = (       # families of numeric parameters
+    (re.compile(r"(.+_)?min_n|min_.+"), Rule("a whole number >= 1", lambda v: v >= 1, numeric=True)),
+    (re.compile(r".+_days"), Rule("a number of days >= 0", lambda v: v >= 0, numeric=True)),
 )
 
 
@@ -121,6 +123,9 @@ def check_value(key: str, value, type_name: str | None, *, audiences: Iterable[s
     if type_name == "str" and isinstance(value, (dt.date, dt.datetime)):
         value = value.isoformat()
     rule = rule_for(key, audiences)
+    if rule is not None and rule.numeric and not (type_name in ("int", "float")
+                                                 or (type_name is None and _is_number(value))):
+        rule = None          # e.g. `name_days: str`, a file of name days, not a number of days
     test, text = TYPES.get(type_name or "", (None, None))
     ok = test is None or test(value)
     if ok and rule is not None:

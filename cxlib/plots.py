@@ -62,7 +62,7 @@ def new_figure(title: str, *, nrows: int = 1, ncols: int = 1, size: tuple[float,
     to the figure's width; `kwargs` go to `plt.subplots` (e.g. sharex)."""
     with house_style():
         fig, axes = plt.subplots(nrows, ncols, figsize=size, layout="constrained", **kwargs)
-        fig.suptitle(textwrap.fill(title, width=int(size[0] * 11.5)), x=0.01, ha="left",
+        fig.suptitle(textwrap.fill(title, width=int(size[0] * 8.5)), x=0.01, ha="left",
                      fontsize=RC["axes.titlesize"], fontweight="bold")
     return fig, axes
 

@@ -13,7 +13,8 @@ stratified by campaign and segment (Mantel-Haenszel, Greenland-Robins interval, 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import ibis
 import numpy as np
@@ -22,9 +23,10 @@ import statsmodels.api as sm
 from scipy import stats as st
 
 from cxlib import engine, metrics, plots
-from cxlib.occasions import DATE, OCCASION, TIMEZONE, WINDOW_START, _day, local_day
+from cxlib import occasions as occ
+from cxlib.occasions import DATE, OCCASION, TIMEZONE, WINDOW_START, local_day
 from cxlib.schema import (
-    CAMPAIGN_ID, CHURN_DATE, CUSTOMER_ID, DIRECTION, RESPONDED_AT, SEGMENT, SENT_AT, SIGNUP_DATE, STATUS, TIMESTAMP,
+    CAMPAIGN_ID, CUSTOMER_ID, DIRECTION, RESPONDED_AT, SEGMENT, SENT_AT, TIMESTAMP,
     TOUCHPOINT, Missing,
 )
 
@@ -41,6 +43,72 @@ def require_campaigns(campaigns: pd.DataFrame | None) -> None:
     """`schema.Missing` when there are no campaign sends to customers."""
     if campaigns is None or len(campaigns) == 0:
         raise Missing("no campaign contacts", enable="the campaigns table (campaign_id, customer_id, sent_at, responded_at)")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What every section of the occasions stage starts from (see `prepare`)."""
+
+    taxonomy: object              # the loaded taxonomy
+    types: pd.DataFrame           # occasion types of the taxonomy (empty without an `occasions` section)
+    available: pd.DataFrame       # which of them the data supports, and why not
+    customers: pd.DataFrame
+    orders: pd.DataFrame
+    events: object                # the event log on the engine (None without events)
+    names: pd.DataFrame           # customer_id, first_name (folded; never shown)
+    calendar: pd.DataFrame        # the name-day calendar
+    as_of: pd.Timestamp           # last day analysed (local)
+    due: pd.DataFrame             # occasions in the horizon of active customers
+    sends: pd.DataFrame           # `label_sends` (empty without campaigns)
+
+
+def _frame(tables: Mapping, name: str) -> pd.DataFrame:
+    return engine.to_pandas(engine.table(tables[name])) if tables.get(name) is not None else pd.DataFrame()
+
+
+def prepare(tables: Mapping, reidentification: pd.DataFrame | None, taxonomy, *, name_days: str = "", as_of: str = "",
+            horizon_days: int = 30, term_months: int | None = None, fatigue_days: float = 90,
+            timezone: str = TIMEZONE, lang: str = "en") -> Inputs:
+    """The stage's shared inputs, never raising on thin data: the occasion types and what the
+    data supports, the occasions due in the `horizon_days` after `as_of` (empty: the day of the
+    last event, order or send), and every campaign send labelled (`label_sends`).
+    `tables`: engine tables (or DataFrames) customers, orders, events, campaigns (any may be None)."""
+    try:
+        types = occ.occasion_types(taxonomy, term_months=term_months, lang=lang)
+    except Missing:
+        types = pd.DataFrame(columns=occ.TYPE_COLUMNS)
+    customers, orders, campaigns = (_frame(tables, n) for n in ("customers", "orders", "campaigns"))
+    events = tables.get("events")
+    names = occ.first_names(reidentification)
+    calendar = occ.read_name_days(name_days)
+    available = occ.availability(types, customers, events=events, names=names, name_days=calendar)
+    last = [s.max() for s in (orders.get(TIMESTAMP), campaigns.get(SENT_AT)) if s is not None and s.notna().any()]
+    if events is not None:
+        e = engine.table(events)
+        last.append(engine.to_pandas(e.agg(last=e[TIMESTAMP].max()))["last"].iloc[0])
+    last = [t for t in last if pd.notna(t)]
+    day = occ.calendar_day(as_of) if as_of else (local_day(pd.Series([max(last)]), timezone).iloc[0] if last
+                                         else pd.Timestamp.now().normalize())
+    horizon = occ.occasion_dates(types, customers, start=day + pd.Timedelta(days=1),
+                                 end=day + pd.Timedelta(days=horizon_days), events=events, names=names,
+                                 name_days=calendar, timezone=timezone) if len(customers) else pd.DataFrame(
+        columns=[CUSTOMER_ID, OCCASION, DATE, WINDOW_START])
+    due = occ.due_occasions(horizon, customers, as_of=day, horizon_days=horizon_days, timezone=timezone) if len(customers) else horizon
+    sends = pd.DataFrame(columns=SEND_COLUMNS)
+    if len(campaigns) and len(customers):
+        sent = local_day(campaigns[SENT_AT], timezone)
+        lead = int(types["lead_days"].max()) if len(types) else 0
+        windows = occ.occasion_dates(types, customers, start=sent.min(), end=sent.max() + pd.Timedelta(days=lead),
+                                     events=events, names=names, name_days=calendar, timezone=timezone)
+        sends = label_sends(campaigns, windows, customers, fatigue_days=fatigue_days, types=types, timezone=timezone)
+    return Inputs(taxonomy, types, available, customers, orders, events, names, calendar, day, due, sends)
+
+
+def setup_table(inputs: Inputs, **parameters) -> dict:
+    """What the stage works from, for the parameters table: counts and the parameters given."""
+    return {"customers": f"{len(inputs.customers):,}", "campaign sends": f"{len(inputs.sends):,}",
+            "occasion types derivable": f"{int(inputs.available['available'].sum())} of {len(inputs.available)}",
+            "as of": str(inputs.as_of.date()), **parameters}
 
 
 # --- sends -----------------------------------------------------------------------------------------
@@ -201,12 +269,20 @@ def response_by_occasion(sends: pd.DataFrame, types: pd.DataFrame, *, confidence
     return pd.DataFrame(rows)
 
 
-def relevance_record(summary: dict, by_occasion: pd.DataFrame, bands: pd.DataFrame, slope: dict,
-                     lowest: pd.DataFrame) -> dict:
-    """The `campaign_relevance` entry of results.json."""
-    return {**summary, "by_occasion": by_occasion.to_dict(orient="records"),
-            "fatigue": {"bands": bands.to_dict(orient="records"), **slope},
-            "lowest_campaigns": lowest.to_dict(orient="records")}
+def relevance_record(summary: dict, by_occasion: pd.DataFrame) -> dict:
+    """The `campaign_relevance` entry of results.json: occasion-timed against other sends, by occasion."""
+    return {**summary, "by_occasion": by_occasion.to_dict(orient="records")}
+
+
+def fatigue_record(bands: pd.DataFrame, slope: dict, *, fatigue_days: float) -> dict:
+    """The `campaign_fatigue` entry of results.json: response by earlier sends and the slope."""
+    return {"fatigue_days": fatigue_days, "bands": bands.to_dict(orient="records"), **slope}
+
+
+def interest_record(table: pd.DataFrame, lowest: pd.DataFrame, *, interest_days: float) -> dict:
+    """The `campaign_interest` entry of results.json: every campaign's response and interest, the lowest."""
+    rows = lambda t: t.assign(first_send=t["first_send"].dt.strftime("%Y-%m-%d")).to_dict(orient="records")  # noqa: E731
+    return {"interest_days": interest_days, "campaigns": rows(table), "lowest": lowest[CAMPAIGN_ID].tolist()}
 
 
 def describe_relevance(summary: dict) -> str:
@@ -327,17 +403,22 @@ def recent_interest(sends: pd.DataFrame, events, *, interest_days: float = 30,
     return pd.Series(flags, index=sends.index)
 
 
-def campaign_table(sends: pd.DataFrame, interest: pd.Series, *, min_sends: int = 100, confidence: float = 0.95) -> pd.DataFrame:
+def campaign_table(sends: pd.DataFrame, events, *, interest_days: float = 30, min_sends: int = 100,
+                   confidence: float = 0.95) -> pd.DataFrame:
     """Per campaign: sends, response rate with interval, the share of recipients with recent
-    interest and the response with and without it; lowest response first. Campaigns with fewer
-    than `min_sends` sends are left out. Out: campaign_id, first_send, sends, responses, rate,
-    ci_low, ci_high, interest_share, rate_interested, rate_not_interested."""
+    interest (`recent_interest`) and the response with and without it; lowest response first.
+    Campaigns with fewer than `min_sends` sends are left out. Out: campaign_id, first_send, sends,
+    responses, rate, ci_low, ci_high, interest_share, rate_interested, rate_not_interested."""
+    require_campaigns(sends)
+    interest = recent_interest(sends, events, interest_days=interest_days)
     g = sends.assign(_i=interest.to_numpy(), _r=sends["responded"].astype(int))
     agg = g.groupby(CAMPAIGN_ID).agg(first_send=("send_day", "min"), sends=("_r", "size"), responses=("_r", "sum"),
                                      interest_share=("_i", "mean"))
     inter = g.loc[g["_i"]].groupby(CAMPAIGN_ID)["_r"].mean().rename("rate_interested")
     other = g.loc[~g["_i"]].groupby(CAMPAIGN_ID)["_r"].mean().rename("rate_not_interested")
     agg = agg.join(inter).join(other).loc[lambda d: d["sends"] >= min_sends]
+    if agg.empty:
+        raise Missing(f"no campaign with at least {min_sends} sends", enable="more campaign sends (campaigns table)")
     low, high = metrics.wilson_interval(agg["responses"], agg["sends"], confidence=confidence)
     return (agg.assign(rate=agg["responses"] / agg["sends"], ci_low=low, ci_high=high).reset_index()
             .sort_values(["rate", CAMPAIGN_ID], kind="stable")
@@ -381,193 +462,3 @@ def describe_interest(lowest: pd.DataFrame, all_campaigns: pd.DataFrame, *, inte
             f"(a web visit or a contact) in the {interest_days:g} days before the send, against {100 * share_all:.0f}% "
             f"over all campaigns.{compare}")
 
-
-# --- disversion: regular customers over all customers -------------------------------------------------
-def _purchases(orders: pd.DataFrame | None, timezone: str) -> pd.DataFrame:
-    """Completed (or status-less) orders as customer_id, day (local)."""
-    if orders is None or len(orders) == 0:
-        return pd.DataFrame({CUSTOMER_ID: pd.Series(dtype="str"), "day": pd.Series(dtype="datetime64[us]")})
-    done = orders.loc[orders[STATUS].fillna("completed").eq("completed")] if STATUS in orders.columns else orders
-    return pd.DataFrame({CUSTOMER_ID: done[CUSTOMER_ID].astype("str").to_numpy(),
-                         "day": local_day(done[TIMESTAMP], timezone).to_numpy()})
-
-
-class _Counter:
-    """Orders per customer in a day range, by binary search on (customer, day) keys."""
-
-    def __init__(self, purchases: pd.DataFrame, ids: pd.Series):
-        self.codes = {c: i for i, c in enumerate(pd.unique(ids.astype("str")))}
-        code = purchases[CUSTOMER_ID].map(self.codes)
-        keep = code.notna().to_numpy()
-        days = purchases["day"].to_numpy().astype("datetime64[D]").astype("int64")[keep]
-        self.keys = np.sort(code.to_numpy()[keep].astype("int64") * 10**6 + days)
-
-    def between(self, ids: pd.Series, lo: pd.Timestamp, hi: pd.Timestamp) -> np.ndarray:
-        """Orders of each customer with lo < day <= hi."""
-        code = ids.astype("str").map(self.codes).to_numpy().astype("int64") * 10**6
-        d = lambda t: int(np.datetime64(t.date(), "D").astype("int64"))      # noqa: E731
-        return np.searchsorted(self.keys, code + d(hi), side="right") - np.searchsorted(self.keys, code + d(lo), side="right")
-
-
-def _active_mask(customers: pd.DataFrame, day: pd.Timestamp, timezone: str) -> np.ndarray:
-    signup = local_day(customers[SIGNUP_DATE], timezone) if SIGNUP_DATE in customers.columns else None
-    churn = local_day(customers[CHURN_DATE], timezone) if CHURN_DATE in customers.columns else None
-    ok = np.ones(len(customers), dtype=bool)
-    if signup is not None:
-        ok &= (signup <= day).fillna(False).to_numpy(dtype=bool)
-    if churn is not None:
-        ok &= ~(churn <= day).fillna(False).to_numpy(dtype=bool)
-    return ok
-
-
-def disversion_by_month(customers: pd.DataFrame, orders: pd.DataFrame | None, *, min_orders: int = 2,
-                        window_days: int = 365, timezone: str = TIMEZONE, confidence: float = 0.95) -> pd.DataFrame:
-    """Disversion rate per month: active customers at the month's end with at least `min_orders`
-    completed orders in the `window_days` up to it (regular customers), over all active customers.
-    Only months with a full look-back window inside the order history are shown.
-    Out: month ('YYYY-MM'), customers, regular, rate, ci_low, ci_high. `schema.Missing` without
-    dated orders or when the history is shorter than the window."""
-    bought = _purchases(orders, timezone)
-    if bought.empty:
-        raise Missing("no completed orders", enable="orders (customer_id, timestamp, status)")
-    first, last = bought["day"].min(), bought["day"].max()
-    ends = pd.date_range(first + pd.Timedelta(days=window_days), last, freq="ME")
-    if len(ends) == 0:
-        raise Missing(f"the order history is shorter than the {window_days}-day window of a regular customer",
-                      enable=f"orders over more than {window_days} days")
-    counter = _Counter(bought, customers[CUSTOMER_ID])
-    rows = []
-    for end in ends:                                     # one vectorised pass per month
-        active = customers.loc[_active_mask(customers, end, timezone), CUSTOMER_ID]
-        regular = counter.between(active, end - pd.Timedelta(days=window_days), end) >= min_orders
-        rows.append({"month": end.strftime("%Y-%m"), "customers": int(len(active)), "regular": int(regular.sum())})
-    out = pd.DataFrame(rows)
-    low, high = metrics.wilson_interval(out["regular"], out["customers"], confidence=confidence)
-    return out.assign(rate=out["regular"] / out["customers"].where(out["customers"] > 0), ci_low=low, ci_high=high)
-
-
-def disversion_trend(monthly: pd.DataFrame, *, confidence: float = 0.95) -> dict:
-    """Change of the disversion rate from the first to the last month shown, in points, with
-    Newcombe's interval (as if independent: conservative, the same customers are in both).
-    Out: first_month, last_month, first_rate, last_rate, difference, ci_low, ci_high, p_value."""
-    if len(monthly) < 2:
-        raise Missing("fewer than two months with a full look-back window", enable="a longer order history")
-    a, b = monthly.iloc[0], monthly.iloc[-1]
-    d = metrics.proportion_difference(b["regular"], b["customers"], a["regular"], a["customers"], confidence=confidence).iloc[0]
-    return {"first_month": a["month"], "last_month": b["month"], "first_rate": float(a["rate"]), "last_rate": float(b["rate"]),
-            "difference": float(d["difference"]), "ci_low": float(d["ci_low"]), "ci_high": float(d["ci_high"]),
-            "p_value": float(d["p_value"])}
-
-
-def campaign_disversion(sends: pd.DataFrame, customers: pd.DataFrame, orders: pd.DataFrame | None, *, follow_days: int = 180,
-                        window_days: int = 365, min_orders: int = 2, tenure_years: Sequence[float] = (1, 3, 5),
-                        min_n: int = 30, alpha: float = 0.05, timezone: str = TIMEZONE,
-                        confidence: float = 0.95) -> pd.DataFrame:
-    """Did a campaign's recipients become regular customers more often than comparable
-    non-recipients? Per campaign (day d = its median send day; campaigns whose d + follow_days
-    lies after the last order are left out): among customers active and not regular at d, the
-    share regular at d + follow_days, recipients against non-recipients standardised to the
-    recipients' mix of segment x tenure band (years since signup, limits `tenure_years`).
-    The last row pools all campaigns (strata by campaign too).
-    Out: campaign_id, day, recipients, rate, matched_rate, difference (points), ci_low, ci_high,
-    p_value, significant (Benjamini-Hochberg at alpha; fewer than min_n recipients: never)."""
-    bought = _purchases(orders, timezone)
-    if bought.empty:
-        raise Missing("no completed orders", enable="orders (customer_id, timestamp, status)")
-    last = bought["day"].max()
-    counter = _Counter(bought, customers[CUSTOMER_ID])
-    ids = customers[CUSTOMER_ID].astype("str")
-    seg = customers[SEGMENT].fillna("unknown").astype("str") if SEGMENT in customers.columns else pd.Series("all", index=customers.index)
-    signup = local_day(customers[SIGNUP_DATE], timezone) if SIGNUP_DATE in customers.columns else pd.Series(pd.NaT, index=customers.index)
-    days = sends.groupby(CAMPAIGN_ID)["send_day"].median().dt.normalize()
-    days = days.loc[days + pd.Timedelta(days=follow_days) <= last]
-    if days.empty:
-        raise Missing(f"no campaign with {follow_days} days of orders after it", enable="orders after the campaigns")
-    strata = []
-    for campaign, day in days.items():                   # one vectorised pass per campaign
-        pop = _active_mask(customers, day, timezone)
-        pop &= counter.between(ids, day - pd.Timedelta(days=window_days), day) < min_orders
-        after = day + pd.Timedelta(days=follow_days)
-        became = counter.between(ids, after - pd.Timedelta(days=window_days), after) >= min_orders
-        tenure = np.searchsorted(np.asarray(tenure_years, float), ((day - signup).dt.days / 365.25).fillna(0).to_numpy(), side="right")
-        got = ids.isin(sends.loc[sends[CAMPAIGN_ID] == campaign, CUSTOMER_ID])
-        frame = pd.DataFrame({"_s": seg.to_numpy(), "_t": tenure, "_x": got.to_numpy(), "_y": became})[pop]
-        agg = frame.groupby(["_s", "_t", "_x"])["_y"].agg(["sum", "size"]).unstack("_x", fill_value=0)
-        if (("size", True) not in agg.columns) or (("size", False) not in agg.columns):
-            continue
-        strata.append(pd.DataFrame({CAMPAIGN_ID: campaign, "day": day, "k1": agg[("sum", True)], "n1": agg[("size", True)],
-                                    "k0": agg[("sum", False)], "n0": agg[("size", False)]}).reset_index(drop=True))
-    if not strata:
-        raise Missing("no campaign had both recipients and comparable non-recipients", enable="campaigns to part of the customers")
-    s = pd.concat(strata, ignore_index=True)
-    rows = [_standardised(part, confidence) | {CAMPAIGN_ID: c, "day": part["day"].iloc[0]} for c, part in s.groupby(CAMPAIGN_ID, sort=False)]
-    out = pd.DataFrame(rows)
-    out = out.assign(**metrics.benjamini_hochberg(out["p_value"].where(out["recipients"] >= min_n), alpha=alpha)[["significant"]]
-                     .fillna(False).astype(bool).set_index(out.index))
-    pooled = _standardised(s, confidence) | {CAMPAIGN_ID: "all campaigns", "day": pd.NaT, "significant": False}
-    pooled["significant"] = bool(pooled["p_value"] < alpha)
-    out = pd.concat([out.sort_values("day", kind="stable"), pd.DataFrame([pooled])], ignore_index=True)
-    return out.loc[:, [CAMPAIGN_ID, "day", "recipients", "rate", "matched_rate", "difference", "ci_low", "ci_high",
-                       "p_value", "significant"]]
-
-
-def _standardised(s: pd.DataFrame, confidence: float) -> dict:
-    """Recipients' rate against non-recipients' rates weighted to the recipients' strata."""
-    s = s.loc[(s["n1"] > 0) & (s["n0"] > 0)]
-    n1 = s["n1"].sum()
-    if n1 == 0:
-        return {"recipients": 0, "rate": np.nan, "matched_rate": np.nan, "difference": np.nan, "ci_low": np.nan,
-                "ci_high": np.nan, "p_value": np.nan}
-    w = s["n1"] / n1
-    p1, p0 = s["k1"] / s["n1"], s["k0"] / s["n0"]
-    diff = float((w * (p1 - p0)).sum())
-    se = float(np.sqrt((w**2 * (p1 * (1 - p1) / s["n1"] + p0 * (1 - p0) / s["n0"])).sum()))
-    z = _z(confidence)
-    p = float(2 * st.norm.sf(abs(diff) / se)) if se > 0 else (1.0 if diff == 0 else 0.0)
-    return {"recipients": int(n1), "rate": float(s["k1"].sum() / n1), "matched_rate": float((w * p0).sum()),
-            "difference": 100 * diff, "ci_low": 100 * (diff - z * se), "ci_high": 100 * (diff + z * se), "p_value": p}
-
-
-def disversion_record(monthly: pd.DataFrame, trend: dict | None, by_campaign: pd.DataFrame | None, *, min_orders: int,
-                      window_days: int, follow_days: int) -> dict:
-    """The `disversion` entry of results.json."""
-    return {"definition": f"regular customer: at least {min_orders} completed orders in the {window_days} days up to the day",
-            "monthly": monthly.to_dict(orient="records"), "trend": trend, "follow_days": follow_days,
-            "by_campaign": None if by_campaign is None else by_campaign.assign(day=by_campaign["day"].dt.strftime("%Y-%m-%d"))
-            .to_dict(orient="records")}
-
-
-def describe_disversion(monthly: pd.DataFrame, trend: dict, *, min_orders: int, window_days: int) -> str:
-    """The disversion rate and its trend in words."""
-    sig = trend["ci_low"] > 0 or trend["ci_high"] < 0
-    word = "rose" if trend["difference"] > 0 else "fell"
-    return (f"The disversion rate (customers with at least {min_orders} orders in the last {window_days} days, over all "
-            f"active customers) was {100 * trend['first_rate']:.1f}% in {trend['first_month']} and "
-            f"**{100 * trend['last_rate']:.1f}%** in {trend['last_month']}: it {word} by {abs(trend['difference']):.1f} "
-            f"points ({trend['ci_low']:+.1f} to {trend['ci_high']:+.1f})" + ("" if sig else ", not significantly") + ".")
-
-
-def describe_campaign_disversion(by_campaign: pd.DataFrame, *, follow_days: int) -> str:
-    """Recipients against comparable non-recipients in words (pooled and the significant campaigns)."""
-    pooled = by_campaign.iloc[-1]
-    each = by_campaign.iloc[:-1]
-    better = each.loc[each["significant"] & (each["difference"] > 0), CAMPAIGN_ID].tolist()
-    named = (f" Significantly more among the recipients of {', '.join(better[:5])}" + (" and others" if len(better) > 5 else "")
-             + "." if better else " No single campaign made a significant difference.")
-    return (f"Within {follow_days} days after a campaign, {100 * pooled['rate']:.1f}% of its recipients who were not yet "
-            f"regular customers became one, against {100 * pooled['matched_rate']:.1f}% of comparable non-recipients "
-            f"(same segment and tenure band): {pooled['difference']:+.1f} points ({pooled['ci_low']:+.1f} to "
-            f"{pooled['ci_high']:+.1f}, p = {pooled['p_value']:.2g}).{named}")
-
-
-def disversion_figure(monthly: pd.DataFrame, trend: dict, *, min_orders: int, window_days: int):
-    """The disversion rate per month with its interval band."""
-    x = pd.to_datetime(monthly["month"])
-    fig, ax = plots.new_figure(f"The share of regular customers {'rose' if trend['difference'] > 0 else 'fell'} from "
-                               f"{100 * trend['first_rate']:.1f}% to {100 * trend['last_rate']:.1f}%")
-    ax.fill_between(x, 100 * monthly["ci_low"], 100 * monthly["ci_high"], color=plots.PALETTE["secondary"], alpha=0.3)
-    ax.plot(x, 100 * monthly["rate"], color=plots.PALETTE["primary"], marker="o")
-    ax.set_ylabel("regular customers (% of active)")
-    return plots.finish(fig, n=int(monthly["customers"].iloc[-1]), definition=(
-        f"regular = at least {min_orders} completed orders in the {window_days} days up to the month's end; "
-        "95% Wilson band; n = active customers in the last month"))

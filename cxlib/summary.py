@@ -176,6 +176,8 @@ TEXT = {
         "complaints_more": " and {n} more",
         "complaints_current": " In {period}: {items}.",
         "complaints_none": "All complaint rates stay within their control limits: no month stands out.",
+        "complaints_item_count": "{category} in {month} ({rate} complaints against a centre of {centre})",
+        "complaints_none_count": "All monthly complaint counts stay within their control limits: no month stands out.",
         "above": "above", "below": "below",
         "contact": ("{included} customers with an unresolved negative moment or a detractor answer in the last {days} "
                     "days are on the call-back list; {no_consent} were left out for lack of consent and {other} for "
@@ -209,6 +211,9 @@ TEXT = {
         "complaints_text": ("Complaint contacts per 1,000 active customers per category and month against the control "
                             "limits of stage 04 (u-chart, widened by Laney's σz where complaints vary beyond chance); *above* is a breakout, *below* an unusually quiet month. Latest first, "
                             "at most {rows} shown."),
+        "complaints_text_count": ("Complaint contacts per category and month, counted: the data hold no active customer "
+                                  "base to divide by, so there is no rate per 1,000. Limits of stage 04 (c-chart); *above* "
+                                  "is a breakout, *below* an unusually quiet month. Latest first, at most {rows} shown."),
         "contact_columns": {"item": "", "customers": "Customers"},
         "contact_rows": {"candidates": "Candidates (negative moment or detractor)", "included": "On the call-back list",
                          "excluded_no_consent": "Left out: no consent", "excluded_other": "Left out: other reasons"},
@@ -345,6 +350,8 @@ TEXT = {
         "complaints_more": " und {n} weitere",
         "complaints_current": " Im Zeitraum {period}: {items}.",
         "complaints_none": "Alle Beschwerdequoten bleiben innerhalb ihrer Eingriffsgrenzen: kein Monat fällt auf.",
+        "complaints_item_count": "{category} im Monat {month} ({rate} Beschwerden bei einer Mittellinie von {centre})",
+        "complaints_none_count": "Alle monatlichen Beschwerdezahlen bleiben innerhalb ihrer Eingriffsgrenzen: kein Monat fällt auf.",
         "above": "darüber", "below": "darunter",
         "contact": ("{included} Kunden mit einem ungelösten negativen Moment oder einer Kritiker-Bewertung in den letzten "
                     "{days} Tagen stehen auf der Rückrufliste; {no_consent} fehlen mangels Einwilligung und {other} aus "
@@ -377,6 +384,10 @@ TEXT = {
         "complaints_text": ("Beschwerdekontakte je 1.000 aktive Kunden pro Kategorie und Monat gegen die Kontrollgrenzen "
                             "aus Stufe 04 (u-Karte, nach Laney um σz erweitert, wo die Beschwerden mehr als zufällig schwanken); *darüber* ist ein Ausbruch, *darunter* ein ungewöhnlich ruhiger Monat. "
                             "Neueste zuerst, höchstens {rows} gezeigt."),
+        "complaints_text_count": ("Beschwerdekontakte pro Kategorie und Monat, gezählt: die Daten enthalten keinen Bestand "
+                                  "aktiver Kunden, daher keine Quote je 1.000. Grenzen aus Stufe 04 (c-Karte); *darüber* "
+                                  "ist ein Ausbruch, *darunter* ein ungewöhnlich ruhiger Monat. Neueste zuerst, höchstens "
+                                  "{rows} gezeigt."),
         "contact_columns": {"item": "", "customers": "Kunden"},
         "contact_rows": {"candidates": "Kandidaten (negativer Moment oder Kritiker)", "included": "Auf der Rückrufliste",
                          "excluded_no_consent": "Ausgelassen: keine Einwilligung", "excluded_other": "Ausgelassen: andere Gründe"},
@@ -528,8 +539,8 @@ def _day(value) -> pd.Timestamp:
 def as_of_day(as_of, results: Mapping | None = None) -> pd.Timestamp | None:
     """The analysis day as midnight UTC: `as_of` ('YYYY-MM-DD') when given, otherwise the latest day
     the stages recorded in `results` (results.json): value.as_of, contact_list.as_of, the end of
-    moments.period and journey.period, the end of the last complaint month and of the last feedback
-    trend period; None when no stage recorded a date.
+    moments.period, journey.period and feedback.period, the end of the last complaint month (rates
+    or counts) and of the last feedback trend period; None when no stage recorded a date.
 
         as_of_day("", {"value": {"as_of": "2025-12-31"}}) -> Timestamp('2025-12-31 00:00:00+0000', tz='UTC')
     """
@@ -538,9 +549,9 @@ def as_of_day(as_of, results: Mapping | None = None) -> pd.Timestamp | None:
     results = results or {}
     days = [(results.get("value") or {}).get("as_of"), (results.get("contact_list") or {}).get("as_of"),
             ((results.get("moments") or {}).get("period") or {}).get("to"),
-            ((results.get("journey") or {}).get("period") or {}).get("to")]
-    months = [r.get("month") for r in _rows(results.get("complaints")).to_dict(orient="records")] \
-        if isinstance(results.get("complaints"), list) else []
+            ((results.get("journey") or {}).get("period") or {}).get("to"),
+            ((results.get("feedback") or {}).get("period") or {}).get("to")]
+    months = [r.get("month") for r in complaint_chart(results)[0]]
     trend = [r.get("period") for kpi in KPI_TILES[:3] for r in _trend_rows(results.get("feedback"), kpi)]
     ends = [_period_end(label) for label in [*months, *trend] if label]
     found = [_day(d) for d in days if d] + [e for e in ends if e is not None]
@@ -919,6 +930,24 @@ def _rows(value) -> pd.DataFrame:
     return pd.DataFrame(value) if isinstance(value, list) and value else pd.DataFrame()
 
 
+def complaint_chart(results: Mapping) -> tuple[list, str]:
+    """The complaint control-chart rows stage 04 recorded and their basis: `complaints` (rates per
+    1,000 active customers; basis 'rate') or, without an active customer base, `complaint_counts`
+    (complaints per month; basis 'count', its complaints / center / ucl / lcl given under the rate
+    columns' names so one reader serves both). ([], 'rate') when neither was recorded.
+
+        complaint_chart({"complaint_counts": [{"complaints": 9, "center": 3.0, ...}]}) -> ([{..., "rate_per_1000": 9}], "count")
+    """
+    if _rows(results.get("complaints")).size:
+        return results["complaints"], "rate"
+    counts = _rows(results.get("complaint_counts"))
+    if not counts.size or not {"complaints", "center", "ucl"} <= set(counts.columns):
+        return [], "rate"
+    named = counts.assign(rate_per_1000=counts["complaints"], center_per_1000=counts["center"],
+                          ucl_per_1000=counts["ucl"], lcl_per_1000=counts.get("lcl", np.nan))
+    return named.to_dict(orient="records"), "count"
+
+
 def _names(rows: pd.DataFrame, labels: Mapping | None, section: str = "moments", col: str = "moment") -> pd.Series:
     """Labels of the codes in `col` in the report language; else the row's own `label`; else the code."""
     own = rows["label"].astype("str") if "label" in rows.columns else rows[col].astype("str")
@@ -1033,26 +1062,28 @@ def _signal(rows: pd.DataFrame) -> pd.Series:
 
 
 def complaints_finding(complaints, *, lang: str = "en", labels: Mapping | None = None, current_period: str = "",
-                       period: str = "quarter", max_listed: int = 3) -> str | None:
+                       period: str = "quarter", max_listed: int = 3, basis: str = "rate") -> str | None:
     """Months out of control (rows of results.json `complaints` with out_of_control): how many,
     above and below the limits, the breakouts (latest first, at most `max_listed` named), and
-    those in `current_period`."""
+    those in `current_period`. `basis` 'count': rows of `complaint_chart` from monthly counts."""
     t = _lang(lang)
+    count = basis == "count"
     rows = _rows(complaints)
     if rows.empty:
         return None
     _require(rows, ["category", "month", "rate_per_1000", "out_of_control", "center_per_1000", "ucl_per_1000"], "complaints")
     flagged = rows.loc[rows["out_of_control"].fillna(False).astype(bool)]
     if flagged.empty:
-        return t["complaints_none"]
+        return t["complaints_none_count" if count else "complaints_none"]
     flagged = flagged.assign(side=_signal(flagged), name=_names(flagged, labels, "complaint_categories", "category"))
     above = flagged.loc[flagged["side"] == "above"].sort_values("month", kind="stable")
     text = t["complaints"].format(n=format_number(len(flagged), 0, lang), above=format_number(len(above), 0, lang),
                                   below=format_number(len(flagged) - len(above), 0, lang))
     if len(above):
         latest = above.iloc[::-1]
-        items = "; ".join(t["complaints_item"].format(category=r["name"], month=r["month"],
-                                                      rate=format_number(r["rate_per_1000"], 1, lang),
+        items = "; ".join(t["complaints_item_count" if count else "complaints_item"].format(
+                              category=r["name"], month=r["month"],
+                              rate=format_number(r["rate_per_1000"], 0 if count else 1, lang),
                                                       centre=format_number(r["center_per_1000"], 1, lang))
                           for r in latest.head(max_listed).to_dict(orient="records"))
         more = t["complaints_more"].format(n=format_number(len(latest) - max_listed, 0, lang)) if len(latest) > max_listed else ""
@@ -1145,13 +1176,14 @@ def findings(tiles: pd.DataFrame, results: Mapping, *, lang: str = "en", audienc
     kpis = [k for k in audience_tiles(audience) if k in set(tiles["kpi"])]
     available = [k for k in kpis if not tiles.set_index("kpi").loc[k, "note"]]
     current = next(iter(tiles.loc[tiles["kpi"] == COMPLAINT_RATE, "period"]), "")
+    chart, basis = complaint_chart(results)
     makers = {
         "tiles": lambda: [headline_finding(tiles, available[0], lang=lang, min_n=min_n, confidence=confidence)
                           if available else None,
                           movers_finding(tiles, available[1:], lang=lang) if len(available) > 1 else None],
         "moments": lambda: [moments_finding(results.get("moments_of_truth"), lang=lang, labels=labels)],
-        "complaints": lambda: [complaints_finding(results.get("complaints"), lang=lang, labels=labels,
-                                                  current_period=current, period=period)],
+        "complaints": lambda: [complaints_finding(chart, lang=lang, labels=labels, current_period=current,
+                                                  period=period, basis=basis)],
         "contact_list": lambda: [contact_list_finding(results.get("contact_list"), lang=lang)],
         "journey": lambda: [journey_finding(results.get("journey"), lang=lang, labels=labels)],
         "value": lambda: [value_finding(results.get("value"), lang=lang)],
@@ -1254,13 +1286,14 @@ def _moments_section(results: Mapping, t: dict, lang: str, labels, top: int) -> 
 
 def _complaints_section(results: Mapping, t: dict, lang: str, labels, current: str, period: str,
                         max_rows: int = 12) -> tuple[str, str]:
-    rows = _rows(results.get("complaints"))
+    chart, basis = complaint_chart(results)
+    rows = _rows(chart)
     if rows.empty:
         return _missing_html("complaints", t)
     flagged = rows.loc[rows["out_of_control"].fillna(False).astype(bool)]
     text = " ".join([complaints_finding(rows.to_dict(orient="records"), lang=lang, labels=labels,
-                                        current_period=current, period=period),
-                     t["complaints_text"].format(rows=max_rows)])
+                                        current_period=current, period=period, basis=basis),
+                     t["complaints_text_count" if basis == "count" else "complaints_text"].format(rows=max_rows)])
     if flagged.empty:
         return "", text
     flagged = flagged.assign(side=_signal(flagged)).sort_values(["month", "category"], ascending=[False, True],
@@ -1276,7 +1309,10 @@ def _complaints_section(results: Mapping, t: dict, lang: str, labels, current: s
                      zip(flagged["ucl_per_1000"], flagged.get("lcl_per_1000", flagged["ucl_per_1000"]), flagged["side"])],
         c["signal"]: [t[s] for s in flagged["side"]],
     })
-    return table_html(table, numeric=[c["complaints"], c["rate"], c["centre"], c["limit"]]), text
+    if basis == "count":                           # the count is the charted value: no rate column
+        table = table.drop(columns=c["rate"])
+    return table_html(table, numeric=[col for col in (c["complaints"], c["rate"], c["centre"], c["limit"])
+                                      if col in table.columns]), text
 
 
 def _contact_section(results: Mapping, t: dict, lang: str) -> tuple[str, str]:
@@ -1402,7 +1438,8 @@ def summary_record(tiles: pd.DataFrame, findings_text: Sequence[str], *, span: M
 
 
 # results.json sections each summary section reads
-SECTION_RESULTS = {"moments": ["moments_of_truth"], "complaints": ["complaints"], "contact_list": ["contact_list"],
+SECTION_RESULTS = {"moments": ["moments_of_truth"], "complaints": ["complaints", "complaint_counts"],
+                   "contact_list": ["contact_list"],
                    "journey": ["journey"], "value": ["value"]}
 
 
@@ -1412,7 +1449,7 @@ def missing_sections(results: Mapping, audience: str = "management") -> list[str
         missing_sections({}, "sales") -> ["value", "journey"]
     """
     return [name for name in audience_sections(audience)
-            if any(not results.get(key) for key in SECTION_RESULTS.get(name, []))]
+            if name in SECTION_RESULTS and not any(results.get(key) for key in SECTION_RESULTS[name])]
 
 
 def analysis_note(as_of, data: pd.DataFrame, *, audience: str = "management", lang: str = "en",

@@ -943,8 +943,9 @@ def basis_label(res: CustomerValue) -> str:
 
 
 def describe_value_model(res: CustomerValue) -> str:
-    """The model and what it did, or why it could not be fitted and what is used instead."""
-    return f"**{res.model}.** " + (res.message if res.status == "fitted" else describe_clv(res))
+    """The model and what it did; in the fallback only its name (`describe_clv` says why and what is
+    used instead, so the report says it once)."""
+    return f"**{res.model}.**" + (f" {res.message}" if res.status == "fitted" else "")
 
 
 def top_customers(res: CustomerValue, k: int = 10) -> pd.DataFrame:

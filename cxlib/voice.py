@@ -76,6 +76,13 @@ def answered_span(feedback: pd.DataFrame, *, col_time: str = TIMESTAMP) -> dict:
     return {"responses": len(feedback), "from": first, "to": last}
 
 
+def answered_period(feedback: pd.DataFrame, *, col_time: str = TIMESTAMP) -> dict:
+    """{from, to}: the first and last answer date ('YYYY-MM-DD'; None without dated answers), for
+    results.json (`feedback.period`) and the summary's analysis day."""
+    span = answered_span(feedback, col_time=col_time)
+    return {k: (None if span[k] == "no dates" else span[k]) for k in ("from", "to")}
+
+
 def comment_languages(comments: pd.DataFrame, detected: pd.Series, *, col_language: str = LANGUAGE,
                       known: Sequence[str] = ("de", "en"), other: str = "other") -> pd.Series:
     """Language per comment: the mapped `language` column where it holds a value ('de', 'en',
@@ -316,6 +323,71 @@ def describe_sample_size(plan: dict, by: Sequence[str]) -> str:
 
 
 # --- guards of the comment sections --------------------------------------------------------------
+NO_KNOWN_LANGUAGE = "no German or English comments"
+NO_KNOWN_LANGUAGE_ENABLE = "feedback.comment in German or English"
+LANGUAGE_LABELS = {"de": "German", "en": "English"}
+NPS_GROUPS = ("detractor", "passive", "promoter")
+
+
+def language_table(comments: pd.DataFrame, languages: pd.Series, *, col_language: str = LANGUAGE) -> pd.DataFrame:
+    """Comments per language for readers: language (German, English, or 'other' with the mapped
+    codes, e.g. 'other (fr)'), comments, read ('themes and sentiment' or 'counted only'); most first.
+    `languages` from `comment_languages`, aligned with `comments`.
+
+        language_table(comments, pd.Series(["other", "en"])) -> [("English", 1, ...), ("other (fr)", 1, ...)]
+    """
+    if col_language in comments.columns:
+        mapped = comments[col_language].astype("str").str.strip().str.lower().replace("", None)
+        codes = ", ".join(sorted(mapped.loc[languages.eq("other").to_numpy()].dropna().unique()))
+    else:
+        codes = ""
+    other = f"other ({codes})" if codes else "other"
+    label = languages.map(LANGUAGE_LABELS).fillna(other)
+    return (pd.DataFrame({"language": label.to_numpy(), "read": np.where(languages.isin(list(LANGUAGE_LABELS)),
+                                                                        "themes and sentiment", "counted only")})
+            .value_counts(["language", "read"]).rename("comments").reset_index()
+            .sort_values(["comments", "language"], ascending=[False, True], kind="mergesort")
+            .loc[:, ["language", "comments", "read"]].reset_index(drop=True))
+
+
+def sentiment_table(categories: pd.Series, sentiments: pd.Series) -> pd.DataFrame:
+    """Comments by NPS group (rows: detractor, passive, promoter, no NPS answer) and sentiment
+    (columns: negative, neutral, positive, not scored = other language) with totals, labelled for
+    readers; rows and columns without comments are left out (totals always shown)."""
+    group = pd.Series(categories.to_numpy(), dtype="object").fillna("no NPS answer")
+    mood = pd.Series(sentiments.to_numpy(), dtype="object").fillna("not scored")
+    rows = [g for g in (*NPS_GROUPS, "no NPS answer") if group.eq(g).any()]
+    cols = [m for m in (*("negative", "neutral", "positive"), "not scored") if mood.eq(m).any()]
+    table = pd.crosstab(group, mood).reindex(index=rows, columns=cols, fill_value=0)
+    return (table.assign(all=table.sum(axis=1)).pipe(lambda t: pd.concat([t, t.sum().to_frame("all").T]))
+            .rename_axis(index="NPS group", columns=None).reset_index())
+
+
+def describe_sentiment(sentiments: pd.Series) -> str:
+    """One sentence on the sentiment of the German and English comments (`text.sentiment`'s
+    sentiment column; missing = other language, not scored)."""
+    scored = sentiments.dropna()
+    if scored.empty:
+        return "No comment is in German or English, so none is scored."
+    shares = scored.value_counts(normalize=True).mul(100)
+    parts = ", ".join(f"{shares.get(m, 0.0):.0f}% {m}" for m in ("positive", "neutral", "negative"))
+    return f"Of {len(scored):,} German and English comments, {parts} (lexicon sentiment)."
+
+
+def describe_languages(languages: pd.Series) -> str:
+    """One sentence: how many comments the text analysis reads (German, English) and how many it
+    only counts (other languages)."""
+    read = int(languages.isin(list(LANGUAGE_LABELS)).sum())
+    other = len(languages) - read
+    if not other:
+        return f"All {len(languages):,} comments are in German or English: themes and sentiment are read in all of them."
+    if not read:
+        return (f"None of the {len(languages):,} comments is in German or English: they are counted, but themes and "
+                "sentiment are read only in these two languages.")
+    return (f"{read:,} of {len(languages):,} comments are in German or English and are read for themes and sentiment; "
+            f"{other:,} in other languages are counted only.")
+
+
 def require_comments(comments: pd.DataFrame) -> None:
     """Raise Missing when there is no comment to analyse."""
     require(len(comments), "no comments in the selection", enable="feedback.comment")
@@ -323,14 +395,14 @@ def require_comments(comments: pd.DataFrame) -> None:
 
 def require_known_language(languages: pd.Series, known: Sequence[str] = ("de", "en")) -> None:
     """Raise Missing unless some comment is in a language the text analysis reads (`known`)."""
-    require(languages.isin(list(known)).any(), "no German or English comments",
-            enable="feedback.comment in German or English")
+    require(languages.isin(list(known)).any(), NO_KNOWN_LANGUAGE, enable=NO_KNOWN_LANGUAGE_ENABLE)
 
 
 def require_scored_comments(categories: pd.Series, sentiments: pd.Series,
                             needed: Sequence[str] = ("detractor", "passive", "promoter")) -> None:
     """Raise Missing unless German or English comments (a sentiment) come from each NPS category
     in `needed` (`categories` from `metrics.nps_category`, aligned with `sentiments`)."""
+    require(sentiments.notna().any(), NO_KNOWN_LANGUAGE, enable=NO_KNOWN_LANGUAGE_ENABLE)
     scored = categories.loc[sentiments.notna().to_numpy()]
     require(scored.notna().any(), "no German or English comment comes with an NPS answer",
             enable="feedback.nps with feedback.comment")

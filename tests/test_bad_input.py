@@ -149,7 +149,7 @@ CASES = {
     "processed_dir_foreign_folder": Case(foreign_folder, 2, [r"processed_dir .*/outside", r"\.cx-insights",
                                                              "sub, thesis.docx", "Nothing was run"]),
     "processed_dir_project_config": Case(args(*STAGE_01, "-p", "processed_dir=config"), 2,
-                                         [r"processed_dir .*/config", "taxonomy.yml"]),
+                                         [r"processed_dir .*/config", "pipeline.yml"]),
     "processed_dir_raw_folder": Case(args(*STAGE_01, "-p", "processed_dir=data/raw"), 2,
                                      [r"processed_dir .*/data/raw", "crm_kunden.csv"]),
     # parameters: type and range from the notebooks' parameters cells (exit 2, nothing run)
@@ -394,3 +394,29 @@ def test_write_contact_list_neutralises_every_cell(tmp_path):
     path = report.write_contact_list(contacts, tmp_path, name="occasion_list.csv")
     assert path.read_text(encoding="utf-8").splitlines() == [
         "customer_ref,channel,value", "'=1+1,phone,-5.0", "K0000002,'@mail,10.0"]
+
+
+def test_every_notebook_default_passes_its_own_checks():
+    """The rule table fits every parameter the notebooks declare: each literal default has its
+    annotated type and lies in its range (a new parameter that a rule would refuse fails here)."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1]
+    paths = {p.stem: p for p in sorted((root / "notebooks").glob("0*.ipynb"))}
+    specs = parameters.parameter_specs(paths)
+    checked = 0
+    for name, found in specs.items():
+        for key, spec in found.items():
+            try:
+                default = ast.literal_eval(spec["default"])
+            except (ValueError, SyntaxError):
+                continue
+            parameters.check_value(key, default, spec["type"], where=f"{name} default ")
+            checked += 1
+    assert checked > 50 and set(specs) >= {"01_validate_clean", "06_summary"}
+
+
+def test_family_rules_apply_to_numbers_only():
+    assert parameters.check_value("name_days", "../config/name_days_de.csv", "str") == "../config/name_days_de.csv"
+    with pytest.raises(parameters.UsageError, match="window_days: must be a number of days >= 0, got -1"):
+        parameters.check_value("window_days", -1, None)                 # not annotated: a number is checked

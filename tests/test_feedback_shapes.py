@@ -21,7 +21,7 @@ from cxlib import metrics, report
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "02_feedback.ipynb"
-TEXT_SECTIONS = {"feedback.languages", "feedback.sentiment", "feedback.themes", "feedback.quotes",
+TEXT_SECTIONS = {"feedback.languages", "feedback.sentiment", "feedback.sentiment_by_nps", "feedback.themes", "feedback.quotes",
                  "feedback.uncovered_terms", "feedback.text_quality_labels"}
 
 
@@ -79,8 +79,8 @@ def test_nps_survey_of_one_segment_in_one_month_with_french_comments(tmp_path):
     assert skips["feedback.trend"]["reason"] == "all dated answers fall in one month (2024-03)"
     assert skips["feedback.word_of_mouth"]["reason"] == "all dated answers fall in one month (2024-03)"
     assert fb["comments"] == {"total": 4, "other": 4}        # French: counted, not scored
-    assert skips["feedback.sentiment"]["reason"] == "no German or English comment comes with an NPS answer"
-    assert skips["feedback.uncovered_terms"]["reason"] == "no German or English comments"
+    for key in ("feedback.sentiment", "feedback.sentiment_by_nps", "feedback.themes", "feedback.uncovered_terms"):
+        assert skips[key]["reason"] == "no German or English comments"      # one reason: listed once at the top
     assert {"feedback.themes", "feedback.quotes", "feedback.text_quality_labels"} <= set(skips)
     assert "feedback.languages" not in skips and "feedback.sample_size" not in skips
 

@@ -135,7 +135,8 @@ def test_one_event_customer():
 def test_funnel_and_timing_without_their_steps_raise_missing(events):
     with pytest.raises(schema.Missing, match=r"no customer has an event of the funnel's first step \(cart or shop_visit\)") as caught:
         journey.funnel(events, ["cart|shop_visit", "order"])
-    assert caught.value.enable == "events.touchpoint cart or shop_visit, or other funnel steps"
+    assert caught.value.enable == ("events.touchpoint cart or shop_visit, or the parameter funnel_steps set to "
+                                   "touchpoints the events hold")
     with pytest.raises(schema.Missing, match="timed pair"):
         journey.time_between_steps(events, [("cart", "order"), ("order", "first_invoice")])
     # one pair that occurs is enough; the other shows zero pairs
@@ -867,3 +868,30 @@ def test_no_nan_or_none_in_sentences_on_thin_data(events, taxonomy):
     assert texts[6] == "0 of 1 orders (0.0%) were cancelled."
     for text in texts:
         assert not {"nan", "None", "inf"} & set(text.replace(".", " ").replace(",", " ").split()), text
+
+
+def test_shown_tables_use_words_percent_and_labels(taxonomy):
+    funnel = pd.DataFrame({"step": ["web_visit|tariff_page", "order"], "customers": [10, 4],
+                           "conversion": [1.0, 0.4], "ci_low": [0.72246, 0.16818], "days_median": [np.nan, 2.345]})
+    got = describe.shown(funnel, taxonomy=taxonomy)
+    assert list(got.columns) == ["step", "customers", "conversion from step 1 (%)", "95% low (%)", "days (median)"]
+    assert got["step"].tolist() == [journey.step_label("web_visit|tariff_page", taxonomy), journey.step_label("order", taxonomy)]
+    assert got["step"].iloc[0].count(" or ") == 1 and "_" not in got["step"].iloc[0]
+    assert got["conversion from step 1 (%)"].tolist() == [100.0, 40.0] and got["95% low (%)"].tolist() == [72.2, 16.8]
+    assert got["days (median)"].iloc[1] == 2.3
+    stages = pd.DataFrame({"stage": ["purchase"], "stage_label": ["Purchase"], "share": [0.25]})
+    assert describe.shown(stages).to_dict("list") == {"stage": ["Purchase"], "share (%)": [25.0]}   # no code column
+    life = pd.DataFrame({"band": [0], "at_risk": [7043], "survival": [0.90351]})
+    assert describe.shown(life).to_dict("list") == {"tenure band": [0], "customers at its start": [7043],
+                                                    "still active at its end (%)": [90.4]}
+    assert describe.shown(funnel.iloc[0:0], taxonomy=taxonomy).empty
+
+
+def test_shares_never_round_to_all_or_nothing():
+    paths = pd.DataFrame({"rank": [1, 2], "path": ["purchase > delivery", "purchase"], "journeys": [1318, 116],
+                          "coverage": [0.859, 0.076], "cumulative_coverage": [0.859, 0.99996], "variants": [11, 11]})
+    assert describe.describe_paths(paths) == ("The 2 most common of 11 path variants cover >99.9% of customers; "
+                                              "the most common alone covers 86%.")
+    paths = paths.assign(cumulative_coverage=[0.859, 0.999])
+    assert "cover 99.9% of customers" in describe.describe_paths(paths)
+    assert describe._pct(0.004) == "0.4%" and describe._pct(0.0) == "0%" and describe._pct(1.0) == "100%"

@@ -39,7 +39,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 from pandas.testing import assert_frame_equal
 
-from cxlib import clean, config, moments, privacy, sources
+from cxlib import clean, config, moments, privacy, report, sources
 
 ROOT = Path(__file__).resolve().parents[1]
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -155,6 +155,8 @@ def test_contact_list_holds_the_crm_number_and_channel_only(baseline, pii):
     assert set(found_pii(path.read_text(encoding="utf-8"), pii)) == {"crm_number"}
     results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
     assert results["contact_list"]["included"] == len(contacts)
+    text_cells = [v for v in contacts.to_numpy().ravel() if pd.isna(pd.to_numeric(v, errors="coerce"))]
+    assert text_cells and not [v for v in text_cells if v.startswith(report.FORMULA_START)]   # no formula injection
 
 
 def test_moments_report_states_the_consent_basis_and_exclusions(baseline):

@@ -178,6 +178,11 @@ def test_as_of_day_from_the_recorded_results():
         == pd.Timestamp("2025-03-05", tz="UTC")
     assert summary.as_of_day("", {"feedback": {"trend": trend_rows("nps")}}) == pd.Timestamp("2025-12-31", tz="UTC")
     assert summary.as_of_day("", {"complaints": complaint_rows()}) == pd.Timestamp("2026-01-31", tz="UTC")
+    assert summary.as_of_day("", {"feedback": {"period": {"from": "2021-10-01", "to": "2021-10-19"}}}) \
+        == pd.Timestamp("2021-10-19", tz="UTC")                       # a survey of one month: its last answer
+    counts = [{"category": "x", "month": "2024-02", "complaints": 1, "out_of_control": False, "center": 1.0, "ucl": 4.0}]
+    assert summary.as_of_day("", {"complaint_counts": counts, "feedback": {"period": {"from": None, "to": None}}}) \
+        == pd.Timestamp("2024-02-29", tz="UTC")
     assert summary.as_of_day("", {}) is None
     assert summary.periods(None, "quarter")["current"]["label"] == ""
 
@@ -594,3 +599,24 @@ def test_taxonomy_labels_in_both_languages():
     assert de["complaint_categories"]["billing"] == "Rechnung" and de["touchpoints"]["order"] == "Bestellung"
     assert summary.taxonomy_labels(tax, "en")["moments"]["invoice_unclear"] == "Unclear invoice item"
     np.testing.assert_equal(len(de["complaint_categories"]), 5)
+
+
+def test_complaint_counts_without_an_active_base():
+    counts = [{"category": "billing", "month": "2024-01", "complaints": 2, "out_of_control": False, "center": 3.0,
+               "ucl": 8.2, "lcl": 0.0},
+              {"category": "billing", "month": "2024-02", "complaints": 11, "out_of_control": True, "center": 3.0,
+               "ucl": 8.2, "lcl": 0.0}]
+    chart, basis = summary.complaint_chart({"complaint_counts": counts})
+    assert basis == "count" and chart[1]["rate_per_1000"] == 11 and chart[1]["ucl_per_1000"] == 8.2
+    assert summary.complaint_chart({}) == ([], "rate")
+    text = summary.complaints_finding(chart, basis="count")
+    assert "billing in 2024-02 (11 complaints against a centre of 3.0)" in text and "per 1,000" not in text
+    quiet = summary.complaints_finding(chart[:1], basis="count")
+    assert quiet == "All monthly complaint counts stay within their control limits: no month stands out."
+    res = {"complaint_counts": counts}
+    assert "complaints" not in summary.missing_sections(res, "service")      # counts are enough for the section
+    empty = summary.kpi_tiles({}, as_of=None)
+    parts = {p["name"]: p for p in summary.build_sections("service", tiles=empty, results=res, findings_text=[])}
+    html_table = parts["complaints"]["html"]
+    assert "Rate per 1,000" not in html_table and ">11<" in html_table and ">8.2<" in html_table
+    assert "no active customer base" in parts["complaints"]["text"]

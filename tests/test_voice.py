@@ -200,10 +200,36 @@ def test_scored_comments_guard():
     voice.require_scored_comments(categories.iloc[:2], pd.Series(["negative", "positive"]), needed=("detractor", "promoter"))
     with pytest.raises(Missing, match="no German or English comment comes with an NPS answer"):
         voice.require_scored_comments(pd.Series([None, None], dtype="str"), pd.Series(["negative", "positive"]))
+    with pytest.raises(Missing) as info:                  # French comments with NPS: the language is what is missing
+        voice.require_scored_comments(categories, pd.Series([None] * 4, dtype="object"))
+    assert (info.value.reason, info.value.enable) == ("no German or English comments",
+                                                      "feedback.comment in German or English")
+
+
+def test_language_and_sentiment_tables_for_readers():
+    comments = pd.DataFrame({"comment": ["a", "b", "c", "d"], "language": pd.Series(["fr", None, "FR ", "it"], dtype="str")})
+    languages = pd.Series(["other", "en", "other", "other"])
+    table = voice.language_table(comments, languages)
+    assert table.to_dict("list") == {"language": ["other (fr, it)", "English"], "comments": [3, 1],
+                                     "read": ["counted only", "themes and sentiment"]}
+    assert voice.language_table(comments.drop(columns="language"), languages)["language"].tolist() == ["other", "English"]
+    assert voice.describe_languages(languages) == ("1 of 4 comments are in German or English and are read for themes "
+                                                   "and sentiment; 3 in other languages are counted only.")
+    assert voice.describe_languages(pd.Series(["other"])).startswith("None of the 1 comments is in German or English")
+    assert voice.describe_sentiment(pd.Series(["positive", "negative", None, "positive"], dtype="object")) == (
+        "Of 3 German and English comments, 67% positive, 0% neutral, 33% negative (lexicon sentiment).")
+    assert voice.describe_sentiment(pd.Series([None], dtype="object")) == "No comment is in German or English, so none is scored."
+    got = voice.sentiment_table(pd.Series(["detractor", None, "promoter", "detractor"]),
+                                pd.Series(["negative", "negative", None, "negative"], dtype="object"))
+    assert list(got.columns) == ["NPS group", "negative", "not scored", "all"]        # no empty neutral/positive column
+    assert got.values.tolist() == [["detractor", 2, 0, 2], ["promoter", 0, 1, 1], ["no NPS answer", 1, 0, 1],
+                                   ["all", 3, 1, 4]]
 
 
 def test_answered_span_without_dates():
     assert voice.answered_span(answers(3, month=None)) == {"responses": 3, "from": "no dates", "to": "no dates"}
+    assert voice.answered_period(answers(3, month=None)) == {"from": None, "to": None}
+    assert voice.answered_period(two_months(answers(4))) == {"from": "2024-03-05", "to": "2024-04-05"}
     assert voice.answered_span(two_months(answers(4))) == {"responses": 4, "from": "2024-03-05", "to": "2024-04-05"}
 
 
