@@ -129,20 +129,24 @@ def interval_plot(table: pd.DataFrame, *, label: str, value: str, low: str, high
                   lang: str = "en") -> Figure:
     """Forest plot: per row a point at `value` with its interval `low`–`high`, labelled by `label`;
     red = significantly on the `worse` side ('lower'/'higher') of `reference`, green = significantly
-    better, light blue = not significant, grey = too few answers (`small`); a line at `reference`
-    (0 for differences, 1 for ratios on a `log` axis)."""
+    better, light blue = not significant, grey = too few answers (`small`); one colour without
+    `significant` and `small`; a line at `reference` (0 for differences, 1 for ratios on a `log` axis)."""
+    if worse not in ("lower", "higher"):
+        raise ValueError(f"worse must be 'lower' or 'higher', got {worse!r}")
     rows = _rows(table, label, value, low, high, significant, small)
     _unique(rows[label], label)
     names = {t: locale.value_label("tone", t, lang) for t in TONES}
     tone = _tones(rows, value, reference=reference if reference is not None else 0.0, worse=worse,
                   significant=significant, small=small)
     rows = rows.assign(_label=_wrap(rows[label]), _tone=tone.map(names))
+    toned = significant is not None or small is not None
     present = [names[t] for t in TONES if (tone == t).any()]
     fig, ax = plots.new_figure(title, size=(8.0, 0.4 * len(rows) + 2.0))
-    sns.pointplot(_long(rows, value, low, high), x=value, y="_label", hue="_tone", order=rows["_label"].tolist(),
-                  hue_order=present, palette={names[t]: TONE_COLOURS[t] for t in TONES}, estimator=_ESTIMATOR,
-                  errorbar=_ERRORBAR, linestyle="none", markers="o", dodge=False, capsize=0.25,
-                  err_kws={"linewidth": 1.3}, ax=ax)
+    sns.pointplot(_long(rows, value, low, high), x=value, y="_label", hue="_tone" if toned else None,
+                  order=rows["_label"].tolist(), hue_order=present if toned else None,
+                  palette={names[t]: TONE_COLOURS[t] for t in TONES} if toned else None,
+                  color=None if toned else C["primary"], estimator=_ESTIMATOR, errorbar=_ERRORBAR, linestyle="none",
+                  markers="o", dodge=False, capsize=0.25, err_kws={"linewidth": 1.3}, ax=ax)
     if reference is not None:
         ax.axvline(reference, color=C["reference"], linewidth=0.8, zorder=1)
     if log:
@@ -278,6 +282,8 @@ def trend(table: pd.DataFrame, *, x: str, value: str, title: str, xlabel: str, y
     """`value` per period `x` as a line with its interval band (`low`/`high`), one line per
     `series` (`colours` by series); rings on `significant` changes, grey points where `small`.
     Periods like '2024-01' are labelled for readers ('Jan 2024')."""
+    if small and min_n is None:
+        raise ValueError("trend: `small` points need `min_n` for their legend")
     rows = _rows(table, x, value, low, high, series, significant, small)
     positions, _distinct, labels = _periods(rows[x], lang)
     rows = rows.assign(_x=positions)
@@ -300,7 +306,7 @@ def trend(table: pd.DataFrame, *, x: str, value: str, title: str, xlabel: str, y
     if small:
         few = rows.loc[rows[small].fillna(False).astype(bool)]
         ax.scatter(few["_x"], few[value], color=C["neutral"], zorder=5, s=30,
-                   label=locale.text("figure.small", lang, min_n=min_n if min_n is not None else "min_n"))
+                   label=locale.text("figure.small", lang, min_n=locale.format_number(min_n, lang)))
     if reference is not None:
         ax.axhline(reference, color=C["reference"], linewidth=0.8, linestyle="--", label=reference_label or "_reference")
     _time_ticks(ax, labels)

@@ -61,6 +61,11 @@ class Inputs:
     due: pd.DataFrame             # occasions in the horizon of active customers
     sends: pd.DataFrame           # `label_sends` (empty without campaigns)
 
+    @property
+    def usable(self) -> pd.DataFrame:
+        """The occasion types the data supports."""
+        return self.types.loc[self.available["available"].to_numpy(dtype=bool)].reset_index(drop=True)
+
 
 def _frame(tables: Mapping, name: str) -> pd.DataFrame:
     return engine.to_pandas(engine.table(tables[name])) if tables.get(name) is not None else pd.DataFrame()
@@ -237,8 +242,8 @@ def occasion_response(sends: pd.DataFrame, *, adjust_for: Sequence[str] = (CAMPA
     Katz interval), adjusted (Mantel-Haenszel over `adjust_for` strata, CMH test), adjusted_for}.
     `schema.Missing` without sends on both sides.
     """
-    x = sends["occasion_timed"].astype(bool)
     require_campaigns(sends)
+    x = sends["occasion_timed"].astype(bool)
     if not x.any() or x.all():
         raise Missing("no campaign send coincided with an occasion" if not x.any() else "every send coincided with an occasion",
                       enable="occasions derivable for the recipients (customers.signup_date, events) and campaign sends to them")

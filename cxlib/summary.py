@@ -1109,9 +1109,11 @@ def contact_list_finding(contact_list: Mapping | None, *, lang: str = "en") -> s
                                other=format_number(c.get("excluded_other"), 0, lang))
 
 
-def journey_finding(journey: Mapping | None, *, lang: str = "en", labels: Mapping | None = None) -> str | None:
+def journey_finding(journey: Mapping | None, *, lang: str = "en", labels: Mapping | None = None,
+                    stated: Sequence[str] = ()) -> str | None:
     """Conversion and repeat customers over the analysed period and the funnel's largest loss
-    (results.json `journey`; None when absent)."""
+    (results.json `journey`; None when absent, or when it would only repeat the rates in `stated`,
+    the KPIs another finding states)."""
     t = _lang(lang)
     conv, rep = (journey or {}).get("conversion_rate"), (journey or {}).get("repeat_customer_rate")
     conv = conv if isinstance(conv, Mapping) and not _missing(conv.get("value")) else None
@@ -1132,6 +1134,9 @@ def journey_finding(journey: Mapping | None, *, lang: str = "en", labels: Mappin
                                               high=_share((conv or {}).get("ci_high"), lang)),
              "repeat": _share((rep or {}).get("value"), lang), "buyers": format_number((rep or {}).get("n"), 0, lang),
              "drop": drop}
+    said = {k for k, rate in ((CONVERSION_RATE, conv), (REPEAT_RATE, rep)) if rate is not None}
+    if not drop and said <= set(stated):
+        return None
     key = "journey" if conv and rep else "journey_conversion" if conv else "journey_repeat"
     return t[key].format(**parts)
 
@@ -1185,7 +1190,7 @@ def findings(tiles: pd.DataFrame, results: Mapping, *, lang: str = "en", audienc
         "complaints": lambda: [complaints_finding(chart, lang=lang, labels=labels, current_period=current,
                                                   period=period, basis=basis)],
         "contact_list": lambda: [contact_list_finding(results.get("contact_list"), lang=lang)],
-        "journey": lambda: [journey_finding(results.get("journey"), lang=lang, labels=labels)],
+        "journey": lambda: [journey_finding(results.get("journey"), lang=lang, labels=labels, stated=available[:1])],
         "value": lambda: [value_finding(results.get("value"), lang=lang)],
     }
     sentences = [s for name in audience_sections(audience) if name in makers for s in makers[name]() if s]
@@ -1492,7 +1497,8 @@ def skipped_note(results: Mapping, *, audience: str = "management", lang: str = 
     return "\n".join(f"- {line}" for line in lines)
 
 
-_ACRONYMS = {"nps": "NPS", "csat": "CSAT", "ces": "CES", "clv": "CLV", "rfm": "RFM", "kpi": "KPI", "fcr": "FCR"}
+_ACRONYMS = {"nps": "NPS", "csat": "CSAT", "ces": "CES", "clv": "CLV", "rfm": "RFM", "kpi": "KPI", "kpis": "KPIs",
+             "fcr": "FCR"}
 
 
 def skipped_part(results: Mapping, *, audience: str = "management", lang: str = "en") -> str:

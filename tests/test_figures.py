@@ -295,3 +295,13 @@ def test_finish_formats_n_in_the_report_language():
     fig, _ax = plots.new_figure("A title")
     plots.finish(fig, n=4210, definition="d", source="CRM", lang="de")
     assert caption(fig) == "n = 4.210 · d · Quelle: CRM"
+
+
+def test_interval_plot_without_significance_is_one_colour():
+    rows = pd.DataFrame({"label": ["a", "b"], "value": [1.0, -1.0], "low": [0.0, -2.0], "high": [2.0, 0.0]})
+    fig = figures.interval_plot(rows, label="label", value="value", low="low", high="high", significant=None,
+                                small=None, title="t", xlabel="x", **TEXT)
+    ax = fig.axes[0]
+    assert sorted(points(ax)) == [(-1.0, 1), (1.0, 0)]
+    assert {to_hex(line.get_color()) for line in ax.lines if line.get_marker() == "o"} == {C["primary"]}
+    assert fig.legends == []

@@ -306,3 +306,18 @@ def test_disversion_trend_and_campaign_comparison():
         ["k", 2, 0.5, 0.0, 50.0], ["all campaigns", 2, 0.5, 0.0, 50.0]]
     with pytest.raises(schema.Missing, match="no campaign with 400 days"):
         disversion.campaign_disversion(sends, cust, orders, follow_days=400)
+
+
+def test_prepare_on_customers_only_gives_occasions_and_no_sends(tax):
+    inputs = relevance.prepare({"customers": customers_frame(), "orders": None, "events": None, "campaigns": None}, None, tax,
+                               as_of="2025-06-10", horizon_days=10)
+    assert inputs.as_of == pd.Timestamp("2025-06-10") and inputs.sends.empty
+    assert inputs.due[["customer_id", "occasion"]].values.tolist() == [["B", "contract_anniversary"], ["B", "renewal_window"]]
+    assert inputs.usable["occasion"].tolist() == ["contract_anniversary", "renewal_window"]
+    with pytest.raises(schema.Missing, match="no campaign contacts"):
+        relevance.occasion_response(inputs.sends)
+    with pytest.raises(schema.Missing, match="no campaign contacts"):
+        relevance.fatigue(inputs.sends)
+    with pytest.raises(schema.Missing, match="no completed orders"):
+        disversion.disversion_by_month(inputs.customers, inputs.orders)
+    assert relevance.prepare({"customers": customers_frame()}, None, Taxonomy({}), as_of="2025-06-10").due.empty

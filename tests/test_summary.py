@@ -461,6 +461,10 @@ def test_moment_and_complaint_findings_edge_cases():
     assert summary.journey_finding({"repeat_customer_rate": {"value": 0.25, "n": 8}}) == \
         "25.0% of 8 buyers ordered more than once."
     assert summary.journey_finding({"funnel": []}) is None
+    only_repeat = {"repeat_customer_rate": {"value": 0.0, "n": 100, "ci_low": 0.0, "ci_high": 0.037}}
+    assert summary.journey_finding(only_repeat, stated=["repeat_customer_rate"]) is None    # the tile said it already
+    one_tile = summary.kpi_tiles({"journey": only_repeat}, as_of=None)
+    assert len(summary.findings(one_tile, {"journey": only_repeat}, audience="management")) == 1
 
 
 def test_value_finding_names_what_the_value_is():
