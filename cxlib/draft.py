@@ -431,7 +431,8 @@ def to_yaml(proposals: list[dict], name: str = "draft", timezone: str = "Europe/
     """The source mapping of `proposals` as YAML text, a comment per decision, `# TODO` where undecided."""
     files = ", ".join(p["file"] for p in proposals)
     lines = [f"# Draft source mapping for {files}, written by `cx map draft`.",
-             "# Check every line (the TODO ones first), then try it: cx run --only 01_validate_clean -p source=THIS.yml",
+             "# Check every line (the TODO ones first), then try it:",
+             f"#   cx run --only 01_validate_clean -p source=config/sources/{name}.yml",
              f"name: {name}",
              f"description: {_scalar('Draft mapping of ' + files)}",
              "defaults:",

@@ -25,7 +25,7 @@ LANGS = ("en", "de")
 LOCALES_DIR = Path(__file__).parent / "locales"
 
 # How the columns of results tables are shown (language-independent):
-#   count    whole number, thousands grouped          12,345
+#   count    whole number, thousands grouped          12,345 (a mean: 3 significant digits)
 #   points   1 decimal (NPS, points of a score)        -2.9
 #   percent  a value already in %, 1 decimal           63.7%
 #   share    a share 0-1 shown in %, 1 decimal         26.4%
@@ -162,6 +162,8 @@ def format_value(value, kind: str, lang: str = "en", *, sign: bool = False) -> s
         return numbers["missing"] if _missing(value) else str(value)
     if _missing(value):
         return numbers["missing"]
+    if isinstance(value, str) and kind not in ("period", "date"):
+        return value                                          # a total row's 'all' in a numeric column
     if kind == "flag":
         return numbers["yes" if bool(value) else "no"]
     if kind == "p":
@@ -172,6 +174,8 @@ def format_value(value, kind: str, lang: str = "en", *, sign: bool = False) -> s
         return format_percent(value, lang, decimals=_DECIMALS[kind], share=kind == "share", sign=sign)
     if kind == "ratio":
         return numbers["times"].format(number=format_number(value, lang, decimals=2))
+    if kind == "count" and float(value) != round(float(value)):
+        return format_number(value, lang, sign=sign)          # a mean in a count column: 3 significant digits
     if kind in _DECIMALS:
         return format_number(value, lang, decimals=_DECIMALS[kind], sign=sign)
     return format_number(value, lang, sign=sign)

@@ -1120,17 +1120,20 @@ _ACRONYMS = {"nps": "NPS", "csat": "CSAT", "ces": "CES", "clv": "CLV", "rfm": "R
              "kpis": "KPIs"}
 
 
-def _section_label(key: str, lang: str) -> str:
-    """'feedback.nps_trend' -> 'Feedback: NPS trend' (the stage's name in `lang`, words not keys)."""
+def _section_label(key: str, lang: str, titles: Mapping[str, str] | None = None) -> str:
+    """'feedback.nps_trend' -> 'Voice of the customer: NPS trend': the title of the stage whose
+    notebook name holds the key's first part (`titles`: {notebook name: title in `lang`}), else
+    its section name; then the rest of the key in words."""
     stage, _, rest = str(key).partition(".")
-    name = SECTION_NAMES.get(lang, {}).get(stage) or stage.replace("_", " ").capitalize()
+    name = next((title for nb, title in (titles or {}).items() if stage in nb.split("_", 1)[-1]), None)
+    name = name or SECTION_NAMES.get(lang, {}).get(stage) or stage.replace("_", " ").capitalize()
     words = [_ACRONYMS.get(word, word) for word in rest.replace(".", " ").replace("_", " ").split()]
     if words and words[0] == words[0].lower():
         words[0] = words[0].capitalize()
     return f"{name}: {' '.join(words)}" if words else name
 
 
-def _skipped_html(skipped, lang: str) -> str:
+def _skipped_html(skipped, lang: str, titles: Mapping[str, str] | None = None) -> str:
     """The sections the stages skipped (results.json `skipped`: [{section, reason, enable}]) as a
     short list: what is not shown, why, and the canonical column or table that would enable it."""
     rows = [row for row in skipped or [] if isinstance(row, Mapping) and row.get("section")]
@@ -1138,7 +1141,7 @@ def _skipped_html(skipped, lang: str) -> str:
         return ""
     labels = LABELS[lang]
     items = "".join(
-        f"<li><strong>{_esc(_section_label(row['section'], lang))}</strong>: {_esc(row.get('reason') or '')}"
+        f"<li><strong>{_esc(_section_label(row['section'], lang, titles))}</strong>: {_esc(row.get('reason') or '')}"
         + (f" ({_esc(labels['needs'])} <code>{_esc(row['enable'])}</code>)" if row.get("enable") else "") + "</li>"
         for row in rows)
     return f"<p>{_esc(labels['not_shown_intro'])}</p><ul>{items}</ul>"
@@ -1197,7 +1200,7 @@ def index_html(record: dict, results: dict) -> str:
         reports += f"<h3>{_esc(labels['other_reports'])}</h3><ol class=\"reports\">{''.join(_report_item(nb, lang) for nb in others)}</ol>"
     sections.append(("reports", labels["reports"].format(audience=audience_name(audience, lang)), reports))
 
-    skipped = _skipped_html(results.get("skipped"), lang)
+    skipped = _skipped_html(results.get("skipped"), lang, {nb["name"]: nb.get("title") or nb["name"] for nb in notebooks})
     if skipped:
         sections.append(("not-shown", labels["not_shown"], skipped))
     sections.append(("changes", labels["changes"], _comparison_html(comparison, lang)))

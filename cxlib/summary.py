@@ -244,7 +244,9 @@ TEXT = {
         "skipped_item": "{stage} · {section}: {reason}{enable}.",
         "skipped_enable": " (needs {enable})",
         "stage_names": {"validation": "Validation", "feedback": "Voice of the customer", "journey": "Customer journeys",
-                        "moments": "Moments of truth", "value": "Customer value", "summary": "Summary"},
+                        "moments": "Moments of truth", "value": "Customer value", "summary": "Summary",
+                        "occasions": "Occasions", "campaign_relevance": "Campaign relevance",
+                        "disversion": "Regular customers from campaigns"},
         "sections_note": ("Below, the sections of this audience's view in its order, all from what stages 01–05 recorded "
                           "in this run's `results.json`; each tile names its period. Sections and tiles the data could "
                           "not support are listed at the end."),
@@ -418,7 +420,9 @@ TEXT = {
         "skipped_item": "{stage} · {section}: {reason}{enable}.",
         "skipped_enable": " (benötigt {enable})",
         "stage_names": {"validation": "Validierung", "feedback": "Stimme der Kunden", "journey": "Customer Journeys",
-                        "moments": "Momente der Wahrheit", "value": "Kundenwert", "summary": "Zusammenfassung"},
+                        "moments": "Momente der Wahrheit", "value": "Kundenwert", "summary": "Zusammenfassung",
+                        "occasions": "Anlässe", "campaign_relevance": "Relevanz der Kampagnen",
+                        "disversion": "Stammkunden aus Kampagnen"},
         "sections_note": ("Darunter die Abschnitte der Sicht dieser Zielgruppe in ihrer Reihenfolge, alle aus dem, was die "
                           "Stufen 01–05 in `results.json` dieses Laufs erfasst haben; jede Kachel nennt ihren Zeitraum. "
                           "Abschnitte und Kacheln, die die Daten nicht tragen, stehen am Ende."),
@@ -1491,7 +1495,8 @@ def skipped_note(results: Mapping, *, audience: str = "management", lang: str = 
         key = (stage, str(item.get("reason") or "").rstrip("."), item.get("enable") or "")
         groups.setdefault(key, []).append(" ".join(_ACRONYMS.get(w, w) for w in part.replace("_", " ").split()))
     for (stage, reason, enable), parts in groups.items():
-        lines.append(t["skipped_item"].format(stage=t["stage_names"].get(stage, stage), section=", ".join(parts),
+        name = t["stage_names"].get(stage) or stage.replace("_", " ").capitalize()     # a stage added later: words
+        lines.append(t["skipped_item"].format(stage=name, section=", ".join(parts),
                                               reason=reason,
                                               enable=t["skipped_enable"].format(enable=enable) if enable else ""))
     return "\n".join(f"- {line}" for line in lines)

@@ -865,8 +865,8 @@ def customer_value(
         try:
             holdout = holdout_check(orders, holdout_months=holdout_months, as_of=end, method="map",
                                     min_repeat_buyers=min_repeat_buyers, seed=seed)
-        except ModelUnsupported as exc:
-            holdout_message = f"Holdout check not possible: {exc}."
+        except ModelUnsupported as exc:       # the model of all data stands; only its check is missing
+            holdout_message = holdout_reason(exc)
     merged = base.merge(predicted, on=CUSTOMER_ID, how="left", validate="one_to_one")
     scope = f" of {', '.join(categories)} purchases" if categories else ""
     return CustomerValue(
@@ -880,6 +880,18 @@ def customer_value(
                  + note),
         params=fit.params, total=_total(draws, interval), holdout=holdout, holdout_message=holdout_message,
     )
+
+
+def holdout_reason(exc: Exception) -> str:
+    """Why the holdout check could not run, from the ModelUnsupported of its refit, without the
+    fallback clause ('historic value is used'): the model of all data stands, only its check is missing.
+
+        holdout_reason(ModelUnsupported("only 9 of 80 customers bought again (...): predicted CLV is not computed, "
+                                        "historic value is used"))
+        -> "Holdout check not possible: only 9 of 80 customers bought again (...) in the data before the holdout months."
+    """
+    reason = str(exc).removesuffix("historic value is used").rstrip(":;, ").removesuffix("predicted CLV is not computed")
+    return f"Holdout check not possible: {reason.rstrip(':;, ')} in the data before the holdout months."
 
 
 def clv_distribution(value: CustomerValue) -> dict:
@@ -975,13 +987,14 @@ def clv_record(res: CustomerValue, *, horizon_months: int, annual_discount_rate:
 
 
 def require_model(res: CustomerValue, *, min_repeat_buyers: int = 50) -> pd.DataFrame:
-    """The fitted model's parameters (model, parameter, estimate, ci_low, ci_high; rounded to 3);
-    schema.Missing with the reason when the model could not be fitted."""
+    """The fitted model's parameters (model, parameter, estimate, ci_low, ci_high; rounded to 3; the
+    interval columns left out when a MAP fit has none); schema.Missing with the reason when the
+    model could not be fitted."""
     require(len(res.customers), "no customer with a purchase to value", enable=ENABLE_ORDERS)
     if res.status != "fitted":
         raise Missing(res.message.removeprefix("Model not supported: ").rstrip("."),
                       enable=f"repeat purchases of at least {min_repeat_buyers:,} customers")
-    return res.params.round(3)
+    return res.params.round(3).dropna(axis=1, how="all")
 
 
 def require_holdout(res: CustomerValue, *, min_repeat_buyers: int = 50) -> pd.DataFrame:
@@ -1068,6 +1081,17 @@ def kpi_by_tier(
         .assign(n=lambda d: d["n"].fillna(0).astype("int64"), kpi=kpi)
         .pipe(lambda d: d[["kpi", *[c for c in d.columns if c != "kpi"]]])
     )
+
+
+def require_tier_comparison(by_tier: pd.DataFrame) -> None:
+    """schema.Missing when fewer than two tiers of a `kpi_by_tier` table have answers: one bar is no
+    comparison (the table's numbers stay valid and may be recorded first)."""
+    answered = by_tier.loc[by_tier["n"] > 0, VALUE_TIER].astype(str).tolist()
+    kpi = metrics.LABELS.get(by_tier["kpi"].iloc[0], "KPI") if "kpi" in by_tier.columns and len(by_tier) else "KPI"
+    require(len(answered) >= 2,
+            (f"only the {answered[0]} tier has {kpi} answers" if answered else f"no tier has {kpi} answers")
+            + ", so the tiers cannot be compared",
+            enable="feedback.customer_id of customers in two or more value tiers")
 
 
 def nps_by_tier(feedback: pd.DataFrame, tiered: pd.DataFrame, *, as_of=None, window_days: int | None = None,

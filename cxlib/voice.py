@@ -64,6 +64,33 @@ def comments(feedback: pd.DataFrame, *, col_comment: str = COMMENT) -> pd.DataFr
     return feedback.loc[feedback[col_comment].astype("str").str.strip().str.len().fillna(0).gt(0).to_numpy()]
 
 
+OVERALL = "overall"     # touchpoint of the overall rating in a ratings table (the other rows rate aspects)
+
+
+def overall_answers(feedback: pd.DataFrame, *, touchpoint: str = "", col_touchpoint: str = TOUCHPOINT) -> pd.DataFrame:
+    """The answers the KPIs are read from: in a ratings table (rows with touchpoint 'overall' beside
+    rows rating aspects: price, quality, ...) only the overall ratings, since a KPI over every aspect
+    rating mixes questions; all answers otherwise, or when `touchpoint` selects one on purpose.
+
+        overall_answers(pd.DataFrame({"touchpoint": ["overall", "price_value"], "csat": [9, 3]})) -> the first row
+    """
+    if touchpoint or col_touchpoint not in feedback.columns:
+        return feedback
+    overall = feedback[col_touchpoint].astype("str").str.strip().str.lower().eq(OVERALL).to_numpy()
+    return feedback.loc[overall] if overall.any() else feedback
+
+
+def describe_overall(answers: pd.DataFrame, kept: pd.DataFrame, *, col_touchpoint: str = TOUCHPOINT) -> str:
+    """One sentence when `overall_answers` kept only the overall ratings of `answers`: how many, and
+    how many aspect ratings stay out of the KPIs ('' when all answers are kept)."""
+    if len(kept) == len(answers):
+        return ""
+    aspects = answers.loc[~answers.index.isin(kept.index), col_touchpoint].dropna().nunique()
+    return (f"The data rate {aspects} aspect(s) besides the overall experience: the KPIs below are read from the "
+            f"{len(kept):,} overall ratings; the {len(answers) - len(kept):,} aspect ratings are left out here "
+            "(the moments-of-truth stage weighs the aspects as drivers of the overall rating).")
+
+
 def answered_span(feedback: pd.DataFrame, *, col_time: str = TIMESTAMP) -> dict:
     """{responses, from, to}: the number of answers and the first and last date ('no dates' when
     none is dated) for the parameters table.

@@ -180,9 +180,15 @@ def test_display_table_shares_codes_and_missing_values():
         "signal": ["above the upper limit", "–"]}
 
 
+def test_display_table_keeps_text_in_a_numeric_column():
+    table = pd.DataFrame({"decile": [10, 9, "all"], "predicted": [2.5, 1.25, 1.875]})
+    assert locale.display_table(table).to_dict(orient="list") == {"decile": ["10", "9", "all"],
+                                                                  "predicted": ["2.5", "1.25", "1.88"]}
+
+
 def test_display_table_overrides_and_leaves_the_input_alone(by_segment):
     before = by_segment.copy()
-    shown = locale.display_table(by_segment, kinds={"value": "count"}, labels={"value": "NPS"}, columns=["value"])
+    shown = locale.display_table(by_segment, kinds={"value": "money"}, labels={"value": "NPS"}, columns=["value"])
     assert shown["NPS"].tolist() == ["-3", "10"]
     pd.testing.assert_frame_equal(by_segment, before)
 

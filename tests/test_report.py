@@ -258,14 +258,16 @@ def test_section_above_is_the_last_heading_before_the_cell():
 def test_index_html_lists_skipped_sections_in_the_report_language():
     skipped = [{"section": "feedback.nps_trend", "reason": "no NPS answers", "enable": "feedback.nps"},
                {"section": "moments.churn", "reason": "nobody churned", "enable": None}]
-    html = report.index_html(run_record(), {"skipped": skipped})
+    record = full_record()
+    html = report.index_html(record, {"skipped": skipped})
     assert '<section id="not-shown"><h2>Not shown for this data</h2>' in html
-    assert ("<li><strong>Feedback: NPS trend</strong>: no NPS answers (needs <code>feedback.nps</code>)</li>"
-            "<li><strong>Moments: Churn</strong>: nobody churned</li>") in html
+    assert ("<li><strong>02_Feedback: NPS trend</strong>: no NPS answers (needs <code>feedback.nps</code>)</li>"
+            "<li><strong>Moments: Churn</strong>: nobody churned</li>") in html      # the stage's title, else a name
     assert "feedback.nps_trend" not in html                 # no machine keys, and not repeated as headline numbers
-    html_de = report.index_html({**run_record(), "run_parameters": {"lang": "de"}}, {"skipped": skipped})
+    html_de = report.index_html({**record, "run_parameters": {"lang": "de"}}, {"skipped": skipped})
     assert "<h2>Für diese Daten nicht gezeigt</h2>" in html_de
-    assert "<strong>Kundenfeedback: NPS trend</strong>: no NPS answers (benötigt <code>feedback.nps</code>)" in html_de
+    assert "<strong>Momente der Wahrheit: Details: Churn</strong>: nobody churned" in html_de
+    assert "<strong>02_Feedback: NPS trend</strong>: no NPS answers (benötigt <code>feedback.nps</code>)" in html_de
     assert "not-shown" not in report.index_html(run_record(), {"skipped": []})
 
 
@@ -817,8 +819,9 @@ def test_stage_figures_have_their_title_as_alt_text(baseline):
 
 
 def test_every_figure_cell_shows_its_figure_in_the_stage_report(baseline):
-    """Each executed cell that finishes a house-style figure (`plots.finish(`) carries an image or
-    says why there is none (a markdown output starting "No "), and the reader's HTML has as many
+    """Each executed cell that finishes a house-style figure (`plots.finish(`, or a figure function
+    `…_figure(` of a stage's figure module) carries an image or says why there is none (a markdown
+    output starting "No ", or the note of a skipped section), and the reader's HTML has as many
     images as the executed notebook (a backend mix-up once dropped every figure after a
     notebook's first)."""
     from bs4 import BeautifulSoup
@@ -828,11 +831,12 @@ def test_every_figure_cell_shows_its_figure_in_the_stage_report(baseline):
     checked = 0
     for nb in record["notebooks"]:
         cells = nbformat.read(run_dir / nb["ipynb"], as_version=4).cells
-        figure_cells = [c for c in cells if c.cell_type == "code" and "plots.finish(" in c.source]
+        figure_cells = [c for c in cells if c.cell_type == "code" and re.search(r"plots\.finish\(|\w_figure\(", c.source)]
         images = [o for c in cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
         drawn = [c for c in figure_cells if any("image/png" in o.get("data", {}) for o in c.outputs)]
         blank = [c.source.splitlines()[0] for c in figure_cells if c not in drawn
-                 and not any(o.get("data", {}).get("text/markdown", "").startswith("No ") for o in c.outputs)]
+                 and not any(o.get("data", {}).get("text/markdown", "").startswith(("No ", "*Not shown", "*Nicht gezeigt"))
+                             for o in c.outputs)]
         assert blank == [], (nb["name"], blank)
         html_images = BeautifulSoup((run_dir / nb["html"]).read_text(encoding="utf-8"), "html.parser").find_all("img")
         assert len(html_images) >= len(images) >= len(drawn), nb["name"]      # 06 also embeds its own

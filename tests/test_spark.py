@@ -5,11 +5,12 @@ fails with a message that says what to install.
 Compared on two logs, each written to Parquet and read back by both engines:
 - a hand-made log: rows out of order, events with the same timestamp (the event id decides),
   a customer with one event, a lead without events, an empty segment ('wholesale': a customer
-  without events, also listed as a group), contacts with and without outcome and wait;
+  without events, also listed as a group), contacts with and without outcome and wait, and
+  events without a customer id (a complaint with a long wait, a web visit: in no journey);
 - the demo company at 3,000 customers (about 57,000 events), through the demo source mapping
   and the cleaning rules as 01_validate_clean does.
 
-Every case runs one public journey / moments function on both engines; event-level outputs
+Every case runs one public journey / moments / value function on both engines; event-level outputs
 are sorted by a total order before the comparison. The Spark cases need pyspark
 (`pip install .[spark]`) and a Java runtime and are marked `spark`; without them they are
 skipped, unless CX_REQUIRE_SPARK=1 (set by `make test-spark`), which makes that a failure.
@@ -29,13 +30,23 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from cxlib import clean, config, demo, engine, journey, moments, schema, sources
+from cxlib import clean, config, demo, engine, journey, moments, schema, sources, value
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ("customers", "events", "orders", "campaigns", "feedback")
 SEGMENT_GROUPS = ["private", "business", "wholesale"]       # wholesale: no events (an empty segment)
 STEPS = ["web_visit", "quote|consultation", "order", "activation"]
 PAIRS = [("quote|consultation", "order"), ("order", "activation"), ("order", "order")]
+# derived moments beyond the taxonomy's: a `between` moment dated at its start and at its deadline, and
+# quotes without an order within 1.5 days (a `missed` rule with and without `since`)
+RULES = {
+    "slow_from_order": {"between": ["order", "activation"], "min_days": 14, "dated_at": "first"},
+    "slow_by_deadline": {"between": ["order", "activation"], "min_days": 14, "dated_at": "deadline"},
+    "quote_unanswered": {"missed": {"due": "quote", "done": "order", "since": "web_visit"}, "grace_days": 1.5},
+    "quote_again_unanswered": {"missed": {"due": "quote", "done": "order"}, "grace_days": 1.5},
+}
+COMPARABLE = {"slow_provisioning": {"touchpoint": ["order"]},
+              "long_hotline_wait": {"contact_reason": ["invoice_unclear", "complaint_hotline"]}}
 
 
 def utc(*text) -> list:
@@ -51,7 +62,8 @@ def canonical(name: str, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def hand_made() -> dict[str, pd.DataFrame]:
-    """A small company: A, B, D buy; C is a lead with one event; E (wholesale) has no events."""
+    """A small company: A, B, D buy (A and B again); C is a lead with one event; E (wholesale) has no
+    events; n1, n2 carry no customer id."""
     ev = pd.DataFrame([
         # event_id, customer, timestamp, touchpoint, channel, contact_reason, resolved, wait, direction, text
         ("a3", "A", "2024-01-03 09:00", "order", "web", None, None, None, None, None),
@@ -74,6 +86,8 @@ def hand_made() -> dict[str, pd.DataFrame]:
         ("d4", "D", "2024-01-15 10:00", "service_contact", "phone", "complaint_service_failure", False, 900.0, "inbound", None),
         ("d5", "D", "2024-01-16 10:00", "order_cancelled", "system", None, None, None, None, "zu teuer"),
         ("a8", "A", "2024-03-10 07:00", "outage_notification", "sms", "outage_notification", None, 600.0, "outbound", None),
+        ("n1", None, "2024-02-15 08:00", "complaint", "phone", "complaint_billing", False, 700.0, "inbound", None),
+        ("n2", None, "2024-01-05 12:00", "web_visit", "web", None, None, None, None, None),        # tie with b1, b2
     ], columns=["event_id", "customer_id", "timestamp", "touchpoint", "channel", "contact_reason", "resolved",
                 "wait_seconds", "direction", "text"])
     ev = ev.assign(timestamp=utc(*ev["timestamp"]))
@@ -87,11 +101,12 @@ def hand_made() -> dict[str, pd.DataFrame]:
         "consent_channels": ["email", "phone", None, "phone, sms", None],
     })
     orders = pd.DataFrame({
-        "order_id": ["o1", "o2", "o3", "o4"], "customer_id": ["A", "A", "B", "D"],
-        "timestamp": utc("2024-01-03 09:00", "2024-03-02", "2024-01-06 12:00", "2024-01-12"),
-        "product": ["Breitband 100", "Mobil S", "Breitband 100", "Mobil S"],
-        "category": ["Breitband", "Mobilfunk", "Breitband", "Mobilfunk"],
-        "revenue": [30.0, 10.0, 30.0, 10.0], "status": ["completed", "completed", "completed", "cancelled"],
+        "order_id": ["o1", "o2", "o3", "o4", "o5", "o6"], "customer_id": ["A", "A", "B", "D", "A", "B"],
+        "timestamp": utc("2024-01-03 09:00", "2024-03-02", "2024-01-06 12:00", "2024-01-12", "2024-03-10", "2024-02-20"),
+        "product": ["Breitband 100", "Mobil S", "Breitband 100", "Mobil S", "Mobil S", "Mobil S"],
+        "category": ["Breitband", "Mobilfunk", "Breitband", "Mobilfunk", "Mobilfunk", "Mobilfunk"],
+        "revenue": [30.0, 10.0, 30.0, 10.0, 10.0, 10.0],
+        "status": ["completed", "completed", "completed", "cancelled", "completed", "completed"],
     })
     campaigns = pd.DataFrame({
         "campaign_id": ["k1", "k1", "k2", "k2"], "customer_id": ["A", "B", "C", "D"],
@@ -134,6 +149,17 @@ def _handled(t, tax):
     return moments.handled_contacts(events, codes)
 
 
+def _derived(t, rules):
+    return _total_order(engine.to_pandas(moments.with_derived_moments(t["events"], rules=rules)
+                                         .select("event_id", "customer_id", "timestamp", "contact_reason")))
+
+
+def _tiered(t):
+    """Value tiers by net revenue to date (pandas, as notebook 05 builds them from the orders)."""
+    historic = value.historic_value(engine.to_pandas(t["orders"]))
+    return value.value_tiers(historic.rename(columns={"revenue": "value"}), tiers={"high": 0.5, "low": 0.5})
+
+
 CASES = {
     # journey
     "overview": lambda t, tax: journey.overview(t["events"]),
@@ -155,6 +181,7 @@ CASES = {
                                                               groups=SEGMENT_GROUPS, since="2023-01-01"),
     "repeat_customer_rate": lambda t, tax: journey.repeat_customer_rate(journey.attach(t["orders"], t["customers"]),
                                                                         by="segment", groups=SEGMENT_GROUPS),
+    "order_intervals": lambda t, tax: journey.order_intervals(journey.attach(t["orders"], t["customers"]), by="segment"),
     "repeat_vs_new_conversion": lambda t, tax: journey.repeat_vs_new_conversion(
         _events(t, tax), t["orders"], customers=t["customers"], steps=["quote", "consultation"], window_days=30,
         as_of=_period(t)[1], by="segment"),
@@ -170,6 +197,9 @@ CASES = {
     "candidate_moments": lambda t, tax: moments.candidate_moments(moments.with_derived_moments(t["events"], tax), tax),
     "with_derived_moments": lambda t, tax: _total_order(engine.to_pandas(
         moments.with_derived_moments(t["events"], tax).select("event_id", "customer_id", "timestamp", "contact_reason"))),
+    "derived_dated_and_missed": lambda t, tax: _derived(t, RULES),
+    "comparable_responses": lambda t, tax: moments.comparable_responses(
+        moments.with_derived_moments(t["events"], tax), t["feedback"], COMPARABLE, window_days=30),
     "handled_contacts": lambda t, tax: _total_order(engine.to_pandas(_handled(t, tax))),
     "response_exposures": lambda t, tax: moments.response_exposures(_handled(t, tax), t["feedback"], window_days=30),
     "churn_cells": lambda t, tax: moments.churn_cells(_handled(t, tax), t["customers"], start=_period(t)[0],
@@ -181,6 +211,12 @@ CASES = {
     "recent_moments": _recent,
     "survey_responses": lambda t, tax: moments.survey_responses(t["feedback"], t["customers"]),
     "rows_for_customers": lambda t, tax: _total_order(moments.rows_for_customers(t["orders"], _recent(t, tax))),
+    # customer value: contacts per value tier counted on the engine
+    "exposure_by_tier": lambda t, tax: value.exposure_by_tier(
+        _tiered(t), t["events"], reasons=tax.complaint_category_of_reason, window_days=365),
+    "at_risk": lambda t, tax: value.at_risk(
+        _tiered(t), t["events"], engine.to_pandas(t["feedback"]), high_tiers=["high"],
+        negative_reasons=value.negative_moment_reasons(tax), window_days=90),
 }
 
 

@@ -537,6 +537,8 @@ def test_sections_without_results_are_left_out_and_listed():
     grouped = summary.skipped_note({"skipped": [*same, {"section": "journey.conversion", "reason": "no leads"}]})
     assert grouped.splitlines()[-2:] == ["- Customer journeys · stages, stage flow: no events (needs events).",
                                          "- Customer journeys · conversion: no leads."]
+    later = summary.skipped_note({"skipped": [{"section": "new_stage.part", "reason": "no data"}]})
+    assert later.splitlines()[-1] == "- New stage · part: no data."
     assert summary.skipped_note(results()) == "" and summary.skipped_part(results()) == ""
     german = summary.skipped_part({"skipped": [{"section": "value.rfm", "reason": "no orders", "enable": "orders"}]},
                                   lang="de")

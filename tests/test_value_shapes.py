@@ -8,6 +8,8 @@ complaints and NPS) asserting the recorded results and the skipped sections.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -159,6 +161,10 @@ def test_cx_by_tier_uses_csat_without_nps_and_undated_answers():
     assert value.describe_kpi_by_tier(out, min_n=1) == (
         "CSAT of the high tier: 100.0% (95% interval 34.2% to 100.0%, n = 2), +50.0 percentage points against the "
         "other tiers (adjusted p = 0.248: no significant difference).")
+    value.require_tier_comparison(out)                  # two tiers answered: a comparison
+    one = value.kpi_by_tier(fb.loc[fb["customer_id"].isin(["a", "b"])], TIERED, as_of=AS_OF, min_n=1)
+    assert missing(value.require_tier_comparison, one).reason == ("only the high tier has CSAT answers, so the tiers "
+                                                                  "cannot be compared")
     few = value.kpi_by_tier(fb, TIERED, as_of=AS_OF, min_n=5)
     assert value.describe_kpi_by_tier(few, min_n=5) == ("The high tier has 2 CSAT answers, fewer than 5: not compared "
                                                         "with the other tiers.")
@@ -258,6 +264,10 @@ def test_notebook_survey_only_skips_every_value_section(tmp_path):
     assert set(gaps) == {"value.historic", "value.rfm", "value.per_customer", "value.clv_model", "value.tiers",
                          "value.kpi_by_tier", "value.complaints_by_tier", "value.moments_by_tier", "value.at_risk"}
     assert set(gaps.values()) == {"no orders"}      # one reason, so the report lists it once at the top
+    executed = json.loads((tmp_path / "out.ipynb").read_text(encoding="utf-8"))
+    shown = ["".join(o.get("data", {}).get("text/markdown", "")) for c in executed["cells"] for o in c.get("outputs", [])]
+    assert any(t.startswith("**Not shown for this data:**") and "No orders" in t and "9 sections" in t for t in shown)
+    assert sum("(as above)" in t for t in shown) == 8 and sum("(needs the orders table" in t for t in shown) == 2
 
 
 def test_notebook_one_order_per_customer_csat_and_anonymous_complaints(tmp_path):
@@ -294,8 +304,32 @@ def test_notebook_orders_of_one_day_with_complaints_and_nps(tmp_path):
     results = run_notebook(tmp_path, frames, "-p", "min_n", "1")
     got = results["value"]
     assert got["as_of"] == "2024-06-30" and got["historic"]["customers"] == 10
-    assert set(skipped(results)) == {"value.rfm", "value.clv_model"}
+    assert set(skipped(results)) == {"value.rfm", "value.clv_model", "value.kpi_by_tier"}
     assert skipped(results)["value.rfm"] == "every purchase falls on the same day, so recency cannot rank customers"
+    assert skipped(results)["value.kpi_by_tier"] == "only the low tier has NPS answers, so the tiers cannot be compared"
     assert [r["exposed"] for r in got["complaint_exposure"]] == [1, 0, 1]         # c09 high, c01 low
     assert got["at_risk"] == 2 and got["at_risk_triggers"] == {"moment": 2, "detractor": 0, "moment+detractor": 0}
     assert [r["n"] for r in got["nps_by_tier"]] == [0, 0, 4]
+
+
+def test_holdout_reason_keeps_the_fitted_model():
+    refit = value.ModelUnsupported("only 9 of 80 customers bought again (the model needs at least 50 repeat buyers): "
+                                   "predicted CLV is not computed, historic value is used")
+    assert value.holdout_reason(refit) == ("Holdout check not possible: only 9 of 80 customers bought again (the model "
+                                           "needs at least 50 repeat buyers) in the data before the holdout months.")
+    degenerate = value.ModelUnsupported("the model fit is degenerate (BG/NBD a = 5.4e-11): the repeat purchases are too "
+                                        "few or too uniform to estimate it; historic value is used")
+    assert "historic value is used" not in value.holdout_reason(degenerate)
+    assert value.holdout_reason(degenerate).endswith("to estimate it in the data before the holdout months.")
+
+
+
+def test_map_fit_parameters_shown_without_empty_interval_columns():
+    params = pd.DataFrame({"model": ["BG/NBD", "BG/NBD"], "parameter": ["r", "alpha"], "estimate": [0.54012, 36.7681],
+                           "ci_low": [np.nan, np.nan], "ci_high": [np.nan, np.nan]})
+    res = value.CustomerValue(customers=pd.DataFrame({"customer_id": ["a"]}), status="fitted", model="BG/NBD",
+                              message="", params=params)
+    shown = value.require_model(res)
+    assert list(shown.columns) == ["model", "parameter", "estimate"] and shown["estimate"].tolist() == [0.54, 36.768]
+    with_interval = value.require_model(dataclasses.replace(res, params=params.assign(ci_low=[0.4, 30.0], ci_high=[0.7, 40.0])))
+    assert list(with_interval.columns) == ["model", "parameter", "estimate", "ci_low", "ci_high"]

@@ -282,3 +282,21 @@ def test_describe_trend_starts_and_ends_with_periods_large_enough():
     assert "1 period(s) have too few answers" in voice.describe_trend(trend)
     tiny = metrics.kpi_trend(trend_frame(), min_n=1000)             # no period is large enough: all shown
     assert voice.describe_trend(tiny).startswith("NPS went from +0.0 in 2024-01 (n = 200) to -20.0 in 2024-04 (n = 50).")
+
+
+def test_ratings_table_kpis_come_from_the_overall_rating():
+    ratings = pd.DataFrame({"response_id": [f"r{i}" for i in range(6)],
+                            "touchpoint": ["overall", "price_value", "delivery", "overall", "price_value", "delivery"],
+                            "csat": [10.0, 2.0, 3.0, 9.0, 1.0, 2.0], "csat_max": 10.0})
+    kept = voice.overall_answers(ratings)
+    assert kept["response_id"].tolist() == ["r0", "r3"]
+    assert voice.headline(kept, "csat")["value"] == 100.0           # both overall ratings in the top two of 1-10
+    assert voice.headline(ratings, "csat")["value"] == pytest.approx(100 / 3)   # what mixing the aspects would say
+    assert voice.describe_overall(ratings, kept) == (
+        "The data rate 2 aspect(s) besides the overall experience: the KPIs below are read from the 2 overall ratings; "
+        "the 4 aspect ratings are left out here (the moments-of-truth stage weighs the aspects as drivers of the "
+        "overall rating).")
+    assert voice.overall_answers(ratings, touchpoint="price_value") is ratings          # a touchpoint chosen on purpose
+    survey = ratings.assign(touchpoint=["service_contact", None, "order", None, None, "order"])
+    assert voice.overall_answers(survey) is survey and voice.describe_overall(survey, survey) == ""
+    assert voice.overall_answers(ratings.drop(columns="touchpoint")).shape == (6, 3)

@@ -1,0 +1,448 @@
+"""Learned sentiment of comments: trained at run time on the company's own scored comments (or on
+a labelled file), per language, with the word lists of config/sentiment.yml as the fallback.
+
+A comment's class comes from the score its author gave (`score_classes`: NPS 0-6 negative, 7-8
+neutral, 9-10 positive; CSAT or stars: the bottom `csat_points` points of the answer's scale
+negative, the top `csat_points` positive, the rest neutral) or from a labelled file
+(`training_classes`). `learn` trains per language a TF-IDF model (word 1-2-grams + character
+3-5-grams within words) with a class-balanced logistic regression fitted by stochastic gradient
+descent, measures it on held-out comments (k-fold cross-validation over distinct texts) beside the
+majority baseline and the word lists, and labels every German or English comment, scored or not.
+With fewer than `min_labelled` labelled texts in a language, or when the model does not beat the
+word lists on held-out texts, that language keeps the word lists (`text.sentiment`). Comments in
+other languages are counted, never scored.
+
+    classes = sentiment.training_classes(comments, labels)          # negative / neutral / positive / NA
+    learned = sentiment.learn(comments["comment"], language, classes, lexicon)
+    learned["sentiment"]                     # per comment: sentiment, sentiment_score, method
+    sentiment.quality_table(learned)         # held-out accuracy, macro-F1, recall beside the baselines
+    sentiment.describe_quality(learned)      # which method ran, why, and how good it is
+
+Nothing is downloaded: the model is fitted on the data at hand. Texts are de-duplicated before
+they are vectorised (sparse matrices), so a million comments cost what their distinct texts cost.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import SGDClassifier
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import Pipeline, make_union
+
+from . import text
+from .schema import CSAT, CSAT_MAX, CSAT_MIN, LANGUAGE, NPS, RESPONSE_ID, Missing, require
+from .text import LANGUAGES, OTHER, SENTIMENTS, TextError
+
+# Defaults; config/sentiment.yml `learned:` overrides them, keyword arguments override both.
+RULE = {"nps_negative": 6, "nps_positive": 9, "csat_points": 2}
+MIN_LABELLED = 1000       # distinct labelled texts a language needs before a model is trained (measured crossover)
+MAX_TRAIN = 50_000        # distinct labelled texts per language the final model is fitted on (stratified sample)
+MAX_EVAL = 20_000         # distinct labelled texts per language the cross-validation uses (stratified sample)
+FOLDS = 5
+ALPHA = 2e-5              # L2 penalty of the logistic regression
+EPOCHS = 20
+METHODS = {"learned": "learned model", "word lists": "word lists", "majority": "always the most frequent class"}
+LANGUAGE_LABELS = {"de": "German", "en": "English", OTHER: "other languages"}
+ALIASES = {"neg": "negative", "neu": "neutral", "pos": "positive", "negativ": "negative", "positiv": "positive"}
+
+
+def settings(lexicon: dict | None = None, **overrides) -> dict:
+    """The learned-sentiment settings: module defaults < `learned:` of config/sentiment.yml < overrides.
+
+        settings(lexicon, min_labelled=500)["min_labelled"] -> 500
+    """
+    defaults = {**RULE, "min_labelled": MIN_LABELLED, "max_train": MAX_TRAIN, "max_eval": MAX_EVAL,
+                "folds": FOLDS, "alpha": ALPHA, "epochs": EPOCHS}
+    given = (lexicon or {}).get("learned") or {}
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise TextError(f"config/sentiment.yml learned: unknown setting(s) {unknown}; known: {sorted(defaults)}")
+    return {**defaults, **given, **{k: v for k, v in overrides.items() if v is not None}}
+
+
+# --- classes to learn from ----------------------------------------------------------------------
+def score_classes(feedback: pd.DataFrame, lexicon: dict | None = None, *, nps_negative: int | None = None,
+                  nps_positive: int | None = None, csat_points: int | None = None) -> pd.Series:
+    """'negative' / 'neutral' / 'positive' per answer from its score, NA without one. NPS when
+    answered: <= nps_negative (6) negative, >= nps_positive (9) positive, between neutral. Else
+    CSAT (stars) on the answer's scale: top = `csat_max` (missing: 5), bottom = `csat_min` when
+    mapped, else 0 when some answer on that scale is below 1, else 1; the bottom `csat_points` (2)
+    points negative, the top ones positive, the rest neutral (one point each end on a scale
+    shorter than five points).
+
+        score_classes(pd.DataFrame({"nps": [3, 8, None], "csat": [None, None, 5]})) -> [negative, neutral, positive]
+    """
+    rule = settings(lexicon, nps_negative=nps_negative, nps_positive=nps_positive, csat_points=csat_points)
+    index = feedback.index
+    nan = pd.Series(np.nan, index=index, dtype="float64")
+    nps = pd.to_numeric(feedback.get(NPS, nan), errors="coerce").astype("float64")
+    csat = pd.to_numeric(feedback.get(CSAT, nan), errors="coerce").astype("float64")
+    top = pd.to_numeric(feedback.get(CSAT_MAX, nan), errors="coerce").astype("float64").fillna(5.0)
+    observed_low = csat.groupby(top).transform("min")
+    low = (pd.to_numeric(feedback.get(CSAT_MIN, nan), errors="coerce").astype("float64")
+           .fillna(pd.Series(np.where(observed_low < 1, 0.0, 1.0), index=index)))
+    points = np.maximum(1, np.minimum(int(rule["csat_points"]), (top - low) // 2))
+    from_nps = np.select([nps <= rule["nps_negative"], nps >= rule["nps_positive"]], ["negative", "positive"], "neutral")
+    from_csat = np.select([csat <= low + points - 1, csat >= top - points + 1], ["negative", "positive"], "neutral")
+    out = pd.Series(np.where(nps.notna(), from_nps, np.where(csat.notna(), from_csat, None)), index=index, dtype="str")
+    return out.rename("sentiment_class")
+
+
+def training_classes(comments: pd.DataFrame, labels: pd.DataFrame | None = None, lexicon: dict | None = None, *,
+                     col_id: str = RESPONSE_ID, **rule) -> pd.Series:
+    """Class per comment to learn from: the `sentiment` of a labelled file (`labels`: response id
+    + sentiment, case-insensitive negative / neutral / positive, blank = no label) where it has
+    one, else the score's class (`score_classes`). Raises on an unknown label.
+
+        training_classes(comments, pd.DataFrame({"response_id": ["r1"], "sentiment": ["Negative"]}))
+    """
+    scored = score_classes(comments, lexicon, **rule)
+    if labels is None or "sentiment" not in labels.columns:
+        return scored
+    for frame, name in ((comments, "comments"), (labels, "labels")):
+        if col_id not in frame.columns:
+            raise TextError(f"training_classes: {name} lack the column {col_id}")
+    given = (labels[[col_id, "sentiment"]].astype({col_id: "str"}).drop_duplicates(col_id, keep="last")
+             .assign(sentiment=lambda d: d["sentiment"].astype("str").str.strip().str.lower().replace(ALIASES))
+             .loc[lambda d: d["sentiment"].notna() & d["sentiment"].ne("")])
+    unknown = given.loc[~given["sentiment"].isin(SENTIMENTS)]
+    if len(unknown):
+        raise TextError(f"sentiment labels must be negative, neutral or positive; found {sorted(unknown['sentiment'].unique())[:5]} "
+                        f"(first {col_id}s: {unknown[col_id].head(3).tolist()})")
+    mapped = comments[col_id].astype("str").map(given.set_index(col_id)["sentiment"])
+    return pd.Series(mapped.to_numpy(), index=comments.index, dtype="str").fillna(scored).rename(scored.name)
+
+
+def label_source(comments: pd.DataFrame, labels: pd.DataFrame | None = None, *, col_id: str = RESPONSE_ID) -> str:
+    """'labels' when a labelled file with sentiments covers some comment, else 'scores'."""
+    if labels is None or "sentiment" not in labels.columns or col_id not in comments.columns:
+        return "scores"
+    has = labels.loc[labels["sentiment"].astype("str").str.strip().ne("") & labels["sentiment"].notna(), col_id]
+    return "labels" if comments[col_id].astype("str").isin(has.astype("str")).any() else "scores"
+
+
+# --- the model ------------------------------------------------------------------------------------
+def model(n_texts: int, *, alpha: float = ALPHA, epochs: int = EPOCHS, seed: int = 0) -> Pipeline:
+    """Unfitted pipeline on folded texts: TF-IDF of word 1-2-grams and character 3-5-grams within
+    words (sublinear tf; terms of one text only dropped from 1,000 texts on), then a class-balanced
+    logistic regression (log loss, L2 `alpha`) fitted by SGD for `epochs` passes."""
+    min_df = 2 if n_texts >= 1000 else 1
+    features = make_union(
+        TfidfVectorizer(ngram_range=(1, 2), min_df=min_df, max_features=300_000, sublinear_tf=True, lowercase=False,
+                        dtype=np.float32),
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=min_df, max_features=300_000, sublinear_tf=True,
+                        lowercase=False, dtype=np.float32))
+    classifier = SGDClassifier(loss="log_loss", penalty="l2", alpha=alpha, class_weight="balanced", max_iter=epochs,
+                               tol=None, random_state=seed)
+    return Pipeline([("features", features), ("classifier", classifier)])
+
+
+def _distinct(texts: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """(codes per row, folded distinct texts): vectorise each distinct text once."""
+    codes, uniques = pd.factorize(pd.Series(texts, dtype="str").fillna(""))
+    return codes, text.fold_series(pd.Series(uniques, dtype="str")).fillna("")
+
+
+def _sample(frame: pd.DataFrame, by: str, limit: int, seed: int) -> pd.DataFrame:
+    """At most `limit` rows, stratified by `by` (every class keeps its share)."""
+    if len(frame) <= limit:
+        return frame
+    return frame.groupby(by, group_keys=False).sample(frac=limit / len(frame), random_state=seed)
+
+
+def _predict(fitted: Pipeline, folded: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(class, P(positive) - P(negative)) per folded text."""
+    proba = fitted.predict_proba(folded.to_numpy())
+    classes = list(fitted.classes_)
+    column = lambda c: proba[:, classes.index(c)] if c in classes else np.zeros(len(folded))  # noqa: E731
+    return np.asarray(fitted.classes_)[proba.argmax(axis=1)], column("positive") - column("negative")
+
+
+def scores(truth: Sequence[str], predicted: Sequence[str]) -> dict:
+    """{n, accuracy, macro_f1, recall_negative, recall_neutral, recall_positive} of `predicted`
+    against `truth` (rows with both); macro-F1 over the classes present in `truth`, recall NaN for
+    an absent class.
+
+        scores(["negative", "positive"], ["negative", "negative"]) -> accuracy 0.5, macro_f1 0.333...
+    """
+    frame = pd.DataFrame({"t": pd.Series(truth, dtype="str").to_numpy(), "p": pd.Series(predicted, dtype="str").to_numpy()}).dropna()
+    hit = frame["t"].eq(frame["p"])
+    out = {"n": len(frame), "accuracy": float(hit.mean()) if len(frame) else math.nan}
+    f1s = []
+    for cls in SENTIMENTS:
+        support, chosen = frame["t"].eq(cls), frame["p"].eq(cls)
+        tp = int((support & chosen).sum())
+        out[f"recall_{cls}"] = tp / support.sum() if support.any() else math.nan
+        if support.any():
+            f1s.append(2 * tp / (support.sum() + chosen.sum()))
+    return {"n": out["n"], "accuracy": out["accuracy"], "macro_f1": float(np.mean(f1s)) if f1s else math.nan,
+            **{f"recall_{c}": out[f"recall_{c}"] for c in SENTIMENTS}}
+
+
+def _majority(truth: pd.Series) -> str:
+    counts = truth.value_counts()
+    return counts.index[counts.eq(counts.max())].sort_values()[0]
+
+
+def cross_validate(folded: pd.Series, classes: pd.Series, *, folds: int = FOLDS, seed: int = 0,
+                   **fit) -> tuple[pd.Series, pd.Series]:
+    """Out-of-fold predictions on distinct labelled texts: (model, majority) per text, each text
+    predicted by the model fitted on the other folds (stratified k-fold, k = `folds` or the size
+    of the smallest class, at least 2); classes with one text only are left out."""
+    counts = classes.value_counts()
+    keep = classes.isin(counts.index[counts >= 2])
+    folded, classes = folded.loc[keep], classes.loc[keep]
+    k = int(min(folds, counts.loc[counts >= 2].min()))
+    learned = pd.Series(pd.NA, index=classes.index, dtype="str")
+    majority = learned.copy()
+    x, y = folded.to_numpy(), classes.to_numpy()
+    for train, test in StratifiedKFold(k, shuffle=True, random_state=seed).split(x, y):
+        fitted = model(len(train), seed=seed, **fit).fit(x[train], y[train])
+        learned.iloc[test] = _predict(fitted, folded.iloc[test])[0]
+        majority.iloc[test] = _majority(classes.iloc[train])
+    return learned, majority
+
+
+# --- per language ---------------------------------------------------------------------------------
+def learn(texts: pd.Series, languages: pd.Series, classes: pd.Series, lexicon: dict, *, min_labelled: int | None = None,
+          max_train: int | None = None, max_eval: int | None = None, folds: int | None = None, seed: int = 0) -> dict:
+    """Sentiment of every comment, learned per language where enough labelled texts exist.
+
+    In: `texts` (comments), `languages` ('de' / 'en' / 'other' / NA, same index), `classes` (class
+    to learn from or NA, same index: `training_classes`), `lexicon` (config/sentiment.yml; its
+    `learned:` block overrides the defaults, keyword arguments override it).
+    Per language: the distinct labelled texts are cross-validated (`max_eval` at most, stratified)
+    beside the majority class and the word lists; the model is fitted on `max_train` at most and
+    kept when it has `min_labelled` labelled texts and a higher held-out macro-F1 than the word
+    lists, else the word lists label that language.
+
+    Out: {"sentiment": DataFrame (index of `texts`): sentiment, sentiment_score (-1...1), method
+    ('learned' / 'word lists'; NA for empty texts and other languages), "languages": DataFrame
+    language, comments, labelled, method, reason, trusted; "quality": DataFrame language, method,
+    n, accuracy, macro_f1, recall_negative, recall_neutral, recall_positive; "models": {language:
+    fitted pipeline}; "settings"}.
+    """
+    opts = settings(lexicon, min_labelled=min_labelled, max_train=max_train, max_eval=max_eval, folds=folds)
+    fit = {"alpha": float(opts["alpha"]), "epochs": int(opts["epochs"])}
+    texts = pd.Series(texts, dtype="str")
+    for other, name in ((languages, "languages"), (classes, "classes")):
+        if not pd.Series(other).index.equals(texts.index):
+            raise TextError(f"learn: {name} must have the same index as texts")
+    lang = pd.Series(languages, dtype="str")
+    present = texts.str.strip().str.len().fillna(0).gt(0)
+    out = pd.DataFrame({"sentiment": pd.Series(pd.NA, index=texts.index, dtype="str"),
+                        "sentiment_score": np.nan, "method": pd.Series(pd.NA, index=texts.index, dtype="str")})
+    rows, quality, models = [], [], {}
+    for language in LANGUAGES:
+        mine = present & lang.eq(language)
+        if not mine.any():
+            continue
+        labelled = (pd.DataFrame({"text": texts.loc[mine & classes.notna()], "cls": classes.loc[mine & classes.notna()]})
+                    .assign(folded=lambda d: text.fold_series(d["text"]))
+                    .drop_duplicates("folded").loc[lambda d: d["folded"].str.len().gt(0)])
+        entry = {"language": language, "comments": int(mine.sum()), "labelled": len(labelled)}
+        sample = _sample(labelled, "cls", int(opts["max_eval"]), seed)
+        measured = {"word lists": (sample["cls"], _word_lists(sample["text"], language, lexicon)["sentiment"])}
+        learned = fitted = None
+        if labelled["cls"].nunique() < 2:
+            reason = ("no comment carries a score or a label" if labelled.empty
+                      else f"all {len(labelled):,} labelled texts have one class ({labelled['cls'].iloc[0]})")
+        elif len(labelled) < int(opts["min_labelled"]):
+            reason = f"{len(labelled):,} labelled texts, fewer than the {int(opts['min_labelled']):,} a model needs"
+            measured["majority"] = (sample["cls"], pd.Series(_majority(sample["cls"]), index=sample.index))
+        else:
+            learned, majority = cross_validate(sample["folded"], sample["cls"], folds=int(opts["folds"]), seed=seed, **fit)
+            measured = {"learned": (sample["cls"], learned), **measured, "majority": (sample["cls"], majority)}
+        table = _rows(language, measured)
+        quality += table
+        f1 = {r["method"]: r["macro_f1"] for r in table}
+        if learned is not None and not f1["learned"] > f1["word lists"]:
+            reason = (f"the model's held-out macro-F1 ({f1['learned']:.2f}) is not above the word lists' "
+                      f"({f1['word lists']:.2f})")
+        elif learned is not None:
+            train = _sample(labelled, "cls", int(opts["max_train"]), seed)
+            fitted = model(len(train), seed=seed, **fit).fit(train["folded"].to_numpy(), train["cls"].to_numpy())
+            models[language] = fitted
+            reason = f"trained on {len(train):,} labelled texts"
+        out.loc[mine] = _label(texts.loc[mine], language, lexicon, fitted).to_numpy()
+        rows.append({**entry, "method": "learned" if fitted is not None else "word lists", "reason": reason})
+    quality = pd.DataFrame(quality, columns=["language", "method", "n", "accuracy", "macro_f1",
+                                             *[f"recall_{c}" for c in SENTIMENTS]])
+    languages_table = pd.DataFrame(rows, columns=["language", "comments", "labelled", "method", "reason"])
+    trusted = [_beats(quality, r["language"], r["method"]) for r in rows]
+    return {"sentiment": out.astype({"sentiment": "str", "sentiment_score": "float64", "method": "str"}),
+            "languages": languages_table.assign(trusted=pd.Series(trusted, dtype="boolean")),
+            "quality": quality.astype({"n": "int64"}), "models": models, "settings": opts,
+            "other": int((present & ~lang.isin(LANGUAGES)).sum())}
+
+
+def _word_lists(texts: pd.Series, language: str, lexicon: dict) -> pd.DataFrame:
+    """`text.sentiment` of texts in one language, each distinct text scored once."""
+    codes, uniques = pd.factorize(pd.Series(texts, dtype="str").fillna(""))
+    scored = text.sentiment(pd.Series(uniques, dtype="str"), language, lexicon)
+    return pd.DataFrame({"sentiment": scored["sentiment"].to_numpy()[codes],
+                         "sentiment_score": scored["sentiment_score"].to_numpy()[codes]}, index=texts.index)
+
+
+def _label(texts: pd.Series, language: str, lexicon: dict, fitted: Pipeline | None) -> pd.DataFrame:
+    """sentiment, sentiment_score, method of non-empty texts in one language: the fitted model's
+    when given, else the word lists'."""
+    if fitted is None:
+        return _word_lists(texts, language, lexicon).assign(method="word lists")
+    codes, distinct = _distinct(texts)
+    label, score = _predict(fitted, distinct)
+    return pd.DataFrame({"sentiment": label[codes], "sentiment_score": score[codes], "method": "learned"}, index=texts.index)
+
+
+def _rows(language: str, measured: dict) -> list[dict]:
+    return [{"language": language, "method": m, **scores(t, p)} for m, (t, p) in measured.items() if len(t)]
+
+
+def _beats(quality: pd.DataFrame, language: str, method: str):
+    """True when `method` has a higher held-out macro-F1 than the majority class in `language`;
+    NA when not measured."""
+    mine = quality.loc[quality["language"].eq(language)].set_index("method")["macro_f1"]
+    if method not in mine.index or "majority" not in mine.index:
+        return pd.NA
+    return bool(mine[method] > mine["majority"])
+
+
+def apply(learned: dict, texts: pd.Series, languages: pd.Series, lexicon: dict) -> pd.DataFrame:
+    """Label other texts (tickets, e-mails, complaint texts) with the method `learn` chose per
+    language: sentiment, sentiment_score, method; NA for empty texts and other languages."""
+    texts = pd.Series(texts, dtype="str")
+    lang = pd.Series(languages, dtype="str")
+    if not lang.index.equals(texts.index):
+        raise TextError("apply: languages must have the same index as texts")
+    present = texts.str.strip().str.len().fillna(0).gt(0)
+    out = pd.DataFrame({"sentiment": pd.Series(pd.NA, index=texts.index, dtype="str"),
+                        "sentiment_score": np.nan, "method": pd.Series(pd.NA, index=texts.index, dtype="str")})
+    for language in LANGUAGES:
+        mine = present & lang.eq(language)
+        if mine.any():
+            out.loc[mine] = _label(texts.loc[mine], language, lexicon, learned["models"].get(language)).to_numpy()
+    return out.astype({"sentiment": "str", "sentiment_score": "float64", "method": "str"})
+
+
+# --- what the report may say ---------------------------------------------------------------------
+def trusted(learned: dict) -> bool:
+    """True when every German or English comment was labelled by a method that beats always
+    answering the most frequent class in held-out macro-F1 (measured, per language); False when
+    one language's method does not or could not be measured (no scored or labelled comments)."""
+    table = learned["languages"]
+    return bool(len(table)) and bool(table["trusted"].fillna(False).all())
+
+
+def require_trusted(learned: dict) -> None:
+    """Raise Missing unless `trusted`: sentiment shares are then not shown as findings."""
+    table = learned["languages"]
+    require(len(table), "no German or English comments", enable="feedback.comment in German or English")
+    unmeasured = table.loc[table["trusted"].isna(), "language"].map(LANGUAGE_LABELS).tolist()
+    require(not unmeasured, f"the sentiment of {' and '.join(unmeasured)} comments could not be checked against "
+            "scores or labels, so its shares are not shown as findings",
+            enable="feedback.nps or feedback.csat with the comments, or a labelled file (labels: response id + sentiment)")
+    weak = table.loc[~table["trusted"].fillna(False).astype(bool), "language"].map(LANGUAGE_LABELS).tolist()
+    require(not weak, f"the sentiment of {' and '.join(weak)} comments does not beat always answering the most frequent "
+            "class on held-out comments, so its shares are not shown as findings",
+            enable="more scored or labelled comments in that language")
+
+
+def quality_table(learned: dict) -> pd.DataFrame:
+    """The held-out quality for readers: language, method (the one used marked 'used'), texts,
+    accuracy, macro-F1, recall negative / neutral / positive (2 decimals; '–' when a class is
+    absent)."""
+    quality = learned["quality"]
+    cols = ["language", "method", "used", "texts", "accuracy", "macro-F1", "recall negative", "recall neutral",
+            "recall positive"]
+    if quality.empty:
+        return pd.DataFrame(columns=cols)
+    used = quality["language"].map(learned["languages"].set_index("language")["method"])
+    table = (quality.assign(used=np.where(quality["method"].eq(used), "used", ""),
+                            language=quality["language"].map(LANGUAGE_LABELS), method=quality["method"].map(METHODS))
+             .rename(columns={"n": "texts", "macro_f1": "macro-F1", **{f"recall_{c}": f"recall {c}" for c in SENTIMENTS}})
+             .round(2)[cols])
+    return table.astype("object").where(table.notna(), "–")
+
+
+def describe_quality(learned: dict) -> str:
+    """Markdown sentences per language: which method labelled the comments and why, its held-out
+    accuracy, macro-F1 and recall of the negative ones beside the majority class and the word
+    lists (with n), and that agreement with the score (or label) is what is measured."""
+    table = learned["languages"]
+    if table.empty:
+        return "No German or English comment to label with a sentiment."
+    opts = learned["settings"]
+    quality = learned["quality"].set_index(["language", "method"])
+    parts = []
+    for row in table.itertuples():
+        name = LANGUAGE_LABELS[row.language]
+        used = "a model trained on the company's own comments" if row.method == "learned" else "the word lists"
+        text_ = f"**{name}** ({row.comments:,} comments, {row.labelled:,} distinct with a score or label): {used}, {row.reason}."
+        if (row.language, row.method) in quality.index:
+            q = quality.loc[(row.language, row.method)]
+            text_ += (f" On {int(q['n']):,} held-out texts it agrees with the score for {q['accuracy']:.0%} "
+                      f"(macro-F1 {q['macro_f1']:.2f}" + (f", finds {q['recall_negative']:.0%} of the negative ones)"
+                                                        if not math.isnan(q["recall_negative"]) else ")"))
+            others = [f"{METHODS[m]} {quality.loc[(row.language, m), 'accuracy']:.0%} / {quality.loc[(row.language, m), 'macro_f1']:.2f}"
+                      for m in ("majority", "word lists", "learned") if m != row.method and (row.language, m) in quality.index]
+            if others:
+                text_ += f"; for comparison (accuracy / macro-F1): {'; '.join(others)}."
+            else:
+                text_ += "."
+            if not bool(row.trusted if row.trusted is not pd.NA else False):
+                text_ += " It does **not** beat always answering the most frequent class: its shares are not findings."
+        else:
+            text_ += " Its quality cannot be measured: no comment in this language carries a score or a label."
+        parts.append(text_)
+    if learned.get("other"):
+        parts.append(f"{learned['other']:,} comments in other languages are counted, not labelled.")
+    parts.append(f"What is measured is agreement with the class of the score the customer gave ({describe_rule(opts)}) "
+                 "or of a label, on texts the model did not see (cross-validated); a comment can be negative about "
+                 "one thing and still come with a good score.")
+    return " ".join(parts)
+
+
+def describe_rule(opts: dict | None = None) -> str:
+    """The score -> class rule in words."""
+    rule = {**RULE, **(opts or {})}
+    neg, pos, points = int(rule["nps_negative"]), int(rule["nps_positive"]), int(rule["csat_points"])
+    return (f"NPS 0–{neg} negative, {neg + 1}–{pos - 1} neutral, {pos}–10 positive; CSAT or stars: the bottom {points} "
+            f"points of the scale negative, the top {points} positive, the middle neutral")
+
+
+def shares_by(sentiments: pd.Series, groups: pd.Series, *, order: Sequence[str] | None = None) -> pd.DataFrame:
+    """Share (%) of negative / neutral / positive comments per group (rows with a sentiment and a
+    group; groups in `order` when given, absent ones left out) plus n.
+
+        shares_by(learned["sentiment"]["sentiment"], metrics.nps_category(comments["nps"]))
+    """
+    frame = pd.DataFrame({"group": pd.Series(groups).to_numpy(), "sentiment": pd.Series(sentiments, dtype="str").to_numpy()}).dropna()
+    share = (pd.crosstab(frame["group"], frame["sentiment"], normalize="index").mul(100)
+             .reindex(columns=list(SENTIMENTS), fill_value=0.0))
+    share = share.assign(n=frame["group"].value_counts().reindex(share.index).astype("int64"))
+    if order is not None:
+        share = share.reindex([g for g in order if g in share.index])
+    return share.rename_axis(index="group", columns=None)
+
+
+def language_counts(comments: pd.DataFrame, languages: pd.Series, *, col_language: str = LANGUAGE) -> pd.DataFrame:
+    """Comments per language: language (German, English, other languages, not detected), comments,
+    analysed (German and English only), values (for other languages: the mapped language values
+    with their counts, e.g. 'fr (12), it (3)', or 'detected' when none was mapped)."""
+    lang = pd.Series(languages, dtype="str").fillna("none")
+    counts = lang.value_counts()
+    order = [c for c in (*LANGUAGES, OTHER, "none") if c in counts.index]
+    raw = (comments[col_language].astype("str").str.strip() if col_language in comments.columns
+           else pd.Series(pd.NA, index=comments.index, dtype="str"))
+    listed = raw.loc[lang.eq(OTHER).to_numpy() & raw.notna().to_numpy() & raw.ne("").to_numpy()].value_counts()
+    values = ", ".join(f"{v} ({n:,})" for v, n in listed.head(10).items()) or "detected"
+    return pd.DataFrame({
+        "language": [{**LANGUAGE_LABELS, "none": "no language (no words)"}[c] for c in order],
+        "comments": [int(counts[c]) for c in order],
+        "analysed": [c in LANGUAGES for c in order],
+        "values": [values if c == OTHER else "" for c in order]})
