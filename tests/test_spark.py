@@ -311,8 +311,10 @@ def test_demo_log_gives_identical_results_on_spark(demo_tables, taxonomy, case):
 
 @pytest.mark.spark
 def test_hand_made_results_are_the_expected_ones_on_spark(hand_tables, taxonomy):
-    """Spot checks on Spark itself: ties by event id, the empty segment, the derived moment."""
+    """Spot checks on Spark itself: ties by event id, the empty segment, the derived moments, events
+    without a customer id (counted, in no journey), time between orders, the customers at risk."""
     spark = hand_tables["pyspark"]
+    assert CASES["overview"](spark, taxonomy)[["events", "events_with_customer", "customers"]].iloc[0].tolist() == [22, 20, 4]
     seq = CASES["sequence"](spark, taxonomy).set_index("event_id")["seq"]
     assert seq[["a1", "a2", "a3", "b1", "b2", "c1"]].tolist() == [1, 2, 3, 1, 2, 1]
     funnel = CASES["funnel_by_segment"](spark, taxonomy)
@@ -322,7 +324,44 @@ def test_hand_made_results_are_the_expected_ones_on_spark(hand_tables, taxonomy)
     derived = CASES["with_derived_moments"](spark, taxonomy)
     assert sorted(derived.loc[derived["event_id"].str.contains("#"), "event_id"]) == [
         "a4#slow_provisioning", "a5#long_hotline_wait", "a7#long_hotline_wait", "b4#slow_provisioning",
-        "d4#long_hotline_wait"]                                    # a8 waited long but was outbound
+        "d4#long_hotline_wait", "n1#long_hotline_wait"]            # a8 waited long but was outbound
+    # dated at the order (first) or 14 days after it (deadline); a quote missed when no order came within
+    # 1.5 days (B ordered a day later), dated at the end of the grace
+    rules = CASES["derived_dated_and_missed"](spark, taxonomy).loc[lambda d: d["event_id"].str.contains("#")]
+    assert dict(zip(rules["event_id"], rules["timestamp"])) == dict(zip(
+        ["a2#quote_again_unanswered", "a2#quote_unanswered", "a4#slow_by_deadline", "a4#slow_from_order",
+         "b4#slow_by_deadline", "b4#slow_from_order", "d1#quote_again_unanswered", "d1#quote_unanswered"],
+        utc("2024-01-02 22:00", "2024-01-02 22:00", "2024-01-17 09:00", "2024-01-03 09:00",
+            "2024-01-20 12:00", "2024-01-06 12:00", "2024-01-11 12:00", "2024-01-11 12:00")))
+    # A: 3 Jan 09:00 -> 2 Mar -> 10 Mar (58.625 and 8 days); B: 6 Jan 12:00 -> 20 Feb; D's order was cancelled
+    intervals = CASES["order_intervals"](spark, taxonomy).set_index("segment")
+    assert intervals.loc["private", ["intervals", "days_median", "days_p90"]].tolist() == [2, 33.3125, 53.5625]
+    assert intervals.loc["business", ["intervals", "days_median"]].tolist() == [1, 44.5]
+    risk = CASES["at_risk"](spark, taxonomy)
+    assert risk[["customer_id", "negative_contacts", "latest_nps", "trigger"]].values.tolist() == [
+        ["A", 3, 3.0, "moment+detractor"]]
+
+
+@pytest.mark.spark
+def test_events_without_customer_ids_form_no_journeys_on_spark(duck_con, spark_con, tmp_path, taxonomy):
+    """A complaint log that names no customers: its events are counted, journeys and value exposure
+    raise schema.Missing saying why, and complaints are still counted per month (c-chart), as on DuckDB."""
+    events = hand_made()["events"]
+    sources.write_processed({"events": events.assign(customer_id=pd.Series([None] * len(events), dtype="str"))},
+                            tmp_path)
+    logs = {name: engine.read_table(con, tmp_path / "events.parquet", table="events")
+            for name, con in (("duckdb", duck_con), ("pyspark", spark_con))}
+    spark = logs["pyspark"]
+    assert journey.overview(spark)[["events", "events_with_customer", "customers"]].iloc[0].tolist() == [22, 0, 0]
+    with pytest.raises(schema.Missing, match="the 22 events carry no customer id"):
+        journey.transitions(spark)
+    with pytest.raises(schema.Missing, match="the 22 events carry no customer id"):
+        journey.funnel(spark, STEPS)
+    with pytest.raises(schema.Missing, match="do not name customers"):
+        value.require_contacts(spark, list(taxonomy.complaint_category_of_reason))
+    counts = {name: moments.complaint_counts(log, taxonomy) for name, log in logs.items()}
+    assert_frame_equal(counts["pyspark"], counts["duckdb"])
+    assert counts["pyspark"].groupby("month")["complaints"].sum().to_dict() == {"2024-01": 1, "2024-02": 2, "2024-03": 1}
 
 
 @pytest.mark.spark
@@ -390,7 +429,7 @@ def test_read_tables_takes_a_storage_uri(tmp_path, duck_con):
     """A folder given as a URI keeps its '//' (pathlib would fold it): file:// is read locally."""
     sources.write_processed({"events": hand_made()["events"]}, tmp_path / "processed")
     tables = engine.read_tables(duck_con, f"file://{tmp_path}/processed/", ["events"])
-    assert int(tables["events"].count().execute()) == 20
+    assert int(tables["events"].count().execute()) == 22
 
 
 # --- the engine setting reaches the event-log notebooks ---------------------------------------
@@ -400,7 +439,7 @@ def test_engine_setting_from_pipeline_yml_parameter_file_and_p(tmp_path):
     file's `spark` mapping reach every notebook whose work runs over all events."""
     from cxlib import pipeline
 
-    event_log_notebooks = {"03_journey", "04_moments_of_truth"}
+    event_log_notebooks = {"03_journey", "04_moments_of_truth", "05_customer_value", "07_occasions"}
     plan = pipeline.plan_run(ROOT)
     assert {name for name, params in plan.parameters.items() if "engine" in params} == event_log_notebooks
     assert {plan.parameters[name]["engine"] for name in event_log_notebooks} == {"duckdb"}

@@ -1,0 +1,263 @@
+"""Themes of comments beyond the keyword lists: a trained multi-label theme model where enough
+labelled texts exist, and theme discovery (NMF topics) that proposes themes the taxonomy lacks.
+
+Keyword themes (`text.tag_themes`, config/taxonomy.yml) stay the transparent default. With a
+labelled file (`labels`: response id + themes, e.g. 'invoice;hotline_waiting', blank = none),
+`learn_themes` cross-validates one logistic regression per theme on TF-IDF of the labelled texts
+and uses it for a theme only when its held-out F1 beats the keywords' on the same texts.
+`discover_topics` factorises the TF-IDF matrix of each language's comments (NMF) into topics with
+their top terms, how many comments they cover, which taxonomy theme they overlap and one example
+quote (scrubbed with the names and customer-number pattern the caller passes).
+
+    truth = themes.theme_truth(comments, labels, list(tax.themes()))
+    found = themes.learn_themes(comments["comment"], language, truth, tags)   # tags = text.tag_themes(...)
+    topics = themes.discover_topics(comments["comment"], language, stopwords, lexicon, tags=tags, **scrub)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.decomposition import NMF
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import SGDClassifier
+from sklearn.model_selection import KFold
+
+from . import sentiment, text
+from .config import Taxonomy
+from .privacy import CUSTOMER_NUMBER, PLACEHOLDERS, scrub_pii
+from .schema import RESPONSE_ID, require
+from .text import LANGUAGES, TextError
+
+MIN_LABELLED = 300        # distinct labelled texts before a theme model is tried (keywords won below ~170)
+MIN_POSITIVE = 10         # labelled texts a theme needs before it gets a model
+TOPICS = 8
+MAX_TEXTS = 20_000        # comments per language the topics are fitted on (random sample)
+
+
+# --- labelled themes -------------------------------------------------------------------------------
+def theme_truth(comments: pd.DataFrame, labels: pd.DataFrame | None, codes: Sequence[str], *,
+                col_id: str = RESPONSE_ID) -> pd.DataFrame:
+    """One nullable boolean column per theme code for the comments (index of `comments`): the
+    labelled themes of `labels` (response id + `themes`, codes separated by ; | or , ; blank = no
+    theme), NA for comments without a label. Raises on a code not in `codes`."""
+    empty = pd.DataFrame({c: pd.Series(pd.NA, index=comments.index, dtype="boolean") for c in codes})
+    if labels is None or "themes" not in labels.columns:
+        return empty
+    for frame, name in ((comments, "comments"), (labels, "labels")):
+        if col_id not in frame.columns:
+            raise TextError(f"theme_truth: {name} lack the column {col_id}")
+    given = labels[[col_id, "themes"]].astype({col_id: "str"}).drop_duplicates(col_id, keep="last").set_index(col_id)
+    parsed = text.parse_labels(given["themes"].fillna(""), list(codes))
+    rows = comments[col_id].astype("str")
+    known = rows.isin(parsed.index).to_numpy()
+    out = parsed.reindex(rows.to_numpy()).set_axis(comments.index).astype("boolean")
+    return out.where(pd.Series(known, index=comments.index), pd.NA)[list(codes)]
+
+
+# --- trained theme model ---------------------------------------------------------------------------
+def _classifier(seed: int) -> SGDClassifier:
+    return SGDClassifier(loss="log_loss", alpha=sentiment.ALPHA, class_weight="balanced", max_iter=sentiment.EPOCHS,
+                         tol=None, random_state=seed)
+
+
+def _fit_predict(train_x: np.ndarray, train_y: pd.DataFrame, test_x: np.ndarray, themes: Sequence[str],
+                 seed: int) -> pd.DataFrame:
+    """Per theme, a binary classifier fitted on the train texts; predictions for the test texts."""
+    features = sentiment.model(len(train_x), seed=seed).named_steps["features"]
+    a, b = features.fit_transform(train_x), features.transform(test_x)
+    out = {}
+    for theme in themes:
+        y = train_y[theme].to_numpy(dtype=bool)
+        out[theme] = _classifier(seed).fit(a, y).predict(b).astype(bool) if 0 < y.sum() < len(y) else np.full(len(test_x), y.any())
+    return pd.DataFrame(out, columns=list(themes))
+
+
+def learn_themes(texts: pd.Series, languages: pd.Series, truth: pd.DataFrame, keywords: pd.DataFrame, *,
+                 min_labelled: int = MIN_LABELLED, min_positive: int = MIN_POSITIVE, folds: int = 5,
+                 seed: int = 0) -> dict:
+    """Theme tags with a trained model where it beats the keywords.
+
+    In: `texts`, `languages`, `truth` (`theme_truth`), `keywords` (`text.tag_themes`), same index.
+    With at least `min_labelled` distinct labelled German or English texts, every theme with at
+    least `min_positive` labelled mentions is cross-validated (k-fold over distinct texts, one
+    class-balanced logistic regression per theme on word + character TF-IDF) beside the keywords on
+    the same texts; the model replaces the keywords for the themes where its held-out F1 is higher.
+
+    Out: {"tags": like `keywords` (model predictions for those themes), "quality": DataFrame theme,
+    support, keywords_precision, keywords_recall, keywords_f1, model_precision, model_recall,
+    model_f1, method ('model' / 'keywords'), "labelled": n distinct labelled texts, "reason"}.
+    """
+    for frame, name in ((languages, "languages"), (truth, "truth"), (keywords, "keywords")):
+        if not frame.index.equals(pd.Series(texts).index):
+            raise TextError(f"learn_themes: {name} must have the same index as texts")
+    codes = list(keywords.columns)
+    texts = pd.Series(texts, dtype="str")
+    known = pd.Series(languages, dtype="str").isin(LANGUAGES) & texts.str.strip().str.len().fillna(0).gt(0)
+    labelled_rows = known & truth[codes].notna().all(axis=1)
+    labelled = (pd.DataFrame({"folded": text.fold_series(texts.loc[labelled_rows])})
+                .join(truth.loc[labelled_rows, codes].astype(bool)).drop_duplicates("folded"))
+    kw = keywords.loc[labelled.index, codes].fillna(False).astype(bool)
+    quality = _quality(kw, labelled[codes], "keywords")
+    result = {"tags": keywords.copy(), "labelled": len(labelled)}
+    if len(labelled) < min_labelled:
+        return {**result, "quality": quality.assign(method="keywords"),
+                "reason": f"{len(labelled):,} labelled texts, fewer than the {min_labelled:,} a theme model needs"}
+    support = labelled[codes].sum()
+    trainable = [c for c in codes if support[c] >= min_positive and support[c] < len(labelled)]
+    x = labelled["folded"].to_numpy()
+    predicted = pd.DataFrame(False, index=labelled.index, columns=trainable)
+    for train, test in KFold(min(folds, len(labelled)), shuffle=True, random_state=seed).split(x):
+        predicted.iloc[test] = _fit_predict(x[train], labelled[trainable].iloc[train], x[test], trainable, seed).to_numpy()
+    quality = quality.join(_quality(predicted, labelled[trainable], "model"), how="left")
+    better = [c for c in trainable if quality.loc[c, "model_f1"] > quality.loc[c, "keywords_f1"]
+              or (pd.isna(quality.loc[c, "keywords_f1"]) and quality.loc[c, "model_f1"] > 0)]
+    quality = quality.assign(method=np.where(quality.index.isin(better), "model", "keywords"))
+    if better:
+        rows = known & keywords.notna().all(axis=1)
+        codes_, distinct = sentiment._distinct(texts.loc[rows])
+        fitted = _fit_predict(x, labelled[better], distinct.to_numpy(), better, seed)
+        result["tags"] = keywords.astype("boolean").copy()
+        result["tags"].loc[rows, better] = fitted.to_numpy()[codes_]
+    reason = (f"the model beats the keywords on {len(better)} of {len(trainable)} themes with {min_positive}+ mentions"
+              if trainable else f"no theme has {min_positive} labelled mentions")
+    return {**result, "quality": quality, "reason": reason}
+
+
+def _quality(predicted: pd.DataFrame, truth: pd.DataFrame, prefix: str) -> pd.DataFrame:
+    table = text.theme_quality(predicted, truth).set_index("theme").drop(index="all")
+    return (table[["support", "precision", "recall", "f1"]].rename(columns=lambda c: c if c == "support" else f"{prefix}_{c}")
+            .pipe(lambda t: t if prefix == "keywords" else t.drop(columns="support")))
+
+
+def theme_quality_table(found: dict, taxonomy: Taxonomy, *, lang: str = "en") -> pd.DataFrame:
+    """`learn_themes` quality for readers: theme label, labelled mentions, keywords P / R / F1,
+    model P / R / F1 ('–' when no model was tried), used (keywords / model); 2 decimals."""
+    q = found["quality"].reset_index()
+    table = (q.assign(theme=q["theme"].map(lambda c: taxonomy.label("themes", c, lang)))
+             .rename(columns={"support": "labelled mentions", "method": "used"}).round(2))
+    return table.astype("object").where(table.notna(), "–")
+
+
+def describe_theme_model(found: dict) -> str:
+    """One or two sentences: how many labelled texts, which method tags which themes and why."""
+    q = found["quality"]
+    used = q.index[q["method"].eq("model")].tolist()
+    head = f"{found['labelled']:,} distinct German or English comments carry theme labels: {found['reason']}."
+    if not used:
+        return head + " The keyword lists tag every theme."
+    return head + (f" The trained model tags {', '.join(used)} (held-out F1 "
+                   + ", ".join(f"{q.loc[c, 'model_f1']:.2f} vs {q.loc[c, 'keywords_f1']:.2f}" if not math.isnan(q.loc[c, 'keywords_f1'])
+                               else f"{q.loc[c, 'model_f1']:.2f}" for c in used)
+                   + " for the keywords); the keyword lists tag the others.")
+
+
+# --- theme discovery --------------------------------------------------------------------------------
+def discover_topics(texts: pd.Series, languages: pd.Series, stopwords: dict, lexicon: dict | None = None, *,
+                    tags: pd.DataFrame | None = None, taxonomy: Taxonomy | None = None, lang: str = "en",
+                    topics: int = TOPICS, terms: int = 8, min_texts: int = 50, max_texts: int = MAX_TEXTS,
+                    max_chars: int = 200, seed: int = 0, names: pd.Series | Sequence[str] | None = None,
+                    keep=(), customer_number: str | None = CUSTOMER_NUMBER) -> pd.DataFrame:
+    """Topics of the German and English comments, per language: NMF on TF-IDF of words and word
+    pairs (stopwords, sentiment words and masked personal data left out), fitted on at most
+    `max_texts` comments (random sample), each distinct text once. A comment belongs to its
+    strongest topic. Languages with fewer than `min_texts` distinct texts are left out.
+
+    Out, one row per topic, largest first within a language: language, topic (1, 2, ...), terms
+    (top `terms`, comma-separated), comments (of the sample whose strongest topic it is), share (%
+    of the language's sampled comments), theme (the taxonomy theme most of them carry, label when
+    `taxonomy` is given, '' when none), theme_share (%), untagged (% with no theme at all; NaN
+    without `tags`), quote (the comment most typical of the topic, scrubbed with `names`, `keep`,
+    `customer_number` and cut to `max_chars`).
+    """
+    cols = ["language", "topic", "terms", "comments", "share", "theme", "theme_share", "untagged", "quote"]
+    texts = pd.Series(texts, dtype="str")
+    lang_ = pd.Series(languages, dtype="str")
+    if not lang_.index.equals(texts.index):
+        raise TextError("discover_topics: languages must have the same index as texts")
+    stop = sorted(text.common_words(stopwords, lexicon))
+    placeholders = "|".join(re.escape(p) for p in PLACEHOLDERS)
+    parts = []
+    for language in LANGUAGES:
+        mine = texts.loc[lang_.eq(language) & texts.str.strip().str.len().fillna(0).gt(0)]
+        if len(mine) > max_texts:
+            mine = mine.sample(max_texts, random_state=seed)
+        codes, distinct = sentiment._distinct(mine)
+        if len(distinct) < min_texts:
+            continue
+        raw = pd.Series(pd.factorize(mine.fillna(""))[1], dtype="str")
+        scrubbed = scrub_pii(raw, names=names, keep=set(keep) | set(stop), customer_number=customer_number)
+        clean = text.fold_series(scrubbed.str.replace(placeholders, " ", regex=True))
+        vectorizer = TfidfVectorizer(token_pattern=r"(?u)\b[^\W\d_]{3,}\b", stop_words=stop, ngram_range=(1, 2),
+                                     min_df=2, max_df=0.5, sublinear_tf=True, lowercase=False, dtype=np.float32)
+        try:
+            matrix = vectorizer.fit_transform(clean.fillna(""))
+        except ValueError:          # no term in two texts
+            continue
+        k = int(min(topics, matrix.shape[1], max(1, len(distinct) // 10)))
+        nmf = NMF(n_components=k, init="nndsvda", random_state=seed, max_iter=400)
+        weights = nmf.fit_transform(matrix)
+        vocabulary = vectorizer.get_feature_names_out()
+        best = np.where(weights.max(axis=1) > 0, weights.argmax(axis=1), -1)[codes]     # per sampled comment
+        strength = weights.max(axis=1)[codes]
+        frame = pd.DataFrame({"topic": best, "strength": strength, "quote": scrubbed.to_numpy()[codes]}, index=mine.index)
+        rows = []
+        for t in range(k):
+            members = frame.loc[frame["topic"].eq(t)]
+            top_terms = ", ".join(vocabulary[np.argsort(nmf.components_[t])[::-1][:terms]])
+            theme, theme_share, untagged = "", math.nan, math.nan
+            if tags is not None and len(members):
+                hit = tags.reindex(members.index).fillna(False).astype(bool)
+                counts = hit.sum()
+                if counts.max() > 0:
+                    theme = counts.idxmax()
+                    theme = taxonomy.label("themes", theme, lang) if taxonomy is not None else theme
+                    theme_share = 100 * counts.max() / len(members)
+                else:
+                    theme_share = 0.0
+                untagged = 100 * float((~hit.any(axis=1)).mean())
+            quote = members.sort_values("strength", ascending=False)["quote"].iloc[0] if len(members) else ""
+            rows.append({"language": language, "topic": t, "terms": top_terms, "comments": len(members),
+                         "share": 100 * len(members) / len(frame), "theme": theme, "theme_share": theme_share,
+                         "untagged": untagged, "quote": _cut(quote, max_chars)})
+        table = pd.DataFrame(rows).sort_values(["comments", "topic"], ascending=[False, True], kind="mergesort")
+        parts.append(table.assign(topic=np.arange(1, len(table) + 1)))
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(parts, ignore_index=True)[cols].astype({"comments": "int64", "topic": "int64"})
+
+
+def _cut(value: str, max_chars: int) -> str:
+    value = re.sub(r"\s+", " ", str(value)).strip()
+    return value if len(value) <= max_chars else value[: max_chars - 1].rsplit(" ", 1)[0] + " …"
+
+
+def require_topics(topics: pd.DataFrame, *, min_texts: int = 50) -> None:
+    """Raise Missing when no language had enough comments to find topics in."""
+    require(len(topics), f"fewer than {min_texts} distinct German or English comments to find topics in",
+            enable="feedback.comment")
+
+
+def describe_topics(topics: pd.DataFrame, *, top: int = 3) -> str:
+    """Sentences on `discover_topics`: per language the number of topics and the largest ones that
+    no theme covers (most of their comments untagged), with their terms and shares."""
+    if topics.empty:
+        return "Too few German or English comments to find topics in."
+    parts = []
+    for language, group in topics.groupby("language", sort=False):
+        name = sentiment.LANGUAGE_LABELS.get(language, language)
+        text_ = f"In the {name} comments NMF finds {len(group)} topics."
+        if group["untagged"].notna().any():
+            gaps = group.loc[group["untagged"].ge(50)].head(top)
+            if len(gaps):
+                items = "; ".join(f"*{r.terms.split(', ')[0]}* ({r.terms}: {r.share:.0f}% of comments, "
+                                  f"{r.untagged:.0f}% of them without a theme)" for r in gaps.itertuples())
+                text_ += f" Topics most of whose comments no theme covers, candidates for the taxonomy: {items}."
+            else:
+                text_ += " Every topic is mostly covered by a theme of the taxonomy."
+        parts.append(text_)
+    return " ".join(parts)
