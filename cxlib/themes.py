@@ -186,10 +186,10 @@ def discover_topics(texts: pd.Series, languages: pd.Series, stopwords: dict, lex
         mine = texts.loc[lang_.eq(language) & texts.str.strip().str.len().fillna(0).gt(0)]
         if len(mine) > max_texts:
             mine = mine.sample(max_texts, random_state=seed)
-        codes, distinct = sentiment._distinct(mine)
-        if len(distinct) < min_texts:
+        codes, uniques = pd.factorize(mine.fillna(""))
+        if len(uniques) < min_texts:
             continue
-        raw = pd.Series(pd.factorize(mine.fillna(""))[1], dtype="str")
+        raw = pd.Series(uniques, dtype="str")
         scrubbed = scrub_pii(raw, names=names, keep=set(keep) | set(stop), customer_number=customer_number)
         clean = text.fold_series(scrubbed.str.replace(placeholders, " ", regex=True))
         vectorizer = TfidfVectorizer(token_pattern=r"(?u)\b[^\W\d_]{3,}\b", stop_words=stop, ngram_range=(1, 2),
@@ -198,7 +198,7 @@ def discover_topics(texts: pd.Series, languages: pd.Series, stopwords: dict, lex
             matrix = vectorizer.fit_transform(clean.fillna(""))
         except ValueError:          # no term in two texts
             continue
-        k = int(min(topics, matrix.shape[1], max(1, len(distinct) // 10)))
+        k = int(min(topics, matrix.shape[1], max(1, len(uniques) // 10)))
         nmf = NMF(n_components=k, init="nndsvda", random_state=seed, max_iter=400)
         weights = nmf.fit_transform(matrix)
         vocabulary = vectorizer.get_feature_names_out()
