@@ -37,6 +37,7 @@ MIN_LABELLED = 300        # distinct labelled texts before a theme model is trie
 MIN_POSITIVE = 10         # labelled texts a theme needs before it gets a model
 TOPICS = 8
 MAX_TEXTS = 20_000        # comments per language the topics are fitted on (random sample)
+_TERM = re.compile(r"(?u)\b[^\W\d_]{3,}(?:['-][^\W\d_]+)*")   # words of 3+ letters, with ' and - inside
 
 
 # --- labelled themes -------------------------------------------------------------------------------
@@ -129,31 +130,40 @@ def learn_themes(texts: pd.Series, languages: pd.Series, truth: pd.DataFrame, ke
 
 
 def _quality(predicted: pd.DataFrame, truth: pd.DataFrame, prefix: str) -> pd.DataFrame:
+    """support and <prefix>_precision / _recall / _f1 per theme (F1 = 2tp / (2tp + fp + fn): 0 when
+    a labelled theme is never found, NaN when it is neither labelled nor predicted)."""
     table = text.theme_quality(predicted, truth).set_index("theme").drop(index="all")
-    return (table[["support", "precision", "recall", "f1"]].rename(columns=lambda c: c if c == "support" else f"{prefix}_{c}")
-            .pipe(lambda t: t if prefix == "keywords" else t.drop(columns="support")))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = 2 * table["tp"] / (2 * table["tp"] + table["fp"] + table["fn"]).where(lambda d: d > 0)
+    out = table.assign(f1=f1)[["support", "precision", "recall", "f1"]].rename(
+        columns=lambda c: c if c == "support" else f"{prefix}_{c}")
+    return out if prefix == "keywords" else out.drop(columns="support")
 
 
 def theme_quality_table(found: dict, taxonomy: Taxonomy, *, lang: str = "en") -> pd.DataFrame:
-    """`learn_themes` quality for readers: theme label, labelled mentions, keywords P / R / F1,
-    model P / R / F1 ('–' when no model was tried), used (keywords / model); 2 decimals."""
-    q = found["quality"].reset_index()
+    """`learn_themes` quality for readers, themes with labelled mentions: theme (label), labelled
+    mentions, keywords P / R / F1, model P / R / F1 ('–' when no model was tried), used
+    (keywords / model); 2 decimals."""
+    q = found["quality"].loc[lambda d: d["support"].gt(0)].reset_index()
+    cols = ["theme", "labelled mentions", "keywords_precision", "keywords_recall", "keywords_f1", "model_precision",
+            "model_recall", "model_f1", "used"]
     table = (q.assign(theme=q["theme"].map(lambda c: taxonomy.label("themes", c, lang)))
-             .rename(columns={"support": "labelled mentions", "method": "used"}).round(2))
+             .rename(columns={"support": "labelled mentions", "method": "used"}).reindex(columns=cols).round(2))
     return table.astype("object").where(table.notna(), "–")
 
 
-def describe_theme_model(found: dict) -> str:
-    """One or two sentences: how many labelled texts, which method tags which themes and why."""
+def describe_theme_model(found: dict, taxonomy: Taxonomy | None = None, *, lang: str = "en") -> str:
+    """One or two sentences: how many labelled texts, which method tags which themes and why
+    (theme labels from `taxonomy` when given)."""
     q = found["quality"]
+    name = (lambda c: taxonomy.label("themes", c, lang)) if taxonomy is not None else str  # noqa: E731
     used = q.index[q["method"].eq("model")].tolist()
     head = f"{found['labelled']:,} distinct German or English comments carry theme labels: {found['reason']}."
     if not used:
         return head + " The keyword lists tag every theme."
-    return head + (f" The trained model tags {', '.join(used)} (held-out F1 "
-                   + ", ".join(f"{q.loc[c, 'model_f1']:.2f} vs {q.loc[c, 'keywords_f1']:.2f}" if not math.isnan(q.loc[c, 'keywords_f1'])
-                               else f"{q.loc[c, 'model_f1']:.2f}" for c in used)
-                   + " for the keywords); the keyword lists tag the others.")
+    items = ", ".join(f"{name(c)} (held-out F1 {q.loc[c, 'model_f1']:.2f} against {q.loc[c, 'keywords_f1']:.2f} for the keywords)"
+                      for c in used)
+    return head + f" The trained model tags {items}; the keyword lists tag the other themes."
 
 
 # --- theme discovery --------------------------------------------------------------------------------
@@ -179,7 +189,7 @@ def discover_topics(texts: pd.Series, languages: pd.Series, stopwords: dict, lex
     lang_ = pd.Series(languages, dtype="str")
     if not lang_.index.equals(texts.index):
         raise TextError("discover_topics: languages must have the same index as texts")
-    stop = sorted(text.common_words(stopwords, lexicon))
+    stop = sorted(w for w in text.common_words(stopwords, lexicon) if _TERM.fullmatch(w))
     placeholders = "|".join(re.escape(p) for p in PLACEHOLDERS)
     parts = []
     for language in LANGUAGES:
@@ -192,7 +202,7 @@ def discover_topics(texts: pd.Series, languages: pd.Series, stopwords: dict, lex
         raw = pd.Series(uniques, dtype="str")
         scrubbed = scrub_pii(raw, names=names, keep=set(keep) | set(stop), customer_number=customer_number)
         clean = text.fold_series(scrubbed.str.replace(placeholders, " ", regex=True))
-        vectorizer = TfidfVectorizer(token_pattern=r"(?u)\b[^\W\d_]{3,}\b", stop_words=stop, ngram_range=(1, 2),
+        vectorizer = TfidfVectorizer(token_pattern=_TERM.pattern, stop_words=stop, ngram_range=(1, 2),
                                      min_df=2, max_df=0.5, sublinear_tf=True, lowercase=False, dtype=np.float32)
         try:
             matrix = vectorizer.fit_transform(clean.fillna(""))

@@ -380,14 +380,16 @@ def language_table(comments: pd.DataFrame, languages: pd.Series, *, col_language
 def sentiment_table(categories: pd.Series, sentiments: pd.Series) -> pd.DataFrame:
     """Comments by NPS group (rows: detractor, passive, promoter, no NPS answer) and sentiment
     (columns: negative, neutral, positive, not scored = other language) with totals, labelled for
-    readers; rows and columns without comments are left out (totals always shown)."""
+    readers; rows and columns without comments are left out (the total row only below two or more rows)."""
     group = pd.Series(categories.to_numpy(), dtype="object").fillna("no NPS answer")
     mood = pd.Series(sentiments.to_numpy(), dtype="object").fillna("not scored")
     rows = [g for g in (*NPS_GROUPS, "no NPS answer") if group.eq(g).any()]
     cols = [m for m in (*("negative", "neutral", "positive"), "not scored") if mood.eq(m).any()]
     table = pd.crosstab(group, mood).reindex(index=rows, columns=cols, fill_value=0)
-    return (table.assign(all=table.sum(axis=1)).pipe(lambda t: pd.concat([t, t.sum().to_frame("all").T]))
-            .rename_axis(index="NPS group", columns=None).reset_index())
+    table = table.assign(all=table.sum(axis=1))
+    if len(table) > 1:
+        table = pd.concat([table, table.sum().to_frame("all").T])
+    return table.rename_axis(index="NPS group", columns=None).reset_index()
 
 
 def describe_sentiment(sentiments: pd.Series) -> str:

@@ -622,10 +622,13 @@ def test_ranking_table_marks_moments_that_are_part_of_leaving():
                             "points_at_stake": [1.754, -0.12], "priority": [1.754, 0.0], "magic": [False, False],
                             "small": [False, False]})
     out = moments.ranking_table(ranking, churn_exclude=["cancellation_request"])
-    assert out["churn lift (95% CI)"].tolist() == ["1.70 (1.20 to 2.40) *", "part of leaving"]
-    assert out["NPS impact, adjusted (95% CI)"].iloc[0] == "\u221228.4 (\u221233.7 to \u221223.2)"
-    assert out["reach (%)"].tolist() == [25.0, 15.0] and out["points at stake"].tolist() == [1.75, -0.12]
-    assert moments.ranking_table(ranking)["churn lift (95% CI)"].iloc[1] == "592.00 (545.20 to 643.20) *"
+    assert out["churn ratio (95% interval)"].tolist() == ["1.70 (1.20 to 2.40) *", "part of leaving"]
+    assert out["NPS: adjusted difference (95% interval)"].iloc[0] == "\u221228.4 (\u221233.7 to \u221223.2)"
+    assert out["reach (share of customers)"].tolist() == ["25.0%", "15.0%"]
+    assert out["NPS points at stake"].tolist() == ["1.75", "-0.12"] and out["rank"].tolist() == ["1", "–"]
+    assert out["classic"].tolist() == ["yes", "no"] and out["NPS: unadjusted"].tolist() == ["-28.7", "+5.4"]
+    assert moments.ranking_table(ranking)["churn ratio (95% interval)"].iloc[1] == "592.00 (545.20 to 643.20) *"
+    assert moments.ranking_table(ranking, lang="de")["Rang"].tolist() == ["1", "–"]
 
 
 def test_handling_table_one_row_per_moment_levels_in_order():
@@ -1065,7 +1068,7 @@ def test_driver_analysis_on_a_ratings_table_without_dates_or_events():
     assert out["share"].tolist() == pytest.approx([80.0, 20.0]) and out["n"].iloc[0] == 8
     assert out["mean"].tolist() == [5.0, 5.0] and moments.rating_scale(feedback) == 10.0
     table = moments.drivers_table(out, {"q2": "Price", "q3": "Service"})
-    assert table["attribute"].tolist() == ["Price", "Service"] and table["share of explained variance (%)"].tolist() == [80.0, 20.0]
+    assert table["attribute"].tolist() == ["Price", "Service"] and table["share of explained variance"].tolist() == ["80.0%", "20.0%"]
     text = moments.describe_drivers(out, {"q2": "Price"}, scale=10)
     assert text.startswith("**Price** carries 80% of the explained variance of the overall rating (R² = 1.00, 8 respondents)")
     with pytest.raises(Missing, match="fewer than 9 respondents"):

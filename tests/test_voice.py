@@ -224,6 +224,8 @@ def test_language_and_sentiment_tables_for_readers():
     assert list(got.columns) == ["NPS group", "negative", "not scored", "all"]        # no empty neutral/positive column
     assert got.values.tolist() == [["detractor", 2, 0, 2], ["promoter", 0, 1, 1], ["no NPS answer", 1, 0, 1],
                                    ["all", 3, 1, 4]]
+    single = voice.sentiment_table(pd.Series([None, None]), pd.Series(["neutral", "positive"], dtype="object"))
+    assert single.values.tolist() == [["no NPS answer", 1, 1, 2]]            # one row: no total row repeating it
 
 
 def test_answered_span_without_dates():

@@ -32,7 +32,7 @@ from cxlib.moments.candidates import (  # noqa: F401
 from cxlib.moments.impact import (  # noqa: F401
     KPI_ORDER, kpi_scores, kpis_present, varying_covariates, comparable_responses, response_exposures, kpi_outcome,
     adjusted_difference, kpi_impact, handling_impact, survey_responses, handling_table, describe_impact,
-    impact_table, kpis_table, describe_kpis, handling_tables,
+    impact_table, kpis_table, describe_kpis, handling_overview,
 )
 from cxlib.moments.churn import (  # noqa: F401
     require_churn, churn_cells, rate_ratio, churn_table, churn_impact, handling_churn, churn_summary_table,
@@ -59,4 +59,5 @@ from cxlib.moments.contact import (  # noqa: F401
 from cxlib.moments.inputs import (  # noqa: F401
     Inputs, prepare, require_moments, require_answers, impacts, churn_after_moments, focus_moments,
     handling_quality, handling_churn_by_outcome, setup_record, setup_table, ranked_moments, overall_value,
+    call_back_list,
 )

@@ -15,7 +15,7 @@ import ibis.expr.types as ir
 import pandas as pd
 from ibis import _
 
-from cxlib import engine
+from cxlib import engine, locale
 from cxlib.moments.base import (
     DEFAULT_WAIT_BANDS, FCR, MOMENT, NOT_RECORDED, RESOLUTION, SECONDS_PER_DAY, UNKNOWN, WAIT_BAND, MomentsError,
     _seconds, _tbl, join_words, moment_label, wait_band_labels,
@@ -201,15 +201,15 @@ def candidate_moments(events, taxonomy, *, lang: str = "en", keep_absent: bool =
             .reset_index(drop=True))
 
 
-def candidates_table(candidates: pd.DataFrame) -> pd.DataFrame:
-    """The candidate moments for readers: moment (label), kind, complaint category, contacts,
-    customers, resolved (%; '–' where no outcome is recorded)."""
-    kind = [("classic moment of truth" if c else "read from the log" if d else "named moment" if f else "contact reason")
+def candidates_table(candidates: pd.DataFrame, *, lang: str = "en") -> pd.DataFrame:
+    """The candidate moments for readers (`locale.display_table`): moment, kind, complaint
+    category, contacts, customers, resolved (%; '–' where no outcome is recorded)."""
+    kind = ["classic" if c else "derived" if d else "named" if f else "reason"
             for c, d, f in zip(candidates["classic"], candidates["derived"], candidates["flagged"])]
-    resolved = [("–" if pd.isna(r) else f"{100 * r:.1f}") for r in candidates["resolved_rate"]]
-    return pd.DataFrame({"moment": candidates["label"], "kind": kind, "complaint category": candidates["complaint"],
-                         "contacts": candidates["contacts"], "customers": candidates["customers"],
-                         "resolved (%)": resolved})
+    table = pd.DataFrame({"moment": candidates["label"], "moment_kind": kind, "category": candidates["complaint"],
+                          "contacts": candidates["contacts"], "customers": candidates["customers"],
+                          "resolved_share": candidates["resolved_rate"]})
+    return locale.display_table(table, lang, kinds={"resolved_share": "share"})
 
 
 def describe_candidates(candidates: pd.DataFrame, taxonomy, *, lang: str = "en") -> str:

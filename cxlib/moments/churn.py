@@ -21,7 +21,7 @@ import pandas as pd
 from ibis import _
 from scipy import stats as st
 
-from cxlib import engine
+from cxlib import engine, locale
 from cxlib.moments.base import (
     DIMENSION, HANDLING_DIMENSIONS, LEVEL, MOMENT, SECONDS_PER_DAY, UNKNOWN, MomentsError, _SEP, _bh, _epoch,
     _level_order, _require, _seconds, _tbl, _z, design_matrix, interval_text,
@@ -268,16 +268,19 @@ def handling_churn(contacts, customers, *, start, end, churn_window_days: float 
 
 # --- words and tables for the report ------------------------------------------------------------
 
-def churn_summary_table(churn: pd.DataFrame, labels: Mapping) -> pd.DataFrame:
-    """`churn_impact` for readers: moment, exposed customers, reach %, churned, churn % after /
-    other, difference (points, 95% CI), lift (95% CI), adjusted lift, significant."""
-    return pd.DataFrame({
-        "moment": churn[MOMENT].map(lambda m: labels.get(m, m)), "exposed": churn["customers_exposed"],
-        "reach %": (100 * churn["reach"]).round(1), "churned": churn["churned_exposed"],
-        "churn % after": churn["churn_exposed"].round(1), "churn % other": churn["churn_unexposed"].round(1),
-        "difference, points (95% CI)": interval_text(churn["churn_difference"], churn["difference_low"], churn["difference_high"]),
-        "lift (95% CI)": interval_text(churn["churn_lift"], churn["lift_low"], churn["lift_high"], decimals=2, sign=False),
-        "adj. lift": churn["adjusted_lift"].round(2), "significant": churn["significant"]})
+def churn_summary_table(churn: pd.DataFrame, labels: Mapping, *, lang: str = "en") -> pd.DataFrame:
+    """`churn_impact` for readers (`locale.display_table`): moment, exposed customers, reach,
+    churned, churn % after / other, difference (points, 95% CI), lift (95% CI), adjusted lift, significant."""
+    return locale.display_table(pd.DataFrame({
+        "moment": churn[MOMENT].map(lambda m: labels.get(m, m)), "customers_exposed": churn["customers_exposed"],
+        "reach": churn["reach"], "churned": churn["churned_exposed"], "churn_exposed": churn["churn_exposed"],
+        "churn_unexposed": churn["churn_unexposed"],
+        "difference_interval": interval_text(churn["churn_difference"], churn["difference_low"],
+                                             churn["difference_high"]).to_numpy(),
+        "lift_interval": interval_text(churn["churn_lift"], churn["lift_low"], churn["lift_high"], decimals=2,
+                                       sign=False).to_numpy(),
+        "adjusted_lift": churn["adjusted_lift"], "significant": churn["significant"]}), lang,
+        kinds={"churned": "count"})
 
 
 def churn_chart_rows(churn: pd.DataFrame, *, exclude: Sequence[str] = ()) -> pd.DataFrame:
@@ -316,16 +319,18 @@ def describe_churn(churn: pd.DataFrame, labels: Mapping, *, churn_window_days: f
 
 
 def handling_churn_table(handling_churn: pd.DataFrame, labels: Mapping, *, churn_window_days: float,
-                         dimension: str = "resolution") -> pd.DataFrame:
-    """One dimension of `handling_churn` for readers: moment, outcome, customers, churned after,
-    churn % in the window, other time %, lift (95% CI), significant."""
+                         dimension: str = "resolution", lang: str = "en") -> pd.DataFrame:
+    """One dimension of `handling_churn` for readers (`locale.display_table`): moment, outcome,
+    customers, churned after, churn % in the window, other time %, lift (95% CI), significant."""
     rows = handling_churn.loc[handling_churn[DIMENSION] == dimension]
-    return pd.DataFrame({
-        "moment": rows[MOMENT].map(lambda m: labels.get(m, m)), "outcome": rows[LEVEL], "customers": rows["customers_exposed"],
-        "churned after": rows["churned_exposed"], f"churn in {churn_window_days:g} d (%)": rows["churn_exposed"].round(1),
-        "other time (%)": rows["churn_unexposed"].round(1),
-        "lift (95% CI)": interval_text(rows["churn_lift"], rows["lift_low"], rows["lift_high"], decimals=2, sign=False),
-        "significant": rows["significant"]})
+    return locale.display_table(pd.DataFrame({
+        "moment": rows[MOMENT].map(lambda m: labels.get(m, m)), "level": rows[LEVEL],
+        "customers_exposed": rows["customers_exposed"], "churned": rows["churned_exposed"],
+        "churn_exposed": rows["churn_exposed"], "churn_unexposed": rows["churn_unexposed"],
+        "lift_interval": interval_text(rows["churn_lift"], rows["lift_low"], rows["lift_high"], decimals=2,
+                                       sign=False).to_numpy(),
+        "significant": rows["significant"]}), lang, kinds={"churned": "count"},
+        labels={"churn_exposed": locale.text("tables.churn_within", lang, days=f"{churn_window_days:g}")})
 
 
 def describe_handling_churn(handling_churn: pd.DataFrame, labels: Mapping, *, churn_window_days: float) -> str:

@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 from ibis import _
 
-from cxlib import engine, metrics
+from cxlib import engine, locale, metrics
 from cxlib.moments.base import (
     CATEGORY, DEFAULT_WAIT_BANDS, MONTH, SECONDS_PER_DAY, WAIT_BAND, MomentsError, _require, _seconds, _tbl,
-    wait_band_labels,
+    interval_text, wait_band_labels,
 )
 from cxlib.moments.candidates import observation_period
 from cxlib.schema import (
@@ -306,25 +306,25 @@ def describe_complaints(table: pd.DataFrame, *, max_months: int = 4) -> str:
     return note + "Out of control: " + "; ".join(parts) + "."
 
 
-def waits_table(waits: pd.DataFrame) -> pd.DataFrame:
+def waits_table(waits: pd.DataFrame, *, lang: str = "en") -> pd.DataFrame:
     """`complaints_after_waits` for readers: wait band, contacts, followed by a complaint, share (%, 95% CI)."""
-    share = [("–" if pd.isna(r) else f"{100 * r:.1f} ({100 * lo:.1f} to {100 * hi:.1f})")
-             for r, lo, hi in zip(waits["rate"], waits["ci_low"], waits["ci_high"])]
-    return pd.DataFrame({"wait": waits[WAIT_BAND], "contacts": waits["contacts"], "followed by a complaint": waits["followed"],
-                         "share % (95% CI)": share})
+    share = interval_text(100 * waits["rate"], 100 * waits["ci_low"], 100 * waits["ci_high"], sign=False)
+    return locale.display_table(pd.DataFrame({"wait_band": waits[WAIT_BAND], "contacts": waits["contacts"],
+                                              "followed": waits["followed"], "share_interval": share.to_numpy()}), lang)
 
 
-def complaint_signals_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The out-of-control months of `complaints_by_month` for readers: category, month,
-    complaints, value (rate per 1,000 or count), centre, the limit crossed, side; plus the
-    limit widening σz where Laney's chart was used."""
+def complaint_signals_table(table: pd.DataFrame, *, lang: str = "en") -> pd.DataFrame:
+    """The out-of-control months of `complaints_by_month` for readers (`locale.display_table`):
+    category, month, complaints, active customers and rate per 1,000 (or the count), centre, the
+    limit crossed, side; plus the limit widening σz where Laney's chart was used."""
     cols = complaint_chart_columns(table)
     flagged = table.loc[table["out_of_control"]]
-    limit = np.where(flagged["signal"] == "above", flagged[cols["ucl"]], flagged[cols["lcl"]])
+    limit = np.where(flagged["signal"] == "above", flagged[cols["ucl"]], flagged[cols["lcl"]]).astype(float)
     out = pd.DataFrame({"category": flagged["category_label"], "month": flagged[MONTH], "complaints": flagged["complaints"]})
     if cols["unit"] == "per 1,000":
-        out = out.assign(**{"active customers": flagged["active"], "per 1,000": flagged[cols["value"]].round(2)})
-    out = out.assign(centre=flagged[cols["center"]].round(2), limit=np.round(limit.astype(float), 2), side=flagged["signal"])
+        out = out.assign(active=flagged["active"], rate_per_1000=flagged[cols["value"]])
+    out = out.assign(centre=flagged[cols["center"]], limit=limit, signal=flagged["signal"])
     if "dispersion" in table.columns:
-        out = out.assign(**{"σz (limit widening)": flagged["dispersion"].round(2)})
-    return out.reset_index(drop=True)
+        out = out.assign(dispersion=flagged["dispersion"])
+    return locale.display_table(out.reset_index(drop=True), lang,
+                                kinds={"centre": "points", "limit": "points", "dispersion": "score"})

@@ -14,7 +14,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from cxlib import engine, metrics
+from cxlib import engine, locale, metrics
 from cxlib.config import fold
 from cxlib.moments.base import MOMENT, SECONDS_PER_DAY, MomentsError, _epoch, _require, _seconds, _tbl, moment_label
 from cxlib.schema import (
@@ -264,11 +264,12 @@ def contact_list_record(counts: Mapping, *, recent_days: float, as_of, channels:
                              + ("; consent log, latest entry wins, opt-out wins a tie" if consent_log else "")}
 
 
-def contact_list_examples(contacts: pd.DataFrame, *, n: int = 5) -> pd.DataFrame:
-    """The first `n` included customers, pseudonymous: customer_id, moment, when, resolved,
-    latest NPS, channel, topic, value."""
+def contact_list_examples(contacts: pd.DataFrame, *, n: int = 5, lang: str = "en") -> pd.DataFrame:
+    """The first `n` included customers for readers, pseudonymous (`locale.display_table`):
+    customer, moment, when, resolved, latest NPS, channel, topic, value."""
     shown = contacts.loc[contacts["status"] == INCLUDED].head(n)
-    return pd.DataFrame({"customer": shown[CUSTOMER_ID], "moment": shown["moment_label"],
-                         "when": shown["moment_at"].dt.strftime("%Y-%m-%d"), "resolved": shown[RESOLVED],
-                         "latest NPS": shown["latest_nps"], "channel": shown[CHANNEL], "topic": shown["topic"],
-                         "value": shown["value"].round(2)})
+    return locale.display_table(pd.DataFrame({
+        "customer": shown[CUSTOMER_ID], "moment": shown["moment_label"], "moment_at": shown["moment_at"],
+        "resolved": shown[RESOLVED].astype("boolean"), "latest_nps": shown["latest_nps"], "channel": shown[CHANNEL],
+        "topic": shown["topic"], "revenue": shown["value"]}), lang,
+        kinds={"resolved": "flag", "latest_nps": "count", "moment_at": "date"})

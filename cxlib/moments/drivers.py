@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from cxlib import metrics
+from cxlib import locale, metrics
 from cxlib.moments.base import MomentsError, _require, join_words
 from cxlib.schema import CSAT, CSAT_MAX, CUSTOMER_ID, NPS, SURVEY, TOUCHPOINT, Missing
 
@@ -132,12 +132,14 @@ def rating_scale(feedback: pd.DataFrame, rating: str = CSAT) -> float:
     return float(feedback[CSAT_MAX].dropna().mode().iloc[0])
 
 
-def drivers_table(weights: pd.DataFrame, labels: Mapping) -> pd.DataFrame:
-    """The weights for readers, highest first: attribute, share of R² (%), weight, mean rating."""
+def drivers_table(weights: pd.DataFrame, labels: Mapping, *, lang: str = "en") -> pd.DataFrame:
+    """The weights for readers, highest first (`locale.display_table`): attribute, share of
+    explained variance (%), weight, mean rating."""
     shown = weights.sort_values("weight", ascending=False, kind="stable")
-    return pd.DataFrame({"attribute": shown["driver"].map(lambda d: labels.get(d, d)).to_numpy(),
-                         "share of explained variance (%)": shown["share"].round(1).to_numpy(),
-                         "weight": shown["weight"].round(3).to_numpy(), "mean rating": shown["mean"].round(2).to_numpy()})
+    return locale.display_table(pd.DataFrame({
+        "driver": shown["driver"].map(lambda d: labels.get(d, d)).to_numpy(), "share_r2": shown["share"].to_numpy(),
+        "weight": shown["weight"].to_numpy(), "mean": shown["mean"].to_numpy()}), lang,
+        kinds={"share_r2": "percent"})
 
 
 def describe_drivers(weights: pd.DataFrame, labels: Mapping, *, scale: float) -> str:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from ibis import _
 
-from cxlib import engine, metrics
+from cxlib import engine, locale, metrics
 from cxlib.moments.base import (
     DIMENSION, HANDLING_DIMENSIONS, LEVEL, MOMENT, SECONDS_PER_DAY, UNKNOWN, MomentsError, _bh, _level_order,
     _require, _seconds, _tbl, conform, design_matrix, interval_text, join_words, signed,
@@ -385,20 +385,23 @@ def describe_impact(impact: pd.DataFrame, labels: Mapping, *, window_days: float
     return text
 
 
-def impact_table(impact: pd.DataFrame, labels: Mapping) -> pd.DataFrame:
-    """A KPI's `kpi_impact` for readers: moment, exposed answers, KPI exposed / compared,
-    raw and adjusted difference with 95% intervals, q (BH), significant, too few."""
+def impact_table(impact: pd.DataFrame, labels: Mapping, *, lang: str = "en") -> pd.DataFrame:
+    """A KPI's `kpi_impact` for readers (`locale.display_table`): moment, exposed answers, KPI
+    exposed / compared, raw and adjusted difference with 95% intervals, q (BH), significant, too few."""
     kpi = str(impact["kpi"].iloc[0]) if len(impact) else NPS
-    name, d = metrics.LABELS.get(kpi, kpi.upper()), _DECIMALS.get(kpi, 1)
-    return pd.DataFrame({
-        "moment": impact[MOMENT].map(lambda m: labels.get(m, m)), "exposed answers": impact["n_exposed"],
-        f"{name} exposed": impact["exposed_value"].round(d), f"{name} compared": impact["unexposed_value"].round(d),
-        "raw difference (95% CI)": interval_text(impact["difference"], impact["ci_low"], impact["ci_high"], decimals=d),
-        "adjusted (95% CI)": interval_text(impact["adjusted"], impact["adjusted_low"], impact["adjusted_high"], decimals=d),
-        "q (BH)": impact["q_value"].round(4), "significant": impact["significant"], "too few": impact["small"]})
+    d = _DECIMALS.get(kpi, 1)
+    table = pd.DataFrame({
+        "moment": impact[MOMENT].map(lambda m: labels.get(m, m)), "n_exposed": impact["n_exposed"],
+        "exposed_value": impact["exposed_value"], "unexposed_value": impact["unexposed_value"],
+        "raw_interval": interval_text(impact["difference"], impact["ci_low"], impact["ci_high"], decimals=d).to_numpy(),
+        "adjusted_interval": interval_text(impact["adjusted"], impact["adjusted_low"], impact["adjusted_high"],
+                                           decimals=d).to_numpy(),
+        "q_value": impact["q_value"], "significant": impact["significant"], "small": impact["small"]})
+    return locale.display_table(table, lang, kpi=kpi)
 
 
-def kpis_table(impacts: Mapping[str, pd.DataFrame], labels: Mapping, *, skip: str | None = None) -> pd.DataFrame:
+def kpis_table(impacts: Mapping[str, pd.DataFrame], labels: Mapping, *, skip: str | None = None,
+               lang: str = "en") -> pd.DataFrame:
     """The adjusted impact on every KPI but `skip`, one column per KPI ('*' significant) and its
     answers. `schema.Missing` when the data has no other KPI."""
     shown = {k: t for k, t in impacts.items() if k != skip}
@@ -406,13 +409,15 @@ def kpis_table(impacts: Mapping[str, pd.DataFrame], labels: Mapping, *, skip: st
         raise Missing("no second KPI to compare the moments on" if impacts else "no KPI impact",
                       enable="feedback.csat or feedback.ces beside the main KPI")
     moments = next(iter(shown.values()))[MOMENT]
-    out = {"moment": moments.map(lambda m: labels.get(m, m)).to_numpy()}
+    out, names = {"moment": moments.map(lambda m: labels.get(m, m)).to_numpy()}, {}
     for kpi, t in shown.items():
         name = metrics.LABELS.get(kpi, kpi.upper())
         cell = interval_text(t["adjusted"], t["adjusted_low"], t["adjusted_high"], decimals=_DECIMALS.get(kpi, 1))
-        out[f"{name} adjusted (95% CI)"] = (cell + np.where(t["significant"], " *", "")).to_numpy()
-        out[f"{name} answers"] = t["n_exposed"].to_numpy()
-    return pd.DataFrame(out)
+        out[f"{kpi}_adjusted"] = (cell + np.where(t["significant"], " *", "")).to_numpy()
+        out[f"{kpi}_n"] = t["n_exposed"].to_numpy()
+        names |= {f"{kpi}_adjusted": f"{name}: {locale.label('adjusted_interval', lang)}",
+                  f"{kpi}_n": f"{name}: {locale.label('n_exposed', lang)}"}
+    return locale.display_table(pd.DataFrame(out), lang, labels=names, kinds=dict.fromkeys(names, "text"))
 
 
 def describe_kpis(impacts: Mapping[str, pd.DataFrame], labels: Mapping, *, skip: str | None = None) -> str:
@@ -436,12 +441,23 @@ def describe_kpis(impacts: Mapping[str, pd.DataFrame], labels: Mapping, *, skip:
     return " ".join([definitions, *parts]) if parts else ""
 
 
-def handling_tables(handling: pd.DataFrame, labels: Mapping, *, window_days: float, min_n: int) -> list[tuple[str, pd.DataFrame]]:
-    """(caption, `handling_table`) for each handling dimension present: resolution, first-contact
-    resolution, wait band, channel."""
-    titles = {"resolution": "resolved or not", "first_contact_resolution": "first-contact resolution",
-              "wait_band": "wait before the contact was answered", "channel": "channel of the contact"}
-    kpi = metrics.LABELS.get(str(handling.attrs.get("kpi", "")), "score")
-    return [(f"**{kpi} of exposed answers by {title}** (latest contact in the {window_days:g} days before the answer; "
-             f"* fewer than {min_n} answers)", handling_table(handling, dim, labels=labels))
-            for dim, title in titles.items() if (handling[DIMENSION] == dim).any()]
+def handling_overview(handling: pd.DataFrame, labels: Mapping, *, lang: str = "en") -> pd.DataFrame:
+    """All handling dimensions of `handling_impact` in one table for readers: one row per
+    dimension and level (resolution, first-contact resolution, wait, channel), one column per
+    moment, each cell 'value (n = …)', '*' on a group too small to judge; '' where the moment
+    has no answers at that level."""
+    _require(handling, [MOMENT, DIMENSION, LEVEL, "n", "value", "small"], "handling impact")
+    rows = (handling.assign(_d=handling[DIMENSION].map({d: i for i, d in enumerate(HANDLING_DIMENSIONS)}),
+                            _l=_level_order(handling[DIMENSION], handling[LEVEL]))
+            .sort_values(["_d", "_l", LEVEL], kind="stable"))
+    rows = rows.assign(
+        _cell=[f"{locale.format_number(v, lang, decimals=0, sign=True)} "
+               f"({locale.text('figure.caption_n', lang, n=locale.format_number(n, lang))}){'*' if s else ''}"
+               for v, n, s in zip(rows["value"], rows["n"], rows["small"])],
+        _dim=[locale.value_label("dimension", d, lang) for d in rows[DIMENSION]],
+        _level=[locale.value_label("level", lv, lang) for lv in rows[LEVEL]])
+    order = pd.MultiIndex.from_frame(rows[["_dim", "_level"]].drop_duplicates())
+    wide = (rows.pivot(index=["_dim", "_level"], columns=MOMENT, values="_cell")
+            .reindex(index=order, columns=list(dict.fromkeys(rows[MOMENT]))).fillna(""))
+    wide.columns = [str(labels.get(m, m)) for m in wide.columns]
+    return wide.rename_axis(index=[locale.label("dimension", lang), locale.label("level", lang)])

@@ -22,6 +22,7 @@ from cxlib.moments.candidates import (
     candidate_moments, comparable_rules, handled_contacts, observation_period, with_derived_moments,
 )
 from cxlib.moments.churn import churn_impact, handling_churn
+from cxlib.moments.contact import DIRECT_CHANNELS, contact_list, rows_for_customers
 from cxlib.moments.impact import (
     comparable_responses, handling_impact, kpi_impact, kpi_scores, kpis_present, response_exposures, survey_responses,
     varying_covariates,
@@ -213,3 +214,13 @@ def overall_value(inputs: Inputs) -> float:
     r = inputs.responses
     answers = r.loc[r[CUSTOMER_ID].notna() & r[inputs.kpi].notna()]
     return float(metrics.kpi_estimate(kpi_scores(answers, inputs.kpi), inputs.kpi)["value"]) if len(answers) else math.nan
+
+
+def call_back_list(recent: pd.DataFrame, inputs: Inputs, taxonomy, *, value: pd.DataFrame,
+                   consent_log: pd.DataFrame | None = None, recent_days: float = 30,
+                   channels: Sequence[str] = DIRECT_CHANNELS, lang: str = "en") -> pd.DataFrame:
+    """`contact_list` for the customers of `recent` (`recent_moments`) up to the end of the
+    period, with their historic `value` (customer_id, revenue: `value.historic_value`)."""
+    return contact_list(recent, rows_for_customers(inputs.customers, recent), inputs.responses, taxonomy,
+                        as_of=inputs.end, recent_days=recent_days, value=value.rename(columns={"revenue": "value"}),
+                        consent_log=consent_log, channels=channels, lang=lang)

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from cxlib import metrics
+from cxlib import locale, metrics
 from cxlib.moments.base import MOMENT, _require, interval_text, join_words, signed
 from cxlib.schema import CSAT, NPS
 
@@ -93,24 +93,31 @@ def _kpi(ranking: pd.DataFrame) -> str:
     return str(ranking["kpi"].iloc[0]) if len(ranking) else NPS
 
 
-def ranking_table(ranking: pd.DataFrame, *, churn_exclude: Sequence[str] = ()) -> pd.DataFrame:
-    """The ranking (`rank_moments`) for readers: estimates with their intervals in one cell,
-    reach in %, a "*" on a significant churn lift; moments in `churn_exclude` (part of leaving,
-    e.g. cancellation requests: their churn lift is circular) show "part of leaving" instead.
-    Out: rank, moment, classic, reach (%), <KPI> impact adjusted (95% CI), raw, churn lift (95% CI),
-    points at stake, priority, magic, too few."""
-    name = metrics.LABELS.get(_kpi(ranking), "KPI")
-    leaving = ranking[MOMENT].isin(list(churn_exclude))
-    lift = (interval_text(ranking["churn_lift"], ranking["churn_lift_low"], ranking["churn_lift_high"], decimals=2, sign=False)
+def ranking_table(ranking: pd.DataFrame, *, churn_exclude: Sequence[str] = (), lang: str = "en") -> pd.DataFrame:
+    """The ranking (`rank_moments`) for readers (`locale.display_table`): estimates with their
+    intervals in one cell, reach in %, a "*" on a significant churn lift; moments in
+    `churn_exclude` (part of leaving, e.g. cancellation requests: their churn lift is circular)
+    show "part of leaving" instead. Columns: rank, moment, classic, reach, impact adjusted (95% CI),
+    raw, churn lift (95% CI), points at stake, priority, magic, too few."""
+    kpi = _kpi(ranking)
+    leaving = ranking[MOMENT].isin(list(churn_exclude)).to_numpy()
+    lift = (interval_text(ranking["churn_lift"], ranking["churn_lift_low"], ranking["churn_lift_high"], decimals=2,
+                          sign=False)
             + np.where(ranking["churn_significant"].fillna(False).astype(bool), " *", ""))
-    return pd.DataFrame({
-        "rank": ranking["rank"], "moment": ranking["label"], "classic": ranking["classic"],
-        "reach (%)": (100 * ranking["reach"]).round(1),
-        f"{name} impact, adjusted (95% CI)": interval_text(ranking["impact"], ranking["ci_low"], ranking["ci_high"]),
-        "raw": ranking["impact_raw"].round(1),
-        "churn lift (95% CI)": lift.where(~leaving, "part of leaving"),
-        "points at stake": ranking["points_at_stake"].round(2), "priority": ranking["priority"].round(2),
-        "magic": ranking["magic"], "too few": ranking["small"]})
+    table = pd.DataFrame({
+        "rank": ranking["rank"], "moment": ranking["label"], "classic": ranking["classic"].astype(bool),
+        "reach": ranking["reach"], "impact_interval": interval_text(ranking["impact"], ranking["ci_low"],
+                                                                    ranking["ci_high"]).to_numpy(),
+        "nps_impact_raw": ranking["impact_raw"],
+        "lift_interval": np.where(leaving, locale.text("tables.part_of_leaving", lang), lift.to_numpy()),
+        "points_at_stake": ranking["points_at_stake"], "priority": ranking["priority"],
+        "magic": ranking["magic"], "small": ranking["small"]})
+    name = metrics.LABELS.get(kpi, "KPI")
+    return locale.display_table(table, lang, kinds={"points_at_stake": "score", "priority": "score"}, labels={
+        "impact_interval": f"{name}: {locale.label('adjusted_interval', lang)}",
+        "nps_impact_raw": f"{name}: {locale.label('raw', lang)}",
+        "points_at_stake": locale.text("tables.points_at_stake", lang, kpi=name),
+        "priority": locale.text("tables.priority", lang, kpi=name)})
 
 
 def describe_ranking(ranking: pd.DataFrame, *, churn_exclude: Sequence[str] = ()) -> str:
