@@ -210,6 +210,8 @@ CASES = {
     "complaint_rates": lambda t, tax: moments.complaint_rates(t["events"], t["customers"], tax),
     "recent_moments": _recent,
     "survey_responses": lambda t, tax: moments.survey_responses(t["feedback"], t["customers"]),
+    "survey_responses_without_csat_max": lambda t, tax: moments.survey_responses(     # processed by an older version
+        t["feedback"].drop(schema.CSAT_MAX, schema.TOUCHPOINT), t["customers"]),
     "rows_for_customers": lambda t, tax: _total_order(moments.rows_for_customers(t["orders"], _recent(t, tax))),
     # customer value: contacts per value tier counted on the engine
     "exposure_by_tier": lambda t, tax: value.exposure_by_tier(

@@ -270,13 +270,12 @@ def handling_churn(contacts, customers, *, start, end, churn_window_days: float 
 
 def churn_summary_table(churn: pd.DataFrame, labels: Mapping, *, lang: str = "en") -> pd.DataFrame:
     """`churn_impact` for readers (`locale.display_table`): moment, exposed customers, reach,
-    churned, churn % after / other, difference (points, 95% CI), lift (95% CI), adjusted lift, significant."""
+    churned, churn % after / other, lift (95% CI), adjusted lift, significant (the difference in
+    points stays in results.json)."""
     return locale.display_table(pd.DataFrame({
         "moment": churn[MOMENT].map(lambda m: labels.get(m, m)), "customers_exposed": churn["customers_exposed"],
         "reach": churn["reach"], "churned": churn["churned_exposed"], "churn_exposed": churn["churn_exposed"],
         "churn_unexposed": churn["churn_unexposed"],
-        "difference_interval": interval_text(churn["churn_difference"], churn["difference_low"],
-                                             churn["difference_high"]).to_numpy(),
         "lift_interval": interval_text(churn["churn_lift"], churn["lift_low"], churn["lift_high"], decimals=2,
                                        sign=False).to_numpy(),
         "adjusted_lift": churn["adjusted_lift"], "significant": churn["significant"]}), lang,
