@@ -44,7 +44,7 @@ MIN_LABELLED = 1000       # distinct labelled texts a language needs before a mo
 MAX_TRAIN = 50_000        # distinct labelled texts per language the final model is fitted on (stratified sample)
 MAX_EVAL = 20_000         # distinct labelled texts per language the cross-validation uses (stratified sample)
 FOLDS = 5
-ALPHA = 2e-5              # L2 penalty of the logistic regression
+C = 1.0                   # inverse L2 penalty of the logistic regression (as scikit-learn's LogisticRegression C)
 EPOCHS = 20
 METHODS = {"learned": "learned model", "word lists": "word lists", "majority": "always the most frequent class"}
 LANGUAGE_LABELS = {"de": "German", "en": "English", OTHER: "other languages"}
@@ -57,7 +57,7 @@ def settings(lexicon: dict | None = None, **overrides) -> dict:
         settings(lexicon, min_labelled=500)["min_labelled"] -> 500
     """
     defaults = {**RULE, "min_labelled": MIN_LABELLED, "max_train": MAX_TRAIN, "max_eval": MAX_EVAL,
-                "folds": FOLDS, "alpha": ALPHA, "epochs": EPOCHS}
+                "folds": FOLDS, "C": C, "epochs": EPOCHS}
     given = (lexicon or {}).get("learned") or {}
     unknown = sorted(set(given) - set(defaults))
     if unknown:
@@ -127,17 +127,18 @@ def label_source(comments: pd.DataFrame, labels: pd.DataFrame | None = None, *, 
 
 
 # --- the model ------------------------------------------------------------------------------------
-def model(n_texts: int, *, alpha: float = ALPHA, epochs: int = EPOCHS, seed: int = 0) -> Pipeline:
+def model(n_texts: int, *, C: float = C, epochs: int = EPOCHS, seed: int = 0) -> Pipeline:  # noqa: N803
     """Unfitted pipeline on folded texts: TF-IDF of word 1-2-grams and character 3-5-grams within
     words (sublinear tf; terms of one text only dropped from 1,000 texts on), then a class-balanced
-    logistic regression (log loss, L2 `alpha`) fitted by SGD for `epochs` passes."""
+    logistic regression (log loss, L2 penalty 1 / (C n), the objective of LogisticRegression(C))
+    fitted by stochastic gradient descent in `epochs` passes over the `n_texts` training texts."""
     min_df = 2 if n_texts >= 1000 else 1
     features = make_union(
         TfidfVectorizer(ngram_range=(1, 2), min_df=min_df, max_features=300_000, sublinear_tf=True, lowercase=False,
                         dtype=np.float32),
         TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=min_df, max_features=300_000, sublinear_tf=True,
                         lowercase=False, dtype=np.float32))
-    classifier = SGDClassifier(loss="log_loss", penalty="l2", alpha=alpha, class_weight="balanced", max_iter=epochs,
+    classifier = SGDClassifier(loss="log_loss", penalty="l2", alpha=1.0 / (C * max(n_texts, 1)), class_weight="balanced", max_iter=epochs,
                                tol=None, random_state=seed)
     return Pipeline([("features", features), ("classifier", classifier)])
 
@@ -228,7 +229,7 @@ def learn(texts: pd.Series, languages: pd.Series, classes: pd.Series, lexicon: d
     fitted pipeline}; "settings"}.
     """
     opts = settings(lexicon, min_labelled=min_labelled, max_train=max_train, max_eval=max_eval, folds=folds)
-    fit = {"alpha": float(opts["alpha"]), "epochs": int(opts["epochs"])}
+    fit = {"C": float(opts["C"]), "epochs": int(opts["epochs"])}
     texts = pd.Series(texts, dtype="str")
     for other, name in ((languages, "languages"), (classes, "classes")):
         if not pd.Series(other).index.equals(texts.index):

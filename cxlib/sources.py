@@ -1359,6 +1359,16 @@ def read_processed(processed_dir: str | Path, tables: list[str] | str | None = N
     return out
 
 
+def read_optional(processed_dir: str | Path, table: str) -> pd.DataFrame | None:
+    """A processed table that a source set may not have (e.g. 'consent_log'), or None when absent.
+
+        consent_log = sources.read_optional(processed_dir, "consent_log")
+    """
+    folder = Path(processed_dir)
+    present = any(p.is_file() for p in (folder / f"{table}.parquet", folder / RESTRICTED_DIR / f"{table}.parquet"))
+    return read_processed(folder, table)[table] if present else None
+
+
 def read_labelled_reviews(reviews_file: str | Path, labels_file: str | Path) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     """A real review export with hand-made theme labels, to measure the text analysis on, or None
     when either file is absent (the reviews live outside the repository, in ../shared).

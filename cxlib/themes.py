@@ -61,9 +61,9 @@ def theme_truth(comments: pd.DataFrame, labels: pd.DataFrame | None, codes: Sequ
 
 
 # --- trained theme model ---------------------------------------------------------------------------
-def _classifier(seed: int) -> SGDClassifier:
-    return SGDClassifier(loss="log_loss", alpha=sentiment.ALPHA, class_weight="balanced", max_iter=sentiment.EPOCHS,
-                         tol=None, random_state=seed)
+def _classifier(n_texts: int, seed: int) -> SGDClassifier:
+    return SGDClassifier(loss="log_loss", alpha=1.0 / (sentiment.C * max(n_texts, 1)), class_weight="balanced",
+                         max_iter=sentiment.EPOCHS, tol=None, random_state=seed)
 
 
 def _fit_predict(train_x: np.ndarray, train_y: pd.DataFrame, test_x: np.ndarray, themes: Sequence[str],
@@ -74,7 +74,7 @@ def _fit_predict(train_x: np.ndarray, train_y: pd.DataFrame, test_x: np.ndarray,
     out = {}
     for theme in themes:
         y = train_y[theme].to_numpy(dtype=bool)
-        out[theme] = _classifier(seed).fit(a, y).predict(b).astype(bool) if 0 < y.sum() < len(y) else np.full(len(test_x), y.any())
+        out[theme] = _classifier(len(y), seed).fit(a, y).predict(b).astype(bool) if 0 < y.sum() < len(y) else np.full(len(test_x), y.any())
     return pd.DataFrame(out, columns=list(themes))
 
 

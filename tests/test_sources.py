@@ -931,3 +931,10 @@ def test_read_comment_labels(tmp_path):
     (tmp_path / "_truth" / "comment_labels.csv").write_text("id,lang\nU1,de\n", encoding="utf-8")
     with pytest.raises(sources.SourceError, match=r"comment_labels.csv: comment labels lack column\(s\) \['response_id'"):
         sources.read_comment_labels(tmp_path)
+
+
+def test_read_optional_table_is_none_when_absent(tmp_path):
+    assert sources.read_optional(tmp_path, "consent_log") is None
+    frame = pd.DataFrame({"customer_id": ["C1"], "consent": [True]})
+    frame.to_parquet(tmp_path / "consent_log.parquet", index=False)
+    pd.testing.assert_frame_equal(sources.read_optional(tmp_path, "consent_log"), frame)
