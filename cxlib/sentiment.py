@@ -138,8 +138,8 @@ def model(n_texts: int, *, C: float = C, epochs: int = EPOCHS, seed: int = 0) ->
                         dtype=np.float32),
         TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=min_df, max_features=300_000, sublinear_tf=True,
                         lowercase=False, dtype=np.float32))
-    classifier = SGDClassifier(loss="log_loss", penalty="l2", alpha=1.0 / (C * max(n_texts, 1)), class_weight="balanced", max_iter=epochs,
-                               tol=None, random_state=seed)
+    classifier = SGDClassifier(loss="log_loss", penalty="l2", alpha=1.0 / (C * max(n_texts, 1)), class_weight="balanced",
+                               max_iter=epochs, tol=None, random_state=seed)
     return Pipeline([("features", features), ("classifier", classifier)])
 
 

@@ -9,7 +9,9 @@ exports, made once per session; fixture `cx` runs the console command and return
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,6 +27,31 @@ DEMO_SEED = 11
 os.environ["CX_PSEUDONYM_KEY"] = TEST_KEY
 os.environ["MPLBACKEND"] = "Agg"
 os.environ["GX_ANALYTICS_ENABLED"] = "False"
+
+
+# A test is `slow` when it, or a fixture it uses, starts a kernel or a `cx` process (nbval cells
+# always are): `make test-fast` runs the rest.
+_STARTS_A_PROCESS = re.compile(r"\b(execute_notebook|run_cx|run_notebook|run_source|subprocess\.run|cx)\(")
+
+
+def _starts_a_process(item) -> bool:
+    if not isinstance(item, pytest.Function):
+        return True
+    functions = [item.function, *(d.func for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs)]
+    for function in functions:
+        try:
+            source = inspect.getsource(function)
+        except (OSError, TypeError):
+            continue
+        if _STARTS_A_PROCESS.search(source):
+            return True
+    return False
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if _starts_a_process(item):
+            item.add_marker(pytest.mark.slow)
 
 
 def run_cx(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:

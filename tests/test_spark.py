@@ -102,7 +102,8 @@ def hand_made() -> dict[str, pd.DataFrame]:
     })
     orders = pd.DataFrame({
         "order_id": ["o1", "o2", "o3", "o4", "o5", "o6"], "customer_id": ["A", "A", "B", "D", "A", "B"],
-        "timestamp": utc("2024-01-03 09:00", "2024-03-02", "2024-01-06 12:00", "2024-01-12", "2024-03-10", "2024-02-20"),
+        "timestamp": utc("2024-01-03 09:00", "2024-03-02", "2024-01-06 12:00", "2024-01-12", "2024-03-10",
+                         "2024-02-20"),
         "product": ["Breitband 100", "Mobil S", "Breitband 100", "Mobil S", "Mobil S", "Mobil S"],
         "category": ["Breitband", "Mobilfunk", "Breitband", "Mobilfunk", "Mobilfunk", "Mobilfunk"],
         "revenue": [30.0, 10.0, 30.0, 10.0, 10.0, 10.0],
@@ -181,7 +182,8 @@ CASES = {
                                                               groups=SEGMENT_GROUPS, since="2023-01-01"),
     "repeat_customer_rate": lambda t, tax: journey.repeat_customer_rate(journey.attach(t["orders"], t["customers"]),
                                                                         by="segment", groups=SEGMENT_GROUPS),
-    "order_intervals": lambda t, tax: journey.order_intervals(journey.attach(t["orders"], t["customers"]), by="segment"),
+    "order_intervals": lambda t, tax: journey.order_intervals(journey.attach(t["orders"], t["customers"]),
+                                                              by="segment"),
     "repeat_vs_new_conversion": lambda t, tax: journey.repeat_vs_new_conversion(
         _events(t, tax), t["orders"], customers=t["customers"], steps=["quote", "consultation"], window_days=30,
         as_of=_period(t)[1], by="segment"),
@@ -316,7 +318,8 @@ def test_hand_made_results_are_the_expected_ones_on_spark(hand_tables, taxonomy)
     """Spot checks on Spark itself: ties by event id, the empty segment, the derived moments, events
     without a customer id (counted, in no journey), time between orders, the customers at risk."""
     spark = hand_tables["pyspark"]
-    assert CASES["overview"](spark, taxonomy)[["events", "events_with_customer", "customers"]].iloc[0].tolist() == [22, 20, 4]
+    overview = CASES["overview"](spark, taxonomy)
+    assert overview[["events", "events_with_customer", "customers"]].iloc[0].tolist() == [22, 20, 4]
     seq = CASES["sequence"](spark, taxonomy).set_index("event_id")["seq"]
     assert seq[["a1", "a2", "a3", "b1", "b2", "c1"]].tolist() == [1, 2, 3, 1, 2, 1]
     funnel = CASES["funnel_by_segment"](spark, taxonomy)
@@ -363,7 +366,8 @@ def test_events_without_customer_ids_form_no_journeys_on_spark(duck_con, spark_c
         value.require_contacts(spark, list(taxonomy.complaint_category_of_reason))
     counts = {name: moments.complaint_counts(log, taxonomy) for name, log in logs.items()}
     assert_frame_equal(counts["pyspark"], counts["duckdb"])
-    assert counts["pyspark"].groupby("month")["complaints"].sum().to_dict() == {"2024-01": 1, "2024-02": 2, "2024-03": 1}
+    monthly = counts["pyspark"].groupby("month")["complaints"].sum().to_dict()
+    assert monthly == {"2024-01": 1, "2024-02": 2, "2024-03": 1}
 
 
 @pytest.mark.spark
