@@ -26,6 +26,7 @@ from pathlib import Path
 from cxlib import report
 
 LATEST = "latest"
+CONTACT_LISTS = ("contact_list*.csv", "occasion_list*.csv")   # lists of customers to contact, deleted by retention
 LOCK_FILE = ".cx-run.lock"
 PROJECT_LOG = "cx.log"
 RUN_ID = re.compile(r"(?P<stamp>\d{8}T\d{6}Z)(-\d+)?")
@@ -182,7 +183,8 @@ def prune_runs(reports_dir: Path, retention_days: int, *, keep: Iterable[Path] =
             continue
         shutil.rmtree(folder)
         deleted.append(folder)
-    for csv in sorted(reports_dir.glob("*/contact_list*.csv")):
+    lists = {csv for pattern in CONTACT_LISTS for csv in reports_dir.glob(f"*/{pattern}")}
+    for csv in sorted(lists):
         parent = csv.parent
         if (parent.is_symlink() or run_started_at(parent.name) is not None or parent.resolve() in kept
                 or dt.datetime.fromtimestamp(csv.stat().st_mtime, dt.UTC) >= cutoff):

@@ -219,14 +219,16 @@ def test_prune_runs_deletes_old_runs_and_contact_lists_never_latest_or_current(t
     interactive = tmp_path / "interactive"
     interactive.mkdir()
     old_csv, new_csv = interactive / "contact_list.csv", interactive / "contact_list_2.csv"
-    for csv in (old_csv, new_csv, archive / "notes.csv"):
+    old_occasions = interactive / "occasion_list.csv"
+    for csv in (old_csv, new_csv, old_occasions, archive / "notes.csv"):
         csv.write_text("x\n", encoding="utf-8")
-    os.utime(old_csv, ((NOW - dt.timedelta(days=40)).timestamp(),) * 2)
+    for csv in (old_csv, old_occasions):
+        os.utime(csv, ((NOW - dt.timedelta(days=40)).timestamp(),) * 2)
     os.utime(archive / "notes.csv", ((NOW - dt.timedelta(days=400)).timestamp(),) * 2)
 
     deleted = pipeline.prune_runs(tmp_path, 30, keep=[current], now=NOW)
 
-    assert deleted == [old, old_2, old_csv]
+    assert deleted == [old, old_2, old_csv, old_occasions]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "20260201T060000Z", "20260301T060000Z", "20261101T060000Z", "archive", "interactive", "latest"]
     assert (latest_target / "contact_list.csv").exists() and (current / "contact_list.csv").exists()
