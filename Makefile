@@ -11,11 +11,12 @@ export UV_COMPILE_BYTECODE := 1
 export GX_ANALYTICS_ENABLED := False
 export MPLBACKEND := Agg
 
-.PHONY: help venv report test test-spark lab bench clean
+.PHONY: help venv report test test-fast test-spark lab bench clean
 
 help:
 	@echo "make report  - set up .venv, write demo exports if $(RAW) is empty, run the pipeline"
 	@echo "make test    - set up .venv and run the full test suite (unit, notebooks, end to end)"
+	@echo "make test-fast - unit tests only (no kernels, no cx runs, no demo builds; about a minute)"
 	@echo "make test-spark - install the spark extra and run the DuckDB-vs-PySpark tests (needs Java)"
 	@echo "make lab     - start JupyterLab on notebooks/ (127.0.0.1, token)"
 	@echo "make bench   - scale benchmark (1M customers; takes minutes)"
@@ -36,6 +37,11 @@ report: $(STAMP)
 test: $(STAMP)
 	@$(BIN)/cx demo --if-empty --out $(RAW)
 	$(BIN)/python -m pytest
+
+# The fast tier while working: every test not marked slow (tests/conftest.py marks the tests that
+# start a kernel or a cx process, build a demo, read ../shared or run on Spark).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -p no:nbval -o addopts="-ra --strict-markers" -m "not slow" -q
 
 # The same event-log computations on PySpark in local mode (needs Java 17+; .ci/run installs it).
 # CX_REQUIRE_SPARK turns a missing pyspark / Java into a failure instead of a skip.

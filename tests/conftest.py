@@ -29,28 +29,52 @@ os.environ["MPLBACKEND"] = "Agg"
 os.environ["GX_ANALYTICS_ENABLED"] = "False"
 
 
-# A test is `slow` when it, or a fixture it uses, starts a kernel or a `cx` process (nbval cells
-# always are): `make test-fast` runs the rest.
-_STARTS_A_PROCESS = re.compile(r"\b(execute_notebook|run_cx|run_notebook|run_source|subprocess\.run|cx)\(")
+# A test is `slow` when it, a fixture it uses or a helper of its module starts a kernel or a `cx`
+# process, builds a demo, reads ../shared, runs on Spark or is a property test (nbval cells always
+# are): `make test-fast` runs the rest.
+_SLOW_CALLS = ("execute_notebook", "run_cx", "subprocess.run", "cx", "generate", "write_exports")
+_SLOW_MARKERS = ("real_data", "spark")
 
 
-def _starts_a_process(item) -> bool:
-    if not isinstance(item, pytest.Function):
+def _source(function) -> str:
+    try:
+        return inspect.getsource(function)
+    except (OSError, TypeError):
+        return ""
+
+
+def _calls(names) -> re.Pattern:
+    return re.compile(r"(?<![\w.])(?:\w+\.)?(" + "|".join(re.escape(n) for n in names) + r")\(")
+
+
+def _slow_helpers(module) -> set[str]:
+    """Names of the module's own functions that (directly or through each other) start a process."""
+    own = {name: _source(f) for name, f in vars(module).items()
+           if inspect.isfunction(f) and f.__module__ == module.__name__}
+    slow = set(_SLOW_CALLS)
+    while True:
+        found = {name for name, source in own.items() if name not in slow and _calls(slow).search(source)}
+        if not found:
+            return slow
+        slow |= found
+
+
+def _is_slow(item, helpers: dict) -> bool:
+    if not isinstance(item, pytest.Function) or any(item.get_closest_marker(m) for m in _SLOW_MARKERS):
         return True
+    if getattr(item.function, "is_hypothesis_test", False):
+        return True
+    module = item.module
+    if module.__name__ not in helpers:
+        helpers[module.__name__] = _calls(_slow_helpers(module))
     functions = [item.function, *(d.func for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs)]
-    for function in functions:
-        try:
-            source = inspect.getsource(function)
-        except (OSError, TypeError):
-            continue
-        if _STARTS_A_PROCESS.search(source):
-            return True
-    return False
+    return any(helpers[module.__name__].search(_source(function)) for function in functions)
 
 
 def pytest_collection_modifyitems(config, items):
+    helpers: dict = {}
     for item in items:
-        if _starts_a_process(item):
+        if _is_slow(item, helpers):
             item.add_marker(pytest.mark.slow)
 
 

@@ -123,9 +123,11 @@ def test_ratings_table_without_ids_or_dates(shape_run):
     assert results["tables"] == {"customers": 60, "events": 0, "feedback": 240, "orders": 0, "campaigns": 0}
     feedback = tables["feedback"]
     assert feedback["timestamp"].isna().all() and feedback["csat_max"].eq(10).all()
-    assert results["feedback"]["csat"]["n"] == 240
     overall = feedback.loc[feedback["touchpoint"].eq("overall"), "csat"]
     assert (len(overall), overall.mean()) == (60, 6.55)
+    top_two = overall.ge(9).mean() * 100                       # CSAT: share in the top two points of 1-10
+    assert results["feedback"]["csat"]["n"] == 60              # the headline KPI reads the overall ratings only
+    assert results["feedback"]["csat"]["value"] == pytest.approx(top_two, abs=0.05)
     drivers = results["drivers"]
     assert [row["driver"] for row in drivers][:1] == ["product_quality"]     # r = 0.76 with the overall rating
     assert {row["n"] for row in drivers} == {60} and sum(row["share"] for row in drivers) == pytest.approx(100)
