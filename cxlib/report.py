@@ -1402,6 +1402,23 @@ def _cleaning_totals(log: pd.DataFrame, rows_before: pd.Series) -> tuple[int, in
     return dropped, changed, int(rows_before.sum())
 
 
+def cleaning_figure(log: pd.DataFrame, rows_before: pd.Series):
+    """Bar chart of the rows each cleaning rule dropped, changed, derived or only counted (from
+    `cleaning_changes`), titled with the finding; raises schema.Missing when cleaning changed nothing."""
+    from cxlib import figures, schema, style
+
+    changes = cleaning_changes(log)
+    if changes.empty:
+        raise schema.Missing("cleaning dropped, changed or derived no row")
+    colours = {"dropped": style.COLOURS["negative"], "changed": style.COLOURS["primary"],
+               "derived": style.COLOURS["secondary"], "kept": style.COLOURS["neutral"]}
+    return figures.bars(changes, category="label", value="rows", tone="kind", colours=colours,
+                        title=cleaning_title(log, rows_before), value_label="rows affected (count)",
+                        n=int(rows_before.sum()), definition=(
+                            "rows read, all tables; bars: rows each cleaning rule dropped (red), changed (dark blue), "
+                            "derived from other tables (light blue) or only counted (grey)"))
+
+
 def cleaning_title(log: pd.DataFrame, rows_before: pd.Series) -> str:
     """Figure title stating the finding: 'Cleaning dropped 1.2% of rows; most: feedback: …'."""
     changes = cleaning_changes(log)

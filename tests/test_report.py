@@ -993,3 +993,14 @@ def test_german_index_and_stage_report(second_seed_run):
     german = re.compile(r"[+-]?\d{1,3}(\.\d{3})*(,\d+)?(\u00a0%)?|[+-]?\d+(,\d+)?")   # 1.234,5 · 12,3 % · 2025
     assert [n for n in numbers if not german.fullmatch(n)] == []
     assert external_references(str(stage)) == []
+
+
+def test_cleaning_figure_draws_one_bar_per_rule_and_says_when_nothing_changed():
+    from cxlib import schema
+
+    fig = report.cleaning_figure(LOG, pd.Series({"customers": 100, "events": 50, "feedback": 50}))
+    ax = fig.axes[0]
+    assert len(ax.patches) == 4                                   # the four rules with rows (bookkeeping left out)
+    assert fig._suptitle.get_text().startswith("Cleaning dropped")
+    with pytest.raises(schema.Missing, match="no row"):
+        report.cleaning_figure(LOG.assign(rows=0), pd.Series({"customers": 100}))
