@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from cxlib import journey
+from cxlib import journey, locale
 from cxlib.schema import Missing
 
 DAYS_PER_MONTH = 30.44
@@ -71,22 +71,39 @@ SHARE_COLUMNS = frozenset(c for c, label in COLUMN_LABELS.items() if label.endsw
 STEP_COLUMNS = ("step", "from_step", "to_step")    # touchpoint codes ('a|b' = either), shown as taxonomy labels
 
 
-def shown(frame: pd.DataFrame, *, days: int = 1, other: int = 3, taxonomy=None, lang: str = "en") -> pd.DataFrame:
-    """`frame` for readers: shares (the `(%)` columns of COLUMN_LABELS) in percent with one
-    decimal, columns named *days* to `days` decimals, other floats to `other`; columns in words
-    (a code column is left out where its `_label` column is there); with `taxonomy`, the
-    touchpoint codes of step, from_step and to_step as their labels.
+def shown(frame: pd.DataFrame, *, other: int = 3, taxonomy=None, lang: str = "en") -> pd.DataFrame:
+    """`frame` as the report shows it (`locale.display_table`): every value as text, shares (the
+    `(%)` columns of COLUMN_LABELS) in percent with one decimal, columns named *days* to one
+    decimal, other floats rounded to `other` decimals; columns in words (a code column is left
+    out where its `_label` column is there); with `taxonomy`, the touchpoint codes of step,
+    from_step and to_step as their labels.
 
-        shown(pd.DataFrame({"step": ["order"], "conversion": [0.4567]})) -> step, "conversion from step 1 (%)" 45.7
+        shown(pd.DataFrame({"step": ["order"], "conversion": [0.4567]})) -> step, "conversion from step 1" '45.7%'
     """
     out = frame.drop(columns=[c for c in frame.columns if f"{c}_label" in frame.columns])
     if taxonomy is not None:
         out = out.assign(**{c: [journey.step_label(v, taxonomy, lang=lang) if isinstance(v, str) and v else v
                                 for v in out[c]] for c in STEP_COLUMNS if c in out.columns})
     floats = [c for c in out.columns if pd.api.types.is_float_dtype(out[c])]
-    return (out.assign(**{c: out[c] * 100 for c in floats if c in SHARE_COLUMNS})
-            .round({c: (1 if c in SHARE_COLUMNS else days if "days" in c else other) for c in floats})
-            .rename(columns=lambda c: COLUMN_LABELS.get(c, str(c).replace("_", " "))))
+    out = out.assign(**{c: out[c].round(other) for c in floats if c not in SHARE_COLUMNS and "days" not in c})
+    kinds = {c: ("share" if c in SHARE_COLUMNS else "days" if "days" in c else "number") for c in floats}
+    kinds.update({c: "count" for c in out.columns if pd.api.types.is_integer_dtype(out[c])})
+    labels = {c: COLUMN_LABELS[c].removesuffix(" (%)") for c in out.columns if c in COLUMN_LABELS} if lang == "en" else {}
+    return locale.display_table(out, lang, kinds=kinds, labels=labels)
+
+
+FUNNEL_COLUMNS = ("segment", "step", "customers", "conversion", "step_conversion", "days_median", "days_p90")
+
+
+def funnel_table(funnel: pd.DataFrame, taxonomy, lang: str = "en") -> pd.DataFrame:
+    """The funnel as a report table (`shown`): [segment], step, customers, conversion from step 1
+    and from the previous step, days (median, 90th percentile)."""
+    return shown(funnel.loc[:, [c for c in FUNNEL_COLUMNS if c in funnel.columns]], taxonomy=taxonomy, lang=lang)
+
+
+def paths_table(paths: pd.DataFrame, lang: str = "en"):
+    """The top paths as a report table (`shown`, as a Styler so that long paths are not cut)."""
+    return shown(paths.drop(columns=["variants"], errors="ignore"), lang=lang).style.hide(axis="index")
 
 
 def _step_key(step) -> str:
@@ -343,6 +360,11 @@ def describe_campaigns(campaigns: pd.DataFrame, by_campaign: pd.DataFrame) -> st
         best = by_campaign.sort_values("rate", ascending=False, kind="stable").iloc[0]
         text += f" The best of {len(by_campaign)} campaigns, {best.iloc[0]}, reached {_pct(best['rate'], 1)}."
     return text
+
+
+def top_campaigns(by_campaign: pd.DataFrame, n: int = 10) -> pd.DataFrame:
+    """The `n` campaigns with the highest response rate (from `journey.campaign_response(by=...)`)."""
+    return by_campaign.sort_values(["rate", "sent"], ascending=False, kind="stable").head(n).reset_index(drop=True)
 
 
 # --- lost sales and cancellations -----------------------------------------------------------

@@ -35,14 +35,14 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline, make_union
 
 from . import text
-from .schema import CSAT, CSAT_MAX, CSAT_MIN, LANGUAGE, NPS, RESPONSE_ID, Missing, require
+from .schema import CSAT, CSAT_MAX, CSAT_MIN, NPS, RESPONSE_ID, require
 from .text import LANGUAGES, OTHER, SENTIMENTS, TextError
 
 # Defaults; config/sentiment.yml `learned:` overrides them, keyword arguments override both.
 RULE = {"nps_negative": 6, "nps_positive": 9, "csat_points": 2}
-MIN_LABELLED = 1000       # distinct labelled texts a language needs before a model is trained (measured crossover)
+MIN_LABELLED = 300        # distinct labelled texts before a model is tried (smallest measured crossover; see config/sentiment.yml)
 MAX_TRAIN = 50_000        # distinct labelled texts per language the final model is fitted on (stratified sample)
-MAX_EVAL = 20_000         # distinct labelled texts per language the cross-validation uses (stratified sample)
+MAX_EVAL = 10_000         # distinct labelled texts per language the cross-validation uses (stratified sample)
 FOLDS = 5
 C = 1.0                   # inverse L2 penalty of the logistic regression (as scikit-learn's LogisticRegression C)
 EPOCHS = 20
@@ -156,9 +156,11 @@ def _sample(frame: pd.DataFrame, by: str, limit: int, seed: int) -> pd.DataFrame
     return frame.groupby(by, group_keys=False).sample(frac=limit / len(frame), random_state=seed)
 
 
-def _predict(fitted: Pipeline, folded: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(class, P(positive) - P(negative)) per folded text."""
-    proba = fitted.predict_proba(folded.to_numpy())
+def _predict(fitted: Pipeline, folded: pd.Series, *, chunk: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
+    """(class, P(positive) - P(negative)) per folded text, `chunk` texts at a time (bounded memory)."""
+    values = folded.to_numpy()
+    proba = np.vstack([fitted.predict_proba(values[i:i + chunk]) for i in range(0, len(values), chunk)] or
+                      [np.zeros((0, len(fitted.classes_)))])
     classes = list(fitted.classes_)
     column = lambda c: proba[:, classes.index(c)] if c in classes else np.zeros(len(folded))  # noqa: E731
     return np.asarray(fitted.classes_)[proba.argmax(axis=1)], column("positive") - column("negative")
@@ -353,6 +355,24 @@ def require_trusted(learned: dict) -> None:
             enable="more scored or labelled comments in that language")
 
 
+def findings(learned: dict) -> pd.Series | None:
+    """The comments' sentiment when it may be shown as a finding (`trusted`), else None (e.g. for
+    `text.theme_gap(..., sentiments=findings(learned))`, which then leaves out the negative share)."""
+    return learned["sentiment"]["sentiment"] if trusted(learned) else None
+
+
+def method_note(learned: dict) -> str:
+    """Which method labelled which language, for a figure's definition line:
+    'sentiment learned from the scored comments (German); word lists (English)'."""
+    table = learned["languages"]
+    if table.empty:
+        return "no German or English comments"
+    parts = [("sentiment learned from the scored comments" if m == "learned" else "word-list sentiment")
+             + f" ({', '.join(LANGUAGE_LABELS[c] for c in group['language'])})"
+             for m, group in table.groupby("method", sort=False)]
+    return "; ".join(parts)
+
+
 def quality_table(learned: dict) -> pd.DataFrame:
     """The held-out quality for readers: language, method (the one used marked 'used'), texts,
     accuracy, macro-F1, recall negative / neutral / positive (2 decimals; '–' when a class is
@@ -431,19 +451,12 @@ def shares_by(sentiments: pd.Series, groups: pd.Series, *, order: Sequence[str] 
     return share.rename_axis(index="group", columns=None)
 
 
-def language_counts(comments: pd.DataFrame, languages: pd.Series, *, col_language: str = LANGUAGE) -> pd.DataFrame:
-    """Comments per language: language (German, English, other languages, not detected), comments,
-    analysed (German and English only), values (for other languages: the mapped language values
-    with their counts, e.g. 'fr (12), it (3)', or 'detected' when none was mapped)."""
-    lang = pd.Series(languages, dtype="str").fillna("none")
-    counts = lang.value_counts()
-    order = [c for c in (*LANGUAGES, OTHER, "none") if c in counts.index]
-    raw = (comments[col_language].astype("str").str.strip() if col_language in comments.columns
-           else pd.Series(pd.NA, index=comments.index, dtype="str"))
-    listed = raw.loc[lang.eq(OTHER).to_numpy() & raw.notna().to_numpy() & raw.ne("").to_numpy()].value_counts()
-    values = ", ".join(f"{v} ({n:,})" for v, n in listed.head(10).items()) or "detected"
-    return pd.DataFrame({
-        "language": [{**LANGUAGE_LABELS, "none": "no language (no words)"}[c] for c in order],
-        "comments": [int(counts[c]) for c in order],
-        "analysed": [c in LANGUAGES for c in order],
-        "values": [values if c == OTHER else "" for c in order]})
+def shares_title(share: pd.DataFrame) -> str:
+    """Title of the shares chart (`shares_by` on NPS categories) that states the finding: the
+    negative share of detractors' comments and the positive share of promoters'."""
+    parts = []
+    if "detractor" in share.index:
+        parts.append(f"{share.loc['detractor', 'negative']:.0f}% of detractors' comments are negative")
+    if "promoter" in share.index:
+        parts.append(f"{share.loc['promoter', 'positive']:.0f}% of promoters' positive")
+    return ", ".join(parts) or "Sentiment of the comments by group"

@@ -110,6 +110,10 @@ def detect_language(texts: pd.Series, stopwords: dict, *, lexicon: dict | None =
     if not isinstance(stopwords, dict) or not stopwords:
         raise TextError("detect_language: stopwords must be the parsed config/stopwords.yml (language -> words)")
     texts = pd.Series(texts, dtype="str")
+    codes, uniques = pd.factorize(texts)
+    if len(uniques) < len(texts):       # each distinct text once (comments repeat)
+        found = detect_language(pd.Series(uniques, dtype="str"), stopwords, lexicon=lexicon, prior=prior).to_numpy()
+        return pd.Series(np.where(codes >= 0, found[codes], None), index=texts.index, name="language", dtype="str")
     raw = texts.reset_index(drop=True)
     tokens = tokenize(raw)
     votes = (tokens.merge(_evidence(stopwords, lexicon), on="token")
@@ -169,7 +173,6 @@ def tag_themes(texts: pd.Series, taxonomy: Taxonomy, *, languages: pd.Series | s
         tag_themes(pd.Series(["Die Rechnung ist falsch"]), tax, languages="de")["invoice"] -> [True]
     """
     texts = pd.Series(texts, dtype="str")
-    folded = fold_series(texts)
     codes = list(taxonomy.themes())
     if languages is None:
         lang = pd.Series("both", index=texts.index)
@@ -179,6 +182,12 @@ def tag_themes(texts: pd.Series, taxonomy: Taxonomy, *, languages: pd.Series | s
         if not languages.index.equals(texts.index):
             raise TextError("tag_themes: languages must have the same index as texts")
         lang = languages.astype("str")
+    key = lang.fillna("\x1e") + "\x1f" + texts.fillna("\x1e")
+    if key.duplicated().any():          # each distinct (text, language) once (comments repeat)
+        first = ~key.duplicated()
+        tagged = tag_themes(texts.loc[first.to_numpy()], taxonomy, languages=lang.loc[first.to_numpy()])
+        return tagged.iloc[pd.factorize(key)[0]].set_axis(texts.index)
+    folded = fold_series(texts)
     taggable = folded.str.strip().str.len().fillna(0).gt(0) & lang.isin([*LANGUAGES, "both"])
     patterns = {code: theme_patterns(taxonomy, code) for code in LANGUAGES}
     exclusions = {code: theme_exclusions(taxonomy, code) for code in LANGUAGES}

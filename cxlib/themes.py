@@ -140,6 +140,12 @@ def _quality(predicted: pd.DataFrame, truth: pd.DataFrame, prefix: str) -> pd.Da
     return out if prefix == "keywords" else out.drop(columns="support")
 
 
+def require_theme_labels(found: dict) -> None:
+    """Raise Missing when no German or English comment carries theme labels (`learn_themes`)."""
+    require(found["labelled"] > 0, "no German or English comment carries theme labels",
+            enable="a labels table: response id + themes (codes of config/taxonomy.yml)")
+
+
 def theme_quality_table(found: dict, taxonomy: Taxonomy, *, lang: str = "en") -> pd.DataFrame:
     """`learn_themes` quality for readers, themes with labelled mentions: theme (label), labelled
     mentions, keywords P / R / F1, model P / R / F1 ('–' when no model was tried), used
@@ -271,3 +277,13 @@ def describe_topics(topics: pd.DataFrame, *, top: int = 3) -> str:
                 text_ += " Every topic is mostly covered by a theme of the taxonomy."
         parts.append(text_)
     return " ".join(parts)
+
+
+def describe_coverage(tags: pd.DataFrame) -> str:
+    """One sentence: how many of the tagged (German and English) comments mention no theme."""
+    tagged = tags.notna().all(axis=1)
+    if not tagged.any():
+        return "No German or English comment to tag with a theme."
+    untagged = int((tagged & ~tags.fillna(False).astype(bool).any(axis=1)).sum())
+    return (f"{untagged:,} of {int(tagged.sum()):,} German and English comments ({100 * untagged / tagged.sum():.1f}%) "
+            "mention no theme.")

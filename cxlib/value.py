@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from cxlib import engine, metrics
+from cxlib import engine, locale, metrics
 from cxlib.schema import (
     CATEGORY,
     CES,
@@ -75,6 +75,8 @@ BASIS_LABELS = {BASIS_CLV: "predicted CLV", BASIS_PLUS: "revenue to date + predi
                 BASIS_REVENUE: "net revenue to date"}
 ANY = "any"                                       # exposure group: a contact of any of the reasons
 TRIGGERS = ("moment", "detractor", "moment+detractor")
+TRIGGER_WORDS = {"moment": "negative contact", "detractor": "detractor answer",
+                 "moment+detractor": "both"}
 TIER_KPIS = (NPS, CSAT, CES)                      # CX by value tier: the first of these the feedback holds
 ENABLE_ORDERS = "the orders table: order_id, customer_id, timestamp, revenue"
 
@@ -293,13 +295,6 @@ def describe_historic(overview: Mapping, as_of) -> str:
     return (f"{overview['customers']:,} customers bought up to {_day(as_of).date()}, with "
             f"{overview['revenue']:,.0f} € net revenue. The top 10% brought {overview['top10_share']:.0%}, "
             f"the top 20% {overview['top20_share']:.0%}, the top half {overview['top50_share']:.0%}.{credit}")
-
-
-def historic_table(historic: pd.DataFrame) -> pd.DataFrame:
-    """Purchases, net revenue, tenure and recency of customers with a purchase: count, mean,
-    sd, min, median, 90th percentile and max per measure (one row each), rounded to 1 decimal."""
-    buyers = historic.loc[lambda d: d[ORDERS] > 0, [ORDERS, REVENUE, TENURE_DAYS, RECENCY_DAYS]]
-    return buyers.describe(percentiles=[0.5, 0.9]).T.round(1)
 
 
 def revenue_curve(historic: pd.DataFrame) -> pd.DataFrame:
@@ -1235,6 +1230,15 @@ def exposure_table(exposure: pd.DataFrame, taxonomy, section: str, *, lang: str 
             .pivot(index="name", columns=VALUE_TIER, values="share_pct")
             .reindex(index=list(names.values()), columns=tiers)
             .rename_axis(index="", columns=""))
+
+
+def exposure_display(exposure: pd.DataFrame, taxonomy, section: str, *, lang: str = "en", any_label: str = "any",
+                     heading: str = "reason") -> pd.DataFrame:
+    """`exposure_table` as the report shows it: the group in words under `heading`, one column per
+    tier, shares as text in percent ('12.3%')."""
+    table = exposure_table(exposure, taxonomy, section, lang=lang, any_label=any_label)
+    return locale.display_table(table.reset_index(names="group_name"), lang, labels={"group_name": heading},
+                                kinds={"group_name": "text", **dict.fromkeys(table.columns, "percent")})
 
 
 def describe_exposure(exposure: pd.DataFrame, *, what: str, window_days: int | None, as_of) -> str:

@@ -58,9 +58,9 @@ def main_kpi(kpis: Sequence[str]) -> str:
 
 
 def comments(feedback: pd.DataFrame, *, col_comment: str = COMMENT) -> pd.DataFrame:
-    """The answers with a non-empty comment (none when the column is absent)."""
+    """The answers with a non-empty comment (none, with an empty comment column, when the column is absent)."""
     if col_comment not in feedback.columns:
-        return feedback.iloc[0:0]
+        return feedback.iloc[0:0].assign(**{col_comment: pd.Series(dtype="str")})
     return feedback.loc[feedback[col_comment].astype("str").str.strip().str.len().fillna(0).gt(0).to_numpy()]
 
 

@@ -30,9 +30,9 @@ os.environ["GX_ANALYTICS_ENABLED"] = "False"
 
 
 # A test is `slow` when it, a fixture it uses or a helper of its module starts a kernel or a `cx`
-# process, builds a demo, reads ../shared, runs on Spark or is a property test (nbval cells always
-# are): `make test-fast` runs the rest.
-_SLOW_CALLS = ("execute_notebook", "run_cx", "subprocess.run", "cx", "generate", "write_exports")
+# process, builds a demo, fits the CLV model, reads ../shared, runs on Spark or is a property test
+# (nbval cells always are): `make test-fast` runs the rest.
+_SLOW_CALLS = ("execute_notebook", "run_cx", "subprocess.run", "Popen", "cx", "generate", "write_exports", "fit_clv", "customer_value")
 _SLOW_MARKERS = ("real_data", "spark")
 
 

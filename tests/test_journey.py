@@ -871,19 +871,21 @@ def test_no_nan_or_none_in_sentences_on_thin_data(events, taxonomy):
 
 
 def test_shown_tables_use_words_percent_and_labels(taxonomy):
-    funnel = pd.DataFrame({"step": ["web_visit|tariff_page", "order"], "customers": [10, 4],
+    funnel = pd.DataFrame({"step": ["web_visit|tariff_page", "order"], "customers": [1000, 4],
                            "conversion": [1.0, 0.4], "ci_low": [0.72246, 0.16818], "days_median": [np.nan, 2.345]})
     got = describe.shown(funnel, taxonomy=taxonomy)
-    assert list(got.columns) == ["step", "customers", "conversion from step 1 (%)", "95% low (%)", "days (median)"]
+    assert list(got.columns) == ["step", "customers", "conversion from step 1", "95% low", "days (median)"]
     assert got["step"].tolist() == [journey.step_label("web_visit|tariff_page", taxonomy), journey.step_label("order", taxonomy)]
     assert got["step"].iloc[0].count(" or ") == 1 and "_" not in got["step"].iloc[0]
-    assert got["conversion from step 1 (%)"].tolist() == [100.0, 40.0] and got["95% low (%)"].tolist() == [72.2, 16.8]
-    assert got["days (median)"].iloc[1] == 2.3
+    assert got["customers"].tolist() == ["1,000", "4"]
+    assert got["conversion from step 1"].tolist() == ["100.0%", "40.0%"] and got["95% low"].tolist() == ["72.2%", "16.8%"]
+    assert got["days (median)"].tolist() == ["–", "2.3"]          # a missing value is a dash, never nan
     stages = pd.DataFrame({"stage": ["purchase"], "stage_label": ["Purchase"], "share": [0.25]})
-    assert describe.shown(stages).to_dict("list") == {"stage": ["Purchase"], "share (%)": [25.0]}   # no code column
+    assert describe.shown(stages).to_dict("list") == {"stage": ["Purchase"], "share": ["25.0%"]}   # no code column
     life = pd.DataFrame({"band": [0], "at_risk": [7043], "survival": [0.90351]})
-    assert describe.shown(life).to_dict("list") == {"tenure band": [0], "customers at its start": [7043],
-                                                    "still active at its end (%)": [90.4]}
+    assert describe.shown(life).to_dict("list") == {"tenure band": ["0"], "customers at its start": ["7,043"],
+                                                    "still active at its end": ["90.4%"]}
+    assert describe.shown(pd.DataFrame({"rate": [0.5]}), lang="de").iloc[:, 0].tolist() == ["50,0\u00a0%"]
     assert describe.shown(funnel.iloc[0:0], taxonomy=taxonomy).empty
 
 

@@ -126,7 +126,7 @@ def test_notebook_03_runs_on_demo_data_and_records_results(demo, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     executed = json.loads((tmp_path / "out.ipynb").read_text(encoding="utf-8"))
     code = [cell for cell in executed["cells"] if cell["cell_type"] == "code"]
-    figures = sum("".join(cell["source"]).count("plots.new_figure(") for cell in code)
+    figures = sum("".join(cell["source"]).count("journey_figures.") for cell in code)
     outputs = [out for cell in code for out in cell.get("outputs", [])]
     assert figures >= 6
     assert sum("image/png" in out.get("data", {}) for out in outputs) == figures   # every figure shows, not only the first

@@ -228,14 +228,40 @@ def test_shares_by_group():
     assert_frame_equal(out, expected, check_names=False)
 
 
-def test_language_counts_list_other_languages():
-    comments = pd.DataFrame({"language": ["fr", "fr", "it", None, "de", None]})
-    languages = pd.Series(["other", "other", "other", "en", "de", None], dtype="str")
-    out = sentiment.language_counts(comments, languages)
-    assert out.to_dict("records") == [
-        {"language": "German", "comments": 1, "analysed": True, "values": ""},
-        {"language": "English", "comments": 1, "analysed": True, "values": ""},
-        {"language": "other languages", "comments": 3, "analysed": False, "values": "fr (2), it (1)"},
-        {"language": "no language (no words)", "comments": 1, "analysed": False, "values": ""}]
-    detected = sentiment.language_counts(pd.DataFrame(index=range(2)), pd.Series(["other", "de"], dtype="str"))
-    assert detected["values"].tolist() == ["", "detected"]
+def test_shares_title():
+    share = pd.DataFrame({"negative": [62.4, 3.0], "neutral": [30.0, 20.0], "positive": [7.6, 77.0]},
+                         index=["detractor", "promoter"])
+    assert sentiment.shares_title(share) == "62% of detractors' comments are negative, 77% of promoters' positive"
+    assert sentiment.shares_title(share.iloc[:0]) == "Sentiment of the comments by group"
+
+
+def test_the_comment_chain_runs_without_comments(lexicon, stopwords_and_tax):
+    """The load cell of the feedback stage computes these for every shape: none may raise."""
+    from cxlib import themes, voice
+    stopwords, tax = stopwords_and_tax
+    for feedback in (pd.DataFrame({"response_id": ["a"], "nps": [9.0]}),                       # no comment column
+                     pd.DataFrame({"response_id": ["a"], "nps": [9.0], "comment": [" "]})):   # blank comment
+        comments = voice.comments(feedback)
+        language = voice.comment_languages(comments, text.detect_language(comments["comment"], stopwords, lexicon=lexicon))
+        learned = sentiment.learn(comments["comment"], language, sentiment.training_classes(comments, None, lexicon), lexicon)
+        keywords = text.tag_themes(comments["comment"], tax, languages=language)
+        found = themes.learn_themes(comments["comment"], language, themes.theme_truth(comments, None, list(tax.themes())),
+                                    keywords)
+        assert learned["sentiment"].empty and found["tags"].empty and found["labelled"] == 0
+        with pytest.raises(Missing):
+            themes.require_theme_labels(found)
+
+
+@pytest.fixture(scope="module")
+def stopwords_and_tax():
+    return config.load_yaml(ROOT / "config" / "stopwords.yml"), config.load_taxonomy(ROOT / "config" / "taxonomy.yml")
+
+
+def test_findings_and_method_note(toy, lexicon):
+    assert sentiment.findings(toy).equals(toy["sentiment"]["sentiment"])
+    assert sentiment.method_note(toy) == "sentiment learned from the scored comments (English)"
+    fallback = sentiment.learn(TOY, EN, TOY_CLASSES, lexicon, min_labelled=31)      # does not beat the majority
+    assert sentiment.findings(fallback) is None
+    assert sentiment.method_note(fallback) == "word-list sentiment (English)"
+    assert sentiment.method_note(sentiment.learn(pd.Series([], dtype="str"), pd.Series([], dtype="str"),
+                                                 pd.Series([], dtype="str"), lexicon)) == "no German or English comments"

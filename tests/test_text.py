@@ -135,6 +135,22 @@ def test_tag_themes_german_keywords_not_applied_to_english(tax):
     assert both.loc[0, "sales_friendliness"]
 
 
+def test_repeated_texts_are_read_once_with_the_same_result(tax, stopwords, lexicon):
+    distinct = pd.Series(["Die Rechnung ist falsch", "The hotline kept me waiting", "", None, "Merci beaucoup"])
+    repeated = pd.concat([distinct, distinct.iloc[::-1], distinct]).set_axis(range(100, 115))
+    once = text.detect_language(distinct, stopwords, lexicon=lexicon)
+    again = text.detect_language(repeated, stopwords, lexicon=lexicon)
+    assert again.index.tolist() == list(range(100, 115)) and again.name == "language"
+    assert again.tolist() == pd.concat([once, once.iloc[::-1], once]).tolist()
+    lang = pd.Series(["de", "en", "en", "en", "other"] * 2 + ["en", "de", "en", "en", "other"], index=repeated.index)
+    tagged = text.tag_themes(repeated, tax, languages=lang)
+    assert tagged.index.equals(repeated.index)
+    assert tagged.loc[100, "invoice"] and tagged.loc[101, "hotline_waiting"] and pd.isna(tagged.loc[104, "invoice"])
+    assert not tagged.loc[110].fillna(False).any()          # German text read as English: no English keyword
+    assert_frame_equal(tagged.iloc[:5], text.tag_themes(distinct, tax, languages=lang.iloc[:5].set_axis(distinct.index))
+                       .set_axis(repeated.index[:5]))
+
+
 def test_tag_themes_rejects_misaligned_languages(tax):
     with pytest.raises(TextError, match="same index"):
         text.tag_themes(pd.Series(["a"], index=[5]), tax, languages=pd.Series(["en"], index=[0]))

@@ -130,3 +130,10 @@ def test_topics_on_thin_data(stopwords, lexicon):
                                       min_texts=20)
     assert untagged["untagged"].isna().all() and untagged["theme"].eq("").all()
     assert themes.describe_topics(untagged) == "In the English comments NMF finds 2 topics."
+
+
+def test_coverage_sentence(tax):
+    tags = pd.DataFrame({"invoice": pd.array([True, False, False, pd.NA], dtype="boolean"),
+                         "price": pd.array([False, False, True, pd.NA], dtype="boolean")})
+    assert themes.describe_coverage(tags) == "1 of 3 German and English comments (33.3%) mention no theme."
+    assert themes.describe_coverage(tags.iloc[3:]) == "No German or English comment to tag with a theme."
