@@ -246,15 +246,17 @@ def learn(texts: pd.Series, languages: pd.Series, classes: pd.Series, lexicon: d
         if not mine.any():
             continue
         labelled = (pd.DataFrame({"text": texts.loc[mine & classes.notna()], "cls": classes.loc[mine & classes.notna()]})
-                    .assign(folded=lambda d: text.fold_series(d["text"]))
+                    .drop_duplicates("text").assign(folded=lambda d: text.fold_series(d["text"]))
                     .drop_duplicates("folded").loc[lambda d: d["folded"].str.len().gt(0)])
         entry = {"language": language, "comments": int(mine.sum()), "labelled": len(labelled)}
         sample = _sample(labelled, "cls", int(opts["max_eval"]), seed)
         measured = {"word lists": (sample["cls"], _word_lists(sample["text"], language, lexicon)["sentiment"])}
         learned = fitted = None
-        if labelled["cls"].nunique() < 2:
-            reason = ("no comment carries a score or a label" if labelled.empty
-                      else f"all {len(labelled):,} labelled texts have one class ({labelled['cls'].iloc[0]})")
+        counts = sample["cls"].value_counts()
+        if counts.ge(2).sum() < 2:      # a model needs two classes with two texts each
+            reason = ("no comment carries a score or a label" if labelled.empty else
+                      f"{len(labelled):,} labelled texts, not two classes with two texts each "
+                      f"({', '.join(f'{c} {n:,}' for c, n in counts.items())})")
         elif len(labelled) < int(opts["min_labelled"]):
             reason = f"{len(labelled):,} labelled texts, fewer than the {int(opts['min_labelled']):,} a model needs"
             measured["majority"] = (sample["cls"], pd.Series(_majority(sample["cls"]), index=sample.index))
@@ -402,11 +404,11 @@ def describe_quality(learned: dict) -> str:
     parts = []
     for row in table.itertuples():
         name = LANGUAGE_LABELS[row.language]
-        used = "a model trained on the company's own comments" if row.method == "learned" else "the word lists"
-        text_ = f"**{name}** ({row.comments:,} comments, {row.labelled:,} distinct with a score or label): {used}, {row.reason}."
+        used = "a model learned from the company's own comments" if row.method == "learned" else "the word lists"
+        text_ = f"**{name}** ({row.comments:,} comments, {row.labelled:,} distinct with a score or label): {used} ({row.reason})."
         if (row.language, row.method) in quality.index:
             q = quality.loc[(row.language, row.method)]
-            text_ += (f" On {int(q['n']):,} held-out texts it agrees with the score for {q['accuracy']:.0%} "
+            text_ += (f" On {int(q['n']):,} held-out texts it agrees with the score or label for {q['accuracy']:.0%} "
                       f"(macro-F1 {q['macro_f1']:.2f}" + (f", finds {q['recall_negative']:.0%} of the negative ones)"
                                                         if not math.isnan(q["recall_negative"]) else ")"))
             others = [f"{METHODS[m]} {quality.loc[(row.language, m), 'accuracy']:.0%} / {quality.loc[(row.language, m), 'macro_f1']:.2f}"

@@ -392,15 +392,16 @@ def sentiment_table(categories: pd.Series, sentiments: pd.Series) -> pd.DataFram
     return table.rename_axis(index="NPS group", columns=None).reset_index()
 
 
-def describe_sentiment(sentiments: pd.Series) -> str:
-    """One sentence on the sentiment of the German and English comments (`text.sentiment`'s
-    sentiment column; missing = other language, not scored)."""
+def describe_sentiment(sentiments: pd.Series, *, method: str = "lexicon sentiment") -> str:
+    """One sentence on the sentiment of the German and English comments (`text.sentiment`'s or
+    `sentiment.learn`'s sentiment column; missing = other language, not scored); `method` names
+    how it was read (e.g. `sentiment.method_note(learned)`)."""
     scored = sentiments.dropna()
     if scored.empty:
         return "No comment is in German or English, so none is scored."
     shares = scored.value_counts(normalize=True).mul(100)
     parts = ", ".join(f"{shares.get(m, 0.0):.0f}% {m}" for m in ("positive", "neutral", "negative"))
-    return f"Of {len(scored):,} German and English comments, {parts} (lexicon sentiment)."
+    return f"Of {len(scored):,} German and English comments, {parts} ({method})."
 
 
 def describe_languages(languages: pd.Series) -> str:

@@ -184,7 +184,7 @@ def test_one_class_only_and_empty_input(lexicon):
     texts = pd.Series(["zappy a", "zappy b"])
     out = sentiment.learn(texts, pd.Series("en", index=texts.index), pd.Series(["positive"] * 2, dtype="str"), lexicon,
                           min_labelled=1)
-    assert out["languages"]["reason"].tolist() == ["all 2 labelled texts have one class (positive)"]
+    assert out["languages"]["reason"].tolist() == ["2 labelled texts, not two classes with two texts each (positive 2)"]
     empty = sentiment.learn(pd.Series([], dtype="str"), pd.Series([], dtype="str"), pd.Series([], dtype="str"), lexicon)
     assert empty["sentiment"].empty and empty["languages"].empty and not sentiment.trusted(empty)
     assert sentiment.describe_quality(empty) == "No German or English comment to label with a sentiment."
@@ -212,8 +212,9 @@ def test_quality_table_and_sentences(toy):
     assert table["used"].tolist() == ["used", "", ""] and table["language"].eq("English").all()
     assert table.loc[1, "accuracy"] == 0.33 and table.loc[2, "macro-F1"] == 0.19
     words = sentiment.describe_quality(toy)
-    assert words.startswith("**English** (30 comments, 30 distinct with a score or label): a model trained on the "
-                            "company's own comments, trained on 30 labelled texts. On 30 held-out texts")
+    assert words.startswith("**English** (30 comments, 30 distinct with a score or label): a model learned from the "
+                            "company's own comments (trained on 30 labelled texts). On 30 held-out texts it agrees with "
+                            "the score or label for ")
     assert "always the most frequent class 40% / 0.19; word lists 33% / 0.17." in words
     assert "What is measured is agreement with the class of the score the customer gave" in words
     assert "nan" not in words
@@ -265,3 +266,11 @@ def test_findings_and_method_note(toy, lexicon):
     assert sentiment.method_note(fallback) == "word-list sentiment (English)"
     assert sentiment.method_note(sentiment.learn(pd.Series([], dtype="str"), pd.Series([], dtype="str"),
                                                  pd.Series([], dtype="str"), lexicon)) == "no German or English comments"
+
+
+def test_a_class_with_one_text_is_no_second_class(lexicon):
+    texts = pd.Series([f"zappy {f}" for f in FILLER] + ["grotty once"])
+    classes = pd.Series(["positive"] * 12 + ["negative"], dtype="str")
+    out = sentiment.learn(texts, pd.Series("en", index=texts.index), classes, lexicon, min_labelled=5)
+    assert out["languages"]["method"].tolist() == ["word lists"] and out["models"] == {}
+    assert out["languages"]["reason"].tolist() == ["13 labelled texts, not two classes with two texts each (positive 12, negative 1)"]

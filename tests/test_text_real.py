@@ -78,3 +78,16 @@ def test_german_comments_labelled_by_hand(lexicon):
     assert sentiment.label_source(comments, labels) == "labels"
     f1 = check(measured(comments, lexicon, labels), "de")
     assert f1["learned"] > 0.4
+
+
+def test_topics_find_fit_and_size_in_english_reviews(lexicon):
+    """The telecom taxonomy has no theme for fit and size; NMF topics surface it, untagged."""
+    from cxlib import text, themes
+    stopwords, tax = config.load_yaml(ROOT / "config" / "stopwords.yml"), config.load_taxonomy(ROOT / "config" / "taxonomy.yml")
+    reviews = womens_reviews()
+    tags = text.tag_themes(reviews["comment"], tax, languages=reviews["language"])
+    topics = themes.discover_topics(reviews["comment"], reviews["language"], stopwords, lexicon, tags=tags, taxonomy=tax)
+    assert len(topics) == 8 and topics["language"].eq("en").all()
+    sizing = topics.loc[topics["terms"].str.contains(r"\bsize\b") & topics["terms"].str.contains(r"\bsmall\b|\blarge\b")]
+    assert len(sizing) >= 1 and sizing["share"].sum() > 10 and sizing["untagged"].gt(50).all()
+    assert "candidates for the taxonomy" in themes.describe_topics(topics)
