@@ -365,12 +365,12 @@ def findings(learned: dict) -> pd.Series | None:
 
 def method_note(learned: dict) -> str:
     """Which method labelled which language, for a figure's definition line:
-    'sentiment learned from the scored comments (German); word lists (English)'."""
+    'sentiment learned from the scored comments: German; word-list sentiment: English'."""
     table = learned["languages"]
     if table.empty:
         return "no German or English comments"
     parts = [("sentiment learned from the scored comments" if m == "learned" else "word-list sentiment")
-             + f" ({', '.join(LANGUAGE_LABELS[c] for c in group['language'])})"
+             + f": {', '.join(LANGUAGE_LABELS[c] for c in group['language'])}"
              for m, group in table.groupby("method", sort=False)]
     return "; ".join(parts)
 

@@ -260,10 +260,10 @@ def stopwords_and_tax():
 
 def test_findings_and_method_note(toy, lexicon):
     assert sentiment.findings(toy).equals(toy["sentiment"]["sentiment"])
-    assert sentiment.method_note(toy) == "sentiment learned from the scored comments (English)"
+    assert sentiment.method_note(toy) == "sentiment learned from the scored comments: English"
     fallback = sentiment.learn(TOY, EN, TOY_CLASSES, lexicon, min_labelled=31)      # does not beat the majority
     assert sentiment.findings(fallback) is None
-    assert sentiment.method_note(fallback) == "word-list sentiment (English)"
+    assert sentiment.method_note(fallback) == "word-list sentiment: English"
     assert sentiment.method_note(sentiment.learn(pd.Series([], dtype="str"), pd.Series([], dtype="str"),
                                                  pd.Series([], dtype="str"), lexicon)) == "no German or English comments"
 
