@@ -39,7 +39,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 from pandas.testing import assert_frame_equal
 
-from cxlib import clean, config, moments, privacy, report, sources
+from cxlib import clean, config, moments, privacy, report, schedule, sources
 
 ROOT = Path(__file__).resolve().parents[1]
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -101,8 +101,10 @@ def readable_text(path: Path) -> str:
 
 
 def report_files(run_dir: Path) -> list[Path]:
-    """Everything a reader of the run folder sees, except the service team's contact list."""
-    return sorted(p for p in run_dir.rglob("*") if p.is_file() and not p.name.startswith("contact_list"))
+    """Everything a reader of the run folder sees, except the lists of customers to contact (the
+    service team's call-back list and the occasion list, which name the CRM number by design)."""
+    return sorted(p for p in run_dir.rglob("*")
+                  if p.is_file() and not any(p.match(pattern) for pattern in schedule.CONTACT_LISTS))
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +159,14 @@ def test_contact_list_holds_the_crm_number_and_channel_only(baseline, pii):
     assert results["contact_list"]["included"] == len(contacts)
     text_cells = [v for v in contacts.to_numpy().ravel() if pd.isna(pd.to_numeric(v, errors="coerce"))]
     assert text_cells and not [v for v in text_cells if v.startswith(report.FORMULA_START)]   # no formula injection
+
+
+def test_occasion_list_holds_the_crm_number_and_no_other_personal_data(baseline, pii):
+    _, run_dir = baseline
+    path = run_dir / "occasion_list.csv"
+    listed = pd.read_csv(path, dtype="str", keep_default_na=False)
+    assert len(listed) > 0 and listed["customer_ref"].isin(pii["crm_number"]).all()
+    assert set(found_pii(path.read_text(encoding="utf-8"), pii)) == {"crm_number"}
 
 
 def test_moments_report_states_the_consent_basis_and_exclusions(baseline):
@@ -254,6 +264,7 @@ def fake_run(reports: Path, run_id: str) -> Path:
     folder.mkdir(parents=True)
     (folder / "contact_list.csv").write_text("customer_ref,customer_id,channel\nK0000001,Cabc,phone\n", encoding="utf-8")
     (folder / "index.html").write_text("<html></html>", encoding="utf-8")
+    (folder / "run.json").write_text(json.dumps({"run_id": run_id}), encoding="utf-8")   # retention deletes only cx's run folders
     return folder
 
 
