@@ -41,7 +41,7 @@ COMPLAINT_RATE = "complaint_rate"
 CONVERSION_RATE = "conversion_rate"
 REPEAT_RATE = "repeat_customer_rate"
 KPI_TILES = (NPS, CSAT, CES, COMPLAINT_RATE, CONVERSION_RATE, REPEAT_RATE)
-SECTIONS = ("tiles", "findings", "moments", "complaints", "contact_list", "journey", "value")
+SECTIONS = ("tiles", "findings", "moments", "complaints", "contact_list", "journey", "value", "occasions")
 LANGS = ("en", "de")
 PERIOD_FREQ = {"month": "M", "quarter": "Q", "year": "Y"}
 
@@ -52,9 +52,9 @@ AUDIENCES = {
                    "tiles": list(KPI_TILES)},
     "service": {"sections": ["moments", "complaints", "contact_list", "tiles", "findings"],
                 "tiles": [COMPLAINT_RATE, NPS, CSAT, CES]},
-    "marketing": {"sections": ["journey", "tiles", "findings"],
+    "marketing": {"sections": ["occasions", "journey", "tiles", "findings"],
                   "tiles": [CONVERSION_RATE, NPS, REPEAT_RATE, CSAT]},
-    "sales": {"sections": ["value", "journey", "tiles", "findings"],
+    "sales": {"sections": ["value", "occasions", "journey", "tiles", "findings"],
               "tiles": [CONVERSION_RATE, REPEAT_RATE, NPS]},
 }
 
@@ -131,11 +131,18 @@ TEXT = {
         "period_names": {"month": "month", "quarter": "quarter", "year": "year"},
         "sections": {"tiles": "KPIs at a glance", "findings": "Findings", "moments": "Moments of truth",
                      "complaints": "Complaint months out of control", "contact_list": "Customers to call back",
-                     "journey": "Journey and conversion", "value": "Customer value at risk"},
+                     "journey": "Journey and conversion", "value": "Customer value at risk",
+                     "occasions": "Occasions to talk"},
         "missing": "Not available: {stage} recorded no results in this run.",
         "stage": {"moments": "the moments-of-truth stage (04)", "complaints": "the moments-of-truth stage (04)",
                   "contact_list": "the moments-of-truth stage (04)", "journey": "the journey stage (03)",
-                  "value": "the customer-value stage (05)"},
+                  "value": "the customer-value stage (05)", "occasions": "the occasions stage (07)"},
+        "occasions": ("Sends timed on an occasion (anniversary, renewal window, first invoice, …) were answered "
+                      "{ratio}× as often as other sends, compared within the same campaign and segment ({level}% "
+                      "interval {low} to {high}; {verdict})."),
+        "occasions_due": " {due} occasions fall in the next {days} days; {listed} customers with one may be contacted.",
+        "occasions_verdict": {"more": "significantly more often", "less": "significantly less often",
+                              "same": "not significantly different"},
         "tiles_text": ("Each tile shows a KPI in the period it names, with its {level}% interval and n. NPS, CSAT and CES: "
                        "the latest period of the feedback stage's trend (02) against the period before, as tested there "
                        "(Benjamini-Hochberg over the trend's changes), or all answers when no trend was recorded; "
@@ -306,11 +313,18 @@ TEXT = {
         "period_names": {"month": "Monat", "quarter": "Quartal", "year": "Jahr"},
         "sections": {"tiles": "Kennzahlen auf einen Blick", "findings": "Erkenntnisse", "moments": "Momente der Wahrheit",
                      "complaints": "Beschwerdemonate außer Kontrolle", "contact_list": "Kunden für einen Rückruf",
-                     "journey": "Customer Journey und Konversion", "value": "Gefährdeter Kundenwert"},
+                     "journey": "Customer Journey und Konversion", "value": "Gefährdeter Kundenwert",
+                     "occasions": "Anlässe für ein Gespräch"},
         "missing": "Nicht verfügbar: {stage} hat in diesem Lauf keine Ergebnisse erfasst.",
         "stage": {"moments": "die Stufe Momente der Wahrheit (04)", "complaints": "die Stufe Momente der Wahrheit (04)",
                   "contact_list": "die Stufe Momente der Wahrheit (04)", "journey": "die Stufe Customer Journey (03)",
-                  "value": "die Stufe Kundenwert (05)"},
+                  "value": "die Stufe Kundenwert (05)", "occasions": "die Stufe Anlässe (07)"},
+        "occasions": ("Sendungen zu einem Anlass (Vertragsjubiläum, Verlängerungsfenster, erste Rechnung, …) wurden "
+                      "{ratio}-mal so oft beantwortet wie andere Sendungen, verglichen innerhalb derselben Kampagne und "
+                      "desselben Segments ({level}%-Intervall {low} bis {high}; {verdict})."),
+        "occasions_due": " In den nächsten {days} Tagen fallen {due} Anlässe an; {listed} Kunden mit einem Anlass dürfen kontaktiert werden.",
+        "occasions_verdict": {"more": "signifikant häufiger", "less": "signifikant seltener",
+                              "same": "kein signifikanter Unterschied"},
         "tiles_text": ("Jede Kachel zeigt eine Kennzahl in dem Zeitraum, den sie nennt, mit {level}%-Intervall und n. NPS, "
                        "CSAT und CES: der letzte Zeitraum des Trends der Feedback-Stufe (02) gegenüber dem davor, wie dort "
                        "getestet (Benjamini-Hochberg über die Veränderungen des Trends), oder alle Antworten, wenn kein "
@@ -1113,6 +1127,27 @@ def contact_list_finding(contact_list: Mapping | None, *, lang: str = "en") -> s
                                other=format_number(c.get("excluded_other"), 0, lang))
 
 
+def occasions_finding(relevance: Mapping | None, occasion_list: Mapping | None = None, *, lang: str = "en",
+                      confidence: float = 0.95) -> str | None:
+    """Occasion-timed against other sends in one sentence (results `campaign_relevance.adjusted`:
+    ratio, ci_low, ci_high), plus the occasions due and listed (`occasion_list`) when recorded;
+    None without a finite adjusted ratio."""
+    adjusted = (relevance or {}).get("adjusted") if isinstance(relevance, Mapping) else None
+    if not isinstance(adjusted, Mapping) or any(_missing(adjusted.get(k)) for k in ("ratio", "ci_low", "ci_high")):
+        return None
+    t = _lang(lang)
+    verdict = "more" if adjusted["ci_low"] > 1 else "less" if adjusted["ci_high"] < 1 else "same"
+    text = t["occasions"].format(ratio=format_number(adjusted["ratio"], 1, lang), level=round(100 * confidence),
+                                 low=format_number(adjusted["ci_low"], 1, lang), high=format_number(adjusted["ci_high"], 1, lang),
+                                 verdict=t["occasions_verdict"][verdict])
+    listed = occasion_list or {}
+    if "candidates" in listed and "horizon_days" in listed:
+        text += t["occasions_due"].format(due=format_number(listed["candidates"], 0, lang),
+                                          days=format_number(listed["horizon_days"], 0, lang),
+                                          listed=format_number(listed.get("customers_included"), 0, lang))
+    return text
+
+
 def journey_finding(journey: Mapping | None, *, lang: str = "en", labels: Mapping | None = None,
                     stated: Sequence[str] = ()) -> str | None:
     """Conversion and repeat customers over the analysed period and the funnel's largest loss
@@ -1196,6 +1231,8 @@ def findings(tiles: pd.DataFrame, results: Mapping, *, lang: str = "en", audienc
         "contact_list": lambda: [contact_list_finding(results.get("contact_list"), lang=lang)],
         "journey": lambda: [journey_finding(results.get("journey"), lang=lang, labels=labels, stated=available[:1])],
         "value": lambda: [value_finding(results.get("value"), lang=lang)],
+        "occasions": lambda: [occasions_finding(results.get("campaign_relevance"), results.get("occasion_list"),
+                                                lang=lang, confidence=confidence)],
     }
     sentences = [s for name in audience_sections(audience) if name in makers for s in makers[name]() if s]
     return sentences[:max_findings]
@@ -1338,6 +1375,13 @@ def _contact_section(results: Mapping, t: dict, lang: str) -> tuple[str, str]:
     return table_html(table, numeric=[c["customers"]]), text
 
 
+def _occasions_section(results: Mapping, t: dict, lang: str, confidence: float) -> tuple[str, str]:
+    text = occasions_finding(results.get("campaign_relevance"), results.get("occasion_list"), lang=lang,
+                             confidence=confidence)
+    return (_missing_html("occasions", t) if text is None
+            else (f'<p style="font-family:{_FONT};font-size:14px">{_esc(text)}</p>', text))
+
+
 def _journey_section(results: Mapping, t: dict, lang: str, labels) -> tuple[str, str]:
     journey = results.get("journey") or {}
     names = [k for k in ("conversion_rate", "repeat_customer_rate", "campaign_response_rate")
@@ -1416,6 +1460,7 @@ def build_sections(audience: str, *, tiles: pd.DataFrame, results: Mapping, find
         "contact_list": lambda: _contact_section(results, t, lang),
         "journey": lambda: _journey_section(results, t, lang, labels),
         "value": lambda: _value_section(results, t, lang),
+        "occasions": lambda: _occasions_section(results, t, lang, confidence),
     }
     absent = set(missing_sections(results, audience)) | ({"tiles"} if not kpis else set()) \
         | ({"findings"} if not findings_text else set())
@@ -1449,7 +1494,7 @@ def summary_record(tiles: pd.DataFrame, findings_text: Sequence[str], *, span: M
 # results.json sections each summary section reads
 SECTION_RESULTS = {"moments": ["moments_of_truth"], "complaints": ["complaints", "complaint_counts"],
                    "contact_list": ["contact_list"],
-                   "journey": ["journey"], "value": ["value"]}
+                   "journey": ["journey"], "value": ["value"], "occasions": ["campaign_relevance"]}
 
 
 def missing_sections(results: Mapping, audience: str = "management") -> list[str]:

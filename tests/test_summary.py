@@ -140,8 +140,8 @@ def test_audience_sections_and_tiles_are_data():
     assert summary.audience_sections("management") == ["tiles", "findings", "moments", "complaints", "contact_list",
                                                         "journey", "value"]
     assert summary.audience_sections("service")[:3] == ["moments", "complaints", "contact_list"]
-    assert summary.audience_sections("marketing")[0] == "journey"
-    assert summary.audience_sections("sales")[:2] == ["value", "journey"]
+    assert summary.audience_sections("marketing")[:2] == ["occasions", "journey"]
+    assert summary.audience_sections("sales")[:3] == ["value", "occasions", "journey"]
     assert summary.audience_tiles("management") == list(summary.KPI_TILES)
     assert summary.audience_tiles("sales") == ["conversion_rate", "repeat_customer_rate", "nps"]
     assert all(set(a["sections"]) <= set(summary.SECTIONS) and set(a["tiles"]) <= set(summary.KPI_TILES)
@@ -559,7 +559,7 @@ def test_sections_german():
 
 
 def test_missing_sections_and_analysis_note():
-    assert summary.missing_sections({}, "sales") == ["value", "journey"]
+    assert summary.missing_sections({}, "sales") == ["value", "occasions", "journey"]
     assert summary.missing_sections(results(), "management") == []
     data = pd.DataFrame({"table": ["feedback", "customers"], "rows": [1670, 20000]})
     note = summary.analysis_note("2025-11-15", data, audience="service", missing=["value"])
@@ -586,7 +586,8 @@ def test_data_period_and_record():
     assert record["tiles"]["nps"]["value"] == 10.0 and record["findings"] == ["a", "b", "c"]
     assert record["tiles"]["conversion_rate"]["period_kind"] == "whole"
     assert record["current_period"]["label"] == "2025Q4" and record["previous_run"] is None
-    assert record["sections"] == ["value", "journey", "tiles", "findings"] and record["parameters"] == {"min_n": 50}
+    assert record["sections"] == ["value", "occasions", "journey", "tiles", "findings"]
+    assert record["parameters"] == {"min_n": 50}
     assert summary.recorded_note(out, ["a"]).startswith("## Recorded for machines\n\nThe tiles (NPS, ")
 
 
@@ -626,3 +627,23 @@ def test_complaint_counts_without_an_active_base():
     html_table = parts["complaints"]["html"]
     assert "Rate per 1,000" not in html_table and ">11<" in html_table and ">8.2<" in html_table
     assert "no active customer base" in parts["complaints"]["text"]
+
+
+RELEVANCE = {"adjusted": {"ratio": 2.134, "ci_low": 1.74, "ci_high": 2.6, "p_value": 0.0001}}
+OCCASION_LIST = {"candidates": 412, "customers_included": 97, "included": 120, "horizon_days": 30}
+
+
+def test_occasions_finding_names_the_adjusted_lift_and_the_list():
+    text = summary.occasions_finding(RELEVANCE, OCCASION_LIST)
+    assert text == ("Sends timed on an occasion (anniversary, renewal window, first invoice, …) were answered 2.1× as often "
+                    "as other sends, compared within the same campaign and segment (95% interval 1.7 to 2.6; significantly "
+                    "more often). 412 occasions fall in the next 30 days; 97 customers with one may be contacted.")
+    german = summary.occasions_finding({"adjusted": {"ratio": 0.9, "ci_low": 0.7, "ci_high": 1.2}}, None, lang="de")
+    assert "0,9-mal so oft" in german and "kein signifikanter Unterschied" in german and "Anlässe an" not in german
+    assert summary.occasions_finding({"adjusted": {"ratio": None, "ci_low": None, "ci_high": None}}) is None
+    assert summary.occasions_finding(None) is None
+
+
+def test_occasions_section_is_missing_only_without_campaign_relevance():
+    assert "occasions" in summary.missing_sections({}, "marketing")
+    assert "occasions" not in summary.missing_sections({"campaign_relevance": RELEVANCE}, "marketing")
