@@ -320,7 +320,7 @@ def test_infinite_and_absurd_revenue_fails_the_raw_gate_refunds_pass(revenue_run
     assert (row["unexpected_count"], row["checked"]) == (4, 6)                     # the missing value is not counted
     assert row["examples"] == ("revenue=inf (shop.csv row 4); revenue=1000000000000.0 (shop.csv row 5); "
                                "revenue=-2000000.0 (shop.csv row 7); revenue=-inf (shop.csv row 8)")
-    with pytest.raises(validate.ValidationFailed, match=r"revenue finite and within -100,000 to 1,000,000 "
+    with pytest.raises(validate.ValidationFailed, match=r"revenue finite and within -10,000 to 1,000,000 "
                                                         r"\(revenue_bounds\) in all non-missing values\): "
                                                         r"4 of 6 non-missing values \(66\.7%\)"):
         revenue_run.raise_if_failed()
