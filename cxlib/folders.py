@@ -29,7 +29,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from cxlib import config
+from cxlib import config, sources
 from cxlib.parameters import UsageError
 
 MARKER = ".cx-insights"                 # written by cx into the folders it owns
@@ -172,17 +172,7 @@ def promote(staging: Path, target: Path, before: dict) -> bool:
             if not (staging / entry.name).exists() and not _is_cx_entry(entry):
                 _link_tree(entry, staging / entry.name)
     mark(staging, "processed")
-    if not target.exists():
-        os.rename(staging, target)
-        return True
-    old = target.parent / f".{target.name}.old-{os.getpid()}"
-    os.rename(target, old)
-    try:
-        os.rename(staging, target)
-    except BaseException:
-        os.rename(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+    sources.swap_folder(staging, target, str(os.getpid()))
     return True
 
 

@@ -1313,15 +1313,16 @@ def write_processed(tables: dict[str, pd.DataFrame], processed_dir: str | Path,
             for keep in target.iterdir():
                 if keep.name.startswith(".") and keep.is_file():
                     shutil.copy2(keep, staging / keep.name)
-        _swap(staging, target, token)
+        swap_folder(staging, target, token)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return [Path(os.path.normpath(p)) for p in written]
 
 
-def _swap(staging: Path, target: Path, token: str) -> None:
-    """Put `staging` in the place of `target` with renames; the old folder is removed last."""
+def swap_folder(staging: Path, target: Path, token: str) -> None:
+    """Put `staging` in the place of `target` with renames (`token` names the old folder while it
+    is moved aside); on a failed rename `target` is restored; the old folder is removed last."""
     if not target.exists():
         os.rename(staging, target)
         return
