@@ -7,27 +7,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from cxlib import value, value_figures  # noqa: E402
+from tests.figure_checks import caption, close_figures, title  # noqa: E402,F401
 from tests.test_value import AS_OF, ORDERS  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
-def title(fig) -> str:
-    return fig.axes[0].get_title() or fig._suptitle.get_text()
-
-
-def caption(fig) -> str:
-    return fig.texts[-1].get_text()
 
 
 def heights(ax, horizontal: bool = False) -> list[float]:
