@@ -77,14 +77,14 @@ def build_generate(data: Path, customers: int, seed: int) -> dict:
 def build_map_clean(data: Path) -> dict:
     """sources.map_sources (config/sources/demo.yml) + clean.clean_tables + sources.write_processed
     into data/processed (what notebook 01_validate_clean does, without the validation report)."""
-    from cxlib import clean, config, sources
+    from cxlib import catalog, clean, config, sources
 
     start = time.perf_counter()
     taxonomy = config.load_taxonomy(ROOT / "config" / "taxonomy.yml")
     staged = sources.map_sources(ROOT / "config" / "sources" / "demo.yml", data / "raw", taxonomy)
     cleaned = clean.clean_tables(staged.tables, taxonomy, b"cx-insights-benchmark-key")
     del staged
-    sources.write_processed(cleaned.tables, data / "processed")
+    catalog.write(cleaned.tables, data / "processed")
     tables = cleaned.tables
     info = {"events": len(tables["events"]), "customers_with_events": int(tables["events"]["customer_id"].nunique()),
             "customers": len(tables["customers"]), "orders": len(tables["orders"]),

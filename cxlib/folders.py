@@ -29,12 +29,12 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from cxlib import config, sources
+from cxlib import catalog, config, sources
 from cxlib.parameters import UsageError
 
 MARKER = ".cx-insights"                 # written by cx into the folders it owns
 STAGING = ".{name}.staging"             # the staging folder, a sibling of the processed folder
-RESTRICTED = "restricted"               # processed tables readable by the owner only (sources.RESTRICTED_DIR)
+RESTRICTED = catalog.RESTRICTED_DIR     # processed tables readable by the owner only
 _SHOWN = 5
 
 
@@ -172,7 +172,7 @@ def promote(staging: Path, target: Path, before: dict) -> bool:
             if not (staging / entry.name).exists() and not _is_cx_entry(entry):
                 _link_tree(entry, staging / entry.name)
     mark(staging, "processed")
-    sources.swap_folder(staging, target, str(os.getpid()))
+    catalog.swap_folder(staging, target, str(os.getpid()))
     return True
 
 

@@ -1,5 +1,5 @@
 """Numbers, dates and words for readers in English or German, from the locale files
-`cxlib/locales/<lang>.yml`: one formatter for both languages, human labels of the column keys of
+`cxlib/locales/<lang>.yml` and `<part>.<lang>.yml`: one formatter for both languages, human labels of the column keys of
 results tables, and `display_table`, which turns a results table into the table a report shows.
 
     format_number(12345.6, "de")           -> '12.346'
@@ -74,10 +74,23 @@ def check_lang(lang: str) -> str:
     return lang
 
 
+def locale_files(lang: str) -> list[Path]:
+    """The locale files of `lang`: `<lang>.yml` (shared texts) and `<part>.<lang>.yml` (texts of one
+    report part, e.g. `summary.de.yml`), in this order."""
+    return [LOCALES_DIR / f"{check_lang(lang)}.yml", *sorted(LOCALES_DIR.glob(f"*.{lang}.yml"))]
+
+
 @lru_cache(maxsize=len(LANGS))
 def texts(lang: str = "en") -> dict:
-    """The locale file of `lang` as a dict (read once)."""
-    return yaml.safe_load((LOCALES_DIR / f"{check_lang(lang)}.yml").read_text(encoding="utf-8"))
+    """The locale files of `lang` as one dict (read once); a top-level key in two files is an error."""
+    merged: dict = {}
+    for path in locale_files(lang):
+        part = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        twice = sorted(set(part) & set(merged))
+        if twice:
+            raise ValueError(f"{path}: top-level keys {twice} are already defined in another locale file of {lang!r}")
+        merged.update(part)
+    return merged
 
 
 def text(key: str, lang: str = "en", **values) -> str:

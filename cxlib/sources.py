@@ -1,4 +1,5 @@
-"""Read exports through a source mapping into staged tables; read and write processed Parquet.
+"""Read exports through a source mapping into staged tables (`cxlib.catalog` writes and reads the
+processed Parquet).
 
 A source mapping (`config/sources/NAME.yml`, described in docs/source_mapping.md) says how the
 files in the raw folder become the canonical tables of `cxlib.schema`. `map_sources` reads
@@ -18,8 +19,7 @@ every file as text (codes and leading zeros survive), maps and types the columns
     staged = map_sources("config/sources/demo.yml", "data/raw", load_taxonomy("config/taxonomy.yml"))
 
 Every problem raises `SourceError` naming the mapping, the data file, the column and the first
-offending rows. `write_processed` replaces `data/processed` atomically (temp folder + rename);
-`read_processed` reads it back.
+offending rows.
 """
 
 from __future__ import annotations
@@ -30,8 +30,6 @@ import hashlib
 import io
 import os
 import re
-import shutil
-import uuid
 import zoneinfo
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -1271,103 +1269,6 @@ def _examples(rows: pd.DataFrame, values: pd.Series, column: str = "value", *, p
     frame = pd.DataFrame({column: values.astype(object), _FILE: rows[_FILE], _ROW: rows[_ROW]}, index=rows.index)
     return privacy.example_rows(frame, [column], personal={column} if personal else (), file_column=_FILE,
                                 row_column=_ROW, n=n)
-
-
-# --- processed tables ---------------------------------------------------------------------
-RESTRICTED_DIR = "restricted"
-
-
-def write_processed(tables: dict[str, pd.DataFrame], processed_dir: str | Path,
-                    restricted: dict[str, pd.DataFrame] | None = None) -> list[Path]:
-    """Write `tables` as `<processed_dir>/<name>.parquet` (and `restricted` under
-    `<processed_dir>/restricted/`, readable by the owner only: folder 0700, files 0600)
-    atomically: everything goes into a sibling temp folder that then replaces `processed_dir` by
-    renames. On any error `processed_dir` is unchanged.
-    The folder is replaced as a whole (one consistent state); top-level dot files such as
-    .gitkeep are carried over. Returns the written paths.
-    """
-    target = Path(processed_dir)
-    if not tables:
-        raise SourceError(f"{target}: no tables to write (refusing to replace the folder with an empty one)",
-                          file=str(target))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    token = uuid.uuid4().hex[:12]
-    staging = target.parent / f".{target.name}.tmp-{token}"
-    staging.mkdir()
-    try:
-        written: list[Path] = []
-        for folder, group in ((staging, tables), (staging / RESTRICTED_DIR, restricted or {})):
-            private = folder != staging                  # restricted/: owner only (0700 folder, 0600 files)
-            if group:
-                folder.mkdir(exist_ok=True)
-                if private:
-                    os.chmod(folder, 0o700)
-            for name, frame in group.items():
-                if not re.fullmatch(r"[A-Za-z0-9_\-]+", str(name)):
-                    raise SourceError(f"{target}: table name {name!r} is not a plain file name", file=str(name))
-                frame.to_parquet(folder / f"{name}.parquet", index=False)
-                if private:
-                    os.chmod(folder / f"{name}.parquet", 0o600)
-                written.append(target / folder.relative_to(staging) / f"{name}.parquet")
-        if target.is_dir():
-            for keep in target.iterdir():
-                if keep.name.startswith(".") and keep.is_file():
-                    shutil.copy2(keep, staging / keep.name)
-        swap_folder(staging, target, token)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return [Path(os.path.normpath(p)) for p in written]
-
-
-def swap_folder(staging: Path, target: Path, token: str) -> None:
-    """Put `staging` in the place of `target` with renames (`token` names the old folder while it
-    is moved aside); on a failed rename `target` is restored; the old folder is removed last."""
-    if not target.exists():
-        os.rename(staging, target)
-        return
-    old = target.parent / f".{target.name}.old-{token}"
-    os.rename(target, old)
-    try:
-        os.rename(staging, target)
-    except BaseException:
-        os.rename(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def read_processed(processed_dir: str | Path, tables: list[str] | str | None = None,
-                   columns: list[str] | None = None) -> dict[str, pd.DataFrame]:
-    """Read processed Parquet tables: name -> DataFrame (default: every table in the folder;
-    a name found only under restricted/, e.g. 'reidentification', is read from there).
-    `columns`: read only these columns of every table named (large event logs)."""
-    folder = Path(processed_dir)
-    hint = "run the notebook 01_validate_clean (or `cx run`) first to build the processed tables"
-    if tables is None:
-        names = sorted(p.stem for p in folder.glob("*.parquet")) if folder.is_dir() else []
-        if not names:
-            raise SourceError(f"{folder}: no processed tables found; {hint}", file=str(folder))
-    else:
-        names = [tables] if isinstance(tables, str) else list(tables)
-    out = {}
-    for name in names:
-        path = next((p for p in (folder / f"{name}.parquet", folder / RESTRICTED_DIR / f"{name}.parquet")
-                     if p.is_file()), None)
-        if path is None:
-            raise SourceError(f"{folder / f'{name}.parquet'}: processed table {name!r} not found; {hint}",
-                              file=str(folder / f"{name}.parquet"))
-        out[name] = pd.read_parquet(path, columns=columns)
-    return out
-
-
-def read_optional(processed_dir: str | Path, table: str) -> pd.DataFrame | None:
-    """A processed table that a source set may not have (e.g. 'consent_log'), or None when absent.
-
-        consent_log = sources.read_optional(processed_dir, "consent_log")
-    """
-    folder = Path(processed_dir)
-    present = any(p.is_file() for p in (folder / f"{table}.parquet", folder / RESTRICTED_DIR / f"{table}.parquet"))
-    return read_processed(folder, table)[table] if present else None
 
 
 def read_labelled_reviews(reviews_file: str | Path, labels_file: str | Path) -> tuple[pd.DataFrame, pd.DataFrame] | None:

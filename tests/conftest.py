@@ -103,7 +103,7 @@ def write_processed_frames(folder: Path, frames: dict | None = None, restricted:
     or all missing), plus restricted/reidentification (empty unless given). Returns `folder`."""
     import pandas as pd
 
-    from cxlib import clean, schema, sources
+    from cxlib import catalog, clean, schema
 
     def canonical(columns: list[tuple[str, str]], frame: pd.DataFrame | None) -> pd.DataFrame:
         frame = pd.DataFrame() if frame is None else frame
@@ -115,7 +115,7 @@ def write_processed_frames(folder: Path, frames: dict | None = None, restricted:
     tables = {name: canonical([(c.name, c.dtype) for c in table.columns], frames.get(name))
               for name, table in schema.TABLES.items()}
     reid = canonical([(c, "string") for c in clean.REIDENTIFICATION_COLUMNS], restricted.get(schema.REIDENTIFICATION))
-    sources.write_processed(tables, folder, restricted={schema.REIDENTIFICATION: reid})
+    catalog.write(tables, folder, restricted={schema.REIDENTIFICATION: reid})
     return folder
 
 

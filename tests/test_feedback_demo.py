@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cxlib import clean, config, metrics, privacy, report, sources, text
+from cxlib import catalog, clean, config, metrics, privacy, report, sources, text
 
 ROOT = Path(__file__).resolve().parents[1]
 GARDEN = ROOT.parent / "shared" / "data" / "real" / "nps_garden_retail_fr"
@@ -103,7 +103,7 @@ def test_pii_in_demo_comments_is_masked_in_quotes(demo_tables, analysed):
 
 def test_notebook_02_records_results(demo_tables, tmp_path):
     processed = tmp_path / "processed"
-    sources.write_processed({name: demo_tables[name] for name in ("feedback", "customers", "events")}, processed,
+    catalog.write({name: demo_tables[name] for name in ("feedback", "customers", "events")}, processed,
                             restricted={"reidentification": demo_tables["reidentification"]})
     run_dir = tmp_path / "run"
     out = tmp_path / "02_out.ipynb"

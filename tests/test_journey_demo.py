@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from cxlib import clean, config, journey, pipeline, report, sources
+from cxlib import catalog, clean, config, journey, pipeline, report, sources
 
 ROOT = Path(__file__).resolve().parents[1]
 OPPORTUNITIES = ["quote", "consultation"]
@@ -114,7 +114,7 @@ def test_funnel_and_rates_on_the_demo(demo, events):
 
 def test_notebook_03_runs_on_demo_data_and_records_results(demo, tmp_path):
     processed = tmp_path / "processed"
-    sources.write_processed({k: demo[k] for k in ("customers", "events", "orders", "campaigns", "feedback")}, processed)
+    catalog.write({k: demo[k] for k in ("customers", "events", "orders", "campaigns", "feedback")}, processed)
     run_dir = tmp_path / "run"
     done = subprocess.run(
         [sys.executable, "-m", "papermill", "-k", "python3", str(ROOT / "notebooks" / "03_journey.ipynb"),

@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cxlib import clean, config, demo, engine, metrics, moments, report, sources
+from cxlib import catalog, clean, config, demo, engine, metrics, moments, report, sources
 
 ROOT = Path(__file__).resolve().parents[1]
 CUSTOMERS, SEED = 20_000, 7
@@ -52,7 +52,7 @@ def world(tmp_path_factory, tax) -> dict:
         pytest.skip("config/sources/demo.yml (the demo source mapping) is not there yet")
     tables = build(tmp_path_factory.mktemp("moments_demo"), tax)
     processed = tmp_path_factory.mktemp("moments_processed") / "processed"
-    sources.write_processed({k: tables[k] for k in ("customers", "events", "feedback", "orders", "campaigns")}, processed,
+    catalog.write({k: tables[k] for k in ("customers", "events", "feedback", "orders", "campaigns")}, processed,
                             restricted={"reidentification": tables["reidentification"]})
     con = engine.connect("duckdb")
     on_disk = engine.read_tables(con, processed, ["events", "feedback", "customers"])

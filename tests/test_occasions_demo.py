@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cxlib import clean, config, demo, disversion, occasions, pipeline, relevance, report, sources
+from cxlib import catalog, clean, config, demo, disversion, occasions, pipeline, relevance, report, sources
 from cxlib.config import fold
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,7 +119,7 @@ def test_disversion_rises_with_the_options_responders_book(world):
 
 def test_notebook_07_runs_on_the_demo_and_keeps_names_out(world, tmp_path):
     processed = tmp_path / "processed"
-    sources.write_processed({k: world["tables"][k] for k in ("customers", "events", "feedback", "orders", "campaigns")},
+    catalog.write({k: world["tables"][k] for k in ("customers", "events", "feedback", "orders", "campaigns")},
                             processed, restricted={"reidentification": world["reid"]})
     run_dir = tmp_path / "run"
     done = subprocess.run(

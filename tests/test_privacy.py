@@ -39,7 +39,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 from pandas.testing import assert_frame_equal
 
-from cxlib import clean, config, moments, privacy, report, schedule, sources
+from cxlib import catalog, clean, config, moments, privacy, report, schedule
 
 ROOT = Path(__file__).resolve().parents[1]
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -142,7 +142,7 @@ def test_quotes_and_terms_are_scrubbed_with_the_crm_names(baseline):
     sources_ = ["".join(c["source"]) for c in nb["cells"]]
     assert any("example_quotes(" in s and "**scrub" in s for s in sources_)
     assert any("uncovered_terms(" in s and "**scrub" in s for s in sources_)
-    assert any('read_processed(processed_dir, "reidentification", columns=["pii_name"])' in s for s in sources_)
+    assert any('catalog.read(processed_dir, "reidentification", columns=["pii_name"])' in s for s in sources_)
 
 
 def test_contact_list_holds_the_crm_number_and_channel_only(baseline, pii):
@@ -181,7 +181,7 @@ def test_moments_report_states_the_consent_basis_and_exclusions(baseline):
 
 def test_processed_tables_hold_pseudonyms_and_the_restricted_table_is_owner_only(baseline, demo_project, pii):
     processed = demo_project / "data" / "processed"
-    readable = sources.read_processed(processed)                       # what an analysis notebook sees
+    readable = catalog.read(processed)                       # what an analysis notebook sees
     assert "reidentification" not in readable and {"customers", "events", "feedback"} <= set(readable)
     for name, frame in readable.items():
         assert not set(frame.columns) & {"customer_ref", "pii_name", "pii_email", "pii_phone"}, name

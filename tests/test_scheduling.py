@@ -21,7 +21,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from cxlib import pipeline
+from cxlib import catalog, pipeline
 
 NOW = dt.datetime(2026, 11, 22, 12, 0, 0, tzinfo=dt.UTC)
 
@@ -72,10 +72,10 @@ def tiny_project(root: Path) -> Path:
         """,
         """\
         import pandas as pd
-        from cxlib import report, sources
+        from cxlib import catalog, report
         report.record_results(run_dir, "probe", {"previous_run_dir": previous_run_dir, "lang": lang,
                                                  "audience": audience, "value": 1.5 * factor})
-        sources.write_processed({"probe": pd.DataFrame({"value": [1.5 * factor]})}, processed_dir)
+        catalog.write({"probe": pd.DataFrame({"value": [1.5 * factor]})}, processed_dir)
         """), root / "notebooks" / "01_a.ipynb")
     nbformat.write(notebook(
         """\
@@ -86,8 +86,8 @@ def tiny_project(root: Path) -> Path:
         """,
         """\
         import time
-        from cxlib import report, sources
-        report.record_results(run_dir, "read", {"value": float(sources.read_processed(processed_dir, "probe")["probe"]["value"].iloc[0])})
+        from cxlib import catalog, report
+        report.record_results(run_dir, "read", {"value": float(catalog.read(processed_dir, "probe")["probe"]["value"].iloc[0])})
         time.sleep(pause)
         if fail:
             raise ValueError("planned failure in 02_b")

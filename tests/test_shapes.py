@@ -25,7 +25,7 @@ def run_source(project: Path, source: str | Path, raw_dir: Path, *, taxonomy: st
     """`cx run` of a fresh project copy on `raw_dir` through the mapping `source`.
 
     Returns (completed process, results.json of the run or {}, processed tables dict)."""
-    from cxlib.sources import read_processed
+    from cxlib.catalog import read as read_processed
 
     copy_project(project)
     args = ["run", "--project", str(project), "-q", "-p", f"source={source}", "-p", f"raw_dir={raw_dir}"]

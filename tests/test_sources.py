@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal, assert_series_equal
 
-from cxlib import schema, sources
+from cxlib import catalog, schema, sources
 from cxlib.config import ConfigError, Taxonomy, load_taxonomy
-from cxlib.sources import SourceError, load_mapping, map_sources, read_processed, write_processed
+from cxlib.catalog import read as read_processed, write as write_processed
+from cxlib.sources import SourceError, load_mapping, map_sources
 
 ROOT = Path(__file__).parents[1]
 REAL = Path(__file__).parents[2] / "shared" / "data" / "real"
@@ -934,7 +935,7 @@ def test_read_comment_labels(tmp_path):
 
 
 def test_read_optional_table_is_none_when_absent(tmp_path):
-    assert sources.read_optional(tmp_path, "consent_log") is None
+    assert catalog.read_optional(tmp_path, "consent_log") is None
     frame = pd.DataFrame({"customer_id": ["C1"], "consent": [True]})
     frame.to_parquet(tmp_path / "consent_log.parquet", index=False)
-    pd.testing.assert_frame_equal(sources.read_optional(tmp_path, "consent_log"), frame)
+    pd.testing.assert_frame_equal(catalog.read_optional(tmp_path, "consent_log"), frame)

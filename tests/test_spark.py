@@ -30,7 +30,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from cxlib import clean, config, demo, engine, journey, moments, schema, sources, value
+from cxlib import catalog, clean, config, demo, engine, journey, moments, schema, sources, value
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ("customers", "events", "orders", "campaigns", "feedback")
@@ -258,7 +258,7 @@ def duck_con():
 @pytest.fixture(scope="module")
 def hand_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("spark_hand") / "processed"
-    sources.write_processed(hand_made(), folder)
+    catalog.write(hand_made(), folder)
     return folder
 
 
@@ -269,7 +269,7 @@ def demo_dir(tmp_path_factory, taxonomy) -> Path:
     demo.write_exports(demo.generate(customers=3000, seed=11), tmp / "raw")
     staged = sources.map_sources(ROOT / "config" / "sources" / "demo.yml", tmp / "raw", taxonomy)
     cleaned = clean.clean_tables(staged.tables, taxonomy, b"spark-test-key")
-    sources.write_processed({name: cleaned.tables[name] for name in TABLES}, tmp / "processed")
+    catalog.write({name: cleaned.tables[name] for name in TABLES}, tmp / "processed")
     return tmp / "processed"
 
 
@@ -352,7 +352,7 @@ def test_events_without_customer_ids_form_no_journeys_on_spark(duck_con, spark_c
     """A complaint log that names no customers: its events are counted, journeys and value exposure
     raise schema.Missing saying why, and complaints are still counted per month (c-chart), as on DuckDB."""
     events = hand_made()["events"]
-    sources.write_processed({"events": events.assign(customer_id=pd.Series([None] * len(events), dtype="str"))},
+    catalog.write({"events": events.assign(customer_id=pd.Series([None] * len(events), dtype="str"))},
                             tmp_path)
     logs = {name: engine.read_table(con, tmp_path / "events.parquet", table="events")
             for name, con in (("duckdb", duck_con), ("pyspark", spark_con))}
@@ -433,7 +433,7 @@ def test_java_home_without_java_is_named(monkeypatch, tmp_path):
 
 def test_read_tables_takes_a_storage_uri(tmp_path, duck_con):
     """A folder given as a URI keeps its '//' (pathlib would fold it): file:// is read locally."""
-    sources.write_processed({"events": hand_made()["events"]}, tmp_path / "processed")
+    catalog.write({"events": hand_made()["events"]}, tmp_path / "processed")
     tables = engine.read_tables(duck_con, f"file://{tmp_path}/processed/", ["events"])
     assert int(tables["events"].count().execute()) == 22
 

@@ -28,7 +28,7 @@ import pytest
 
 from conftest import DEMO_CUSTOMERS, DEMO_SEED
 from test_value import TRUTH, simulate_orders
-from cxlib import clean, config, demo, pipeline, report, sources, value
+from cxlib import catalog, clean, config, demo, pipeline, report, sources, value
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW_DAYS = 90
@@ -137,7 +137,7 @@ def test_demo_addon_purchases_fit_the_clv_model(processed, demo_project):
 def run_notebook(tables: dict, tmp_path: Path, *params: str) -> tuple[dict, int]:
     """Run 05_customer_value on `tables`; its recorded `value` results and the number of figures drawn."""
     folder = tmp_path / "processed"
-    sources.write_processed({k: tables[k] for k in ("customers", "events", "orders", "campaigns", "feedback")}, folder)
+    catalog.write({k: tables[k] for k in ("customers", "events", "orders", "campaigns", "feedback")}, folder)
     run_dir = tmp_path / "run"
     done = subprocess.run(
         [sys.executable, "-m", "papermill", "-k", "python3", str(ROOT / "notebooks" / "05_customer_value.ipynb"),
