@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from cxlib import config, report
+from cxlib import config, locale
 
 RUN_DIR_KEY = "run_dir"
 PREVIOUS_RUN_KEY = "previous_run_dir"
@@ -84,18 +84,53 @@ def _one_of(choices: Iterable[str]) -> Rule:
     return Rule(f"one of {', '.join(choices)}", lambda v: v in choices)
 
 
+def _shares(value) -> bool:
+    values = list(value.values()) if isinstance(value, dict) else value
+    return (isinstance(values, list) and len(values) > 0 and all(_is_number(v) and 0 < v <= 1 for v in values)
+            and sum(values) <= 1 + 1e-9)
+
+
+def _ascending(value) -> bool:
+    return (isinstance(value, list) and len(value) > 0 and all(_is_number(v) and v > 0 for v in value)
+            and all(a < b for a, b in zip(value, value[1:])))
+
+
+def _words(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)
+
+
 _DAY = Rule('a day YYYY-MM-DD or "" (empty: from the data)', _iso_day)
+_POSITIVE = Rule("a number > 0", lambda v: v > 0, numeric=True)
+_COUNT = Rule("a whole number >= 1", lambda v: v >= 1, numeric=True)
+_CHANNELS = Rule("a list of channel codes, e.g. [email, letter]", _words)
 RULES: dict[str, Rule] = {
     "tolerance": Rule("a share of rows in [0, 1), e.g. 0.02", lambda v: 0 <= v < 1),
     "confidence": Rule("a level between 0 and 1 (exclusive), e.g. 0.95", lambda v: 0 < v < 1),
     "alpha": Rule("a rate between 0 and 1 (exclusive), e.g. 0.05", lambda v: 0 < v < 1),
-    "lang": _one_of(report.LANGS),
+    "lang": _one_of(locale.LANGS),
     "engine": _one_of(ENGINES),
     "retention_days": Rule("a whole number of days >= 0 (0: keep every run)", lambda v: v >= 0),
     "as_of": _DAY, "start": _DAY, "end": _DAY,
+    "trend_period": _one_of(("month", "quarter")),
+    "tile_period": _one_of(("month", "quarter", "year")),
+    "clv_method": _one_of(("map", "mcmc")),
+    "complaint_chart": _one_of(("laney", "u")),
+    "complaint_sigma": _POSITIVE, "margin": _POSITIVE,
+    "annual_discount_rate": Rule("a yearly rate in [0, 1), e.g. 0.10", lambda v: 0 <= v < 1, numeric=True),
+    "rfm_bins": Rule("a whole number of score levels from 2 to 10", lambda v: 2 <= v <= 10, numeric=True),
+    "clv_draws": Rule("a whole number of draws >= 10", lambda v: v >= 10, numeric=True),
+    "path_max_steps": Rule("a whole number of steps >= 2", lambda v: v >= 2, numeric=True),
+    "quotes_per_theme": Rule("a whole number >= 0", lambda v: v >= 0, numeric=True),
+    "review_step": _COUNT, "horizon_months": _COUNT, "term_months": _COUNT, "holdout_months": _COUNT,
+    "regular_min_orders": _COUNT,
+    "tiers": Rule("label -> share of customers, shares > 0 adding up to at most 1, e.g. {high: 0.2, low: 0.8}", _shares),
+    "value_tier_shares": Rule("shares of customers > 0 adding up to at most 1, e.g. [0.2, 0.3]", _shares),
+    "wait_band_seconds": Rule("ascending limits in seconds > 0, e.g. [60, 300, 900]", _ascending),
+    "callback_channels": _CHANNELS, "occasion_channels": _CHANNELS,
 }
 PATTERN_RULES: tuple[tuple[re.Pattern, Rule], ...] = (       # families of numeric parameters
-    (re.compile(r"(.+_)?min_n|min_.+"), Rule("a whole number >= 1", lambda v: v >= 1, numeric=True)),
+    (re.compile(r"(.+_)?min_.+"), _COUNT),
+    (re.compile(r"top_.+"), _COUNT),
     (re.compile(r".+_days"), Rule("a number of days >= 0", lambda v: v >= 0, numeric=True)),
 )
 
@@ -117,7 +152,7 @@ def check_value(key: str, value, type_name: str | None, *, audiences: Iterable[s
     given to a str parameter as ISO text. Raises UsageError
     '<where><key>: must be <what>, got <value>'.
 
-        check_value("min_n", "abc", "int", where="02_feedback parameter ")   # UsageError
+        check_value("min_answers", "abc", "int", where="02_feedback parameter ")   # UsageError
         check_value("as_of", dt.date(2026, 1, 31), "str") -> "2026-01-31"
     """
     if type_name == "str" and isinstance(value, (dt.date, dt.datetime)):

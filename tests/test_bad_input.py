@@ -162,10 +162,12 @@ CASES = {
                                     "got 2$"]),
     "tolerance_not_a_number": Case(args(*STAGE_01, "-p", "tolerance=two%"), 2,
                                    ["01_validate_clean parameter tolerance", "got 'two%'"]),
-    "min_n_not_a_number": Case(args("-p", "min_n=abc"), 2,
-                               [r"0\d_\w+ parameter min_n: must be a whole number >= 1, got 'abc'"]),
-    "min_n_zero_for_one_notebook": Case(args("-p", "04_moments_of_truth.min_n=0"), 2,
-                                        ["04_moments_of_truth parameter min_n: must be a whole number >= 1, got 0"]),
+    "min_answers_not_a_number": Case(args("-p", "min_answers=abc"), 2,
+                                     [r"0\d_\w+ parameter min_answers: must be a whole number >= 1, got 'abc'"]),
+    "min_exposed_zero_for_one_notebook": Case(args("-p", "04_moments_of_truth.min_exposed=0"), 2,
+                                              ["04_moments_of_truth parameter min_exposed: must be a whole number >= 1, got 0"]),
+    "trend_period_week": Case(args("-p", "trend_period=week"), 2,
+                              ["02_feedback parameter trend_period: must be one of month, quarter, got 'week'"]),
     "lang_fr_for_one_notebook": Case(args("-p", "02_feedback.lang=fr"), 2,
                                      ["02_feedback parameter lang: must be one of en, de, got 'fr'"]),
     "lang_fr_for_the_run": Case(args("-p", "lang=fr"), 2, ["lang: must be one of en, de, got 'fr'"]),
@@ -268,7 +270,7 @@ def test_another_source_mapping_is_a_different_dataset(project):
 
 # --- parameter checks, directly -----------------------------------------------------------------
 TYPES = {"01_validate_clean": {"create_key": "bool", "tolerance": "float", "source": "str"},
-         "02_feedback": {"min_n": "int", "lang": "str", "group_by": "list", "filters": "dict", "start": "str"},
+         "02_feedback": {"min_answers": "int", "lang": "str", "group_by": "list", "filters": "dict", "start": "str"},
          "06_summary": {"audience": "str", "confidence": "float", "untyped": None}}
 
 
@@ -281,9 +283,9 @@ TYPES = {"01_validate_clean": {"create_key": "bool", "tolerance": "float", "sour
     ("01_validate_clean", "tolerance", True, "tolerance: must be a share of rows in [0, 1)"),
     ("01_validate_clean", "tolerance", float("nan"), "tolerance: must be a share"),
     ("01_validate_clean", "source", 5, "01_validate_clean parameter source: must be text, got 5"),
-    ("02_feedback", "min_n", "abc", "02_feedback parameter min_n: must be a whole number >= 1, got 'abc'"),
-    ("02_feedback", "min_n", 0, "min_n: must be a whole number >= 1, got 0"),
-    ("02_feedback", "min_n", 2.5, "min_n: must be a whole number >= 1, got 2.5"),
+    ("02_feedback", "min_answers", "abc", "02_feedback parameter min_answers: must be a whole number >= 1, got 'abc'"),
+    ("02_feedback", "min_answers", 0, "min_answers: must be a whole number >= 1, got 0"),
+    ("02_feedback", "min_answers", 2.5, "min_answers: must be a whole number >= 1, got 2.5"),
     ("02_feedback", "lang", "fr", "02_feedback parameter lang: must be one of en, de, got 'fr'"),
     ("02_feedback", "group_by", "segment", "group_by: must be a list, e.g. [a, b], got 'segment'"),
     ("02_feedback", "filters", ["x"], "filters: must be a mapping, e.g. {key: value}, got ['x']"),
@@ -298,7 +300,7 @@ def test_check_parameters_refuses(notebook, key, value, message):
 
 def test_check_parameters_accepts_and_normalises():
     given = {"01_validate_clean": {"create_key": False, "tolerance": 0, "source": "/p/s.yml"},
-             "02_feedback": {"min_n": 1, "lang": "de", "group_by": [], "filters": {}, "start": dt.date(2026, 1, 31)},
+             "02_feedback": {"min_answers": 1, "lang": "de", "group_by": [], "filters": {}, "start": dt.date(2026, 1, 31)},
              "06_summary": {"audience": "sales", "confidence": 0.9, "untyped": "anything"}}
     checked = parameters.check_parameters(given, TYPES, audiences=["management", "sales"])
     assert checked["02_feedback"]["start"] == "2026-01-31"               # an unquoted date is text for a str
