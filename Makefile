@@ -36,12 +36,12 @@ report: $(STAMP)
 
 test: $(STAMP)
 	@$(BIN)/cx demo --if-empty --out $(RAW)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadgroup
 
 # The fast tier while working: every test not marked slow (tests/conftest.py marks the tests that
 # start a kernel or a cx process, build a demo, read ../shared or run on Spark).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -p no:nbval -o addopts="-ra --strict-markers" -m "not slow" -q
+	$(BIN)/python -m pytest -p no:nbval -o addopts="-ra --strict-markers" -m "not slow" -q -n auto
 
 # The same event-log computations on PySpark in local mode (needs Java 17+; .ci/run installs it).
 # CX_REQUIRE_SPARK turns a missing pyspark / Java into a failure instead of a skip.
