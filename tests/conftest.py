@@ -134,6 +134,27 @@ def demo_project(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def demo_world(demo_project) -> dict:
+    """The session's demo exports mapped and cleaned once (what stage 01 writes, in memory):
+    {"tables": canonical tables, "reidentification", "taxonomy", "truth": ground_truth.json,
+    "labels": the comments' truth labels, "project": the demo project}. Tests must not change it."""
+    import json
+
+    import pandas as pd
+
+    from cxlib import clean, config, sources
+
+    tax = config.load_taxonomy(demo_project / "config" / "taxonomy.yml")
+    staged = sources.map_sources(demo_project / "config" / "sources" / "demo.yml", demo_project / "data" / "raw", tax)
+    cleaned = clean.clean_tables(staged.tables, tax, b"demo-world-test-key")
+    truth_dir = demo_project / "data" / "raw" / "_truth"
+    return {"tables": cleaned.tables, "reidentification": cleaned.reidentification, "taxonomy": tax,
+            "truth": json.loads((truth_dir / "ground_truth.json").read_text(encoding="utf-8")),
+            "labels": pd.read_csv(truth_dir / "comment_labels.csv", dtype="str", keep_default_na=False),
+            "project": demo_project}
+
+
+@pytest.fixture(scope="session")
 def cx():
     """The `cx` command as a function: cx("run", "--project", dir) -> CompletedProcess."""
     return run_cx
