@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from cxlib import metrics, plots
+from cxlib import metrics
 from cxlib.occasions import TIMEZONE, local_day
 from cxlib.schema import CAMPAIGN_ID, CHURN_DATE, CUSTOMER_ID, SEGMENT, SIGNUP_DATE, STATUS, TIMESTAMP, Missing
 
@@ -182,50 +182,3 @@ def campaign_record(by_campaign: pd.DataFrame, *, follow_days: int) -> dict:
     rows = by_campaign.assign(day=by_campaign["day"].dt.strftime("%Y-%m-%d"))
     return {"follow_days": follow_days, "campaigns": rows.iloc[:-1].to_dict(orient="records"),
             "pooled": rows.iloc[-1].to_dict()}
-
-
-def campaign_table(by_campaign: pd.DataFrame) -> pd.DataFrame:
-    """Recipients against comparable non-recipients for readers (percent, points, interval)."""
-    return pd.DataFrame({"campaign": by_campaign[CAMPAIGN_ID],
-                         "recipients": by_campaign["recipients"],
-                         "became regular %": (100 * by_campaign["rate"]).round(1),
-                         "comparable non-recipients %": (100 * by_campaign["matched_rate"]).round(1),
-                         "difference (points)": by_campaign["difference"].round(1),
-                         "interval": [f"{lo:+.1f} to {hi:+.1f}" for lo, hi in zip(by_campaign["ci_low"], by_campaign["ci_high"])],
-                         "significant": by_campaign["significant"].map({True: "yes", False: "no"})})
-
-
-def describe_disversion(trend: dict, *, min_orders: int, window_days: int) -> str:
-    """The disversion rate and its trend in words."""
-    sig = trend["ci_low"] > 0 or trend["ci_high"] < 0
-    word = "rose" if trend["difference"] > 0 else "fell"
-    return (f"The disversion rate (customers with at least {min_orders} orders in the last {window_days} days, over all "
-            f"active customers) was {100 * trend['first_rate']:.1f}% in {trend['first_month']} and "
-            f"**{100 * trend['last_rate']:.1f}%** in {trend['last_month']}: it {word} by {abs(trend['difference']):.1f} "
-            f"points ({trend['ci_low']:+.1f} to {trend['ci_high']:+.1f})" + ("" if sig else ", not significantly") + ".")
-
-
-def describe_campaign_disversion(by_campaign: pd.DataFrame, *, follow_days: int) -> str:
-    """Recipients against comparable non-recipients in words (pooled and the significant campaigns)."""
-    pooled = by_campaign.iloc[-1]
-    each = by_campaign.iloc[:-1]
-    better = each.loc[each["significant"] & (each["difference"] > 0), CAMPAIGN_ID].tolist()
-    named = (f" Significantly more among the recipients of {', '.join(better[:5])}" + (" and others" if len(better) > 5 else "")
-             + "." if better else " No single campaign made a significant difference.")
-    return (f"Within {follow_days} days after a campaign, {100 * pooled['rate']:.1f}% of its recipients who were not yet "
-            f"regular customers became one, against {100 * pooled['matched_rate']:.1f}% of comparable non-recipients "
-            f"(same segment and tenure band): {pooled['difference']:+.1f} points ({pooled['ci_low']:+.1f} to "
-            f"{pooled['ci_high']:+.1f}, p = {pooled['p_value']:.2g}).{named}")
-
-
-def disversion_figure(monthly: pd.DataFrame, trend: dict, *, min_orders: int, window_days: int):
-    """The disversion rate per month with its interval band."""
-    x = pd.to_datetime(monthly["month"])
-    fig, ax = plots.new_figure(f"The share of regular customers {'rose' if trend['difference'] > 0 else 'fell'} from "
-                               f"{100 * trend['first_rate']:.1f}% to {100 * trend['last_rate']:.1f}%")
-    ax.fill_between(x, 100 * monthly["ci_low"], 100 * monthly["ci_high"], color=plots.PALETTE["secondary"], alpha=0.3)
-    ax.plot(x, 100 * monthly["rate"], color=plots.PALETTE["primary"], marker="o")
-    ax.set_ylabel("regular customers (% of active)")
-    return plots.finish(fig, n=int(monthly["customers"].iloc[-1]), definition=(
-        f"regular = at least {min_orders} completed orders in the {window_days} days up to the month's end; "
-        "95% Wilson band; n = active customers in the last month"))

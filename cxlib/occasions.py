@@ -22,7 +22,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from cxlib import engine, plots
+from cxlib import engine
 from cxlib.config import fold
 from cxlib.moments.contact import DIRECT_CHANNELS, INCLUDED, NO_CONSENT, OTHER, STATUSES, consented_channels
 from cxlib.schema import (
@@ -341,26 +341,6 @@ def occasion_counts(due: pd.DataFrame, customers: pd.DataFrame, tiers: pd.DataFr
             .loc[:, ["occasion", "label", "owner", "by", "group", "customers"]].reset_index(drop=True))
 
 
-def counts_table(counts: pd.DataFrame, available: pd.DataFrame, taxonomy, *, lang: str = "en") -> pd.DataFrame:
-    """The counts as a reader's table: one row per derivable occasion, columns all, each segment
-    (taxonomy label) and each value tier; the owning department."""
-    ok = available.loc[available["available"], "occasion"]
-    shown = counts.loc[counts["occasion"].isin(ok)]
-    seg_label = {code: taxonomy.label("segments", code, lang) for code in (taxonomy.data.get("segments") or {})}
-    tier_label = TIER_LABELS.get(lang, TIER_LABELS["en"])
-    names = shown.assign(column=np.select([shown["by"] == "all", shown["by"] == SEGMENT],
-                                          ["all customers", shown["group"].map(lambda g: seg_label.get(g, g))],
-                                          shown["group"].map(lambda g: tier_label.get(g, g))))
-    wide = names.pivot_table(index=["occasion", "label", "owner"], columns="column", values="customers",
-                             aggfunc="sum", fill_value=0, sort=False)
-    columns = ["all customers", *[c for c in seg_label.values() if c in wide.columns],
-               *[tier_label[t] for t in VALUE_TIERS if tier_label[t] in wide.columns]]
-    order = {c: i for i, c in enumerate(ok)}
-    wide = wide.reset_index().sort_values("occasion", key=lambda s: s.map(order), kind="stable")
-    return (wide.loc[:, ["label", "owner", *columns]].rename(columns={"label": "occasion", "owner": "owner"})
-            .astype({c: "int64" for c in columns}).reset_index(drop=True))
-
-
 def counts_record(counts: pd.DataFrame, available: pd.DataFrame, *, as_of, horizon_days: int) -> dict:
     """The `occasions` entry of results.json: per occasion the customers due in the horizon, by
     segment and value tier, and the types the data could not derive with the reason."""
@@ -375,34 +355,6 @@ def counts_record(counts: pd.DataFrame, available: pd.DataFrame, *, as_of, horiz
     return {"as_of": str(calendar_day(as_of).date()), "horizon_days": int(horizon_days), "counts": rows,
             "not_derived": [{"occasion": o, "reason": r, "enable": e}
                             for o, r, e in missing[["occasion", "reason", "enable"]].values]}
-
-
-def describe_counts(counts: pd.DataFrame, available: pd.DataFrame, *, horizon_days: int) -> str:
-    """The counts in words: how many customers have a reason to be contacted, the largest occasion,
-    and which occasions the data cannot supply."""
-    totals = counts.loc[counts["by"] == "all"].sort_values("customers", ascending=False, kind="stable")
-    missing = available.loc[~available["available"]]
-    gaps = "; ".join(f"{lab}: {why} (needs {en})" for lab, why, en in missing[["label", "reason", "enable"]].values)
-    tail = f" Not derived: {gaps}." if gaps else ""
-    if totals.empty or totals["customers"].sum() == 0:
-        return f"No occasion falls in the next {horizon_days} days.{tail}"
-    top = totals.iloc[0]
-    listed = ", ".join(f"{lab} {n:,}" for lab, n in totals.loc[totals["customers"] > 0, ["label", "customers"]].values)
-    return (f"In the next {horizon_days} days there are **{int(totals['customers'].sum()):,}** occasions to talk to a "
-            f"customer; the most frequent is *{top['label']}* ({int(top['customers']):,} customers, owned by "
-            f"{top['owner']}). By occasion: {listed}.{tail}")
-
-
-def counts_figure(counts: pd.DataFrame, *, horizon_days: int, as_of):
-    """Bar chart: customers with each occasion in the horizon (all customers)."""
-    totals = counts.loc[counts["by"] == "all"].iloc[::-1]
-    fig, ax = plots.new_figure(f"Reasons to talk in the next {horizon_days} days")
-    ax.barh(totals["label"], totals["customers"], color=plots.PALETTE["primary"])
-    ax.set_xlabel("customers with the occasion")
-    for y, n in enumerate(totals["customers"]):
-        ax.annotate(f"{n:,}", (n, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8.5)
-    return plots.finish(fig, n=int(totals["customers"].sum()),
-                        definition=f"occasions with a date in the {horizon_days} days after {calendar_day(as_of).date()}, active customers")
 
 
 # --- the consent-gated occasion list ---------------------------------------------------------------
@@ -468,13 +420,3 @@ def occasion_list_record(counts: Mapping, *, as_of, horizon_days: int, channels:
             "as_of": str(calendar_day(as_of).date()), "horizon_days": int(horizon_days), "channels": list(channels), "file": file,
             "consent_basis": "explicit opt-in per channel (CRM contact_consent and consent_channels)"
                              + ("; consent log, latest entry wins, opt-out wins a tie" if consent_log else "")}
-
-
-def describe_occasion_list(counts: Mapping, *, horizon_days: int, file: str) -> str:
-    """The occasion list in words: included rows and customers, exclusions and the file."""
-    why = "; ".join(f"{n:,} {r}" for r, n in (counts.get("exclusion_reasons") or {}).items()) or "none"
-    return (f"Of {counts['candidates']:,} occasions due in the next {horizon_days} days, **{counts['included']:,}** "
-            f"({counts['customers_included']:,} customers) may be used: the customer explicitly agreed to be contacted on "
-            f"the channel. {counts['excluded_no_consent']:,} were left out for lack of consent and "
-            f"{counts['excluded_other']:,} for other reasons ({why}). The list with CRM numbers is `{file}` in the run "
-            "folder, for the owning departments only; it holds no names or contact details.")

@@ -22,7 +22,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats as st
 
-from cxlib import engine, metrics, plots
+from cxlib import engine, metrics
 from cxlib import occasions as occ
 from cxlib.occasions import DATE, OCCASION, TIMEZONE, WINDOW_START, local_day
 from cxlib.schema import (
@@ -107,13 +107,6 @@ def prepare(tables: Mapping, reidentification: pd.DataFrame | None, taxonomy, *,
                                      events=events, names=names, name_days=calendar, timezone=timezone)
         sends = label_sends(campaigns, windows, customers, fatigue_days=fatigue_days, types=types, timezone=timezone)
     return Inputs(taxonomy, types, available, customers, orders, events, names, calendar, day, due, sends)
-
-
-def setup_table(inputs: Inputs, **parameters) -> dict:
-    """What the stage works from, for the parameters table: counts and the parameters given."""
-    return {"customers": f"{len(inputs.customers):,}", "campaign sends": f"{len(inputs.sends):,}",
-            "occasion types derivable": f"{int(inputs.available['available'].sum())} of {len(inputs.available)}",
-            "as of": str(inputs.as_of.date()), **parameters}
 
 
 # --- sends -----------------------------------------------------------------------------------------
@@ -290,38 +283,6 @@ def interest_record(table: pd.DataFrame, lowest: pd.DataFrame, *, interest_days:
     return {"interest_days": interest_days, "campaigns": rows(table), "lowest": lowest[CAMPAIGN_ID].tolist()}
 
 
-def describe_relevance(summary: dict) -> str:
-    """Occasion-timed against other sends in words, with the adjusted ratio and the test."""
-    a, b, adj = summary["occasion_timed"], summary["other"], summary["adjusted"]
-    pct = lambda v: f"{100 * v:.1f}%"                          # noqa: E731
-    verdict = ("significantly more often" if adj["ci_low"] > 1 else "significantly less often" if adj["ci_high"] < 1
-               else "not significantly differently")
-    by = " and ".join(c.replace("_id", "").replace("_", " ") for c in summary["adjusted_for"]) or "nothing"
-    return (f"Sends that fell in an occasion's lead time were answered by **{pct(a['rate'])}** of {a['sends']:,} "
-            f"recipients ({pct(a['ci_low'])}–{pct(a['ci_high'])}), other sends by {pct(b['rate'])} of {b['sends']:,} "
-            f"({pct(b['ci_low'])}–{pct(b['ci_high'])}). Compared within the same {by}, occasion-timed sends were "
-            f"answered **{adj['ratio']:.2f} times** as often ({adj['ci_low']:.2f}–{adj['ci_high']:.2f}, "
-            f"p = {adj['p_value']:.2g}): {verdict} than the others.")
-
-
-def relevance_figure(by_occasion: pd.DataFrame, *, confidence: float = 0.95):
-    """Response rate by occasion of the send (dot and interval), the other sends as the reference line."""
-    shown = by_occasion.iloc[::-1].reset_index(drop=True)
-    other = shown.loc[shown["occasion"] == "other"].iloc[0]
-    fig, ax = plots.new_figure(f"Sends on an occasion are answered more often than the {100 * other['rate']:.1f}% of the others")
-    colors = [plots.PALETTE["neutral"] if o == "other" else plots.PALETTE["primary"] for o in shown["occasion"]]
-    ax.errorbar(100 * shown["rate"], shown.index, xerr=[100 * (shown["rate"] - shown["ci_low"]),
-                                                        100 * (shown["ci_high"] - shown["rate"])],
-                fmt="none", ecolor="#777777", capsize=3)
-    ax.scatter(100 * shown["rate"], shown.index, color=colors, zorder=3)
-    ax.axvline(100 * other["rate"], color=plots.PALETTE["neutral"], linestyle="--", linewidth=1)
-    ax.set_yticks(shown.index, [f"{lab} (n = {n:,})" for lab, n in zip(shown["label"], shown["sends"])])
-    ax.set_xlabel("response rate (%)")
-    return plots.finish(fig, n=int(shown["sends"].sum()), definition=(
-        f"response = responded_at set; a send is timed on an occasion when its day is in the occasion's lead time; "
-        f"{100 * confidence:g}% Wilson intervals"))
-
-
 # --- contact fatigue -------------------------------------------------------------------------------
 def fatigue(sends: pd.DataFrame, *, bands: Sequence[int] = (0, 1, 2, 3), confidence: float = 0.95) -> pd.DataFrame:
     """Response rate by the number of sends the customer had in the fatigue window before.
@@ -356,32 +317,6 @@ def fatigue_slope(sends: pd.DataFrame, *, adjust_for: Sequence[str] = (SEGMENT,)
     z = _z(confidence)
     return {"rate_ratio_per_contact": float(np.exp(b)), "ci_low": float(np.exp(b - z * se)),
             "ci_high": float(np.exp(b + z * se)), "p_value": float(fit.pvalues["_p"]), "sends": int(g["n"].sum())}
-
-
-def describe_fatigue(bands: pd.DataFrame, slope: dict, *, fatigue_days: float) -> str:
-    """Fatigue in words: rates of the first and last band and the change per further send."""
-    first, last = bands.iloc[0], bands.loc[bands["sends"] > 0].iloc[-1]
-    change = 100 * (slope["rate_ratio_per_contact"] - 1)
-    sig = slope["ci_high"] < 1 or slope["ci_low"] > 1
-    return (f"Customers with no other send in the {fatigue_days:g} days before answered {100 * first['rate']:.1f}% of "
-            f"sends; with {last['band']} earlier sends {100 * last['rate']:.1f}%. Each further send in that window "
-            f"changes the response rate by **{change:+.0f}%** ({100 * (slope['ci_low'] - 1):+.0f}% to "
-            f"{100 * (slope['ci_high'] - 1):+.0f}%, p = {slope['p_value']:.2g})"
-            + ("" if sig else "; the change is not significant") + ".")
-
-
-def fatigue_figure(bands: pd.DataFrame, *, fatigue_days: float, slope: dict):
-    """Response rate by earlier sends in the fatigue window, with intervals."""
-    shown = bands.loc[bands["sends"] > 0]
-    change = 100 * (slope["rate_ratio_per_contact"] - 1)
-    fig, ax = plots.new_figure(f"Each further send in {fatigue_days:g} days changes the response rate by {change:+.0f}%")
-    ax.bar(shown["band"], 100 * shown["rate"], color=plots.PALETTE["primary"])
-    ax.errorbar(shown["band"], 100 * shown["rate"], yerr=[100 * (shown["rate"] - shown["ci_low"]),
-                                                         100 * (shown["ci_high"] - shown["rate"])],
-                fmt="none", ecolor="#555555", capsize=3)
-    ax.set_xlabel(f"sends to the customer in the {fatigue_days:g} days before")
-    ax.set_ylabel("response rate (%)")
-    return plots.finish(fig, n=int(shown["sends"].sum()), definition="95% Wilson intervals; slope from a Poisson regression adjusted for segment")
 
 
 # --- lowest campaigns and recent interest ------------------------------------------------------------
@@ -434,36 +369,3 @@ def campaign_table(sends: pd.DataFrame, events, *, interest_days: float = 30, mi
 def lowest_campaigns(table: pd.DataFrame, *, n: int = 5) -> pd.DataFrame:
     """The `n` campaigns with the lowest response rate (the table is sorted lowest first)."""
     return table.head(n).reset_index(drop=True)
-
-
-def interest_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The lowest campaigns for readers: campaign, sends, response %, interested recipients %,
-    response % with and without recent interest."""
-    pct = lambda s: (100 * s).round(1)                      # noqa: E731
-    return pd.DataFrame({"campaign": table[CAMPAIGN_ID], "first send": table["first_send"].dt.strftime("%Y-%m-%d"),
-                         "sends": table["sends"], "response %": pct(table["rate"]),
-                         "recipients with recent interest %": pct(table["interest_share"]),
-                         "response % with interest": pct(table["rate_interested"]),
-                         "response % without": pct(table["rate_not_interested"])})
-
-
-def describe_interest(lowest: pd.DataFrame, all_campaigns: pd.DataFrame, *, interest_days: float) -> str:
-    """Why the lowest campaigns responded little: their recipients' recent interest, in words."""
-    if lowest.empty:
-        return "No campaign had enough sends to compare."
-    worst = lowest.iloc[0]
-    share_low = lowest["interest_share"].mean()
-    share_all = (all_campaigns["interest_share"] * all_campaigns["sends"]).sum() / all_campaigns["sends"].sum()
-    w = all_campaigns.assign(_ki=all_campaigns["rate_interested"] * all_campaigns["sends"] * all_campaigns["interest_share"],
-                             _ni=all_campaigns["sends"] * all_campaigns["interest_share"],
-                             _ko=all_campaigns["rate_not_interested"] * all_campaigns["sends"] * (1 - all_campaigns["interest_share"]),
-                             _no=all_campaigns["sends"] * (1 - all_campaigns["interest_share"]))
-    with_i = w["_ki"].sum() / w["_ni"].sum() if w["_ni"].sum() else float("nan")
-    without = w["_ko"].sum() / w["_no"].sum() if w["_no"].sum() else float("nan")
-    compare = (f" Over all campaigns, recipients with recent interest answered {100 * with_i:.1f}% of sends, the others "
-               f"{100 * without:.1f}%." if with_i == with_i and without == without else "")
-    return (f"The lowest response came from *{worst[CAMPAIGN_ID]}* ({100 * worst['rate']:.1f}% of {int(worst['sends']):,} "
-            f"sends). In the {len(lowest)} lowest campaigns {100 * share_low:.0f}% of recipients had shown any interest "
-            f"(a web visit or a contact) in the {interest_days:g} days before the send, against {100 * share_all:.0f}% "
-            f"over all campaigns.{compare}")
-

@@ -12,7 +12,16 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from cxlib import disversion, occasions, relevance, report, schema
+from cxlib import occasions_describe as describe
+from cxlib import occasions_figures as occasion_figures
 from cxlib.config import Taxonomy, load_taxonomy
+from tests.figure_checks import caption, close_figures, title  # noqa: F401
+
+
+def check_figure(figure, *, bars: int, n: str) -> None:
+    """A house-style bar figure: `bars` bars, a title, a caption with n."""
+    patches = [p for p in figure.axes[0].patches if p.get_height() > 0 and p.get_width() > 0]
+    assert len(patches) == bars and title(figure) and f"n = {n}" in caption(figure)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -147,7 +156,7 @@ def test_occasion_dates_from_customers_events_and_names(types):
     assert due["occasion"].tolist() == ["complaint_resolved", "activation_completed"]      # C churned, name day after 5 days
 
 
-def test_value_tiers_and_counts(types):
+def test_value_tiers_and_counts(types, tax):
     cust = customers_frame()
     orders = pd.DataFrame({"customer_id": ["A", "B", "B", "C"], "timestamp": utc("2025-01-01", "2025-02-01", "2025-03-01", "2025-04-01"),
                            "revenue": [100.0, 50.0, 80.0, 10.0], "status": ["completed", "completed", "cancelled", "completed"]})
@@ -166,9 +175,15 @@ def test_value_tiers_and_counts(types):
     assert record["counts"][0] == {"occasion": "contract_anniversary", "label": "Contract anniversary", "owner": "marketing",
                                    "customers": 2, "by_segment": {"business": 1, "private": 1},
                                    "by_value_tier": {"high": 1, "medium": 1}}
-    text = occasions.describe_counts(counts, av, horizon_days=30)
+    text = describe.describe_counts(counts, av, horizon_days=30)
     assert "**3**" in text and "Contract anniversary 2" in text and "nan" not in text
-    assert occasions.describe_counts(counts.assign(customers=0), av, horizon_days=30).startswith("No occasion falls")
+    assert describe.describe_counts(counts.assign(customers=0), av, horizon_days=30).startswith("No occasion falls")
+    german = describe.describe_counts(counts, av, horizon_days=30, lang="de")
+    assert german.startswith("In den nächsten 30 Tagen gibt es **3** Anlässe")
+    table = describe.counts_table(counts, av, tax, lang="de")
+    assert list(table.columns[:3]) == ["Anlass", "zuständig", "alle Kunden"] and table.iloc[0, 2] == "2"
+    figure = occasion_figures.counts_figure(counts, horizon_days=30, as_of="2025-12-31", lang="de")
+    check_figure(figure, bars=int(counts.loc[counts["by"] == "all", "customers"].gt(0).sum()), n="3")
 
 
 # --- the occasion list: consent gate and CSV safety ------------------------------------------------------
@@ -251,7 +266,8 @@ def test_occasion_response_and_by_occasion(types):
     out = relevance.occasion_response(sends)
     assert (out["occasion_timed"]["rate"], out["other"]["rate"], out["ratio"]["ratio"]) == (0.3, 0.1, pytest.approx(3.0))
     assert out["adjusted"]["ratio"] == pytest.approx(3.0) and out["adjusted"]["strata"] == 2
-    assert "**3.00 times**" in relevance.describe_relevance(out)
+    assert "**3.00 times**" in describe.describe_relevance(out)
+    assert "**3,00-mal**" in describe.describe_relevance(out, lang="de") and "Kampagne" in describe.describe_relevance(out, lang="de")
     table = relevance.response_by_occasion(sends, types)
     assert table["occasion"].tolist() == ["name_day", "other"] and table["ratio"].round(6).tolist() == [3.0, 1.0]
     with pytest.raises(schema.Missing, match="no campaign send coincided"):
@@ -265,7 +281,11 @@ def test_fatigue_bands_and_a_falling_slope():
     assert bands[["band", "sends", "responses"]].values.tolist() == [["0", 100, 20], ["1", 100, 10], ["3+", 100, 5]]
     slope = relevance.fatigue_slope(sends)
     assert slope["rate_ratio_per_contact"] < 1 and slope["ci_high"] < 1
-    assert "-" in relevance.describe_fatigue(bands, slope, fatigue_days=90)
+    change = round(100 * (slope["rate_ratio_per_contact"] - 1))
+    assert f"**{change:+d}%**" in describe.describe_fatigue(bands, slope, fatigue_days=90)
+    assert f"**{change:+d}\u00a0%**" in describe.describe_fatigue(bands, slope, fatigue_days=90, lang="de")
+    figure = occasion_figures.fatigue_figure(bands, fatigue_days=90, slope=slope)
+    check_figure(figure, bars=3, n="300")
     with pytest.raises(schema.Missing, match="too few distinct contact counts"):
         relevance.fatigue_slope(sends.assign(prior_contacts=0))
 
@@ -294,7 +314,8 @@ def test_disversion_trend_and_campaign_comparison():
     monthly = monthly.assign(rate=monthly["regular"] / monthly["customers"])
     trend = disversion.disversion_trend(monthly)
     assert trend["difference"] == pytest.approx(20.0) and trend["ci_low"] > 0
-    assert "rose by 20.0 points" in disversion.describe_disversion(trend, min_orders=2, window_days=365)
+    assert "rose by 20.0 points" in describe.describe_disversion(trend, min_orders=2, window_days=365)
+    assert "stieg um 20,0 Punkte" in describe.describe_disversion(trend, min_orders=2, window_days=365, lang="de")
     # four customers, all signed up long before; R1 and R2 get the campaign, R1 buys twice after it
     cust = pd.DataFrame({"customer_id": ["R1", "R2", "N1", "N2"], "segment": "private", "signup_date": utc(*["2020-01-01"] * 4),
                          "churn_date": utc(*[None] * 4)})
