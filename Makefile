@@ -11,7 +11,7 @@ export UV_COMPILE_BYTECODE := 1
 export GX_ANALYTICS_ENABLED := False
 export MPLBACKEND := Agg
 
-.PHONY: help venv report test test-fast test-spark lab bench clean
+.PHONY: help venv report test test-fast test-spark lab bench bench-pipeline clean
 
 help:
 	@echo "make report  - set up .venv, write demo exports if $(RAW) is empty, run the pipeline"
@@ -20,6 +20,7 @@ help:
 	@echo "make test-spark - install the spark extra and run the DuckDB-vs-PySpark tests (needs Java)"
 	@echo "make lab     - start JupyterLab on notebooks/ (127.0.0.1, token)"
 	@echo "make bench   - scale benchmark (1M customers; takes minutes)"
+	@echo "make bench-pipeline - cx demo + cx run at 200k and 1M customers: wall, CPU, peak memory per stage"
 	@echo "make clean   - remove data/processed and reports (never data/raw)"
 
 $(STAMP): pyproject.toml
@@ -56,6 +57,10 @@ lab: $(STAMP)
 bench: $(STAMP)
 	@$(BIN)/python -c "import pm4py" >/dev/null 2>&1 || $(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev,bench]"
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+# The whole pipeline at scale (BENCH_PIPELINE_ARGS="--customers 200000 1000000 5000000"); see benchmarks/README.md.
+bench-pipeline: $(STAMP)
+	$(BIN)/python benchmarks/pipeline.py $(BENCH_PIPELINE_ARGS)
 
 clean:
 	find data/processed reports -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
