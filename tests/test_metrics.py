@@ -158,6 +158,29 @@ def test_proportion_difference_newcombe_and_pooled_z():
     assert out.loc[0, "p_value"] == pytest.approx(0.011085166380602711, abs=1e-12)
 
 
+# --- Poisson rates ----------------------------------------------------------------------------
+def test_poisson_rate_exact_interval():
+    out = metrics.poisson_rate(9, 3000)
+    assert out["value"] == pytest.approx(3.0)
+    assert out["ci_low"] == pytest.approx(st.chi2.ppf(0.025, 18) / 2 / 3)
+    assert out["ci_high"] == pytest.approx(st.chi2.ppf(0.975, 20) / 2 / 3)
+    assert metrics.poisson_rate(0, 1000)["ci_low"] == 0.0
+    assert math.isnan(metrics.poisson_rate(3, 0)["value"])
+    assert metrics.poisson_rate(9, 3000, per=1.0, confidence=0.9)["ci_high"] == pytest.approx(st.chi2.ppf(0.95, 20) / 2 / 3000)
+
+
+def test_poisson_difference_conditional_test():
+    out = metrics.poisson_difference(9, 3000, 45, 3000)
+    assert out["difference"] == pytest.approx(-12.0)
+    se = 1000 * math.sqrt(9 / 3000**2 + 45 / 3000**2)
+    assert (out["ci_low"], out["ci_high"]) == pytest.approx((-12.0 - Z95 * se, -12.0 + Z95 * se))
+    assert out["p_value"] == pytest.approx(st.binomtest(9, 54, 0.5).pvalue)
+    # unequal exposure: under equal rates a's share of the events is its share of the exposure
+    assert metrics.poisson_difference(10, 1000, 10, 3000)["p_value"] == pytest.approx(st.binomtest(10, 20, 0.25).pvalue)
+    assert math.isnan(metrics.poisson_difference(0, 100, 0, 100)["p_value"])
+    assert math.isnan(metrics.poisson_difference(1, 0, 1, 100)["difference"])
+
+
 # --- Benjamini-Hochberg --------------------------------------------------------------------
 def test_benjamini_hochberg_on_the_1995_example():
     # Benjamini & Hochberg (1995), 15 p-values: at q = 0.05 the four smallest are rejected.

@@ -1,6 +1,7 @@
-"""cxlib.summary: KPI tiles from the stages' recorded results, the comparison with the previous run,
-findings in English and German, audience views and what is not shown when stages or sections are
-missing. Exact numbers on small hand-made results dicts (the feedback trend computed by
+"""cxlib.summary (tiles, record), summary_findings (sentences), summary_html (first screen, sections,
+closing notes) and summary_figures: KPI tiles from the stages' recorded results, the comparison with
+the previous run, findings in English and German, audience views and what is not shown when stages
+or sections are missing. Exact numbers on small hand-made results dicts (the feedback trend computed by
 metrics.kpi_trend on hand-made answers, as stage 02 records it)."""
 
 from __future__ import annotations
@@ -8,13 +9,14 @@ from __future__ import annotations
 import math
 import re
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 from scipy import stats as st
 
-from cxlib import metrics, summary
+from cxlib import locale, metrics, schema, style, summary, summary_figures, summary_findings, summary_html
 from cxlib.summary import SummaryError
 
 AS_OF = "2025-12-31"
@@ -115,36 +117,43 @@ def tiles(**kwargs) -> pd.DataFrame:
     return summary.kpi_tiles(tile_results(), **args)
 
 
-# --- formats ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("value, decimals, lang, sign, text", [
-    (None, 1, "en", False, "–"), (math.nan, 1, "en", False, "–"), (12345.678, 1, "en", False, "12,345.7"),
-    (12345.678, 1, "de", False, "12.345,7"), (7.04, 1, "en", True, "+7.0"), (-0.04, 1, "en", True, "+0.0"),
-    (-3.25, 2, "de", True, "-3,25"), (1670, 0, "de", False, "1.670"),
-])
-def test_format_number(value, decimals, lang, sign, text):
-    assert summary.format_number(value, decimals, lang, sign=sign) == text
+# --- texts and formats ----------------------------------------------------------------------------
+def test_kpi_text_through_the_locale_formats():
+    assert summary.kpi_text(7.125, "nps") == "+7.1"
+    assert summary.kpi_text(69.736, "csat") == "69.7%"
+    assert summary.kpi_text(69.736, "csat", "de") == "69,7\u00a0%"
+    assert summary.kpi_text(3.6, "csat", "de", change=True) == "+3,6"
+    assert summary.kpi_text(5.0249, "ces") == "5.02"
+    assert summary.kpi_text(12.5799, "complaint_rate", "de") == "12,6"
+    assert summary.kpi_text(math.nan, "conversion_rate") == "–"
 
 
-def test_format_value_per_kpi_and_language():
-    assert summary.format_value(7.125, "nps") == "+7.1"
-    assert summary.format_value(69.736, "csat") == "69.7%"
-    assert summary.format_value(69.736, "csat", "de") == "69,7\u00a0%"
-    assert summary.format_value(3.6, "csat", "de", change=True) == "+3,6"
-    assert summary.format_value(5.0249, "ces") == "5.02"
-    assert summary.format_value(math.nan, "conversion_rate") == "–"
-    assert summary.format_p(0.0004) == "< 0.001" and summary.format_p(0.04123, "de") == "0,041"
+def test_tiles_name_their_period_for_readers():
+    row = {"period": "2025Q1", "period_kind": "quarter"}
+    assert summary.tile_period(row) == "latest quarter, Q1 2025"
+    assert summary.tile_period({"period": "2025-12", "period_kind": "month"}, "de") == "letzter Monat, Dez. 2025"
+    assert summary.tile_period({"period": "", "period_kind": "whole"}) == "all time"
+    whole = {"period": "", "period_kind": "whole", "first_day": "2024-01-01", "last_day": "2025-12-31"}
+    assert summary.tile_period(whole, "de") == "gesamter Zeitraum, Jan. 2024 – Dez. 2025"
+
+
+def test_texts_live_in_the_locale_files_in_both_languages():
+    assert summary.texts("de") is locale.texts("de")["summary"]
+    assert summary.texts("en")["label"]["conversion_rate"] == "Lead conversion"
+    with pytest.raises(SummaryError, match="lang must be one of"):
+        summary.texts("fr")
 
 
 # --- audiences ----------------------------------------------------------------------------------------
 def test_audience_sections_and_tiles_are_data():
-    assert summary.audience_sections("management") == ["tiles", "findings", "moments", "complaints", "contact_list",
-                                                        "journey", "value"]
+    assert summary.audience_sections("management") == ["tiles", "moments", "complaints", "contact_list", "journey",
+                                                        "value"]
     assert summary.audience_sections("service")[:3] == ["moments", "complaints", "contact_list"]
     assert summary.audience_sections("marketing")[:2] == ["occasions", "journey"]
     assert summary.audience_sections("sales")[:3] == ["value", "occasions", "journey"]
     assert summary.audience_tiles("management") == list(summary.KPI_TILES)
     assert summary.audience_tiles("sales") == ["conversion_rate", "repeat_customer_rate", "nps"]
-    assert all(set(a["sections"]) <= set(summary.SECTIONS) and set(a["tiles"]) <= set(summary.KPI_TILES)
+    assert all(set(a["sections"]) <= {"tiles", *summary.TOPICS} and set(a["tiles"]) <= set(summary.KPI_TILES)
                for a in summary.AUDIENCES.values())
 
 
@@ -187,26 +196,6 @@ def test_as_of_day_from_the_recorded_results():
     assert summary.periods(None, "quarter")["current"]["label"] == ""
 
 
-# --- Poisson rates -------------------------------------------------------------------------------
-def test_poisson_rate_exact_interval():
-    out = summary.poisson_rate(9, 3000)
-    assert out["value"] == pytest.approx(3.0)
-    assert out["ci_low"] == pytest.approx(st.chi2.ppf(0.025, 18) / 2 / 3)
-    assert out["ci_high"] == pytest.approx(st.chi2.ppf(0.975, 20) / 2 / 3)
-    assert summary.poisson_rate(0, 1000)["ci_low"] == 0.0
-    assert math.isnan(summary.poisson_rate(3, 0)["value"])
-
-
-def test_poisson_difference_conditional_test():
-    out = summary.poisson_difference(9, 3000, 45, 3000)
-    assert out["difference"] == pytest.approx(-12.0)
-    se = 1000 * math.sqrt(9 / 3000**2 + 45 / 3000**2)
-    assert (out["ci_low"], out["ci_high"]) == pytest.approx((-12.0 - 1.959964 * se, -12.0 + 1.959964 * se))
-    assert out["p_value"] == pytest.approx(st.binomtest(9, 54, 0.5).pvalue)
-    assert math.isnan(summary.poisson_difference(0, 100, 0, 100)["p_value"])
-    assert math.isnan(summary.poisson_difference(1, 0, 1, 100)["difference"])
-
-
 # --- complaint counts per period ------------------------------------------------------------------------
 def test_complaint_counts_per_quarter_and_month():
     expected = pd.DataFrame({"period": pd.Series(["2025Q3", "2025Q4"], dtype="str"),
@@ -242,13 +231,27 @@ def test_tiles_values_intervals_and_changes():
     rate = out.loc["complaint_rate"]
     assert (rate["value"], rate["n"], rate["previous_value"], rate["change_previous_period"]) == pytest.approx(
         (3.0, 3000, 15.0, -12.0))
+    exact = metrics.poisson_rate(9, 3000)
+    assert (rate["ci_low"], rate["ci_high"]) == pytest.approx((exact["ci_low"], exact["ci_high"]))
     assert rate["p_value"] == pytest.approx(st.binomtest(9, 54, 0.5).pvalue) and rate["source"] == "complaints"
-    # conversion and repeat customers: the journey's own rates over the whole analysed period
-    conv = out.loc["conversion_rate"]
-    assert (conv["value"], conv["n"], conv["ci_low"], conv["ci_high"]) == pytest.approx((11.5, 8610, 10.8, 12.1))
-    assert (conv["period"], conv["period_kind"], conv["previous_period"], conv["source"]) == ("", "whole", "", "journey")
-    assert math.isnan(conv["previous_value"]) and not conv["tested"]
-    assert out.loc["repeat_customer_rate", "value"] == pytest.approx(9.7)
+
+
+def test_conversion_and_repeat_tiles_are_the_rates_stage_03_recorded():
+    out = tiles().set_index("kpi")
+    journey = tile_results()["journey"]
+    for kpi in ("conversion_rate", "repeat_customer_rate"):
+        recorded = journey[kpi]
+        tile = out.loc[kpi]
+        assert (tile["value"], tile["ci_low"], tile["ci_high"]) == pytest.approx(
+            (100 * recorded["value"], 100 * recorded["ci_low"], 100 * recorded["ci_high"]))     # in %, nothing recomputed
+        assert tile["n"] == recorded["n"]
+        assert (tile["period"], tile["period_kind"], tile["previous_period"], tile["source"]) == ("", "whole", "", "journey")
+        assert math.isnan(tile["previous_value"]) and not tile["tested"]
+    # the stage's own period, when recorded, is the tile's 'all time'
+    dated = {"journey": {**journey, "period": {"from": "2024-01-01", "to": "2025-12-31T23:00:00+00:00"}}}
+    tile = summary.kpi_tiles(dated, kpis=["conversion_rate"]).iloc[0]
+    assert (tile["first_day"], tile["last_day"]) == ("2024-01-01", "2025-12-31")
+    assert summary.tile_period(tile.to_dict()) == "all time, Jan 2024 – Dec 2025"
 
 
 def test_tiles_keep_the_feedback_stages_verdict_and_test_complaints_themselves():
@@ -321,6 +324,8 @@ def test_change_against_previous_run():
     whole = {"summary": {"tiles": {"conversion_rate": {"value": 10.0, "period": "", "period_kind": "whole"}}}}
     conv = summary.with_previous_run(tiles(), whole, run_id="R0").set_index("kpi").loc["conversion_rate"]
     assert conv["change_previous_run"] == pytest.approx(1.5)
+    with pytest.raises(schema.Missing, match="columns kpi and value"):
+        summary.with_previous_run(pd.DataFrame({"kpi": ["nps"]}), previous)
 
 
 def test_previous_run_without_summary():
@@ -339,61 +344,64 @@ def test_tiles_record():
     assert (nps["value"], nps["n"], nps["change_previous_run"], nps["previous_run"]) == (10.0, 100, -2.5, "R1")
 
 
+def test_stage_results_and_run_name():
+    assert summary.stage_results({"summary": {"tiles": {}}, "journey": {"x": 1}}) == {"journey": {"x": 1}}
+    assert summary.run_name("/reports/20261101T060000Z") == "20261101T060000Z" and summary.run_name("") == ""
+
+
 # --- tiles as HTML -------------------------------------------------------------------------------------
 def test_tiles_html_english():
-    page = summary.tiles_html(summary.with_previous_run(tiles(), None), min_n=50)
+    page = summary_html.tiles_html(summary.with_previous_run(tiles(), None), min_n=50)
     assert re.findall(r'data-kpi="(\w+)"', page) == list(summary.KPI_TILES)
     assert 'data-kpi="nps" data-value="10"' in page
     assert "+10.0" in page and "n = 100 answers" in page and "60.0%" in page
-    assert "vs 2025Q3: not significant (adj. p = " in page
-    assert "▼ -12.0 per 1,000 vs 2025Q3: significant (adj. p &lt; 0.001)" in page
+    assert "▲ +4.0 points vs Q3 2025: not significant (adj. p = 0.737)" in page
+    assert "▼ -12.0 per 1,000 vs Q3 2025: significant (adj. p &lt; 0.001)" in page
     assert "p = &lt;" not in page and "p = <" not in page           # 'adj. p < 0.001', never 'p = < 0.001'
-    assert "Conversion rate · all analysed data" in page and "NPS · 2025Q4" in page
-    assert page.count("the whole analysed period: no comparison between periods") == 2
-    assert page.count("no previous run to compare with") == 6
+    assert ">Lead conversion<" in page and page.count(">all time<") == 2 and page.count(">latest quarter, Q4 2025<") == 4
+    assert "previous run" not in page                               # no previous run: said once, in the closing notes
+    assert f'color:{style.COLOURS["positive"]};font-weight:bold">▼ -12.0 per 1,000' in page     # fewer complaints: good
     assert not re.search(r"https?:|<script|<link|url\(", page)
 
 
 def test_tiles_html_german_and_selected_kpis():
     previous = {"summary": {"tiles": {"nps": {"value": 12.5, "period": "2025Q3"}}}}
-    page = summary.tiles_html(summary.with_previous_run(tiles(), previous, run_id="R1"), lang="de",
-                              kpis=["complaint_rate", "nps"], min_n=50)
+    page = summary_html.tiles_html(summary.with_previous_run(tiles(), previous, run_id="R1"), lang="de",
+                                   kpis=["complaint_rate", "nps"], min_n=50)
     assert re.findall(r'data-kpi="(\w+)"', page) == ["complaint_rate", "nps"]
-    assert "Beschwerdequote" in page and "3,0" in page and "n = 3.000 Kundenmonate" in page
-    assert "ggü. letztem Lauf: -2,5 Punkte (damals +12,5 für 2025Q3)" in page
+    assert "Beschwerdequote" in page and ">3,0<" in page and "n = 3.000 Kundenmonate" in page
+    assert "letztes Quartal, Q4 2025" in page
+    assert "ggü. letztem Lauf: -2,5 Punkte (damals +12,5 für Q3 2025)" in page
     assert "der vorherige Lauf hat keinen Wert für diese Kennzahl" in page
 
 
-def test_tiles_html_with_the_stages_verdict_and_caption():
+def test_tiles_html_with_the_stages_verdict_and_small_tiles():
     rows = [{**r, "p_adjusted": None} for r in trend_rows("csat")]
     out = summary.kpi_tiles({"feedback": {"trend": rows}}, as_of=AS_OF, min_n=50)
-    page = summary.tiles_html(out)
-    assert "vs 2025Q3: significant (as tested by stage 02)" in page
-    assert summary.tiles_caption(tiles()) == ("Each tile names its period: 2025Q4: NPS, CSAT (satisfied), CES (ease), "
-                                              "Complaint rate · all analysed data: Conversion rate, Repeat-customer rate")
-    assert summary.tiles_caption(tiles(), "de").startswith("Jede Kachel nennt ihren Zeitraum: 2025Q4: NPS")
-    assert summary.tiles_caption(summary.kpi_tiles({}, as_of=AS_OF)) == ""
+    assert "vs Q3 2025: significant (as tested by stage 02)" in summary_html.tiles_html(out)
+    small = summary_html.tiles_html(tiles(min_n=10000), min_n=10000)
+    assert small.count("fewer than 10,000 answers: indicative only") == 3 and "border:1px dashed" in small
+    assert small.count("not tested: fewer than 10,000") == 4
 
 
 # --- findings ----------------------------------------------------------------------------------------
 def test_findings_management_english():
     out = summary.with_previous_run(tiles(), None)
-    found = summary.findings(out, results(), lang="en", audience="management", min_n=50)
+    found = summary_findings.findings(out, results(), lang="en", audience="management", min_n=50)
     assert len(found) == 5
-    assert found[0] == ("NPS in 2025Q4 is +10.0 (95% interval "
-                        f"{summary.format_number(out['ci_low'].iloc[0], 1, sign=True)} to "
-                        f"{summary.format_number(out['ci_high'].iloc[0], 1, sign=True)}, n = 100 answers); against "
-                        "2025Q3: a change by +4.0 points, within sampling noise. There is no previous run to compare with.")
-    assert found[1] == ("Also significant against the period before: CSAT (satisfied) +14.0 pp against 2025Q3 (now "
-                        "60.0%); CES (ease) +1.00 against 2025Q3 (now 5.00 on 1-7); Complaint rate -12.0 per 1,000 against "
-                        "2025Q3 (now 3.0 per 1,000 customers a month).")
+    low, high = (locale.format_number(out[c].iloc[0], decimals=1, sign=True) for c in ("ci_low", "ci_high"))
+    assert found[0] == (f"NPS in Q4 2025 is +10.0 (95% interval {low} to {high}, n = 100 answers); against Q3 2025: "
+                        "a change by +4.0 points, within sampling noise.")
+    assert found[1] == ("Also significant against the period before: Satisfaction (CSAT) +14.0 pp against Q3 2025 (now "
+                        "60.0%); Ease (CES) +1.00 against Q3 2025 (now 5.00 on 1-7); Complaint rate -12.0 per 1,000 "
+                        "against Q3 2025 (now 3.0 per 1,000 customers a month).")
     assert "«Unclear invoice item»" in found[2] and "32.1 points lower" in found[2] and "1.99" not in found[2]
     assert "2.0 points of the overall NPS are at stake; next: «Long hotline wait»" in found[2]
     assert "Magic moment, a significant gain: «Proactive outage notification» (+8.5)." in found[2]
     assert found[3].startswith("3 category-months lie outside their control limits (2 above, 1 below).")
-    assert ("Above the limits, latest first: hotline in 2025-08 (9.5 per 1,000 against a centre of 4.0); "
-            "billing in 2025-03 (12.7 per 1,000 against a centre of 4.0).") in found[3]
-    assert "In 2025Q4: hotline 2025-11 (below)." in found[3]
+    assert ("Above the limits, latest first: hotline in Aug 2025 (9.5 per 1,000 against a centre of 4.0); "
+            "billing in Mar 2025 (12.7 per 1,000 against a centre of 4.0).") in found[3]
+    assert found[3].endswith("In Q4 2025: hotline Nov 2025 (below).")
     assert found[4].startswith("30 customers with an unresolved negative moment")
 
 
@@ -401,177 +409,219 @@ def test_findings_german_with_previous_run_and_labels():
     previous = {"summary": {"tiles": {"nps": {"value": 12.5, "period": "2025Q3"}}}}
     out = summary.with_previous_run(tiles(), previous, run_id="R1")
     labels = {"moments": {"invoice_unclear": "Rechnungsposition unklar"}, "complaint_categories": {"hotline": "Hotline / Wartezeit"}}
-    found = summary.findings(out, results(), lang="de", audience="management", labels=labels, min_n=50)
-    assert found[0].startswith("NPS liegt im Zeitraum 2025Q4 bei +10,0 (95%-Intervall ")
-    assert found[0].endswith("gegenüber 2025Q3: eine Veränderung um +4,0 Punkte, im Rahmen des Zufalls. "
+    found = summary_findings.findings(out, results(), lang="de", audience="management", labels=labels, min_n=50)
+    assert found[0].startswith("NPS liegt im Zeitraum Q4 2025 bei +10,0 (95%-Intervall -6,3 bis +25,7, n = 100 Antworten)")
+    assert found[0].endswith("gegenüber Q3 2025: eine Veränderung um +4,0 Punkte, im Rahmen des Zufalls. "
                              "Seit dem letzten Lauf: -2,5 Punkte.")
+    assert "Zufriedenheit (CSAT) +14,0 Pp. gegenüber Q3 2025 (jetzt 60,0\u00a0%)" in found[1]
     assert "«Rechnungsposition unklar»" in found[2] and "um 32,1 Punkte niedrigeren NPS" in found[2]
-    assert "Darüber, neueste zuerst: Hotline / Wartezeit im Monat 2025-08 (9,5 je 1.000" in found[3]
+    assert "Darüber, neueste zuerst: Hotline / Wartezeit im Aug. 2025 (9,5 je 1.000" in found[3]
+    assert found[3].endswith("Im Zeitraum Q4 2025: Hotline / Wartezeit Nov. 2025 (darunter).")
     assert found[4].startswith("30 Kunden mit einem ungelösten negativen Moment")
 
 
 def test_findings_follow_the_audience_order():
     out = summary.with_previous_run(tiles(), None)
-    service = summary.findings(out, results(), audience="service", min_n=50)
-    assert service[0].startswith("The moment of truth") and service[3].startswith("Complaint rate in 2025Q4 is 3.0")
-    assert "against 2025Q3: a significant fall by 12.0 per 1,000." in service[3]          # no 'fall by -12.0'
-    german = summary.findings(out, results(), audience="service", lang="de", min_n=50)
-    assert "gegenüber 2025Q3: ein signifikanter Rückgang um 12,0 je 1.000." in german[3]
-    sales = summary.findings(out, results(), audience="sales", min_n=50)
+    service = summary_findings.findings(out, results(), audience="service", min_n=50)
+    assert service[0].startswith("The moment of truth") and service[3].startswith("Complaint rate in Q4 2025 is 3.0")
+    assert service[3].endswith("against Q3 2025: a significant fall by 12.0 per 1,000.")          # no 'fall by -12.0'
+    german = summary_findings.findings(out, results(), audience="service", lang="de", min_n=50)
+    assert "gegenüber Q3 2025: ein signifikanter Rückgang um 12,0 je 1.000." in german[3]
+    sales = summary_findings.findings(out, results(), audience="sales", min_n=50)
     assert sales[0] == ("125 high-value customers are at risk, holding 612,924 € of net revenue to date; "
                         "the top 20% of customers brought 64% of net revenue to date.")
     assert sales[1] == ("11.5% of 8,610 leads became customers (95% interval 10.8% to 12.1%) and 9.7% of 4,333 buyers "
                         "ordered more than once; the funnel loses most from «quote / cart» to «order», where 20% go on.")
-    assert sales[2] == ("Conversion rate over all analysed data is 11.5% (95% interval 10.8% to 12.1%, n = 8,610 "
-                        "leads); no comparison between periods (the stage recorded the whole period only). There is no "
-                        "previous run to compare with.")
-    marketing = summary.findings(out, results(), audience="marketing", min_n=50)
+    assert sales[2] == ("Lead conversion (all time) is 11.5% (95% interval 10.8% to 12.1%, n = 8,610 leads); no "
+                        "comparison between periods (the stage recorded the whole period only).")
+    assert sales[3] == ("NPS did not change significantly against the period before: the difference is within sampling "
+                        "noise or the periods have too few cases.")
+    marketing = summary_findings.findings(out, results(), audience="marketing", min_n=50)
     assert len(marketing) == 3 and marketing[0].startswith("11.5% of 8,610 leads")
 
 
 def test_findings_with_stages_missing():
     out = summary.with_previous_run(tiles(), None)
-    found = summary.findings(out, {}, audience="management", min_n=50)
-    assert len(found) == 2 and found[0].startswith("NPS in 2025Q4")
-    assert summary.findings(out, {}, audience="sales", min_n=50)[0].startswith("Conversion rate over all analysed data")
-    assert summary.findings(summary.kpi_tiles({}, as_of=None), {}, audience="management") == []
+    found = summary_findings.findings(out, {}, audience="management", min_n=50)
+    assert len(found) == 2 and found[0].startswith("NPS in Q4 2025")
+    assert summary_findings.findings(out, {}, audience="sales", min_n=50)[0].startswith("Lead conversion (all time) is")
+    assert summary_findings.findings(summary.kpi_tiles({}, as_of=None), {}, audience="management") == []
 
 
 def test_complaint_finding_names_at_most_three_breakouts_latest_first():
     rows = [{"category": "billing", "month": f"2025-0{m}", "rate_per_1000": 10.0 + m, "out_of_control": True,
              "center_per_1000": 4.0, "ucl_per_1000": 6.0} for m in range(1, 6)]
-    text = summary.complaints_finding(rows)
+    text = summary_findings.complaints_finding(rows)
     assert text.startswith("5 category-months lie outside their control limits (5 above, 0 below). Above the limits, "
-                           "latest first: billing in 2025-05 (15.0 per 1,000 against a centre of 4.0); billing in 2025-04")
-    assert text.endswith("billing in 2025-03 (13.0 per 1,000 against a centre of 4.0) and 2 more.")
-    assert summary.complaints_finding(rows, max_listed=1).endswith("(15.0 per 1,000 against a centre of 4.0) and 4 more.")
+                           "latest first: billing in May 2025 (15.0 per 1,000 against a centre of 4.0); billing in Apr 2025")
+    assert text.endswith("billing in Mar 2025 (13.0 per 1,000 against a centre of 4.0) and 2 more.")
+    assert summary_findings.complaints_finding(rows, max_listed=1).endswith(
+        "(15.0 per 1,000 against a centre of 4.0) and 4 more.")
+    with pytest.raises(schema.Missing, match="complaints: columns"):
+        summary_findings.complaints_finding([{"category": "billing", "month": "2025-01"}])
 
 
 def test_moment_and_complaint_findings_edge_cases():
     quiet = [{**r, "priority": 0.0, "magic": False} for r in moment_rows()]
-    assert summary.moments_finding(quiet) == ("No moment of truth has a significant negative impact on NPS with enough "
-                                              "exposed answers. No moment raises NPS significantly.")
-    assert summary.moments_finding([]) is None
+    assert summary_findings.moments_finding(quiet) == ("No moment of truth has a significant negative impact on NPS "
+                                                       "with enough exposed answers. No moment raises NPS significantly.")
+    assert summary_findings.moments_finding([]) is None
     calm = [{**r, "out_of_control": False} for r in complaints_results()]
-    assert summary.complaints_finding(calm) == "All complaint rates stay within their control limits: no month stands out."
-    assert summary.complaints_finding(None) is None
-    assert summary.contact_list_finding({}) is None and summary.value_finding(None) is None
-    assert summary.journey_finding({"conversion_rate": {"value": 0.1, "n": 10, "ci_low": 0.02, "ci_high": 0.4}}) == \
-        "10.0% of 10 leads became customers (95% interval 2.0% to 40.0%)."
-    assert summary.journey_finding({"repeat_customer_rate": {"value": 0.25, "n": 8}}) == \
+    assert summary_findings.complaints_finding(calm) == ("All complaint rates stay within their control limits: no month "
+                                                         "stands out.")
+    assert summary_findings.complaints_finding(None) is None
+    assert summary_findings.contact_list_finding({}) is None and summary_findings.value_finding(None) is None
+    assert summary_findings.journey_finding({"conversion_rate": {"value": 0.1, "n": 10, "ci_low": 0.02, "ci_high": 0.4}}) \
+        == "10.0% of 10 leads became customers (95% interval 2.0% to 40.0%)."
+    assert summary_findings.journey_finding({"repeat_customer_rate": {"value": 0.25, "n": 8}}) == \
         "25.0% of 8 buyers ordered more than once."
-    assert summary.journey_finding({"funnel": []}) is None
+    assert summary_findings.journey_finding({"funnel": []}) is None
     only_repeat = {"repeat_customer_rate": {"value": 0.0, "n": 100, "ci_low": 0.0, "ci_high": 0.037}}
-    assert summary.journey_finding(only_repeat, stated=["repeat_customer_rate"]) is None    # the tile said it already
+    assert summary_findings.journey_finding(only_repeat, stated=["repeat_customer_rate"]) is None    # the tile said it
     one_tile = summary.kpi_tiles({"journey": only_repeat}, as_of=None)
-    assert len(summary.findings(one_tile, {"journey": only_repeat}, audience="management")) == 1
+    assert len(summary_findings.findings(one_tile, {"journey": only_repeat}, audience="management")) == 1
 
 
 def test_value_finding_names_what_the_value_is():
     base = {"at_risk": 12, "at_risk_value": 34567.0, "historic": {"top20_share": 0.7}}
-    fallback = summary.value_finding({**base, "status": "unsupported", "clv": {"basis": "historic_revenue"}})
+    fallback = summary_findings.value_finding({**base, "status": "unsupported", "clv": {"basis": "historic_revenue"}})
     assert fallback == ("12 high-value customers are at risk, holding 34,567 € of net revenue to date; the top 20% of "
                         "customers brought 70% of net revenue to date.")
     plus = {**base, "status": "fitted", "clv": {"basis": "revenue_plus_predicted_clv"}}
-    assert "holding 34,567 € of net revenue to date plus predicted CLV;" in summary.value_finding(plus)
-    assert "Nettoumsatz bisher plus vorhergesagtem CLV" in summary.value_finding(plus, lang="de")
+    assert "holding 34,567 € of net revenue to date plus predicted CLV;" in summary_findings.value_finding(plus)
+    assert "34.567 € Nettoumsatz bisher plus vorhergesagtem CLV" in summary_findings.value_finding(plus, lang="de")
     clv = {**base, "status": "fitted", "clv": {"basis": "predicted_clv"}}
-    assert "holding 34,567 € of predicted CLV;" in summary.value_finding(clv)
+    assert "holding 34,567 € of predicted CLV;" in summary_findings.value_finding(clv)
     # the at-risk section skipped (e.g. no contacts and no NPS): the value itself
     valued = {"status": "unsupported", "clv": {"basis": "historic_revenue", "customers": 10, "total": 550.0}}
-    assert summary.value_finding(valued) == "10 customers hold 550 € of net revenue to date in total."
-    assert summary.value_finding({"as_of": "2025-12-31"}) is None
+    assert summary_findings.value_finding(valued) == "10 customers hold 550 € of net revenue to date in total."
+    assert summary_findings.value_finding({"as_of": "2025-12-31"}) is None
 
 
 def test_two_magic_moments_and_labels_in_the_report_language():
     rows = [{**r, "magic": True, "priority": -0.5} if r["moment"] == "tariff_change" else r for r in moment_rows()]
     labels = {"moments": {"outage_notification": "Proaktive Störungsinfo", "tariff_change": "Tarifwechsel"}}
-    text = summary.moments_finding(rows, lang="de", labels=labels)
+    text = summary_findings.moments_finding(rows, lang="de", labels=labels)
     assert text.endswith(" Magische Momente, jeweils ein signifikanter Gewinn: «Proaktive Störungsinfo» (+8,5), "
                          "«Tarifwechsel» (-1,2).")
 
 
 def test_movers_finding_when_nothing_moves():
-    out = tiles(kpis=["nps", "conversion_rate"])
-    assert summary.movers_finding(out, ["nps", "conversion_rate"]) == (
-        "No other KPI shown (NPS) changed significantly against the period before: the differences are within "
-        "sampling noise or the periods have too few cases.")
-    assert summary.movers_finding(out, ["conversion_rate"]) is None         # no period comparison to move in
-    assert summary.movers_finding(out, []) is None
+    out = tiles(kpis=["nps", "csat", "conversion_rate"], min_n=10000)
+    assert summary_findings.movers_finding(out, ["nps", "csat", "conversion_rate"]) == (
+        "NPS and Satisfaction (CSAT) did not change significantly against the period before: the differences are "
+        "within sampling noise or the periods have too few cases.")
+    assert summary_findings.movers_finding(out, ["nps", "csat"], lang="de").startswith(
+        "NPS und Zufriedenheit (CSAT) haben sich gegenüber dem Zeitraum davor nicht signifikant verändert")
+    assert summary_findings.movers_finding(out, ["conversion_rate"]) is None         # no period comparison to move in
+    assert summary_findings.movers_finding(out, []) is None
 
 
-# --- sections -----------------------------------------------------------------------------------------
+# --- the first screen, the sections and the figure ------------------------------------------------------
 def sections(audience="management", res=None, lang="en"):
     out = summary.with_previous_run(tiles(), None)
     res = results() if res is None else res
-    found = summary.findings(out, res, audience=audience, lang=lang, min_n=50)
-    return summary.build_sections(audience, tiles=out, results=res, findings_text=found, lang=lang, min_n=50)
+    return summary_html.build_sections(audience, tiles=out, results=res, lang=lang, period="quarter")
+
+
+def test_first_screen_is_the_findings_then_the_tiles():
+    out = summary.with_previous_run(tiles(), None)
+    found = summary_findings.findings(out, results(), audience="service", min_n=50)
+    page = summary_html.findings_html(found, out, lang="en", audience="service", min_n=50)
+    assert page.index("<ol") < page.index('role="list"') and page.count("<li>") == 5
+    assert re.findall(r'data-kpi="(\w+)"', page) == ["complaint_rate", "nps", "csat", "ces"]
+    empty = summary_html.findings_html([], summary.kpi_tiles({}, as_of=None))
+    assert "No findings" in empty and "data-kpi" not in empty
 
 
 def test_sections_in_audience_order_with_figure():
     parts = sections("service")
-    assert [p["name"] for p in parts] == ["moments", "complaints", "contact_list", "tiles", "findings"]
+    assert [p["name"] for p in parts] == ["moments", "complaints", "contact_list"]
     assert [p["title"] for p in parts][:2] == ["Moments of truth", "Complaint months out of control"]
     moments = parts[0]["html"]
     assert moments.count("<img ") == 1 and 'src="data:image/png;base64,' in moments
-    assert 'alt="Bar chart of the NPS impact of 3 moments with 95% intervals: Unclear invoice item -32.1; ' in moments
-    assert "<figcaption" in moments and "Long hotline wait" in moments
+    assert ('alt="Chart of the NPS impact of 3 moments with 95% intervals: Unclear invoice item -32.1; '
+            'Long hotline wait -6.8; Proactive outage notification +8.5.') in moments
     # the table ranks the moments of truth; the magic moment is listed without a rank
     assert re.search(r">–</td><td[^>]*>Proactive outage notification</td><td[^>]*>magic moment</td>", moments)
-    assert re.findall(r'data-kpi="(\w+)"', parts[3]["html"]) == ["complaint_rate", "nps", "csat", "ces"]
-    assert parts[4]["html"].count("<li>") == 5
+    assert ">25.0%<" in moments and ">4.09×<" in moments and ">-37.4 to -26.9<" in moments
     for part in parts:
         assert not re.search(r"https?:|<script|<link", part["html"])
 
 
+def test_moments_figure_draws_the_significant_moments():
+    chart = summary_figures.moments_chart(moment_rows(), labels={"moments": {"invoice_unclear": "Rechnung unklar"}})
+    assert chart["name"].tolist() == ["Rechnung unklar", "Long hotline wait", "Proactive outage notification"]
+    assert chart["magic"].tolist() == [False, False, True] and chart["n_exposed"].sum() == 2470
+    fig = summary_figures.moments_figure(moment_rows(), lang="de", window_days=60, covariates=["segment"])
+    try:
+        assert fig._suptitle.get_text() == "«Unclear invoice item» kostet am meisten: NPS -32 Punkte"
+        assert "2.470 betroffene Antworten" in fig.texts[-1].get_text()
+        assert "in den 60 Tagen davor" in fig.texts[-1].get_text()
+    finally:
+        plt.close(fig)
+    with pytest.raises(schema.Missing):
+        summary_figures.moments_chart([{**r, "priority": 0.0, "magic": False} for r in moment_rows()])
+
+
 def test_sections_without_results_are_left_out_and_listed():
-    parts = {p["name"]: p for p in sections("management", res={})}
-    assert list(parts) == ["tiles", "findings"]
-    assert parts["tiles"]["html"].count("data-kpi=") == 6
-    note = summary.skipped_note({"skipped": [{"section": "value.rfm", "reason": "no orders", "enable": "orders.revenue"},
-                                             {"section": "feedback.nps_trend", "reason": "no NPS answers.", "enable": ""}]})
+    assert sections("management", res={}) == []
+    note = summary_html.skipped_note({"skipped": [{"section": "value.rfm", "reason": "no orders", "enable": "orders.revenue"},
+                                                  {"section": "feedback.nps_trend", "reason": "no NPS answers.", "enable": ""}]})
     assert note.splitlines()[0] == "- Moments of truth: the moments-of-truth stage (04) recorded no results in this run."
     assert note.splitlines()[-2:] == ["- Customer value · RFM: no orders (needs orders.revenue).",
                                       "- Voice of the customer · NPS trend: no NPS answers."]
     same = [{"section": f"journey.{k}", "reason": "no events", "enable": "events"} for k in ("stages", "stage_flow")]
-    grouped = summary.skipped_note({"skipped": [*same, {"section": "journey.conversion", "reason": "no leads"}]})
+    grouped = summary_html.skipped_note({"skipped": [*same, {"section": "journey.conversion", "reason": "no leads"}]})
     assert grouped.splitlines()[-2:] == ["- Customer journeys · stages, stage flow: no events (needs events).",
                                          "- Customer journeys · conversion: no leads."]
-    later = summary.skipped_note({"skipped": [{"section": "new_stage.part", "reason": "no data"}]})
+    later = summary_html.skipped_note({"skipped": [{"section": "new_stage.part", "reason": "no data"}]})
     assert later.splitlines()[-1] == "- New stage · part: no data."
-    assert summary.skipped_note(results()) == "" and summary.skipped_part(results()) == ""
-    german = summary.skipped_part({"skipped": [{"section": "value.rfm", "reason": "no orders", "enable": "orders"}]},
-                                  lang="de")
+    assert summary_html.skipped_note(results()) == "" and summary_html.skipped_part(results()) == ""
+    german = summary_html.skipped_part({"skipped": [{"section": "value.rfm", "reason": "no orders", "enable": "orders"}]},
+                                       lang="de")
     assert german.startswith("## Für diese Daten nicht gezeigt\n\n- Momente der Wahrheit: die Stufe")
     assert german.endswith("- Kundenwert · RFM: no orders (benötigt orders).")
-    nothing = summary.build_sections("management", tiles=summary.kpi_tiles({}, as_of=None), results={}, findings_text=[])
-    assert nothing == []
 
 
 def test_sections_german():
     parts = {p["name"]: p for p in sections("management", lang="de")}
-    assert parts["tiles"]["title"] == "Kennzahlen auf einen Blick"
-    assert "wie dort getestet" in parts["tiles"]["text"] and "Beschwerdequote: der letzte Zeitraum (Quartal)" in parts["tiles"]["text"]
+    assert parts["moments"]["title"] == "Momente der Wahrheit"
     assert "Auf der Rückrufliste" in parts["contact_list"]["html"]
-    assert "Konversion (Leads → Kunden)" in parts["journey"]["html"] and "11,5\u00a0%" in parts["journey"]["html"]
-    assert "612.924" in parts["value"]["html"]
-    assert "darüber" in parts["complaints"]["html"]
+    assert "Konversion (Leads → Kunden)" in parts["journey"]["html"] and ">11,5\u00a0%<" in parts["journey"]["html"]
+    assert ">10,8\u00a0% bis 12,1\u00a0%<" in parts["journey"]["html"] and ">8.610<" in parts["journey"]["html"]
+    assert ">612.924<" in parts["value"]["html"]
+    assert "darüber" in parts["complaints"]["html"] and ">Aug. 2025<" in parts["complaints"]["html"]
+
+
+def test_closing_notes_say_how_the_tiles_were_measured():
+    out = summary.with_previous_run(tiles(), None)
+    data = pd.DataFrame({"table": ["feedback", "customers"], "rows": [1670, 20000]})
+    note = summary_html.method_note(out, results(), as_of="2025-11-15", data=data, lang="de", min_n=50, period="quarter")
+    assert note.startswith("### Was analysiert wurde\n\nSicht **Geschäftsleitung** auf Deutsch; Analysetag 15.11.2025.")
+    assert "Beschwerdequote: der letzte Zeitraum (Quartal)" in note and "weniger als 50 Fällen" in note
+    assert "Lead-Konversion = Leads, die Kunden wurden" in note and "journey.conversion_rate" in note
+    text = summary_html.tiles_text(out.iloc[:1], lang="en")
+    assert "Definitions:\n\n- NPS = % promoters (9-10)" in text and "Lead conversion =" not in text
 
 
 def test_missing_sections_and_analysis_note():
     assert summary.missing_sections({}, "sales") == ["value", "occasions", "journey"]
     assert summary.missing_sections(results(), "management") == []
     data = pd.DataFrame({"table": ["feedback", "customers"], "rows": [1670, 20000]})
-    note = summary.analysis_note("2025-11-15", data, audience="service", missing=["value"])
-    assert note == ("**Customer service** view in English; analysis day 2025-11-15. Data analysed: feedback 1,670 rows, "
-                    "customers 20,000 rows. There is no previous run to compare with. Not recorded in this run: Customer "
-                    "value at risk (see *Not shown for this data*).\n\n" + summary.TEXT["en"]["sections_note"])
-    german = summary.analysis_note("2025-11-15", data, lang="de", previous_run="R1")
+    note = summary_html.analysis_note("2025-11-15", data, audience="service", missing=["value"])
+    assert note == ("**Customer service** view in English; analysis day 15 Nov 2025. Data analysed: feedback answers "
+                    "1,670 rows, customers 20,000 rows. There is no previous run to compare with. Not recorded in this "
+                    "run: Customer value at risk (see *Not shown for this data*).")
+    german = summary_html.analysis_note("2025-11-15", data, lang="de", previous_run="R1")
     assert "Sicht **Geschäftsleitung** auf Deutsch" in german and "vorherigen Lauf `R1`" in german
-    assert german.endswith("\n\n" + summary.TEXT["de"]["sections_note"]) and "Below" not in german
-    assert summary.analysis_note("", data.iloc[:0]).startswith("**Management** view in English; analysis day –. Data "
-                                                              "analysed: –.")
-    assert set(summary.TEXT["de"]["parameter_columns"]) == set(summary.TEXT["en"]["parameter_columns"]) == {"parameter", "value"}
+    assert "Feedback-Antworten 1.670 Zeilen, Kunden 20.000 Zeilen" in german
+    assert summary_html.analysis_note("", data.iloc[:0]).startswith("**Management** view in English; analysis day –. "
+                                                                    "Data analysed: –.")
+    assert summary_html.data_table(data, "de").to_dict(orient="list") == {
+        "Tabelle": ["Feedback-Antworten", "Kunden"], "Zeilen": ["1.670", "20.000"]}
+    assert set(summary.texts("de")["parameter_columns"]) == set(summary.texts("en")["parameter_columns"]) \
+        == {"parameter", "value"}
 
 
 def test_data_period_and_record():
@@ -582,18 +632,20 @@ def test_data_period_and_record():
     assert summary.data_period({}).empty
     out = summary.with_previous_run(tiles(), None)
     record = summary.summary_record(out, ["a", "b", "c"], span=summary.periods(AS_OF), audience="sales", lang="de",
-                                    sections=summary.audience_sections("sales"), data=data, parameters={"min_n": 50})
+                                    sections=summary.audience_sections("sales"), data=data,
+                                    parameters={"min_period_answers": 50})
     assert record["tiles"]["nps"]["value"] == 10.0 and record["findings"] == ["a", "b", "c"]
     assert record["tiles"]["conversion_rate"]["period_kind"] == "whole"
+    assert record["tiles"]["conversion_rate"]["value"] == pytest.approx(100 * results()["journey"]["conversion_rate"]["value"])
     assert record["current_period"]["label"] == "2025Q4" and record["previous_run"] is None
-    assert record["sections"] == ["value", "occasions", "journey", "tiles", "findings"]
-    assert record["parameters"] == {"min_n": 50}
-    assert summary.recorded_note(out, ["a"]).startswith("## Recorded for machines\n\nThe tiles (NPS, ")
+    assert record["sections"] == ["value", "occasions", "journey", "tiles"]
+    assert record["parameters"] == {"min_period_answers": 50}
+    assert summary_html.recorded_note(out, ["a"]).startswith("### Recorded for machines\n\nThe tiles (NPS, ")
 
 
 def test_unknown_language_raises():
     with pytest.raises(SummaryError, match="lang must be one of"):
-        summary.tiles_html(tiles(), lang="fr")
+        summary_html.tiles_html(tiles(), lang="fr")
 
 
 def test_taxonomy_labels_in_both_languages():
@@ -616,14 +668,14 @@ def test_complaint_counts_without_an_active_base():
     chart, basis = summary.complaint_chart({"complaint_counts": counts})
     assert basis == "count" and chart[1]["rate_per_1000"] == 11 and chart[1]["ucl_per_1000"] == 8.2
     assert summary.complaint_chart({}) == ([], "rate")
-    text = summary.complaints_finding(chart, basis="count")
-    assert "billing in 2024-02 (11 complaints against a centre of 3.0)" in text and "per 1,000" not in text
-    quiet = summary.complaints_finding(chart[:1], basis="count")
+    text = summary_findings.complaints_finding(chart, basis="count")
+    assert "billing in Feb 2024 (11 complaints against a centre of 3.0)" in text and "per 1,000" not in text
+    quiet = summary_findings.complaints_finding(chart[:1], basis="count")
     assert quiet == "All monthly complaint counts stay within their control limits: no month stands out."
     res = {"complaint_counts": counts}
     assert "complaints" not in summary.missing_sections(res, "service")      # counts are enough for the section
     empty = summary.kpi_tiles({}, as_of=None)
-    parts = {p["name"]: p for p in summary.build_sections("service", tiles=empty, results=res, findings_text=[])}
+    parts = {p["name"]: p for p in summary_html.build_sections("service", tiles=empty, results=res)}
     html_table = parts["complaints"]["html"]
     assert "Rate per 1,000" not in html_table and ">11<" in html_table and ">8.2<" in html_table
     assert "no active customer base" in parts["complaints"]["text"]
@@ -634,16 +686,19 @@ OCCASION_LIST = {"candidates": 412, "customers_included": 97, "included": 120, "
 
 
 def test_occasions_finding_names_the_adjusted_lift_and_the_list():
-    text = summary.occasions_finding(RELEVANCE, OCCASION_LIST)
+    text = summary_findings.occasions_finding(RELEVANCE, OCCASION_LIST)
     assert text == ("Sends timed on an occasion (anniversary, renewal window, first invoice, …) were answered 2.1× as often "
                     "as other sends, compared within the same campaign and segment (95% interval 1.7 to 2.6; significantly "
                     "more often). 412 occasions fall in the next 30 days; 97 customers with one may be contacted.")
-    german = summary.occasions_finding({"adjusted": {"ratio": 0.9, "ci_low": 0.7, "ci_high": 1.2}}, None, lang="de")
+    german = summary_findings.occasions_finding({"adjusted": {"ratio": 0.9, "ci_low": 0.7, "ci_high": 1.2}}, None, lang="de")
     assert "0,9-mal so oft" in german and "kein signifikanter Unterschied" in german and "Anlässe an" not in german
-    assert summary.occasions_finding({"adjusted": {"ratio": None, "ci_low": None, "ci_high": None}}) is None
-    assert summary.occasions_finding(None) is None
+    assert summary_findings.occasions_finding({"adjusted": {"ratio": None, "ci_low": None, "ci_high": None}}) is None
+    assert summary_findings.occasions_finding(None) is None
 
 
 def test_occasions_section_is_missing_only_without_campaign_relevance():
     assert "occasions" in summary.missing_sections({}, "marketing")
     assert "occasions" not in summary.missing_sections({"campaign_relevance": RELEVANCE}, "marketing")
+    parts = summary_html.build_sections("marketing", tiles=summary.kpi_tiles({}, as_of=None),
+                                        results={"campaign_relevance": RELEVANCE})
+    assert [p["name"] for p in parts] == ["occasions"] and parts[0]["text"].startswith("Sends timed on an occasion")
