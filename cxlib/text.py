@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from . import metrics
+from . import locale, metrics
 from .config import Taxonomy, fold
 from .privacy import CUSTOMER_NUMBER, PLACEHOLDERS, scrub_pii
 from .schema import COMMENT, CUSTOMER_ID, NPS, TEXT
@@ -475,28 +475,69 @@ def language_quality(predicted: pd.Series, truth: pd.Series) -> pd.DataFrame:
 
 
 # --- words for the report ------------------------------------------------------------------------------
-def describe_themes(gap: pd.DataFrame, *, top: int = 3) -> str:
+def describe_themes(gap: pd.DataFrame, *, top: int = 3, lang: str = "en") -> str:
     """Markdown sentences on a `theme_gap` table: the themes detractors raise significantly more
     often than promoters, with shares and intervals, or why nothing is called significant."""
+    de = lang == "de"
     if gap.empty or gap["mentions"].sum() == 0:
-        return "No German or English comment mentions a theme of the taxonomy."
+        return ("Kein deutscher oder englischer Kommentar nennt ein Thema der Taxonomie." if de else
+                "No German or English comment mentions a theme of the taxonomy.")
     first = gap.iloc[0]
-    base = (f"{int(first['detractors']):,} detractors and {int(first['promoters']):,} promoters left a "
-            f"German or English comment.")
+    detractors, promoters = (locale.format_number(int(first[c]), lang) for c in ("detractors", "promoters"))
+    base = (f"{detractors} Kritiker und {promoters} Promotoren schrieben einen deutschen oder englischen Kommentar."
+            if de else f"{detractors} detractors and {promoters} promoters left a German or English comment.")
     if bool(gap["small"].iloc[0]):
-        return base + " At least one group has too few comments to compare themes reliably."
+        return base + (" Mindestens eine Gruppe hat zu wenige Kommentare für einen verlässlichen Vergleich." if de else
+                       " At least one group has too few comments to compare themes reliably.")
     sig = gap.loc[gap["significant"] & gap["difference"].gt(0)].head(top)
     if sig.empty:
-        return base + " No theme is mentioned significantly more often by detractors than by promoters."
-    fmt = lambda col: sig[col].map("{:.1f}".format)  # noqa: E731
-    items = ("**" + sig["label"] + "** (" + fmt("detractor_share") + "% of detractors vs " + fmt("promoter_share")
-             + "% of promoters, +" + fmt("difference") + " points, 95% interval " + fmt("ci_low") + " to "
-             + fmt("ci_high") + ")").str.cat(sep="; ")
-    return base + f" Detractors mention these themes significantly more often (Benjamini-Hochberg, 5% FDR): {items}."
+        return base + (" Kein Thema nennen Kritiker signifikant häufiger als Promotoren." if de else
+                       " No theme is mentioned significantly more often by detractors than by promoters.")
+    pct = lambda v: locale.format_percent(v, lang, share=False)  # noqa: E731
+    pts = lambda v, sign=False: locale.format_number(v, lang, decimals=1, sign=sign)  # noqa: E731
+    items = "; ".join(
+        (f"**{r.label}** ({pct(r.detractor_share)} der Kritiker gegenüber {pct(r.promoter_share)} der Promotoren, "
+         f"{pts(r.difference, True)} Punkte, 95-%-Intervall {pts(r.ci_low)} bis {pts(r.ci_high)})") if de else
+        (f"**{r.label}** ({pct(r.detractor_share)} of detractors vs {pct(r.promoter_share)} of promoters, "
+         f"{pts(r.difference, True)} points, 95% interval {pts(r.ci_low)} to {pts(r.ci_high)})") for r in sig.itertuples())
+    return base + (f" Diese Themen nennen Kritiker signifikant häufiger (Benjamini-Hochberg, 5 % FDR): {items}." if de else
+                   f" Detractors mention these themes significantly more often (Benjamini-Hochberg, 5% FDR): {items}.")
+
+
+def gap_table(gap: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
+    """A `theme_gap` table as a report shows it: theme, mentions, shares of detractors and promoters,
+    difference with its interval (points), adjusted p-value, significant, negative share."""
+    cols = [c for c in ("label", "mentions", "detractor_share", "promoter_share", "difference", "ci_low", "ci_high",
+                        "p_adjusted", "significant", "negative") if c in gap.columns]
+    return locale.display_table(gap, lang, columns=cols, kinds=dict.fromkeys(["difference", "ci_low", "ci_high"], "points"),
+                                labels={"label": locale.label("theme", lang)})
+
+
+def gap_record(gap: pd.DataFrame) -> pd.DataFrame:
+    """The `theme_gap` columns results.json keeps (`feedback.themes`)."""
+    return gap.filter(items=["theme", "label", "mentions", "share", "detractors", "detractor_share", "promoters",
+                             "promoter_share", "difference", "ci_low", "ci_high", "p_adjusted", "significant", "small",
+                             "negative"])
+
+
+def terms_table(terms: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
+    """An `uncovered_terms` table as a report shows it: language, term, comments, share (%), without a theme."""
+    words = {"en": {"de": "German", "en": "English", "term": "term", "untagged": "of them without a theme"},
+             "de": {"de": "Deutsch", "en": "Englisch", "term": "Begriff", "untagged": "davon ohne Thema"}}[lang]
+    return locale.display_table(terms, lang, codes={"language": words},
+                                labels={"term": words["term"], "untagged": words["untagged"]})
+
+
+REVIEW_MEASURES = {
+    "en": ["themes: precision / recall", "themes held out: precision / recall", "sentiment accuracy",
+           "always 'positive' would score", "sentiment recall neg / neu / pos", "detected as English"],
+    "de": ["Themen: Präzision / Trefferquote", "Themen zurückgehalten: Präzision / Trefferquote", "Stimmung: Treffergenauigkeit",
+           "immer „positiv“ erreichte", "Stimmung: Trefferquote neg. / neutr. / pos.", "als englisch erkannt"],
+}
 
 
 def review_quality(reviews: pd.DataFrame, labels: pd.DataFrame, taxonomy: Taxonomy, stopwords: dict, lexicon: dict, *,
-                   step: int = 1, col_comment: str = "comment", col_rating: str = "Rating") -> dict:
+                   step: int = 1, col_comment: str = "comment", col_rating: str = "Rating", lang: str = "en") -> dict:
     """Text analysis measured on labelled reviews (see `sources.read_labelled_reviews`): themes
     against the hand labels (all and the `set == "holdout"` rows), sentiment against the star
     rating (1-2 negative, 3 neutral, 4-5 positive) and language on every `step`-th review.
@@ -520,23 +561,35 @@ def review_quality(reviews: pd.DataFrame, labels: pd.DataFrame, taxonomy: Taxono
               "held_out_recall": held_all["recall"], "accuracy": en["accuracy"],
               "always_positive": float(stars.eq("positive").mean()), "english": english / len(scored),
               **{f"recall_{s}": en[f"recall_{s}"] for s in SENTIMENTS}}
+    num = lambda v: locale.format_number(v, lang, decimals=2)  # noqa: E731
     summary = pd.DataFrame({
-        "measure": ["themes: precision / recall", "themes held out: precision / recall", "sentiment accuracy",
-                    "always 'positive' would score", "sentiment recall neg / neu / pos", "detected as English"],
+        "measure": REVIEW_MEASURES[lang],
         "reviews": [len(labels), len(held_out), int(en["n"]), len(stars), int(en["n"]), len(scored)],
-        "value": [f"{every['precision']:.2f} / {every['recall']:.2f}", f"{held_all['precision']:.2f} / {held_all['recall']:.2f}",
-                  f"{en['accuracy']:.2f}", f"{shares['always_positive']:.2f}",
-                  " / ".join(f"{en['recall_' + s]:.2f}" for s in SENTIMENTS), f"{english:,} ({shares['english']:.1%})"]})
+        "value": [f"{num(every['precision'])} / {num(every['recall'])}", f"{num(held_all['precision'])} / {num(held_all['recall'])}",
+                  num(en["accuracy"]), num(shares["always_positive"]), " / ".join(num(en["recall_" + s]) for s in SENTIMENTS),
+                  f"{locale.format_number(english, lang)} ({locale.format_percent(shares['english'], lang)})"]})
     return {"themes": themes, "themes_held_out": held, "sentiment": sent, "summary": summary, "shares": shares}
 
 
-def describe_review_quality(quality: dict) -> str:
+def describe_review_quality(quality: dict, *, lang: str = "en") -> str:
     """Two sentences on `review_quality`: theme precision and recall (all, held out) and what
     the sentiment agreement with the stars means."""
-    q = quality["shares"]
-    return (f"On the real reviews, {q['precision']:.0%} of the themes the keywords find are right and they find "
-            f"{q['recall']:.0%} of the themes a person marked ({q['held_out_precision']:.0%} / {q['held_out_recall']:.0%} on "
-            f"the held-out reviews, the honest figure for new text). Sentiment agrees with the stars for {q['accuracy']:.0%} "
-            f"of reviews, but finds only {q['recall_negative']:.0%} of the 1–2-star ones and {q['recall_neutral']:.0%} of "
-            "the 3-star ones: read sentiment shares as indicative, best for comparing groups. Per theme (themes that were "
-            "labelled or predicted):")
+    q = {k: locale.format_percent(v, lang, decimals=0) for k, v in quality["shares"].items()}
+    if lang == "de":
+        return (f"Auf den echten Bewertungen sind {q['precision']} der Themen, die die Stichwörter finden, richtig, und sie "
+                f"finden {q['recall']} der Themen, die ein Mensch markiert hat ({q['held_out_precision']} / "
+                f"{q['held_out_recall']} auf den zurückgehaltenen Bewertungen, die ehrliche Zahl für neuen Text). Die "
+                f"Stimmung stimmt bei {q['accuracy']} der Bewertungen mit den Sternen überein, findet aber nur "
+                f"{q['recall_negative']} der 1–2-Sterne- und {q['recall_neutral']} der 3-Sterne-Bewertungen: Stimmungsanteile "
+                "sind ein Hinweis, am besten zum Vergleich von Gruppen.")
+    return (f"On the real reviews, {q['precision']} of the themes the keywords find are right and they find "
+            f"{q['recall']} of the themes a person marked ({q['held_out_precision']} / {q['held_out_recall']} on "
+            f"the held-out reviews, the honest figure for new text). Sentiment agrees with the stars for {q['accuracy']} "
+            f"of reviews, but finds only {q['recall_negative']} of the 1–2-star ones and {q['recall_neutral']} of "
+            "the 3-star ones: read sentiment shares as indicative, best for comparing groups.")
+
+
+def review_theme_table(quality: dict, lang: str = "en") -> pd.DataFrame:
+    """Theme quality on the labelled reviews, themes labelled or predicted, as a report shows it."""
+    table = quality["themes"].loc[lambda d: d["support"].gt(0) | d["predicted"].gt(0)]
+    return locale.display_table(table, lang, kinds={c: "score" for c in ("precision", "recall", "f1")})

@@ -27,7 +27,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import SGDClassifier
 from sklearn.model_selection import KFold
 
-from . import sentiment, text
+from . import locale, sentiment, text
 from .config import Taxonomy
 from .privacy import CUSTOMER_NUMBER, PLACEHOLDERS, scrub_pii
 from .schema import RESPONSE_ID, require
@@ -147,29 +147,55 @@ def require_theme_labels(found: dict) -> None:
 
 
 def theme_quality_table(found: dict, taxonomy: Taxonomy, *, lang: str = "en") -> pd.DataFrame:
-    """`learn_themes` quality for readers, themes with labelled mentions: theme (label), labelled
-    mentions, keywords P / R / F1, model P / R / F1 ('–' when no model was tried), used
-    (keywords / model); 2 decimals."""
+    """`learn_themes` quality as a report shows it, themes with labelled mentions: theme, labelled
+    mentions, keywords precision / recall / F1, model precision / recall / F1 ('–' when no model
+    was tried), used (keywords / model)."""
     q = found["quality"].loc[lambda d: d["support"].gt(0)].reset_index()
-    cols = ["theme", "labelled mentions", "keywords_precision", "keywords_recall", "keywords_f1", "model_precision",
-            "model_recall", "model_f1", "used"]
-    table = (q.assign(theme=q["theme"].map(lambda c: taxonomy.label("themes", c, lang)))
-             .rename(columns={"support": "labelled mentions", "method": "used"}).reindex(columns=cols).round(2))
-    return table.astype("object").where(table.notna(), "–")
+    cols = ["theme", "support", "keywords_precision", "keywords_recall", "keywords_f1", "model_precision",
+            "model_recall", "model_f1", "method"]
+    words = _WORDS[lang]
+    table = q.assign(theme=q["theme"].map(lambda c: taxonomy.label("themes", c, lang))).reindex(columns=cols)
+    return locale.display_table(table, lang, kinds={c: "score" for c in cols[2:-1]}, labels=words["columns"],
+                                codes={"method": words["method"]})
+
+
+_WORDS = {
+    "en": {"columns": {"support": "labelled mentions", "keywords_precision": "keywords: precision",
+                       "keywords_recall": "keywords: recall", "keywords_f1": "keywords: F1",
+                       "model_precision": "model: precision", "model_recall": "model: recall", "model_f1": "model: F1",
+                       "method": "used", "terms": "top terms", "theme_share": "with that theme (%)",
+                       "untagged": "without a theme (%)", "quote": "most typical comment", "topic": "topic"},
+           "method": {"keywords": "keywords", "model": "trained model"},
+           "language": {"de": "German", "en": "English"}},
+    "de": {"columns": {"support": "gelabelte Nennungen", "keywords_precision": "Stichwörter: Präzision",
+                       "keywords_recall": "Stichwörter: Trefferquote", "keywords_f1": "Stichwörter: F1",
+                       "model_precision": "Modell: Präzision", "model_recall": "Modell: Trefferquote",
+                       "model_f1": "Modell: F1", "method": "verwendet", "terms": "wichtigste Begriffe",
+                       "theme_share": "mit diesem Thema (%)", "untagged": "ohne Thema (%)",
+                       "quote": "typischster Kommentar", "topic": "Thema (NMF)"},
+           "method": {"keywords": "Stichwörter", "model": "trainiertes Modell"},
+           "language": {"de": "Deutsch", "en": "Englisch"}},
+}
 
 
 def describe_theme_model(found: dict, taxonomy: Taxonomy | None = None, *, lang: str = "en") -> str:
     """One or two sentences: how many labelled texts, which method tags which themes and why
     (theme labels from `taxonomy` when given)."""
-    q = found["quality"]
+    q, de = found["quality"], lang == "de"
     name = (lambda c: taxonomy.label("themes", c, lang)) if taxonomy is not None else str  # noqa: E731
     used = q.index[q["method"].eq("model")].tolist()
-    head = f"{found['labelled']:,} distinct German or English comments carry theme labels: {found['reason']}."
+    labelled = locale.format_number(found["labelled"], lang)
+    head = (f"{labelled} verschiedene deutsche oder englische Kommentare tragen Themen-Labels ({found['reason']})."
+            if de else f"{labelled} distinct German or English comments carry theme labels: {found['reason']}.")
     if not used:
-        return head + " The keyword lists tag every theme."
-    items = ", ".join(f"{name(c)} (held-out F1 {q.loc[c, 'model_f1']:.2f} against {q.loc[c, 'keywords_f1']:.2f} for the keywords)"
+        return head + (" Die Stichwortlisten vergeben jedes Thema." if de else " The keyword lists tag every theme.")
+    f1 = lambda c, m: locale.format_number(q.loc[c, f"{m}_f1"], lang, decimals=2)  # noqa: E731
+    items = ", ".join((f"{name(c)} (F1 auf zurückgehaltenen Texten {f1(c, 'model')} gegenüber {f1(c, 'keywords')} der "
+                       "Stichwörter)") if de else
+                      f"{name(c)} (held-out F1 {f1(c, 'model')} against {f1(c, 'keywords')} for the keywords)"
                       for c in used)
-    return head + f" The trained model tags {items}; the keyword lists tag the other themes."
+    return head + (f" Das trainierte Modell vergibt {items}; die Stichwortlisten die übrigen Themen." if de else
+                   f" The trained model tags {items}; the keyword lists tag the other themes.")
 
 
 # --- theme discovery --------------------------------------------------------------------------------
@@ -258,32 +284,52 @@ def require_topics(topics: pd.DataFrame, *, min_texts: int = 50) -> None:
             enable="feedback.comment")
 
 
-def describe_topics(topics: pd.DataFrame, *, top: int = 3) -> str:
+def topics_table(topics: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
+    """A `discover_topics` table as a report shows it: language, topic, top terms, comments, share,
+    the theme most carry and its share, share without a theme, the most typical comment."""
+    words = _WORDS[lang]
+    return locale.display_table(topics, lang, labels=words["columns"], codes={"language": words["language"]},
+                                kinds={"topic": "count", "theme_share": "percent", "untagged": "percent"})
+
+
+def describe_topics(topics: pd.DataFrame, *, top: int = 3, lang: str = "en") -> str:
     """Sentences on `discover_topics`: per language the number of topics and the largest ones that
     no theme covers (most of their comments untagged), with their terms and shares."""
+    de = lang == "de"
     if topics.empty:
-        return "Too few German or English comments to find topics in."
+        return ("Zu wenige deutsche oder englische Kommentare, um Themen zu finden." if de else
+                "Too few German or English comments to find topics in.")
+    pct = lambda v: locale.format_percent(v, lang, decimals=0, share=False)  # noqa: E731
     parts = []
     for language, group in topics.groupby("language", sort=False):
-        name = sentiment.LANGUAGE_LABELS.get(language, language)
-        text_ = f"In the {name} comments NMF finds {len(group)} topics."
+        name = _WORDS[lang]["language"].get(language, language)
+        text_ = (f"In den Kommentaren auf {name} findet NMF {len(group)} Themen." if de else
+                 f"In the {name} comments NMF finds {len(group)} topics.")
         if group["untagged"].notna().any():
             gaps = group.loc[group["untagged"].ge(50)].head(top)
             if len(gaps):
-                items = "; ".join(f"*{r.terms.split(', ')[0]}* ({r.terms}: {r.share:.0f}% of comments, "
-                                  f"{r.untagged:.0f}% of them without a theme)" for r in gaps.itertuples())
-                text_ += f" Topics most of whose comments no theme covers, candidates for the taxonomy: {items}."
+                items = "; ".join((f"*{r.terms.split(', ')[0]}* ({r.terms}: {pct(r.share)} der Kommentare, davon "
+                                   f"{pct(r.untagged)} ohne Thema)") if de else
+                                  (f"*{r.terms.split(', ')[0]}* ({r.terms}: {pct(r.share)} of comments, "
+                                   f"{pct(r.untagged)} of them without a theme)") for r in gaps.itertuples())
+                text_ += (f" Themen, deren Kommentare meist kein Taxonomie-Thema trägt, Kandidaten für die Taxonomie: "
+                          f"{items}." if de else
+                          f" Topics most of whose comments no theme covers, candidates for the taxonomy: {items}.")
             else:
-                text_ += " Every topic is mostly covered by a theme of the taxonomy."
+                text_ += (" Jedes Thema wird größtenteils von einem Thema der Taxonomie abgedeckt." if de else
+                          " Every topic is mostly covered by a theme of the taxonomy.")
         parts.append(text_)
     return " ".join(parts)
 
 
-def describe_coverage(tags: pd.DataFrame) -> str:
+def describe_coverage(tags: pd.DataFrame, *, lang: str = "en") -> str:
     """One sentence: how many of the tagged (German and English) comments mention no theme."""
-    tagged = tags.notna().all(axis=1)
+    tagged, de = tags.notna().all(axis=1), lang == "de"
     if not tagged.any():
-        return "No German or English comment to tag with a theme."
+        return ("Kein deutscher oder englischer Kommentar, dem ein Thema zugeordnet werden kann." if de else
+                "No German or English comment to tag with a theme.")
     untagged = int((tagged & ~tags.fillna(False).astype(bool).any(axis=1)).sum())
-    return (f"{untagged:,} of {int(tagged.sum()):,} German and English comments ({100 * untagged / tagged.sum():.1f}%) "
-            "mention no theme.")
+    n, total = locale.format_number(untagged, lang), locale.format_number(int(tagged.sum()), lang)
+    share = locale.format_percent(untagged / tagged.sum(), lang)
+    return (f"{n} von {total} deutschen und englischen Kommentaren ({share}) nennen kein Thema." if de else
+            f"{n} of {total} German and English comments ({share}) mention no theme.")

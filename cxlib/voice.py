@@ -1,29 +1,35 @@
-"""Voice of the customer (stage 02_feedback): which KPIs and cuts the feedback supports, in words.
+"""Voice of the customer (stage 02_feedback): the answers and comments a report reads, the KPIs and
+cuts they support, their tables and sentences in English or German (`lang`).
 
-The statistics come from `metrics`; this module decides what the data can show and says it.
-A function a report section calls raises `schema.Missing` (what is missing, which canonical
-column would enable it) when the data cannot support that section: nobody answered a KPI's
-question, no dates or only one period, one segment only, no comments. Shared inputs come from
-functions that never raise (`available_kpis`, `main_kpi`, `comments`, `answered_span`).
+The statistics come from `metrics`, the text analysis from `text`, `sentiment` and `themes`; this
+module prepares them once (`prepare` -> `Inputs`) and decides what the data can show. A function a
+report section calls raises `schema.Missing` (what is missing, which canonical column would enable
+it) when the data cannot support the section: nobody answered a KPI's question, no dates or one
+period only, one segment only, no comments. The figures are in `voice_figures`.
 
-    kpis = voice.available_kpis(feedback)                   # ["csat"] for a ratings table
-    voice.headline(feedback, "nps")                         # Missing("no NPS answers", enable="feedback.nps ...")
-    voice.kpi_cuts(feedback, ["segment"], kpis)             # Missing("all answers come from one segment (private)")
+    inputs = voice.prepare(tables, names, tax, (stopwords, lexicon), trend_period="month")
+    voice.headline(inputs.feedback, "nps")                  # Missing("no NPS answers", enable="feedback.nps ...")
+    voice.kpi_cuts(inputs.feedback, ["segment"], inputs.kpis)   # Missing("all answers come from one segment (private)")
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from contextlib import suppress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from . import metrics
-from .metrics import DEFINITIONS, KPIS, LABELS, PERIOD
-from .schema import (CES, CHANNEL, COMMENT, CSAT, CSAT_MAX, LANGUAGE, LANGUAGE_NAMES, NPS, REGION, SEGMENT, SURVEY,
-                     TIMESTAMP, TOUCHPOINT, require)
+from . import locale, metrics, sentiment, text, themes
+from .config import Taxonomy
+from .metrics import KPIS, LABELS, PERIOD
+from .privacy import CUSTOMER_NUMBER
+from .schema import (CES, CHANNEL, COMMENT, CSAT, CSAT_MAX, CUSTOMER_ID, LANGUAGE, LANGUAGE_NAMES, NPS, REGION,
+                     SEGMENT, SURVEY, TIMESTAMP, TOUCHPOINT, Missing, require)
 
+CONTACTS = [CUSTOMER_ID, TIMESTAMP, TOUCHPOINT, CHANNEL]     # columns of the events `prepare` reads channels from
 # the canonical column that would let a KPI or a cut be shown
 ENABLE = {
     NPS: "feedback.nps: answers 0-10 to the recommend question",
@@ -38,7 +44,153 @@ SOURCES = {
 NO_KPI = "no NPS, CSAT or CES answers"
 NO_KPI_ENABLE = "feedback.nps, feedback.csat or feedback.ces"
 LANGUAGE_ALIASES = {name: code for code, names in LANGUAGE_NAMES.items() for name in names}
-STATUS = ("significant", "ranked", "not ranked", "small")   # a group's bar in the cut chart
+OVERALL = "overall"     # touchpoint of the overall rating in a ratings table (the other rows rate aspects)
+
+DEFINITIONS = {
+    "en": metrics.DEFINITIONS,
+    "de": {NPS: "NPS = % Promotoren (9–10) − % Kritiker (0–6) auf 0–10, von −100 bis +100; 95-%-Intervall nach "
+                "adjustiertem Wald (+¾ Promotor, +¾ Kritiker, +1½ Passive)",
+           CSAT: "CSAT = % der Antworten in den zwei obersten Punkten ihrer Skala (4–5 auf 1–5, 9–10 auf 0–10); "
+                 "95-%-Wilson-Intervall",
+           CES: "CES = mittlerer Aufwand auf 1–7 (höher = leichter); 95-%-t-Intervall"},
+}
+AXES = {"en": metrics.AXES,
+        "de": {NPS: "NPS (Punkte, −100 bis +100)", CSAT: "CSAT (% in den zwei obersten Punkten)",
+               CES: "CES (Mittel auf 1–7, höher = leichter)"}}
+PERIOD_WORDS = {"en": {"month": "month", "quarter": "quarter", "week": "week", "year": "year"},
+                "de": {"month": "Monat", "quarter": "Quartal", "week": "Woche", "year": "Jahr"}}
+# column labels this stage's tables need beyond the locale files
+COLUMNS = {
+    "en": {"definition": "definition", "macro_f1": "macro-F1", "method": "method", "used": "used", "term": "term",
+           "terms": "top terms", "untagged": "without a theme", "theme_share": "share with that theme (%)",
+           "quote": "quote", "customer_id": "customer (pseudonym)", "nps": "NPS answer", "read": "read for",
+           "detractor_mentions": "mentions by detractors", "promoter_mentions": "mentions by promoters",
+           "nps_group": "NPS group", "negative_n": "negative", "neutral_n": "neutral", "positive_n": "positive",
+           "not_scored": "not scored", "all": "all", "measure": "measure", "reviews": "reviews",
+           "keywords_precision": "keywords: precision", "keywords_recall": "keywords: recall",
+           "keywords_f1": "keywords: F1", "model_precision": "model: precision", "model_recall": "model: recall",
+           "model_f1": "model: F1", "topic": "topic"},
+    "de": {"definition": "Definition", "macro_f1": "Makro-F1", "method": "Methode", "used": "verwendet",
+           "term": "Begriff", "terms": "wichtigste Begriffe", "untagged": "ohne Thema",
+           "theme_share": "Anteil mit diesem Thema (%)", "quote": "Zitat", "customer_id": "Kunde (Pseudonym)",
+           "nps": "NPS-Antwort", "read": "gelesen für", "detractor_mentions": "Nennungen durch Kritiker",
+           "promoter_mentions": "Nennungen durch Promotoren", "nps_group": "NPS-Gruppe", "negative_n": "negativ",
+           "neutral_n": "neutral", "positive_n": "positiv", "not_scored": "nicht bewertet", "all": "gesamt",
+           "measure": "Maß", "reviews": "Bewertungen", "keywords_precision": "Stichwörter: Präzision",
+           "keywords_recall": "Stichwörter: Trefferquote", "keywords_f1": "Stichwörter: F1",
+           "model_precision": "Modell: Präzision", "model_recall": "Modell: Trefferquote", "model_f1": "Modell: F1",
+           "topic": "Thema (NMF)"},
+}
+WORDS = {   # coded values of this stage's tables
+    "en": {"language": {"de": "German", "en": "English", "other": "other", "all": "all"},
+           "nps_group": {"detractor": "detractors", "passive": "passives", "promoter": "promoters",
+                         "none": "no NPS answer", "all": "all"},
+           "sentiment": {"negative": "negative", "neutral": "neutral", "positive": "positive"},
+           "method": {**sentiment.METHODS, "keywords": "keywords", "model": "trained model"},
+           "read": {True: "themes and sentiment", False: "counted only"}, "none": "(none)", "missing": "n/a"},
+    "de": {"language": {"de": "Deutsch", "en": "Englisch", "other": "andere", "all": "alle"},
+           "nps_group": {"detractor": "Kritiker", "passive": "Passive", "promoter": "Promotoren",
+                         "none": "ohne NPS-Antwort", "all": "alle"},
+           "sentiment": {"negative": "negativ", "neutral": "neutral", "positive": "positiv"},
+           "method": {"learned": "gelerntes Modell", "word lists": "Wortlisten",
+                      "majority": "immer die häufigste Klasse", "keywords": "Stichwörter", "model": "trainiertes Modell"},
+           "read": {True: "Themen und Stimmung", False: "nur gezählt"}, "none": "(keine Angabe)", "missing": "k. A."},
+}
+
+
+# --- inputs ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Inputs:
+    """What every section of the stage reads, prepared once by `prepare`."""
+
+    answers: pd.DataFrame           # every answer of the selection (with customers, channel, period)
+    feedback: pd.DataFrame          # the answers the KPIs are read from (`overall_answers`)
+    kpis: list                      # the KPIs someone answered (`available_kpis`)
+    kpi: str                        # the KPI the figures show (`main_kpi`)
+    comments: pd.DataFrame          # answers with a comment
+    language: pd.Series             # language per comment: de / en / other
+    learned: dict                   # `sentiment.learn`
+    theme_model: dict               # `themes.learn_themes`; its tags are the comments' themes
+    taxonomy: Taxonomy
+    stopwords: dict
+    lexicon: dict
+    scrub: dict                     # names and customer_number pattern to mask in quotes and terms
+    selection: dict = field(default_factory=dict)     # filters, start, end, trend_period
+
+    @property
+    def tags(self) -> pd.DataFrame:
+        return self.theme_model["tags"]
+
+    @property
+    def category(self) -> pd.Series:
+        return metrics.nps_category(self.comments[NPS]) if NPS in self.comments.columns else \
+            pd.Series(None, index=self.comments.index, dtype="object")
+
+
+def prepare(tables: Mapping[str, pd.DataFrame | None], taxonomy: Taxonomy, word_lists: tuple[dict, dict], *,
+            filters: Mapping | None = None,
+            start: str = "", end: str = "", trend_period: str = "month", channel_window_days: float = 30,
+            customer_number: str | None = CUSTOMER_NUMBER) -> Inputs:
+    """The stage's `Inputs` from the processed `tables` (feedback, customers, events with `CONTACTS`,
+    reidentification with pii_name, labels or None):
+    answers with their customers' attributes, the channel of a contact at their touchpoint within
+    `channel_window_days` before, their `trend_period` ('month', 'quarter'), filtered by `filters`
+    (column -> value or list; '' = all) and `start`/`end`; the comments' language, sentiment
+    (`sentiment.learn`, from scores or labels) and themes (`themes.learn_themes`). The CRM names
+    and `customer_number` are only used to mask personal data in quotes and terms."""
+    stopwords, lexicon = word_lists
+    labels, reidentification = tables.get("labels"), tables.get("reidentification")
+    names = reidentification["pii_name"] if reidentification is not None and "pii_name" in reidentification else None
+    filters = dict(filters or {})
+    answers = (metrics.with_customers(tables["feedback"], tables["customers"])
+               .pipe(metrics.with_contact_channel, tables["events"], within_days=channel_window_days)
+               .pipe(metrics.add_period, trend_period)
+               .pipe(metrics.filter_feedback, filters, start=start, end=end))
+    feedback = overall_answers(answers, touchpoint=filters.get(TOUCHPOINT) or "")
+    found = comments(feedback)
+    language = comment_languages(found, text.detect_language(found[COMMENT], stopwords, lexicon=lexicon))
+    learned = sentiment.learn(found[COMMENT], language, sentiment.training_classes(found, labels, lexicon), lexicon)
+    model = themes.learn_themes(found[COMMENT], language, themes.theme_truth(found, labels, list(taxonomy.themes())),
+                                text.tag_themes(found[COMMENT], taxonomy, languages=language))
+    kpis = available_kpis(feedback)
+    return Inputs(answers=answers, feedback=feedback, kpis=kpis, kpi=main_kpi(kpis), comments=found, language=language,
+                  learned=learned, theme_model=model, taxonomy=taxonomy, stopwords=stopwords, lexicon=lexicon,
+                  scrub={"names": names, "customer_number": customer_number},
+                  selection={**filters, "start": start, "end": end, "trend_period": trend_period})
+
+
+def setup_record(inputs: Inputs, *, group_by: Sequence[str]) -> dict:
+    """The first entries of results.json `feedback`: kpis, their definitions, group_by, period
+    (first and last answer), filters, and what `prepare` measured where the data has it: comments
+    (`comments_record`), sentiment_quality and theme_model."""
+    chosen = {k: v for k, v in inputs.selection.items() if k != "trend_period"}
+    record = {"kpis": inputs.kpis, "definitions": {k: metrics.DEFINITIONS[k] for k in inputs.kpis},
+              "group_by": list(group_by), "period": answered_period(inputs.feedback), "filters": chosen}
+    for entry in (comments_record, sentiment_quality_record, theme_model_record):
+        with suppress(Missing):
+            record |= entry(inputs)
+    return record
+
+
+def setup_table(inputs: Inputs, *, group_by: Sequence[str], min_n: int, lang: str = "en") -> dict:
+    """What was analysed, for `report.parameters_table`: answers, first and last day, KPIs
+    answered, the selection, group_by, trend_period and min_answers."""
+    span, de = answered_span(inputs.feedback), lang == "de"
+    every = "alle" if de else "all"
+    chosen = {k: (v or every) for k, v in inputs.selection.items() if k not in ("start", "end", "trend_period")}
+    return {("Antworten" if de else "responses"): span["responses"], ("von" if de else "from"): span["from"],
+            ("bis" if de else "to"): span["to"],
+            ("beantwortete Kennzahlen" if de else "KPIs answered"): ", ".join(LABELS[k] for k in inputs.kpis) or "–",
+            **chosen, "group_by": list(group_by), "trend_period": inputs.selection.get("trend_period"),
+            "min_answers": min_n}
+
+
+def describe_definitions(inputs: Inputs, *, lang: str = "en") -> str:
+    """The definitions of the KPIs answered, one bullet each, for the closing 'How this was measured'."""
+    if not inputs.kpis:
+        return ""
+    head = "**Definitionen.**" if lang == "de" else "**Definitions.**"
+    return head + "\n\n" + "\n".join(f"- {DEFINITIONS[lang][k]}" for k in inputs.kpis)
 
 
 # --- what the data supports (never raise) ----------------------------------------------------
@@ -64,9 +216,6 @@ def comments(feedback: pd.DataFrame, *, col_comment: str = COMMENT) -> pd.DataFr
     return feedback.loc[feedback[col_comment].astype("str").str.strip().str.len().fillna(0).gt(0).to_numpy()]
 
 
-OVERALL = "overall"     # touchpoint of the overall rating in a ratings table (the other rows rate aspects)
-
-
 def overall_answers(feedback: pd.DataFrame, *, touchpoint: str = "", col_touchpoint: str = TOUCHPOINT) -> pd.DataFrame:
     """The answers the KPIs are read from: in a ratings table (rows with touchpoint 'overall' beside
     rows rating aspects: price, quality, ...) only the overall ratings, since a KPI over every aspect
@@ -80,14 +229,20 @@ def overall_answers(feedback: pd.DataFrame, *, touchpoint: str = "", col_touchpo
     return feedback.loc[overall] if overall.any() else feedback
 
 
-def describe_overall(answers: pd.DataFrame, kept: pd.DataFrame, *, col_touchpoint: str = TOUCHPOINT) -> str:
+def describe_overall(answers: pd.DataFrame, kept: pd.DataFrame, *, col_touchpoint: str = TOUCHPOINT,
+                     lang: str = "en") -> str:
     """One sentence when `overall_answers` kept only the overall ratings of `answers`: how many, and
     how many aspect ratings stay out of the KPIs ('' when all answers are kept)."""
     if len(kept) == len(answers):
         return ""
     aspects = answers.loc[~answers.index.isin(kept.index), col_touchpoint].dropna().nunique()
+    n_kept, n_out = _n(len(kept), lang), _n(len(answers) - len(kept), lang)
+    if lang == "de":
+        return (f"Die Daten bewerten {aspects} Aspekt(e) neben dem Gesamteindruck: die Kennzahlen unten stammen aus den "
+                f"{n_kept} Gesamtbewertungen; die {n_out} Aspektbewertungen bleiben hier außen vor (die Momente der "
+                "Wahrheit gewichten sie als Treiber der Gesamtbewertung).")
     return (f"The data rate {aspects} aspect(s) besides the overall experience: the KPIs below are read from the "
-            f"{len(kept):,} overall ratings; the {len(answers) - len(kept):,} aspect ratings are left out here "
+            f"{n_kept} overall ratings; the {n_out} aspect ratings are left out here "
             "(the moments-of-truth stage weighs the aspects as drivers of the overall rating).")
 
 
@@ -138,23 +293,48 @@ def headline(feedback: pd.DataFrame, kpi: str, *, confidence: float = 0.95) -> d
     return metrics.kpi_estimate(feedback[kpi], kpi, scale_max=scale, confidence=confidence)
 
 
-def headline_table(results: dict) -> pd.DataFrame:
-    """The KPIs among the keys of `results` (each {value, ci_low, ci_high, n}) as a table a reader
-    reads: KPI, answers, value, 95% interval, definition; numbers as text at the KPI's precision.
-    Raises Missing when none is there."""
+def headline_table(results: Mapping, lang: str = "en") -> pd.DataFrame:
+    """The KPIs among the keys of `results` (each {value, ci_low, ci_high, n}) as a report shows
+    them: KPI, answers, value, interval from, interval to (at the KPI's precision; '–' without an
+    interval). Raises Missing when none is there."""
     require(any(k in results for k in KPIS), NO_KPI, enable=NO_KPI_ENABLE)
-    rows = [{"KPI": LABELS[k], "answers": f"{results[k]['n']:,}", "value": _fmt(results[k]["value"], k),
-             "95% interval": _interval(results[k], k), "definition": DEFINITIONS[k]}
-            for k in KPIS if k in results]
-    return pd.DataFrame(rows, columns=["KPI", "answers", "value", "95% interval", "definition"])
+    rows = pd.DataFrame([{"kpi": k, **{c: results[k].get(c) for c in ("n", "value", "ci_low", "ci_high")}}
+                         for k in KPIS if k in results])
+    return locale.display_table(rows, lang)
 
 
-def describe_headline(results: dict, *, min_n: int = 100) -> str:
-    """Sentences on the KPIs among the keys of `results` (see `describe_estimate`)."""
+def describe_headline(results: Mapping, inputs: Inputs | None = None, *, min_n: int = 100, lang: str = "en") -> str:
+    """Sentences on the KPIs among the keys of `results` (see `describe_estimate`), after the one on
+    the overall ratings of a ratings table (`describe_overall`, with `inputs`)."""
     present = [k for k in KPIS if k in results]
+    overall = describe_overall(inputs.answers, inputs.feedback, lang=lang) if inputs is not None else ""
     if not present:
-        return f"The selection holds {NO_KPI}."
-    return " ".join(describe_estimate(results[k], k, min_n=min_n) for k in present)
+        return ("Die Auswahl enthält keine NPS-, CSAT- oder CES-Antworten." if lang == "de"
+                else f"The selection holds {NO_KPI}.")
+    return " ".join([overall] * bool(overall) + [describe_estimate(results[k], k, min_n=min_n, lang=lang) for k in present])
+
+
+def describe_estimate(est: Mapping, kpi: str = NPS, *, min_n: int = 100, lang: str = "en") -> str:
+    """One sentence on a KPI estimate: value, interval, n, and a warning when n < min_n.
+
+        describe_estimate({"value": -15, "ci_low": -31.0, "ci_high": 1.8, "n": 100}, "nps")
+        -> 'NPS is -15.0 (95% interval -31.0 to +1.8, n = 100).'
+    """
+    label, de = LABELS[kpi], lang == "de"
+    if not est.get("n"):
+        return f"Keine {label}-Antworten in der Auswahl." if de else f"No {label} answers in the selection."
+    value, n = _fmt(est["value"], kpi, lang), _n(est["n"], lang)
+    if _missing(est.get("ci_low")) or _missing(est.get("ci_high")):
+        sentence = (f"Der {label} beträgt {value} (n = {n}: zu wenige Antworten für ein Intervall)." if de else
+                    f"{label} is {value} (n = {n}: too few answers for an interval).")
+    else:
+        low, high = _fmt(est["ci_low"], kpi, lang), _fmt(est["ci_high"], kpi, lang)
+        sentence = (f"Der {label} beträgt {value} (95-%-Intervall {low} bis {high}, n = {n})." if de else
+                    f"{label} is {value} (95% interval {low} to {high}, n = {n}).")
+    if est["n"] < min_n:
+        sentence += (f" Mit weniger als {min_n} Antworten ist das nur ein Hinweis." if de else
+                     f" With fewer than {min_n} answers this is indicative only.")
+    return sentence
 
 
 # --- cuts by group -----------------------------------------------------------------------------
@@ -167,10 +347,14 @@ def _scored(feedback: pd.DataFrame, kpis: Sequence[str]) -> pd.DataFrame:
     return feedback.loc[feedback[list(kpis)].notna().any(axis=1).to_numpy()]
 
 
+def _list(by) -> list[str]:
+    return [by] if isinstance(by, str) else list(by)
+
+
 def check_cut(feedback: pd.DataFrame, by: Sequence[str], kpis: Sequence[str]) -> None:
     """Raise Missing unless the answers to `kpis` fall into two or more known groups of `by`
     (a column absent or empty, or one value only: one segment is no comparison)."""
-    by = [by] if isinstance(by, str) else list(by)
+    by = _list(by)
     require(by, "no column to cut by", enable="the parameter group_by")
     scored = _scored(feedback, kpis)
     for col in by:
@@ -186,53 +370,84 @@ def kpi_cuts(feedback: pd.DataFrame, by: Sequence[str], kpis: Sequence[str], *, 
              confidence: float = 0.95, alpha: float = 0.05) -> dict[str, pd.DataFrame]:
     """{kpi: metrics.kpi_by table} for each of `kpis` cut by `by`; raises Missing when the cut is
     not possible (`check_cut`)."""
-    by = [by] if isinstance(by, str) else list(by)
+    by = _list(by)
     check_cut(feedback, by, kpis)
     return {k: metrics.kpi_by(feedback, by, kpi=k, min_n=min_n, confidence=confidence, alpha=alpha) for k in kpis}
 
 
-def cut_chart(table: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
-    """Bars of a `kpi_by` table, lowest value first: group (label), n, value, err_low, err_high
-    (distances to the interval bounds, never negative; 0 without an interval) and status:
-    'significant' (differs from the rest), 'ranked', 'not ranked' (no recorded value) or 'small'
-    (fewer than min_n answers: greyed)."""
-    by = [by] if isinstance(by, str) else list(by)
-    status = np.select([table["small"], table["significant"], table["rank"].notna()],
-                       ["small", "significant", "ranked"], default="not ranked")
-    return (table.assign(group=_group_names(table, by), status=status,
-                         err_low=(table["value"] - table["ci_low"]).clip(lower=0).fillna(0),
-                         err_high=(table["ci_high"] - table["value"]).clip(lower=0).fillna(0))
-            .sort_values("value", kind="mergesort")
-            .loc[:, ["group", "n", "value", "err_low", "err_high", "status"]].reset_index(drop=True))
+def cuts_record(cuts: Mapping[str, pd.DataFrame]) -> dict:
+    """results.json entries of the cuts: `by_segment` (the main KPI's rows, the first of `cuts`, with
+    a kpi column) and `by_group` ({kpi: rows}); p-values before correction left out."""
+    kpi = next(iter(cuts))
+    return {"by_segment": cuts[kpi].drop(columns=["p_value"]).assign(kpi=kpi),
+            "by_group": {k: table.drop(columns=["p_value"]) for k, table in cuts.items()}}
 
 
-def cut_title(table: pd.DataFrame, by: Sequence[str], kpi: str) -> str:
-    """Title of the cut chart that states the finding."""
-    by = [by] if isinstance(by, str) else list(by)
-    label, names = LABELS[kpi], _group_names(table, by)
-    ranked = table.loc[table["rank"].notna()].sort_values("value", kind="mergesort")
-    if len(ranked) < 2:
-        return f"{label} by {' / '.join(by)}: fewer than two groups are large enough to compare"
-    low, high = ranked.index[0], ranked.index[-1]
-    return (f"{label} by {' / '.join(by)}: {int(table['significant'].sum())} of {len(ranked)} groups differ "
-            f"significantly from the rest\nfrom {_fmt(table.loc[low, 'value'], kpi)} ({names[low]}) to "
-            f"{_fmt(table.loc[high, 'value'], kpi)} ({names[high]})")
+def cut_table(cuts: Mapping[str, pd.DataFrame], by: Sequence[str], lang: str = "en") -> pd.DataFrame:
+    """The `kpi_cuts` tables stacked as a report shows them: KPI, the group columns, answers, value,
+    interval, difference to the rest, adjusted p-value, significant, rank, too few answers."""
+    by = _list(by)
+    cols = ["kpi", *by, "n", "value", "ci_low", "ci_high", "diff_vs_rest", "p_adjusted", "significant", "rank", "small"]
+    parts = [t.assign(kpi=k) for k, t in cuts.items()]
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+    table = table.assign(**{c: table[c].astype("object").where(table[c].notna(), WORDS[lang]["none"]) for c in by})
+    return locale.display_table(table, lang, columns=cols, kinds={"rank": "count"})
 
 
-def cut_table(cuts: dict[str, pd.DataFrame], by: Sequence[str]) -> pd.DataFrame:
-    """The `kpi_cuts` tables stacked for reading: KPI, the group columns, answers, value, 95% low,
-    95% high, vs rest, p adjusted, significant, rank, small; rounded to the KPI's precision."""
-    by = [by] if isinstance(by, str) else list(by)
-    names = {"n": "answers", "ci_low": "95% low", "ci_high": "95% high", "diff_vs_rest": "vs rest",
-             "p_adjusted": "p adjusted"}
-    parts = [t.drop(columns=["p_value"]).round({"value": _digits(k), "ci_low": _digits(k), "ci_high": _digits(k),
-                                                 "diff_vs_rest": _digits(k), "p_adjusted": 3})
-             .assign(KPI=LABELS[k]) for k, t in cuts.items()]
-    cols = ["KPI", *by, "answers", "value", "95% low", "95% high", "vs rest", "p adjusted", "significant", "rank", "small"]
-    if not parts:
-        return pd.DataFrame(columns=cols)
-    table = pd.concat(parts, ignore_index=True).rename(columns=names)
-    return _readable(table.assign(**{c: table[c].astype("str").fillna("(none)") for c in by}).loc[:, cols])
+def group_names(table: pd.DataFrame, by: Sequence[str], lang: str = "en") -> pd.Series:
+    """'north / private' per row of a grouped table; a missing value reads '(none)'."""
+    parts = [table[c].astype("object").where(table[c].notna(), WORDS[lang]["none"]).astype("str") for c in _list(by)]
+    return parts[0].str.cat(parts[1:], sep=" / ") if len(parts) > 1 else parts[0]
+
+
+def describe_groups(cuts: Mapping[str, pd.DataFrame], by: Sequence[str], *, min_n: int = 100, lang: str = "en") -> str:
+    """Markdown sentences on the main KPI's `kpi_by` table (the first of `cuts`, {kpi: table}): best
+    and worst of the groups large enough, which differ significantly from the rest (after
+    Benjamini-Hochberg), and which groups are too small."""
+    kpi, table = next(iter(cuts.items()))
+    label, de = LABELS[kpi], lang == "de"
+    names = group_names(table, by, lang)
+    large = table.loc[~table["small"] & table["rank"].notna()].sort_values("value", ascending=False)
+    unknown = table.loc[~table["small"] & table["rank"].isna()]
+    small = table.loc[table["small"]]
+    fmt = lambda row: _fmt(row["value"], kpi, lang)  # noqa: E731
+    parts = []
+    if len(large) >= 2:
+        top, low = large.iloc[0], large.iloc[-1]
+        parts.append(f"Von {len(large)} Gruppen mit mindestens {min_n} Antworten hat **{names[top.name]}** den höchsten "
+                     f"{label} ({fmt(top)}, n = {_n(top['n'], lang)}) und **{names[low.name]}** den niedrigsten "
+                     f"({fmt(low)}, n = {_n(low['n'], lang)})." if de else
+                     f"Of {len(large)} groups with at least {min_n} answers, **{names[top.name]}** has the highest "
+                     f"{label} ({fmt(top)}, n = {_n(top['n'], lang)}) and **{names[low.name]}** the lowest "
+                     f"({fmt(low)}, n = {_n(low['n'], lang)}).")
+    elif len(large) == 1:
+        only = large.iloc[0]
+        parts.append(f"Nur **{names[only.name]}** hat mindestens {min_n} Antworten ({label} {fmt(only)}): keine Gruppe "
+                     "erhält einen Rang." if de else
+                     f"Only **{names[only.name]}** has at least {min_n} answers ({label} {fmt(only)}): no group is ranked.")
+    else:
+        parts.append(f"Keine Gruppe hat {min_n} oder mehr Antworten: keine wird verglichen oder gereiht." if de else
+                     f"No group has {min_n} answers or more: no group is compared or ranked.")
+    sig = table.loc[~table["small"] & table["significant"]]
+    if len(sig):
+        rest = "zum Rest" if de else "vs the rest"
+        items = ", ".join(f"{names[i]} ({_fmt_diff(sig.loc[i, 'diff_vs_rest'], kpi, lang)} {rest})" for i in sig.index)
+        parts.append(f"Signifikant anders als der Rest der Stichprobe (Benjamini-Hochberg, 5 % FDR): {items}." if de else
+                     f"Significantly different from the rest of the sample (Benjamini-Hochberg, 5% FDR): {items}.")
+    elif len(large) >= 2:
+        parts.append("Nach Korrektur für die vielen Vergleiche unterscheidet sich keine Gruppe signifikant vom Rest."
+                     if de else "No group differs significantly from the rest of the sample after correcting for "
+                     "multiple comparisons.")
+    if len(unknown):
+        listed, n = ", ".join(names[unknown.index]), _n(unknown["n"].sum(), lang)
+        parts.append(f"Antworten ohne erfassten Wert ({listed}, n = {n}) werden gezeigt, aber nicht gereiht." if de else
+                     f"Answers without a recorded value ({listed}, n = {n}) are shown but not ranked.")
+    if len(small):
+        listed = ", ".join(names[small.index[:8]]) + (" ..." if len(small) > 8 else "")
+        parts.append(f"{len(small)} Gruppe(n) haben weniger als {min_n} Antworten und sind grau, ohne Rang: {listed}."
+                     if de else f"{len(small)} group(s) have fewer than {min_n} answers and are shown greyed, "
+                     f"not ranked: {listed}.")
+    return " ".join(parts)
 
 
 # --- over time -------------------------------------------------------------------------------
@@ -255,34 +470,55 @@ def kpi_trends(feedback: pd.DataFrame, kpis: Sequence[str], *, period: str = "mo
             for k in kpis}
 
 
-def trend_title(trend: pd.DataFrame, kpi: str, period: str = "month") -> str:
-    """Title of the trend chart that states the finding."""
-    changes = int(trend["significant"].sum())
-    if changes:
-        return f"{LABELS[kpi]} per {period}: {changes} significant change(s) between consecutive {period}s"
-    return f"{LABELS[kpi]} per {period} moves within sampling noise: no significant change"
+def trend_table(trends: Mapping[str, pd.DataFrame], lang: str = "en") -> pd.DataFrame:
+    """The main KPI's trend (the first of `trends`; all are in results.json) as a report shows it:
+    period, answers, value, interval, change to the previous period, adjusted p-value, significant,
+    too few answers."""
+    cols = [PERIOD, "n", "value", "ci_low", "ci_high", "change", "p_adjusted", "significant", "small"]
+    return locale.display_table(trend_record(dict([next(iter(trends.items()))])), lang, columns=cols)
 
 
-def trend_table(trends: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """The `kpi_trends` tables stacked for reading: KPI, period, answers, value, 95% low, 95% high,
-    change, p adjusted, significant, small; rounded to the KPI's precision."""
-    cols = ["KPI", PERIOD, "answers", "value", "95% low", "95% high", "change", "p adjusted", "significant", "small"]
-    parts = [t.round({"value": _digits(k), "ci_low": _digits(k), "ci_high": _digits(k), "change": _digits(k),
-                      "p_adjusted": 3}).assign(KPI=LABELS[k]) for k, t in trends.items()]
-    if not parts:
-        return pd.DataFrame(columns=cols)
-    return _readable(pd.concat(parts, ignore_index=True)
-                     .rename(columns={"n": "answers", "ci_low": "95% low", "ci_high": "95% high", "p_adjusted": "p adjusted"})
-                     .loc[:, cols])
-
-
-def trend_record(trends: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def trend_record(trends: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """The `kpi_trends` tables stacked for results.json (`feedback.trend`): kpi, period, n, value,
     ci_low, ci_high, change, change_low, change_high, p_value, p_adjusted, significant, small."""
     cols = ["kpi", PERIOD, "n", "value", "ci_low", "ci_high", "change", "change_low", "change_high", "p_value",
             "p_adjusted", "significant", "small"]
     parts = [t.assign(kpi=k) for k, t in trends.items()]
     return pd.concat(parts, ignore_index=True).loc[:, cols] if parts else pd.DataFrame(columns=cols)
+
+
+def describe_trend(trends: Mapping[str, pd.DataFrame], *, lang: str = "en") -> str:
+    """Markdown sentences on the main KPI's `kpi_trend` table (the first of `trends`, {kpi: table}):
+    first and last period with at least `min_n` answers (all periods when none has), and the
+    changes that are significant (the others are called noise)."""
+    kpi, trend = next(iter(trends.items()))
+    label, de = LABELS[kpi], lang == "de"
+    if trend.empty:
+        return f"Keine datierten {label}-Antworten in der Auswahl." if de else f"No dated {label} answers in the selection."
+    large = trend.loc[~trend["small"]] if (~trend["small"]).any() else trend
+    first, last = large.iloc[0], large.iloc[-1]
+    when = lambda row: locale.format_period(row[PERIOD], lang)  # noqa: E731
+    at = lambda row: f"{_fmt(row['value'], kpi, lang)} {'im' if de else 'in'} {when(row)} (n = {_n(row['n'], lang)})"  # noqa: E731
+    if len(large) == 1:
+        sentence = f"Der {label} lag bei {at(first)}." if de else f"{label} was {at(first)}."
+    else:
+        sentence = (f"Der {label} ging von {at(first)} auf {at(last)}." if de else
+                    f"{label} went from {at(first)} to {at(last)}.")
+    sig = trend.loc[trend["significant"]]
+    if len(sig):
+        before = "zur Vorperiode" if de else "vs the period before"
+        moves = ", ".join(f"{when(r)} ({_fmt_diff(r['change'], kpi, lang)} {before})" for _, r in sig.iterrows())
+        sentence += (f" Signifikante Veränderungen zur Vorperiode: {moves}." if de else
+                     f" Significant changes against the previous period: {moves}.")
+    elif (~trend["small"]).sum() >= 2:
+        sentence += (" Keine Veränderung zwischen aufeinanderfolgenden Perioden ist signifikant: das Auf und Ab liegt im "
+                     "Rauschen der Stichprobe." if de else " No change between consecutive periods is significant: the "
+                     "ups and downs are within sampling noise.")
+    small = int(trend["small"].sum())
+    if small:
+        sentence += (f" {small} Periode(n) haben zu wenige Antworten für einen Vergleich." if de else
+                     f" {small} period(s) have too few answers to be compared.")
+    return sentence
 
 
 def word_of_mouth(feedback: pd.DataFrame, *, period: str = "month", min_n: int = 100,
@@ -295,15 +531,6 @@ def word_of_mouth(feedback: pd.DataFrame, *, period: str = "month", min_n: int =
     return metrics.word_of_mouth(feedback, period=period, min_n=min_n, confidence=confidence)
 
 
-def word_of_mouth_title(wom: pd.DataFrame) -> str:
-    """Title of the word-of-mouth chart: promoter and detractor shares of the first and last period
-    with at least min_n answers (all periods when none has)."""
-    ends = wom.loc[~wom["small"]] if (~wom["small"]).any() else wom
-    first, last = ends.iloc[0], ends.iloc[-1]
-    return (f"Promoters {first['promoters']:.0f}% → {last['promoters']:.0f}%, detractors {first['detractors']:.0f}% → "
-            f"{last['detractors']:.0f}% ({first[PERIOD]} to {last[PERIOD]})")
-
-
 # --- sample size -----------------------------------------------------------------------------
 def sample_size_plan(feedback: pd.DataFrame, by: Sequence[str], kpi: str, *, margin: float = 5.0,
                      min_n: int = 100, confidence: float = 0.95) -> dict:
@@ -312,7 +539,7 @@ def sample_size_plan(feedback: pd.DataFrame, by: Sequence[str], kpi: str, *, mar
     values) below `min_n`: {kpi, margin, needed, min_n, groups (count), small: DataFrame *by, n,
     missing}. Raises Missing when neither NPS nor CSAT was answered (a margin in points means
     nothing for CES)."""
-    by = [by] if isinstance(by, str) else list(by)
+    by = _list(by)
     require(kpi in (NPS, CSAT) and kpi in available_kpis(feedback),
             "no NPS or CSAT answers to plan a margin in points for", enable=f"{ENABLE[NPS]}; or {ENABLE[CSAT]}")
     if kpi == NPS:
@@ -330,92 +557,76 @@ def sample_size_plan(feedback: pd.DataFrame, by: Sequence[str], kpi: str, *, mar
     return {"kpi": kpi, "margin": margin, "needed": needed, "min_n": min_n, "groups": len(groups), "small": small}
 
 
-def describe_sample_size(plan: dict, by: Sequence[str]) -> str:
+def sample_size_record(inputs: Inputs, by: Sequence[str], *, margin: float = 5.0, min_n: int = 100) -> dict:
+    """results.json entry `sample_size`: the `sample_size_plan` of the main KPI."""
+    return {"sample_size": sample_size_plan(inputs.feedback, by, inputs.kpi, margin=margin, min_n=min_n)}
+
+
+def describe_sample_size(plan: Mapping, by: Sequence[str], *, lang: str = "en") -> str:
     """Sentences on a `sample_size_plan`: answers needed and which groups fall short by how many."""
-    by = [by] if isinstance(by, str) else list(by)
-    kpi = plan["kpi"]
-    subject = f"An {LABELS[kpi]} within ±{plan['margin']:g} points" if kpi == NPS else \
-        f"A {LABELS[kpi]} within ±{plan['margin']:g} percentage points"
-    text = f"{subject} needs about **{plan['needed']:,} answers** per group."
+    by, kpi, de = _list(by), plan["kpi"], lang == "de"
+    margin, needed = locale.format_number(plan["margin"], lang), _n(plan["needed"], lang)
+    unit = ("Punkte" if kpi == NPS else "Prozentpunkte") if de else ("points" if kpi == NPS else "percentage points")
+    sentence = (f"Ein {LABELS[kpi]} auf ±{margin} {unit} genau braucht etwa **{needed} Antworten** je Gruppe." if de else
+                f"{'An' if kpi == NPS else 'A'} {LABELS[kpi]} within ±{margin} {unit} needs about **{needed} answers** "
+                "per group.")
     small = plan["small"]
     if not plan["groups"]:
-        return text
+        return sentence
     if small.empty:
-        return text + f" Every group of {' / '.join(by)} has at least `min_n` = {plan['min_n']} answers."
-    names = _group_names(small, by)
-    items = ", ".join(f"{names[i]} (n = {int(small.loc[i, 'n']):,}, {int(small.loc[i, 'missing']):,} more needed)"
-                      for i in small.index[:8])
-    return text + (f" {len(small)} group(s) have fewer than `min_n` = {plan['min_n']} answers: {items}"
-                   f"{' ...' if len(small) > 8 else ''}.")
+        return sentence + (f" Jede Gruppe von {' / '.join(by)} hat mindestens `min_answers` = {plan['min_n']} Antworten."
+                           if de else f" Every group of {' / '.join(by)} has at least `min_answers` = {plan['min_n']} "
+                           "answers.")
+    names = group_names(small, by, lang)
+    more = "weitere nötig" if de else "more needed"
+    items = ", ".join(f"{names[i]} (n = {_n(small.loc[i, 'n'], lang)}, {_n(small.loc[i, 'missing'], lang)} {more})"
+                      for i in small.index[:8]) + (" ..." if len(small) > 8 else "")
+    return sentence + (f" {len(small)} Gruppe(n) haben weniger als `min_answers` = {plan['min_n']} Antworten: {items}."
+                       if de else f" {len(small)} group(s) have fewer than `min_answers` = {plan['min_n']} answers: "
+                       f"{items}.")
 
 
-# --- guards of the comment sections --------------------------------------------------------------
+# --- findings ------------------------------------------------------------------------------------
+def describe_findings(results: Mapping, inputs: Inputs, *, group_by: Sequence[str], min_n: int = 100,
+                      lang: str = "en") -> str:
+    """The findings a manager reads first, as Markdown bullets from what the sections recorded in
+    `results`: the main KPI with its interval, the groups that differ significantly, the trend,
+    the theme detractors raise most, and the comments' sentiment with how well it was measured
+    (only when the sentiment beats always answering the most frequent class)."""
+    kpi, de = inputs.kpi, lang == "de"
+    points = []
+    if kpi in results:
+        points.append(describe_estimate(results[kpi], kpi, min_n=min_n, lang=lang))
+    cut = results.get("by_segment")
+    if isinstance(cut, pd.DataFrame) and len(cut):
+        names = group_names(cut, group_by, lang)
+        sig = cut.loc[~cut["small"] & cut["significant"]].sort_values("diff_vs_rest", kind="mergesort")
+        rest = "zum Rest" if de else "vs the rest"
+        if len(sig):
+            items = ", ".join(f"**{names[i]}** {_fmt(sig.loc[i, 'value'], kpi, lang)} "
+                              f"({_fmt_diff(sig.loc[i, 'diff_vs_rest'], kpi, lang)} {rest})" for i in sig.index)
+            points.append(f"Signifikant anders als der Rest: {items}." if de else
+                          f"Significantly different from the rest: {items}.")
+        else:
+            points.append(f"Keine Gruppe nach {' / '.join(_list(group_by))} unterscheidet sich signifikant im {LABELS[kpi]}."
+                          if de else f"No {' / '.join(_list(group_by))} differs significantly in {LABELS[kpi]}.")
+    trend = results.get("trend")
+    if isinstance(trend, pd.DataFrame) and trend["kpi"].eq(kpi).any():
+        points.append(describe_trend({kpi: trend.loc[trend["kpi"].eq(kpi)].reset_index(drop=True)}, lang=lang))
+    gap = results.get("themes")
+    if isinstance(gap, pd.DataFrame) and len(gap):
+        points.append(text.describe_themes(gap, top=2, lang=lang))
+    if sentiment.trusted(inputs.learned):
+        points.append(describe_sentiment(inputs, lang=lang) + " " + describe_sentiment_quality(inputs.learned, lang=lang))
+    if not points:
+        return "Die Daten tragen keine Befunde." if de else "The data support no finding."
+    return ("**Befunde**" if de else "**Findings**") + "\n\n" + "\n".join(f"- {p}" for p in points if p)
+
+
+# --- comments ------------------------------------------------------------------------------------
 NO_KNOWN_LANGUAGE = "no German or English comments"
 NO_KNOWN_LANGUAGE_ENABLE = "feedback.comment in German or English"
-LANGUAGE_LABELS = {"de": "German", "en": "English"}
 NPS_GROUPS = ("detractor", "passive", "promoter")
-
-
-def language_table(comments: pd.DataFrame, languages: pd.Series, *, col_language: str = LANGUAGE) -> pd.DataFrame:
-    """Comments per language for readers: language (German, English, or 'other' with the mapped
-    codes, e.g. 'other (fr)'), comments, read ('themes and sentiment' or 'counted only'); most first.
-    `languages` from `comment_languages`, aligned with `comments`.
-
-        language_table(comments, pd.Series(["other", "en"])) -> [("English", 1, ...), ("other (fr)", 1, ...)]
-    """
-    if col_language in comments.columns:
-        mapped = comments[col_language].astype("str").str.strip().str.lower().replace("", None)
-        codes = ", ".join(sorted(mapped.loc[languages.eq("other").to_numpy()].dropna().unique()))
-    else:
-        codes = ""
-    other = f"other ({codes})" if codes else "other"
-    label = languages.map(LANGUAGE_LABELS).fillna(other)
-    return (pd.DataFrame({"language": label.to_numpy(), "read": np.where(languages.isin(list(LANGUAGE_LABELS)),
-                                                                        "themes and sentiment", "counted only")})
-            .value_counts(["language", "read"]).rename("comments").reset_index()
-            .sort_values(["comments", "language"], ascending=[False, True], kind="mergesort")
-            .loc[:, ["language", "comments", "read"]].reset_index(drop=True))
-
-
-def sentiment_table(categories: pd.Series, sentiments: pd.Series) -> pd.DataFrame:
-    """Comments by NPS group (rows: detractor, passive, promoter, no NPS answer) and sentiment
-    (columns: negative, neutral, positive, not scored = other language) with totals, labelled for
-    readers; rows and columns without comments are left out (the total row only below two or more rows)."""
-    group = pd.Series(categories.to_numpy(), dtype="object").fillna("no NPS answer")
-    mood = pd.Series(sentiments.to_numpy(), dtype="object").fillna("not scored")
-    rows = [g for g in (*NPS_GROUPS, "no NPS answer") if group.eq(g).any()]
-    cols = [m for m in (*("negative", "neutral", "positive"), "not scored") if mood.eq(m).any()]
-    table = pd.crosstab(group, mood).reindex(index=rows, columns=cols, fill_value=0)
-    table = table.assign(all=table.sum(axis=1))
-    if len(table) > 1:
-        table = pd.concat([table, table.sum().to_frame("all").T])
-    return table.rename_axis(index="NPS group", columns=None).reset_index()
-
-
-def describe_sentiment(sentiments: pd.Series, *, method: str = "lexicon sentiment") -> str:
-    """One sentence on the sentiment of the German and English comments (`text.sentiment`'s or
-    `sentiment.learn`'s sentiment column; missing = other language, not scored); `method` names
-    how it was read (e.g. `sentiment.method_note(learned)`)."""
-    scored = sentiments.dropna()
-    if scored.empty:
-        return "No comment is in German or English, so none is scored."
-    shares = scored.value_counts(normalize=True).mul(100)
-    parts = ", ".join(f"{shares.get(m, 0.0):.0f}% {m}" for m in ("positive", "neutral", "negative"))
-    return f"Of {len(scored):,} German and English comments, {parts} ({method})."
-
-
-def describe_languages(languages: pd.Series) -> str:
-    """One sentence: how many comments the text analysis reads (German, English) and how many it
-    only counts (other languages)."""
-    read = int(languages.isin(list(LANGUAGE_LABELS)).sum())
-    other = len(languages) - read
-    if not other:
-        return f"All {len(languages):,} comments are in German or English: themes and sentiment are read in all of them."
-    if not read:
-        return (f"None of the {len(languages):,} comments is in German or English: they are counted, but themes and "
-                "sentiment are read only in these two languages.")
-    return (f"{read:,} of {len(languages):,} comments are in German or English and are read for themes and sentiment; "
-            f"{other:,} in other languages are counted only.")
 
 
 def require_comments(comments: pd.DataFrame) -> None:
@@ -441,123 +652,274 @@ def require_scored_comments(categories: pd.Series, sentiments: pd.Series,
             enable="feedback.nps with feedback.comment")
 
 
-# --- words for the report ------------------------------------------------------------------------
-def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+def comments_record(inputs: Inputs) -> dict:
+    """results.json entry `comments`: {total, <language>: count}; raises Missing without comments."""
+    require_comments(inputs.comments)
+    return {"comments": {"total": len(inputs.comments), **inputs.language.value_counts().to_dict()}}
 
 
-def _readable(table: pd.DataFrame, blank: str = "–") -> pd.DataFrame:
-    """A table for readers: a missing number (no interval, not tested, no rank) shows `blank`, not nan."""
-    return table.astype("object").where(table.notna(), blank)
-
-
-def _digits(kpi: str) -> int:
-    return 2 if kpi == CES else 1
-
-
-def _fmt(value: float, kpi: str) -> str:
-    if _missing(value):
-        return "n/a"
-    if kpi == CES:
-        return f"{value:.2f}"
-    return f"{value:+.1f}" if kpi == NPS else f"{value:.1f}%"
-
-
-def _interval(est: dict, kpi: str) -> str:
-    if _missing(est.get("ci_low")) or _missing(est.get("ci_high")):
-        return "too few answers"
-    return f"{_fmt(est['ci_low'], kpi)} to {_fmt(est['ci_high'], kpi)}"
-
-
-def _fmt_diff(value: float, kpi: str) -> str:
-    return f"{value:+.2f}" if kpi == CES else f"{value:+.1f} points"
-
-
-def _group_names(table: pd.DataFrame, by: list[str]) -> pd.Series:
-    """'north / private' per row of a grouped table; missing values read '(none)'."""
-    parts = [table[c].astype("str").fillna("(none)") for c in by]
-    return parts[0].str.cat(parts[1:], sep=" / ") if len(parts) > 1 else parts[0]
-
-
-def describe_estimate(est: dict, kpi: str = NPS, *, min_n: int = 100) -> str:
-    """One sentence on a KPI estimate: value, interval, n, and a warning when n < min_n.
-
-        describe_estimate({"value": -15, "ci_low": -31.0, "ci_high": 1.8, "n": 100}, "nps")
-    """
-    label = LABELS[kpi]
-    if not est.get("n"):
-        return f"No {label} answers in the selection."
-    if _missing(est.get("ci_low")) or _missing(est.get("ci_high")):
-        text = f"{label} is {_fmt(est['value'], kpi)} (n = {est['n']:,}: too few answers for an interval)."
+def language_table(inputs: Inputs, lang: str = "en", *, col_language: str = LANGUAGE) -> pd.DataFrame:
+    """Comments per language as a report shows them: language (German, English, or other with the
+    mapped codes, e.g. 'other (fr)'), comments, read for (themes and sentiment, or counted only);
+    most first."""
+    require_comments(inputs.comments)
+    found, languages, words = inputs.comments, inputs.language, WORDS[lang]
+    if col_language in found.columns:
+        mapped = found[col_language].astype("str").str.strip().str.lower().replace("", None)
+        codes = ", ".join(sorted(mapped.loc[languages.eq("other").to_numpy()].dropna().unique()))
     else:
-        text = (f"{label} is {_fmt(est['value'], kpi)} (95% interval {_fmt(est['ci_low'], kpi)} to "
-                f"{_fmt(est['ci_high'], kpi)}, n = {est['n']:,}).")
-    if est["n"] < min_n:
-        text += f" With fewer than {min_n} answers this is indicative only."
-    return text
+        codes = ""
+    other = words["language"]["other"] + (f" ({codes})" if codes else "")
+    known = languages.isin(list(text.LANGUAGES))
+    table = (pd.DataFrame({"language": languages.map({c: words["language"][c] for c in text.LANGUAGES}).fillna(other)
+                           .to_numpy(), "read": known.map(words["read"]).to_numpy()})
+             .value_counts(["language", "read"]).rename("comments").reset_index()
+             .sort_values(["comments", "language"], ascending=[False, True], kind="mergesort").reset_index(drop=True))
+    return locale.display_table(table, lang, columns=["language", "comments", "read"], labels=COLUMNS[lang])
 
 
-def describe_groups(table: pd.DataFrame, by: Sequence[str], kpi: str = NPS, *, min_n: int = 100) -> str:
-    """Markdown sentences on a `kpi_by` table: best and worst of the groups large enough, which
-    differ significantly from the rest (after Benjamini-Hochberg), and which groups are too small."""
-    label = LABELS[kpi]
-    by = [by] if isinstance(by, str) else list(by)
-    names = _group_names(table, by)
-    name = lambda row: names[row.name]  # noqa: E731
-    large = table.loc[~table["small"] & table["rank"].notna()].sort_values("value", ascending=False)
-    unknown = table.loc[~table["small"] & table["rank"].isna()]
-    small = table.loc[table["small"]]
+def describe_languages(languages: pd.Series, *, lang: str = "en") -> str:
+    """One sentence: how many comments the text analysis reads (German, English) and how many it
+    only counts (other languages)."""
+    read = int(languages.isin(list(text.LANGUAGES)).sum())
+    other, total, de = len(languages) - read, _n(len(languages), lang), lang == "de"
+    if not other:
+        return (f"Alle {total} Kommentare sind deutsch oder englisch: in allen werden Themen und Stimmung gelesen." if de
+                else f"All {total} comments are in German or English: themes and sentiment are read in all of them.")
+    if not read:
+        return (f"Keiner der {total} Kommentare ist deutsch oder englisch: sie werden gezählt, Themen und Stimmung aber "
+                "nur in diesen zwei Sprachen gelesen." if de else f"None of the {total} comments is in German or "
+                "English: they are counted, but themes and sentiment are read only in these two languages.")
+    return (f"{_n(read, lang)} von {total} Kommentaren sind deutsch oder englisch und werden auf Themen und Stimmung "
+            f"gelesen; {_n(other, lang)} in anderen Sprachen werden nur gezählt." if de else
+            f"{_n(read, lang)} of {total} comments are in German or English and are read for themes and sentiment; "
+            f"{_n(other, lang)} in other languages are counted only.")
+
+
+def sentiment_table(inputs: Inputs, lang: str = "en") -> pd.DataFrame:
+    """Comments by NPS group (detractors, passives, promoters, no NPS answer, all) and sentiment
+    (negative, neutral, positive, not scored = other language) as a report shows them; rows and
+    columns without comments left out. Raises Missing unless the sentiment may be shown as a
+    finding (`sentiment.require_trusted`)."""
+    require_comments(inputs.comments)
+    sentiment.require_trusted(inputs.learned)
+    words = WORDS[lang]
+    group = pd.Series(inputs.category.to_numpy(), dtype="object").fillna("none")
+    mood = pd.Series(inputs.learned["sentiment"]["sentiment"].to_numpy(), dtype="object").fillna("not_scored")
+    rows = [g for g in (*NPS_GROUPS, "none") if group.eq(g).any()]
+    cols = [m for m in (*text.SENTIMENTS, "not_scored") if mood.eq(m).any()]
+    table = pd.crosstab(group, mood).reindex(index=rows, columns=cols, fill_value=0)
+    table = table.assign(all=table.sum(axis=1))
+    if len(table) > 1:
+        table = pd.concat([table, table.sum().to_frame("all").T])
+    table = (table.rename(columns={m: f"{m}_n" for m in text.SENTIMENTS}).rename_axis(index="nps_group", columns=None)
+             .reset_index())
+    return locale.display_table(table, lang, codes={"nps_group": words["nps_group"]}, labels=COLUMNS[lang],
+                                kinds={c: "count" for c in table.columns if c != "nps_group"})
+
+
+def describe_sentiment(inputs: Inputs, *, lang: str = "en") -> str:
+    """One sentence on the sentiment of the German and English comments and how it was read."""
+    scored, de = inputs.learned["sentiment"]["sentiment"].dropna(), lang == "de"
+    if scored.empty:
+        return ("Kein Kommentar ist deutsch oder englisch, daher wird keiner bewertet." if de else
+                "No comment is in German or English, so none is scored.")
+    shares = scored.value_counts(normalize=True)
+    parts = ", ".join(f"{locale.format_percent(shares.get(m, 0.0), lang, decimals=0)} {WORDS[lang]['sentiment'][m]}"
+                      for m in ("positive", "neutral", "negative"))
+    return (f"Von {_n(len(scored), lang)} deutschen und englischen Kommentaren sind {parts} ({method_note(inputs.learned, lang)})."
+            if de else f"Of {_n(len(scored), lang)} German and English comments, {parts} "
+            f"({method_note(inputs.learned, lang)}).")
+
+
+def method_note(learned: Mapping, lang: str = "en") -> str:
+    """Which method labelled which language: 'learned from the scored comments: German; word lists: English'."""
+    table, words = learned["languages"], WORDS[lang]
+    if table.empty:
+        return words["language"]["other"]
+    how = ({"learned": "aus den bewerteten Kommentaren gelernt", "word lists": "Wortlisten"} if lang == "de" else
+           {"learned": "learned from the scored comments", "word lists": "word lists"})
+    return "; ".join(f"{how.get(m, m)}: {', '.join(words['language'][c] for c in group['language'])}"
+                     for m, group in table.groupby("method", sort=False))
+
+
+def describe_sentiment_quality(learned: Mapping, *, lang: str = "en") -> str:
+    """One sentence on how well the sentiment was measured: per language, the held-out accuracy and
+    macro-F1 of the method used beside always answering the most frequent class."""
+    quality, words, de = learned["quality"].set_index(["language", "method"]), WORDS[lang], lang == "de"
     parts = []
-    if len(large) >= 2:
-        top, low = large.iloc[0], large.iloc[-1]
-        parts.append(f"Of {len(large)} groups with at least {min_n} answers, **{name(top)}** has the highest "
-                     f"{label} ({_fmt(top['value'], kpi)}, n = {top['n']:,}) and **{name(low)}** the lowest "
-                     f"({_fmt(low['value'], kpi)}, n = {low['n']:,}).")
-    elif len(large) == 1:
-        only = large.iloc[0]
-        parts.append(f"Only **{name(only)}** has at least {min_n} answers ({label} {_fmt(only['value'], kpi)}): "
-                     "no group is ranked.")
-    else:
-        parts.append(f"No group has {min_n} answers or more: no group is compared or ranked.")
-    sig = table.loc[~table["small"] & table["significant"]]
-    if len(sig):
-        items = (names[sig.index] + " (" + sig["diff_vs_rest"].map(lambda v: _fmt_diff(v, kpi)) + " vs the rest)").str.cat(sep=", ")
-        parts.append(f"Significantly different from the rest of the sample (Benjamini-Hochberg, 5% FDR): {items}.")
-    elif len(large) >= 2:
-        parts.append("No group differs significantly from the rest of the sample after correcting for "
-                     "multiple comparisons.")
-    if len(unknown):
-        parts.append(f"Answers without a recorded value ({names[unknown.index].str.cat(sep=', ')}, "
-                     f"n = {int(unknown['n'].sum()):,}) are shown but not ranked.")
-    if len(small):
-        parts.append(f"{len(small)} group(s) have fewer than {min_n} answers and are shown greyed, "
-                     f"not ranked: {names[small.index[:8]].str.cat(sep=', ')}"
-                     f"{' ...' if len(small) > 8 else ''}.")
-    return " ".join(parts)
+    for row in learned["languages"].itertuples():
+        if (row.language, row.method) not in quality.index:
+            continue
+        q = quality.loc[(row.language, row.method)]
+        base = (quality.loc[(row.language, "majority"), "macro_f1"] if (row.language, "majority") in quality.index
+                else math.nan)
+        accuracy = locale.format_percent(q["accuracy"], lang, decimals=0)
+        f1, f1_base = (locale.format_number(v, lang, decimals=2) for v in (q["macro_f1"], base))
+        parts.append(f"{words['language'][row.language]} {accuracy} (Makro-F1 {f1}, häufigste Klasse {f1_base})" if de
+                     else f"{words['language'][row.language]} {accuracy} (macro-F1 {f1}, most frequent class {f1_base})")
+    if not parts:
+        return ""
+    return ("Auf Kommentaren, die das Verfahren nicht gesehen hat, stimmt die Stimmung mit der Bewertung überein: "
+            if de else "On comments the method did not see, the sentiment agrees with the score for: ") + "; ".join(parts) + "."
 
 
-def describe_trend(trend: pd.DataFrame, kpi: str = NPS) -> str:
-    """Markdown sentences on a `kpi_trend` table without groups: first and last period with at
-    least `min_n` answers (all periods when none has), and the changes that are significant (the
-    others are called noise)."""
-    label = LABELS[kpi]
-    if trend.empty:
-        return f"No dated {label} answers in the selection."
-    large = trend.loc[~trend["small"]] if (~trend["small"]).any() else trend
-    first, last = large.iloc[0], large.iloc[-1]
-    if len(large) == 1:
-        text = f"{label} was {_fmt(first['value'], kpi)} in {first[PERIOD]} (n = {first['n']:,})."
-    else:
-        text = (f"{label} went from {_fmt(first['value'], kpi)} in {first[PERIOD]} (n = {first['n']:,}) to "
-                f"{_fmt(last['value'], kpi)} in {last[PERIOD]} (n = {last['n']:,}).")
-    sig = trend.loc[trend["significant"]]
-    if len(sig):
-        moves = (sig[PERIOD].astype("str") + " (" + sig["change"].map(lambda v: _fmt_diff(v, kpi))
-                 + " vs the period before)").str.cat(sep=", ")
-        text += f" Significant changes against the previous period: {moves}."
-    elif (~trend["small"]).sum() >= 2:
-        text += " No change between consecutive periods is significant: the ups and downs are within sampling noise."
-    small = int(trend["small"].sum())
-    if small:
-        text += f" {small} period(s) have too few answers to be compared."
-    return text
+def sentiment_quality_record(inputs: Inputs) -> dict:
+    """results.json entry `sentiment_quality`: methods per language, held-out quality, trusted."""
+    require_comments(inputs.comments)
+    require_known_language(inputs.language)
+    learned = inputs.learned
+    return {"sentiment_quality": {"methods": learned["languages"], "quality": learned["quality"],
+                                  "trusted": sentiment.trusted(learned)}}
+
+
+def sentiment_quality_table(inputs: Inputs, lang: str = "en") -> pd.DataFrame:
+    """The held-out quality of each sentiment method as a report shows it: language, method, used,
+    texts, accuracy, macro-F1, recall of negative / neutral / positive comments; raises Missing
+    without German or English comments."""
+    sentiment_quality_record(inputs)
+    learned = inputs.learned
+    quality, words = learned["quality"], WORDS[lang]
+    used = quality["language"].map(learned["languages"].set_index("language")["method"])
+    table = quality.assign(used=quality["method"].eq(used))
+    cols = ["language", "method", "used", "n", "accuracy", "macro_f1", "recall_negative", "recall_neutral",
+            "recall_positive"]
+    return locale.display_table(table, lang, columns=cols, labels={**COLUMNS[lang], "n": locale.label("comments", lang)},
+                                codes={"language": words["language"], "method": words["method"]},
+                                kinds={"macro_f1": "score"})
+
+
+def sentiment_shares(inputs: Inputs) -> pd.DataFrame:
+    """Share (%) of negative / neutral / positive comments per NPS group (`sentiment.shares_by`) with
+    n; raises Missing unless the sentiment is a finding and each NPS group left comments."""
+    require_comments(inputs.comments)
+    sentiment.require_trusted(inputs.learned)
+    sentiments = inputs.learned["sentiment"]["sentiment"]
+    require_scored_comments(inputs.category, sentiments)
+    return sentiment.shares_by(sentiments, inputs.category, order=list(NPS_GROUPS))
+
+
+# --- themes, quotes, uncovered terms, topics, measured quality -------------------------------------
+def theme_gap(inputs: Inputs, *, min_n: int = 100, lang: str = "en") -> pd.DataFrame:
+    """`text.theme_gap` of the comments' themes between detractors and promoters (the negative share
+    only when the sentiment is a finding); raises Missing without comments of both groups."""
+    require_comments(inputs.comments)
+    require_scored_comments(inputs.category, inputs.learned["sentiment"]["sentiment"], needed=("detractor", "promoter"))
+    return text.theme_gap(inputs.tags, inputs.category, inputs.taxonomy, sentiments=sentiment.findings(inputs.learned),
+                          min_n=min_n, lang=lang)
+
+
+def example_quotes(inputs: Inputs, *, per_theme: int = 2, top: int = 6, min_n: int = 100,
+                   lang: str = "en") -> pd.DataFrame:
+    """Up to `per_theme` masked quotes for each of the `top` themes detractors raise most (lowest
+    scores first) as a report shows them: theme, quote, customer pseudonym, NPS answer."""
+    gap = theme_gap(inputs, min_n=min_n, lang=lang)
+    chosen = gap.loc[gap["mentions"] > 0, "theme"].head(top).tolist()
+    quotes = text.example_quotes(inputs.comments, inputs.tags[chosen], per_theme=per_theme,
+                                 keep=text.common_words(inputs.stopwords, inputs.lexicon), **inputs.scrub)
+    return locale.display_table(quotes.assign(theme=quotes["theme"].map(lambda c: inputs.taxonomy.label("themes", c, lang))),
+                                lang, labels=COLUMNS[lang], kinds={NPS: "count"})
+
+
+def uncovered_terms(inputs: Inputs, *, top: int = 12) -> pd.DataFrame:
+    """`text.uncovered_terms` of the German and English comments (personal data masked)."""
+    require_comments(inputs.comments)
+    require_known_language(inputs.language)
+    return text.uncovered_terms(inputs.comments[COMMENT], inputs.tags, inputs.taxonomy, inputs.stopwords,
+                                languages=inputs.language, lexicon=inputs.lexicon, top=top, **inputs.scrub)
+
+
+def topics(inputs: Inputs, *, lang: str = "en") -> pd.DataFrame:
+    """`themes.discover_topics` of the German and English comments (quotes masked); raises Missing
+    with too few comments."""
+    require_comments(inputs.comments)
+    require_known_language(inputs.language)
+    found = themes.discover_topics(inputs.comments[COMMENT], inputs.language, inputs.stopwords, inputs.lexicon,
+                                   tags=inputs.tags, taxonomy=inputs.taxonomy, lang=lang,
+                                   keep=text.common_words(inputs.stopwords, inputs.lexicon), **inputs.scrub)
+    themes.require_topics(found)
+    return found
+
+
+def theme_model_record(inputs: Inputs) -> dict:
+    """results.json entry `theme_model` (quality per theme); raises Missing without theme labels."""
+    themes.require_theme_labels(inputs.theme_model)
+    return {"theme_model": inputs.theme_model["quality"].reset_index()}
+
+
+def theme_model_table(inputs: Inputs, lang: str = "en") -> pd.DataFrame:
+    """`themes.theme_quality_table` of the trained theme model; raises Missing without theme labels."""
+    themes.require_theme_labels(inputs.theme_model)
+    return themes.theme_quality_table(inputs.theme_model, inputs.taxonomy, lang=lang)
+
+
+def review_record(quality: Mapping) -> dict:
+    """results.json entry `text_quality_real_reviews` of a `review_quality`: themes (all, held out), sentiment."""
+    return {"text_quality_real_reviews": {k: quality[k] for k in ("themes", "themes_held_out", "sentiment")}}
+
+
+def review_quality(reviews, inputs: Inputs, *, step: int = 1, lang: str = "en") -> dict:
+    """`text.review_quality` on labelled reviews (`sources.read_labelled_reviews`: (reviews, labels)
+    or None, which raises Missing)."""
+    require(reviews is not None, "no labelled reviews given", enable="the parameters real_reviews and review_labels")
+    return text.review_quality(*reviews, inputs.taxonomy, inputs.stopwords, inputs.lexicon, step=step, lang=lang)
+
+
+def label_quality(inputs: Inputs, truth: pd.DataFrame | None) -> dict:
+    """Language, themes and sentiment of the comments measured against labelled comments (`truth`:
+    response_id, language, themes, sentiment, from `sources.read_comment_labels`; None raises
+    Missing): {language, themes, sentiment} quality tables."""
+    require_comments(inputs.comments)
+    require(truth is not None, "no labelled comments beside the raw exports", enable="_truth/comment_labels.csv")
+    tags = inputs.tags
+    check = (inputs.comments[["response_id"]].assign(detected=inputs.language).join(inputs.learned["sentiment"])
+             .join(tags).merge(truth, on="response_id"))
+    known = check["language"].isin(text.LANGUAGES)
+    return {"language": text.language_quality(check["detected"], check["language"]),
+            "themes": text.theme_quality(check.loc[known, list(tags.columns)],
+                                         text.parse_labels(check.loc[known, "themes"], list(tags.columns))),
+            "sentiment": text.sentiment_quality(check["sentiment_x"], check["sentiment_y"], check["language"])}
+
+
+def label_quality_table(quality: Mapping, lang: str = "en", *, taxonomy: Taxonomy | None = None) -> pd.DataFrame:
+    """The `label_quality` tables in one as a report shows it: measured (language, themes,
+    sentiment), of (a language or a theme; 'all' overall), cases, accuracy, precision, recall, F1."""
+    words = WORDS[lang]
+    what = {"en": {"language": "language detected", "themes": "themes", "sentiment": "sentiment"},
+            "de": {"language": "Sprache erkannt", "themes": "Themen", "sentiment": "Stimmung"}}[lang]
+    parts = [quality["language"].rename(columns={"language": "of"}).assign(measure=what["language"]),
+             quality["themes"].rename(columns={"theme": "of", "support": "n"}).assign(measure=what["themes"]),
+             quality["sentiment"].rename(columns={"language": "of"}).assign(measure=what["sentiment"])]
+    table = pd.concat(parts, ignore_index=True).reindex(columns=["measure", "of", "n", "accuracy", "precision", "recall",
+                                                                  "f1"])
+    theme = (lambda v: taxonomy.label("themes", v, lang)) if taxonomy is not None else str  # noqa: E731
+    table = table.assign(of=[words["language"].get(v) or (theme(v) if m == what["themes"] else v)
+                             for v, m in zip(table["of"], table["measure"])])
+    return locale.display_table(table, lang, labels={**COLUMNS[lang], "of": "Sprache oder Thema" if lang == "de" else "language or theme",
+                                                     "n": locale.label("support", lang)}, kinds={"n": "count"})
+
+# --- formatting ----------------------------------------------------------------------------------
+def _missing(value) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, (float, np.floating)) and math.isnan(value))
+
+
+def _n(value, lang: str) -> str:
+    return locale.format_number(int(value), lang)
+
+
+def _fmt(value, kpi: str, lang: str = "en") -> str:
+    """A KPI value: NPS signed with 1 decimal (+12.3), CSAT in % (71.2%), CES with 2 decimals (5.07)."""
+    if _missing(value):
+        return WORDS[lang]["missing"]
+    if kpi == CES:
+        return locale.format_number(value, lang, decimals=2)
+    if kpi == NPS:
+        return locale.format_number(value, lang, decimals=1, sign=True)
+    return locale.format_percent(value, lang, share=False)
+
+
+def _fmt_diff(value, kpi: str, lang: str = "en") -> str:
+    """A difference of a KPI: '+0.25' (CES) or '+3.1 points'."""
+    if kpi == CES:
+        return locale.format_number(value, lang, decimals=2, sign=True)
+    return f"{locale.format_number(value, lang, decimals=1, sign=True)} {'Punkte' if lang == 'de' else 'points'}"

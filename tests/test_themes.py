@@ -78,7 +78,10 @@ def test_theme_model_replaces_the_keywords_only_where_it_is_better(learned, tax)
     assert words.startswith("40 distinct German or English comments carry theme labels")
     assert "The trained model tags Invoice (held-out F1 1.00 against 0.00 for the keywords)" in words
     table = themes.theme_quality_table(found, tax)
-    assert table["theme"].tolist() == ["Invoice", "Hotline waiting time"] and table["used"].tolist() == ["model", "keywords"]
+    assert table["theme"].tolist() == ["Invoice", "Hotline waiting time"] and table["used"].tolist() == ["trained model", "keywords"]
+    assert table["keywords: F1"].tolist() == ["0.00", "1.00"] and table.loc[1, "model: F1"] != "nan"
+    assert themes.theme_quality_table(found, tax, lang="de")["verwendet"].tolist() == ["trainiertes Modell", "Stichwörter"]
+    assert "Das trainierte Modell vergibt" in themes.describe_theme_model(found, tax, lang="de")
 
 
 def test_too_few_labelled_texts_keep_the_keywords(learned, tax):

@@ -58,12 +58,15 @@ def test_headline_table_and_sentences_show_only_the_kpis_there_and_never_nan():
     results = {"csat": {"value": 50.0, "ci_low": 15.0, "ci_high": 85.0, "n": 4},
                "ces": {"value": 6.0, "ci_low": np.nan, "ci_high": np.nan, "n": 1}, "group_by": ["segment"]}
     table = voice.headline_table(results)
-    assert table["KPI"].tolist() == ["CSAT", "CES"]
-    assert table["95% interval"].tolist() == ["15.0% to 85.0%", "too few answers"]
+    assert table["KPI"].tolist() == ["CSAT", "CES"] and table["answers"].tolist() == ["4", "1"]
+    assert table["interval from"].tolist() == ["15.0%", "–"] and table["value"].tolist() == ["50.0%", "6.00"]
+    assert voice.headline_table(results, "de")["Wert"].tolist() == ["50,0\u00a0%", "6,00"]
     text = voice.describe_headline(results, min_n=100)
     assert text.startswith("CSAT is 50.0% (95% interval 15.0% to 85.0%, n = 4).")
     assert "CES is 6.00 (n = 1: too few answers for an interval)." in text and "nan" not in text
     assert voice.describe_headline({}) == "The selection holds no NPS, CSAT or CES answers."
+    assert voice.describe_headline(results, min_n=100, lang="de").startswith(
+        "Der CSAT beträgt 50,0\u00a0% (95-%-Intervall 15,0\u00a0% bis 85,0\u00a0%, n = 4).")
     with pytest.raises(Missing, match="no NPS, CSAT or CES answers"):
         voice.headline_table({"group_by": ["segment"]})
 
@@ -94,28 +97,13 @@ def test_cuts_for_the_kpis_there_small_groups_greyed_and_never_ranked():
     assert table["segment"].tolist() == ["business", "private"] and table["n"].tolist() == [120, 10]
     assert table["value"].tolist() == [50.0, 50.0] and table["small"].tolist() == [False, True]
     assert table["rank"].tolist() == [1, pd.NA]
-    bars = voice.cut_chart(table, ["segment"])
-    assert bars["status"].tolist() == ["ranked", "small"] and (bars[["err_low", "err_high"]] >= 0).all().all()
-    assert voice.cut_title(table, ["segment"], "csat") == \
-        "CSAT by segment: fewer than two groups are large enough to compare"
     assert "Only **business** has at least 100 answers (CSAT 50.0%): no group is ranked." in \
-        voice.describe_groups(table, ["segment"], "csat", min_n=100)
+        voice.describe_groups(cuts, ["segment"], min_n=100)
     shown = voice.cut_table(cuts, ["segment"])
     assert shown.columns.tolist()[:3] == ["KPI", "segment", "answers"]
-    assert shown.loc[1, "rank"] == "–" and shown.loc[1, "p adjusted"] == "–"
-
-
-def test_cut_chart_intervals_never_negative_and_statuses():
-    table = pd.DataFrame({"segment": pd.Series(["a", "b", None, "d"], dtype="str"), "n": [200, 200, 150, 5],
-                          "value": [0.0, 40.0, 10.0, 80.0], "ci_low": [1e-12, 30.0, 5.0, 30.0],
-                          "ci_high": [2.0, 50.0, 15.0, np.nan], "small": [False, False, False, True],
-                          "significant": [True, False, False, False], "rank": pd.array([2, 1, pd.NA, pd.NA], dtype="Int64")})
-    bars = voice.cut_chart(table, ["segment"])
-    assert bars["group"].tolist() == ["a", "(none)", "b", "d"]
-    assert bars["status"].tolist() == ["significant", "not ranked", "ranked", "small"]
-    assert bars["err_low"].tolist() == [0.0, 5.0, 10.0, 50.0] and bars["err_high"].tolist() == [2.0, 5.0, 10.0, 0.0]
-    assert voice.cut_title(table, ["segment"], "nps") == \
-        "NPS by segment: 1 of 2 groups differ significantly from the rest\nfrom +0.0 (a) to +40.0 (b)"
+    assert shown.loc[1, "rank"] == "–" and shown.loc[1, "p-value (adjusted)"] == "–"
+    record = voice.cuts_record(cuts)
+    assert record["by_segment"]["kpi"].tolist() == ["csat", "csat"] and "p_value" not in record["by_group"]["csat"]
 
 
 # --- over time ---------------------------------------------------------------------------------
@@ -129,9 +117,8 @@ def test_trend_needs_dates_and_two_periods():
     trends = voice.kpi_trends(two_months(answers(0, 8)), ["csat"], min_n=1)
     assert list(trends) == ["csat"] and trends["csat"]["period"].tolist() == ["2024-03", "2024-04"]
     assert trends["csat"]["value"].tolist() == [50.0, 50.0]
-    assert voice.trend_title(trends["csat"], "csat") == "CSAT per month moves within sampling noise: no significant change"
     shown = voice.trend_table(trends)
-    assert shown["KPI"].tolist() == ["CSAT", "CSAT"] and shown.loc[0, "change"] == "–"
+    assert shown["period"].tolist() == ["Mar 2024", "Apr 2024"] and shown.loc[0, "change to the previous period"] == "–"
     record = voice.trend_record({"nps": metrics.kpi_trend(two_months(answers(8)), min_n=1), **trends})
     assert record["kpi"].tolist() == ["nps", "nps", "csat", "csat"] and record["period"].tolist()[:2] == ["2024-03", "2024-04"]
     assert record.columns.tolist()[:2] == ["kpi", "period"] and {"change_low", "p_adjusted", "small"} <= set(record.columns)
@@ -144,13 +131,14 @@ def test_word_of_mouth_only_with_nps():
         voice.word_of_mouth(answers(8))
     wom = voice.word_of_mouth(two_months(answers(8)), min_n=1)
     assert wom["promoters"].tolist() == [50.0, 50.0] and wom["detractors"].tolist() == [50.0, 50.0]
-    assert voice.word_of_mouth_title(wom) == "Promoters 50% → 50%, detractors 50% → 50% (2024-03 to 2024-04)"
 
 
 def test_describe_trend_one_large_period_is_no_movement():
     trend = metrics.kpi_trend(two_months(answers(0, 8)).iloc[:6], kpi="csat", min_n=3)   # March 4, April 2
-    assert voice.describe_trend(trend, "csat") == \
-        "CSAT was 50.0% in 2024-03 (n = 4). 1 period(s) have too few answers to be compared."
+    assert voice.describe_trend({"csat": trend}) == \
+        "CSAT was 50.0% in Mar 2024 (n = 4). 1 period(s) have too few answers to be compared."
+    assert voice.describe_trend({"csat": trend}, lang="de") == \
+        "Der CSAT lag bei 50,0\u00a0% im März 2024 (n = 4). 1 Periode(n) haben zu wenige Antworten für einen Vergleich."
 
 
 # --- sample size ---------------------------------------------------------------------------------
@@ -161,7 +149,7 @@ def test_sample_size_plan_for_csat_and_missing_for_ces_only():
     assert plan["small"].to_dict("records") == [{"segment": "private", "n": 10, "missing": 375}]
     assert voice.describe_sample_size(plan, ["segment"]) == (
         "A CSAT within ±5 percentage points needs about **385 answers** per group. 1 group(s) have fewer than "
-        "`min_n` = 100 answers: private (n = 10, 375 more needed).")
+        "`min_answers` = 100 answers: private (n = 10, 375 more needed).")
     nps = voice.sample_size_plan(answers(8, segment="a"), ["segment"], "nps", margin=5)
     assert nps["needed"] == metrics.sample_size(5, kpi="nps", promoters=50, detractors=50)
     assert voice.describe_sample_size(nps, ["segment"]).startswith("An NPS within ±5 points")
@@ -206,26 +194,43 @@ def test_scored_comments_guard():
                                                       "feedback.comment in German or English")
 
 
+def stub_inputs(comments: pd.DataFrame, languages: pd.Series, sentiments: pd.Series, *, trusted: bool = True):
+    """An Inputs with only what the comment tables read: comments (with nps), languages, the learned sentiment."""
+    learned = {"sentiment": pd.DataFrame({"sentiment": sentiments.to_numpy()}, index=comments.index),
+               "languages": pd.DataFrame({"language": ["en"], "comments": [len(comments)], "labelled": [len(comments)],
+                                          "method": ["learned"], "reason": [""], "trusted": pd.array([trusted], "boolean")}),
+               "quality": pd.DataFrame({"language": ["en", "en"], "method": ["learned", "majority"], "n": [400, 400],
+                                        "accuracy": [0.8, 0.5], "macro_f1": [0.7, 0.22], "recall_negative": [0.6, 0.0],
+                                        "recall_neutral": [0.5, 0.0], "recall_positive": [0.9, 1.0]})}
+    return voice.Inputs(answers=comments, feedback=comments, kpis=["nps"], kpi="nps", comments=comments,
+                        language=languages.set_axis(comments.index), learned=learned, theme_model={}, taxonomy=None,
+                        stopwords={}, lexicon={}, scrub={})
+
+
 def test_language_and_sentiment_tables_for_readers():
-    comments = pd.DataFrame({"comment": ["a", "b", "c", "d"], "language": pd.Series(["fr", None, "FR ", "it"], dtype="str")})
+    comments = pd.DataFrame({"comment": ["a", "b", "c", "d"], "language": pd.Series(["fr", None, "FR ", "it"], dtype="str"),
+                             "nps": [2.0, 10.0, np.nan, 3.0]})
     languages = pd.Series(["other", "en", "other", "other"])
-    table = voice.language_table(comments, languages)
-    assert table.to_dict("list") == {"language": ["other (fr, it)", "English"], "comments": [3, 1],
-                                     "read": ["counted only", "themes and sentiment"]}
-    assert voice.language_table(comments.drop(columns="language"), languages)["language"].tolist() == ["other", "English"]
+    sentiments = pd.Series(["negative", "positive", None, "negative"], dtype="object")
+    inputs = stub_inputs(comments, languages, sentiments)
+    table = voice.language_table(inputs)
+    assert table.to_dict("list") == {"language": ["other (fr, it)", "English"], "comments": ["3", "1"],
+                                     "read for": ["counted only", "themes and sentiment"]}
+    assert voice.language_table(inputs, "de")["Sprache"].tolist() == ["andere (fr, it)", "Englisch"]
     assert voice.describe_languages(languages) == ("1 of 4 comments are in German or English and are read for themes "
                                                    "and sentiment; 3 in other languages are counted only.")
     assert voice.describe_languages(pd.Series(["other"])).startswith("None of the 1 comments is in German or English")
-    assert voice.describe_sentiment(pd.Series(["positive", "negative", None, "positive"], dtype="object")) == (
-        "Of 3 German and English comments, 67% positive, 0% neutral, 33% negative (lexicon sentiment).")
-    assert voice.describe_sentiment(pd.Series([None], dtype="object")) == "No comment is in German or English, so none is scored."
-    got = voice.sentiment_table(pd.Series(["detractor", None, "promoter", "detractor"]),
-                                pd.Series(["negative", "negative", None, "negative"], dtype="object"))
-    assert list(got.columns) == ["NPS group", "negative", "not scored", "all"]        # no empty neutral/positive column
-    assert got.values.tolist() == [["detractor", 2, 0, 2], ["promoter", 0, 1, 1], ["no NPS answer", 1, 0, 1],
-                                   ["all", 3, 1, 4]]
-    single = voice.sentiment_table(pd.Series([None, None]), pd.Series(["neutral", "positive"], dtype="object"))
-    assert single.values.tolist() == [["no NPS answer", 1, 1, 2]]            # one row: no total row repeating it
+    assert voice.describe_sentiment(inputs) == (
+        "Of 3 German and English comments, 33% positive, 0% neutral, 67% negative (learned from the scored comments: English).")
+    got = voice.sentiment_table(inputs)
+    assert list(got.columns) == ["NPS group", "negative", "positive", "not scored", "all"]
+    assert got.values.tolist() == [["detractors", "2", "0", "0", "2"], ["promoters", "0", "1", "0", "1"],
+                                   ["no NPS answer", "0", "0", "1", "1"], ["all", "2", "1", "1", "4"]]
+    assert voice.describe_sentiment_quality(inputs.learned) == (
+        "On comments the method did not see, the sentiment agrees with the score for: English 80% (macro-F1 0.70, "
+        "most frequent class 0.22).")
+    with pytest.raises(Missing, match="does not beat"):
+        voice.sentiment_table(stub_inputs(comments, languages, sentiments, trusted=False))
 
 
 def test_answered_span_without_dates():
@@ -260,17 +265,17 @@ def test_describe_functions_state_the_numbers():
     assert "indicative only" in voice.describe_estimate(est, "nps", min_n=200)
     assert voice.describe_estimate({"n": 0}, "csat") == "No CSAT answers in the selection."
     table = metrics.kpi_by(grouped_frame(), ["segment"], min_n=100)
-    text = voice.describe_groups(table, ["segment"], "nps", min_n=100)
+    text = voice.describe_groups({"nps": table}, ["segment"], min_n=100)
     assert "**a** has the highest NPS (+40.0, n = 100)" in text and "**b** the lowest (-10.0" in text
     assert "shown greyed, not ranked: c" in text and "Significantly different" in text
     trend = metrics.kpi_trend(trend_frame(), min_n=100)
-    assert "2024-03 (+60.0 points vs the period before)" in voice.describe_trend(trend)
+    assert "Mar 2024 (+60.0 points vs the period before)" in voice.describe_trend({"nps": trend})
 
 
 def test_describe_groups_with_a_group_of_missing_values():
     df = pd.DataFrame({"segment": pd.Series(["a"] * 100 + ["b"] * 100 + [None] * 100, dtype="str"),
                        "nps": [8.0] * 100 + [3.0] * 100 + [10.0] * 100})
-    text = voice.describe_groups(metrics.kpi_by(df, ["segment"], min_n=100), ["segment"], "nps", min_n=100)
+    text = voice.describe_groups({"nps": metrics.kpi_by(df, ["segment"], min_n=100)}, ["segment"], min_n=100)
     assert "Of 2 groups with at least 100 answers, **a** has the highest NPS" in text and "**b** the lowest" in text
     assert "Answers without a recorded value ((none), n = 100) are shown but not ranked." in text
     assert "(none) (+" in text                                 # still tested against the rest
@@ -279,11 +284,11 @@ def test_describe_groups_with_a_group_of_missing_values():
 def test_describe_trend_starts_and_ends_with_periods_large_enough():
     # April (n 50) is small: the sentence runs from January to March, not to April's -20
     trend = metrics.kpi_trend(trend_frame(), min_n=100)
-    assert voice.describe_trend(trend).startswith(
-        "NPS went from +0.0 in 2024-01 (n = 200) to +60.0 in 2024-03 (n = 200).")
-    assert "1 period(s) have too few answers" in voice.describe_trend(trend)
+    assert voice.describe_trend({"nps": trend}).startswith(
+        "NPS went from +0.0 in Jan 2024 (n = 200) to +60.0 in Mar 2024 (n = 200).")
+    assert "1 period(s) have too few answers" in voice.describe_trend({"nps": trend})
     tiny = metrics.kpi_trend(trend_frame(), min_n=1000)             # no period is large enough: all shown
-    assert voice.describe_trend(tiny).startswith("NPS went from +0.0 in 2024-01 (n = 200) to -20.0 in 2024-04 (n = 50).")
+    assert voice.describe_trend({"nps": tiny}).startswith("NPS went from +0.0 in Jan 2024 (n = 200) to -20.0 in Apr 2024 (n = 50).")
 
 
 def test_ratings_table_kpis_come_from_the_overall_rating():
@@ -294,6 +299,7 @@ def test_ratings_table_kpis_come_from_the_overall_rating():
     assert kept["response_id"].tolist() == ["r0", "r3"]
     assert voice.headline(kept, "csat")["value"] == 100.0           # both overall ratings in the top two of 1-10
     assert voice.headline(ratings, "csat")["value"] == pytest.approx(100 / 3)   # what mixing the aspects would say
+    assert voice.describe_overall(ratings, kept, lang="de").startswith("Die Daten bewerten 2 Aspekt(e)")
     assert voice.describe_overall(ratings, kept) == (
         "The data rate 2 aspect(s) besides the overall experience: the KPIs below are read from the 2 overall ratings; "
         "the 4 aspect ratings are left out here (the moments-of-truth stage weighs the aspects as drivers of the "
