@@ -120,8 +120,8 @@ def _missing(value) -> bool:
     return isinstance(value, (float, np.floating)) and not math.isfinite(value)
 
 
-def _separators(text_en: str, lang: str) -> str:
-    """Python's en formatting ('12,345.6') in the separators of `lang`."""
+def separators(text_en: str, lang: str) -> str:
+    """Python's en formatting ('12,345.6') in the separators of `lang`: separators('12,345.6', 'de') -> '12.345,6'."""
     numbers = texts(lang)["numbers"]
     return text_en.translate(str.maketrans({",": numbers["thousands"], ".": numbers["decimal"]}))
 
@@ -148,7 +148,7 @@ def format_number(value, lang: str = "en", *, decimals: int | None = None, sign:
         spec = f"{plus},.0f"
     else:
         spec = f"{plus}.3g"
-    return _separators(format(value, spec), lang)
+    return separators(format(value, spec), lang)
 
 
 def format_percent(value, lang: str = "en", *, decimals: int = 1, share: bool = True, sign: bool = False) -> str:
@@ -165,7 +165,7 @@ def format_p(p, lang: str = "en") -> str:
         return texts(check_lang(lang))["numbers"]["missing"]
     if p < 0.001:
         return "< " + format_number(0.001, lang, decimals=3)
-    return _separators(format(float(p), "#.3g"), lang)
+    return separators(format(float(p), "#.3g"), lang)
 
 
 def format_value(value, kind: str, lang: str = "en", *, sign: bool = False) -> str:

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from cxlib import config, folders, report, schedule
+from cxlib import compare, config, export, folders, index_page, report, schedule
 # re-exported: the parameter and scheduling functions callers and tests know from here
 from cxlib.folders import fingerprint, sha256_file  # noqa: F401
 from cxlib.parameters import (  # noqa: F401
@@ -66,7 +66,7 @@ PACKAGES = (
 )
 # Figures go inline even when the calling shell exports MPLBACKEND=Agg (the Makefile does).
 KERNEL_ENV = {"MPLBACKEND": "module://matplotlib_inline.backend_inline", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
-KERNEL_EXTENSION = "cxlib.report"      # IPython extension loaded in every kernel: alt text for figures
+KERNEL_EXTENSION = "cxlib.export"      # IPython extension loaded in every kernel: alt text for figures
 
 
 @dataclass(frozen=True)
@@ -321,7 +321,7 @@ def failure_location(executed: Path, cell_index: int | None) -> dict:
     cells = [cell for cell in cells if "papermill-error-cell-tag" not in cell.get("metadata", {}).get("tags", [])]
     injected = [i for i, cell in enumerate(cells) if "injected-parameters" in cell.get("metadata", {}).get("tags", [])]
     return {"cell": cell_index + 1 - sum(1 for i in injected if i < cell_index), "cells": len(cells) - len(injected),
-            "section": report.section_above(cells, cell_index)}
+            "section": export.section_above(cells, cell_index)}
 
 
 def _failure(name: str, exc: BaseException, executed: Path | None = None) -> dict:
@@ -469,7 +469,7 @@ def _execute(nb: Notebook, params: dict, run_dir: Path, kernel_log, log: logging
     outcome["duration_s"] = round(time.perf_counter() - start, 2)
     if out_ipynb.is_file():
         outcome["ipynb"] = out_ipynb.name
-        outcome["html"] = report.export_html(out_ipynb, run_dir / f"{nb.name}.html", title=nb.title_in(lang), lang=lang,
+        outcome["html"] = export.export_html(out_ipynb, run_dir / f"{nb.name}.html", title=nb.title_in(lang), lang=lang,
                                              back_link="index.html", log=log).name
     log.info("end %s: %s in %.1f s", nb.name, outcome["status"], outcome["duration_s"])
     return outcome
@@ -616,9 +616,9 @@ def _run_locked(plan: Plan, stale: dict | None, notify: Callable[[dict], None]) 
             validation=results.get("validation"),
             failure=failure,
         )
-        record["comparison"] = report.compare_runs(previous_record, previous_results, record, results)
+        record["comparison"] = compare.compare_runs(previous_record, previous_results, record, results)
         report.write_json(run_dir / "run.json", record)
-        report.write_index(run_dir, record, results)
+        index_page.write_index(run_dir, record, results)
         try:
             if succeeded:
                 latest = point_latest(plan.reports_dir, run_dir)

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cxlib import report
+from cxlib import index_page, report
 
 LATEST = "latest"
 CONTACT_LISTS = ("contact_list*.csv", "occasion_list*.csv")   # lists of customers to contact, deleted by retention
@@ -253,7 +253,7 @@ def recover_dead_runs(reports_dir: Path, *, by: str | None = None) -> list[Path]
         record.update(status="killed", found_by=by,
                       ended=dt.datetime.fromtimestamp(last, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"))
         report.write_json(folder / "run.json", record)
-        report.write_index(folder, record, report.read_results(folder))
+        index_page.write_index(folder, record, report.read_results(folder))
         log_line(reports_dir, summary_line(record, None))
         closed.append(folder)
     return closed

@@ -213,3 +213,14 @@ def test_style_feeds_figures_and_css():
     for name, key in (("ink", "ink"), ("blue", "primary"), ("ok", "positive"), ("warn", "highlight"), ("bad", "negative")):
         assert f"--{name}:{style.COLOURS[key]};" in css
     assert f"--font:{style.FONT_STACK};" in css
+
+
+def test_one_formatter_for_the_reports():
+    """The HTML export and index.html format with cxlib.locale (report.py has no formatter of its own)."""
+    from cxlib import report
+
+    assert not hasattr(report, "format_number") and not hasattr(report, "format_percent")
+    assert [locale.format_number(v) for v in (None, 12345.6, 12.345, 0.0213, 3.0, 1200, True)] == [
+        "–", "12,346", "12.3", "0.0213", "3", "1,200", "yes"]
+    assert [locale.format_number(v, "de") for v in (12345.6, 12.345, 1200, False)] == ["12.346", "12,3", "1.200", "nein"]
+    assert locale.format_percent(65.678, "de", share=False) == "65,7\u00a0%"

@@ -1,4 +1,6 @@
-"""cxlib.report: JSON-safe records, parameters table, notebook -> HTML without code, index.html."""
+"""The report layer: run records (cxlib.report), the run comparison (cxlib.compare), notebook -> HTML
+without code with the findings first (cxlib.export), index.html (cxlib.index_page) and the notes of
+stage 01 (cxlib.ingest_describe)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from cxlib import report
+from cxlib import compare, export, index_page, ingest_describe, locale, report
 
 PNG_1PX = (
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
@@ -119,12 +121,6 @@ def test_parameters_table_values_as_text():
     assert_frame_equal(table, expected)
 
 
-def test_format_number():
-    assert [report.format_number(v) for v in (None, 12345.6, 12.345, 0.0213, 3.0, 1200, True, "x")] == [
-        "–", "12,346", "12.3", "0.0213", "3", "1,200", "yes", "x",
-    ]
-
-
 # --- notebook -> HTML ------------------------------------------------------------------------
 @pytest.fixture
 def executed_notebook(tmp_path):
@@ -161,7 +157,7 @@ def executed_notebook(tmp_path):
 
 
 def test_export_html_has_no_code_no_stderr_no_external_refs(executed_notebook, tmp_path):
-    out = report.export_html(executed_notebook, tmp_path / "tiny.html", title="Tiny report")
+    out = export.export_html(executed_notebook, tmp_path / "tiny.html", title="Tiny report")
     html = out.read_text(encoding="utf-8")
     body = visible_text(html)
     assert "visible output" in body
@@ -181,7 +177,7 @@ def test_export_html_has_no_code_no_stderr_no_external_refs(executed_notebook, t
 
 def test_export_html_leaves_notebook_unchanged(executed_notebook, tmp_path):
     before = executed_notebook.read_bytes()
-    report.export_html(executed_notebook, tmp_path / "tiny.html")
+    export.export_html(executed_notebook, tmp_path / "tiny.html")
     assert executed_notebook.read_bytes() == before
 
 
@@ -212,7 +208,7 @@ def test_index_html_content():
                      "by_segment": [{"segment": "private", "nps": 10.5}, {"segment": "business", "nps": 18.0}]},
         "journey": {"conversion_rate": 0.2513, "funnel": [{"step": f"s{i}", "customers": 100 - i} for i in range(20)]},
     }
-    html = report.index_html(run_record(), results)
+    html = index_page.index_html(run_record(), results)
     assert "20261122T143012Z" in html
     assert 'class="badge succeeded"' in html and 'class="badge warned"' in html
     assert 'href="01_validate_clean.html"' in html and "Validation and cleaning" in html
@@ -230,12 +226,12 @@ def test_index_html_content():
 def test_index_html_failed_run_names_notebook_section_and_cell_position():
     failure = {"notebook": "01_validate_clean", "cell": 7, "cells": 23, "section": "2. Raw data gate",
                "execution_count": 5, "ename": "ValidationFailed", "evalue": "feedback.nps: 12% out of range (rows 3, 9)"}
-    html = report.index_html(run_record("failed", failure), {})
+    html = index_page.index_html(run_record("failed", failure), {})
     assert ("FAILED 01_validate_clean, section “2. Raw data gate”, cell 7 of 23: ValidationFailed: feedback.nps: "
             "12% out of range (rows 3, 9)") in html
     assert 'class="badge failed"' in html
     assert "not run" in html                                  # no validation section recorded
-    html_de = report.index_html({**run_record("failed", failure), "run_parameters": {"lang": "de"}}, {})
+    html_de = index_page.index_html({**run_record("failed", failure), "run_parameters": {"lang": "de"}}, {})
     assert "FEHLGESCHLAGEN 01_validate_clean, Abschnitt „2. Raw data gate“, Zelle 7 von 23: ValidationFailed" in html_de
 
 
@@ -252,29 +248,29 @@ def test_section_above_is_the_last_heading_before_the_cell():
     cells = [nbformat.v4.new_markdown_cell("# 01 · Title\n\n## 1. Inputs"), nbformat.v4.new_code_cell("x = 1"),
              nbformat.v4.new_markdown_cell("Just text, no heading."), nbformat.v4.new_code_cell("y = 2"),
              nbformat.v4.new_markdown_cell("## 2. **Gate**"), nbformat.v4.new_code_cell("z = 3")]
-    assert [report.section_above(cells, i) for i in (0, 1, 3, 5)] == [None, "1. Inputs", "1. Inputs", "2. Gate"]
+    assert [export.section_above(cells, i) for i in (0, 1, 3, 5)] == [None, "1. Inputs", "1. Inputs", "2. Gate"]
 
 
 def test_index_html_lists_skipped_sections_in_the_report_language():
     skipped = [{"section": "feedback.nps_trend", "reason": "no NPS answers", "enable": "feedback.nps"},
                {"section": "moments.churn", "reason": "nobody churned", "enable": None}]
     record = full_record()
-    html = report.index_html(record, {"skipped": skipped})
+    html = index_page.index_html(record, {"skipped": skipped})
     assert '<section id="not-shown"><h2>Not shown for this data</h2>' in html
     assert ("<li><strong>02_Feedback: NPS trend</strong>: no NPS answers (needs <code>feedback.nps</code>)</li>"
-            "<li><strong>Moments: Churn</strong>: nobody churned</li>") in html      # the stage's title, else a name
+            "<li><strong>Moments of truth: details · Churn</strong>: nobody churned</li>") in html      # the stage's title, else a name
     assert "feedback.nps_trend" not in html                 # no machine keys, and not repeated as headline numbers
-    html_de = report.index_html({**record, "run_parameters": {"lang": "de"}}, {"skipped": skipped})
+    html_de = index_page.index_html({**record, "run_parameters": {"lang": "de"}}, {"skipped": skipped})
     assert "<h2>Für diese Daten nicht gezeigt</h2>" in html_de
-    assert "<strong>Momente der Wahrheit: Details: Churn</strong>: nobody churned" in html_de
+    assert "<strong>Momente der Wahrheit: Details · Churn</strong>: nobody churned" in html_de
     assert "<strong>02_Feedback: NPS trend</strong>: no NPS answers (benötigt <code>feedback.nps</code>)" in html_de
-    assert "not-shown" not in report.index_html(run_record(), {"skipped": []})
+    assert "not-shown" not in index_page.index_html(run_record(), {"skipped": []})
 
 
 def test_write_index_writes_no_data_docs_links(tmp_path):
     (tmp_path / "data_docs" / "raw").mkdir(parents=True)
     (tmp_path / "data_docs" / "raw" / "index.html").write_text("<html></html>", encoding="utf-8")
-    path = report.write_index(tmp_path, run_record(), {"validation": {"status": "passed", "failed": []}})
+    path = index_page.write_index(tmp_path, run_record(), {"validation": {"status": "passed", "failed": []}})
     assert path == tmp_path / "index.html"
     assert "data_docs" not in path.read_text(encoding="utf-8")
 
@@ -292,7 +288,7 @@ LOG = pd.DataFrame({
 
 
 def test_row_counts_and_rows_table():
-    before = report.row_counts({"customers": pd.DataFrame({"a": range(100)}), "events": pd.DataFrame({"a": range(50)})})
+    before = ingest_describe.row_counts({"customers": pd.DataFrame({"a": range(100)}), "events": pd.DataFrame({"a": range(50)})})
     assert before.to_dict() == {"customers": 100, "events": 50}
     after = pd.Series({"customers": 97, "events": 45}, dtype="int64")
     expected = pd.DataFrame({
@@ -303,11 +299,11 @@ def test_row_counts_and_rows_table():
         "derived": pd.Series([0, 0], dtype="int64"),
         "dropped_pct": [3.0, 10.0],
     })
-    assert_frame_equal(report.rows_table(before, after), expected)
+    assert_frame_equal(ingest_describe.rows_table(before, after), expected)
 
 
 def test_rows_table_counts_derived_customers_apart_from_dropped_rows():
-    rows = report.rows_table(pd.Series({"customers": 0, "events": 10}), pd.Series({"customers": 4, "events": 9}))
+    rows = ingest_describe.rows_table(pd.Series({"customers": 0, "events": 10}), pd.Series({"customers": 4, "events": 9}))
     assert rows[["table", "dropped", "derived"]].to_dict("records") == [
         {"table": "customers", "dropped": 0, "derived": 4}, {"table": "events", "dropped": 1, "derived": 0}]
 
@@ -315,11 +311,11 @@ def test_rows_table_counts_derived_customers_apart_from_dropped_rows():
 def test_cleaning_changes_name_derived_rows():
     log = pd.DataFrame({"table": ["customers"], "step": ["clean"], "rows": [4], "detail": [""],
                         "rule": ["rows derived: one customer per customer_ref of the other tables"]})
-    assert report.cleaning_changes(log)["kind"].tolist() == ["derived"]
+    assert ingest_describe.cleaning_changes(log)["kind"].tolist() == ["derived"]
 
 
 def test_row_counts_empty():
-    assert report.row_counts({}).empty
+    assert ingest_describe.row_counts({}).empty
 
 
 def test_cleaning_changes_leaves_out_bookkeeping_and_zero_rows():
@@ -332,15 +328,15 @@ def test_cleaning_changes_leaves_out_bookkeeping_and_zero_rows():
         "rows": [12, 5, 3, 1],
         "kind": ["changed", "dropped", "dropped", "kept"],
     })
-    assert_frame_equal(report.cleaning_changes(LOG), expected, check_dtype=False)
+    assert_frame_equal(ingest_describe.cleaning_changes(LOG), expected, check_dtype=False)
 
 
 def test_cleaning_note_and_title():
     before = pd.Series({"customers": 100, "events": 50, "feedback": 50})
-    assert report.cleaning_title(LOG, before) == (
+    assert ingest_describe.cleaning_title(LOG, before) == (
         "Cleaning dropped 4.0% of rows; most affected: feedback: out-of-range score set to missing"
     )
-    note = report.cleaning_note(LOG, before)
+    note = ingest_describe.describe_cleaning(LOG, before)
     assert note.startswith("Cleaning **dropped 8 of 200 rows (4.0%)** and **changed 12 values**.")
     assert "- events: unknown code: rows dropped: 5 rows (dropped)" in note
     assert "- feedback: feedback of unknown customers kept: 1 row (kept)" in note
@@ -348,8 +344,8 @@ def test_cleaning_note_and_title():
 
 def test_cleaning_note_when_nothing_changed():
     quiet = LOG.assign(rows=0)
-    assert report.cleaning_title(quiet, pd.Series({"customers": 10})) == "Cleaning found nothing to drop or change"
-    assert report.cleaning_note(quiet, pd.Series({"customers": 10})).startswith("Cleaning found no")
+    assert ingest_describe.cleaning_title(quiet, pd.Series({"customers": 10})) == "Cleaning found nothing to drop or change"
+    assert ingest_describe.describe_cleaning(quiet, pd.Series({"customers": 10})).startswith("Cleaning found no")
 
 
 def test_inputs_note():
@@ -358,12 +354,12 @@ def test_inputs_note():
     log = pd.DataFrame({"table": ["customers", "events", "customers"], "step": ["read", "melt", "values"],
                         "rule": ["rows read", "events from milestones", "values mapped"], "rows": [120, 0, 7],
                         "detail": ["", "", ""]})
-    assert report.inputs_note(inputs, log) == (
+    assert ingest_describe.describe_inputs(inputs, log) == (
         "**2 files** (2.0 MB) were read into **3 tables**; source rows per table: customers 120, orders 40, "
         "events 40. The mapping applied 3 rules, 2 of them to at least one row; the largest: values mapped "
         "(customers, 7 rows)."
     )
-    assert report.inputs_note(inputs.iloc[:0], log).startswith("No input files")
+    assert ingest_describe.describe_inputs(inputs.iloc[:0], log).startswith("No input files")
 
 
 class Gate:
@@ -379,17 +375,17 @@ class Gate:
 
 
 def test_gate_note_by_status():
-    failed = report.gate_note(Gate("raw", "failed", ["passed", "failed"]))
-    assert failed.startswith("The **raw** gate ran **2 checks** on 1 table: 1 passed, 0 warned, 1 failed. Status: **failed**.")
-    assert "- failed: `feedback.nps` expect_column_values_to_be_between — 12 rows" in failed
+    failed = ingest_describe.describe_gate(Gate("raw", "failed", ["passed", "failed"]))
+    assert failed.startswith("The **raw data** gate ran **2 checks** on 1 table: 1 passed, 0 warned, 1 failed. Status: **failed**.")
+    assert "- failed: `feedback.nps` values within their range — 12 rows" in failed
     assert "nothing is written to the processed tables" in failed
-    assert "The run continues" in report.gate_note(Gate("raw", "warned", ["warned"]))
-    assert report.gate_note(Gate("processed", "passed", ["passed"])).endswith("Every check held for every row.")
+    assert "The run continues" in ingest_describe.describe_gate(Gate("raw", "warned", ["warned"]))
+    assert ingest_describe.describe_gate(Gate("processed", "passed", ["passed"])).endswith("Every check held for every row.")
 
 
 def test_gate_table_orders_failed_first():
     gate = Gate("raw", "failed", ["passed", "warned", "failed"])
-    styled = report.gate_table(gate.results.assign(column=["a", "b", "c"]))
+    styled = ingest_describe.gate_table(gate.results.assign(column=["a", "b", "c"]))
     assert styled.data["outcome"].tolist() == ["failed", "warned", "passed"]
     html = styled.to_html()
     assert "#fde0e0" in html and "4.00%" in html
@@ -398,45 +394,24 @@ def test_gate_table_orders_failed_first():
 def test_gate_table_shows_three_examples_escaped_and_cut():
     gate = Gate("raw", "warned", ["warned"])
     examples = "; ".join([f"nps=<{i}> (umfrage.csv row {i})" for i in range(5)] + ["x" * 200])
-    html = report.gate_table(gate.results.assign(column=["nps"], examples=[examples])).to_html()
+    html = ingest_describe.gate_table(gate.results.assign(column=["nps"], examples=[examples])).to_html()
     assert "nps=&lt;0&gt; (umfrage.csv row 0)<br>nps=&lt;1&gt; (umfrage.csv row 1)<br>nps=&lt;2&gt;" in html
     assert "row 3" not in html and "… 3 more" in html and "<0>" not in html
-    assert report._examples_html("y" * 200).endswith("y…") and len(report._examples_html("y" * 200)) == 90
-    assert report._examples_html(None) == report._examples_html("") == "–"
+    assert ingest_describe.examples_html("y" * 200).endswith("y…") and len(ingest_describe.examples_html("y" * 200)) == 90
+    assert ingest_describe.examples_html(None) == ingest_describe.examples_html("") == "–"
 
 
 def test_tables_note_names_the_folder_or_the_staging_of_a_run():
     rows = pd.DataFrame({"table": ["customers"], "rows_read": [10], "rows_written": [9], "dropped": [1], "dropped_pct": [10.0]})
-    assert report.tables_note(rows, "/p/data/processed").startswith(
+    assert ingest_describe.describe_tables(rows, "/p/data/processed").startswith(
         "Both gates passed, so **1 table with 9 rows** was written as Parquet to `/p/data/processed`")
-    assert report.tables_note(rows, "/p/data/.processed.staging") == (
+    assert ingest_describe.describe_tables(rows, "/p/data/.processed.staging") == (
         "Both gates passed, so **1 table with 9 rows** was written as Parquet to this run's staging folder; the "
         "later stages read them there, and they replace `/p/data/processed` in one step only when every stage of "
         "the run has succeeded.")
 
 
 # --- numbers for readers in English and German ------------------------------------------------------
-def test_format_number_german():
-    assert [report.format_number(v, "de") for v in (None, 12345.6, 12.345, 0.0213, 3.0, 1200, True, False, "x")] == [
-        "–", "12.346", "12,3", "0,0213", "3", "1.200", "ja", "nein", "x",
-    ]
-    assert report.format_number(1234.5, "de", decimals=1) == "1.234,5"
-    assert report.format_number(1234.5, "en", decimals=1) == "1,234.5"
-    assert report.format_number(float("nan"), "de") == "–" and report.format_number(np.int64(12345), "de") == "12.345"
-
-
-def test_format_percent():
-    assert report.format_percent(0.1234, "de") == "12,3\u00a0%"
-    assert report.format_percent(0.1234) == "12.3%"
-    assert report.format_percent(65.678, "de", share=False) == "65,7\u00a0%"
-    assert report.format_percent(None, "de") == "–"
-
-
-def test_format_number_unknown_language_raises():
-    with pytest.raises(ValueError, match="lang must be one of en, de, got 'fr'"):
-        report.format_number(1.0, "fr")
-
-
 @pytest.mark.parametrize("text, lang, expected", [
     ("12345.5", "de", ("12.345,5", True)),
     ("12345.5", "en", ("12,345.5", True)),
@@ -457,12 +432,12 @@ def test_format_number_unknown_language_raises():
     ("billing", "de", ("billing", False)),
 ])
 def test_format_table_cell(text, lang, expected):
-    assert report.format_table_cell(text, lang) == expected
+    assert export.format_table_cell(text, lang) == expected
 
 
 def test_format_table_cell_years_ungrouped():
-    assert report.format_table_cell("2025", "de", group=False) == ("2025", True)
-    assert report.format_table_cell("12345.5", "de", group=False) == ("12345,5", True)
+    assert export.format_table_cell("2025", "de", group=False) == ("2025", True)
+    assert export.format_table_cell("12345.5", "de", group=False) == ("12345,5", True)
 
 
 # --- compare_runs ---------------------------------------------------------------------------------
@@ -476,7 +451,7 @@ def record_with(files, params, notebooks=("01_validate_clean",), run_id="R1", la
 
 
 def test_compare_runs_without_previous_run():
-    comparison = report.compare_runs(None, None, record_with({"a.csv": "1"}, {}), {"feedback": {"n": 3}})
+    comparison = compare.compare_runs(None, None, record_with({"a.csv": "1"}, {}), {"feedback": {"n": 3}})
     assert comparison == {"previous_run": None, "different_dataset": None, "fingerprint_changed": None,
                           "inputs": {"added": [], "removed": [], "changed": [], "unchanged": 0},
                           "notebooks": {"added": [], "removed": []}, "parameters": [], "numbers": [],
@@ -486,7 +461,7 @@ def test_compare_runs_without_previous_run():
 def test_compare_runs_same_run_has_no_changes():
     record = record_with({"a.csv": "1"}, {"01_validate_clean": {"run_dir": "/r/R1", "tolerance": 0.02}})
     results = {"feedback": {"nps": {"value": 12.5, "n": 400}}}
-    comparison = report.compare_runs(record, results, {**record, "run_id": "R2"}, results)
+    comparison = compare.compare_runs(record, results, {**record, "run_id": "R2"}, results)
     assert comparison["previous_run"] == "R1" and comparison["fingerprint_changed"] is False
     assert comparison["inputs"] == {"added": [], "removed": [], "changed": [], "unchanged": 1}
     assert comparison["parameters"] == [] and comparison["numbers"] == [] and comparison["numbers_compared"] == 2
@@ -496,19 +471,19 @@ def test_compare_runs_of_another_source_mapping_compares_nothing():
     previous = {**record_with({"a.csv": "1"}, {}), "inputs": {"source": "config/sources/demo.yml", "files": []}}
     current = {**record_with({"b.csv": "2"}, {}, run_id="R2"), "inputs": {"source": "config/sources/survey.yml", "files": []}}
     results = {"feedback": {"nps": {"value": 12.5, "n": 400}}}
-    comparison = report.compare_runs(previous, results, current, {"feedback": {"nps": {"value": 40.0, "n": 90}}})
+    comparison = compare.compare_runs(previous, results, current, {"feedback": {"nps": {"value": 40.0, "n": 90}}})
     assert comparison["previous_run"] == "R1"
     assert comparison["different_dataset"] == {"previous": "config/sources/demo.yml", "current": "config/sources/survey.yml"}
     assert comparison["numbers"] == [] and comparison["numbers_compared"] == 0 and comparison["parameters"] == []
     assert comparison["inputs"] == {"added": [], "removed": [], "changed": [], "unchanged": 0}
-    html = report.index_html(full_record(comparison=comparison), RESULTS)
+    html = index_page.index_html(full_record(comparison=comparison), RESULTS)
     assert ("It read a different source mapping (config/sources/demo.yml then, config/sources/survey.yml now): a "
             "different dataset, so no numbers are compared.") in html
     assert "Numbers changed" not in html and "Parameters changed" not in html
     same = {**current, "inputs": {**current["inputs"], "source": "config/sources/demo.yml"}}
-    assert report.compare_runs(previous, results, same, results)["different_dataset"] is None
+    assert compare.compare_runs(previous, results, same, results)["different_dataset"] is None
     legacy = {**previous, "inputs": {"files": []}}                     # a record from before sources were recorded
-    assert report.compare_runs(legacy, results, current, results)["numbers_compared"] == 2
+    assert compare.compare_runs(legacy, results, current, results)["numbers_compared"] == 2
 
 
 def test_compare_runs_inputs_parameters_numbers():
@@ -538,7 +513,7 @@ def test_compare_runs_inputs_parameters_numbers():
         "inputs": {"files": [{"file": "a.csv", "rows": 99}]},
         "new_section": {"y": 2, "z": 3},
     }
-    comparison = report.compare_runs(previous, previous_results, current, current_results)
+    comparison = compare.compare_runs(previous, previous_results, current, current_results)
     assert comparison["previous_run"] == "R1" and comparison["fingerprint_changed"] is True
     assert comparison["inputs"] == {
         "added": ["new.csv"], "removed": ["gone.csv"],
@@ -564,11 +539,11 @@ def test_compare_runs_inputs_parameters_numbers():
 
 
 def test_numeric_leaves_name_rows_by_code_then_position():
-    assert report.numeric_leaves({"c": [{"cat": "a", "month": "1", "r": 1}, {"cat": "a", "month": "2", "r": 2}]}) == {
+    assert compare.numeric_leaves({"c": [{"cat": "a", "month": "1", "r": 1}, {"cat": "a", "month": "2", "r": 2}]}) == {
         "c[cat=a, month=1].r": 1, "c[cat=a, month=2].r": 2}
-    assert report.numeric_leaves({"t": [{"x": 1}, {"x": 2}], "s": [1, 2.5, "x", None]}) == {
+    assert compare.numeric_leaves({"t": [{"x": 1}, {"x": 2}], "s": [1, 2.5, "x", None]}) == {
         "t[0].x": 1, "t[1].x": 2, "s[0]": 1, "s[1]": 2.5}
-    assert report.numeric_leaves({}) == {}
+    assert compare.numeric_leaves({}) == {}
 
 
 # --- index.html: views, language, comparison ------------------------------------------------------
@@ -591,17 +566,17 @@ RESULTS = {"validation": {"status": "passed", "failed": [], "checked": 57},
 
 
 def test_index_html_audience_view_orders_reports():
-    html = report.index_html(full_record(view=["06_summary", "02_feedback"]), RESULTS)
+    html = index_page.index_html(full_record(view=["06_summary", "02_feedback"]), RESULTS)
     assert html.index('href="06_summary.html"') < html.index('href="02_feedback.html"') < html.index("Other reports")
     assert html.index("Other reports") < html.index('href="01_validate_clean.html"')
     assert "Reports for management" in html
-    html = report.index_html(full_record(audience="service", view=["02_feedback"]), RESULTS)
+    html = index_page.index_html(full_record(audience="service", view=["02_feedback"]), RESULTS)
     assert "Reports for customer service" in html
     assert html.index('href="02_feedback.html"') < html.index("Other reports") < html.index('href="06_summary.html"')
 
 
 def test_index_html_headline_tiles_carry_the_numbers():
-    html = report.index_html(full_record(), RESULTS)
+    html = index_page.index_html(full_record(), RESULTS)
     assert '<div class="tile" data-key="feedback.nps" data-value="12.345"><div class="label">NPS</div><div class="value">12.3</div>' in html
     assert 'data-key="feedback.csat" data-value="65.678"><div class="label">CSAT (satisfied)</div><div class="value">65.7%</div>' in html
     assert 'data-key="journey.conversion_rate" data-value="0.10399"><div class="label">Conversion rate</div><div class="value">10.4%</div>' in html
@@ -614,19 +589,19 @@ def test_results_sections_show_shares_in_percent_like_the_headline_tiles():
                "funnel": [{"step": "visit", "customers": 100, "conversion": 1.0, "ci_low": 1.0, "ci_high": 1.0},
                           {"step": "order", "customers": 14, "conversion": 0.142, "ci_low": 0.137, "ci_high": 0.147}],
                "themes": [{"theme": "price", "share": 17.9}, {"theme": "hotline", "share": 2.87}]}
-    html = report.render_section(journey, lang="en", path="journey")
+    html = index_page.render_section(journey, lang="en", path="journey")
     assert '<div class="label">Conversion rate</div><div class="value">11.4%</div>' in html
     assert "95% interval 10.8% to 12.1% · n = 8,621" in html and "0.114" not in html
     assert '<td class="num">14.2%</td><td class="num">13.7%</td><td class="num">14.7%</td>' in html
-    assert '<td class="num">17.9</td>' in html and "17.9%" not in html       # a share already in percent stays
-    german = report.render_section(journey, lang="de", path="journey")
+    assert '<td class="num">17.9%</td>' in html and "17.9%%" not in html     # a share already in percent: no × 100
+    german = index_page.render_section(journey, lang="de", path="journey")
     assert '<div class="label">Konversionsrate</div><div class="value">11,4\u00a0%</div>' in german
     assert '<td class="num">14,2\u00a0%</td>' in german
-    # without a headline the key is the label and the number is shown as it is
-    assert '<div class="label">conversion_rate</div><div class="value">0.114</div>' in report.render_section(
+    # without a headline the key in words is the label and the number is shown as it is
+    assert '<div class="label">conversion rate</div><div class="value">0.114</div>' in index_page.render_section(
         {"conversion_rate": journey["conversion_rate"]}, path="other")
     # the CES tile with two decimals (5.00, not 5)
-    ces = report.render_section({"ces": {"value": 5.04, "ci_low": 5.0019, "ci_high": 5.07, "n": 5489}}, path="feedback")
+    ces = index_page.render_section({"ces": {"value": 5.04, "ci_low": 5.0019, "ci_high": 5.07, "n": 5489}}, path="feedback")
     assert "<div class=\"value\">5.04</div>" in ces and "95% interval 5.00 to 5.07" in ces
 
 
@@ -639,7 +614,7 @@ def test_index_html_german():
                   "parameters": [{"notebook": "", "parameter": "lang", "previous": "en", "current": "de"}],
                   "numbers": [{"path": "feedback.nps.value", "previous": 10.0, "current": 12.345, "change": 2.345}],
                   "numbers_compared": 40, "numbers_added": 0, "numbers_removed": 0}
-    html = report.index_html(full_record("de", comparison=comparison), RESULTS)
+    html = index_page.index_html(full_record("de", comparison=comparison), RESULTS)
     assert html.startswith('<!DOCTYPE html>\n<html lang="de">')
     for text in ("CX Insights — Lauf 20261122T143012Z", "Auf einen Blick", "Berichte für die Geschäftsleitung",
                  "Weitere Berichte", "Was sich seit dem letzten Lauf geändert hat", "Inhalt",
@@ -649,14 +624,15 @@ def test_index_html_german():
     assert '<div class="value">12,3</div>' in html and "95-%-Intervall 8,1 bis 16,6" in html and "n = 4.210" in html
     assert '<div class="value">65,7\u00a0%</div>' in html and '<div class="value">10,4\u00a0%</div>' in html
     assert "Δ +2,3 gegenüber dem vorherigen Lauf" in html
-    assert '<td class="num">10</td><td class="num">12,3</td><td>+2,35</td>' in html
+    assert ('<td>Kundenfeedback · NPS</td><td class="num">10,0</td><td class="num">12,3</td><td class="num">+2,3</td>'
+            in html)                                             # the path in words, NPS to 1 decimal
     assert '<a href="../20261022T060000Z/index.html">' in html
     assert "12.000 Bytes" in html and "12.345 Bytes" in html
     assert 'class="badge succeeded">erfolgreich<' in html
 
 
 def test_index_html_first_run_says_so():
-    html = report.index_html(full_record(comparison=report.compare_runs(None, None, {}, {})), RESULTS)
+    html = index_page.index_html(full_record(comparison=compare.compare_runs(None, None, {}, {})), RESULTS)
     assert "There is no earlier successful run to compare with." in html
 
 
@@ -664,7 +640,7 @@ def test_index_html_long_comparison_is_folded():
     numbers = [{"path": f"s.x[{i}]", "previous": i, "current": i + 1, "change": 1} for i in range(300)]
     comparison = {"previous_run": "R0", "fingerprint_changed": False, "inputs": {}, "notebooks": {},
                   "parameters": [], "numbers": numbers, "numbers_compared": 300}
-    html = report.index_html(full_record(comparison=comparison), RESULTS)
+    html = index_page.index_html(full_record(comparison=comparison), RESULTS)
     assert "Same input data as the previous run" in html and "No parameter changed." in html
     assert "<summary>all 300 changed numbers</summary>" in html
     assert "… and 100 more in run.json (comparison.numbers)" in html
@@ -697,7 +673,7 @@ def styled_notebook(tmp_path):
 
 
 def test_export_html_german_house_style(tmp_path):
-    html = report.export_html(styled_notebook(tmp_path), tmp_path / "stage.html", title="Stufe", lang="de",
+    html = export.export_html(styled_notebook(tmp_path), tmp_path / "stage.html", title="Stufe", lang="de",
                               back_link="index.html").read_text(encoding="utf-8")
     assert '<html lang="de">' in html and "<title>Stufe</title>" in html
     assert '<p class="back"><a href="index.html">← Überblick über den Lauf</a></p>' in html
@@ -713,21 +689,21 @@ def test_export_html_german_house_style(tmp_path):
     # alt text: the figure's own, else the section it sits in
     assert 'alt="NPS fell 3 points. n = 400 · NPS definition"' in html
     assert 'alt="Abbildung im Abschnitt „2. Figures“"' in html
-    assert report.NBCONVERT_NO_ALT not in html
+    assert export.NBCONVERT_NO_ALT not in html
     # nothing from outside the file; the house stylesheet is in
     assert "cdn.example.com" not in html and "<p>kept</p>" in html
     assert "nav.toc" in html and ".jp-Notebook .jp-RenderedHTMLCommon td.num" in html
 
 
 def test_export_html_english_keeps_decimal_point(tmp_path):
-    html = report.export_html(styled_notebook(tmp_path), tmp_path / "stage.html").read_text(encoding="utf-8")
+    html = export.export_html(styled_notebook(tmp_path), tmp_path / "stage.html").read_text(encoding="utf-8")
     assert '<html lang="en">' in html and ">Contents</p>" in html and '<p class="back">' not in html
     assert '<td class="num">12,345</td><td class="num">0.25</td><td>no</td>' in html
     assert 'alt="Figure in section “2. Figures”"' in html
 
 
 def test_export_html_error_is_one_line_without_traceback_in_german(executed_notebook, tmp_path):
-    html = report.export_html(executed_notebook, tmp_path / "tiny.html", lang="de").read_text(encoding="utf-8")
+    html = export.export_html(executed_notebook, tmp_path / "tiny.html", lang="de").read_text(encoding="utf-8")
     assert ("Diese Stufe hat hier angehalten: SourceError: crm.csv: column 'Kundennummer' not found (rows 2, 5)"
             in visible_text(html))
     assert "Traceback" not in html and "secret_code_marker" not in html
@@ -739,16 +715,16 @@ def test_figure_alt_text_from_title_and_caption():
     fig, ax = plots.new_figure("Invoice contacts cost 31 NPS points")
     ax.bar(["a", "b"], [1, 2])
     plots.finish(fig, n=4210, definition="NPS = % promoters - % detractors")
-    assert report.figure_alt_text(fig) == "Invoice contacts cost 31 NPS points. n = 4,210 · NPS = % promoters - % detractors"
+    assert export.figure_alt_text(fig) == "Invoice contacts cost 31 NPS points. n = 4,210 · NPS = % promoters - % detractors"
     import matplotlib.pyplot as plt
 
     plt.close(fig)
     bare, ax = plt.subplots()
     ax.set_title("Left title", loc="left")
-    assert report.figure_alt_text(bare) == "Left title"
+    assert export.figure_alt_text(bare) == "Left title"
     ax.set_title("", loc="left")
     ax.set_ylabel("customers")
-    assert report.figure_alt_text(bare) == "Figure: customers"
+    assert export.figure_alt_text(bare) == "Figure: customers"
     plt.close(bare)
 
 
@@ -759,7 +735,7 @@ def test_ipython_extension_puts_alt_text_into_figure_metadata():
     from IPython.core.formatters import DisplayFormatter
 
     shell = types.SimpleNamespace(display_formatter=DisplayFormatter())
-    report.load_ipython_extension(shell)
+    export.load_ipython_extension(shell)
     fig, _ = plt.subplots()
     fig.suptitle("Churn doubles after a failed repair")
     _, metadata = shell.display_formatter.format(fig)
@@ -805,7 +781,7 @@ def test_every_html_is_self_contained_without_code(baseline):
         assert "Traceback" not in html and not soup.select('[data-mime-type="application/vnd.jupyter.stderr"]'), path.name
         images = soup.find_all("img")
         assert all(img["src"].startswith("data:image/") for img in images), path.name
-        assert all(img.get("alt", "").strip() and img["alt"] != report.NBCONVERT_NO_ALT for img in images), path.name
+        assert all(img.get("alt", "").strip() and img["alt"] != export.NBCONVERT_NO_ALT for img in images), path.name
         assert soup.html["lang"] == "en" and soup.find("nav", class_="toc") is not None, path.name
 
 
@@ -868,17 +844,16 @@ def test_index_numbers_match_results_json(baseline):
     tiles = {tile["data-key"]: tile for tile in soup.select(".tile[data-key]")}
     assert {"feedback.nps", "feedback.csat", "feedback.ces", "journey.conversion_rate",
             "journey.repeat_customer_rate", "contact_list.included"} <= set(tiles)
-    units = {path: unit for path, _, unit in report.HEADLINES}
+    units = {path: unit for path, unit, _ in index_page.HEADLINES}
     for key, tile in tiles.items():
         section, name = key.split(".")
         entry = results[section][name]
         value = entry["value"] if isinstance(entry, dict) else entry
         assert json.loads(tile["data-value"]) == value, key
-        shown = {"share": report.format_percent(value), "percent": report.format_percent(value, share=False),
-                 "score": report.format_number(value, decimals=2)}.get(units[key], report.format_number(value))
+        shown = locale.format_value(value, units[key])
         assert tile.select_one(".value").get_text() == shown, key
         if isinstance(entry, dict) and entry.get("n") is not None:
-            assert f"n = {report.format_number(entry['n'])}" in tile.select_one(".detail").get_text(), key
+            assert f"n = {locale.format_number(entry['n'])}" in tile.select_one(".detail").get_text(), key
     fingerprint = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))["inputs"]["fingerprint"]
     assert soup.select_one("#glance code")["title"] == fingerprint
     assert soup.select_one("#validation .badge")["class"] == ["badge", results["validation"]["status"]]
@@ -900,9 +875,9 @@ def test_summary_report_numbers_match_results_json(baseline):
     for kpi, tile in recorded["tiles"].items():
         text = " ".join(shown[kpi].get_text(" ").split())
         assert float(shown[kpi]["data-value"]) == pytest.approx(tile["value"], rel=1e-5), kpi
-        assert summary.format_value(tile["value"], kpi) in text, (kpi, text)
-        assert f"{summary.format_value(tile['ci_low'], kpi)} to {summary.format_value(tile['ci_high'], kpi)}" in text, kpi
-        assert f"n = {summary.format_number(tile['n'], 0)}" in text, kpi
+        assert summary.kpi_text(tile["value"], kpi) in text, (kpi, text)
+        assert f"{summary.kpi_text(tile['ci_low'], kpi)} to {summary.kpi_text(tile['ci_high'], kpi)}" in text, kpi
+        assert f"n = {locale.format_number(tile['n'], decimals=0)}" in text, kpi
         called = re.search(r"(?<!not )significant \(adj\. p", text) is not None
         assert called == (tile["tested"] and tile["significant_previous_period"]), (kpi, text)
     page = " ".join(soup.get_text(" ").split())
@@ -977,11 +952,11 @@ def test_german_index_and_stage_report(second_seed_run):
         assert label in text, label
     nps = results["feedback"]["nps"]
     tile = index.select_one('.tile[data-key="feedback.nps"]')
-    assert tile.select_one(".value").get_text() == report.format_number(nps["value"], "de")
-    assert f"n = {report.format_number(nps['n'], 'de')}" in tile.get_text()
-    assert "," in report.format_number(nps["value"], "de")
+    assert tile.select_one(".value").get_text() == locale.format_value(nps["value"], "points", "de")
+    assert f"n = {locale.format_number(nps['n'], 'de')}" in tile.get_text()
+    assert "," in locale.format_value(nps["value"], "points", "de")
     change = next(r for r in record["comparison"]["numbers"] if r["path"] == "feedback.nps.value")
-    assert f"Δ {'+' if change['change'] > 0 else ''}{report.format_number(change['change'], 'de', decimals=1)}" in tile.get_text()
+    assert f"Δ {'+' if change['change'] > 0 else ''}{locale.format_number(change['change'], 'de', decimals=1)}" in tile.get_text()
     assert index.select_one(f'a[href="../{first_dir.name}/index.html"]') is not None
     assert index.select_one('a[href="02_feedback.html"]').get_text() == "Stimme der Kunden"
 
@@ -998,9 +973,147 @@ def test_german_index_and_stage_report(second_seed_run):
 def test_cleaning_figure_draws_one_bar_per_rule_and_says_when_nothing_changed():
     from cxlib import schema
 
-    fig = report.cleaning_figure(LOG, pd.Series({"customers": 100, "events": 50, "feedback": 50}))
+    fig = ingest_describe.cleaning_figure(LOG, pd.Series({"customers": 100, "events": 50, "feedback": 50}))
     ax = fig.axes[0]
     assert len(ax.patches) == 4                                   # the four rules with rows (bookkeeping left out)
     assert fig._suptitle.get_text().startswith("Cleaning dropped")
     with pytest.raises(schema.Missing, match="no row"):
-        report.cleaning_figure(LOG.assign(rows=0), pd.Series({"customers": 100}))
+        ingest_describe.cleaning_figure(LOG.assign(rows=0), pd.Series({"customers": 100}))
+
+
+# --- findings first, method last ---------------------------------------------------------------------
+def tagged_notebook(tmp_path, *, lang=None, findings_output=True):
+    """A hand-made executed notebook: title and purpose, a section, a method cell (the parameters
+    table) near the top, a second section, a method markdown cell, and the findings cell at the end."""
+    def out(text):
+        return [nbformat.v4.new_output("display_data", data={"text/markdown": text, "text/plain": text})]
+
+    def cell(source, text, tags=()):
+        made = nbformat.v4.new_code_cell(source, execution_count=1, outputs=out(text) if text else [])
+        made.metadata["tags"] = list(tags)
+        return made
+
+    nb = nbformat.v4.new_notebook()
+    method_md = nbformat.v4.new_markdown_cell("**Definitions.** NPS = % promoters - % detractors.")
+    method_md.metadata["tags"] = ["method"]
+    parameters = nbformat.v4.new_code_cell('lang: str = "en"', execution_count=1)
+    parameters.metadata["tags"] = ["parameters"]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Stage title\n\nPurpose of the stage."),
+        parameters,
+        cell("report.parameters_table(p)", "PARAMETERS TABLE", ["method"]),
+        nbformat.v4.new_markdown_cell("## 1. First section"),
+        cell("x", "FIRST SECTION NUMBERS"),
+        nbformat.v4.new_markdown_cell("## 2. Second section"),
+        cell("y", "SECOND SECTION NUMBERS"),
+        method_md,
+        cell("describe_findings()", "FINDING SENTENCES" if findings_output else "", ["findings"]),
+    ]
+    if lang:
+        injected = nbformat.v4.new_code_cell(f'lang = "{lang}"', execution_count=1)
+        injected.metadata["tags"] = ["injected-parameters"]
+        nb.cells.insert(2, injected)
+    path = tmp_path / "tagged.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def order(html: str, *texts: str) -> list[int]:
+    return [html.index(text) for text in texts]
+
+
+def test_export_puts_findings_after_the_purpose_and_method_last(tmp_path):
+    html = export.export_html(tagged_notebook(tmp_path), tmp_path / "tagged.html").read_text(encoding="utf-8")
+    positions = order(html, "Purpose of the stage", '<h2 id="cx-findings">Key findings</h2>', "FINDING SENTENCES",
+                      'class="toc"', "1. First section", "FIRST SECTION NUMBERS", "SECOND SECTION NUMBERS",
+                      '<h2 id="cx-method">How this was measured</h2>', "PARAMETERS TABLE", "Definitions.")
+    assert positions == sorted(positions)
+    assert html.count("FINDING SENTENCES") == html.count("PARAMETERS TABLE") == 1
+    toc = re.search(r'<nav[^>]*class="toc".*?</nav>', html, flags=re.S).group(0)
+    assert toc.index("Key findings") < toc.index("First section") < toc.index("How this was measured")
+
+
+def test_export_headings_follow_the_language_of_the_notebook(tmp_path):
+    html = export.export_html(tagged_notebook(tmp_path, lang="de"), tmp_path / "tagged.html").read_text(encoding="utf-8")
+    assert '<html lang="de">' in html
+    assert '<h2 id="cx-findings">Die wichtigsten Ergebnisse</h2>' in html
+    assert '<h2 id="cx-method">So wurde gemessen</h2>' in html
+    nb = nbformat.read(tagged_notebook(tmp_path, lang="de"), as_version=4)
+    assert export.notebook_lang(nb) == "de"
+    nb.metadata["papermill"] = {"parameters": {"lang": "en"}}
+    assert export.notebook_lang(nb) == "en"
+
+
+def test_export_without_tags_keeps_the_order(tmp_path, executed_notebook):
+    nb = nbformat.read(executed_notebook, as_version=4)
+    ordered = export.reader_order(nb)
+    assert [c.source for c in ordered.cells if c.source != '<div id="cx-toc"></div>'] == [c.source for c in nb.cells]
+    html = export.export_html(executed_notebook, tmp_path / "tiny.html").read_text(encoding="utf-8")
+    assert 'id="cx-findings"' not in html and 'id="cx-method"' not in html
+
+
+def test_export_leaves_findings_that_did_not_run_in_place(tmp_path):
+    """A stage that stopped before its findings: no empty "Key findings" part at the top."""
+    nb = nbformat.read(tagged_notebook(tmp_path, findings_output=False), as_version=4)
+    ordered = export.reader_order(nb)
+    assert [c.source for c in ordered.cells].index("describe_findings()") > \
+        [c.source for c in ordered.cells].index("y")
+    assert not any("cx-findings" in c.source for c in ordered.cells)
+    assert any("cx-method" in c.source for c in ordered.cells)
+
+
+def test_index_tiles_name_their_period_and_the_last_period_of_the_summary():
+    results = {**RESULTS,
+               "feedback": {**RESULTS["feedback"], "period": {"from": "2024-01-01", "to": "2025-12-31"}},
+               "summary": {"tiles": {"nps": {"period": "2025-12", "period_kind": "month", "value": 9.96, "n": 552}}}}
+    html = index_page.index_html(full_record(), results)
+    nps = re.search(r'<div class="tile" data-key="feedback.nps".*?</div></div>', html).group(0)
+    assert '<div class="period">all time, 1 Jan 2024 to 31 Dec 2025</div>' in nps
+    assert '<div class="latest">Dec 2025 (last month): 10.0 · n = 552</div>' in nps
+    assert '<div class="period">all time</div>' in html                  # the conversion rate
+    german = index_page.index_html(full_record("de"), results)
+    assert "gesamter Zeitraum, 01.01.2024 bis 31.12.2025" in german and "(letzter Monat): 10,0" in german
+
+
+def test_index_appendix_in_words_and_in_german():
+    results = {**RESULTS, "complaints": [{"category": "billing", "month": "2025-01", "rate_per_1000": 4.123,
+                                          "out_of_control": True}],
+               "campaign_fatigue": {"fatigue_days": 90, "p_value": 0.85812, "ci_low": 0.9123}}
+    html = index_page.index_html(full_record(), results)
+    appendix = html[html.index('id="appendix"'):html.index('id="parameters"')]
+    assert "<summary>Complaints</summary>" in appendix and "<summary>Campaign fatigue</summary>" in appendix
+    assert "<th>complaints per 1,000 active customers</th>" in appendix and '<td class="num">4.1</td>' in appendix
+    assert "<td>Jan 2025</td>" in appendix and "<td>yes</td>" in appendix
+    assert "<th>fatigue days</th>" in appendix and '<td class="num">0.858</td>' in appendix
+    assert "rate_per_1000" not in appendix and "fatigue_days" not in appendix and "4.123" not in appendix
+    german = index_page.index_html(full_record("de"), results)
+    appendix = german[german.index('id="appendix"'):german.index('id="parameters"')]
+    assert "Anhang: alle erfassten Zahlen" in appendix and "<summary>Beschwerden</summary>" in appendix
+    assert "<td>Jan. 2025</td>" in appendix or "<td>Jan 2025</td>" in appendix
+    assert '<td class="num">4,1</td>' in appendix and "<td>ja</td>" in appendix
+
+
+def test_ingest_notes_in_german():
+    before = pd.Series({"customers": 100, "events": 50, "feedback": 50})
+    assert ingest_describe.cleaning_title(LOG, before, "de").startswith("Die Bereinigung entfernte ")
+    note = ingest_describe.describe_cleaning(LOG, before, "de")
+    assert note.startswith("Die Bereinigung **entfernte ") and "(entfernt)" in note
+    gate = ingest_describe.describe_gate(Gate("raw", "warned", ["warned"]), "de")
+    assert gate.startswith("Die Prüfstufe **Rohdaten** führte **1 Prüfung** an 1 Tabelle aus")
+    assert "Der Lauf geht weiter" in gate
+    rows = ingest_describe.rows_table(pd.Series({"customers": 10}), pd.Series({"customers": 9}))
+    assert list(ingest_describe.rows_display(rows, "de").columns) == [
+        "Tabelle", "gelesene Zeilen", "geschriebene Zeilen", "entfernt", "abgeleitet", "entfernt (%)"]
+    assert ingest_describe.rows_display(rows, "de")["entfernt (%)"].tolist() == ["10,0\u00a0%"]
+
+
+def test_export_keeps_tables_cxlib_formatted_for_german_readers(tmp_path):
+    """'20.261' from locale.display_table(lang='de') is twenty thousand: the export must not read it as 20.261."""
+    shown = locale.display_table(pd.DataFrame({"table": ["customers", "events"], "rows": [20261, 261]}), "de")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Stufe"),
+                nbformat.v4.new_code_cell("t", execution_count=1, outputs=[nbformat.v4.new_output(
+                    "execute_result", execution_count=1, data={"text/html": shown.to_html(), "text/plain": "t"})])]
+    nbformat.write(nb, tmp_path / "de.ipynb")
+    html = export.export_html(tmp_path / "de.ipynb", tmp_path / "de.html", lang="de").read_text(encoding="utf-8")
+    assert '<td class="num">20.261</td>' in html and '<td class="num">261</td>' in html and "20,261" not in html
