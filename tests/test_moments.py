@@ -475,9 +475,13 @@ def test_describe_complaints_names_the_months():
                           "out_of_control": [False, True, False] + [True] * 6,
                           "signal": ["", "above", ""] + ["above", "below"] * 3})
     text = moments.describe_complaints(rates)
-    assert "**Billing** in 2024-02 (12.0 per 1,000 against a centre of 4.0, above the limits)" in text
+    assert "**Billing** in Feb 2024 (12.0 per 1,000 against a centre of 4.0, above the limits)" in text
     assert "**Hotline** is not a stable process: 6 of 6 months" in text
     assert moments.describe_complaints(rates.assign(out_of_control=False)).startswith("All complaint rates stay within")
+    german = moments.describe_complaints(rates, lang="de")
+    assert german.startswith("Außer Kontrolle: **Billing** im Feb. 2024 (12,0 je 1.000 gegenüber einer Mittellinie von 4,0, "
+                             "über den Grenzen)") or "12,0 je 1.000 gegenüber einer Mittellinie von 4,0, über den Grenzen" in german
+    assert "**Hotline** ist kein stabiler Prozess: 6 von 6 Monaten" in german
 
 
 def test_complaint_rates_per_category_and_month(taxonomy):
@@ -988,6 +992,11 @@ def test_describe_impact_warns_when_raw_and_adjusted_differ():
                            "for everyone else: raw −30.0 points (95% −35.0 to −25.0), adjusted −28.0 (−33.0 to −23.0).")
     assert "Raw and adjusted estimates agree" in text and "estimates differ" not in text
     assert "1 of 2 moments with at least 50 exposed answers differ significantly" in text
+    german = moments.describe_impact(agree, labels, window_days=60, covariates=["segment"], min_n=50, lang="de")
+    assert german.startswith("Kunden, die **Invoice** in den 60 Tagen vor ihrer Antwort erlebten, geben einen NPS von −20 "
+                             "gegenüber +10 bei allen anderen: roh −30,0 Punkte (95 % −35,0 bis −25,0), bereinigt −28,0 "
+                             "(−33,0 bis −23,0).")
+    assert "Mischung nach Segment" in german and "1 von 2 Momenten" in german
     flipped = pd.DataFrame([impact_row("late", 8.0, -6.0), impact_row("inv", -30.0, -18.0),
                             impact_row("noise", 0.3, 0.5, significant=False, low=-4, high=4)])
     text = moments.describe_impact(flipped, labels, window_days=60, covariates=["segment"], min_n=50)
@@ -1034,7 +1043,7 @@ def test_complaints_without_signup_dates_are_counted_per_month_on_a_c_chart(taxo
     assert key == "complaint_counts" and "rate_per_1000" not in rows.columns
     text = moments.describe_complaints(out)
     assert text.startswith("Counts per month, not rates: the data has no active customer base")
-    assert "**Billing** in 2024-03 (12 complaints against a centre of 1.0, above the limits)" in text
+    assert "**Billing** in Mar 2024 (12 complaints against a centre of 1.0, above the limits)" in text
     based = moments.complaints_by_month(events, make_customers([("A", "private", "2023-01-01", None, None, True, None)]),
                                         taxonomy)
     assert (based["basis"] == "per_1000").all() and moments.complaint_record(based)[0] == "complaints"

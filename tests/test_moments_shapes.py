@@ -62,9 +62,9 @@ CSAT_ONLY = pd.DataFrame({"response_id": [f"r{i}" for i in range(16)], "customer
 
 def test_without_nps_the_impact_and_ranking_use_csat(taxonomy):
     inputs = moments.prepare(frames({"events": events(INVOICES), "feedback": CSAT_ONLY,
-                                     "customers": derived_customers(f"C{i}" for i in range(16))}), taxonomy)
+                                     "customers": derived_customers(f"C{i}" for i in range(16))}), taxonomy, min_exposed=1)
     assert inputs.kpis == ["csat"] and inputs.kpi == "csat" and inputs.covariates == []
-    impact = moments.impacts(inputs, min_n=1)
+    impact = moments.impacts(inputs)
     assert list(impact) == ["csat"]
     row = impact["csat"].set_index("moment").loc["invoice_unclear"]
     assert (row["n_exposed"], row["n_unexposed"], row["exposed_value"], row["unexposed_value"]) == (8, 8, 0.0, 100.0)
@@ -114,9 +114,9 @@ def test_absent_optional_columns_read_as_missing(taxonomy):
     """Older processed data lacks csat_max; a ratings feedback lacks every other optional column."""
     feedback = CSAT_ONLY.assign(csat=[4.0] * 16)                   # no csat_max column at all: top two of 1-5
     inputs = moments.prepare({"events": events(INVOICES).drop(columns=["resolved"]), "feedback": feedback,
-                              "customers": derived_customers(f"C{i}" for i in range(16))}, taxonomy)
+                              "customers": derived_customers(f"C{i}" for i in range(16))}, taxonomy, min_exposed=1)
     assert "csat_max" in inputs.responses.columns and inputs.kpis == ["csat"]
-    assert moments.impacts(inputs, min_n=1)["csat"]["exposed_value"].tolist()[0] == 100.0
+    assert moments.impacts(inputs)["csat"]["exposed_value"].tolist()[0] == 100.0
 
 
 # --- the notebook on three shapes -------------------------------------------------------------------
@@ -169,7 +169,7 @@ def shop_taxonomy(tmp_path: Path) -> Path:
 
 
 def test_notebook_on_orders_with_review_stars_dates_the_late_delivery_at_the_promise(tmp_path):
-    results = run_notebook(tmp_path, shop(), taxonomy=str(shop_taxonomy(tmp_path)), min_n=5, handling_min_n=5)
+    results = run_notebook(tmp_path, shop(), taxonomy=str(shop_taxonomy(tmp_path)), min_exposed=5, handling_min_n=5)
     impact = {r["moment"]: r for r in results["moments_impact"]["csat"]}
     late = impact["late_delivery"]
     # exposed: 12 late + 8 never delivered (the promise passed before the review); compared with the 24 on time
@@ -180,7 +180,6 @@ def test_notebook_on_orders_with_review_stars_dates_the_late_delivery_at_the_pro
     assert [r["moment"] for r in results["moments_of_truth"]] == ["late_delivery"]
     assert results["moments_of_truth"][0]["kpi"] == "csat" and results["moments"]["kpis"] == ["csat"]
     assert skipped(results) == {
-        "moments.other_kpis": "no second KPI to compare the moments on",
         "moments.churn": "no customer churned in the period",
         "moments.handling": "no contact reason the taxonomy names as a moment occurs",
         "moments.handling_churn": "no contact reason the taxonomy names as a moment occurs",
@@ -199,7 +198,7 @@ def test_notebook_on_a_ratings_table_runs_only_the_drivers(tmp_path):
                             for a, v in zip(("overall", "q1", "q2", "q3"), (overall[r], *x[r]))],
                            columns=["response_id", "customer_id", "touchpoint", "csat"]).assign(csat_max=10.0)
     results = run_notebook(tmp_path, {"feedback": ratings, "customers": derived_customers(f"R{r}" for r in range(60))},
-                           min_n=30)
+                           min_exposed=30)
     drivers = results["drivers"]
     assert [d["driver"] for d in drivers] == ["q1", "q2", "q3"] and drivers[0]["outcome"] == "csat"
     assert [d["weight"] for d in drivers] == sorted((d["weight"] for d in drivers), reverse=True)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from cxlib import engine, metrics, schema
+from cxlib import engine, locale, metrics, schema
 from cxlib.schema import CHANNEL
 
 SECONDS_PER_DAY = 86_400
@@ -171,7 +171,25 @@ def signed(value: float, spec: str = "+.1f") -> str:
     return format(float(value), spec).replace("-", "\u2212")
 
 
-def join_words(items: Sequence[str]) -> str:
-    """'a', 'a and b', 'a, b and c'."""
+def join_words(items: Sequence[str], lang: str = "en") -> str:
+    """'a', 'a and b', 'a, b and c' (de: 'a, b und c')."""
     items = [str(i) for i in items]
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else ""
+    last = f" {say('words.and', lang)} "
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + last + items[-1] if items else ""
+
+
+def say(key: str, lang: str = "en", **values) -> str:
+    """A text of the stage in `lang` (locale files `moments.<lang>.yml`, key below `moments.`),
+    filled with `values`: say("churn.adjusted", "de", lift="1,20") -> '; bereinigt 1,20'."""
+    return locale.text(f"moments.{key}", lang, **values)
+
+
+def num(value, lang: str = "en", *, decimals: int = 1, sign: bool = False) -> str:
+    """A number for a sentence in `lang` with a typographic minus; '–' when missing:
+    num(-28.44, "de") -> '−28,4', num(3, sign=True, decimals=0) -> '+3'."""
+    return locale.format_number(value, lang, decimals=decimals, sign=sign).replace("-", "\u2212")
+
+
+def pct(value, lang: str = "en", *, decimals: int = 1) -> str:
+    """A value already in % for a sentence: pct(12.34) -> '12.3%', pct(12.34, "de") -> '12,3 %'."""
+    return locale.format_percent(value, lang, decimals=decimals, share=False)

@@ -18,7 +18,7 @@ from ibis import _
 from cxlib import engine, locale
 from cxlib.moments.base import (
     DEFAULT_WAIT_BANDS, FCR, MOMENT, NOT_RECORDED, RESOLUTION, SECONDS_PER_DAY, UNKNOWN, WAIT_BAND, MomentsError,
-    _seconds, _tbl, join_words, moment_label, wait_band_labels,
+    _seconds, _tbl, join_words, moment_label, num, say, wait_band_labels,
 )
 from cxlib.schema import (
     CHANNEL, CONTACT_REASON, CUSTOMER_ID, DIRECTION, EVENT_ID, RESOLVED, TIMESTAMP, TOUCHPOINT, WAIT_SECONDS, Missing,
@@ -201,15 +201,17 @@ def candidate_moments(events, taxonomy, *, lang: str = "en", keep_absent: bool =
             .reset_index(drop=True))
 
 
-def candidates_table(candidates: pd.DataFrame, *, lang: str = "en") -> pd.DataFrame:
+def candidates_table(candidates: pd.DataFrame, *, categories: Mapping[str, str] | None = None,
+                     lang: str = "en") -> pd.DataFrame:
     """The candidate moments for readers (`locale.display_table`): moment, kind, complaint
-    category, contacts, customers, resolved (%; '–' where no outcome is recorded)."""
+    category (`categories`: code -> label), contacts, customers, resolved (%; '–' where no
+    outcome is recorded)."""
     kind = ["classic" if c else "derived" if d else "named" if f else "reason"
             for c, d, f in zip(candidates["classic"], candidates["derived"], candidates["flagged"])]
     table = pd.DataFrame({"moment": candidates["label"], "moment_kind": kind, "category": candidates["complaint"],
                           "contacts": candidates["contacts"], "customers": candidates["customers"],
                           "resolved_share": candidates["resolved_rate"]})
-    return locale.display_table(table, lang, kinds={"resolved_share": "share"})
+    return locale.display_table(table, lang, kinds={"resolved_share": "share"}, codes={"category": dict(categories or {})})
 
 
 def describe_candidates(candidates: pd.DataFrame, taxonomy, *, lang: str = "en") -> str:
@@ -218,12 +220,11 @@ def describe_candidates(candidates: pd.DataFrame, taxonomy, *, lang: str = "en")
     catalogue = moment_catalogue(taxonomy, lang)
     absent = catalogue.loc[~catalogue[MOMENT].isin(candidates[MOMENT])]
     named = int(candidates["flagged"].sum())
-    text = (f"{len(candidates)} candidate moments occur in the data: {named} named by the taxonomy "
-            f"({int(candidates['classic'].sum())} classic, {int(candidates['derived'].sum())} read from the log) and "
-            f"{len(candidates) - named} further contact reasons, with {int(candidates['contacts'].sum()):,} contacts in all.")
+    text = say("candidates.lead", lang, n=len(candidates), named=named, classic=int(candidates["classic"].sum()),
+               derived=int(candidates["derived"].sum()), others=len(candidates) - named,
+               contacts=num(int(candidates["contacts"].sum()), lang, decimals=0))
     if len(absent):
-        text += (f" {len(absent)} moments the taxonomy names do not occur and are not shown: "
-                 f"{join_words(absent['label'].tolist())}.")
+        text += say("candidates.absent", lang, n=len(absent), labels=join_words(absent["label"].tolist(), lang))
     return text
 
 

@@ -24,7 +24,7 @@ from scipy import stats as st
 from cxlib import engine, locale
 from cxlib.moments.base import (
     DIMENSION, HANDLING_DIMENSIONS, LEVEL, MOMENT, SECONDS_PER_DAY, UNKNOWN, MomentsError, _SEP, _bh, _epoch,
-    _level_order, _require, _seconds, _tbl, _z, design_matrix, interval_text,
+    _level_order, _require, _seconds, _tbl, _z, design_matrix, interval_text, num, pct, say,
 )
 from cxlib.schema import CHURN_DATE, CUSTOMER_ID, LEAD_DATE, SEGMENT, SIGNUP_DATE, TIMESTAMP, Missing
 
@@ -299,22 +299,22 @@ def top_churn_moment(churn: pd.DataFrame, *, exclude: Sequence[str] = ()) -> pd.
     return (significant if len(significant) else rows).iloc[-1]
 
 
-def describe_churn(churn: pd.DataFrame, labels: Mapping, *, churn_window_days: float, exclude: Sequence[str] = ()) -> str:
+def describe_churn(churn: pd.DataFrame, labels: Mapping, *, churn_window_days: float, exclude: Sequence[str] = (),
+                   lang: str = "en") -> str:
     """The moment after which churn rises most, in words, with the caveat of association."""
     top = top_churn_moment(churn, exclude=exclude)
     if top is None:
-        return "No moment has churn both after it and in other customer time, so no churn lift can be estimated."
-    label = labels.get(top[MOMENT], top[MOMENT])
-    adjusted = f"; adjusted {top['adjusted_lift']:.2f}" if pd.notna(top["adjusted_lift"]) else ""
-    high = f"{top['lift_high']:.2f}" if pd.notna(top["lift_high"]) else "–"
-    text = (f"In the {churn_window_days:g} days after **{label}**, {top['churn_exposed']:.1f}% of customers churn, against "
-            f"{top['churn_unexposed']:.1f}% over the same span of other customer time: a lift of {top['churn_lift']:.2f} "
-            f"(95% {top['lift_low']:.2f} to {high}{adjusted})"
-            + ("" if top["significant"] else ", not significant after the Benjamini–Hochberg correction") + ". ")
+        return say("churn.none", lang)
+    adjusted = (say("churn.adjusted", lang, lift=num(top["adjusted_lift"], lang, decimals=2))
+                if pd.notna(top["adjusted_lift"]) else "")
+    text = say("churn.lead", lang, days=f"{churn_window_days:g}", label=labels.get(top[MOMENT], top[MOMENT]),
+               exposed=pct(top["churn_exposed"], lang), unexposed=pct(top["churn_unexposed"], lang),
+               lift=num(top["churn_lift"], lang, decimals=2), low=num(top["lift_low"], lang, decimals=2),
+               high=num(top["lift_high"], lang, decimals=2), adjusted=adjusted,
+               not_significant="" if top["significant"] else say("churn.not_significant", lang))
     if churn[MOMENT].isin(list(exclude)).any():
-        text += ("Reasons that are part of leaving (cancellation requests) precede churn by definition; their lift says "
-                 "nothing about cause. ")
-    return text + "A lift is an association: the moment may cause churn, or customers about to leave may get in touch more."
+        text += say("churn.leaving", lang)
+    return text + say("churn.caveat", lang)
 
 
 def handling_churn_table(handling_churn: pd.DataFrame, labels: Mapping, *, churn_window_days: float,
@@ -332,18 +332,27 @@ def handling_churn_table(handling_churn: pd.DataFrame, labels: Mapping, *, churn
         labels={"churn_exposed": locale.text("tables.churn_within", lang, days=f"{churn_window_days:g}")})
 
 
-def describe_handling_churn(handling_churn: pd.DataFrame, labels: Mapping, *, churn_window_days: float) -> str:
-    """The moment whose unresolved contacts raise churn most against its resolved ones, in words."""
+def resolution_contrast(handling_churn: pd.DataFrame) -> tuple[pd.Series, pd.Series] | None:
+    """(unresolved row, resolved row) of `handling_churn` for the moment whose unresolved contacts
+    raise churn most against its resolved ones (groups large enough, both lifts estimated); None
+    when no moment has both."""
     res = handling_churn.loc[(handling_churn[DIMENSION] == "resolution") & ~handling_churn["small"]]
     wide = (res.pivot(index=MOMENT, columns=LEVEL, values="churn_lift").reindex(columns=["resolved", "unresolved"])
             .dropna().loc[lambda d: d["resolved"] > 0])
     if wide.empty:
-        return "Too few customers after both resolved and unresolved contacts to compare churn."
+        return None
     moment = (wide["unresolved"] / wide["resolved"]).sort_values(kind="stable").index[-1]
-    un = res.loc[(res[MOMENT] == moment) & (res[LEVEL] == "unresolved")].iloc[0]
-    ok = res.loc[(res[MOMENT] == moment) & (res[LEVEL] == "resolved")].iloc[0]
-    high = f"{un['lift_high']:.1f}" if pd.notna(un["lift_high"]) else "–"
-    return (f"Unresolved **{labels.get(moment, moment)}** contacts are followed by churn {un['churn_lift']:.1f}× as often as "
-            f"other customer time (95% {un['lift_low']:.1f} to {high}; {un['churn_exposed']:.1f}% churn within "
-            f"{churn_window_days:g} days), resolved ones {ok['churn_lift']:.1f}×. Resolving the contact is the handle "
-            "that the service team controls.")
+    return (res.loc[(res[MOMENT] == moment) & (res[LEVEL] == "unresolved")].iloc[0],
+            res.loc[(res[MOMENT] == moment) & (res[LEVEL] == "resolved")].iloc[0])
+
+
+def describe_handling_churn(handling_churn: pd.DataFrame, labels: Mapping, *, churn_window_days: float,
+                            lang: str = "en") -> str:
+    """The moment whose unresolved contacts raise churn most against its resolved ones, in words."""
+    pair = resolution_contrast(handling_churn)
+    if pair is None:
+        return say("handling_churn.none", lang)
+    un, ok = pair
+    return say("handling_churn.lead", lang, label=labels.get(un[MOMENT], un[MOMENT]),
+               lift=num(un["churn_lift"], lang), low=num(un["lift_low"], lang), high=num(un["lift_high"], lang),
+               churn=pct(un["churn_exposed"], lang), days=f"{churn_window_days:g}", resolved=num(ok["churn_lift"], lang))

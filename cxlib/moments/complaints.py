@@ -21,7 +21,7 @@ from ibis import _
 from cxlib import engine, locale, metrics
 from cxlib.moments.base import (
     CATEGORY, DEFAULT_WAIT_BANDS, MONTH, SECONDS_PER_DAY, WAIT_BAND, MomentsError, _require, _seconds, _tbl,
-    interval_text, wait_band_labels,
+    interval_text, num, say, wait_band_labels,
 )
 from cxlib.moments.candidates import observation_period
 from cxlib.schema import (
@@ -277,33 +277,47 @@ def complaint_record(table: pd.DataFrame) -> tuple[str, pd.DataFrame]:
     return "complaint_counts", table.loc[:, [CATEGORY, MONTH, "complaints", "out_of_control", "center", "ucl", "lcl"]]
 
 
-def describe_complaints(table: pd.DataFrame, *, max_months: int = 4) -> str:
+def describe_complaints(table: pd.DataFrame, *, max_months: int = 4, lang: str = "en") -> str:
     """Names the out-of-control months per complaint category (`complaints_by_month`, or
     `complaint_rates`); a category with more than `max_months` of them is called unstable, with
     its highest months named. Counts say that they are counts and why."""
     cols = complaint_chart_columns(table)
-    unit = "per 1,000" if cols["unit"] == "per 1,000" else "complaints"
-    spec = ".1f" if unit == "per 1,000" else ".0f"
-    note = ("" if _basis(table) == PER_1000 else
-            "Counts per month, not rates: the data has no active customer base (no signup dates), so each month's "
-            "complaints are compared with the category's usual count (c-chart). ")
+    rate = _basis(table) == PER_1000
+    unit = say("words.per_1000" if rate else "words.complaints", lang)
+    decimals = 1 if rate else 0
+    note = "" if rate else say("complaints.counts_note", lang)
     flagged = table.loc[table["out_of_control"]]
     if flagged.empty:
-        kind = "rates" if _basis(table) == PER_1000 else "monthly counts"
-        return note + f"All complaint {kind} stay within their control limits: no month stands out."
+        return note + say("complaints.calm", lang, kind=say("words.rates" if rate else "words.counts", lang))
+
+    def month(value) -> str:
+        return locale.format_period(value, lang)
+
     parts = []
     for cat, g in flagged.groupby("category_label", sort=False):
         if len(g) > max_months:
             top = g.sort_values(cols["value"], ascending=False).head(3)
-            parts.append(f"**{cat}** is not a stable process: {len(g)} of {int((table['category_label'] == cat).sum())} "
-                         f"months lie outside the limits, the highest "
-                         + ", ".join(f"{r[MONTH]} ({r[cols['value']]:{spec}} {unit})" for _i, r in top.iterrows())
-                         + f" against a centre of {g[cols['center']].iloc[0]:.1f}")
+            parts.append(say("complaints.unstable", lang, category=cat, flagged=len(g),
+                             months=int((table["category_label"] == cat).sum()),
+                             top=", ".join(say("complaints.top_item", lang, month=month(r[MONTH]), unit=unit,
+                                               value=num(r[cols["value"]], lang, decimals=decimals))
+                                           for _i, r in top.iterrows()),
+                             centre=num(g[cols["center"]].iloc[0], lang)))
         else:
-            parts.append(f"**{cat}** in " + ", ".join(
-                f"{r[MONTH]} ({r[cols['value']]:{spec}} {unit} against a centre of {r[cols['center']]:.1f}, "
-                f"{r['signal']} the limits)" for _i, r in g.iterrows()))
-    return note + "Out of control: " + "; ".join(parts) + "."
+            parts.append(say("complaints.months", lang, category=cat, items=", ".join(
+                say("complaints.month_item", lang, month=month(r[MONTH]), unit=unit,
+                    value=num(r[cols["value"]], lang, decimals=decimals), centre=num(r[cols["center"]], lang),
+                    side=say(f"words.{r['signal']}", lang))
+                for _i, r in g.iterrows())))
+    return note + say("complaints.lead", lang, parts="; ".join(parts))
+
+
+def top_breakout(table: pd.DataFrame) -> pd.Series | None:
+    """The month of `complaints_by_month` furthest above its upper limit (value / limit), or None."""
+    cols = complaint_chart_columns(table)
+    above = (table.loc[table["signal"] == "above"].assign(_excess=lambda d: d[cols["value"]] / d[cols["ucl"]])
+             .sort_values("_excess", ascending=False, kind="stable"))
+    return above.iloc[0] if len(above) else None
 
 
 def waits_table(waits: pd.DataFrame, *, lang: str = "en") -> pd.DataFrame:
@@ -326,5 +340,5 @@ def complaint_signals_table(table: pd.DataFrame, *, lang: str = "en") -> pd.Data
     out = out.assign(centre=flagged[cols["center"]], limit=limit, signal=flagged["signal"])
     if "dispersion" in table.columns:
         out = out.assign(dispersion=flagged["dispersion"])
-    return locale.display_table(out.reset_index(drop=True), lang,
+    return locale.display_table(out.reset_index(drop=True), lang, labels={"centre": say("words.centre", lang)},
                                 kinds={"centre": "points", "limit": "points", "dispersion": "score"})

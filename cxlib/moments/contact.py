@@ -16,7 +16,9 @@ import pandas as pd
 
 from cxlib import engine, locale, metrics
 from cxlib.config import fold
-from cxlib.moments.base import MOMENT, SECONDS_PER_DAY, MomentsError, _epoch, _require, _seconds, _tbl, moment_label
+from cxlib.moments.base import (
+    MOMENT, SECONDS_PER_DAY, MomentsError, _epoch, _require, _seconds, _tbl, moment_label, num, say,
+)
 from cxlib.schema import (
     CHANNEL, CHURN_DATE, CONSENT_CHANNELS, CONTACT_CONSENT, CUSTOMER_ID, CUSTOMER_REF, EVENT_ID, NPS, RESOLVED,
     TIMESTAMP, Missing,
@@ -26,6 +28,7 @@ DIRECT_CHANNELS = ("phone", "email", "sms", "letter")   # channels a call-back c
 INCLUDED, NO_CONSENT, OTHER = "included", "excluded_no_consent", "excluded_other"
 STATUSES = (INCLUDED, NO_CONSENT, OTHER)
 CONSENT = "consent"                           # consent log: True = opt-in, False = opt-out
+_EXCLUSIONS = ("unknown customer", "churned", "no explicit consent for a direct channel")   # exclusion_reason values
 
 
 def negative_moments(taxonomy, ranking: pd.DataFrame | None = None) -> list[str]:
@@ -188,8 +191,7 @@ def contact_list(recent: pd.DataFrame, customers: pd.DataFrame, feedback: pd.Dat
               .loc[:, [col_customer, CHANNEL, "basis"]].rename(columns={"basis": "consent_basis"}))
     cand = cand.merge(choice, on=col_customer, how="left")
     status = np.select([unknown, churned, cand[CHANNEL].isna()], [OTHER, OTHER, NO_CONSENT], INCLUDED)
-    reason = np.select([unknown, churned, cand[CHANNEL].isna()],
-                       ["unknown customer", "churned", "no explicit consent for a direct channel"], "")
+    reason = np.select([unknown, churned, cand[CHANNEL].isna()], list(_EXCLUSIONS), "")
     values = (value.loc[:, [col_customer, col_value]].drop_duplicates(col_customer) if value is not None
               else pd.DataFrame({col_customer: pd.Series(dtype="str"), col_value: pd.Series(dtype="float64")}))
     cand = cand.merge(values.rename(columns={col_value: "value"}), on=col_customer, how="left")
@@ -241,17 +243,19 @@ def contact_list_export(contacts: pd.DataFrame, reidentification: pd.DataFrame, 
     return out.loc[:, columns].reset_index(drop=True)
 
 
-def describe_contact_list(counts: Mapping, *, recent_days: float, consent_log: bool) -> str:
-    """The contact list in words: how many, the consent basis and the exclusions."""
-    basis = ("explicit opt-in per channel in the CRM, overridden by the consent log (the latest entry wins, an "
-             "opt-out wins a tie)" if consent_log else "explicit opt-in per channel in the CRM (no consent log "
-             "with later withdrawals was supplied)")
+def describe_contact_list(counts: Mapping, *, recent_days: float, consent_log: bool, file: str | None = None,
+                          lang: str = "en") -> str:
+    """The contact list in words: how many, the consent basis, the exclusions and, given its
+    `file` name, where the list with CRM numbers is."""
     reasons = counts.get("exclusion_reasons") or {}
-    why = "; ".join(f"{n:,} {r}" for r, n in reasons.items()) or "none"
-    return (f"{counts['candidates']:,} customers had a negative moment in the last {recent_days:g} days that is "
-            f"unresolved or left them a detractor. **{counts['included']:,}** are on the contact list; "
-            f"{counts['excluded_no_consent']:,} were left out for lack of consent and {counts['excluded_other']:,} "
-            f"for other reasons ({why}). Consent basis: {basis}.")
+    why = "; ".join(f"{num(n, lang, decimals=0)} {say(f'exclusion.{r}', lang) if r in _EXCLUSIONS else r}"
+                    for r, n in reasons.items()) or say("words.none", lang)
+    text = say("contact.lead", lang, candidates=num(counts["candidates"], lang, decimals=0), days=f"{recent_days:g}",
+               included=num(counts["included"], lang, decimals=0),
+               no_consent=num(counts["excluded_no_consent"], lang, decimals=0),
+               other=num(counts["excluded_other"], lang, decimals=0), why=why,
+               basis=say("contact.basis_log" if consent_log else "contact.basis_crm", lang))
+    return text + (say("contact.file", lang, file=file) if file else "")
 
 
 def contact_list_record(counts: Mapping, *, recent_days: float, as_of, channels: Sequence[str], file: str,

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cxlib import locale, metrics
-from cxlib.moments.base import MomentsError, _require, join_words
+from cxlib.moments.base import MomentsError, _require, join_words, num, pct, say
 from cxlib.schema import CSAT, CSAT_MAX, CUSTOMER_ID, NPS, SURVEY, TOUCHPOINT, Missing
 
 OVERALL = "overall"                    # touchpoint code of an overall rating in a ratings table
@@ -142,21 +142,27 @@ def drivers_table(weights: pd.DataFrame, labels: Mapping, *, lang: str = "en") -
         kinds={"share_r2": "percent"})
 
 
-def describe_drivers(weights: pd.DataFrame, labels: Mapping, *, scale: float) -> str:
+def driver_name(weights: pd.DataFrame, lang: str = "en") -> str:
+    """What the drivers explain: 'NPS', or the overall rating in `lang`."""
+    outcome = str(weights["outcome"].iloc[0]) if "outcome" in weights.columns and len(weights) else NPS
+    return metrics.LABELS.get(NPS, "NPS") if outcome == NPS else say("words.overall_rating", lang)
+
+
+def describe_drivers(weights: pd.DataFrame, labels: Mapping, *, scale: float, lang: str = "en") -> str:
     """The attributes that carry most of the explained variance of the overall score
     (`driver_analysis`), and the one to improve first (above-median weight, lowest mean rating)."""
-    outcome = str(weights["outcome"].iloc[0]) if "outcome" in weights.columns else NPS
     shown = weights.sort_values("weight", ascending=False, kind="stable")
-    name = metrics.LABELS.get(outcome, outcome.upper()) if outcome == NPS else "overall rating"
     lead = shown.iloc[0]
-    rest = [f"{labels.get(r['driver'], r['driver'])} {r['share']:.0f}%" for _i, r in shown.iloc[1:3].iterrows()]
-    text = (f"**{labels.get(lead['driver'], lead['driver'])}** carries {lead['share']:.0f}% of the explained variance of the "
-            f"{name} (R² = {lead['r2']:.2f}, {int(lead['n']):,} respondents)"
-            + (f", followed by {join_words(rest)}" if rest else "") + ".")
+    rest = [f"{labels.get(r['driver'], r['driver'])} {pct(r['share'], lang, decimals=0)}"
+            for _i, r in shown.iloc[1:3].iterrows()]
+    text = say("drivers.lead", lang, label=labels.get(lead["driver"], lead["driver"]),
+               share=num(lead["share"], lang, decimals=0), name=driver_name(weights, lang),
+               r2=num(lead["r2"], lang, decimals=2), n=num(int(lead["n"]), lang, decimals=0),
+               rest=say("drivers.rest", lang, items=join_words(rest, lang)) if rest else "")
     important = shown.loc[shown["weight"] >= shown["weight"].median()]
     fix = important.sort_values("mean", kind="stable").iloc[0]
-    return text + (f" Among the attributes that matter most, **{labels.get(fix['driver'], fix['driver'])}** is rated lowest "
-                   f"({fix['mean']:.2f} on a scale up to {scale:g}): improving it pays most.")
+    return text + say("drivers.fix", lang, label=labels.get(fix["driver"], fix["driver"]),
+                      mean=num(fix["mean"], lang, decimals=2), scale=f"{scale:g}")
 
 
 def driver_analysis(feedback: pd.DataFrame, *, min_n: int = 30, col_customer: str = CUSTOMER_ID) -> pd.DataFrame:

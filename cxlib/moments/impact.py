@@ -24,16 +24,14 @@ from ibis import _
 from cxlib import engine, locale, metrics
 from cxlib.moments.base import (
     DIMENSION, HANDLING_DIMENSIONS, LEVEL, MOMENT, SECONDS_PER_DAY, UNKNOWN, MomentsError, _bh, _level_order,
-    _require, _seconds, _tbl, conform, design_matrix, interval_text, join_words, signed,
+    _require, _seconds, _tbl, conform, design_matrix, interval_text, join_words, num, pct, say,
 )
 from cxlib.schema import (
     CES, CONTACT_REASON, CSAT, CSAT_MAX, CUSTOMER_ID, EVENT_ID, NPS, RESPONSE_ID, SEGMENT, TIMESTAMP, TOUCHPOINT, Missing,
 )
 
 KPI_ORDER = (NPS, CSAT, CES)
-_UNIT = {NPS: "points", CSAT: "points", CES: "points on 1–7"}
 _DECIMALS = {NPS: 1, CSAT: 1, CES: 2}
-_ARTICLE = {NPS: "an", CSAT: "a", CES: "a"}
 
 
 def kpi_scores(frame: pd.DataFrame, kpi: str, *, col_score: str | None = None) -> pd.Series:
@@ -327,61 +325,58 @@ def handling_table(handling: pd.DataFrame, dimension: str, *, labels: Mapping | 
 # --- words and tables for the report ------------------------------------------------------------
 
 def _disagreement(raw: float, adjusted: float) -> str:
-    """'' when raw and adjusted agree; else 'opposite signs' or 'by more than a third'."""
+    """'' when raw and adjusted agree; else 'opposite' (signs) or 'third' (by more than a third)."""
     if pd.isna(raw) or pd.isna(adjusted):
         return ""
     if raw * adjusted < 0:
-        return "opposite signs"
-    return "by more than a third" if abs(adjusted - raw) > abs(raw) / 3 else ""
+        return "opposite"
+    return "third" if abs(adjusted - raw) > abs(raw) / 3 else ""
 
 
 def describe_impact(impact: pd.DataFrame, labels: Mapping, *, window_days: float, covariates: Sequence[str],
-                    min_n: int) -> str:
+                    min_n: int, lang: str = "en") -> str:
     """Sentences on a KPI's `kpi_impact`: the moment that costs most with its raw and adjusted
     estimate; whether raw and adjusted estimates of the findings (moments whose raw or adjusted
     difference is significant) agree (same sign, within a third of the raw one) or, naming the
     moments, where they differ in sign or by more than a third; how many
     moments differ significantly; which moments are compared like with like."""
     kpi = str(impact["kpi"].iloc[0]) if len(impact) else NPS
-    name, unit, spec = metrics.LABELS.get(kpi, kpi.upper()), _UNIT.get(kpi, "points"), f"+.{_DECIMALS.get(kpi, 1)}f"
-    value_spec = {CES: ".2f", CSAT: ".0f"}.get(kpi, "+.0f")
+    name, unit, d = metrics.LABELS.get(kpi, kpi.upper()), say(f"words.unit.{kpi}", lang), _DECIMALS.get(kpi, 1)
     tested = impact.loc[~impact["small"].astype(bool) & impact["adjusted"].notna()]
     if tested.empty:
-        return (f"No moment has at least {min_n} exposed {name} answers with a comparison group: too few to tell an "
-                "impact from chance. The table shows the estimates, greyed.")
+        return say("impact.too_few", lang, min_n=num(min_n, lang, decimals=0), name=name)
     worst = tested.sort_values("adjusted", kind="stable").iloc[0]
-    label = labels.get(worst[MOMENT], worst[MOMENT])
-    others = "comparable answers" if worst["like_with_like"] else "everyone else"
-    unit_value = "%" if kpi == CSAT else ""
-    text = (f"Customers who met **{label}** in the {window_days:g} days before answering give {_ARTICLE.get(kpi, 'a')} "
-            f"{name} of {signed(worst['exposed_value'], value_spec)}{unit_value} against "
-            f"{signed(worst['unexposed_value'], value_spec)}{unit_value} for "
-            f"{others}: raw {signed(worst['difference'], spec)} {unit} (95% {signed(worst['ci_low'], spec)} to "
-            f"{signed(worst['ci_high'], spec)}), adjusted {signed(worst['adjusted'], spec)} "
-            f"({signed(worst['adjusted_low'], spec)} to {signed(worst['adjusted_high'], spec)}).")
+
+    def level(value) -> str:
+        return (num(value, lang, decimals=2) if kpi == CES else pct(value, lang, decimals=0) if kpi == CSAT
+                else num(value, lang, decimals=0, sign=True))
+
+    def diff(value) -> str:
+        return num(value, lang, decimals=d, sign=True)
+
+    text = say("impact.lead", lang, label=labels.get(worst[MOMENT], worst[MOMENT]), days=f"{window_days:g}",
+               article=say(f"words.kpi_article.{kpi}", lang), exposed=level(worst["exposed_value"]),
+               unexposed=level(worst["unexposed_value"]),
+               others=say("words.others_comparable" if worst["like_with_like"] else "words.others_all", lang),
+               raw=diff(worst["difference"]), unit=unit, raw_low=diff(worst["ci_low"]), raw_high=diff(worst["ci_high"]),
+               adjusted=diff(worst["adjusted"]), adjusted_low=diff(worst["adjusted_low"]),
+               adjusted_high=diff(worst["adjusted_high"]))
     covariates = list(covariates)
     if not covariates:
-        text += " No covariate varies among the answers, so the adjusted estimates adjust for nothing."
+        text += say("impact.no_covariates", lang)
     else:
         findings = tested.loc[tested["significant"] | (tested["ci_low"] > 0) | (tested["ci_high"] < 0)]
-        split = [(labels.get(r[MOMENT], r[MOMENT]), r["difference"], r["adjusted"], _disagreement(r["difference"], r["adjusted"]))
-                 for _i, r in findings.iterrows()]
-        differ = [s for s in split if s[3]]
-        mix = ", ".join(covariates)
-        if differ:
-            text += (" **Raw and adjusted estimates differ** for " + join_words(
-                [f"{lab} (raw {signed(raw, spec)}, adjusted {signed(adj, spec)}: {why})" for lab, raw, adj, why in differ])
-                + f": part of the raw difference comes from the {mix} mix, so read the adjusted estimate.")
-        else:
-            text += (f" Raw and adjusted estimates agree (same sign, within a third of each other), so the differences "
-                     f"are not an artefact of the {mix} mix.")
-    significant = int(tested["significant"].sum())
-    text += (f" {significant} of {len(tested)} moments with at least {min_n} exposed answers differ significantly "
-             "after the Benjamini–Hochberg correction.")
+        differ = [say("impact.differ_item", lang, label=labels.get(r[MOMENT], r[MOMENT]), raw=diff(r["difference"]),
+                      adjusted=diff(r["adjusted"]), why=say(f"words.{why}", lang))
+                  for _i, r in findings.iterrows() if (why := _disagreement(r["difference"], r["adjusted"]))]
+        mix = ", ".join(locale.label(c, lang) for c in covariates)
+        text += (say("impact.differ", lang, items=join_words(differ, lang), mix=mix) if differ
+                 else say("impact.agree", lang, mix=mix))
+    text += say("impact.significant", lang, significant=int(tested["significant"].sum()), tested=len(tested),
+                min_n=num(min_n, lang, decimals=0))
     ruled = impact.loc[impact["like_with_like"].astype(bool), MOMENT]
     if len(ruled):
-        text += (" " + join_words([f"**{labels.get(m, m)}**" for m in ruled]) + " is compared like with like: only with "
-                 "answers of customers in the same situation in the same window (the taxonomy's `comparable_when`).")
+        text += say("impact.like_with_like", lang, moments=join_words([f"**{labels.get(m, m)}**" for m in ruled], lang))
     return text
 
 
@@ -420,25 +415,25 @@ def kpis_table(impacts: Mapping[str, pd.DataFrame], labels: Mapping, *, skip: st
     return locale.display_table(pd.DataFrame(out), lang, labels=names, kinds=dict.fromkeys(names, "text"))
 
 
-def describe_kpis(impacts: Mapping[str, pd.DataFrame], labels: Mapping, *, skip: str | None = None) -> str:
+def describe_kpis(impacts: Mapping[str, pd.DataFrame], labels: Mapping, *, skip: str | None = None,
+                  lang: str = "en") -> str:
     """One sentence per KPI but `skip`: where it suffers most significantly, or that no moment
-    moves it significantly."""
+    moves it significantly; '' without another KPI."""
     parts = []
     for kpi, t in impacts.items():
         if kpi == skip:
             continue
-        name, spec = metrics.LABELS.get(kpi, kpi.upper()), f"+.{_DECIMALS.get(kpi, 1)}f"
+        name, d = metrics.LABELS.get(kpi, kpi.upper()), _DECIMALS.get(kpi, 1)
         worst = t.loc[t["significant"] & (t["adjusted"] < 0)].sort_values("adjusted", kind="stable")
         if worst.empty:
-            parts.append(f"No moment lowers {name} significantly.")
+            parts.append(say("kpis.none", lang, name=name))
             continue
         r = worst.iloc[0]
-        parts.append(f"{name} suffers most after **{labels.get(r[MOMENT], r[MOMENT])}**: {signed(r['adjusted'], spec)} "
-                     f"{_UNIT.get(kpi, 'points')} adjusted (95% {signed(r['adjusted_low'], spec)} to "
-                     f"{signed(r['adjusted_high'], spec)}).")
-    definitions = ("CSAT is the share of answers in the top two points of their scale (in %), CES the mean effort score "
-                   "on 1–7 (higher = easier); both adjusted like the main KPI.")
-    return " ".join([definitions, *parts]) if parts else ""
+        parts.append(say("kpis.worst", lang, name=name, label=labels.get(r[MOMENT], r[MOMENT]),
+                         adjusted=num(r["adjusted"], lang, decimals=d, sign=True), unit=say(f"words.unit.{kpi}", lang),
+                         low=num(r["adjusted_low"], lang, decimals=d, sign=True),
+                         high=num(r["adjusted_high"], lang, decimals=d, sign=True)))
+    return " ".join([say("kpis.definitions", lang), *parts]) if parts else ""
 
 
 def handling_overview(handling: pd.DataFrame, labels: Mapping, *, lang: str = "en") -> pd.DataFrame:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from cxlib import locale, metrics
-from cxlib.moments.base import MOMENT, _require, interval_text, join_words, signed
+from cxlib.moments.base import MOMENT, _require, interval_text, num, say
 from cxlib.schema import CSAT, NPS
 
 RANKING_COLUMNS = [MOMENT, "label", "classic", "kpi", "reach", "exposed_share", "n_exposed", "impact", "ci_low", "ci_high",
@@ -114,40 +114,48 @@ def ranking_table(ranking: pd.DataFrame, *, churn_exclude: Sequence[str] = (), l
         "magic": ranking["magic"], "small": ranking["small"]})
     name = metrics.LABELS.get(kpi, "KPI")
     return locale.display_table(table, lang, kinds={"points_at_stake": "score", "priority": "score"}, labels={
+        "classic": say("words.classic", lang),
         "impact_interval": f"{name}: {locale.label('adjusted_interval', lang)}",
         "nps_impact_raw": f"{name}: {locale.label('raw', lang)}",
         "points_at_stake": locale.text("tables.points_at_stake", lang, kpi=name),
         "priority": locale.text("tables.priority", lang, kpi=name)})
 
 
-def describe_ranking(ranking: pd.DataFrame, *, churn_exclude: Sequence[str] = ()) -> str:
+def describe_ranking(ranking: pd.DataFrame, *, churn_exclude: Sequence[str] = (), lang: str = "en") -> str:
     """Two or three sentences on the moments with KPI points at stake (by priority), the magic
     moments and the moments without points at stake after which churn rises significantly
     (except `churn_exclude`, reasons that are part of leaving such as cancellation requests)."""
     name = metrics.LABELS.get(_kpi(ranking), "KPI")
     ranked = ranking.loc[ranking["priority"].notna() & (ranking["priority"] > 0)]
     if ranked.empty:
-        text = f"No moment has a significant negative impact on {name} with enough exposed answers."
+        text = say("ranking.none", lang, name=name)
     else:
-        parts = [f"**{r['label']}** ({name} {signed(r['impact'], '+.0f')} points for exposed customers, "
-                 f"{r['priority']:.1f} points of the overall {name} at stake"
-                 + (f", churn ×{r['churn_lift']:.1f}" if pd.notna(r["churn_lift"]) else "") + ")"
-                 for _i, r in ranked.head(3).iterrows()]
-        text = "The moments that cost most loyalty: " + "; ".join(parts) + "."
+        text = say("ranking.lead", lang, items="; ".join(
+            say("ranking.item", lang, label=r["label"], name=name, impact=num(r["impact"], lang, decimals=0, sign=True),
+                priority=num(r["priority"], lang),
+                churn=say("ranking.item_churn", lang, lift=num(r["churn_lift"], lang)) if pd.notna(r["churn_lift"]) else "")
+            for _i, r in ranked.head(3).iterrows()))
     magic = ranking.loc[ranking["magic"].astype(bool)]
     if len(magic):
-        text += " Magic moments (a significant gain): " + ", ".join(
-            f"**{r['label']}** ({signed(r['impact'], '+.0f')} points)" for _i, r in magic.iterrows()) + "."
+        text += say("ranking.magic", lang, items=", ".join(
+            say("ranking.magic_item", lang, label=r["label"], impact=num(r["impact"], lang, decimals=0, sign=True))
+            for _i, r in magic.iterrows()))
     else:
-        text += f" No moment raises {name} significantly."
-    churned = ranking.loc[ranking["churn_significant"].fillna(False).astype(bool) & (ranking["churn_lift"] > 1)
-                          & ~(ranking["priority"] > 0) & ~ranking[MOMENT].isin(list(churn_exclude))]
+        text += say("ranking.no_magic", lang, name=name)
+    churned = churn_without_stake(ranking, churn_exclude=churn_exclude)
     if len(churned):
-        text += (f" Without {name} at stake, churn still rises significantly after "
-                 + ", ".join(f"**{r['label']}** (×{r['churn_lift']:.1f})"
-                             for _i, r in churned.sort_values("churn_lift", ascending=False, kind="stable").iterrows())
-                 + f": a churn risk the {name} does not show.")
+        text += say("ranking.churned", lang, name=name, items=", ".join(
+            say("ranking.churned_item", lang, label=r["label"], lift=num(r["churn_lift"], lang))
+            for _i, r in churned.iterrows()))
     return text
+
+
+def churn_without_stake(ranking: pd.DataFrame, *, churn_exclude: Sequence[str] = ()) -> pd.DataFrame:
+    """The moments without KPI points at stake after which churn still rises significantly (not
+    in `churn_exclude`), highest churn lift first."""
+    return (ranking.loc[ranking["churn_significant"].fillna(False).astype(bool) & (ranking["churn_lift"] > 1)
+                        & ~(ranking["priority"] > 0) & ~ranking[MOMENT].isin(list(churn_exclude))]
+            .sort_values("churn_lift", ascending=False, kind="stable"))
 
 
 def importance_performance(ranking: pd.DataFrame, impacts: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -171,14 +179,3 @@ def importance_performance(ranking: pd.DataFrame, impacts: Mapping[str, pd.DataF
     pool = worse if len(worse) else ipa
     pick = pool.sort_values("priority", ascending=False, kind="stable").index[0]
     return ipa.assign(fix_first=ipa.index == pick).reset_index(drop=True)
-
-
-def describe_magic(ranking: pd.DataFrame) -> str:
-    """The magic moments (significant gain) with their impact, interval and reach; or that there are none."""
-    name = metrics.LABELS.get(_kpi(ranking), "KPI")
-    magic = ranking.loc[ranking["magic"].astype(bool)]
-    if magic.empty:
-        return f"**Magic moments** (a significant gain in {name}): none in this period."
-    items = [f"{r['label']} ({signed(r['impact'])} points, 95% {signed(r['ci_low'])} to {signed(r['ci_high'])}"
-             + (f"; reach {r['reach']:.0%}" if pd.notna(r["reach"]) else "") + ")" for _i, r in magic.iterrows()]
-    return f"**Magic moments** (a significant gain in {name}): " + join_words(items) + "."
