@@ -127,11 +127,12 @@ def read_results(run_dir: str | Path) -> dict:
     return merged
 
 
-def parameters_table(params: dict) -> pd.DataFrame:
-    """The "parameters analysed" table every notebook shows: columns `parameter`, `value`
-    (value as text; lists joined by ', '), in the order given.
+def parameters_table(params: dict, lang: str = "en") -> pd.DataFrame:
+    """The "parameters analysed" table every notebook shows: two columns, parameter and value, headed
+    in `lang` ('parameter', 'value'; 'Parameter', 'Wert'); values as text, lists joined by ', ', in
+    the order given.
 
-        parameters_table({"min_n": 100, "tolerance": 0.02})
+        parameters_table({"min_answers": 100, "tolerance": 0.02}, "de")
     """
     def text(value) -> str:
         value = to_jsonable(value)
@@ -142,8 +143,8 @@ def parameters_table(params: dict) -> pd.DataFrame:
         return "" if value is None else str(value)
 
     return pd.DataFrame(
-        {"parameter": pd.Series(list(params), dtype="str"),
-         "value": pd.Series([text(v) for v in params.values()], dtype="str")}
+        {locale.text("report.parameter", lang): pd.Series(list(params), dtype="str"),
+         locale.label("value", lang): pd.Series([text(v) for v in params.values()], dtype="str")}
     )
 
 

@@ -119,6 +119,7 @@ def test_parameters_table_values_as_text():
         "value": pd.Series(["100", "private, business", "", "0.02", "True"], dtype="str"),
     })
     assert_frame_equal(table, expected)
+    assert list(report.parameters_table({"min_answers": 100}, "de").columns) == ["Parameter", "Wert"]
 
 
 # --- notebook -> HTML ------------------------------------------------------------------------
