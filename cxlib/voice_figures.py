@@ -15,7 +15,8 @@ import pandas as pd
 
 from cxlib import figures, locale, style
 from cxlib.metrics import LABELS, PERIOD
-from cxlib.voice import AXES, DEFINITIONS, PERIOD_WORDS, WORDS, _fmt, _list, _n, group_names, method_note
+from cxlib.voice import AXES, DEFINITIONS, PERIOD_WORDS, _fmt, _list, group_names
+from cxlib.voice_comments import WORDS, _n, method_note
 
 C = style.COLOURS
 TONES = ("significant", "ranked", "small")      # a group's bar: differs from the rest, compared, too few answers
@@ -177,7 +178,7 @@ def sentiment_title(shares: pd.DataFrame, *, lang: str = "en") -> str:
 
 
 def sentiment_figure(shares: pd.DataFrame, learned: Mapping, *, lang: str = "en"):
-    """Negative / neutral / positive shares of the comments per NPS group (`voice.sentiment_shares`)."""
+    """Negative / neutral / positive shares of the comments per NPS group (`voice_comments.sentiment_shares`)."""
     words = WORDS[lang]
     rows = (shares.drop(columns="n").rename_axis(index="group").reset_index()
             .melt(id_vars="group", var_name="sentiment", value_name="share")

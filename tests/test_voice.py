@@ -1,12 +1,15 @@
-"""cxlib.voice: what stage 02 shows on thin data (exact values on hand-made frames) and its sentences."""
+"""cxlib.voice and cxlib.voice_comments: what stage 02 shows on thin data (exact values on hand-made frames) and
+its sentences."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from cxlib import metrics, voice
+from cxlib import metrics, voice, voice_comments
 from cxlib.schema import Missing
 
 UTC = "UTC"
@@ -174,37 +177,36 @@ def test_comments_and_their_languages():
         ["de", "en", "de", "other", "en"]
     assert voice.comment_languages(got.drop(columns="language"), detected).equals(detected)
     with pytest.raises(Missing, match="no comments"):
-        voice.require_comments(voice.comments(fb.iloc[1:3]))
-    voice.require_known_language(pd.Series(["other", "en"]))
+        voice_comments.require_comments(voice.comments(fb.iloc[1:3]))
+    voice_comments.require_known_language(pd.Series(["other", "en"]))
     with pytest.raises(Missing, match="no German or English comments"):
-        voice.require_known_language(pd.Series(["other", None], dtype="str"))
+        voice_comments.require_known_language(pd.Series(["other", None], dtype="str"))
 
 
 def test_scored_comments_guard():
     categories = pd.Series(["detractor", "promoter", "passive", None])
-    voice.require_scored_comments(categories, pd.Series(["negative", "positive", "neutral", "neutral"]))
+    voice_comments.require_scored_comments(categories, pd.Series(["negative", "positive", "neutral", "neutral"]))
     with pytest.raises(Missing, match="no comment from passives to compare"):
-        voice.require_scored_comments(categories, pd.Series(["negative", "positive", None, "neutral"]))
-    voice.require_scored_comments(categories.iloc[:2], pd.Series(["negative", "positive"]), needed=("detractor", "promoter"))
+        voice_comments.require_scored_comments(categories, pd.Series(["negative", "positive", None, "neutral"]))
+    voice_comments.require_scored_comments(categories.iloc[:2], pd.Series(["negative", "positive"]), needed=("detractor", "promoter"))
     with pytest.raises(Missing, match="no German or English comment comes with an NPS answer"):
-        voice.require_scored_comments(pd.Series([None, None], dtype="str"), pd.Series(["negative", "positive"]))
+        voice_comments.require_scored_comments(pd.Series([None, None], dtype="str"), pd.Series(["negative", "positive"]))
     with pytest.raises(Missing) as info:                  # French comments with NPS: the language is what is missing
-        voice.require_scored_comments(categories, pd.Series([None] * 4, dtype="object"))
+        voice_comments.require_scored_comments(categories, pd.Series([None] * 4, dtype="object"))
     assert (info.value.reason, info.value.enable) == ("no German or English comments",
                                                       "feedback.comment in German or English")
 
 
 def stub_inputs(comments: pd.DataFrame, languages: pd.Series, sentiments: pd.Series, *, trusted: bool = True):
-    """An Inputs with only what the comment tables read: comments (with nps), languages, the learned sentiment."""
+    """The Comments the comment tables read: comments (with nps), languages, the learned sentiment."""
     learned = {"sentiment": pd.DataFrame({"sentiment": sentiments.to_numpy()}, index=comments.index),
                "languages": pd.DataFrame({"language": ["en"], "comments": [len(comments)], "labelled": [len(comments)],
                                           "method": ["learned"], "reason": [""], "trusted": pd.array([trusted], "boolean")}),
                "quality": pd.DataFrame({"language": ["en", "en"], "method": ["learned", "majority"], "n": [400, 400],
                                         "accuracy": [0.8, 0.5], "macro_f1": [0.7, 0.22], "recall_negative": [0.6, 0.0],
                                         "recall_neutral": [0.5, 0.0], "recall_positive": [0.9, 1.0]})}
-    return voice.Inputs(answers=comments, feedback=comments, kpis=["nps"], kpi="nps", comments=comments,
-                        language=languages.set_axis(comments.index), learned=learned, theme_model={}, taxonomy=None,
-                        stopwords={}, lexicon={}, scrub={})
+    return voice_comments.Comments(comments=comments, language=languages.set_axis(comments.index), learned=learned,
+                                   theme_model={}, taxonomy=None, stopwords={}, lexicon={}, scrub={})
 
 
 def test_language_and_sentiment_tables_for_readers():
@@ -213,24 +215,42 @@ def test_language_and_sentiment_tables_for_readers():
     languages = pd.Series(["other", "en", "other", "other"])
     sentiments = pd.Series(["negative", "positive", None, "negative"], dtype="object")
     inputs = stub_inputs(comments, languages, sentiments)
-    table = voice.language_table(inputs)
+    table = voice_comments.language_table(inputs)
     assert table.to_dict("list") == {"language": ["other (fr, it)", "English"], "comments": ["3", "1"],
                                      "read for": ["counted only", "themes and sentiment"]}
-    assert voice.language_table(inputs, "de")["Sprache"].tolist() == ["andere (fr, it)", "Englisch"]
-    assert voice.describe_languages(languages) == ("1 of 4 comments are in German or English and are read for themes "
-                                                   "and sentiment; 3 in other languages are counted only.")
-    assert voice.describe_languages(pd.Series(["other"])).startswith("None of the 1 comments is in German or English")
-    assert voice.describe_sentiment(inputs) == (
+    assert voice_comments.language_table(inputs, "de")["Sprache"].tolist() == ["andere (fr, it)", "Englisch"]
+    assert voice_comments.describe_languages(languages) == (
+        "1 of 4 comments are in German or English and are read for themes and sentiment; 3 in other languages are "
+        "counted only.")
+    assert voice_comments.describe_languages(pd.Series(["other"])).startswith("None of the 1 comments is in German or English")
+    assert voice_comments.describe_sentiment(inputs) == (
         "Of 3 German and English comments, 33% positive, 0% neutral, 67% negative (learned from the scored comments: English).")
-    got = voice.sentiment_table(inputs)
+    got = voice_comments.sentiment_table(inputs)
     assert list(got.columns) == ["NPS group", "negative", "positive", "not scored", "all"]
     assert got.values.tolist() == [["detractors", "2", "0", "0", "2"], ["promoters", "0", "1", "0", "1"],
                                    ["no NPS answer", "0", "0", "1", "1"], ["all", "2", "1", "1", "4"]]
-    assert voice.describe_sentiment_quality(inputs.learned) == (
+    assert voice_comments.describe_sentiment_quality(inputs.learned) == (
         "On comments the method did not see, the sentiment agrees with the score for: English 80% (macro-F1 0.70, "
         "most frequent class 0.22).")
     with pytest.raises(Missing, match="does not beat"):
-        voice.sentiment_table(stub_inputs(comments, languages, sentiments, trusted=False))
+        voice_comments.sentiment_table(stub_inputs(comments, languages, sentiments, trusted=False))
+
+
+def test_the_stage_inputs_carry_the_comments_into_setup_and_findings():
+    comments = pd.DataFrame({"comment": ["a", "b", "c", "d"], "nps": [2.0, 10.0, np.nan, 3.0]})
+    read = stub_inputs(comments, pd.Series(["other", "en", "other", "other"]),
+                       pd.Series(["negative", "positive", None, "negative"], dtype="object"))
+    fb = answers(4)
+    read = dataclasses.replace(read, theme_model={"labelled": 0})
+    inputs = voice.Inputs(**{f.name: getattr(read, f.name) for f in dataclasses.fields(read)},
+                          answers=fb, feedback=fb, kpis=["nps"], kpi="nps")
+    record = voice.setup_record(inputs, group_by=["segment"])
+    assert record["comments"] == {"total": 4, "other": 3, "en": 1}
+    assert record["sentiment_quality"]["trusted"] and "theme_model" not in record       # no theme labels: left out
+    assert voice.describe_findings({}, inputs, group_by=["segment"]) == (
+        "**Findings**\n\n- Of 3 German and English comments, 33% positive, 0% neutral, 67% negative (learned from the "
+        "scored comments: English). On comments the method did not see, the sentiment agrees with the score for: "
+        "English 80% (macro-F1 0.70, most frequent class 0.22).")
 
 
 def test_answered_span_without_dates():
