@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cxlib import index_page, report
+from cxlib.parameters import UsageError
 
 LATEST = "latest"
 CONTACT_LISTS = ("contact_list*.csv", "occasion_list*.csv")   # lists of customers to contact, deleted by retention
@@ -206,6 +207,55 @@ def log_line(reports_dir: Path, text: str) -> Path:
         os.close(fd)
     return path
 
+
+
+# --- run folders -------------------------------------------------------------------------------
+def new_run_dir(reports_dir: Path, now: dt.datetime | None = None) -> Path:
+    """Create reports/<run_id>/ with a unique id like 20261122T143012Z (suffix -2, -3 … if taken)."""
+    stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%SZ")
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        candidate = reports_dir / (stamp if n == 1 else f"{stamp}-{n}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise UsageError(f"{reports_dir}: cannot create a unique run folder for {stamp}")
+
+
+def point_latest(reports_dir: Path, run_dir: Path) -> Path:
+    """Point reports/latest at run_dir: a relative symlink swapped atomically (os.replace)."""
+    latest = reports_dir / LATEST
+    if latest.exists() and not latest.is_symlink():
+        raise UsageError(f"{latest} exists and is not a symlink; move it away so runs can point it at the newest run")
+    tmp = reports_dir / f".{LATEST}.{os.getpid()}.tmp"
+    tmp.unlink(missing_ok=True)
+    os.symlink(os.path.relpath(run_dir, reports_dir), tmp)
+    os.replace(tmp, latest)
+    return latest
+
+
+def previous_run(reports_dir: Path) -> Path | None:
+    """The previous successful run: the folder reports/latest points at (absolute), if it exists
+    and holds a run.json; else None."""
+    latest = reports_dir / LATEST
+    if not latest.is_symlink():
+        return None
+    target = latest.resolve()
+    return target if (target / "run.json").is_file() else None
+
+
+def read_run(run_dir: Path | None) -> tuple[dict | None, dict | None]:
+    """(run.json, results.json) of a run folder as dicts; (None, None) without a folder. A run
+    without results.json gives the merged results/ files."""
+    if run_dir is None:
+        return None, None
+    record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    results_file = run_dir / "results.json"
+    results = (json.loads(results_file.read_text(encoding="utf-8")) if results_file.is_file()
+               else report.read_results(run_dir))
+    return record, results
 
 
 # --- runs that died ------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from cxlib import folders, pipeline
+from cxlib import folders, pipeline, pipeline_config, schedule
 
 DECLARED = {
     "01_validate_clean": ["source", "taxonomy", "raw_dir", "processed_dir", "run_dir", "tolerance"],
@@ -158,30 +158,30 @@ def test_bind_run_sets_runner_values_only_where_declared():
     params = {"01_validate_clean": {"run_dir": ".", "tolerance": 0.02},
               "06_summary": {"run_dir": ".", "previous_run_dir": "", "lang": "de"},
               "02_feedback": {"min_n": 100}}
-    assert pipeline.bind_run(params, "/r/20261122T060000Z", "/r/20261022T060000Z") == {
+    assert pipeline_config.bind_run(params, "/r/20261122T060000Z", "/r/20261022T060000Z") == {
         "01_validate_clean": {"run_dir": "/r/20261122T060000Z", "tolerance": 0.02},
         "06_summary": {"run_dir": "/r/20261122T060000Z", "previous_run_dir": "/r/20261022T060000Z", "lang": "de"},
         "02_feedback": {"min_n": 100},
     }
-    assert pipeline.bind_run(params, "/r/1", None)["06_summary"]["previous_run_dir"] == ""
+    assert pipeline_config.bind_run(params, "/r/1", None)["06_summary"]["previous_run_dir"] == ""
     assert params["06_summary"]["previous_run_dir"] == ""            # input unchanged
 
 
 def test_previous_run_follows_latest(tmp_path):
-    assert pipeline.previous_run(tmp_path) is None
+    assert schedule.previous_run(tmp_path) is None
     run = tmp_path / "20261122T060000Z"
     run.mkdir()
-    pipeline.point_latest(tmp_path, run)
-    assert pipeline.previous_run(tmp_path) is None                  # no run.json: not a finished run
+    schedule.point_latest(tmp_path, run)
+    assert schedule.previous_run(tmp_path) is None                  # no run.json: not a finished run
     (run / "run.json").write_text("{}", encoding="utf-8")
-    assert pipeline.previous_run(tmp_path) == run.resolve()
+    assert schedule.previous_run(tmp_path) == run.resolve()
 
 
 # --- resolve_paths, effective_parameters -------------------------------------------------------
 def test_resolve_paths(tmp_path):
     params = {"source": "config/sources/demo.yml", "taxonomy": "/abs/taxonomy.yml", "raw_dir": "data/raw",
               "other": "params/extra.yaml", "label": "data/raw", "min_n": 100, "empty": ""}
-    assert pipeline.resolve_paths(params, tmp_path) == {
+    assert pipeline_config.resolve_paths(params, tmp_path) == {
         "source": str(tmp_path / "config/sources/demo.yml"),
         "taxonomy": "/abs/taxonomy.yml",
         "raw_dir": str(tmp_path / "data/raw"),
@@ -193,12 +193,12 @@ def test_resolve_paths(tmp_path):
 
 
 def test_resolve_paths_empty(tmp_path):
-    assert pipeline.resolve_paths({}, tmp_path) == {}
+    assert pipeline_config.resolve_paths({}, tmp_path) == {}
 
 
 def test_effective_parameters():
     defaults = {"tolerance": "0.02", "source": '"../config/sources/demo.yml"', "when": "date.today()"}
-    assert pipeline.effective_parameters(defaults, {"source": "/p/s.yml"}) == {
+    assert pipeline_config.effective_parameters(defaults, {"source": "/p/s.yml"}) == {
         "tolerance": 0.02, "source": "/p/s.yml", "when": "date.today()",
     }
 
@@ -208,8 +208,8 @@ def test_new_run_dir_is_unique(tmp_path):
     import datetime as dt
 
     now = dt.datetime(2026, 11, 22, 14, 30, 12, tzinfo=dt.UTC)
-    first = pipeline.new_run_dir(tmp_path, now)
-    second = pipeline.new_run_dir(tmp_path, now)
+    first = schedule.new_run_dir(tmp_path, now)
+    second = schedule.new_run_dir(tmp_path, now)
     assert [first.name, second.name] == ["20261122T143012Z", "20261122T143012Z-2"]
 
 
@@ -248,10 +248,10 @@ def test_input_files_are_the_files_the_mapping_names(tmp_path):
 
 
 def test_point_latest_swaps_relative_symlink(tmp_path):
-    one, two = pipeline.new_run_dir(tmp_path), tmp_path / "later"
+    one, two = schedule.new_run_dir(tmp_path), tmp_path / "later"
     two.mkdir()
-    pipeline.point_latest(tmp_path, one)
-    pipeline.point_latest(tmp_path, two)
+    schedule.point_latest(tmp_path, one)
+    schedule.point_latest(tmp_path, two)
     assert os.readlink(tmp_path / "latest") == "later"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([one.name, "later", "latest"])
 
@@ -259,7 +259,7 @@ def test_point_latest_swaps_relative_symlink(tmp_path):
 def test_point_latest_refuses_real_folder(tmp_path):
     (tmp_path / "latest").mkdir()
     with pytest.raises(pipeline.UsageError, match="not a symlink"):
-        pipeline.point_latest(tmp_path, tmp_path)
+        schedule.point_latest(tmp_path, tmp_path)
 
 
 # --- load_pipeline / select_notebooks ---------------------------------------------------------
@@ -274,22 +274,22 @@ def write_pipeline(project: Path, text: str, notebooks=("01_a",)) -> Path:
 
 def test_load_pipeline_and_select(tmp_path):
     write_pipeline(tmp_path, "notebooks:\n  - name: 01_a\n    title: A\n  - name: 02_b\n", ("01_a", "02_b"))
-    _, notebooks = pipeline.load_pipeline(tmp_path)
+    _, notebooks = pipeline_config.load_pipeline(tmp_path)
     assert [(nb.name, nb.title) for nb in notebooks] == [("01_a", "A"), ("02_b", "02_b")]
-    assert [nb.name for nb in pipeline.select_notebooks(notebooks, ["02_b"])] == ["02_b"]
-    assert [nb.name for nb in pipeline.select_notebooks(notebooks, None)] == ["01_a", "02_b"]
+    assert [nb.name for nb in pipeline_config.select_notebooks(notebooks, ["02_b"])] == ["02_b"]
+    assert [nb.name for nb in pipeline_config.select_notebooks(notebooks, None)] == ["01_a", "02_b"]
     with pytest.raises(pipeline.UsageError, match="unknown notebook 03_c; the pipeline has: 01_a, 02_b"):
-        pipeline.select_notebooks(notebooks, ["03_c"])
+        pipeline_config.select_notebooks(notebooks, ["03_c"])
 
 
 def test_load_pipeline_titles_and_audiences(tmp_path):
     write_pipeline(tmp_path, "notebooks:\n  - name: 01_a\n    title: A\n    title_de: A auf Deutsch\n  - name: 02_b\n"
                              "audiences:\n  service: [02_b]\n", ("01_a", "02_b"))
-    pipe, notebooks = pipeline.load_pipeline(tmp_path)
+    pipe, notebooks = pipeline_config.load_pipeline(tmp_path)
     assert [nb.title_in("de") for nb in notebooks] == ["A auf Deutsch", "02_b"]
     assert [nb.title_in("en") for nb in notebooks] == ["A", "02_b"]
-    assert pipeline.audience_views(pipe, notebooks) == {"service": ["02_b"]}
-    assert pipeline.audience_views({}, notebooks) == {name: ["01_a", "02_b"] for name in pipeline.AUDIENCES}
+    assert pipeline_config.audience_views(pipe, notebooks) == {"service": ["02_b"]}
+    assert pipeline_config.audience_views({}, notebooks) == {name: ["01_a", "02_b"] for name in pipeline.AUDIENCES}
 
 
 @pytest.mark.parametrize("text, message", [
@@ -305,13 +305,13 @@ def test_load_pipeline_titles_and_audiences(tmp_path):
 def test_load_pipeline_errors(tmp_path, text, message):
     write_pipeline(tmp_path, text)
     with pytest.raises(pipeline.UsageError, match=re.escape(message)):
-        pipeline.load_pipeline(tmp_path)
+        pipeline_config.load_pipeline(tmp_path)
 
 
 def test_example_parameter_file_fits_the_pipeline():
     root = Path(__file__).resolve().parents[1]
-    _, notebooks = pipeline.load_pipeline(root)
-    declared = pipeline.declared_parameters(notebooks)
+    _, notebooks = pipeline_config.load_pipeline(root)
+    declared = pipeline_config.declared_parameters(notebooks)
     params = yaml.safe_load((root / "params" / "monthly.yml").read_text(encoding="utf-8"))
     merged = pipeline.merge_parameters([nb.name for nb in notebooks], declared, file=params)
     assert merged["01_validate_clean"]["tolerance"] == 0.02
@@ -321,8 +321,8 @@ def test_example_parameter_file_fits_the_pipeline():
 
 def test_pipeline_audiences_cover_the_four_views():
     root = Path(__file__).resolve().parents[1]
-    pipe, notebooks = pipeline.load_pipeline(root)
-    views = pipeline.audience_views(pipe, notebooks)
+    pipe, notebooks = pipeline_config.load_pipeline(root)
+    views = pipeline_config.audience_views(pipe, notebooks)
     assert set(views) == set(pipeline.AUDIENCES)
     assert all(view[0] == "06_summary" for view in views.values())
     plan = pipeline.plan_run(root, overrides=["audience=service", "lang=de"])

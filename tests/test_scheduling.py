@@ -21,7 +21,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from cxlib import catalog, pipeline
+from cxlib import pipeline
 
 NOW = dt.datetime(2026, 11, 22, 12, 0, 0, tzinfo=dt.UTC)
 
