@@ -313,7 +313,7 @@ def test_mcmc_gives_intervals():
     assert (fit.params["estimate"] < fit.params["ci_high"]).all()
     pred = value.predict_clv(fit, summary.iloc[:20], horizon_months=3)
     assert (pred["clv_low"] <= pred["clv"]).all() and (pred["clv"] <= pred["clv_high"]).all()
-    total = value.clv_total(fit, summary.iloc[:20], horizon_months=3)
+    total = value.draws_total(value.clv_draws(fit, summary.iloc[:20], horizon_months=3, annual_discount_rate=0.1))
     assert total["total_low"] < total["total"] < total["total_high"]
     assert total["total"] == pytest.approx(pred["clv"].sum())
 
@@ -577,3 +577,134 @@ def test_nps_by_tier():
     assert recent["n"].tolist() == [1, 2] and recent["small"].tolist() == [True, False]
     none = value.nps_by_tier(FEEDBACK.iloc[0:0], TIERED, as_of=AS_OF)
     assert none["n"].tolist() == [0, 0]
+
+
+# --- on the engine: DuckDB over a Parquet file gives the numbers of plain pandas --------------
+def reference_exposure(tiered: pd.DataFrame, events: pd.DataFrame, reasons: list[str], end: str, days: int) -> dict:
+    """Plain pandas: per tier, customers with a contact of `reasons` on days in (end - days, end]."""
+    day = events["timestamp"].dt.floor("D")
+    hit = events.loc[events["contact_reason"].isin(reasons) & (day > ts(end) - pd.Timedelta(days=days))
+                     & (day <= ts(end)), "customer_id"]
+    tiers = tiered.assign(exposed=tiered["customer_id"].isin(set(hit)))
+    return tiers.groupby("value_tier", observed=False)["exposed"].agg(["size", "sum"]).astype(int).T.to_dict("list")
+
+
+def reference_at_risk(tiered: pd.DataFrame, events: pd.DataFrame, feedback: pd.DataFrame, negative: list[str],
+                      end: str, days: int) -> list[str]:
+    """Plain pandas: high-tier customers with a negative contact or a latest NPS answer <= 6 in the window."""
+    def recent(frame):
+        day = frame["timestamp"].dt.floor("D")
+        return frame.loc[(day > ts(end) - pd.Timedelta(days=days)) & (day <= ts(end))]
+    moment = set(recent(events).loc[lambda d: d["contact_reason"].isin(negative), "customer_id"])
+    latest = recent(feedback).dropna(subset=["nps"]).sort_values("timestamp").groupby("customer_id")["nps"].last()
+    high = tiered.loc[tiered["value_tier"] == "high"].sort_values("value", ascending=False)
+    return [c for c in high["customer_id"] if c in moment or latest.get(c, 99) <= 6]
+
+
+@pytest.fixture(scope="module")
+def duckdb_events(tmp_path_factory):
+    """EVENTS written as Parquet and read back as a lazy DuckDB table, as the notebook reads them."""
+    path = tmp_path_factory.mktemp("engine") / "events.parquet"
+    EVENTS.assign(timestamp=EVENTS["timestamp"].astype("datetime64[us, UTC]")).to_parquet(path)
+    return engine.read_table(engine.connect("duckdb"), path)
+
+
+def test_exposure_on_duckdb_equals_pandas(duckdb_events):
+    reasons = TAXONOMY.complaint_category_of_reason
+    on_engine = value.exposure_by_tier(TIERED, duckdb_events, reasons=reasons, as_of=AS_OF, window_days=90)
+    in_memory = value.exposure_by_tier(TIERED, EVENTS, reasons=reasons, as_of=AS_OF, window_days=90)
+    assert_frame_equal(on_engine, in_memory)
+    expected = reference_exposure(TIERED, EVENTS, list(reasons), AS_OF, 90)      # {tier: [customers, exposed]}
+    got = value.any_exposure(on_engine).set_index("value_tier")[["customers", "exposed"]].T.to_dict("list")
+    assert got == expected == {"high": [3, 1], "low": [3, 1]}
+
+
+def test_at_risk_on_duckdb_equals_pandas(duckdb_events):
+    negative = value.negative_moment_reasons(TAXONOMY)
+    for tiers in (["high"], ["high", "low"]):
+        on_engine = value.at_risk(TIERED, duckdb_events, FEEDBACK, high_tiers=tiers, negative_reasons=negative,
+                                  as_of=AS_OF, window_days=90)
+        in_memory = value.at_risk(TIERED, EVENTS, FEEDBACK, high_tiers=tiers, negative_reasons=negative,
+                                  as_of=AS_OF, window_days=90)
+        assert_frame_equal(on_engine, in_memory)
+    high = value.at_risk(TIERED, duckdb_events, FEEDBACK, high_tiers=["high"], negative_reasons=negative,
+                         as_of=AS_OF, window_days=90)
+    assert high["customer_id"].tolist() == reference_at_risk(TIERED, EVENTS, FEEDBACK, negative, AS_OF, 90) == ["a", "b"]
+    assert high["negative_contacts"].tolist() == [3, 0]        # a: two complaints and an unclear invoice
+
+
+def test_analysis_day_reads_the_latest_day_on_the_engine(duckdb_events):
+    assert value.analysis_day("", duckdb_events) == ts("2024-04-05")
+    assert value.analysis_day("", ORDERS.iloc[0:0], duckdb_events) == ts("2024-04-05")
+
+
+# --- the report's words in English and German ---------------------------------------------
+def plain(text: str) -> str:
+    """German texts with their non-breaking spaces (before %) as plain spaces, to compare with literals."""
+    return text.replace("\xa0", " ")
+
+
+def test_sentences_in_german_use_german_numbers_and_words():
+    overview = {"customers": 11480, "revenue": 9548553.2, "top10_share": 0.62, "top20_share": 0.77,
+                "top50_share": 0.95, "credit_only": 3}
+    assert plain(value.describe_historic(overview, "2025-12-31", lang="de")) == (
+        "11.480 Kunden haben bis 31.12.2025 gekauft, mit 9.548.553 € Nettoumsatz. Die besten 10 % brachten 62 %, "
+        "die besten 20 % 77 %, die bessere Hälfte 95 %. 3 Kunden haben nur Gutschriften oder Zeilen ohne Betrag.")
+    exposure = value.exposure_by_tier(TIERED, EVENTS, reasons=TAXONOMY.complaint_category_of_reason, as_of=AS_OF,
+                                      window_days=90)
+    assert plain(value.describe_exposure(exposure, what="complaint", window_days=90, as_of=AS_OF, lang="de")) == (
+        "Anteil der Kunden je Stufe mit einem Kontakt (Beschwerde) in den 90 Tagen bis 31.03.2024: "
+        "high 33,3 % (1 von 3), low 33,3 % (1 von 3).")
+    table = value.exposure_display(exposure, TAXONOMY, "complaint_categories", lang="de")
+    assert table.columns[0] == "Beschwerdekategorie" and table.iloc[0].tolist()[0] == "jede Beschwerde"
+    info = {"customers": 10, "at_risk": 3, "share": 0.3, "value": 1234.5, "value_share": 0.5,
+            "triggers": {"moment": 2, "detractor": 0, "moment+detractor": 1}}
+    assert plain(value.risk_title(info, lang="de")) == "3 von 10 wertvollen Kunden (30 %) sind gefährdet"
+    assert plain(value.describe_at_risk(info, basis="Nettoumsatz bis heute", lang="de")).startswith(
+        "3 von 10 wertvollen Kunden (30 %) sind gefährdet. Sie halten 1.234 € (Nettoumsatz bis heute), 50 % des Werts")
+
+
+def test_fallback_reason_in_german_from_its_code():
+    rows = orders_frame([("a", "2024-03-01", 40.0, "completed"), ("b", "2024-04-01", 10.0, "completed")])
+    res = value.customer_value(rows, value.historic_value(rows), min_repeat_buyers=1, categories=["Zubehör"])
+    assert value.model_message(res, "en") == res.message
+    assert value.model_message(res, "de") == (
+        "Modell nicht gestützt: nur 0 von 2 Kunden haben erneut gekauft (das Modell braucht mindestens 1 "
+        "Wiederholungskäufer); es gilt der bisherige Umsatz. Keine der CLV-Kategorien (Zubehör) kommt in den "
+        "Bestellungen vor; das Modell umfasst alle Bestellungen.")
+    assert value.describe_value_model(res, lang="de") == "**bisheriger Umsatz (Ersatz).**"
+    assert value.basis_label(res, "de") == "Nettoumsatz bis heute"
+    shown = value.top_customers_display(res, 2, lang="de")
+    assert list(shown.columns)[:3] == ["Kunde (Pseudonym)", "Käufe", "Nettoumsatz (€)"]
+
+
+def test_findings_from_the_recorded_results():
+    results = {
+        "historic": {"customers": 10, "revenue": 12345.0, "top10_share": 0.3, "top20_share": 0.5, "top50_share": 0.8},
+        "clv": {"basis": "historic_revenue"},
+        "tiers": pd.DataFrame({"value_tier": ["high", "low"], "customers": [2, 8], "value_total": [600.0, 400.0],
+                               "value_share": [0.6, 0.4]}),
+        "kpi_by_tier": pd.DataFrame({"kpi": "nps", "value_tier": ["high", "low"], "n": [40, 50],
+                                     "value": [12.5, -3.0], "small": [False, False]}),
+        "complaint_exposure": pd.DataFrame({"value_tier": ["high", "low"], "customers": [2, 8], "exposed": [1, 2],
+                                            "share": [0.5, 0.25]}),
+        "at_risk": 1, "at_risk_value": 350.0, "at_risk_customers": 2,
+    }
+    assert value.describe_findings(results, exposure_days=365, at_risk_days=90) == (
+        "The top 20% of customers brought 50% of the 12,345 € net revenue to date. The high tier (20% of customers) "
+        "holds 60% of the value (net revenue to date). NPS: +12.5 in the high tier, -3.0 in the low tier. 50.0% of "
+        "the high tier's customers had a complaint contact in the last 365 days (the low tier: 25.0%). 1 of 2 "
+        "high-value customers are at risk (a negative contact or detractor answer in the last 90 days); they hold "
+        "350 € of net revenue to date.")
+    german = plain(value.describe_findings(results, exposure_days=365, at_risk_days=90, lang="de"))
+    assert german.startswith("Die besten 20 % der Kunden brachten 50 % der 12.345 € Nettoumsatz bis heute.")
+    assert "NPS: +12,5 in der Stufe high, -3,0 in der Stufe low." in german
+    small = {**results, "kpi_by_tier": results["kpi_by_tier"].assign(small=[True, False])}
+    assert "NPS" not in value.describe_findings(small, exposure_days=365, at_risk_days=90)    # one comparable tier
+    assert value.describe_findings({}, exposure_days=365, at_risk_days=90).startswith("No finding on customer value")
+
+
+def test_parameter_labels_say_what_each_parameter_is():
+    assert value.parameter_labels("de", at_risk_days=90, min_tier_answers=30, clv_categories=[]) == {
+        "Zeitfenster Gefährdung (Tage)": 90, "mindestens Antworten je Stufe": 30, "CLV-Bestellkategorien": "alle Bestellungen"}
+    assert list(value.parameter_labels("en", at_risk_days=90)) == ["at-risk window (days)"]

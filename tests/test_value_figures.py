@@ -108,3 +108,26 @@ def test_exposure_display_shows_percent_and_heading():
                                    heading="complaint category")
     assert list(table.columns) == ["complaint category", "high", "low"]
     assert table.iloc[0].tolist() == ["any complaint", "25.0%", "0.0%"]
+
+
+def test_figures_speak_german_under_lang_de():
+    info = {"customers": 10, "at_risk": 3, "share": 0.3, "value": 500.0, "value_share": 0.5,
+            "triggers": {"moment": 2, "detractor": 0, "moment+detractor": 1}}
+    fig = value_figures.risk_figure(info, high_tiers=["high"], window_days=90, end=pd.Timestamp(AS_OF), lang="de")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["negativer Kontakt", "Kritiker-Antwort", "beides"]
+    assert title(fig).replace("\xa0", " ") == "3 von 10 wertvollen Kunden (30 %) sind gefährdet"
+    assert "innerhalb von 90 Tagen bis 31.03.2024" in caption(fig)
+    by_tier = pd.DataFrame({"kpi": "csat", "value_tier": ["high", "low"], "value": [80.0, 62.5],
+                            "ci_low": [70.0, 50.0], "ci_high": [90.0, 75.0], "n": [40, 80], "small": [False, False]})
+    fig = value_figures.kpi_tier_figure(by_tier, end=pd.Timestamp(AS_OF), min_n=30, lang="de")
+    assert title(fig).replace("\xa0", " ") == "CSAT 80 % in der Stufe high, 62 % in der Stufe low (95-%-Intervalle)"
+    assert fig.axes[0].get_ylabel() == "CSAT (%)" and "Wilson" in caption(fig)
+
+
+def test_kpi_figure_needs_two_tiers_with_answers():
+    from cxlib import schema
+    one = pd.DataFrame({"kpi": "nps", "value_tier": ["high", "low"], "value": [10.0, np.nan], "ci_low": [0.0, np.nan],
+                        "ci_high": [20.0, np.nan], "n": [50, 0], "small": [False, True]})
+    with pytest.raises(schema.Missing, match="only the high tier has NPS answers"):
+        value_figures.kpi_tier_figure(one, end=pd.Timestamp(AS_OF), min_n=30)

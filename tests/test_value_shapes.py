@@ -252,6 +252,13 @@ def run_notebook(tmp_path: Path, frames: dict, *params: str) -> dict:
     return report.read_results(run_dir)
 
 
+def notebook_markdown(tmp_path: Path) -> list[str]:
+    """The Markdown outputs of the executed notebook, in order."""
+    executed = json.loads((tmp_path / "out.ipynb").read_text(encoding="utf-8"))
+    return ["".join(o["data"]["text/markdown"]) for c in executed["cells"] for o in c.get("outputs", [])
+            if "text/markdown" in o.get("data", {})]
+
+
 def skipped(results: dict) -> dict[str, str]:
     return {s["section"]: s["reason"] for s in results.get("skipped", [])}
 
@@ -277,7 +284,7 @@ def test_notebook_one_order_per_customer_csat_and_anonymous_complaints(tmp_path)
         "feedback": feedback(ids, [None] * 10, csat=[5, 5, 4, 2, 1, 5, 4, 4, 3, 5]),
         "events": events([None] * 3, ["2024-06-05", "2024-06-06", "2024-06-07"], ["complaint_billing"] * 3),
     }
-    results = run_notebook(tmp_path, frames, "-p", "min_n", "1")
+    results = run_notebook(tmp_path, frames, "-p", "min_tier_answers", "1", "-p", "lang", "de")
     got = results["value"]
     assert got["status"] == "unsupported" and got["clv"]["basis"] == "historic_revenue"
     assert got["message"].startswith("Model not supported: only 0 of 10 customers bought again")
@@ -291,6 +298,11 @@ def test_notebook_one_order_per_customer_csat_and_anonymous_complaints(tmp_path)
     assert set(gaps) == {"value.clv_model", "value.complaints_by_tier", "value.moments_by_tier", "value.at_risk"}
     assert gaps["value.complaints_by_tier"] == "the events do not name customers, so contacts cannot be linked to value"
     assert gaps["value.at_risk"] == "neither negative-moment contacts nor dated NPS answers of known customers"
+    shown = notebook_markdown(tmp_path)                # lang de: the report's sentences in German
+    assert any(t.startswith("10 Kunden haben bis 10.06.2024 gekauft") for t in shown)
+    assert any(t.startswith("**bisheriger Umsatz (Ersatz).** Nettoumsatz bis heute insgesamt") and
+               "Modell nicht gestützt: nur 0 von 10 Kunden haben erneut gekauft" in t for t in shown)
+    assert shown[-1].startswith("Die besten 20\xa0% der Kunden brachten")          # the findings cell
 
 
 def test_notebook_orders_of_one_day_with_complaints_and_nps(tmp_path):
@@ -301,7 +313,7 @@ def test_notebook_orders_of_one_day_with_complaints_and_nps(tmp_path):
         "events": events(["c09", "c08", "c01"], ["2024-06-05", "2024-06-06", "2024-06-07"],
                          ["complaint_billing", "invoice_unclear", "complaint_hotline"]),
     }
-    results = run_notebook(tmp_path, frames, "-p", "min_n", "1")
+    results = run_notebook(tmp_path, frames, "-p", "min_tier_answers", "1")
     got = results["value"]
     assert got["as_of"] == "2024-06-30" and got["historic"]["customers"] == 10
     assert set(skipped(results)) == {"value.rfm", "value.clv_model", "value.kpi_by_tier"}
@@ -333,3 +345,19 @@ def test_map_fit_parameters_shown_without_empty_interval_columns():
     assert list(shown.columns) == ["model", "parameter", "estimate"] and shown["estimate"].tolist() == [0.54, 36.768]
     with_interval = value.require_model(dataclasses.replace(res, params=params.assign(ci_low=[0.4, 30.0], ci_high=[0.7, 40.0])))
     assert list(with_interval.columns) == ["model", "parameter", "estimate", "ci_low", "ci_high"]
+
+
+def test_notebook_is_a_short_story_with_findings_last_and_the_method_tagged():
+    """At most 80 lines of code, no definitions in the notebook, the parameters renamed to say what they are,
+    the findings cell last (the report moves it to the top) and the definitions and parameters tagged method."""
+    cells = json.loads((ROOT / "notebooks" / "05_customer_value.ipynb").read_text(encoding="utf-8"))["cells"]
+    code = [c for c in cells if c["cell_type"] == "code"]
+    lines = [line.strip() for c in code for line in "".join(c["source"]).splitlines()]
+    assert len([line for line in lines if line and not line.startswith("#")]) <= 80
+    assert not any(line.startswith(("def ", "class ", "ax.", "plt.")) for line in lines)
+    parameters = "".join(next(c for c in code if "parameters" in c["metadata"].get("tags", []))["source"])
+    assert "at_risk_days: int = 90" in parameters and "min_tier_answers: int = 30" in parameters
+    assert "window_days" not in parameters and "min_n:" not in parameters
+    assert code[-1]["metadata"]["tags"] == ["findings"] and "describe_findings" in "".join(code[-1]["source"])
+    method = ["".join(c["source"]) for c in code if "method" in c["metadata"].get("tags", [])]
+    assert len(method) == 2 and "value.method(lang)" in method[0] and "parameters_table" in method[1]
