@@ -1,17 +1,18 @@
-"""Words and small tables of the journey report: figure titles that state the finding,
-sentences with the numbers, the picks a figure highlights and the tables a section shows.
+"""Words of the journey report in English and German: figure titles that state the finding and
+sentences with the numbers (texts from `cxlib/locales/journey.<lang>.yml`), the key findings the report opens with, and the picks a
+figure highlights. The report's tables are in `cxlib.journey_tables`.
 
 Every function takes the aggregated frames of `cxlib.journey` (pandas, a screen full) and
 returns text or a small frame; none reads data or draws. Sentences hold only true statements
 on thin data: no "nan%", no "0 years", no comparison of a group with nobody in it.
 
-    stages = journey.stage_summary(events, taxonomy)
-    journey_describe.describe_stages(stages, journey.overview(events))
+    stages = journey.stage_summary(events, taxonomy, lang="de")
+    journey_describe.describe_stages(stages, journey.overview(events), lang="de")
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -23,92 +24,60 @@ DAYS_PER_MONTH = 30.44
 MIN_BAND = 100          # tenure bands with fewer customers are not named as the riskiest
 
 
+
+def _words(lang: str = "en") -> dict:
+    """The journey texts of the locale files (`cxlib/locales/journey.<lang>.yml`)."""
+    return locale.texts(locale.check_lang(lang))["journey"]
+
+
+def _t(key: str, lang: str, **values) -> str:
+    """A journey text of the locale files in `lang`, formatted with `values`."""
+    return _words(lang)[key].format(**values)
+
+
 # --- formatting -----------------------------------------------------------------------------
 
-def _pct(value, digits: int = 0) -> str:
-    """A share as percent; a share above 0 or below 1 never reads '0%' or '100%' (one more
+def _pct(value, digits: int = 0, lang: str = "en") -> str:
+    """A share as percent in `lang`; a share above 0 or below 1 never reads '0%' or '100%' (one more
     decimal, then '<0.1%' / '>99.9%')."""
     if value is None or pd.isna(value):
         return "–"
-    text = f"{value:.{digits}%}"
-    if 0 < value < 1 and float(text.rstrip("%")) in (0, 100):
-        text = f"{value:.{max(digits, 1)}%}"
-        if float(text.rstrip("%")) in (0, 100):
-            text = "<0.1%" if value < 0.5 else ">99.9%"
-    return text
+    shown = round(value * 100, digits)
+    if 0 < value < 1 and shown in (0, 100):
+        digits = max(digits, 1)
+        shown = round(value * 100, digits)
+        if shown in (0, 100):
+            edge = locale.format_percent(0.001 if value < 0.5 else 0.999, lang, decimals=1)
+            return ("<" if value < 0.5 else ">") + edge
+    return locale.format_percent(value, lang, decimals=digits)
 
 
-def _int(value) -> str:
-    return f"{int(value):,}"
+def _int(value, lang: str = "en") -> str:
+    return locale.format_number(int(value), lang)
 
 
-def _many(count, word: str, plural: str | None = None) -> str:
-    """'1 customer', '2,714 customers' (`plural` where it is not word + s)."""
-    return f"{_int(count)} {word if int(count) == 1 else plural or word + 's'}"
+def _many(count, noun: str, lang: str = "en") -> str:
+    """'1 customer', '2,714 customers' ('2.714 Kunden' in German): a count and its noun (locale `journey.nouns`)."""
+    one, many = _words(lang)["nouns"][noun]
+    return f"{_int(count, lang)} {one if int(count) == 1 else many}"
 
 
-def _days(value) -> str:
-    return "–" if pd.isna(value) else f"{value:.1f}"
+def _num(value, lang: str = "en", decimals: int = 1) -> str:
+    return "–" if value is None or pd.isna(value) else locale.format_number(value, lang, decimals=decimals)
 
 
-# the journey tables' columns in words; shares (0-1) are shown in percent
-COLUMN_LABELS = {
-    "stage_label": "stage", "share": "share (%)", "episodes_per_customer": "episodes per customer",
-    "events_median": "events per episode (median)", "step_index": "step number",
-    "conversion": "conversion from step 1 (%)", "ci_low": "95% low (%)", "ci_high": "95% high (%)",
-    "step_conversion": "from the previous step (%)", "step_ci_low": "previous step 95% low (%)",
-    "step_ci_high": "previous step 95% high (%)", "drop_off": "drop-off (%)", "days_median": "days (median)",
-    "days_p90": "days (90th percentile)", "days_mean": "days (mean)", "from_step": "from", "to_step": "to",
-    "probability": "probability (%)", "coverage": "coverage (%)", "cumulative_coverage": "cumulative coverage (%)",
-    "rate": "rate (%)", "repeat_buyers": "repeat buyers", "customer_type": "customer type",
-    "band": "tenure band", "tenure_from_days": "tenure from (days)", "tenure_to_days": "tenure to (days)",
-    "at_risk": "customers at its start", "survival": "still active at its end (%)", "share_over": "share slower (%)",
-    "campaign_id": "campaign",
-}
-SHARE_COLUMNS = frozenset(c for c, label in COLUMN_LABELS.items() if label.endswith("(%)"))
+def _g(value, lang: str = "en") -> str:
+    """A parameter like 14.0 or 2.5 as written: '14', '2.5' ('2,5' in German)."""
+    return locale.format_number(float(value), lang, decimals=0 if float(value) == int(value) else 1)
 
 
-STEP_COLUMNS = ("step", "from_step", "to_step")    # touchpoint codes ('a|b' = either), shown as taxonomy labels
+def _lower(text: str, lang: str) -> str:
+    """A label inside an English sentence in lower case; German nouns keep their capital."""
+    return text.lower() if lang == "en" else text
 
 
-def shown(frame: pd.DataFrame, *, other: int = 3, taxonomy=None, lang: str = "en") -> pd.DataFrame:
-    """`frame` as the report shows it (`locale.display_table`): every value as text, shares (the
-    `(%)` columns of COLUMN_LABELS) in percent with one decimal, columns named *days* to one
-    decimal, other floats rounded to `other` decimals; columns in words (a code column is left
-    out where its `_label` column is there); with `taxonomy`, the touchpoint codes of step,
-    from_step and to_step as their labels.
-
-        shown(pd.DataFrame({"step": ["order"], "conversion": [0.4567]})) -> step, "conversion from step 1" '45.7%'
-    """
-    out = frame.drop(columns=[c for c in frame.columns if f"{c}_label" in frame.columns])
-    if taxonomy is not None:
-        out = out.assign(**{c: [journey.step_label(v, taxonomy, lang=lang) if isinstance(v, str) and v else v
-                                for v in out[c]] for c in STEP_COLUMNS if c in out.columns})
-    floats = [c for c in out.columns if pd.api.types.is_float_dtype(out[c])]
-    out = out.assign(**{c: out[c].round(other) for c in floats if c not in SHARE_COLUMNS and "days" not in c})
-    kinds = {c: ("share" if c in SHARE_COLUMNS else "days" if "days" in c else "number") for c in floats}
-    kinds.update({c: "count" for c in out.columns if pd.api.types.is_integer_dtype(out[c])})
-    labels = {c: COLUMN_LABELS[c].removesuffix(" (%)") for c in out.columns if c in COLUMN_LABELS} if lang == "en" else {}
-    return locale.display_table(out, lang, kinds=kinds, labels=labels)
-
-
-FUNNEL_COLUMNS = ("segment", "step", "customers", "conversion", "step_conversion", "days_median", "days_p90")
-
-
-def funnel_table(funnel: pd.DataFrame, taxonomy, lang: str = "en") -> pd.DataFrame:
-    """The funnel as a report table (`shown`): [segment], step, customers, conversion from step 1
-    and from the previous step, days (median, 90th percentile)."""
-    return shown(funnel.loc[:, [c for c in FUNNEL_COLUMNS if c in funnel.columns]], taxonomy=taxonomy, lang=lang)
-
-
-def paths_table(paths: pd.DataFrame, lang: str = "en"):
-    """The top paths as a report table (`shown`, as a Styler so that long paths are not cut)."""
-    return shown(paths.drop(columns=["variants"], errors="ignore"), lang=lang).style.hide(axis="index")
-
-
-def _step_key(step) -> str:
-    """A step as `journey` names it in its tables: 'order | activation' -> 'order|activation'."""
-    return "|".join(c.strip() for c in str(step).split("|") if c.strip())
+def _interval(row, lang: str = "en") -> str:
+    return _t("interval", lang, low=_pct(row["ci_low"], 1, lang), high=_pct(row["ci_high"], 1, lang))
 
 
 def step_labels(steps: Sequence, taxonomy, lang: str = "en") -> list[str]:
@@ -116,42 +85,53 @@ def step_labels(steps: Sequence, taxonomy, lang: str = "en") -> list[str]:
     return [journey.step_label(step, taxonomy, lang=lang) for step in steps]
 
 
+def _step_key(step) -> str:
+    """A step as `journey` names it in its tables: 'order | activation' -> 'order|activation'."""
+    return "|".join(c.strip() for c in str(step).split("|") if c.strip())
+
+
+def path_label(path: str, taxonomy=None, lang: str = "en", section: str = "stages") -> str:
+    """A path of `journey.path_variants` in words: 'awareness > purchase > …' -> 'Awareness > Purchase > …'."""
+    if taxonomy is None:
+        return path
+    return journey.PATH_SEP.join(taxonomy.label(section, node, lang) if node != journey.UNKNOWN else
+                                 _words(lang)["unknown"] for node in str(path).split(journey.PATH_SEP))
+
+
 # --- the log and its stages -----------------------------------------------------------------
 
-def describe_overview(log: pd.DataFrame) -> str:
+def describe_overview(log: pd.DataFrame, lang: str = "en") -> str:
     """The event log in one or two sentences (from `journey.overview`)."""
     r = log.iloc[0]
     if r["events"] == 0:
-        return "The event log is empty, so the sections on journeys are not shown."
+        return _t("log_empty", lang)
+    first, last = locale.format_date(r["first"], lang), locale.format_date(r["last"], lang)
     if r["customers"] == 0:
-        return (f"{_many(r['events'], 'event')} from {r['first']:%Y-%m-%d} to {r['last']:%Y-%m-%d}; none carries "
-                "a customer id, so they form no journeys.")
-    text = (f"{_many(r['events'], 'event')} of {_many(r['customers'], 'customer')} from "
-            f"{r['first']:%Y-%m-%d} to {r['last']:%Y-%m-%d}.")
+        return _t("log_anonymous", lang, events=_many(r["events"], "event", lang), first=first, last=last)
+    text = _t("log", lang, events=_many(r["events"], "event", lang), customers=_many(r["customers"], "customer", lang),
+              first=first, last=last)
     without = int(r["events"] - r["events_with_customer"])
-    if without:
-        text += f" {_many(without, 'event')} without a customer id belong to no journey."
-    return text
+    return text + (_t("log_without", lang, events=_many(without, "event", lang)) if without else "")
 
 
-def stages_title(stages: pd.DataFrame) -> str:
+def stages_title(stages: pd.DataFrame, lang: str = "en") -> str:
     """The stage figure's title: the share reaching purchase, else the stage most customers reach."""
     reached = stages[stages["customers"] > 0]
-    purchase = reached[reached["stage"] == "purchase"]
+    purchase = reached[reached["stage"] == journey.PURCHASE_STAGE]
     row = purchase.iloc[0] if len(purchase) else reached.sort_values("share", ascending=False, kind="stable").iloc[0]
-    return f"{_pct(row['share'])} of people in the log reach the {row['stage_label'].lower()} stage"
+    return _t("stages_title", lang, share=_pct(row["share"], lang=lang), stage=_lower(row["stage_label"], lang))
 
 
-def describe_stages(stages: pd.DataFrame, log: pd.DataFrame) -> str:
-    """Customers per stage in lifecycle order, in one sentence (from `journey.stage_summary`)."""
+def describe_stages(stages: pd.DataFrame, log: pd.DataFrame, lang: str = "en") -> str:
+    """Customers per stage in lifecycle order, in one sentence (from `journey.stage_summary` in `lang`)."""
     reached = stages[stages["customers"] > 0]
     first, *rest = reached.itertuples()
-    text = (f"Of {_many(log['customers'].iloc[0], 'customer')} in the log, {_pct(first.share)} have an event in "
-            f"{first.stage_label.lower()}" + "".join(f", {_pct(r.share)} in {r.stage_label.lower()}" for r in rest) + ".")
-    absent = stages.loc[stages["customers"] == 0, "stage_label"].str.lower().tolist()
-    if absent:
-        text += f" No event falls in {', '.join(absent)}."
-    return text
+    text = _t("stages", lang, customers=_many(log["customers"].iloc[0], "customer", lang),
+              first=_pct(first.share, lang=lang), stage=_lower(first.stage_label, lang),
+              rest="".join(_t("stages_rest", lang, share=_pct(r.share, lang=lang), stage=_lower(r.stage_label, lang))
+                           for r in rest))
+    absent = [_lower(label, lang) for label in stages.loc[stages["customers"] == 0, "stage_label"]]
+    return text + (_t("stages_absent", lang, stages=", ".join(absent)) if absent else "")
 
 
 def episodes_per_customer(episodes: pd.DataFrame) -> float:
@@ -159,39 +139,40 @@ def episodes_per_customer(episodes: pd.DataFrame) -> float:
     return float(episodes["episodes"].sum() / episodes["customers"].sum())
 
 
-def describe_episodes(episodes: pd.DataFrame, gap_days: float) -> str:
+def describe_episodes(episodes: pd.DataFrame, gap_days: float, lang: str = "en") -> str:
     """Episodes per customer and their size (from `journey.episode_summary`)."""
-    return (f"With a gap of {gap_days:g} days, a customer has on average {episodes_per_customer(episodes):.1f} "
-            f"episodes; the median episode has {episodes['events_median'].median():g} events and lasts "
-            f"{_days(episodes['days_median'].median())} days.")
+    return _t("episodes", lang, gap=_g(gap_days, lang), per=_num(episodes_per_customer(episodes), lang),
+              events=_g(episodes["events_median"].median(), lang), days=_num(episodes["days_median"].median(), lang))
 
 
 # --- funnel ---------------------------------------------------------------------------------
 
-def funnel_title(funnel: pd.DataFrame, labels: Sequence[str]) -> str:
+def funnel_title(funnel: pd.DataFrame, labels: Sequence[str], lang: str = "en") -> str:
     """The funnel figure's title: the share of starters who reach the last step."""
     if len(funnel) == 1:
-        return f"{_many(funnel['customers'].iloc[0], 'customer')} reach {labels[0].lower()}"
-    return f"{_pct(funnel['conversion'].iloc[-1], 1)} of those who start reach {labels[-1].lower()}"
+        return _t("funnel_title_one", lang, customers=_many(funnel["customers"].iloc[0], "customer", lang),
+                  step=_lower(labels[0], lang))
+    return _t("funnel_title", lang, share=_pct(funnel["conversion"].iloc[-1], 1, lang), step=_lower(labels[-1], lang))
 
 
-def describe_funnel(funnel: pd.DataFrame, labels: Sequence[str]) -> str:
-    """The largest drop between steps and the time to the last step (from `journey.funnel`)."""
-    start = int(funnel["customers"].iloc[0])
-    if len(funnel) == 1:
-        return f"{_many(start, 'customer')} reach {labels[0].lower()}; the funnel has no further step."
+def _largest_drop(funnel: pd.DataFrame, labels: Sequence[str]) -> pd.Series:
+    """The step after which the funnel loses the largest share of the previous step (with its label)."""
     later = funnel.iloc[1:].assign(label=list(labels[1:]))
-    worst = later.sort_values(["step_conversion", "step_index"], kind="stable").iloc[0]
-    last = funnel.iloc[-1]
+    return later.sort_values(["step_conversion", "step_index"], kind="stable").iloc[0]
+
+
+def describe_funnel(funnel: pd.DataFrame, labels: Sequence[str], lang: str = "en") -> str:
+    """The largest drop between steps and the time to the last step (from `journey.funnel`)."""
+    start = _many(int(funnel["customers"].iloc[0]), "customer", lang)
+    if len(funnel) == 1:
+        return _t("funnel_one", lang, customers=start, step=_lower(labels[0], lang))
+    worst, last = _largest_drop(funnel, labels), funnel.iloc[-1]
+    days, p90 = _num(last["days_median"], lang, 0), _num(last["days_p90"], lang, 0)
     if worst["drop_off"] == 0:
-        return (f"All {_many(start, 'customer')} who start reach the last step, in a median of "
-                f"{last['days_median']:.0f} days (90% within {last['days_p90']:.0f}).")
-    text = (f"Of {_many(start, 'customer')} who start, the largest drop is before **{worst['label']}**: "
-            f"{_many(worst['drop_off'], 'customer')} ({_pct(1 - worst['step_conversion'])} of the previous step) do not go on. ")
-    if last["customers"] == 0:
-        return text + "Nobody reaches the last step."
-    return text + (f"Reaching the last step takes a median of {last['days_median']:.0f} days "
-                   f"(90% within {last['days_p90']:.0f}).")
+        return _t("funnel_all", lang, customers=start, days=days, p90=p90)
+    text = _t("funnel_drop", lang, customers=start, step=worst["label"], lost=_many(worst["drop_off"], "customer", lang),
+              share=_pct(1 - worst["step_conversion"], lang=lang))
+    return text + (_t("funnel_nobody", lang) if last["customers"] == 0 else _t("funnel_last", lang, days=days, p90=p90))
 
 
 # --- transitions and paths ------------------------------------------------------------------
@@ -220,38 +201,41 @@ def stage_flow_title(stage_flow: pd.DataFrame, taxonomy, lang: str = "en") -> st
     """The heatmap's title: the most frequent change of stage."""
     changes = stage_flow.query("from_step != to_step")
     if changes.empty:
-        return "Customers stay in their stage from one event to the next"
+        return _t("flow_title_stay", lang)
     top = changes.iloc[0]
-    return (f"Most stage changes go {taxonomy.label('stages', top['from_step'], lang).lower()} → "
-            f"{taxonomy.label('stages', top['to_step'], lang).lower()}")
+    return _t("flow_title", lang, a=_lower(taxonomy.label("stages", top["from_step"], lang), lang),
+              b=_lower(taxonomy.label("stages", top["to_step"], lang), lang))
 
 
 def describe_stage_flow(stage_flow: pd.DataFrame, taxonomy, lang: str = "en") -> str:
     """Transitions between stages and where a purchase leads (from `journey.transitions` on stages)."""
-    text = f"{_many(stage_flow['transitions'].sum(), 'transition')} between consecutive events."
-    after = stage_flow[stage_flow["from_step"] == "purchase"]
+    text = _t("flow", lang, transitions=_many(stage_flow["transitions"].sum(), "transition", lang))
+    after = stage_flow[stage_flow["from_step"] == journey.PURCHASE_STAGE]
     if len(after):
         top = after.iloc[0]
-        text += (f" After a purchase event the next event is most often in "
-                 f"**{taxonomy.label('stages', top['to_step'], lang).lower()}** ({_pct(top['probability'])}).")
+        text += _t("flow_after", lang, purchase=_lower(taxonomy.label("stages", journey.PURCHASE_STAGE, lang), lang),
+                   stage=_lower(taxonomy.label("stages", top["to_step"], lang), lang),
+                   share=_pct(top["probability"], lang=lang))
     return text
 
 
-def describe_transitions(flow: pd.DataFrame, taxonomy, lang: str = "en") -> str:
-    """The most frequent touchpoint transition (from `journey.transitions`)."""
+def describe_transitions(flow: pd.DataFrame, taxonomy, lang: str = "en", *, stage_flow: pd.DataFrame | None = None) -> str:
+    """The most frequent touchpoint transition (from `journey.transitions`), after the sentences on
+    the transitions between stages when `stage_flow` is given (`describe_stage_flow`)."""
     top = flow.iloc[0]
-    return (f"The most frequent of {_int(flow['transitions'].sum())} touchpoint transitions is "
-            f"{journey.step_label(top['from_step'], taxonomy, lang=lang)} → {journey.step_label(top['to_step'], taxonomy, lang=lang)} "
-            f"({_int(top['transitions'])} times, {_pct(top['probability'])} of the transitions leaving it).")
+    text = _t("transitions", lang, n=_int(flow["transitions"].sum(), lang),
+              a=journey.step_label(top["from_step"], taxonomy, lang=lang),
+              b=journey.step_label(top["to_step"], taxonomy, lang=lang), k=_int(top["transitions"], lang),
+              share=_pct(top["probability"], lang=lang))
+    return text if stage_flow is None else f"{describe_stage_flow(stage_flow, taxonomy, lang)} {text}"
 
 
-def describe_paths(paths: pd.DataFrame) -> str:
-    """How much of the customer base the top paths cover (from `journey.path_variants`)."""
+def describe_paths(paths: pd.DataFrame, taxonomy=None, lang: str = "en") -> str:
+    """How much of the customer base the top paths cover (from `journey.path_variants` on stages)."""
     if len(paths) == 1 and paths["variants"].iloc[0] == 1:
-        return f"Every customer follows the same path: {paths['path'].iloc[0]}."
-    return (f"The {len(paths)} most common of {_int(paths['variants'].iloc[0])} path variants cover "
-            f"{_pct(paths['cumulative_coverage'].iloc[-1])} of customers; the most common alone covers "
-            f"{_pct(paths['coverage'].iloc[0])}.")
+        return _t("paths_one", lang, path=path_label(paths["path"].iloc[0], taxonomy, lang))
+    return _t("paths", lang, k=len(paths), n=_int(paths["variants"].iloc[0], lang),
+              share=_pct(paths["cumulative_coverage"].iloc[-1], lang=lang), top=_pct(paths["coverage"].iloc[0], lang=lang))
 
 
 # --- time between steps ---------------------------------------------------------------------
@@ -275,60 +259,67 @@ def timing_chart(timing: pd.DataFrame, highlight_pair: Sequence[str], taxonomy, 
                          *(["share_over"] if "share_over" in chart.columns else []), "highlight"]].reset_index(drop=True)
 
 
-def timing_title(chart: pd.DataFrame, slow_days: float) -> str:
+def timing_title(chart: pd.DataFrame, slow_days: float, lang: str = "en") -> str:
     """The timing figure's title: the share of the highlighted pair slower than `slow_days`."""
     key = chart[chart["highlight"]].iloc[0]
-    return f"{_pct(key['share_over'])} of {key['label'].lower()} take longer than {slow_days:g} days"
+    return _t("timing_title", lang, share=_pct(key["share_over"], lang=lang), pair=_lower(key["label"], lang),
+              days=_g(slow_days, lang))
 
 
-def describe_timing(chart: pd.DataFrame, slow_days: float) -> str:
-    """Median, 90th percentile and slow share of the highlighted pair (from `timing_chart`)."""
+def describe_timing(timing: pd.DataFrame, highlight_pair: Sequence[str], taxonomy, slow_days: float,
+                    lang: str = "en") -> str:
+    """Median, 90th percentile and slow share of the highlighted pair (from `journey.time_between_steps`)."""
+    chart = timing_chart(timing, highlight_pair, taxonomy, lang)
     key = chart[chart["highlight"]].iloc[0]
-    return (f"{key['label']} takes a median of {_days(key['days_median'])} days; 90% are done within "
-            f"{_days(key['days_p90'])} days and {_pct(key['share_over'])} of {_int(key['pairs'])} take longer than "
-            f"{slow_days:g} days. Set `focus` to one product (e.g. `product:Breitband`) to see its times alone.")
+    return _t("timing", lang, pair=key["label"], median=_num(key["days_median"], lang), p90=_num(key["days_p90"], lang),
+              share=_pct(key["share_over"], lang=lang), pairs=_int(key["pairs"], lang), slow=_g(slow_days, lang))
 
 
 # --- conversion, repeat customers, campaigns --------------------------------------------------
 
-def _interval(row) -> str:
-    return f"95% interval {_pct(row['ci_low'], 1)}–{_pct(row['ci_high'], 1)}"
-
-
-def describe_conversion(conversion: pd.DataFrame) -> str:
+def describe_conversion(conversion: pd.DataFrame, lang: str = "en") -> str:
     """Leads who became customers (from `journey.conversion_rate`, one row)."""
     r = conversion.iloc[0]
-    if r["converted"] == 0:
-        return f"0 of {_many(r['leads'], 'lead')} converted ({_interval(r)})."
-    return f"{_pct(r['rate'], 1)} of {_many(r['leads'], 'lead')} became customers ({_interval(r)})."
+    key = "conversion_none" if r["converted"] == 0 else "conversion"
+    return _t(key, lang, rate=_pct(r["rate"], 1, lang), leads=_many(r["leads"], "lead", lang), interval=_interval(r, lang))
 
 
-def describe_repeat(repeat: pd.DataFrame) -> str:
-    """Buyers who ordered more than once (from `journey.repeat_customer_rate`, one row)."""
-    r = repeat.iloc[0]
-    if r["repeat_buyers"] == 0:
-        return f"0 of {_many(r['buyers'], 'buyer')} ordered more than once ({_interval(r)})."
-    return (f"{_pct(r['rate'], 1)} of {_many(r['buyers'], 'buyer')} ordered more than once "
-            f"({_many(r['repeat_buyers'], 'customer')}; {_interval(r)}).")
-
-
-def describe_order_intervals(intervals: pd.DataFrame) -> str:
-    """Time between two orders of a customer (from `journey.order_intervals`, one row)."""
+def describe_order_intervals(intervals: pd.DataFrame, lang: str = "en") -> str:
+    """Time between two orders of a customer (from `journey.order_intervals`, one row); '' when
+    nobody ordered twice."""
     r = intervals.iloc[0]
-    return (f"Between two consecutive orders of a customer lie a median of {_days(r['days_median'])} days "
-            f"(90% within {_days(r['days_p90'])} days; {_many(r['intervals'], 'interval')} of {_many(r['customers'], 'customer')}).")
+    if r["intervals"] == 0:
+        return ""
+    return _t("order_intervals", lang, median=_num(r["days_median"], lang), p90=_num(r["days_p90"], lang),
+              intervals=_many(r["intervals"], "interval", lang), customers=_many(r["customers"], "customer", lang))
 
 
-def opportunities_title(rates: pd.DataFrame) -> str:
+def describe_repeat(repeat: pd.DataFrame, intervals: pd.DataFrame | None = None, lang: str = "en") -> str:
+    """Buyers who ordered more than once (from `journey.repeat_customer_rate`, one row) and, with
+    `intervals` (`journey.order_intervals`), the time between their orders."""
+    r = repeat.iloc[0]
+    key = "repeat_none" if r["repeat_buyers"] == 0 else "repeat"
+    text = _t(key, lang, rate=_pct(r["rate"], 1, lang), buyers=_many(r["buyers"], "buyer", lang),
+              repeaters=_many(r["repeat_buyers"], "customer", lang), interval=_interval(r, lang))
+    return " ".join(part for part in (text, describe_order_intervals(intervals, lang) if intervals is not None else "") if part)
+
+
+def customer_type_label(kind: str, lang: str = "en") -> str:
+    """'repeat' -> 'repeat customers' ('Bestandskunden')."""
+    return _words(lang)["customer_type"].get(kind, kind)
+
+
+def opportunities_title(rates: pd.DataFrame, lang: str = "en") -> str:
     """The opportunity figure's title (from `journey.repeat_vs_new_conversion`, no `by`)."""
     r = rates.set_index("customer_type")
     if r["converted"].sum() == 0:
-        return f"0 of {_many(r['opportunities'].sum(), 'sales opportunity', 'sales opportunities')} became an order"
+        return _t("opportunities_title_none", lang, opportunities=_many(r["opportunities"].sum(), "opportunity", lang))
     if (r["opportunities"] > 0).all():
-        return (f"Repeat customers convert {_pct(r.loc['repeat', 'rate'])} of opportunities, "
-                f"new ones {_pct(r.loc['new', 'rate'])}")
+        return _t("opportunities_title", lang, repeat=_pct(r.loc[journey.REPEAT, "rate"], lang=lang),
+                  new=_pct(r.loc[journey.NEW, "rate"], lang=lang))
     kind = r.index[r["opportunities"] > 0][0]
-    return f"{kind.capitalize()} customers convert {_pct(r.loc[kind, 'rate'])} of opportunities"
+    label = customer_type_label(kind, lang)
+    return _t("opportunities_title_one", lang, kind=label[:1].upper() + label[1:], rate=_pct(r.loc[kind, "rate"], lang=lang))
 
 
 def error_bars(rates: pd.DataFrame) -> np.ndarray:
@@ -338,27 +329,31 @@ def error_bars(rates: pd.DataFrame) -> np.ndarray:
     return np.vstack([low.to_numpy(dtype=float), high.to_numpy(dtype=float)])
 
 
-def describe_opportunities(rates: pd.DataFrame) -> str:
-    """Conversion of opportunities by customer type, and how they compare."""
+def describe_opportunities(rates: pd.DataFrame, lang: str = "en", *, lost: pd.DataFrame | None = None,
+                           taxonomy=None) -> str:
+    """Conversion of opportunities by customer type (from `journey.repeat_vs_new_conversion`), how
+    they compare and, with `lost` (`journey.lost_sales`), the share lost per step."""
     r = rates.set_index("customer_type")
-    parts = [f"{_int(row.converted)} of {_int(row.opportunities)} opportunities of {kind} customers "
-             f"became an order ({_pct(row.rate, 1)})" for kind, row in r.iterrows() if row.opportunities > 0]
+    parts = [_t("opportunities_part", lang, converted=_int(row.converted, lang), opportunities=_int(row.opportunities, lang),
+                kind=customer_type_label(kind, lang), rate=_pct(row.rate, 1, lang))
+             for kind, row in r.iterrows() if row.opportunities > 0]
     text = "; ".join(parts) + "."
-    if (r["opportunities"] > 0).all() and r.loc["new", "rate"] > 0:
-        text += (f" Existing customers convert an opportunity {r.loc['repeat', 'rate'] / r.loc['new', 'rate']:.1f} "
-                 "times as often as new ones.")
+    if (r["opportunities"] > 0).all() and r.loc[journey.NEW, "rate"] > 0:
+        ratio = r.loc[journey.REPEAT, "rate"] / r.loc[journey.NEW, "rate"]
+        text += _t("opportunities_ratio", lang, ratio=_num(ratio, lang))
     elif not (r["opportunities"] > 0).all():
-        text += " Repeat and new customers cannot be compared: one of the groups has no opportunity."
-    return text
+        text += _t("opportunities_apart", lang)
+    return text if lost is None else f"{text} {describe_lost_sales(lost, taxonomy, lang)}".rstrip()
 
 
-def describe_campaigns(campaigns: pd.DataFrame, by_campaign: pd.DataFrame) -> str:
-    """Campaign response overall and the range over campaigns (from `journey.campaign_response`)."""
+def describe_campaigns(campaigns: pd.DataFrame, by_campaign: pd.DataFrame | None = None, lang: str = "en") -> str:
+    """Campaign response overall and, with `by_campaign`, the best campaign (from `journey.campaign_response`)."""
     r = campaigns.iloc[0]
-    text = f"{_pct(r['rate'], 1)} of {_many(r['sent'], 'contact')} sent responded ({_interval(r)})."
-    if len(by_campaign) > 1:
+    sent = _many(r["sent"], "contact", lang) if lang == "en" else _int(r["sent"], lang)
+    text = _t("campaigns", lang, rate=_pct(r["rate"], 1, lang), sent=sent, interval=_interval(r, lang))
+    if by_campaign is not None and len(by_campaign) > 1:
         best = by_campaign.sort_values("rate", ascending=False, kind="stable").iloc[0]
-        text += f" The best of {len(by_campaign)} campaigns, {best.iloc[0]}, reached {_pct(best['rate'], 1)}."
+        text += _t("campaigns_best", lang, k=len(by_campaign), name=best.iloc[0], rate=_pct(best["rate"], 1, lang))
     return text
 
 
@@ -371,8 +366,9 @@ def top_campaigns(by_campaign: pd.DataFrame, n: int = 10) -> pd.DataFrame:
 
 def describe_lost_sales(lost: pd.DataFrame, taxonomy, lang: str = "en") -> str:
     """Lost opportunities per step (from `journey.lost_sales`)."""
-    return " ".join(f"{_pct(r.rate)} of {_int(r.opportunities)} {journey.step_label(r.step, taxonomy, lang=lang).lower()} "
-                    "opportunities were lost." for r in lost.itertuples() if r.opportunities > 0)
+    return " ".join(_t("lost_sales", lang, rate=_pct(r.rate, lang=lang), n=_int(r.opportunities, lang),
+                       step=_lower(journey.step_label(r.step, taxonomy, lang=lang), lang))
+                    for r in lost.itertuples() if r.opportunities > 0)
 
 
 def top_cancelled(cancelled: pd.DataFrame, n: int = 10) -> pd.DataFrame:
@@ -380,35 +376,46 @@ def top_cancelled(cancelled: pd.DataFrame, n: int = 10) -> pd.DataFrame:
     return cancelled.sort_values(["cancelled", "orders"], ascending=False, kind="stable").head(n).reset_index(drop=True)
 
 
-def describe_cancellations(cancelled: pd.DataFrame) -> str:
+def describe_cancellations(cancelled: pd.DataFrame, lang: str = "en") -> str:
     """Cancelled orders overall and where most are (from `journey.cancelled_orders` by a column)."""
     total, count = int(cancelled["orders"].sum()), int(cancelled["cancelled"].sum())
-    text = f"{_int(count)} of {_int(total)} orders ({_pct(count / total, 1)}) were cancelled."
+    text = _t("cancellations", lang, count=_int(count, lang), total=_int(total, lang), rate=_pct(count / total, 1, lang))
     if count and len(cancelled) > 1:
         top = top_cancelled(cancelled, 1).iloc[0]
-        text += f" Most cancellations are of {top.iloc[0]} ({_int(top['cancelled'])}, {_pct(top['rate'])} of its orders)."
+        text += _t("cancellations_top", lang, top=top.iloc[0], k=_int(top["cancelled"], lang), rate=_pct(top["rate"], lang=lang))
     return text
 
 
-def describe_reasons(reasons: pd.DataFrame) -> str:
+def reason_label(reason: str, taxonomy=None, lang: str = "en") -> str:
+    """A cancellation reason in words: a contact reason code as its taxonomy label, 'unknown' in `lang`,
+    free text as given."""
+    if reason == journey.UNKNOWN:
+        return _words(lang)["unknown"]
+    return taxonomy.label("contact_reasons", reason, lang) if taxonomy is not None else reason
+
+
+def describe_reasons(reasons: pd.DataFrame, taxonomy=None, lang: str = "en") -> str:
     """The most common cancellation reason (from `journey.cancellation_reasons`)."""
     top = reasons.iloc[0]
-    return (f"The most common cancellation reason is **{top['reason']}** ({_pct(top['share'])} of "
-            f"{_int(reasons['cancelled'].sum())} cancellations).")
+    return _t("reasons", lang, reason=reason_label(top["reason"], taxonomy, lang), share=_pct(top["share"], lang=lang),
+              n=_int(reasons["cancelled"].sum(), lang))
 
 
 # --- tenure and churn -----------------------------------------------------------------------
 
-def _tenure(days: float) -> str:
-    return f"{days / 365.25:.1f} years" if days >= 2 * 365 else f"{days / DAYS_PER_MONTH:.0f} months"
+def _tenure(days: float, lang: str = "en") -> str:
+    if days >= 2 * 365:
+        return _t("years", lang, n=_num(days / 365.25, lang))
+    return _t("months", lang, n=_num(days / DAYS_PER_MONTH, lang, 0))
 
 
-def tenure_title(life: pd.DataFrame) -> str:
+def tenure_title(life: pd.DataFrame, lang: str = "en") -> str:
     """The survival figure's title: churn within the first year, or within the tenure the data covers."""
     first_year = life[life["tenure_to_days"] <= 365]
     if len(first_year) and life["tenure_to_days"].max() >= 365:
-        return f"{_pct(1 - first_year['survival'].iloc[-1])} of customers churn within their first year"
-    return f"{_pct(1 - life['survival'].iloc[-1])} of customers churn within {_tenure(life['tenure_to_days'].iloc[-1])}"
+        return _t("tenure_title_year", lang, share=_pct(1 - first_year["survival"].iloc[-1], lang=lang))
+    return _t("tenure_title", lang, share=_pct(1 - life["survival"].iloc[-1], lang=lang),
+              tenure=_tenure(life["tenure_to_days"].iloc[-1], lang))
 
 
 def survival_curve(life: pd.DataFrame) -> pd.DataFrame:
@@ -417,19 +424,54 @@ def survival_curve(life: pd.DataFrame) -> pd.DataFrame:
                          "active": np.r_[100, life["survival"] * 100]})
 
 
-def describe_tenure(life: pd.DataFrame) -> str:
+def describe_tenure(life: pd.DataFrame, lang: str = "en") -> str:
     """Churn over tenure and where tenure starts (from `journey.tenure_churn`)."""
     customers = life.attrs.get("customers", int(life["at_risk"].iloc[0]))
-    from_event = life.attrs.get("start_from_first_event", 0)
     churned = int(life["churned"].sum())
-    text = (f"Of {_int(customers)} customers followed, {_int(churned)} churned; by a tenure of "
-            f"{_tenure(life['tenure_to_days'].iloc[-1])} the life table puts the share churned at "
-            f"{_pct(1 - life['survival'].iloc[-1], 1)}.")
+    text = _t("tenure", lang, customers=_int(customers, lang), churned=_int(churned, lang),
+              tenure=_tenure(life["tenure_to_days"].iloc[-1], lang), share=_pct(1 - life["survival"].iloc[-1], 1, lang))
     big = life[life["at_risk"] >= MIN_BAND]
     if churned and len(big):
         top = big.sort_values("rate", ascending=False, kind="stable").iloc[0]
-        text += (f" The churn rate is highest at {_pct(top['rate'], 1)} between {_tenure(top['tenure_from_days'])} and "
-                 f"{_tenure(top['tenure_to_days'])} of tenure (bands with at least {MIN_BAND} customers).")
-    if from_event:
-        text += " The data has no signup dates: tenure starts at each customer's first event."
-    return text
+        text += _t("tenure_peak", lang, rate=_pct(top["rate"], 1, lang), a=_tenure(top["tenure_from_days"], lang),
+                   b=_tenure(top["tenure_to_days"], lang), min_n=MIN_BAND)
+    return text + (_t("tenure_from_event", lang) if life.attrs.get("start_from_first_event", 0) else "")
+
+
+# --- findings -------------------------------------------------------------------------------
+
+def describe_findings(found: Mapping[str, object], taxonomy, *, log: pd.DataFrame, highlight_pair: Sequence[str],
+                      slow_days: float, lang: str = "en") -> str:
+    """The report's key findings as Markdown: the event log in a sentence (`describe_overview` of
+    `log`), then a list from the frames the sections found (results.json keys: funnel,
+    conversion_rate, repeat_customer_rate, repeat_vs_new_conversion, time_between_steps); a
+    section that did not run adds no line."""
+    words = _words(lang)["findings"]
+    lines = []
+    funnel = found.get("funnel")
+    if isinstance(funnel, pd.DataFrame) and len(funnel):
+        labels = step_labels(funnel["step"], taxonomy, lang)
+        lines.append((words["funnel"], funnel_title(funnel, labels, lang) + ". " + describe_funnel(funnel, labels, lang)))
+    if isinstance(found.get("conversion_rate"), pd.DataFrame):
+        lines.append((words["conversion"], describe_conversion(found["conversion_rate"], lang)))
+    if isinstance(found.get("repeat_customer_rate"), pd.DataFrame):
+        lines.append((words["repeat"], describe_repeat(found["repeat_customer_rate"], lang=lang)))
+    if isinstance(found.get("repeat_vs_new_conversion"), pd.DataFrame):
+        lines.append((words["opportunities"], describe_opportunities(found["repeat_vs_new_conversion"], lang)))
+    timing = found.get("time_between_steps")
+    if isinstance(timing, pd.DataFrame) and (timing["pairs"] > 0).any():
+        chart = timing_chart(timing, highlight_pair, taxonomy, lang)
+        lines.append((words["timing"], timing_title(chart, slow_days, lang) + "."))
+    return "\n".join([describe_overview(log, lang), "", *(f"- **{head}:** {text.strip()}" for head, text in lines)]).strip()
+
+
+def parameters(lang: str = "en", **values) -> dict:
+    """The parameters the report names in its parameter table, labelled in `lang` (an empty focus
+    reads 'all customers'): parameters("de", slow_days=14.0) -> {'langsamer Schritt (Tage)': 14.0}."""
+    words = _words(lang)["parameters"]
+    return {words.get(name, name): (words["all"] if name == "focus" and not value else value) for name, value in values.items()}
+
+
+def method(lang: str = "en") -> str:
+    """The definitions of the report ('How this was measured') as Markdown in `lang`."""
+    return _words(lang)["method"]

@@ -13,6 +13,7 @@ from pandas.testing import assert_frame_equal
 
 from cxlib import config, engine, journey, schema
 from cxlib import journey_describe as describe
+from cxlib import journey_tables as tables
 from cxlib.metrics import wilson_interval
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,11 +147,12 @@ def test_funnel_and_timing_without_their_steps_raise_missing(events):
 
 # --- ordering, stages, episodes --------------------------------------------------------------
 
-def test_sequence_orders_by_timestamp_then_event_id(events):
-    seq = run(journey.sequence(events).order_by(["customer_id", "seq"]))
-    assert seq.loc[seq["customer_id"] == "A", "event_id"].tolist() == ["a1", "a2", "a3", "a4", "a5"]
-    assert seq.loc[seq["customer_id"] == "B", "event_id"].tolist() == ["b1", "b2", "b3", "b4"]
-    assert seq.loc[seq["customer_id"] == "A", "seq"].tolist() == [1, 2, 3, 4, 5]
+def test_events_are_ordered_by_timestamp_then_event_id(events):
+    # a1/a2 and b1/b2 share a timestamp: event_id decides, so web_visit comes before quote
+    ab = run(journey.transition_counts(events.filter(events.customer_id.isin(["A", "B"]))))
+    got = dict(zip(zip(ab["from_step"], ab["to_step"]), ab["transitions"]))
+    assert got == {("web_visit", "quote"): 2, ("quote", "order"): 2, ("order", "activation"): 2,
+                   ("activation", "service_contact"): 1}
 
 
 def test_with_stages_fills_from_taxonomy_and_keeps_given(taxonomy):
@@ -745,8 +747,14 @@ def test_order_intervals_time_between_consecutive_orders():
     assert out.to_dict("records") == [{"intervals": 2, "customers": 1, "days_median": 15.0, "days_p90": 19.0, "days_mean": 15.0}]
     assert describe.describe_order_intervals(out) == ("Between two consecutive orders of a customer lie a median of 15.0 "
                                                       "days (90% within 19.0 days; 2 intervals of 1 customer).")
-    with pytest.raises(schema.Missing, match="no customer ordered more than once"):
-        journey.order_intervals(orders.iloc[[0, 3, 4]])
+    # nobody ordering twice is a result: no interval, no sentence; the repeat sentence says it
+    none = journey.order_intervals(orders.iloc[[0, 3, 4]])
+    assert none[["intervals", "customers"]].iloc[0].tolist() == [0, 0] and none["days_median"].isna().all()
+    assert describe.describe_order_intervals(none) == ""
+    assert describe.describe_repeat(journey.repeat_customer_rate(orders), out, lang="de") == (
+        "33,3\u00a0% von 3 Käufern bestellten mehr als einmal (1 Kunde; 95-%-Intervall 6,1\u00a0%–79,2\u00a0%). Zwischen "
+        "zwei aufeinanderfolgenden Bestellungen eines Kunden liegen im Median 15,0 Tage (90\u00a0% binnen 19,0 Tagen; "
+        "2 Abstände bei 1 Kunde).")
 
 
 def test_campaigns_missing_or_without_response_column():
@@ -811,9 +819,10 @@ def test_stages_unknown_to_the_taxonomy_raise_missing(taxonomy):
 
 def test_describe_overview():
     log = journey.overview(make_events(LOG))
-    assert describe.describe_overview(log) == "13 events of 4 customers from 2024-01-01 to 2024-03-01."
+    assert describe.describe_overview(log) == "13 events of 4 customers from 1 Jan 2024 to 1 Mar 2024."
+    assert describe.describe_overview(log, "de") == "13 Ereignisse von 4 Kunden vom 01.01.2024 bis 01.03.2024."
     anonymous = journey.overview(make_events(LOG).assign(customer_id=pd.Series([None] * 13, dtype="str")))
-    assert describe.describe_overview(anonymous) == ("13 events from 2024-01-01 to 2024-03-01; none carries a customer id, "
+    assert describe.describe_overview(anonymous) == ("13 events from 1 Jan 2024 to 1 Mar 2024; none carries a customer id, "
                                                      "so they form no journeys.")
     assert describe.describe_overview(journey.overview(make_events([]))).startswith("The event log is empty")
     assert journey.period(journey.overview(make_events([]))) == (None, None)
@@ -873,7 +882,7 @@ def test_no_nan_or_none_in_sentences_on_thin_data(events, taxonomy):
 def test_shown_tables_use_words_percent_and_labels(taxonomy):
     funnel = pd.DataFrame({"step": ["web_visit|tariff_page", "order"], "customers": [1000, 4],
                            "conversion": [1.0, 0.4], "ci_low": [0.72246, 0.16818], "days_median": [np.nan, 2.345]})
-    got = describe.shown(funnel, taxonomy=taxonomy)
+    got = tables.shown(funnel, taxonomy=taxonomy)
     assert list(got.columns) == ["step", "customers", "conversion from step 1", "95% low", "days (median)"]
     assert got["step"].tolist() == [journey.step_label("web_visit|tariff_page", taxonomy), journey.step_label("order", taxonomy)]
     assert got["step"].iloc[0].count(" or ") == 1 and "_" not in got["step"].iloc[0]
@@ -881,12 +890,20 @@ def test_shown_tables_use_words_percent_and_labels(taxonomy):
     assert got["conversion from step 1"].tolist() == ["100.0%", "40.0%"] and got["95% low"].tolist() == ["72.2%", "16.8%"]
     assert got["days (median)"].tolist() == ["–", "2.3"]          # a missing value is a dash, never nan
     stages = pd.DataFrame({"stage": ["purchase"], "stage_label": ["Purchase"], "share": [0.25]})
-    assert describe.shown(stages).to_dict("list") == {"stage": ["Purchase"], "share": ["25.0%"]}   # no code column
+    assert tables.shown(stages).to_dict("list") == {"stage": ["Purchase"], "share": ["25.0%"]}   # no code column
     life = pd.DataFrame({"band": [0], "at_risk": [7043], "survival": [0.90351]})
-    assert describe.shown(life).to_dict("list") == {"tenure band": ["0"], "customers at its start": ["7,043"],
-                                                    "still active at its end": ["90.4%"]}
-    assert describe.shown(pd.DataFrame({"rate": [0.5]}), lang="de").iloc[:, 0].tolist() == ["50,0\u00a0%"]
-    assert describe.shown(funnel.iloc[0:0], taxonomy=taxonomy).empty
+    assert tables.shown(life).to_dict("list") == {"tenure band": ["0"], "customers at its start": ["7,043"],
+                                                  "still active at its end": ["90.4%"]}
+    assert tables.shown(pd.DataFrame({"rate": [0.5]}), lang="de").iloc[:, 0].tolist() == ["50,0\u00a0%"]
+    assert tables.shown(funnel.iloc[0:0], taxonomy=taxonomy).empty
+    # German: headers, step labels joined by 'oder', segments and customer types in words
+    de = tables.shown(funnel.assign(segment="business"), taxonomy=taxonomy, lang="de")
+    assert list(de.columns) == ["Schritt", "Kunden", "Konversion ab Schritt 1", "95 % von", "Tage (Median)", "Segment"]
+    assert de["Schritt"].iloc[0] == "Webseitenbesuch oder Tarifseite" and de["Segment"].iloc[0] == "Geschäftskunden"
+    rates = pd.DataFrame({"customer_type": ["new", "repeat"], "opportunities": [10, 20], "rate": [0.1, 0.5]})
+    assert tables.shown(rates, lang="de")["Kundentyp"].tolist() == ["Neukunden", "Bestandskunden"]
+    paths = pd.DataFrame({"rank": [1], "path": ["purchase > unknown > …"], "journeys": [3], "coverage": [1.0]})
+    assert tables.shown(paths, taxonomy=taxonomy, lang="de")["Pfad"].tolist() == ["Kauf > unbekannt > …"]
 
 
 def test_shares_never_round_to_all_or_nothing():
@@ -897,3 +914,68 @@ def test_shares_never_round_to_all_or_nothing():
     paths = paths.assign(cumulative_coverage=[0.859, 0.999])
     assert "cover 99.9% of customers" in describe.describe_paths(paths)
     assert describe._pct(0.004) == "0.4%" and describe._pct(0.0) == "0%" and describe._pct(1.0) == "100%"
+
+
+# --- German, findings, the results record -------------------------------------------------------
+
+def test_sentences_in_german(events, taxonomy):
+    stages = journey.stage_summary(events, taxonomy, lang="de")
+    assert describe.stages_title(stages, "de") == "75\u00a0% der Personen im Protokoll erreichen die Phase Kauf"
+    f = journey.funnel(events, STEPS)
+    labels = describe.step_labels(f["step"], taxonomy, "de")
+    assert describe.funnel_title(f, labels, "de") == "50,0\u00a0% derer, die beginnen, erreichen Aktivierung"
+    assert describe.describe_funnel(f, labels, "de").startswith(
+        "Von 4 Kunden, die beginnen, ist der größte Verlust vor **Angebot**: 2 Kunden (50\u00a0% des vorigen Schritts)")
+    conversion = journey.conversion_rate(LEADS, ORDERS)
+    assert "Leads wurden Kunden (95-%-Intervall " in describe.describe_conversion(conversion, "de")
+    life = pd.DataFrame({"tenure_from_days": [0, 30], "tenure_to_days": [30, 60], "at_risk": [3, 2], "churned": [1, 0],
+                         "rate": [1 / 3, 0.0], "survival": [2 / 3, 2 / 3]})
+    assert describe.tenure_title(life, "de") == "33\u00a0% der Kunden kündigen binnen 2 Monaten"
+    for text in (describe.describe_stages(stages, journey.overview(events), "de"), describe.describe_tenure(life, "de"),
+                 describe.describe_transitions(journey.transitions(events), taxonomy, "de",
+                                               stage_flow=journey.transitions(events, col_node="stage"))):
+        assert not {" of ", " the ", " and ", " in the "} & {f" {w} " for w in text.split()}, text
+
+
+def test_findings_open_with_the_log_and_list_what_the_sections_found(events, taxonomy):
+    found = {"focus": "", "funnel": journey.funnel(events, STEPS),
+             "time_between_steps": journey.time_between_steps(events, [("order", "activation")], over_days=14)}
+    text = describe.describe_findings(found, taxonomy, log=journey.overview(events), highlight_pair=["order", "activation"],
+                                      slow_days=14)
+    lines = text.splitlines()
+    assert lines[0] == "13 events of 4 customers from 1 Jan 2024 to 1 Mar 2024."
+    assert lines[2].startswith("- **Funnel:** 50.0% of those who start reach activation. Of 4 customers who start")
+    assert lines[3] == "- **Time between steps:** 50% of order → activation take longer than 14 days."
+    assert len(lines) == 4                                   # no conversion, repeat or opportunity line without them
+    de = describe.describe_findings(found, taxonomy, log=journey.overview(events), highlight_pair=["order", "activation"],
+                                    slow_days=14, lang="de")
+    assert "- **Trichter:** 50,0\u00a0% derer, die beginnen, erreichen Aktivierung." in de
+    assert describe.describe_findings({"focus": ""}, taxonomy, log=journey.overview(events), highlight_pair=[],
+                                      slow_days=14) == "13 events of 4 customers from 1 Jan 2024 to 1 Mar 2024."
+
+
+def test_results_record_keeps_the_shape_of_results_json(events):
+    funnel = journey.funnel(events, STEPS)
+    repeat = journey.repeat_customer_rate(ORDERS)
+    episodes = journey.episode_summary(journey.attach(events, SEGMENTS), 30, by="segment")
+    record = journey.results_record({"focus": "segment:private", "funnel": funnel, "repeat_customer_rate": repeat,
+                                     "top_transitions": journey.transitions(events), "episodes_per_customer": episodes})
+    assert record["focus"] == "segment:private"
+    assert list(record["funnel"].columns) == ["step", "customers", "conversion", "ci_low", "ci_high", "step_conversion",
+                                              "days_median", "days_p90"]
+    assert record["repeat_customer_rate"] == journey.estimate(repeat, "buyers")
+    assert len(record["top_transitions"]) == min(10, len(journey.transitions(events)))
+    assert record["episodes_per_customer"] == pytest.approx(5 / 4)     # A has two episodes, B, C, D one each
+    with pytest.raises(schema.Missing, match="no section of the journey report"):
+        journey.results_record({"focus": ""})
+
+
+def test_prepare_focuses_stages_and_segments(taxonomy):
+    tables_in = {"customers": SEGMENTS, "events": make_events(LOG), "orders": ORDERS.iloc[0:0], "campaigns": None}
+    data = journey.prepare({k: v for k, v in tables_in.items() if v is not None}, taxonomy, focus="segment:private")
+    events = engine.to_pandas(data.events)
+    assert set(events["customer_id"]) == {"A", "C", "D"} and events["stage"].notna().all()
+    assert (events["segment"] == "private").all() and data.campaigns is None
+    assert data.start == ts("2024-01-01 10:00") and data.as_of == ts("2024-03-01 09:00")
+    assert describe.parameters("de", focus="", slow_days=14.0) == {"Fokus": "alle Kunden", "langsamer Schritt (Tage)": 14.0}
+    assert describe.method("de").startswith("- *Ereignisse und Journeys*")

@@ -87,3 +87,24 @@ def test_tenure_figure_steps_from_everyone_active():
     assert list(y) == [100.0, 80.0, 80.0] and x[0] == 0
     assert title(fig) == "20% of customers churn within 12 months"
     assert caption(fig) == "n = 10 · life table in bands of 180 days"
+
+
+def test_figures_speak_german(taxonomy):
+    funnel = pd.DataFrame({"step": ["web_visit|tariff_page", "order"], "customers": [2659, 403], "conversion": [1.0, 0.1516]})
+    fig = journey_figures.funnel_figure(funnel, taxonomy, lang="de")
+    assert [t.get_text() for t in fig.axes[0].texts] == ["2.659 (100\u00a0%)", "403 (15\u00a0%)"]
+    assert "15,2\u00a0% derer, die beginnen, erreichen Bestellung" in title(fig)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["Webseitenbesuch oder Tarifseite", "Bestellung"]
+    assert caption(fig).startswith("n = 2.659 · Kunden, die die Schritte der Reihe nach erreichen")
+    rates = pd.DataFrame({"customer_type": ["new", "repeat"], "opportunities": [10, 20], "converted": [1, 10],
+                          "rate": [0.1, 0.5], "ci_low": [0.02, 0.3], "ci_high": [0.4, 0.7]})
+    fig = journey_figures.opportunities_figure(rates, taxonomy, steps=["quote"], window_days=30, lang="de")
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["Neukunden", "Bestandskunden"]
+    assert title(fig).replace("\n", " ") == "Bestandskunden machen 50\u00a0% ihrer Verkaufschancen zur Bestellung, Neukunden 10\u00a0%"
+    assert "Verkaufschancen (Angebot) mit einer Bestellung binnen 30 Tagen" in caption(fig)
+    life = pd.DataFrame({"tenure_from_days": [0, 180], "tenure_to_days": [180, 360], "at_risk": [10, 8],
+                         "churned": [2, 0], "rate": [0.2, 0.0], "survival": [0.8, 0.8]})
+    life.attrs["customers"] = 10
+    fig = journey_figures.tenure_figure(life, band_days=180, lang="de")
+    assert title(fig) == "20\u00a0% der Kunden kündigen binnen 12 Monaten"
+    assert fig.axes[0].get_xlabel() == "Kundendauer (Monate)"

@@ -165,7 +165,6 @@ CASES = {
     # journey
     "overview": lambda t, tax: journey.overview(t["events"]),
     "stage_summary": lambda t, tax: journey.stage_summary(_events(t, tax), tax, by="segment", groups=SEGMENT_GROUPS),
-    "sequence": lambda t, tax: _total_order(engine.to_pandas(journey.sequence(t["events"]).select("event_id", "seq"))),
     "with_episodes": lambda t, tax: _total_order(engine.to_pandas(
         journey.with_episodes(t["events"], 10).select("event_id", "customer_id", "episode"))),
     "episode_summary": lambda t, tax: journey.episode_summary(_events(t, tax), 10, by="segment"),
