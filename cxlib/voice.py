@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import locale, metrics, sentiment, text, themes
+from . import feedback_table, locale, metrics, sentiment, text, themes
 from .config import Taxonomy
 from .metrics import KPIS, LABELS, PERIOD
 from .privacy import CUSTOMER_NUMBER
@@ -95,10 +95,10 @@ def prepare(tables: Mapping[str, pd.DataFrame | None], taxonomy: Taxonomy, word_
     labels, reidentification = tables.get("labels"), tables.get("reidentification")
     names = reidentification["pii_name"] if reidentification is not None and "pii_name" in reidentification else None
     filters = dict(filters or {})
-    answers = (metrics.with_customers(tables["feedback"], tables["customers"])
-               .pipe(metrics.with_contact_channel, tables["events"], within_days=channel_window_days)
+    answers = (feedback_table.with_customers(tables["feedback"], tables["customers"])
+               .pipe(feedback_table.with_contact_channel, tables["events"], within_days=channel_window_days)
                .pipe(metrics.add_period, trend_period)
-               .pipe(metrics.filter_feedback, filters, start=start, end=end))
+               .pipe(feedback_table.filter_feedback, filters, start=start, end=end))
     feedback = overall_answers(answers, touchpoint=filters.get(TOUCHPOINT) or "")
     found = comments(feedback)
     language = comment_languages(found, text.detect_language(found[COMMENT], stopwords, lexicon=lexicon))

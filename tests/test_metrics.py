@@ -12,7 +12,7 @@ from hypothesis import strategies as hst
 from pandas.testing import assert_frame_equal, assert_series_equal
 from scipy import stats as st
 
-from cxlib import metrics
+from cxlib import feedback_table, metrics
 from cxlib.metrics import MetricsError
 
 Z95 = 1.959963984540054
@@ -219,14 +219,14 @@ def customers_frame() -> pd.DataFrame:
 
 
 def test_with_customers_left_join_and_errors():
-    out = metrics.with_customers(feedback_frame(), customers_frame(), columns=["segment"])
+    out = feedback_table.with_customers(feedback_frame(), customers_frame(), columns=["segment"])
     assert out["segment"].tolist()[:6] == ["private", "private", "business", "private", "private", "business"]
     assert out["segment"].isna().tolist()[6:] == [True, True]
     assert list(out.columns) == [*feedback_frame().columns, "segment"]
     with pytest.raises(MetricsError, match="not unique"):
-        metrics.with_customers(feedback_frame(), pd.concat([customers_frame(), customers_frame()]))
+        feedback_table.with_customers(feedback_frame(), pd.concat([customers_frame(), customers_frame()]))
     with pytest.raises(MetricsError, match="missing column"):
-        metrics.with_customers(feedback_frame(), customers_frame(), columns=["tenure"])
+        feedback_table.with_customers(feedback_frame(), customers_frame(), columns=["tenure"])
 
 
 def test_add_period_month_and_quarter():
@@ -240,13 +240,13 @@ def test_add_period_month_and_quarter():
 
 
 def test_filter_feedback_by_values_and_inclusive_dates():
-    fb = metrics.with_customers(feedback_frame(), customers_frame())
-    out = metrics.filter_feedback(fb, {"segment": "private", "region": ""}, start="2024-01-20", end="2024-03-31")
+    fb = feedback_table.with_customers(feedback_frame(), customers_frame())
+    out = feedback_table.filter_feedback(fb, {"segment": "private", "region": ""}, start="2024-01-20", end="2024-03-31")
     assert out["response_id"].tolist() == ["r1", "r3", "r4"]
-    assert metrics.filter_feedback(fb, {"segment": ["business"]})["response_id"].tolist() == ["r2", "r5"]
-    assert len(metrics.filter_feedback(fb)) == 8
+    assert feedback_table.filter_feedback(fb, {"segment": ["business"]})["response_id"].tolist() == ["r2", "r5"]
+    assert len(feedback_table.filter_feedback(fb)) == 8
     with pytest.raises(MetricsError, match="channel"):
-        metrics.filter_feedback(fb, {"channel": "phone"})
+        feedback_table.filter_feedback(fb, {"channel": "phone"})
 
 
 # --- grouped KPIs ------------------------------------------------------------------------------
@@ -423,7 +423,7 @@ def test_with_contact_channel_takes_the_latest_contact_at_the_touchpoint_within_
         "touchpoint": ["service_contact", "service_contact", "service_contact", "complaint", "complaint", "invoice"],
         "channel": ["email", "phone", "chat", "letter", "email", "web"],
     })
-    out = metrics.with_contact_channel(feedback, events, within_days=30)
+    out = feedback_table.with_contact_channel(feedback, events, within_days=30)
     # R1: latest service contact before (phone, 03-09; the 03-11 chat is after; the invoice is another touchpoint)
     # R2: no service contact in the 30 days before; R3: relationship answer; R4: same-day complaint (exact match
     # counts; the January letter is outside the window); R5: no customer
@@ -432,7 +432,7 @@ def test_with_contact_channel_takes_the_latest_contact_at_the_touchpoint_within_
     assert out["response_id"].tolist() == feedback["response_id"].tolist()
     assert "channel" not in feedback.columns
     with pytest.raises(metrics.MetricsError, match="within_days"):
-        metrics.with_contact_channel(feedback, events, within_days=0)
+        feedback_table.with_contact_channel(feedback, events, within_days=0)
 
 
 def test_with_contact_channel_on_thin_inputs_leaves_the_channel_empty():
@@ -442,7 +442,7 @@ def test_with_contact_channel_on_thin_inputs_leaves_the_channel_empty():
     events = pd.DataFrame({"customer_id": pd.Series([None], dtype="str"),        # a complaint log names no customer
                            "timestamp": pd.Series([pd.Timestamp("2024-03-01", tz="UTC")], dtype="datetime64[us, UTC]"),
                            "touchpoint": ["complaint"], "channel": ["phone"]})
-    assert metrics.with_contact_channel(feedback, events)["channel"].isna().all()
+    assert feedback_table.with_contact_channel(feedback, events)["channel"].isna().all()
     dated = feedback.assign(timestamp=pd.Timestamp("2024-03-02", tz="UTC"))
-    assert metrics.with_contact_channel(dated, events)["channel"].isna().all()
-    assert metrics.with_contact_channel(dated, events.iloc[0:0])["channel"].isna().all()
+    assert feedback_table.with_contact_channel(dated, events)["channel"].isna().all()
+    assert feedback_table.with_contact_channel(dated, events.iloc[0:0])["channel"].isna().all()

@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cxlib import catalog, clean, config, demo, engine, metrics, moments, report, sources
+from cxlib import catalog, clean, config, demo, engine, feedback_table, metrics, moments, report, sources
 
 ROOT = Path(__file__).resolve().parents[1]
 CUSTOMERS, SEED = 20_000, 7
@@ -61,7 +61,7 @@ def world(tmp_path_factory, tax) -> dict:
     codes = candidates["moment"].tolist()
     handled = moments.handled_contacts(events, codes)
     first, last = moments.observation_period(on_disk["events"])
-    responses = metrics.with_customers(tables["feedback"], tables["customers"], columns=["segment"])
+    responses = feedback_table.with_customers(tables["feedback"], tables["customers"], columns=["segment"])
     exposures = moments.response_exposures(handled, on_disk["feedback"], window_days=60)
     impact = {kpi: moments.kpi_impact(responses, exposures, moments=codes, kpi=kpi, min_n=50).set_index("moment")
               for kpi in ("nps", "ces")}
