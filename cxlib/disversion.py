@@ -22,10 +22,6 @@ from cxlib.occasions import TIMEZONE, local_day
 from cxlib.schema import CAMPAIGN_ID, CHURN_DATE, CUSTOMER_ID, SEGMENT, SIGNUP_DATE, STATUS, TIMESTAMP, Missing
 
 
-def _z(confidence: float) -> float:
-    return float(st.norm.ppf(0.5 + confidence / 2))
-
-
 def _purchases(orders: pd.DataFrame | None, timezone: str) -> pd.DataFrame:
     """Completed (or status-less) orders as customer_id, day (local)."""
     if orders is None or len(orders) == 0:
@@ -165,7 +161,7 @@ def _standardised(s: pd.DataFrame, confidence: float) -> dict:
     p1, p0 = s["k1"] / s["n1"], s["k0"] / s["n0"]
     diff = float((w * (p1 - p0)).sum())
     se = float(np.sqrt((w**2 * (p1 * (1 - p1) / s["n1"] + p0 * (1 - p0) / s["n0"])).sum()))
-    z = _z(confidence)
+    z = metrics.z_value(confidence)
     p = float(2 * st.norm.sf(abs(diff) / se)) if se > 0 else (1.0 if diff == 0 else 0.0)
     return {"recipients": int(n1), "rate": float(s["k1"].sum() / n1), "matched_rate": float((w * p0).sum()),
             "difference": 100 * diff, "ci_low": 100 * (diff - z * se), "ci_high": 100 * (diff + z * se), "p_value": p}

@@ -171,11 +171,20 @@ def _fresh_name() -> str:
     return "cx_" + ibis.util.gen_name("tbl")
 
 
-def require_columns(expr: ir.Table, columns: Iterable[str], *, where: str) -> None:
-    """Raise EngineError naming `where` and the missing columns if `expr` lacks any of `columns`."""
+def require_columns(expr: ir.Table, columns: Iterable[str], *, where: str, error: type[Exception] | None = None) -> None:
+    """Raise `error` (default EngineError) naming `where` and the missing columns if `expr` lacks
+    any of `columns`."""
     missing = [c for c in columns if c not in expr.columns]
     if missing:
-        raise EngineError(f"{where}: missing column(s) {missing}; present: {list(expr.columns)}")
+        raise (error or EngineError)(f"{where}: missing column(s) {missing}; present: {list(expr.columns)}")
+
+
+def checked_table(data, columns: Iterable[str], *, where: str, error: type[Exception] | None = None) -> ir.Table:
+    """`table(data)` with `columns` required (`require_columns`): the first line of every
+    engine computation that takes a DataFrame or an Ibis table."""
+    expr = table(data)
+    require_columns(expr, columns, where=where, error=error)
+    return expr
 
 
 def to_pandas(expr: ir.Expr) -> pd.DataFrame:

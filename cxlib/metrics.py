@@ -77,7 +77,8 @@ def _scores(scores: pd.Series, kpi: str) -> pd.Series:
     return values
 
 
-def _z(confidence: float) -> float:
+def z_value(confidence: float) -> float:
+    """The two-sided standard-normal quantile of a confidence level: z_value(0.95) -> 1.96."""
     if not 0 < confidence < 1:
         raise MetricsError(f"confidence must be between 0 and 1, got {confidence}")
     return float(st.norm.ppf(0.5 + confidence / 2))
@@ -136,7 +137,7 @@ def nps_interval(promoters, passives, detractors, *, confidence: float = 0.95):
 
         nps_interval(30, 25, 45) -> (-30.97..., 1.84...)
     """
-    z = _z(confidence)
+    z = z_value(confidence)
     est, var, n_adj = _nps_adjusted(promoters, passives, detractors)
     half = z * np.sqrt(var)
     empty = n_adj <= 3
@@ -180,7 +181,7 @@ def wilson_interval(successes, n, *, confidence: float = 0.95):
 
         wilson_interval(8, 10) -> (0.4902..., 0.9433...)
     """
-    z = _z(confidence)
+    z = z_value(confidence)
     k, n = np.asarray(successes, dtype=float), np.asarray(n, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         p = k / n
@@ -322,7 +323,7 @@ def _difference(a: pd.DataFrame, b: pd.DataFrame, kpi: str, confidence: float) -
     (interval unpooled); ces: Welch t-test (Welch-Satterthwaite degrees of freedom).
     """
     a, b = a.reset_index(drop=True), b.reset_index(drop=True)
-    za = _z(confidence)
+    za = z_value(confidence)
     na, nb = a["n"].to_numpy(float), b["n"].to_numpy(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         if kpi == NPS:
@@ -434,7 +435,7 @@ def poisson_difference(count_a: float, exposure_a: float, count_b: float, exposu
         return {"difference": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p_value": math.nan}
     diff = per * (count_a / exposure_a - count_b / exposure_b)
     se = per * math.sqrt(count_a / exposure_a**2 + count_b / exposure_b**2)
-    z = _z(confidence)
+    z = z_value(confidence)
     total = int(round(count_a + count_b))
     p = (st.binomtest(int(round(count_a)), total, exposure_a / (exposure_a + exposure_b)).pvalue
          if total > 0 else math.nan)
@@ -572,7 +573,7 @@ def sample_size(margin: float, *, kpi: str = NPS, promoters: float = 50.0, detra
     """
     if not margin > 0:
         raise MetricsError(f"margin must be positive, got {margin}")
-    z = _z(confidence)
+    z = z_value(confidence)
     if kpi == NPS:
         p, d = promoters / 100, detractors / 100
         if p < 0 or d < 0 or p + d > 1:

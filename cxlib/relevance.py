@@ -35,10 +35,6 @@ SEND_COLUMNS = [CAMPAIGN_ID, CUSTOMER_ID, SENT_AT, "send_day", "responded", SEGM
 INTEREST_TOUCHPOINTS = ("web_visit", "tariff_page", "quote", "cart", "consultation", "service_contact", "complaint")
 
 
-def _z(confidence: float) -> float:
-    return float(st.norm.ppf(0.5 + confidence / 2))
-
-
 def require_campaigns(campaigns: pd.DataFrame | None) -> None:
     """`schema.Missing` when there are no campaign sends to customers."""
     if campaigns is None or len(campaigns) == 0:
@@ -190,7 +186,7 @@ def risk_ratio(k1, n1, k0, n0, *, confidence: float = 0.95) -> dict:
         return {"ratio": float("nan"), "ci_low": float("nan"), "ci_high": float("nan")}
     ratio = (k1 / n1) / (k0 / n0)
     se = np.sqrt(1 / k1 - 1 / n1 + 1 / k0 - 1 / n0)
-    z = _z(confidence)
+    z = metrics.z_value(confidence)
     return {"ratio": float(ratio), "ci_low": float(ratio * np.exp(-z * se)), "ci_high": float(ratio * np.exp(z * se))}
 
 
@@ -210,7 +206,7 @@ def mantel_haenszel(strata: pd.DataFrame, *, confidence: float = 0.95) -> dict:
         return nan
     ratio = r / q
     var = ((s["n1"] * s["n0"] * (s["k1"] + s["k0"]) - s["k1"] * s["k0"] * n) / n**2).sum() / (r * q)
-    z = _z(confidence)
+    z = metrics.z_value(confidence)
     m1 = s["k1"] + s["k0"]
     expected = s["n1"] * m1 / n
     variance = (s["n1"] * s["n0"] * m1 * (n - m1) / (n**2 * (n - 1))).where(n > 1, 0.0)
@@ -314,7 +310,7 @@ def fatigue_slope(sends: pd.DataFrame, *, adjust_for: Sequence[str] = (SEGMENT,)
     fit = sm.GLM(g["k"].astype(float), sm.add_constant(X, has_constant="add"), family=sm.families.Poisson(),
                  offset=np.log(g["n"].astype(float))).fit()
     b, se = float(fit.params["_p"]), float(fit.bse["_p"])
-    z = _z(confidence)
+    z = metrics.z_value(confidence)
     return {"rate_ratio_per_contact": float(np.exp(b)), "ci_low": float(np.exp(b - z * se)),
             "ci_high": float(np.exp(b + z * se)), "p_value": float(fit.pvalues["_p"]), "sends": int(g["n"].sum())}
 

@@ -28,7 +28,6 @@ from cxlib import locale
 RESULTS_DIR = "results"
 SKIPPED_DIR = "skipped"    # results/skipped/<stage.section>.json: sections a stage could not run (cxlib.sections)
 FILE_MODE = 0o644          # reports are for readers: not the 0600 of a temp file
-LANGS = locale.LANGS       # the report languages
 
 
 # --- JSON that never fails on numpy/pandas values ----------------------------------------

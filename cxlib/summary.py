@@ -38,7 +38,6 @@ CONVERSION_RATE = "conversion_rate"
 REPEAT_RATE = "repeat_customer_rate"
 KPI_TILES = (NPS, CSAT, CES, COMPLAINT_RATE, CONVERSION_RATE, REPEAT_RATE)
 TOPICS = ("moments", "complaints", "contact_list", "journey", "value", "occasions")
-LANGS = locale.LANGS
 PERIOD_FREQ = {"month": "M", "quarter": "Q", "year": "Y"}
 
 # Audience views: which topic sections, in which order, and which tiles. Findings follow the
@@ -86,8 +85,8 @@ class SummaryError(ValueError):
 # --- texts and numbers -------------------------------------------------------------------------
 def texts(lang: str = "en") -> dict:
     """The summary's texts in `lang` (`summary` of cxlib/locales/summary.<lang>.yml)."""
-    if lang not in LANGS:
-        raise SummaryError(f"lang must be one of {list(LANGS)}, got {lang!r}")
+    if lang not in locale.LANGS:
+        raise SummaryError(f"lang must be one of {list(locale.LANGS)}, got {lang!r}")
     return locale.texts(lang)["summary"]
 
 

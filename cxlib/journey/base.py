@@ -42,11 +42,7 @@ class JourneyError(ValueError):
 
 
 def _tbl(data, name: str, columns: Iterable[str]) -> ir.Table:
-    expr = engine.table(data)
-    missing = [c for c in columns if c not in expr.columns]
-    if missing:
-        raise JourneyError(f"{name}: missing column(s) {missing}; present: {list(expr.columns)}")
-    return expr
+    return engine.checked_table(data, columns, where=name, error=JourneyError)
 
 
 def _journeys(t: ir.Table, col_customer: str) -> ir.Table:

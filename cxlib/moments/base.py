@@ -10,7 +10,6 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
-from scipy import stats as st
 
 from cxlib import engine, locale, metrics, schema
 from cxlib.schema import CHANNEL
@@ -38,11 +37,7 @@ class MomentsError(ValueError):
 
 
 def _tbl(data, name: str, columns: Iterable[str]) -> ir.Table:
-    expr = engine.table(data)
-    missing = [c for c in columns if c not in expr.columns]
-    if missing:
-        raise MomentsError(f"{name}: missing column(s) {missing}; present: {list(expr.columns)}")
-    return expr
+    return engine.checked_table(data, columns, where=name, error=MomentsError)
 
 
 def _require(df: pd.DataFrame, columns: Iterable[str], name: str) -> None:
@@ -84,12 +79,6 @@ def _epoch(value) -> int:
     ts = pd.Timestamp(value)
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     return int(ts.floor("s").timestamp())
-
-
-def _z(confidence: float) -> float:
-    if not 0 < confidence < 1:
-        raise MomentsError(f"confidence must be between 0 and 1, got {confidence}")
-    return float(st.norm.ppf(0.5 + confidence / 2))
 
 
 def _bh(p: pd.Series, small: pd.Series, alpha: float) -> pd.DataFrame:

@@ -21,10 +21,10 @@ import pandas as pd
 from ibis import _
 from scipy import stats as st
 
-from cxlib import engine, locale
+from cxlib import engine, locale, metrics
 from cxlib.moments.base import (
     DIMENSION, HANDLING_DIMENSIONS, LEVEL, MOMENT, SECONDS_PER_DAY, UNKNOWN, MomentsError, _SEP, _bh, _epoch,
-    _level_order, _require, _seconds, _tbl, _z, design_matrix, interval_text, num, pct, say,
+    _level_order, _require, _seconds, _tbl, design_matrix, interval_text, num, pct, say,
 )
 from cxlib.schema import CHURN_DATE, CUSTOMER_ID, LEAD_DATE, SEGMENT, SIGNUP_DATE, TIMESTAMP, Missing
 
@@ -199,7 +199,7 @@ def churn_table(cells: pd.DataFrame, *, churn_window_days: float = 90, covariate
         le, lu = np.where(te > 0, de / te, np.nan), np.where(tu > 0, du / tu, np.nan)
         risk_e, risk_u = 1 - np.exp(-le * w), 1 - np.exp(-lu * w)
         se = np.sqrt((w * np.exp(-le * w)) ** 2 * de / te**2 + (w * np.exp(-lu * w)) ** 2 * du / tu**2)
-    z = _z(confidence)
+    z = metrics.z_value(confidence)
     adjusted = pd.DataFrame([_adjusted_rate_ratio(cells.loc[cells[MOMENT] == m], covariates, confidence)
                              for m in agg[MOMENT]], columns=["estimate", "ci_low", "ci_high", "p_value"])
     out = agg.assign(
