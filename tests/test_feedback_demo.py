@@ -12,35 +12,24 @@ in conftest.py) with the demo source mapping and the cleaning rules, as 01_valid
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from cxlib import catalog, clean, config, metrics, privacy, report, sources, text
+from cxlib import catalog, config, metrics, privacy, report, sources, text
 
 ROOT = Path(__file__).resolve().parents[1]
 GARDEN = ROOT.parent / "shared" / "data" / "real" / "nps_garden_retail_fr"
 
 
 @pytest.fixture(scope="module")
-def demo_tables(demo_project) -> dict:
-    mapping = demo_project / "config" / "sources" / "demo.yml"
-    if not mapping.is_file():
-        pytest.skip("config/sources/demo.yml (the demo source mapping) is not there yet")
-    tax = config.load_taxonomy(demo_project / "config" / "taxonomy.yml")
-    staged = sources.map_sources(mapping, demo_project / "data" / "raw", tax)
-    cleaned = clean.clean_tables(staged.tables, tax, b"feedback-demo-test-key")
-    truth_dir = demo_project / "data" / "raw" / "_truth"
-    return {"feedback": cleaned.tables["feedback"], "customers": cleaned.tables["customers"],
-            "events": cleaned.tables["events"], "reidentification": cleaned.reidentification, "taxonomy": tax,
-            "labels": pd.read_csv(truth_dir / "comment_labels.csv", dtype="str", keep_default_na=False),
-            "truth": json.loads((truth_dir / "ground_truth.json").read_text(encoding="utf-8")),
-            "project": demo_project}
+def demo_tables(demo_world) -> dict:
+    tables = demo_world["tables"]
+    return {"feedback": tables["feedback"], "customers": tables["customers"], "events": tables["events"],
+            **{key: demo_world[key] for key in ("reidentification", "taxonomy", "labels", "truth", "project")}}
 
 
 @pytest.fixture(scope="module")

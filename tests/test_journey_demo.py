@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from cxlib import catalog, clean, config, journey, pipeline, report, sources
+from cxlib import catalog, journey, pipeline, report
 
 ROOT = Path(__file__).resolve().parents[1]
 OPPORTUNITIES = ["quote", "consultation"]
@@ -30,15 +30,8 @@ OPTIONS = ["Zusatzkarte", "Datenpaket 10 GB", "TV-Option", "Sicherheitspaket", "
 
 
 @pytest.fixture(scope="module")
-def demo(demo_project) -> dict:
-    mapping = demo_project / "config" / "sources" / "demo.yml"
-    if not mapping.is_file():
-        pytest.skip("config/sources/demo.yml (the demo source mapping) is not there yet")
-    tax = config.load_taxonomy(demo_project / "config" / "taxonomy.yml")
-    staged = sources.map_sources(mapping, demo_project / "data" / "raw", tax)
-    cleaned = clean.clean_tables(staged.tables, tax, b"journey-demo-test-key")
-    truth = json.loads((demo_project / "data" / "raw" / "_truth" / "ground_truth.json").read_text(encoding="utf-8"))
-    return {**cleaned.tables, "taxonomy": tax, "truth": truth, "project": demo_project}
+def demo(demo_world) -> dict:
+    return {**demo_world["tables"], **{key: demo_world[key] for key in ("taxonomy", "truth", "project")}}
 
 
 @pytest.fixture(scope="module")

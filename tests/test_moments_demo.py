@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cxlib import catalog, clean, config, demo, engine, feedback_table, metrics, moments, report, sources
+from cxlib import catalog, clean, config, demo, engine, feedback_table, moments, report, sources
 
 ROOT = Path(__file__).resolve().parents[1]
 CUSTOMERS, SEED = 20_000, 7
@@ -48,8 +48,6 @@ def tax():
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, tax) -> dict:
-    if not (ROOT / "config" / "sources" / "demo.yml").is_file():
-        pytest.skip("config/sources/demo.yml (the demo source mapping) is not there yet")
     tables = build(tmp_path_factory.mktemp("moments_demo"), tax)
     processed = tmp_path_factory.mktemp("moments_processed") / "processed"
     catalog.write({k: tables[k] for k in ("customers", "events", "feedback", "orders", "campaigns")}, processed,
@@ -168,8 +166,6 @@ def test_billing_spike_month_is_the_only_billing_month_out_of_control(world, tax
 
 
 def test_control_company_without_the_spike_has_no_billing_month_out_of_control(tmp_path, tax):
-    if not (ROOT / "config" / "sources" / "demo.yml").is_file():
-        pytest.skip("config/sources/demo.yml (the demo source mapping) is not there yet")
     with pytest.MonkeyPatch.context() as mp:   # the demo has no switch for the spike: plant none
         mp.setitem(demo.PLANTED["billing_complaints"], "spike_multiplier", 1.0)
         tables = build(tmp_path, tax)

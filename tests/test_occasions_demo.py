@@ -28,25 +28,20 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cxlib import catalog, clean, config, demo, disversion, occasions, pipeline, relevance, report, sources
+from cxlib import catalog, demo, disversion, occasions, pipeline, relevance, report
 from cxlib.config import fold
 
 ROOT = Path(__file__).resolve().parents[1]
-KEY = b"occasions-demo-test-key"
 CALENDAR = ROOT / "config" / "name_days_de.csv"
 
 
 @pytest.fixture(scope="module")
-def world(demo_project) -> dict:
-    mapping = demo_project / "config" / "sources" / "demo.yml"
-    tax = config.load_taxonomy(demo_project / "config" / "taxonomy.yml")
-    staged = sources.map_sources(mapping, demo_project / "data" / "raw", tax)
-    cleaned = clean.clean_tables(staged.tables, tax, KEY)
-    truth = json.loads((demo_project / "data" / "raw" / "_truth" / "ground_truth.json").read_text(encoding="utf-8"))
-    tables = {k: cleaned.tables[k] for k in ("customers", "orders", "events", "campaigns")}
-    inputs = relevance.prepare(tables, cleaned.reidentification, tax, name_days=str(CALENDAR))
-    return {"tables": cleaned.tables, "reid": cleaned.reidentification, "inputs": inputs, "effects": truth["effects"],
-            "planted": truth["planted"]["occasion_program"], "tax": tax}
+def world(demo_world) -> dict:
+    tax, truth = demo_world["taxonomy"], demo_world["truth"]
+    tables = {k: demo_world["tables"][k] for k in ("customers", "orders", "events", "campaigns")}
+    inputs = relevance.prepare(tables, demo_world["reidentification"], tax, name_days=str(CALENDAR))
+    return {"tables": demo_world["tables"], "reid": demo_world["reidentification"], "inputs": inputs,
+            "effects": truth["effects"], "planted": truth["planted"]["occasion_program"], "tax": tax}
 
 
 def kundenbrief(sends: pd.DataFrame) -> pd.DataFrame:

@@ -28,7 +28,7 @@ import pytest
 
 from conftest import DEMO_CUSTOMERS, DEMO_SEED
 from test_value import TRUTH, simulate_orders
-from cxlib import catalog, clean, config, demo, pipeline, report, sources, value
+from cxlib import catalog, demo, pipeline, report, value
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW_DAYS = 90
@@ -37,13 +37,10 @@ TIERS = {"high": HIGH_SHARE, "medium": 0.3, "low": 0.5}
 
 
 @pytest.fixture(scope="module")
-def processed(demo_project) -> dict:
-    mapping = demo_project / "config" / "sources" / "demo.yml"
-    tax = config.load_taxonomy(demo_project / "config" / "taxonomy.yml")
-    staged = sources.map_sources(mapping, demo_project / "data" / "raw", tax)
-    cleaned = clean.clean_tables(staged.tables, tax, b"value-demo-test-key")
-    ref_of = cleaned.reidentification.set_index("customer_id")["customer_ref"]
-    tables = cleaned.tables
+def processed(demo_world) -> dict:
+    tax = demo_world["taxonomy"]
+    ref_of = demo_world["reidentification"].set_index("customer_id")["customer_ref"]
+    tables = demo_world["tables"]
     end = value.analysis_day("", tables["orders"], tables["events"], tables["feedback"])
     return {**tables, "taxonomy": tax, "ref_of": ref_of, "end": end}
 
