@@ -31,16 +31,30 @@ def _project(path: str | None) -> Path:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Write the demo company's exports to --out (default: the project's raw folder)."""
+    """Write the demo company's exports to --out (default: the project's raw folder), in chunks of
+    --chunk-customers customers (one progress line per chunk on stderr when there are several)."""
+    import time
+
     from cxlib import demo
 
     out = Path(args.out)
+    if args.customers < 1 or args.chunk_customers < 1:
+        print("cx demo: --customers and --chunk-customers must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
     if args.if_empty and demo.has_exports(out):
         _print(f"{out} already holds exports; left them unchanged (remove them to write new demo data)", quiet=args.quiet)
         return EXIT_OK
-    _print(f"writing demo exports: {args.customers:,} customers, seed {args.seed} -> {out}", quiet=args.quiet)
-    company = demo.generate(args.customers, args.seed)
-    written = demo.write_exports(company, out)
+    chunks = len(demo.chunk_sizes(args.customers, args.chunk_customers))
+    _print(f"writing demo exports: {args.customers:,} customers, seed {args.seed} -> {out}"
+           + (f" in {chunks} chunks of {args.chunk_customers:,}; contacts as Parquet (kontakte_*.parquet, Excel only "
+              f"for one chunk): map them with config/sources/demo_large.yml" if chunks > 1 else ""), quiet=args.quiet)
+    started = time.monotonic()
+
+    def progress(event: dict) -> None:
+        _print(f"chunk {event['chunk']}/{event['chunks']}: {event['customers']:,} of {event['of']:,} customers written "
+               f"({time.monotonic() - started:.0f} s)", quiet=args.quiet or chunks == 1, file=sys.stderr)
+
+    written = demo.write_demo(out, args.customers, args.seed, chunk_customers=args.chunk_customers, progress=progress)
     _print(f"wrote {len(written)} files to {out}", quiet=args.quiet)
     return EXIT_OK
 
@@ -129,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--customers", type=int, default=20000, help="number of customers (default 20000)")
     demo.add_argument("--seed", type=int, default=7, help="random seed (default 7); same seed, same data")
     demo.add_argument("--out", default="data/raw", help="folder for the exports (default data/raw)")
+    demo.add_argument("--chunk-customers", type=int, default=250000,
+                      help="customers generated and written at a time (default 250000); more customers than one "
+                           "chunk write the contacts as Parquet instead of Excel workbooks")
     demo.add_argument("--if-empty", action="store_true", help="do nothing if the folder already holds exports")
     demo.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     demo.set_defaults(func=cmd_demo)

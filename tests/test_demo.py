@@ -1,11 +1,14 @@
 """Tests of cxlib.demo: helpers on hand-made inputs, determinism, file formats and messiness
 against the ground truth, planted effects, verbatim templates, has_exports, atomic writing,
-and the demo.yml mapping over the written exports."""
+the demo.yml mapping over the written exports, and runs in chunks (write_demo): ids unique
+across chunks, the ground truth the sum of the chunks', one chunk identical to generate."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +16,9 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal, assert_series_equal
 
-from cxlib import demo, text
+from cxlib import demo, metrics, text
+from cxlib.demo import base, exports, sentences, writers
+from cxlib.demo import company as generator
 from cxlib.config import load_taxonomy
 from cxlib.sources import map_sources
 
@@ -52,23 +57,23 @@ def contact_frames(company) -> pd.DataFrame:
 
 # --- helpers on hand-made inputs ------------------------------------------------------------
 def test_euro_formats_german_money_with_thousands():
-    got = demo._euro(np.array([0, 5, 3999, 99999, 100000, 123456789, -1]))
+    got = base._euro(np.array([0, 5, 3999, 99999, 100000, 123456789, -1]))
     expected = pd.Series(["0,00", "0,05", "39,99", "999,99", "1.000,00", "1.234.567,89", None], dtype="str")
     assert_series_equal(got, expected)
 
 
 def test_strftime_matches_formats_and_keeps_missing():
     t = np.array(["2024-03-05T14:22:09", "NaT", "2025-12-31T00:00:00"], dtype="datetime64[s]")
-    assert demo._strftime(t, "%d.%m.%Y %H:%M").tolist()[::2] == ["05.03.2024 14:22", "31.12.2025 00:00"]
-    assert demo._strftime(t, "%Y-%m-%dT%H:%M:%SZ").tolist()[0] == "2024-03-05T14:22:09Z"
-    assert demo._strftime(t, "%d.%m.%Y").isna().tolist() == [False, True, False]
-    assert len(demo._strftime(t[:0], "%d.%m.%Y")) == 0
+    assert base._strftime(t, "%d.%m.%Y %H:%M").tolist()[::2] == ["05.03.2024 14:22", "31.12.2025 00:00"]
+    assert base._strftime(t, "%Y-%m-%dT%H:%M:%SZ").tolist()[0] == "2024-03-05T14:22:09Z"
+    assert base._strftime(t, "%d.%m.%Y").isna().tolist() == [False, True, False]
+    assert len(base._strftime(t[:0], "%d.%m.%Y")) == 0
 
 
 def test_with_duplicates_repeats_eligible_rows_next_to_their_original():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"a": [str(i) for i in range(300)]})
-    out, k = demo._with_duplicates(rng, frame, np.arange(300) < 10)
+    out, k = exports._with_duplicates(rng, frame, np.arange(300) < 10)
     assert k == 3 and len(out) == 303
     dup = out[out.duplicated()]
     assert dup["a"].astype(int).lt(10).all()
@@ -76,7 +81,7 @@ def test_with_duplicates_repeats_eligible_rows_next_to_their_original():
 
 
 def test_expand_alternatives():
-    assert demo._expand("A [x|y] B[| C]") == ["A x B", "A x B C", "A y B", "A y B C"]
+    assert sentences._expand("A [x|y] B[| C]") == ["A x B", "A x B C", "A y B", "A y B C"]
 
 
 # --- API edge cases ---------------------------------------------------------------------------
@@ -246,7 +251,7 @@ def test_unclear_invoice_effect_recomputed_from_truth_tables(company):
                         on="timestamp", by="customer_ref", tolerance=pd.Timedelta(days=60))["t"].notna()
     assert hit.to_numpy().tolist() == fb["x_invoice"].tolist()
     nps = fb["nps"]
-    diff = demo._nps(nps[hit.to_numpy()]) - demo._nps(nps[~hit.to_numpy()])
+    diff = metrics.nps(nps[hit.to_numpy()]) - metrics.nps(nps[~hit.to_numpy()])
     assert diff < -20
 
 
@@ -384,13 +389,13 @@ def test_write_exports_returns_paths_and_leaves_nothing_on_failure(tmp_path, mon
     assert all(p.is_file() for p in paths) and demo.has_exports(tmp_path / "ok")
     calls = []
 
-    def failing(frame, path, *, sep, encoding):
+    def failing(frame, path, *, sep, encoding, append=False):
         calls.append(path.name)
         if len(calls) == 3:
             raise OSError("disk full")
         path.write_text("partial")
 
-    monkeypatch.setattr(demo, "_write_csv", failing)
+    monkeypatch.setattr(writers, "_write_csv", failing)
     target = tmp_path / "fail"
     with pytest.raises(OSError, match="disk full"):
         demo.write_exports(small, target)
@@ -421,7 +426,7 @@ def test_addon_purchases_are_one_off_orders_of_active_customers(company):
 
 
 def test_addons_leave_every_other_file_and_effect_unchanged(company, monkeypatch):
-    monkeypatch.setattr(demo, "_addons", lambda rng, persons, orders, leadins: orders.iloc[:0])
+    monkeypatch.setattr(generator, "_addons", lambda rng, persons, orders, leadins: orders.iloc[:0])
     without = demo.generate(N, SEED)
     for name, frame in company.files.items():
         if name != "bestellungen.csv":
@@ -454,3 +459,153 @@ def test_demo_mapping_maps_every_file(company, raw, taxonomy):
     addon_ids = set(staged.tables["orders"].loc[lambda d: d["category"] == "Zusatzprodukte", "order_id"])
     addon_events = events[events["event_id"].str.rsplit("-", n=1).str[0].isin(addon_ids)]
     assert len(addon_events) >= len(addon_ids) > 0 and set(addon_events["touchpoint"]) == {"order"}
+
+
+# --- runs in chunks (write_demo) ----------------------------------------------------------------
+CHUNK, CHUNKS, CHUNK_SEED = 300, 3, 5
+ID_COLUMNS = {"crm_kunden.csv": "Kundennummer", "bestellungen.csv": "Bestellnummer", "umfrage_antworten.csv": "Antwort-ID",
+              "kampagnen_versand.csv": "Versand-ID", "web_sessions.csv": "session_id", "web_logins.csv": "visitor_id"}
+
+
+def file_digests(folder: Path) -> dict[str, str]:
+    """sha256 per file; of an Excel workbook its parts' contents (the zip stores write times)."""
+    out = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if path.suffix == ".xlsx":
+            with zipfile.ZipFile(path) as book:
+                data = b"".join(name.encode() + book.read(name) for name in sorted(book.namelist()))
+        else:
+            data = path.read_bytes()
+        out[path.relative_to(folder).as_posix()] = hashlib.sha256(data).hexdigest()
+    return out
+
+
+def read_raw(raw: Path, name: str) -> pd.DataFrame:
+    if name.endswith(".parquet"):
+        return pd.read_parquet(raw / name)
+    return read_csv(raw, name)
+
+
+@pytest.fixture(scope="module")
+def chunked(tmp_path_factory) -> tuple[Path, dict, list[dict]]:
+    """A run of 3 chunks of 300 customers, its ground truth, and each chunk's own ground truth."""
+    out = tmp_path_factory.mktemp("chunked")
+    events = []
+    demo.write_demo(out, CHUNK * CHUNKS, CHUNK_SEED, chunk_customers=CHUNK, progress=events.append)
+    assert [e["chunk"] for e in events] == [1, 2, 3] and events[-1]["customers"] == CHUNK * CHUNKS
+    chunk, parts = demo.Chunk(count=CHUNKS, excel=False), []
+    for _ in range(CHUNKS):
+        company, chunk = demo.generate_chunk(CHUNK, CHUNK_SEED, chunk, truth_tables=False)
+        parts.append(company.ground_truth)
+    truth = json.loads((out / "_truth" / "ground_truth.json").read_text(encoding="utf-8"))
+    return out, truth, parts
+
+
+def test_chunk_sizes():
+    assert demo.chunk_sizes(600, 250) == [250, 250, 100]
+    assert demo.chunk_sizes(500, 250) == [250, 250] and demo.chunk_sizes(1, 250) == [1]
+    with pytest.raises(ValueError, match="at least 1"):
+        demo.chunk_sizes(10, 0)
+
+
+def test_one_chunk_writes_what_generate_writes(tmp_path):
+    demo.write_exports(demo.generate(CHUNK, CHUNK_SEED), tmp_path / "whole")
+    demo.write_demo(tmp_path / "fits", CHUNK, CHUNK_SEED, chunk_customers=CHUNK)
+    demo.write_demo(tmp_path / "smaller", CHUNK, CHUNK_SEED, chunk_customers=10 * CHUNK)
+    whole = file_digests(tmp_path / "whole")
+    assert any(name.endswith(".xlsx") for name in whole)
+    assert file_digests(tmp_path / "fits") == whole == file_digests(tmp_path / "smaller")
+
+
+def test_chunks_number_ids_on_so_no_id_repeats(chunked):
+    raw, truth, _ = chunked
+    for name, column in ID_COLUMNS.items():
+        rows = read_raw(raw, name).drop_duplicates()
+        assert not rows[column].duplicated().any(), name
+    contacts = pd.concat([read_raw(raw, name) for name in truth["rows"] if name.startswith("kontakte_")], ignore_index=True)
+    assert not contacts.drop_duplicates()["Kontakt-ID"].duplicated().any()
+    crm = read_raw(raw, "crm_kunden.csv").drop_duplicates()
+    assert crm["Kundennummer"].tolist() == sorted(crm["Kundennummer"]) and len(crm) == CHUNK * CHUNKS + 3
+    test_mails = crm.loc[crm["Kundennummer"].isin(truth["test_accounts"]["customer_refs"]), "E-Mail"]
+    assert len(test_mails) == 3 and not test_mails.duplicated().any()
+    logins = read_raw(raw, "web_logins.csv")
+    assert set(logins["crm_id"]) <= set(crm["Kundennummer"])
+
+
+def test_chunks_share_outages_and_campaign_send_times(chunked):
+    raw, truth, parts = chunked
+    assert truth["outages"] == parts[0]["outages"] == parts[2]["outages"] and len(truth["outages"]) == 12
+    sends = read_raw(raw, "kampagnen_versand.csv").drop_duplicates()
+    blasts = sends[~sends["Kampagne"].str.endswith("Kundenbrief")]
+    assert blasts.groupby("Kampagne")["Versand am"].nunique().eq(1).all() and blasts["Kampagne"].nunique() == 16
+
+
+def test_chunked_ground_truth_adds_up_the_chunks(chunked):
+    raw, truth, parts = chunked
+    assert truth["chunks"] == {"count": CHUNKS, "customers_per_chunk": CHUNK}
+    for key in ("crm_people", "customers", "leads", "churned", "business"):
+        assert truth["people"][key] == sum(p["people"][key] for p in parts), key
+    assert truth["people"]["crm_people"] == CHUNK * CHUNKS
+    assert truth["rows"] == {name: sum(p["rows"][name] for p in parts) for name in parts[0]["rows"]}
+    assert truth["rows"] == {name: len(read_raw(raw, name)) for name in truth["rows"]}
+    assert truth["duplicate_rows"]["kontakte_*.parquet"] > 0 and "kontakte_*.xlsx" not in truth["duplicate_rows"]
+    for name in ("crm_kunden.csv", "bestellungen.csv", "umfrage_antworten.csv", "web_sessions.csv", "kampagnen_versand.csv"):
+        assert read_raw(raw, name).duplicated().sum() == truth["duplicate_rows"][name], name
+    assert truth["test_accounts"]["customer_refs"] == sorted(r for p in parts for r in p["test_accounts"]["customer_refs"])
+    assert truth["staged_rows_demo_mapping"] == {t: sum(p["staged_rows_demo_mapping"][t] for p in parts)
+                                                 for t in truth["staged_rows_demo_mapping"]}
+    labels = pd.read_csv(raw / "_truth" / "comment_labels.csv", dtype=str)
+    assert len(labels) == truth["responses"]["with_comment"] == sum(p["responses"]["with_comment"] for p in parts)
+    assert not labels["response_id"].duplicated().any()
+
+
+def test_chunked_rates_are_the_rates_of_the_pooled_chunks(chunked):
+    _, truth, parts = chunked
+    assert set(truth["effects"]) == set(parts[0]["effects"])
+
+    def pooled(effect, rate, n):
+        ns = [p["effects"][effect]["realised"][n] for p in parts]
+        rates = [p["effects"][effect]["realised"][rate] for p in parts]
+        return sum(r * k for r, k in zip(rates, ns) if k) / sum(ns)
+
+    conversion = truth["effects"]["repeat_customer_conversion"]["realised"]
+    assert conversion["conversion_existing_customers"] == pytest.approx(
+        pooled("repeat_customer_conversion", "conversion_existing_customers", "n_existing"), abs=1e-5)
+    assert conversion["n_existing"] == sum(p["effects"]["repeat_customer_conversion"]["realised"]["n_existing"] for p in parts)
+    hotline = truth["effects"]["hotline_wait"]["realised"]
+    assert hotline["long_wait_share"] == pytest.approx(pooled("hotline_wait", "long_wait_share", "phone_contacts"), abs=1e-5)
+    billing = truth["effects"]["billing_complaint_spike"]["realised"]["monthly"]
+    assert [m["complaints"] for m in billing] == [sum(p["effects"]["billing_complaint_spike"]["realised"]["monthly"][i]["complaints"]
+                                                      for p in parts) for i in range(24)]
+
+
+def test_chunked_exports_map_with_the_large_mapping(chunked, taxonomy):
+    raw, truth, _ = chunked
+    staged = map_sources(ROOT / "config" / "sources" / "demo_large.yml", raw, taxonomy)
+    assert {t: len(df) for t, df in staged.tables.items()} == truth["staged_rows_demo_mapping"]
+    events = staged.tables["events"]
+    assert events["timestamp"].between(pd.Timestamp("2023-12-31", tz="UTC"), pd.Timestamp("2026-01-01", tz="UTC")).all()
+    assert {"complaint", "outage_notification", "consultation"} <= set(events["touchpoint"])
+
+
+def test_excel_workbooks_are_not_appended_to(tmp_path):
+    frame = pd.DataFrame({"Kontakt-ID": ["KT-1"], "Zeitpunkt": [pd.Timestamp("2024-01-02 10:00")]})
+    with writers.ExportFolder(tmp_path) as folder:
+        folder.add({"kontakte_2024_Q1.xlsx": frame}, pd.DataFrame({"response_id": []}))
+        with pytest.raises(ValueError, match="written once"):
+            folder.add({"kontakte_2024_Q1.xlsx": frame}, pd.DataFrame({"response_id": []}))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_chunked_run_looks_like_one_chunk_of_its_size(chunked):
+    _, truth, _ = chunked
+    whole = demo.generate(CHUNK * CHUNKS, CHUNK_SEED).ground_truth
+
+    def shape(obj, skip=("rows", "duplicate_rows", "chunks", "customer_refs", "monthly", "contacts_by_reason")):
+        return {k: shape(v) for k, v in obj.items() if k not in skip} if isinstance(obj, dict) else None
+
+    assert shape(truth) == shape(whole)
+    assert truth["test_accounts"]["crm_rows"] == whole["test_accounts"]["crm_rows"] == 3
+    kind = lambda name: name.rsplit("_", 2)[0] if name.startswith("kontakte_") else name   # noqa: E731
+    totals = [pd.Series(gt["rows"]).groupby(kind).sum() for gt in (truth, whole)]
+    assert (totals[0] / totals[1]).between(0.8, 1.25).all(), totals
