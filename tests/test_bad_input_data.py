@@ -2,7 +2,9 @@
 
 Unit cases run `sources.map_sources`, `validate.run_gate` and `clean.clean_tables` on tiny files
 written in tmp_path (each asserting what the message names and that no name, CRM number, e-mail
-address or phone number of the file appears in it). Three cases run stage 01 of a 300-customer
+address or phone number of the file appears in it); the data cases of the bad-input catalogue
+(tests/test_bad_input.py) run here with the demo's own mapping on a small survey export in the
+demo's format, as stage 01 calls them. Three cases run stage 01 of a 300-customer
 demo project (`cx run --only 01_validate_clean`) and assert exit 1, data/processed and
 reports/latest unchanged, and no personal value in any output of the failed run.
 """
@@ -10,12 +12,14 @@ reports/latest unchanged, and no personal value in any output of the failed run.
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import textwrap
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from cxlib import clean, config, privacy, schema, sources, validate
 from cxlib.sources import MappingError, SourceError, map_sources
@@ -323,6 +327,141 @@ def test_a_glob_that_matches_nothing_and_an_expected_file_outside_the_glob_are_e
         run(tmp_path, GLOB_MAP)
     with pytest.raises(MappingError, match=r"expect_files \['crm.csv'\] do not match `file` 'kontakte_\*.csv'"):
         run(tmp_path, GLOB_MAP.replace("kontakte_2024_Q3.csv]", "crm.csv]"))
+
+
+# --- the catalogue's data cases, directly: the demo mapping on a small export in the demo's format ------------------
+# (tests/test_bad_input.py runs one case of each kind through `cx run`: unparseable dates, duplicate keys)
+SURVEY = "umfrage_antworten.csv"                  # response U0000000n is in file row n + 1
+SURVEY_EXPORT = """\
+"Antwort-ID","Kundennummer","Eingang","Umfrage","Kontaktpunkt","Weiterempfehlung","Zufriedenheit","Aufwand","Kommentar"
+"U00000001","K0000001","2024-01-03 10:58","Transaktion","Servicekontakt","10","5","7",
+"U00000002","K0000002","2024-01-06 15:47","Beziehung",,"8","4",,
+"U00000003","K0000001","19.01.2024 13:44","Transaktion","Beratung","9","5","4","Gut beraten. Grüße, Anna Lüdemann (K0000001)"
+"U00000004","K0000002","19.01.2024","Beziehung",,"6",,,
+"U00000005","K0000001","2024-02-01 09:00","Beziehung",,"99",,,"keine Angabe"
+"U00000006","K0000002","2024-02-03 12:30","Transaktion","Beschwerde","3","2","2","Rückruf bitte: 0421 827411"
+"U00000007","K0000001","05.03.2024 08:15","Transaktion","Aktivierung","7","4","5",
+"U00000008","K0000002","2024-03-09 18:02","Beziehung",,"9","5",,"anna.luedemann@web.de"
+"U00000009","K0000001","12.04.2024","Beziehung",,"10",,,
+"U00000010","K0000002","2024-05-20 11:11","Transaktion","Bestellung","8","4","6",
+"""
+
+
+def demo_mapping(tmp_path: Path, *tables: str, nps_from: str = "Weiterempfehlung") -> Path:
+    """The demo's source mapping with the entries of `tables` only, as tmp_path/demo.yml; `nps_from`
+    is the survey column its feedback entry maps to nps."""
+    mapping = config.load_yaml(ROOT / "config" / "sources" / "demo.yml")
+    mapping["tables"] = {table: mapping["tables"][table] for table in tables}
+    if "feedback" in tables:
+        mapping["tables"]["feedback"][0]["columns"]["nps"]["from"] = nps_from
+    path = tmp_path / "demo.yml"
+    path.write_text(yaml.safe_dump(mapping, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def survey_export(tmp_path: Path, changes: dict | None = None, drop: tuple = (), encoding: str = "utf-8") -> None:
+    """SURVEY_EXPORT in tmp_path/raw with `changes` ({(response id, column): value}) made and the
+    columns in `drop` removed."""
+    frame = pd.read_csv(io.StringIO(SURVEY_EXPORT), dtype="str", keep_default_na=False)
+    for (response, column), value in (changes or {}).items():
+        assert (frame["Antwort-ID"] == response).sum() == 1
+        frame.loc[frame["Antwort-ID"] == response, column] = value
+    raw_file(tmp_path, SURVEY, frame.drop(columns=list(drop)).to_csv(index=False), encoding)
+
+
+def survey_gate(tmp_path: Path, changes: dict) -> validate.GateResult:
+    """The raw gate of stage 01 on the survey export with `changes`."""
+    survey_export(tmp_path, changes)
+    staged = map_sources(demo_mapping(tmp_path, "feedback"), tmp_path / "raw", TAX)
+    return validate.run_gate(clean.pseudonymise_staged(staged.tables, KEY), TAX, "raw", now=NOW)
+
+
+def test_the_small_survey_export_passes_mapping_gate_and_cleaning(tmp_path):
+    """The starting point of the cases below: every failure there comes from its one change."""
+    survey_export(tmp_path)
+    staged = map_sources(demo_mapping(tmp_path, "feedback"), tmp_path / "raw", TAX)
+    feedback = staged.tables["feedback"]
+    assert feedback["nps"].fillna(-99).tolist() == [10, 8, 9, 6, -99, 3, 7, 9, 10, 8]        # 99: keine Angabe
+    assert feedback["survey"].str[0].str.cat() == "trtrrttrrt"                  # transactional / relationship
+    assert feedback["_row"].tolist() == list(range(2, 12))
+    gate = validate.run_gate(clean.pseudonymise_staged(staged.tables, KEY), TAX, "raw", now=NOW)
+    assert gate.failed == [] and leaked(gate.results.to_string()) == []
+    cleaned = clean.clean_tables(staged.tables, TAX, KEY, now=NOW)
+    assert len(cleaned.tables["feedback"]) == 10
+    changed = cleaned.log.loc[lambda d: (d["table"] == "feedback") & (d["rows"] > 0), "rule"]
+    assert changed.tolist() == ["customer ids pseudonymised"]
+
+
+def test_a_missing_export_names_the_file_the_raw_folder_and_the_files_present(tmp_path):
+    raw_file(tmp_path, "crm_kunden.csv", CRM)
+    with pytest.raises(SourceError) as info:
+        map_sources(demo_mapping(tmp_path, "feedback"), tmp_path / "raw", TAX)
+    assert_names(str(info.value), "demo.yml: tables.feedback[1] (file 'umfrage_antworten.csv')",
+                 f"no file matches 'umfrage_antworten.csv' in {tmp_path / 'raw'}; present: crm_kunden.csv")
+    assert (type(info.value), info.value.file) == (SourceError, SURVEY)
+
+
+def test_an_empty_export_is_named_with_its_size(tmp_path):
+    raw_file(tmp_path, "bestellungen.csv", b"")
+    with pytest.raises(SourceError) as info:
+        map_sources(demo_mapping(tmp_path, "orders"), tmp_path / "raw", TAX)
+    assert_names(str(info.value), "demo.yml: tables.orders[1] (file 'bestellungen.csv'): "
+                                  "bestellungen.csv: the file is empty (0 bytes)")
+    assert (type(info.value), info.value.file) == (SourceError, "bestellungen.csv")
+
+
+def test_a_mapped_column_missing_from_the_export_is_named_with_the_columns_present(tmp_path):
+    survey_export(tmp_path, drop=("Eingang",))
+    with pytest.raises(SourceError) as info:
+        map_sources(demo_mapping(tmp_path, "feedback"), tmp_path / "raw", TAX)
+    assert_names(str(info.value), "demo.yml: tables.feedback[1] (file 'umfrage_antworten.csv')",
+                 "umfrage_antworten.csv: mapped column(s) ['Eingang'] not in the file; columns present: ['Antwort-ID', "
+                 "'Kundennummer', 'Umfrage', 'Kontaktpunkt', 'Weiterempfehlung', 'Zufriedenheit', 'Aufwand', 'Kommentar']")
+    assert (type(info.value), info.value.file, info.value.column, info.value.rows) == (SourceError, SURVEY, "Eingang", [1])
+
+
+def test_a_mapping_naming_a_column_the_export_lacks_names_mapping_entry_and_column(tmp_path):
+    survey_export(tmp_path)
+    with pytest.raises(SourceError) as info:
+        map_sources(demo_mapping(tmp_path, "feedback", nps_from="Weiterempfehlungsbereitschaft"), tmp_path / "raw", TAX)
+    assert_names(str(info.value), f"{tmp_path / 'demo.yml'}: tables.feedback[1] (file 'umfrage_antworten.csv')",
+                 "mapped column(s) ['Weiterempfehlungsbereitschaft'] not in the file", "'Weiterempfehlung'")
+    assert (info.value.file, info.value.column, info.value.rows) == (SURVEY, "Weiterempfehlungsbereitschaft", [1])
+
+
+def test_a_latin1_survey_read_as_utf8_names_byte_row_and_column_of_a_comment_without_quoting_it(tmp_path):
+    survey_export(tmp_path, encoding="latin-1")
+    with pytest.raises(SourceError) as info:
+        map_sources(demo_mapping(tmp_path, "feedback"), tmp_path / "raw", TAX)
+    assert_names(str(info.value), "umfrage_antworten.csv: not readable as utf-8: byte 0xfc in row 4, column 'Kommentar'",
+                 "set `encoding: latin-1`")
+    assert "Gut beraten" not in str(info.value)
+    assert (info.value.file, info.value.column, info.value.rows) == (SURVEY, "Kommentar", [4])
+
+
+def test_scores_out_of_range_stop_the_gate_with_count_base_and_rows(tmp_path):
+    gate = survey_gate(tmp_path, {("U00000003", "Weiterempfehlung"): "15", ("U00000008", "Weiterempfehlung"): "-1"})
+    assert gate.failed == ["feedback.nps: expect_column_values_to_be_between"]
+    with pytest.raises(validate.ValidationFailed) as info:
+        gate.raise_if_failed()
+    # 99 is the export's "keine Angabe" (na_values): missing, so the base is 9 values, not 10
+    assert_names(str(info.value), "validation gate (raw) failed: 1 critical expectation(s) not met",
+                 "feedback.nps: expect_column_values_to_be_between (score within 0-10 in at least 98% of non-missing "
+                 "values): 2 of 9 non-missing values (22.2%); "
+                 "e.g. nps=15.0 (umfrage_antworten.csv row 4); nps=-1.0 (umfrage_antworten.csv row 9)")
+    assert leaked(gate.results.to_string()) == []
+
+
+def test_unknown_codes_stop_the_gate_with_the_value_scrubbed_and_the_rows(tmp_path):
+    gate = survey_gate(tmp_path, {("U00000004", "Umfrage"): "Kundenbarometer",
+                                  ("U00000009", "Umfrage"): "Rückruf anna.luedemann@web.de"})
+    assert gate.failed == ["feedback.survey: expect_column_values_to_be_in_set"]
+    with pytest.raises(validate.ValidationFailed) as info:
+        gate.raise_if_failed()
+    assert_names(str(info.value), "feedback.survey: expect_column_values_to_be_in_set (codes of 'surveys' in at least 98% "
+                 "of non-missing values): 2 of 10 non-missing values (20.0%); e.g. survey='Kundenbarometer' "
+                 "(umfrage_antworten.csv row 5); survey='Rückruf [email]' (umfrage_antworten.csv row 10)")
+    assert leaked(gate.results.to_string()) == []
 
 
 # --- stage 01 of a demo project ---------------------------------------------------------------------------------
