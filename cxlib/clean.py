@@ -6,7 +6,8 @@ Rules, in the order applied to each table (each logged with the rows it affected
 1. exact duplicate rows (equal in every canonical column; lineage ignored) dropped, first kept;
 2. test accounts (customers.is_test) dropped, with every row of other tables that belongs to them;
 3. unknown codes (not in the taxonomy): in a required code column (events.channel,
-   events.touchpoint) the row is dropped, elsewhere the value is set to missing;
+   events.touchpoint) the row is dropped, elsewhere the value is set to missing (a list of
+   codes, labels.themes, as a whole when one of its codes is unknown);
 4. scores outside `schema.SCORE_RANGES` set to missing, per score; csat outside its own
    scale (`schema.csat_scale`: the mapping's scale, else 1-5), per row;
 5. timestamps outside [min_date, now + 1 day]: row dropped if the column is required, else
@@ -20,6 +21,11 @@ Rules, in the order applied to each table (each logged with the rows it affected
     first: one customer per customer_ref of the other tables, contact_consent False, logged as
     rows derived (`DERIVED_RULE`); events without a customer_ref are kept;
 11. customer_ref replaced by the keyed pseudonym customer_id (see `pseudonymise`).
+
+Labels (comments labelled by hand; no customer column) after rule 8: labels with neither a
+sentiment nor themes dropped, labels of responses not in the cleaned feedback dropped (counted,
+response ids masked), and each kept label's response_id spelled as its feedback row's is in
+processed data.
 
 Duplicate keys whose rows differ (after rule 1) cannot be resolved safely: `clean_tables` raises
 CleanError naming the file, key column and example rows, and nothing is written.
@@ -89,9 +95,10 @@ def pseudonymise(refs: pd.Series, key: bytes) -> pd.Series:
 def pseudonymise_staged(staged: Mapping[str, pd.DataFrame], key: bytes) -> dict[str, pd.DataFrame]:
     """Staged tables as the raw validation gate may show them in a report: customer_ref holds
     the keyed pseudonym (the same value customer_id gets in processed data), CRM numbers embedded
-    in record ids are replaced likewise, and the PII columns (pii_name, pii_email, pii_phone)
-    are dropped. Everything else, lineage (_file, _row) included, is kept, so a reported example
-    row is still found by file and row number. Inputs are not modified.
+    in record ids are replaced likewise (a label's response_id as its feedback row's), and the
+    PII columns (pii_name, pii_email, pii_phone) are dropped. Everything else, lineage (_file,
+    _row) included, is kept, so a reported example row is still found by file and row number.
+    Inputs are not modified.
 
         validate.run_gate(clean.pseudonymise_staged(staged, key), tax, stage="raw")
     """
@@ -107,6 +114,12 @@ def pseudonymise_staged(staged: Mapping[str, pd.DataFrame], key: bytes) -> dict[
         record_ids = [c for c in (table.key if table else ()) if c != schema.CUSTOMER_ID and c in df.columns]
         out[name] = df.drop(columns=personal).assign(
             **{c: _without_refs(df[c], refs, pseudonyms) for c in record_ids}, **{schema.CUSTOMER_REF: pseudonyms})
+    if "labels" in out and "feedback" in out and schema.RESPONSE_ID in staged["feedback"].columns:
+        ids = pd.Series(out["feedback"][schema.RESPONSE_ID].to_numpy(),
+                        index=staged["feedback"][schema.RESPONSE_ID].to_numpy())
+        ids = ids.loc[ids.index.notna() & ~ids.index.duplicated()]
+        labelled = out["labels"][schema.RESPONSE_ID]
+        out["labels"] = out["labels"].assign(**{schema.RESPONSE_ID: labelled.map(ids).fillna(labelled).astype(TEXT)})
     return out
 
 
@@ -141,16 +154,20 @@ def clean_tables(
     cleaned: dict[str, pd.DataFrame] = {}
     logs: list[dict] = list(derived)
     reid = _reidentification(pd.DataFrame(columns=[schema.CUSTOMER_REF]), key)
-    known_refs = None
+    known_refs = responses = None
     for name in (t for t in schema.TABLES if t in staged):     # customers first: they define known refs
-        df, rows = _apply(staged[name], _steps(name, taxonomy, test_refs, known_refs, lo, hi, key=key))
+        df, rows = _apply(staged[name], _steps(name, taxonomy, test_refs, known_refs, lo, hi, key=key,
+                                               responses=responses))
         logs += rows
         if name == "customers":
             reid = _reidentification(df, key)
             known_refs = df[schema.CUSTOMER_REF].unique() if len(df) else None   # empty links nothing
         cleaned[name] = _canonical(name, df, key)
-        logs.append(_log(name, "customer ids pseudonymised", df[schema.CUSTOMER_REF].notna().sum(),
-                         "customer_ref -> customer_id (keyed HMAC-SHA256); lineage columns dropped"))
+        if name == "feedback":        # staged response id -> processed one (a CRM number in it pseudonymised)
+            responses = pd.Series(cleaned[name][schema.RESPONSE_ID].to_numpy(), index=df[schema.RESPONSE_ID].to_numpy())
+        if schema.TABLES[name].customer_column is not None:
+            logs.append(_log(name, "customer ids pseudonymised", df[schema.CUSTOMER_REF].notna().sum(),
+                             "customer_ref -> customer_id (keyed HMAC-SHA256); lineage columns dropped"))
     return Cleaned(
         tables=cleaned,
         reidentification=reid,
@@ -162,14 +179,16 @@ def clean_tables(
 Step = Callable[[pd.DataFrame], tuple[pd.DataFrame, list[dict]]]
 
 
-def _steps(name: str, taxonomy, test_refs, known_refs, lo, hi, *, key: bytes = b"") -> list[Step]:
+def _steps(name: str, taxonomy, test_refs, known_refs, lo, hi, *, key: bytes = b"",
+           responses: pd.Series | None = None) -> list[Step]:
     table = schema.TABLES[name]
     steps: list[Step] = [
         lambda df: _drop_exact_duplicates(df, name),
         lambda df: _refuse_conflicting_keys(df, name, key),
-        lambda df: _drop_test_accounts(df, name, test_refs),
-        lambda df: _unknown_codes(df, name, taxonomy),
     ]
+    if table.customer_column is not None:
+        steps.append(lambda df: _drop_test_accounts(df, name, test_refs))
+    steps.append(lambda df: _unknown_codes(df, name, taxonomy))
     if any(c in schema.SCORE_RANGES for c in table.names):
         steps.append(lambda df: _scores_out_of_range(df, name))
     steps.append(lambda df: _implausible_timestamps(df, name, lo, hi))
@@ -180,6 +199,8 @@ def _steps(name: str, taxonomy, test_refs, known_refs, lo, hi, *, key: bytes = b
     steps.append(lambda df: _missing_required(df, name))
     if name == "events":
         steps.append(lambda df: _derive_stage(df, name, taxonomy))
+    if name == "labels":
+        steps += [lambda df: _empty_labels(df, name), lambda df: _unknown_responses(df, name, responses)]
     if table.customer_column is not None and name != "customers":
         steps.append(lambda df: _unknown_customers(df, name, known_refs))
     return steps
@@ -239,8 +260,14 @@ def _unknown_codes(df: pd.DataFrame, name: str, taxonomy):
         codes = _code_set(taxonomy, col.codes) if col.codes else None
         if codes is None or (name == "events" and col.name == schema.STAGE):   # events.stage is derived
             continue
-        unknown = df[col.name].notna() & ~df[col.name].isin(codes)
-        values = _value_counts(df.loc[unknown, col.name])
+        if col.separator:             # a list of codes: unknown when one of them is
+            parts = df[col.name].dropna().str.split(col.separator, regex=False).explode()
+            odd = parts.loc[parts.ne("") & ~parts.isin(codes)]
+            unknown = pd.Series(df.index.isin(odd.index), index=df.index)
+            values = _value_counts(odd)
+        else:
+            unknown = df[col.name].notna() & ~df[col.name].isin(codes)
+            values = _value_counts(df.loc[unknown, col.name])
         if col.required:
             logs.append(_log(name, "unknown code: rows dropped", unknown.sum(),
                              _with_where(f"{col.name} not in '{col.codes}'{values}", df.loc[unknown])))
@@ -335,6 +362,27 @@ def _unknown_customers(df: pd.DataFrame, name: str, known_refs):
                                    _with_where("customer_ref not in customers", df.loc[unknown]))]
 
 
+def _empty_labels(df: pd.DataFrame, name: str):
+    """Labels with neither a sentiment nor themes (both missing, e.g. after unknown codes) say nothing."""
+    empty = df[schema.SENTIMENT].isna() & df[schema.THEMES].isna()
+    return df.loc[~empty], [_log(name, "labels without sentiment or themes dropped", empty.sum(),
+                                 _with_where("sentiment and themes missing", df.loc[empty]))]
+
+
+def _unknown_responses(df: pd.DataFrame, name: str, responses: pd.Series | None):
+    """Labels of responses not in the cleaned feedback are dropped (their ids are not shown: they
+    may hold customer numbers); kept labels take the processed spelling of their response id.
+    `responses`: staged response id -> processed response id of the cleaned feedback."""
+    rule = "labels of responses not in feedback dropped"
+    if responses is None:
+        return df, [_log(name, rule, 0, "not applied: no feedback table")]
+    ids = df[schema.RESPONSE_ID]
+    unknown = ~ids.isin(responses.index)
+    kept = df.loc[~unknown]
+    return (kept.assign(**{schema.RESPONSE_ID: kept[schema.RESPONSE_ID].map(responses).astype(TEXT)}),
+            [_log(name, rule, unknown.sum(), _with_where("response_id not in feedback", df.loc[unknown]))])
+
+
 # --- customers derived from the other tables ------------------------------------------------
 DERIVED_RULE = "rows derived: one customer per customer_ref of the other tables"
 
@@ -345,7 +393,8 @@ def _derive_customers(staged: Mapping[str, pd.DataFrame]) -> tuple[dict[str, pd.
     campaigns), contact_consent False, everything else empty, lineage of the row it was first
     seen in. Returns the tables (unchanged when nothing is derived) and the log entry."""
     customers = staged.get("customers")
-    others = [t for t in schema.TABLES if t != "customers" and t in staged and len(staged[t])]
+    others = [t for t in schema.TABLES if t != "customers" and t in staged and len(staged[t])
+              and schema.TABLES[t].customer_column is not None]
     if (customers is not None and len(customers)) or not others:
         return dict(staged), []
     lineage = [schema.SOURCE_FILE, schema.SOURCE_ROW]
@@ -375,6 +424,9 @@ def _derive_customers(staged: Mapping[str, pd.DataFrame]) -> tuple[dict[str, pd.
 def _canonical(name: str, df: pd.DataFrame, key: bytes) -> pd.DataFrame:
     """Swap customer_ref for the pseudonym, keep the schema columns in order, cast dtypes."""
     table = schema.TABLES[name]
+    if table.customer_column is None:
+        return (df.loc[:, table.names].astype({c.name: schema.PANDAS_DTYPES[c.dtype] for c in table.columns})
+                .reset_index(drop=True))
     pseudonyms = pseudonymise(df[schema.CUSTOMER_REF], key)
     record_ids = [c for c in table.key if c != schema.CUSTOMER_ID]
     return (

@@ -1,13 +1,15 @@
 """Canonical tables: the contract between sources and analysis.
 
 Every column name used by cxlib comes from here. `TABLES` describes each canonical table
-(columns, dtype, required, key); the constants below are the names modules import.
+(columns, dtype, required, key); the constants below are the names modules import. An
+*optional* table (`labels`: comments labelled by hand) exists only when the source mapping
+fills it; readers get it through `catalog.read_optional`.
 
-Between mapping and cleaning the tables are *staged*: they carry `customer_ref` (the CRM
-customer number) instead of the pseudonym `customer_id`, plus lineage columns `_file` and
-`_row` (file name and 1-based row number in that file, header = row 1) so that every
-message can name the offending rows. Cleaning swaps `customer_ref` for `customer_id` and
-drops the lineage columns.
+Between mapping and cleaning the tables are *staged*: tables with customers carry
+`customer_ref` (the CRM customer number) instead of the pseudonym `customer_id`, and every
+table carries the lineage columns `_file` and `_row` (file name and 1-based row number in that
+file, header = row 1) so that every message can name the offending rows. Cleaning swaps
+`customer_ref` for `customer_id` and drops the lineage columns.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ CSAT_MIN = "csat_min"                # staged feedback only: bottom of the CSAT 
 COMMENT = "comment"
 LANGUAGE = "language"
 
+SENTIMENT = "sentiment"              # labels: a comment's hand label, negative / neutral / positive
+THEMES = "themes"                    # labels: theme codes, ";"-separated ("" = labelled with no theme)
+
 ORDER_ID = "order_id"
 PRODUCT = "product"
 CATEGORY = "category"
@@ -73,6 +78,7 @@ PII_COLUMNS = (PII_NAME, PII_EMAIL, PII_PHONE)
 # --- codes that are not taxonomy entries ------------------------------------------------
 DIRECTIONS = ("inbound", "outbound")
 ORDER_STATUSES = ("completed", "cancelled", "pending")
+SENTIMENTS = ("negative", "neutral", "positive")
 SCORE_RANGES = {NPS: (0, 10), CSAT: (1, 5), CES: (1, 7)}
 # ISO 639-1 code -> names a `language` column may hold instead (folded: lower case, umlauts as ae/oe/ue)
 LANGUAGE_NAMES = {
@@ -87,7 +93,11 @@ LANGUAGE_NAMES = {
     "tr": ("turkish", "tuerkisch", "turc", "tuerkce", "türkçe", "tur"),
 }
 # code sets named by Column.codes that are not taxonomy sections
-CODE_SETS = {"directions": DIRECTIONS, "order_statuses": ORDER_STATUSES}
+CODE_SETS = {"directions": DIRECTIONS, "order_statuses": ORDER_STATUSES, "sentiments": SENTIMENTS}
+# further spellings (folded) of the codes of CODE_SETS, beside the codes themselves
+CODE_ALIASES = {"sentiments": {"neg": "negative", "negativ": "negative", "neu": "neutral", "pos": "positive",
+                               "positiv": "positive"}}
+LIST_SEPARATOR = ";"                 # between the codes of a list column (Column.separator) in canonical data
 # earliest plausible timestamp (validation gate and cleaning); the latest is "now + 1 day"
 MIN_DATE = "2000-01-01"
 # Labelled samples beside raw exports (the demo writes its truth there; never read as a source)
@@ -111,7 +121,8 @@ class Column:
     name: str
     dtype: str              # "string" | "float" | "int" | "bool" | "datetime" | "date"
     required: bool = False  # must be present and non-null
-    codes: str | None = None  # taxonomy section (or "directions"/"order_statuses") the values come from
+    codes: str | None = None  # taxonomy section (or a CODE_SETS name) the values come from
+    separator: str | None = None  # a list of codes in one cell, joined by this ("" = an empty list)
 
 
 @dataclass(frozen=True)
@@ -121,6 +132,7 @@ class Table:
     columns: tuple[Column, ...]
     description: str = ""
     customer_column: str | None = CUSTOMER_ID
+    optional: bool = False  # present in staged and processed data only when the source mapping fills it
 
     @property
     def names(self) -> list[str]:
@@ -206,6 +218,16 @@ TABLES: dict[str, Table] = {
             Column(RESPONDED_AT, "datetime"),
         ),
         "one row per contact sent in a campaign",
+    ),
+    "labels": Table(
+        "labels", (RESPONSE_ID,),
+        (
+            Column(RESPONSE_ID, "string", True),       # the labelled feedback row (feedback.response_id)
+            Column(SENTIMENT, "string", codes="sentiments"),
+            Column(THEMES, "string", codes="themes", separator=LIST_SEPARATOR),
+        ),
+        "one row per comment labelled by hand: its sentiment and/or its themes (missing = not labelled for it)",
+        customer_column=None, optional=True,
     ),
 }
 

@@ -156,8 +156,9 @@ def _sample(frame: pd.DataFrame, by: str, limit: int, seed: int) -> pd.DataFrame
     return frame.groupby(by, group_keys=False).sample(frac=limit / len(frame), random_state=seed)
 
 
-def _predict(fitted: Pipeline, folded: pd.Series, *, chunk: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
-    """(class, P(positive) - P(negative)) per folded text, `chunk` texts at a time (bounded memory)."""
+def _predict(fitted: Pipeline, folded: pd.Series, *, chunk: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
+    """(class, P(positive) - P(negative)) per folded text, `chunk` texts at a time (bounded memory:
+    a chunk's sparse character n-grams take ~0.2 GB at 20,000 reviews, ~1 GB at 100,000)."""
     values = folded.to_numpy()
     proba = np.vstack([fitted.predict_proba(values[i:i + chunk]) for i in range(0, len(values), chunk)] or
                       [np.zeros((0, len(fitted.classes_)))])

@@ -7,7 +7,7 @@ every file as text (codes and leading zeros survive), maps and types the columns
 `Staged(tables, log, inputs)`:
 
 - `tables`: table name -> staged DataFrame for every canonical table (tables the mapping does
-  not fill are present with zero rows): the columns of `schema.staged_columns(table)` typed by
+  not fill are present with zero rows; an optional table such as `labels` only when mapped): the columns of `schema.staged_columns(table)` typed by
   their canonical dtype (string -> pandas `str`, float -> float64, int -> Int64, bool ->
   `boolean`, datetime -> datetime64[us, UTC], date -> naive datetime64[us] at midnight), then
   customers' `is_test`, `pii_name`, `pii_email`, `pii_phone`, feedback's `csat_min` (bottom of
@@ -749,7 +749,8 @@ def map_sources(mapping_path: str | Path, raw_dir: str | Path, taxonomy: Taxonom
             frame, log = _map_entry(entry, files, taxonomy, str(mapping_path))
             parts[table].append(frame)
             logs.extend(log)
-    tables = {t: (pd.concat(p, ignore_index=True) if p else _empty(t)) for t, p in parts.items()}
+    tables = {t: (pd.concat(p, ignore_index=True) if p else _empty(t)) for t, p in parts.items()
+              if p or not schema.TABLES[t].optional}      # an optional table (labels) only when mapped
     inputs = pd.DataFrame(files.inputs, columns=INPUT_COLUMNS).drop_duplicates(["file", "table"]) \
         .reset_index(drop=True).astype({"rows": "int64", "bytes": "int64"})
     log = pd.DataFrame(logs, columns=LOG_COLUMNS).astype({"rows": "int64"})
@@ -1081,6 +1082,7 @@ def _column(src: pd.DataFrame, name: str, column: schema.Column, spec: dict | No
     else:
         text, canon = src[spec["from"]].astype("str"), _canon(src, spec["from"])
     spec = spec or {}
+    blank = text.isna()
     shown = (spec.get(_SHOWN) or spec.get("from", "").replace(_JOINED, "") or spec.get("template")
              or ("row number" if "row_number" in spec else f"constant {spec.get('constant')!r}"))
     if spec.get("na_values"):
@@ -1088,19 +1090,25 @@ def _column(src: pd.DataFrame, name: str, column: schema.Column, spec: dict | No
         hit = text.isin(na)
         note("na_values", "values set to missing by na_values", int(hit.sum()), f"{name} ({na})")
         text = text.mask(hit)
-    if spec.get("values"):
+    if spec.get("values") and not column.separator:      # a list column maps each of its codes
         vmap = _value_map(spec["values"])
         hit = text.isin(list(vmap))
         note("values", "values mapped by the value map", int(hit.sum()), name)
         text, canon = text.mask(hit, text.map(vmap)).astype("str"), canon | hit
     if "default" in spec:
-        blank = text.isna()
-        note("default", "blanks filled with the default", int(blank.sum()), f"{name} = {spec['default']!r}")
-        text, canon = text.fillna(_literal(spec["default"])).astype("str"), canon | blank
+        missing = text.isna()
+        note("default", "blanks filled with the default", int(missing.sum()), f"{name} = {spec['default']!r}")
+        text, canon = text.fillna(_literal(spec["default"])).astype("str"), canon | missing
+    elif column.separator and set(spec) & {"from", "template"}:
+        empty = blank & text.isna()          # a blank cell of a mapped list column: the empty list (no code applies)
+        note("default", "blank cells read as an empty list (no code applies)", int(empty.sum()), name)
+        text = text.mask(empty, "").astype("str")
     if override is not None:
         hit = override.notna()
         text, canon = text.mask(hit, override).astype("str"), canon | hit
-    if column.codes:
+    if column.separator:
+        text = _code_list(text, spec.get("values"), column, taxonomy, name, note)
+    elif column.codes:
         text = _normalise_codes(text, column.codes, taxonomy, name, note)
     if name == schema.LANGUAGE:
         codes = reshape.language_codes(text)
@@ -1130,13 +1138,35 @@ def _value_map(values: dict) -> dict[str, str | float]:
     return out
 
 
+def _code_list(text: pd.Series, values: dict | None, column: schema.Column, taxonomy: Taxonomy, name: str,
+               note) -> pd.Series:
+    """A list column's cells ('Lieferung; billing|price') -> canonical codes joined by
+    `column.separator` ('delivery;billing;price'): split at ; | or comma, each code through the
+    value map and the taxonomy aliases, repeats dropped; '' stays the empty list, missing stays
+    missing; unknown codes are left for the validation gate."""
+    parts = text.dropna().str.split(r"[;|,]", regex=True).explode().str.strip().astype("str")
+    parts = parts.loc[parts.ne("")]
+    if values:
+        vmap = _value_map(values)
+        hit = parts.isin(list(vmap))
+        note("values", "codes mapped by the value map", int(hit.sum()), name)
+        parts = parts.mask(hit, parts.map(vmap)).astype("str").loc[lambda d: d.notna() & d.ne("")]
+    if column.codes:
+        parts = _normalise_codes(parts, column.codes, taxonomy, name, note)
+    joined = (parts.rename("code").rename_axis("row").reset_index().drop_duplicates()
+              .groupby("row", sort=False)["code"].agg(column.separator.join))
+    return text.mask(text.notna(), joined.reindex(text.index).fillna("")).astype("str")
+
+
 def _normalise_codes(text: pd.Series, section: str, taxonomy: Taxonomy, name: str, note) -> pd.Series:
-    """Spellings -> canonical codes through the taxonomy aliases (case, blanks, umlauts ignored);
+    """Spellings -> canonical codes through the taxonomy aliases (case, blanks, umlauts ignored;
+    a code set of `schema.CODE_SETS` also takes the spellings of `schema.CODE_ALIASES`);
     unknown values are left as they are for the validation gate."""
     if section in taxonomy.data:
         aliases = taxonomy.aliases(section)
     elif section in schema.CODE_SETS:
-        aliases = {fold(c): c for c in schema.CODE_SETS[section]}
+        aliases = {**{fold(k): v for k, v in schema.CODE_ALIASES.get(section, {}).items()},
+                   **{fold(c): c for c in schema.CODE_SETS[section]}}
     else:
         return text
     distinct = pd.unique(text.dropna())

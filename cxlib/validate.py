@@ -14,6 +14,12 @@ Outcome of one check: ``failed`` = a critical check did not succeed; ``warned`` 
 check did not succeed, or any check succeeded with some unexpected rows; else ``passed``.
 The gate's status is the worst outcome.
 
+One check spans two tables and is computed with pandas beside the suites (a suite sees one
+table): every label's ``response_id`` names a feedback row (``REFERENCES``). Raw, a label of
+another response is a warning (cleaning drops it); processed, it fails. Its examples show file
+and row only, the ids masked (they may hold customer numbers). The theme codes of
+``labels.themes`` (a list, ``;``-separated) are checked as a pattern of the taxonomy's codes.
+
 Revenue must be finite and within the bounds of the taxonomy's ``revenue_bounds`` (default
 ``REVENUE_BOUNDS``) in every row, raw and processed: one absurd value (``Infinity``, ``1e12``)
 would dominate every total, so it stops the run rather than being tolerated. Refunds (negative
@@ -95,8 +101,9 @@ class GateResult:
 
     results: one row per check run, columns `RESULT_COLUMNS`; status: passed | warned | failed;
     failed: "table.column: expectation" of each failed critical check; skipped: canonical tables
-    absent from the input. In `results`, `checked` is the base of `unexpected_percent`: the
-    non-missing values a value check looked at (all rows for a required-value check).
+    absent from the input (an absent optional table, `labels`, is not listed). In `results`,
+    `checked` is the base of `unexpected_percent`: the non-missing values a value check looked at
+    (all rows for a required-value check).
     """
 
     stage: str
@@ -142,9 +149,10 @@ def build_expectations(
     canonical columns in order), dtypes, required values not null, keys unique, codes in the
     taxonomy, scores in `schema.SCORE_RANGES`, timestamps between `min_date` and now + 1 day,
     churn_date >= signup_date and responded_at >= sent_at, revenue finite and within
-    `revenue_bounds(taxonomy)` (every row, both stages). Raw value checks carry
-    mostly = 1 - tolerance (of the non-missing values; required values: of the rows); raw key
-    uniqueness and missing consent are warnings only.
+    `revenue_bounds(taxonomy)` (every row, both stages), lists of codes (labels.themes) matching
+    `code_list_pattern`. Raw value checks carry mostly = 1 - tolerance (of the non-missing
+    values; required values: of the rows); raw key uniqueness and missing consent are warnings
+    only. Checks across tables are not here: see `reference_results`.
 
         build_expectations(tax, "raw")[0].expectation -> "expect_table_columns_to_match_set"
     """
@@ -209,6 +217,11 @@ def _table_checks(table: schema.Table, taxonomy, stage: str, tolerance: float,
         if codes is None or (raw and (t, col.name) == ("events", schema.STAGE)):
             continue                                   # staged events.stage is ignored: cleaning derives it
         name = staged[col.name]
+        if col.separator:
+            checks.append(check("expect_column_values_to_match_regex", name,
+                                {"column": name, "regex": code_list_pattern(codes, col.separator), **tolerant},
+                                f"lists of '{col.codes}' codes ('{col.separator}'-separated) in {share}"))
+            continue
         checks.append(check("expect_column_values_to_be_in_set", name,
                             {"column": name, "value_set": list(codes), **tolerant},
                             f"codes of '{col.codes}' in {share}"))
@@ -242,6 +255,17 @@ def _table_checks(table: schema.Table, taxonomy, stage: str, tolerance: float,
 
 
 _ORDERED = ((schema.CHURN_DATE, schema.SIGNUP_DATE), (schema.RESPONDED_AT, schema.SENT_AT))
+# (table, column, referenced table, referenced column): checked across tables by `reference_results`
+REFERENCES = (("labels", schema.RESPONSE_ID, "feedback", schema.RESPONSE_ID),)
+
+
+def code_list_pattern(codes: Iterable[str], separator: str = schema.LIST_SEPARATOR) -> str:
+    """Regular expression of a list of codes joined by `separator` ('' = the empty list).
+
+        re.fullmatch(code_list_pattern(["a", "b"]), "b;a") -> match; "a;x", "a;" -> None
+    """
+    one = "(?:" + "|".join(re.escape(c) for c in codes) + ")"
+    return f"^(?:{one}(?:{re.escape(separator)}{one})*)?$"
 
 
 def _csat_checks() -> list[tuple[str, str, dict, str]]:
@@ -323,14 +347,44 @@ def run_gate(
                                        [c for c in runnable if c.table == t])
         ]
 
-    results = _results_frame(rows)
+    results = _results_frame(rows + reference_results(frames, stage))
     return GateResult(
         stage=stage,
         results=results,
         status=_worst(results["outcome"]),
         failed=_labels(results.loc[lambda d: d["outcome"] == "failed"]),
-        skipped=[t for t in schema.TABLES if t not in tables],
+        skipped=[t for t in schema.TABLES if t not in tables and not schema.TABLES[t].optional],
     )
+
+
+def reference_results(tables: Mapping[str, pd.DataFrame], stage: str) -> list[dict]:
+    """Result rows (`RESULT_COLUMNS`) of the checks across tables (`REFERENCES`): the non-missing
+    values of a column that the referenced column does not hold. Raw: a warning (cleaning drops
+    such rows); processed: critical. Examples name file and row, the values masked. A check whose
+    tables or columns are absent is not run.
+
+        reference_results({"labels": labels, "feedback": feedback}, "raw")[0]["outcome"] -> "warned"
+    """
+    rows = []
+    for table, column, target, target_column in REFERENCES:
+        if not (table in tables and target in tables and column in tables[table].columns
+                and target_column in tables[target].columns):
+            continue
+        values = tables[table][column]
+        unknown = values.notna() & ~values.isin(tables[target][target_column].dropna())
+        checked, count = int(values.notna().sum()), int(unknown.sum())
+        severity = WARNING if stage == "raw" else CRITICAL
+        rows.append({
+            "table": table, "expectation": "expect_column_values_to_be_in_set", "column": column,
+            "severity": severity, "success": count == 0,
+            "outcome": "passed" if count == 0 else "warned" if severity == WARNING else "failed",
+            "unexpected_count": count, "checked": checked,
+            "unexpected_percent": 100.0 * count / checked if checked else 0.0,
+            "examples": privacy.example_rows(tables[table].loc[unknown], [column], personal={column}, n=N_EXAMPLES),
+            "description": f"value of {target}.{target_column} in all non-missing values"
+                           + (" (cleaning drops the others)" if stage == "raw" else ""),
+        })
+    return rows
 
 
 def summary(gate_results: Iterable[GateResult]) -> dict:

@@ -414,3 +414,35 @@ def test_pseudonymise_staged_swaps_refs_drops_pii_and_keeps_lineage():
     assert out["events"]["customer_ref"].tolist() == [pid("K1"), pid("K2")]
     assert out["events"]["event_id"].tolist() == [pid("K1") + "-cancellation", "T-7"]
     assert out["events"][["_file", "_row"]].values.tolist() == [["events.csv", 2], ["events.csv", 3]]
+
+
+# --- labels: comments labelled by hand (no customer column) ---------------------------------------
+def test_labels_follow_their_feedback_rows_and_never_make_customers():
+    feedback = staged("feedback", [{"response_id": "K1-r", "customer_ref": "K1", "nps": 3.0},
+                                   {"response_id": "R2", "nps": 9.0}])
+    labels = staged("labels", [{"response_id": "K1-r", "sentiment": "negative", "themes": "invoice;refund"},
+                               {"response_id": "R2", "themes": ""},
+                               {"response_id": "R2", "themes": ""},                 # exact duplicate
+                               {"response_id": "R3", "sentiment": "positive"}])
+    out = clean.clean_tables({"feedback": feedback, "labels": labels}, TAX, KEY, now=NOW)
+    assert_frame_equal(out.tables["labels"], canonical("labels", [
+        {"response_id": pid("K1") + "-r", "sentiment": "negative"},                # 'refund' is no theme code
+        {"response_id": "R2", "themes": ""}]))
+    assert out.tables["customers"]["customer_id"].tolist() == [pid("K1")]          # derived from feedback only
+    rules = out.log.query("table == 'labels' and rows > 0").set_index("rule")["rows"].to_dict()
+    assert rules == {"exact duplicate rows dropped": 1, "unknown code set to missing": 1,
+                     "labels of responses not in feedback dropped": 1}
+    alone = clean.clean_tables({"labels": labels.iloc[:1]}, TAX, KEY, now=NOW)
+    assert alone.tables["labels"]["response_id"].tolist() == ["K1-r"] and "customers" not in alone.tables
+    assert alone.log.query("table == 'labels'")["detail"].iloc[-1] == "not applied: no feedback table"
+
+
+def test_labels_without_a_sentiment_or_themes_are_dropped_and_the_raw_gate_sees_pseudonymised_ids():
+    feedback = staged("feedback", [{"response_id": "K1-r", "customer_ref": "K1"}])
+    labels = staged("labels", [{"response_id": "K1-r"}, {"response_id": "K1-r "}], file="rater.csv")
+    out = clean.clean_tables({"feedback": feedback, "labels": labels}, TAX, KEY, now=NOW)
+    assert out.tables["labels"].empty
+    dropped = out.log.query("rule == 'labels without sentiment or themes dropped'").iloc[0]
+    assert (dropped["rows"], dropped["detail"]) == (2, "sentiment and themes missing (e.g. rater.csv row 2, rater.csv row 3)")
+    shown = clean.pseudonymise_staged({"feedback": feedback, "labels": labels}, KEY)
+    assert shown["labels"]["response_id"].tolist() == [pid("K1") + "-r", "K1-r "]   # as its feedback row; others as given

@@ -1,8 +1,8 @@
 """Mapping features real exports need, each on tiny hand-made files: files without a header row,
 row-number ids, joins over several hops, aggregation on a key, column names with any
 characters, per-survey score scales and "not applicable" codes, date-only and epoch dates, a
-mapped language column, customers derived when no customers table is mapped, and word lists
-for a taxonomy anywhere."""
+mapped language column, customers derived when no customers table is mapped, word lists
+for a taxonomy anywhere, and comments labelled by hand (`labels`: mapping, gate, cleaning)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from cxlib import clean, config, reshape, schema, validate
+from cxlib import clean, config, reshape, schema, sentiment, validate
 from cxlib.config import Taxonomy
 from cxlib.sources import SourceError, load_mapping, map_sources
 
@@ -526,3 +526,117 @@ def test_multiply_gives_line_revenue_that_aggregation_sums_per_invoice(tmp_path)
                     "product: {from: p, multiply: q}}}]}", encoding="utf-8")
     with pytest.raises(SourceError, match="`multiply` names a source number column"):
         load_mapping(path)
+
+
+# --- 11. comments labelled by hand ------------------------------------------------------------------
+LABEL_TAX = Taxonomy({**TAX.data, "themes": {
+    "invoice": {"en": "Invoice", "de": "Rechnung"},
+    "delivery": {"en": "Delivery", "de": "Lieferung", "aliases": ["Versand"]},
+    "price": {"en": "Price"},
+}})
+LABELLED = """
+    tables:
+      feedback:
+        - file: fb.csv
+          columns: {response_id: id, customer_ref: kunde, nps: score, comment: text}
+      labels:
+        - file: lab.csv
+          columns:
+            response_id: Antwort
+            sentiment: {from: Stimmung, values: {"-1": negative, "0": neutral, "1": positive}}
+            themes: {from: Themen, values: {Preis: price}}
+          ignore: [Bearbeiter]
+"""
+
+
+def labelled_files(tmp_path: Path) -> None:
+    raw_file(tmp_path, "fb.csv", """
+        id,kunde,score,text
+        K0000001-1,K0000001,3,Rechnung falsch und Versand langsam
+        R2,,2,ganz gut
+        R3,,7,zu teuer
+        R4,,8,kam spät
+    """)
+    raw_file(tmp_path, "lab.csv", """
+        Antwort,Stimmung,Themen,Bearbeiter
+        K0000001-1,-1,Rechnung; Versand|invoice,A
+        R2,Positive,,A
+        R3,neu,Preis,B
+        R4,1,"delivery,foo",B
+        R9,NEG,price,B
+    """)
+
+
+def run_labels(tmp_path: Path, mapping: str = LABELLED):
+    path = tmp_path / "labels.yml"
+    path.write_text(textwrap.dedent(mapping), encoding="utf-8")
+    return map_sources(path, tmp_path / "raw", LABEL_TAX)
+
+
+def test_labels_entry_maps_sentiment_codes_and_theme_lists(tmp_path):
+    labelled_files(tmp_path)
+    staged = run_labels(tmp_path)
+    cols(staged.tables["labels"],
+         response_id=strs("K0000001-1", "R2", "R3", "R4", "R9"),
+         sentiment=strs("negative", "positive", "neutral", "positive", "negative"),   # value map, case, aliases
+         themes=strs("invoice;delivery", "", "price", "delivery;foo", "price"))       # per code; blank = no theme
+    assert list(staged.tables["labels"].columns) == ["response_id", "sentiment", "themes", "_file", "_row"]
+    logged = staged.log.query("table == 'labels'").set_index("rule")["rows"].to_dict()
+    assert logged["values mapped by the value map"] == 2 and logged["codes mapped by the value map"] == 1
+    assert logged["blank cells read as an empty list (no code applies)"] == 1
+    assert logged["values not in taxonomy section themes (left for the validation gate)"] == 1
+
+
+def test_raw_gate_counts_unknown_codes_and_labels_of_other_responses_masked(tmp_path):
+    labelled_files(tmp_path)
+    staged = run_labels(tmp_path)
+    gate = validate.run_gate(clean.pseudonymise_staged(staged.tables, KEY), LABEL_TAX, "raw", tolerance=0.0)
+    rows = gate.results.loc[lambda d: d["table"].eq("labels") & d["expectation"].str.contains("in_set|regex"),
+                            ["expectation", "column", "severity", "outcome", "unexpected_count", "checked", "examples"]]
+    assert rows.values.tolist() == [
+        ["expect_column_values_to_be_in_set", "sentiment", "critical", "passed", 0, 5, ""],
+        ["expect_column_values_to_match_regex", "themes", "critical", "failed", 1, 5, "themes='delivery;foo' (lab.csv row 5)"],
+        ["expect_column_values_to_be_in_set", "response_id", "warning", "warned", 1, 5, "response_id=[masked] (lab.csv row 6)"],
+    ]
+    assert gate.failed == ["labels.themes: expect_column_values_to_match_regex"]
+    assert "labels.response_id: expect_column_values_to_be_in_set" in gate.warnings
+
+
+def test_cleaning_keeps_labels_of_known_responses_under_their_processed_ids(tmp_path):
+    labelled_files(tmp_path)
+    cleaned = clean.clean_tables(run_labels(tmp_path).tables, LABEL_TAX, KEY)
+    response = cleaned.tables["feedback"]["response_id"].iloc[0]
+    assert response.startswith("C") and response.endswith("-1") and "K0000001" not in response   # CRM number pseudonymised
+    assert_frame_equal(cleaned.tables["labels"], pd.DataFrame({
+        "response_id": strs(response, "R2", "R3", "R4"),
+        "sentiment": strs("negative", "positive", "neutral", "positive"),
+        "themes": strs("invoice;delivery", "", "price", None)}))          # a list with an unknown code: not labelled
+    logged = cleaned.log.query("table == 'labels'").set_index("rule")["rows"].to_dict()
+    assert logged["unknown code set to missing"] == 1 and logged["labels without sentiment or themes dropped"] == 0
+    assert logged["labels of responses not in feedback dropped"] == 1
+    assert "customer ids pseudonymised" not in logged
+    assert validate.run_gate(cleaned.tables, LABEL_TAX, "processed").failed == []
+    classes = sentiment.training_classes(cleaned.tables["feedback"], cleaned.tables["labels"])
+    assert classes.tolist() == ["negative", "positive", "neutral", "positive"]     # R2 scored 2, labelled positive
+
+
+def test_labels_is_optional_and_a_sentiment_only_file_leaves_themes_unlabelled(tmp_path):
+    labelled_files(tmp_path)
+    without = run_labels(tmp_path, "tables: {feedback: [{file: fb.csv, columns: {response_id: id, nps: score}, "
+                                   "ignore: [kunde, text]}]}")
+    assert "labels" not in without.tables and "labels" not in clean.clean_tables(without.tables, LABEL_TAX, KEY).tables
+    only = run_labels(tmp_path, LABELLED.replace("themes: {from: Themen, values: {Preis: price}}", "")
+                      .replace("ignore: [Bearbeiter]", "ignore: [Bearbeiter, Themen]"))
+    assert only.tables["labels"]["themes"].isna().all()
+    unlabelled = run_labels(tmp_path, LABELLED.replace("values: {Preis: price}}", "values: {Preis: price}, default: null}"))
+    assert unlabelled.tables["labels"]["themes"].isna().tolist() == [False, True, False, False, False]
+
+
+def test_labels_entry_needs_a_response_id_and_one_label_per_response(tmp_path):
+    labelled_files(tmp_path)
+    with pytest.raises(SourceError, match=r"required column\(s\) \['response_id'\] of table labels"):
+        run_labels(tmp_path, "tables: {labels: [{file: lab.csv, columns: {sentiment: Stimmung}, ignore: '*'}]}")
+    raw_file(tmp_path, "lab.csv", "Antwort,Stimmung\nR2,positive\nR2,negative\n")
+    twice = run_labels(tmp_path, "tables: {labels: [{file: lab.csv, columns: {response_id: Antwort, sentiment: Stimmung}}]}")
+    with pytest.raises(clean.CleanError, match="duplicate key in table 'labels'"):
+        clean.clean_tables(twice.tables, LABEL_TAX, KEY)

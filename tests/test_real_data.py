@@ -1,7 +1,9 @@
 """Every public dataset in ../shared/data/real through `cx run` with its mapping in
 config/sources/ alone, the facts of its FACTS.json (or of the folder README where a dataset has
-none) asserted from results.json and the processed tables. One run per dataset; skipped when
-../shared is absent. The data are not part of this repository."""
+none) asserted from results.json and the processed tables; on the German reader comments (hand
+labels mapped through `labels:`), the German course reviews and the English reviews (stars),
+stage 02's learned sentiment beats the majority class and the word lists on held-out texts. One
+run per dataset; skipped when ../shared is absent. The data are not part of this repository."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT
+from cxlib import text
 from test_shapes import GENERIC, run_source, skipped
 
 REAL = ROOT.parent / "shared" / "data" / "real"
@@ -41,6 +44,20 @@ def real_run(tmp_path_factory):
         return runs[dataset]
 
     return get
+
+
+def learned_sentiment(results: dict, language: str) -> pd.DataFrame:
+    """Stage 02's recorded held-out sentiment quality in `language` (method -> n, accuracy,
+    macro_f1, recall_*), after asserting that the learned model labelled that language and beat
+    both always answering the most frequent class and the word lists in macro-F1."""
+    recorded = results["feedback"]["sentiment_quality"]
+    used = pd.DataFrame(recorded["methods"]).set_index("language").loc[language]
+    assert used["method"] == "learned" and bool(used["trusted"]) and recorded["trusted"]
+    quality = pd.DataFrame(recorded["quality"]).loc[lambda d: d["language"].eq(language)].set_index("method")
+    f1 = quality["macro_f1"]
+    assert f1["learned"] > f1["majority"] and f1["learned"] > f1["word lists"], quality
+    assert quality["n"].nunique() == 1                     # all three measured on the same held-out texts
+    return quality
 
 
 def test_telco_churn(real_run):
@@ -75,6 +92,9 @@ def test_womens_clothing_reviews(real_run):
     assert csat["n"] == 23486 and csat["value"] == pytest.approx(100 * raw["Rating"].ge(4).mean())
     assert feedback["timestamp"].isna().all() and feedback["customer_id"].isna().all()
     assert "feedback.trend" in skipped(results) and "feedback.nps" in skipped(results)
+    quality = learned_sentiment(results, "en")             # classes from the stars: 1-2 / 3 / 4-5
+    assert quality.loc["learned", "n"] == 10_000 and quality.loc["learned", "macro_f1"] > 0.55
+    assert "labels" not in tables and "labels" not in results["tables"]
 
 
 def test_cfpb_complaint_log(real_run):
@@ -142,6 +162,9 @@ def test_german_course_reviews(real_run):
     assert csat["n"] == f["rows"] and csat["value"] == pytest.approx(100 * (f["score"]["4"] + f["score"]["5"]) / f["rows"])
     assert feedback["language"].unique().tolist() == ["de"]
     assert "feedback.trend" not in skipped(results)
+    quality = learned_sentiment(results, "de")             # classes from the 0-5 score: 0-1 / 2-3 / 4-5
+    distinct = text.fold_series(feedback["comment"]).nunique()      # texts are measured once (6,236 of 6,642)
+    assert quality.loc["learned", "n"] == distinct and quality.loc["learned", "macro_f1"] > 0.55
 
 
 def test_german_reader_comments(real_run):
@@ -152,6 +175,12 @@ def test_german_reader_comments(real_run):
     assert feedback["language"].unique().tolist() == ["de"]
     skips = skipped(results)
     assert {"feedback.nps", "feedback.csat", "feedback.trend"} <= set(skips)
+    labels = tables["labels"]                              # the hand labels, mapped through `labels:`
+    assert results["tables"]["labels"] == f["rows"] and labels["response_id"].isin(feedback["response_id"]).all()
+    assert labels["sentiment"].value_counts().to_dict() == {k.lower(): v for k, v in f["label"].items()}
+    assert labels["themes"].isna().all()                   # sentiment only: not labelled for themes
+    quality = learned_sentiment(results, "de")             # trained and measured on the labels, no scores
+    assert quality.loc["learned", "n"] == f["rows"] - f["duplicate_text"] and quality.loc["learned", "macro_f1"] > 0.4
 
 
 def test_ratings_tables_drivers(real_run):

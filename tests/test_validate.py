@@ -6,6 +6,7 @@ several tests.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -90,6 +91,30 @@ def test_processed_checks_are_all_critical_and_exact():
     assert all(c.kwargs.get("column") != schema.CUSTOMER_REF for c in checks)
 
 
+def test_code_lists_match_a_pattern_of_the_taxonomy_codes():
+    pattern = validate.code_list_pattern(["invoice", "price", "a.b"])
+    assert [bool(re.fullmatch(pattern, v)) for v in ["", "invoice", "price;invoice", "a.b"]] == [True] * 4
+    assert [bool(re.fullmatch(pattern, v)) for v in ["invoice;", ";price", "invoice;refund", "aXb", "invoice price"]] == [False] * 5
+    checks = {(c.table, c.expectation, c.column): c for c in validate.build_expectations(TAX, "raw", 0.05, now=NOW)}
+    themes = checks[("labels", "expect_column_values_to_match_regex", "themes")]
+    assert themes.kwargs["regex"] == validate.code_list_pattern(TAX.codes("themes")) and themes.kwargs["mostly"] == pytest.approx(0.95)
+    assert checks[("labels", "expect_column_values_to_be_in_set", "sentiment")].kwargs["value_set"] == list(schema.SENTIMENTS)
+    assert ("labels", "expect_column_values_to_not_be_null", "response_id") in checks
+
+
+def test_labels_of_responses_not_in_feedback_warn_raw_and_fail_processed():
+    feedback_ids = frame("feedback", feedback(3))
+    labels = frame("labels", [{"response_id": r, "sentiment": "neutral"} for r in ("R1", "R9", None, "K0000001-2")],
+                   file="labels.xlsx")
+    raw = validate.reference_results({"labels": labels, "feedback": feedback_ids}, "raw")
+    assert [(r["severity"], r["outcome"], r["unexpected_count"], r["checked"]) for r in raw] == [("warning", "warned", 2, 3)]
+    assert raw[0]["examples"] == "response_id=[masked] (labels.xlsx row 3); response_id=[masked] (labels.xlsx row 5)"
+    assert raw[0]["unexpected_percent"] == pytest.approx(200 / 3)
+    processed = validate.reference_results({"labels": labels, "feedback": feedback_ids}, "processed")
+    assert [(r["severity"], r["outcome"]) for r in processed] == [("critical", "failed")]
+    assert validate.reference_results({"labels": labels}, "raw") == []          # no feedback: not checked
+
+
 def test_unknown_table_raises_before_running():
     with pytest.raises(ValueError, match="unknown table"):
         validate.run_gate({"contacts": pd.DataFrame()}, TAX, "raw")
@@ -112,6 +137,8 @@ def clean_run():
         "orders": frame("orders", [], "processed"),
         "campaigns": frame("campaigns", [{"campaign_id": "A", "customer_id": "C1", "sent_at": "2024-06-01",
                                           "responded_at": "2024-06-02"}], "processed"),
+        "labels": frame("labels", [{"response_id": "R1", "sentiment": "negative", "themes": "invoice;hotline_waiting"},
+                                   {"response_id": "R2", "themes": ""}], "processed"),
     }
     return validate.run_gate(tables, TAX, "processed", now=NOW)
 
