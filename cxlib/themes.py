@@ -45,14 +45,16 @@ def theme_truth(comments: pd.DataFrame, labels: pd.DataFrame | None, codes: Sequ
                 col_id: str = RESPONSE_ID) -> pd.DataFrame:
     """One nullable boolean column per theme code for the comments (index of `comments`): the
     labelled themes of `labels` (response id + `themes`, codes separated by ; | or , ; blank = no
-    theme), NA for comments without a label. Raises on a code not in `codes`."""
+    theme; a missing value = not labelled for themes), NA for comments without a theme label. Raises
+    on a code not in `codes`."""
     empty = pd.DataFrame({c: pd.Series(pd.NA, index=comments.index, dtype="boolean") for c in codes})
     if labels is None or "themes" not in labels.columns:
         return empty
     for frame, name in ((comments, "comments"), (labels, "labels")):
         if col_id not in frame.columns:
             raise TextError(f"theme_truth: {name} lack the column {col_id}")
-    given = labels[[col_id, "themes"]].astype({col_id: "str"}).drop_duplicates(col_id, keep="last").set_index(col_id)
+    given = (labels[[col_id, "themes"]].astype({col_id: "str"}).loc[lambda d: d["themes"].notna()]
+             .drop_duplicates(col_id, keep="last").set_index(col_id))
     parsed = text.parse_labels(given["themes"].fillna(""), list(codes))
     rows = comments[col_id].astype("str")
     known = rows.isin(parsed.index).to_numpy()

@@ -175,6 +175,7 @@ def test_german_reader_comments(real_run):
     assert feedback["language"].unique().tolist() == ["de"]
     skips = skipped(results)
     assert {"feedback.nps", "feedback.csat", "feedback.trend"} <= set(skips)
+    assert "feedback.theme_model" in skips                  # sentiment-only labels train no theme model
     labels = tables["labels"]                              # the hand labels, mapped through `labels:`
     assert results["tables"]["labels"] == f["rows"] and labels["response_id"].isin(feedback["response_id"]).all()
     assert labels["sentiment"].value_counts().to_dict() == {k.lower(): v for k, v in f["label"].items()}

@@ -41,6 +41,8 @@ def test_theme_truth_from_a_labelled_file(tax):
     assert not out.loc[8].any() and out.loc[8].notna().all()          # labelled: no theme
     assert out.loc[9].isna().all()                                     # not labelled
     assert themes.theme_truth(comments, None, codes).isna().all().all()
+    sentiment_only = labels.assign(themes=pd.Series([None, None, None], dtype="str"))
+    assert themes.theme_truth(comments, sentiment_only, codes).isna().all().all()   # missing: not labelled for themes
     with pytest.raises(TextError, match="not in the taxonomy"):
         themes.theme_truth(comments, labels.assign(themes=["invoice", "billing", ""]), codes)
 
