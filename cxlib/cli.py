@@ -47,7 +47,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     chunks = len(demo.chunk_sizes(args.customers, args.chunk_customers))
     _print(f"writing demo exports: {args.customers:,} customers, seed {args.seed} -> {out}"
            + (f" in {chunks} chunks of {args.chunk_customers:,}; contacts as Parquet (kontakte_*.parquet, Excel only "
-              f"for one chunk): map them with config/sources/demo_large.yml" if chunks > 1 else ""), quiet=args.quiet)
+              f"for one chunk; config/sources/demo.yml reads either)" if chunks > 1 else ""), quiet=args.quiet)
     started = time.monotonic()
 
     def progress(event: dict) -> None:

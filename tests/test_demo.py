@@ -579,9 +579,9 @@ def test_chunked_rates_are_the_rates_of_the_pooled_chunks(chunked):
                                                       for p in parts) for i in range(24)]
 
 
-def test_chunked_exports_map_with_the_large_mapping(chunked, taxonomy):
+def test_chunked_exports_map_with_the_demo_mapping(chunked, taxonomy):
     raw, truth, _ = chunked
-    staged = map_sources(ROOT / "config" / "sources" / "demo_large.yml", raw, taxonomy)
+    staged = map_sources(ROOT / "config" / "sources" / "demo.yml", raw, taxonomy)
     assert {t: len(df) for t, df in staged.tables.items()} == truth["staged_rows_demo_mapping"]
     events = staged.tables["events"]
     assert events["timestamp"].between(pd.Timestamp("2023-12-31", tz="UTC"), pd.Timestamp("2026-01-01", tz="UTC")).all()

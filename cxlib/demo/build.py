@@ -6,8 +6,8 @@ outages and campaign send times and number their ids on from the chunks before. 
 chunk (customers <= chunk_customers) writes exactly what `write_exports(generate(...))` writes.
 The contact files are Excel workbooks only then (250,000 customers give ~75,000 contacts a
 quarter; 5 million ~1.5 million, more than a sheet's 1,048,576 rows): a run of several chunks
-writes them as Parquet (kontakte_<year>_Q<n>.parquet, Zeitpunkt a timestamp), which
-config/sources/demo_large.yml maps.
+writes them as Parquet (kontakte_<year>_Q<n>.parquet, Zeitpunkt a timestamp); config/sources/demo.yml
+maps either.
 
     write_demo("data/raw", customers=1_000_000, seed=7, progress=print)
 """
