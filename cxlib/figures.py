@@ -91,7 +91,8 @@ def _legend(fig: Figure, ax, extra: Sequence = ()) -> None:
     pairs = dict(zip(labels, handles)) | {h.get_label(): h for h in extra}
     pairs = {k: h for k, h in pairs.items() if k and not k.startswith("_")}
     if pairs:
-        fig.legend(list(pairs.values()), list(pairs), loc="outside right upper", fontsize=8.5)
+        fig.legend(list(pairs.values()), list(pairs), loc="outside lower center", ncols=min(len(pairs), 3),
+                   fontsize=8.5, frameon=False)
 
 
 def _finish(fig: Figure, n, definition: str, lang: str) -> Figure:

@@ -142,8 +142,9 @@ def _rows_table(rows: list[dict], lang: str, *, limit: int = _MAX_ROWS, path: st
 
 
 def _show(number, unit: str, lang: str, *, sign: bool = False) -> str:
+    """A tile's number: NPS points always signed (+6.9), as the summary shows them."""
     return locale.format_value(number, {"share": "share", "percent": "percent", "score": "score", "points": "points"}
-                               .get(unit, "count"), lang, sign=sign)
+                               .get(unit, "count"), lang, sign=sign or unit == "points")
 
 
 def _tile(label: str, value: Mapping, lang: str, *, unit: str = "", key: str = "", delta: str = "",

@@ -573,7 +573,7 @@ def describe_findings(results: Mapping, inputs: Inputs, *, group_by: Sequence[st
         points.append(describe_sentiment(inputs, lang=lang) + " " + describe_sentiment_quality(inputs.learned, lang=lang))
     if not points:
         return "Die Daten tragen keine Befunde." if de else "The data support no finding."
-    return ("**Befunde**" if de else "**Findings**") + "\n\n" + "\n".join(f"- {p}" for p in points if p)
+    return "\n".join(f"- {p}" for p in points if p)
 
 
 # --- formatting ----------------------------------------------------------------------------------

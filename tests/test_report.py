@@ -216,7 +216,7 @@ def test_index_html_content():
     assert "Data Docs" not in html and "data_docs" not in html
     assert "abababababababab" in html                       # fingerprint shown (first 16 chars)
     assert "crm_kunden.csv" in html and "118" in html
-    assert ">12.3<" in html and "8.1 to 16.6" in html and "n = 4,210" in html
+    assert ">+12.3<" in html and "+8.1 to +16.6" in html and "n = 4,210" in html
     assert "business" in html and "0.251" in html
     assert "… and 5 more rows in results.json" in html        # long lists are cut at 15 rows
     assert "/srv/cx/config/sources/demo.yml" in html and "0.02" in html
@@ -578,7 +578,7 @@ def test_index_html_audience_view_orders_reports():
 
 def test_index_html_headline_tiles_carry_the_numbers():
     html = index_page.index_html(full_record(), RESULTS)
-    assert '<div class="tile" data-key="feedback.nps" data-value="12.345"><div class="label">NPS</div><div class="value">12.3</div>' in html
+    assert '<div class="tile" data-key="feedback.nps" data-value="12.345"><div class="label">NPS</div><div class="value">+12.3</div>' in html
     assert 'data-key="feedback.csat" data-value="65.678"><div class="label">CSAT (satisfied)</div><div class="value">65.7%</div>' in html
     assert 'data-key="journey.conversion_rate" data-value="0.10399"><div class="label">Conversion rate</div><div class="value">10.4%</div>' in html
     assert "95% interval 8.8% to 12.2%" in html
@@ -622,7 +622,7 @@ def test_index_html_german():
                  "1 Datei(en) geändert, 0 neu, 0 entfernt, 3 unverändert", "Geänderte Parameter", "(ganzer Lauf)",
                  "1 von 40 erfassten Zahlen haben sich geändert.", "Sicht für die Geschäftsleitung · Sprache: Deutsch"):
         assert text in html, text
-    assert '<div class="value">12,3</div>' in html and "95-%-Intervall 8,1 bis 16,6" in html and "n = 4.210" in html
+    assert '<div class="value">+12,3</div>' in html and "95-%-Intervall +8,1 bis +16,6" in html and "n = 4.210" in html
     assert '<div class="value">65,7\u00a0%</div>' in html and '<div class="value">10,4\u00a0%</div>' in html
     assert "Δ +2,3 gegenüber dem vorherigen Lauf" in html
     assert ('<td>Kundenfeedback · NPS</td><td class="num">10,0</td><td class="num">12,3</td><td class="num">+2,3</td>'
@@ -1070,10 +1070,10 @@ def test_index_tiles_name_their_period_and_the_last_period_of_the_summary():
     html = index_page.index_html(full_record(), results)
     nps = re.search(r'<div class="tile" data-key="feedback.nps".*?</div></div>', html).group(0)
     assert '<div class="period">all time, 1 Jan 2024 to 31 Dec 2025</div>' in nps
-    assert '<div class="latest">Dec 2025 (last month): 10.0 · n = 552</div>' in nps
+    assert '<div class="latest">Dec 2025 (last month): +10.0 · n = 552</div>' in nps
     assert '<div class="period">all time</div>' in html                  # the conversion rate
     german = index_page.index_html(full_record("de"), results)
-    assert "gesamter Zeitraum, 01.01.2024 bis 31.12.2025" in german and "(letzter Monat): 10,0" in german
+    assert "gesamter Zeitraum, 01.01.2024 bis 31.12.2025" in german and "(letzter Monat): +10,0" in german
 
 
 def test_index_appendix_in_words_and_in_german():

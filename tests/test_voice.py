@@ -248,7 +248,7 @@ def test_the_stage_inputs_carry_the_comments_into_setup_and_findings():
     assert record["comments"] == {"total": 4, "other": 3, "en": 1}
     assert record["sentiment_quality"]["trusted"] and "theme_model" not in record       # no theme labels: left out
     assert voice.describe_findings({}, inputs, group_by=["segment"]) == (
-        "**Findings**\n\n- Of 3 German and English comments, 33% positive, 0% neutral, 67% negative (learned from the "
+        "- Of 3 German and English comments, 33% positive, 0% neutral, 67% negative (learned from the "
         "scored comments: English). On comments the method did not see, the sentiment agrees with the score for: "
         "English 80% (macro-F1 0.70, most frequent class 0.22).")
 
