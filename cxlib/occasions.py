@@ -341,6 +341,15 @@ def occasion_counts(due: pd.DataFrame, customers: pd.DataFrame, tiers: pd.DataFr
             .loc[:, ["occasion", "label", "owner", "by", "group", "customers"]].reset_index(drop=True))
 
 
+def due_counts(inputs, *, shares: Sequence[float] = (0.2, 0.3)) -> pd.DataFrame:
+    """The counts of the occasions due, in one call: `schema.Missing` when no occasion type is
+    derivable, value tiers by revenue (`value_tiers` with `shares`), then `occasion_counts`.
+    In: `relevance.prepare`'s inputs (available, customers, orders, as_of, due, usable)."""
+    require_any(inputs.available)
+    tiers = value_tiers(inputs.customers, inputs.orders, as_of=inputs.as_of, shares=shares)
+    return occasion_counts(inputs.due, inputs.customers, tiers, inputs.usable)
+
+
 def counts_record(counts: pd.DataFrame, available: pd.DataFrame, *, as_of, horizon_days: int) -> dict:
     """The `occasions` entry of results.json: per occasion the customers due in the horizon, by
     segment and value tier, and the types the data could not derive with the reason."""

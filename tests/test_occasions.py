@@ -5,6 +5,7 @@ consent gate and CSV safety of the occasion list."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -178,6 +179,10 @@ def test_value_tiers_and_counts(types, tax):
     text = describe.describe_counts(counts, av, horizon_days=30)
     assert "**3**" in text and "Contract anniversary 2" in text and "nan" not in text
     assert describe.describe_counts(counts.assign(customers=0), av, horizon_days=30).startswith("No occasion falls")
+    inputs = SimpleNamespace(available=av, customers=cust, orders=orders, as_of="2025-12-31", due=due, usable=types)
+    assert_frame_equal(occasions.due_counts(inputs, shares=(0.25, 0.25)), counts)       # the section's one call
+    with pytest.raises(schema.Missing):
+        occasions.due_counts(SimpleNamespace(**{**vars(inputs), "available": av.assign(available=False)}))
     german = describe.describe_counts(counts, av, horizon_days=30, lang="de")
     assert german.startswith("In den nächsten 30 Tagen gibt es **3** Anlässe")
     table = describe.counts_table(counts, av, tax, lang="de")
