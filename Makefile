@@ -37,7 +37,8 @@ report: $(STAMP)
 
 test: $(STAMP)
 	@$(BIN)/cx demo --if-empty --out $(RAW)
-	$(BIN)/python -m pytest -n auto --dist loadgroup
+	$(BIN)/python -m pytest -n auto -p no:nbval -o addopts="-ra --strict-markers" tests
+	$(BIN)/python -m pytest notebooks
 
 # The fast tier while working: every test not marked slow (tests/conftest.py marks the tests that
 # start a kernel or a cx process, build a demo, read ../shared or run on Spark).

@@ -220,9 +220,14 @@ def setup_table(inputs, *, lang: str = "en", **parameters) -> dict:
             _t("setup.as_of", lang): locale.format_date(inputs.as_of, lang), **parameters}
 
 
+def _numbers(entry: Mapping | None, *keys: str) -> bool:
+    """Whether `entry` records every one of `keys` as a finite number (JSON null for NaN is not)."""
+    return bool(entry) and all(isinstance(entry.get(k), (int, float)) and entry[k] == entry[k] for k in keys)
+
+
 def describe_findings(results: Mapping, *, lang: str = "en") -> str:
     """The stage's findings in a few sentences, from what its sections recorded (`results`: the
-    stage's results.json entries; a section that did not run is left out)."""
+    stage's results.json entries; a section that did not run, or recorded no number, is left out)."""
     lines = []
     counts = results.get("occasions")
     if counts and counts.get("counts"):
@@ -236,17 +241,17 @@ def describe_findings(results: Mapping, *, lang: str = "en") -> str:
         lines.append(_t("findings.list", lang, included=_n(listed["included"], lang),
                         customers=_n(listed["customers_included"], lang)))
     relevance = (results.get("campaign_relevance") or {}).get("adjusted")
-    if relevance:
+    if _numbers(relevance, "ratio", "ci_low", "ci_high"):
         lines.append(_t("findings.relevance", lang, ratio=_ratio(relevance["ratio"], lang),
                         verdict=_verdict(relevance["ci_low"], relevance["ci_high"], lang)))
     slope = results.get("campaign_fatigue")
-    if slope and slope.get("rate_ratio_per_contact") is not None:
+    if _numbers(slope, "rate_ratio_per_contact", "ci_low", "ci_high"):
         fatigue = slope
         lines.append(_t("findings.fatigue", lang, days=locale.format_number(fatigue["fatigue_days"], lang),
                         change=_change(slope["rate_ratio_per_contact"], lang),
                         not_sig="" if _fatigue_significant(slope) else _t("fatigue.not_significant", lang)))
     trend = (results.get("disversion") or {}).get("trend")
-    if trend:
+    if _numbers(trend, "difference", "last_rate"):
         lines.append(_t("findings.disversion", lang, word=_t("disversion.rose" if trend["difference"] > 0 else "disversion.fell", lang),
                         last=_pct(trend["last_rate"], lang), last_month=locale.format_period(trend["last_month"], lang)))
     return "\n".join(f"- {line}" for line in lines)

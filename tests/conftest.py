@@ -76,10 +76,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if _is_slow(item, helpers):
             item.add_marker(pytest.mark.slow)
-        if item.path.suffix == ".ipynb":
-            # nbval: the notebooks share ../data/processed and run in order (01 writes what 02-07 read),
-            # so under pytest-xdist (--dist loadgroup) they all go to one worker
-            item.add_marker(pytest.mark.xdist_group("notebooks"))
 
 
 def run_cx(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -321,6 +321,9 @@ def test_disversion_trend_and_campaign_comparison():
     assert trend["difference"] == pytest.approx(20.0) and trend["ci_low"] > 0
     assert "rose by 20.0 points" in describe.describe_disversion(trend, min_orders=2, window_days=365)
     assert "stieg um 20,0 Punkte" in describe.describe_disversion(trend, min_orders=2, window_days=365, lang="de")
+    recorded = {"disversion": {"trend": {**trend, "last_month": "2025-02"}}}
+    assert describe.describe_findings(recorded) == "- The share of regular customers rose to **30.0%** in Feb 2025."
+    assert describe.describe_findings({"disversion": {"trend": {**trend, "difference": None}}}) == ""   # JSON null
     # four customers, all signed up long before; R1 and R2 get the campaign, R1 buys twice after it
     cust = pd.DataFrame({"customer_id": ["R1", "R2", "N1", "N2"], "segment": "private", "signup_date": utc(*["2020-01-01"] * 4),
                          "churn_date": utc(*[None] * 4)})

@@ -140,9 +140,10 @@ def test_quotes_and_terms_are_scrubbed_with_the_crm_names(baseline):
     _, run_dir = baseline
     nb = json.loads((run_dir / "02_feedback.ipynb").read_text(encoding="utf-8"))
     sources_ = ["".join(c["source"]) for c in nb["cells"]]
-    assert any("example_quotes(" in s and "**scrub" in s for s in sources_)
-    assert any("uncovered_terms(" in s and "**scrub" in s for s in sources_)
-    assert any('catalog.read(processed_dir, "reidentification", columns=["pii_name"])' in s for s in sources_)
+    # the CRM names go into voice.prepare, whose `scrub` every quote and term passes through
+    assert any('catalog.read(processed_dir, "reidentification", columns=["pii_name"])' in s and "voice.prepare(tables" in s
+               for s in sources_)
+    assert any("example_quotes(inputs" in s for s in sources_) and any("uncovered_terms(inputs)" in s for s in sources_)
 
 
 def test_contact_list_holds_the_crm_number_and_channel_only(baseline, pii):

@@ -156,7 +156,7 @@ def test_index_names_the_period_of_each_kpi_and_agrees_with_the_summary(run_dir)
     latest = results["summary"]["tiles"]["nps"]
     assert nps.select_one(".latest").get_text().startswith(
         f"{locale.format_period(latest['period'])} (last {latest['period_kind']}): "
-        f"{locale.format_value(latest['value'], 'points')}")
+        f"{locale.format_value(latest['value'], 'points', sign=True)}")
     assert tiles["journey.conversion_rate"].select_one(".period").get_text() == "all time"
     # the appendix: results keys in words, not as keys
     keys = [tag.get_text(strip=True) for tag in soup.select("#appendix summary, #appendix th")]

@@ -390,7 +390,7 @@ def test_index_follows_language_and_audience_view(tiny_runs):
     assert '<html lang="de">' in html_de and "Berichte für den Kundenservice" in html_de
     assert html_de.index('href="01_a.html"') < html_de.index("Weitere Berichte") < html_de.index('href="02_b.html"')
     assert ">Sonde A</a>" in html_de and "Was sich seit dem letzten Lauf geändert hat" in html_de
-    assert "<td>probe.value</td><td class=\"num\">1,5</td><td class=\"num\">3</td><td>+1,5</td>" in html_de
+    assert '<td>Probe · Wert</td><td class="num">1,5</td><td class="num">3</td><td class="num">+1,5</td>' in html_de
     stage = (second.run_dir / "01_a.html").read_text(encoding="utf-8")
     assert '<html lang="de">' in stage and "<title>Sonde A</title>" in stage and ">Inhalt</p>" in stage
 
