@@ -20,10 +20,10 @@ from cxlib.schema import CES, CSAT, NPS
 from cxlib.value.base import ANY, BASIS_PLUS, BASIS_REVENUE, LAPSED_SEGMENTS, RFM_SEGMENT, VALUE_BASIS, VALUE_TIER
 from cxlib.value.customer import CustomerValue, clv_distribution, top_customers
 from cxlib.value.exposure import any_exposure, at_risk_table, exposure_table
-from cxlib.value.texts import TEXTS, day_text, number, percent, text
+from cxlib.value.texts import day_text, number, percent, text
 
-TRIGGER_WORDS = TEXTS["en"]["trigger"]            # trigger code -> words (English; trigger_words(lang) for others
-BASIS_LABELS = TEXTS["en"]["basis"]               # value basis code -> words (English)
+TRIGGER_WORDS = locale.texts("en")["value"]["trigger"]            # trigger code -> words (English; trigger_words(lang) for others
+BASIS_LABELS = locale.texts("en")["value"]["basis"]               # value basis code -> words (English)
 _KPI_KINDS = {NPS: "points", CSAT: "percent", CES: "score"}
 _MONEY = ["revenue", "value", "value_total", "value_mean", "value_min", "value_max", "clv", "clv_low", "clv_high",
           "expected_spend"]
@@ -246,12 +246,12 @@ def kpi_tier_title(table: pd.DataFrame, *, lang: str = "en") -> str:
 
 def kpi_axis(kpi: str, lang: str = "en") -> str:
     """The KPI axis label: 'NPS (points)'."""
-    return f"{metrics.LABELS[kpi]} ({metrics.UNITS[kpi]})" if lang == "en" else text(f"kpi.axis.{kpi}", lang)
+    return text(f"kpi.axis.{kpi}", lang)
 
 
 def kpi_definition(kpi: str, lang: str = "en") -> str:
     """How the KPI is computed, in `lang`."""
-    return metrics.DEFINITIONS[kpi] if lang == "en" else text(f"kpi.kpi_definitions.{kpi}", lang)
+    return text(f"kpi.kpi_definitions.{kpi}", lang)
 
 
 # --- contacts per tier and at risk ---------------------------------------------------------------------
