@@ -522,18 +522,9 @@ def gap_record(gap: pd.DataFrame) -> pd.DataFrame:
 
 def terms_table(terms: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
     """An `uncovered_terms` table as a report shows it: language, term, comments, share (%), without a theme."""
-    words = {"en": {"de": "German", "en": "English", "term": "term", "untagged": "of them without a theme"},
-             "de": {"de": "Deutsch", "en": "Englisch", "term": "Begriff", "untagged": "davon ohne Thema"}}[lang]
+    words = locale.texts(lang)["feedback"]["text"]["terms"]
     return locale.display_table(terms, lang, codes={"language": words},
                                 labels={"term": words["term"], "untagged": words["untagged"]})
-
-
-REVIEW_MEASURES = {
-    "en": ["themes: precision / recall", "themes held out: precision / recall", "sentiment accuracy",
-           "always 'positive' would score", "sentiment recall neg / neu / pos", "detected as English"],
-    "de": ["Themen: Präzision / Trefferquote", "Themen zurückgehalten: Präzision / Trefferquote", "Stimmung: Treffergenauigkeit",
-           "immer „positiv“ erreichte", "Stimmung: Trefferquote neg. / neutr. / pos.", "als englisch erkannt"],
-}
 
 
 def review_quality(reviews: pd.DataFrame, labels: pd.DataFrame, taxonomy: Taxonomy, stopwords: dict, lexicon: dict, *,
@@ -563,7 +554,7 @@ def review_quality(reviews: pd.DataFrame, labels: pd.DataFrame, taxonomy: Taxono
               **{f"recall_{s}": en[f"recall_{s}"] for s in SENTIMENTS}}
     num = lambda v: locale.format_number(v, lang, decimals=2)  # noqa: E731
     summary = pd.DataFrame({
-        "measure": REVIEW_MEASURES[lang],
+        "measure": locale.texts(lang)["feedback"]["text"]["review_measures"],
         "reviews": [len(labels), len(held_out), int(en["n"]), len(stars), int(en["n"]), len(scored)],
         "value": [f"{num(every['precision'])} / {num(every['recall'])}", f"{num(held_all['precision'])} / {num(held_all['recall'])}",
                   num(en["accuracy"]), num(shares["always_positive"]), " / ".join(num(en["recall_" + s]) for s in SENTIMENTS),

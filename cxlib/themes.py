@@ -148,6 +148,12 @@ def require_theme_labels(found: dict) -> None:
             enable="a labels table: response id + themes (codes of config/taxonomy.yml)")
 
 
+def _words(lang: str) -> dict:
+    """The theme tables' words in `lang` (`feedback.themes` of `cxlib/locales/feedback.<lang>.yml`):
+    columns, method (keywords / trained model) and language."""
+    return locale.texts(lang)["feedback"]["themes"]
+
+
 def theme_quality_table(found: dict, taxonomy: Taxonomy, *, lang: str = "en") -> pd.DataFrame:
     """`learn_themes` quality as a report shows it, themes with labelled mentions: theme, labelled
     mentions, keywords precision / recall / F1, model precision / recall / F1 ('–' when no model
@@ -155,29 +161,10 @@ def theme_quality_table(found: dict, taxonomy: Taxonomy, *, lang: str = "en") ->
     q = found["quality"].loc[lambda d: d["support"].gt(0)].reset_index()
     cols = ["theme", "support", "keywords_precision", "keywords_recall", "keywords_f1", "model_precision",
             "model_recall", "model_f1", "method"]
-    words = _WORDS[lang]
+    words = _words(lang)
     table = q.assign(theme=q["theme"].map(lambda c: taxonomy.label("themes", c, lang))).reindex(columns=cols)
     return locale.display_table(table, lang, kinds={c: "score" for c in cols[2:-1]}, labels=words["columns"],
                                 codes={"method": words["method"]})
-
-
-_WORDS = {
-    "en": {"columns": {"support": "labelled mentions", "keywords_precision": "keywords: precision",
-                       "keywords_recall": "keywords: recall", "keywords_f1": "keywords: F1",
-                       "model_precision": "model: precision", "model_recall": "model: recall", "model_f1": "model: F1",
-                       "method": "used", "terms": "top terms", "theme_share": "with that theme (%)",
-                       "untagged": "without a theme (%)", "quote": "most typical comment", "topic": "topic"},
-           "method": {"keywords": "keywords", "model": "trained model"},
-           "language": {"de": "German", "en": "English"}},
-    "de": {"columns": {"support": "gelabelte Nennungen", "keywords_precision": "Stichwörter: Präzision",
-                       "keywords_recall": "Stichwörter: Trefferquote", "keywords_f1": "Stichwörter: F1",
-                       "model_precision": "Modell: Präzision", "model_recall": "Modell: Trefferquote",
-                       "model_f1": "Modell: F1", "method": "verwendet", "terms": "wichtigste Begriffe",
-                       "theme_share": "mit diesem Thema (%)", "untagged": "ohne Thema (%)",
-                       "quote": "typischster Kommentar", "topic": "Thema (NMF)"},
-           "method": {"keywords": "Stichwörter", "model": "trainiertes Modell"},
-           "language": {"de": "Deutsch", "en": "Englisch"}},
-}
 
 
 def describe_theme_model(found: dict, taxonomy: Taxonomy | None = None, *, lang: str = "en") -> str:
@@ -289,7 +276,7 @@ def require_topics(topics: pd.DataFrame, *, min_texts: int = 50) -> None:
 def topics_table(topics: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
     """A `discover_topics` table as a report shows it: language, topic, top terms, comments, share,
     the theme most carry and its share, share without a theme, the most typical comment."""
-    words = _WORDS[lang]
+    words = _words(lang)
     return locale.display_table(topics, lang, labels=words["columns"], codes={"language": words["language"]},
                                 kinds={"topic": "count", "theme_share": "percent", "untagged": "percent"})
 
@@ -304,7 +291,7 @@ def describe_topics(topics: pd.DataFrame, *, top: int = 3, lang: str = "en") -> 
     pct = lambda v: locale.format_percent(v, lang, decimals=0, share=False)  # noqa: E731
     parts = []
     for language, group in topics.groupby("language", sort=False):
-        name = _WORDS[lang]["language"].get(language, language)
+        name = _words(lang)["language"].get(language, language)
         text_ = (f"In den Kommentaren auf {name} findet NMF {len(group)} Themen." if de else
                  f"In the {name} comments NMF finds {len(group)} topics.")
         if group["untagged"].notna().any():

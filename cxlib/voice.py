@@ -50,22 +50,12 @@ NO_KPI_ENABLE = "feedback.nps, feedback.csat or feedback.ces"
 LANGUAGE_ALIASES = {name: code for code, names in LANGUAGE_NAMES.items() for name in names}
 OVERALL = "overall"     # touchpoint of the overall rating in a ratings table (the other rows rate aspects)
 
-DEFINITIONS = {
-    "en": metrics.DEFINITIONS,
-    "de": {NPS: "NPS = % Promotoren (9–10) − % Kritiker (0–6) auf 0–10, von −100 bis +100; 95-%-Intervall nach "
-                "adjustiertem Wald (+¾ Promotor, +¾ Kritiker, +1½ Passive)",
-           CSAT: "CSAT = % der Antworten in den zwei obersten Punkten ihrer Skala (4–5 auf 1–5, 9–10 auf 0–10); "
-                 "95-%-Wilson-Intervall",
-           CES: "CES = mittlerer Aufwand auf 1–7 (höher = leichter); 95-%-t-Intervall"},
-}
-AXES = {"en": metrics.AXES,
-        "de": {NPS: "NPS (Punkte, −100 bis +100)", CSAT: "CSAT (% in den zwei obersten Punkten)",
-               CES: "CES (Mittel auf 1–7, höher = leichter)"}}
-PERIOD_WORDS = {"en": {"month": "month", "quarter": "quarter", "week": "week", "year": "year"},
-                "de": {"month": "Monat", "quarter": "Quartal", "week": "Woche", "year": "Jahr"}}
-WORDS = {"en": {"none": "(none)", "missing": "n/a"},       # a group without a value; a KPI without a value
-         "de": {"none": "(keine Angabe)", "missing": "k. A."}}
 
+
+def _texts(lang: str) -> dict:
+    """The stage's texts in `lang` (`cxlib/locales/feedback.<lang>.yml`): definitions and axis labels
+    of the KPIs, period words and the words for a missing group or value."""
+    return locale.texts(lang)["feedback"]
 
 # --- inputs ----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -143,7 +133,7 @@ def describe_definitions(inputs: Inputs, *, lang: str = "en") -> str:
     if not inputs.kpis:
         return ""
     head = "**Definitionen.**" if lang == "de" else "**Definitions.**"
-    return head + "\n\n" + "\n".join(f"- {DEFINITIONS[lang][k]}" for k in inputs.kpis)
+    return head + "\n\n" + "\n".join(f"- {_texts(lang)['definitions'][k]}" for k in inputs.kpis)
 
 
 # --- what the data supports (never raise) ----------------------------------------------------
@@ -343,13 +333,15 @@ def cut_table(cuts: Mapping[str, pd.DataFrame], by: Sequence[str], lang: str = "
     cols = ["kpi", *by, "n", "value", "ci_low", "ci_high", "diff_vs_rest", "p_adjusted", "significant", "rank", "small"]
     parts = [t.assign(kpi=k) for k, t in cuts.items()]
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
-    table = table.assign(**{c: table[c].astype("object").where(table[c].notna(), WORDS[lang]["none"]) for c in by})
+    none = _texts(lang)["words"]["none"]
+    table = table.assign(**{c: table[c].astype("object").where(table[c].notna(), none) for c in by})
     return locale.display_table(table, lang, columns=cols, kinds={"rank": "count"})
 
 
 def group_names(table: pd.DataFrame, by: Sequence[str], lang: str = "en") -> pd.Series:
     """'north / private' per row of a grouped table; a missing value reads '(none)'."""
-    parts = [table[c].astype("object").where(table[c].notna(), WORDS[lang]["none"]).astype("str") for c in _list(by)]
+    none = _texts(lang)["words"]["none"]
+    parts = [table[c].astype("object").where(table[c].notna(), none).astype("str") for c in _list(by)]
     return parts[0].str.cat(parts[1:], sep=" / ") if len(parts) > 1 else parts[0]
 
 
@@ -584,7 +576,7 @@ def _missing(value) -> bool:
 def _fmt(value, kpi: str, lang: str = "en") -> str:
     """A KPI value: NPS signed with 1 decimal (+12.3), CSAT in % (71.2%), CES with 2 decimals (5.07)."""
     if _missing(value):
-        return WORDS[lang]["missing"]
+        return _texts(lang)["words"]["missing"]
     if kpi == CES:
         return locale.format_number(value, lang, decimals=2)
     if kpi == NPS:

@@ -27,44 +27,13 @@ from .schema import COMMENT, LANGUAGE, NPS, require
 NO_KNOWN_LANGUAGE = "no German or English comments"
 NO_KNOWN_LANGUAGE_ENABLE = "feedback.comment in German or English"
 NPS_GROUPS = ("detractor", "passive", "promoter")
-# column labels of the comment tables beyond the locale files
-# column labels this stage's tables need beyond the locale files
-COLUMNS = {
-    "en": {"definition": "definition", "macro_f1": "macro-F1", "method": "method", "used": "used", "term": "term",
-           "terms": "top terms", "untagged": "without a theme", "theme_share": "share with that theme (%)",
-           "quote": "quote", "customer_id": "customer (pseudonym)", "nps": "NPS answer", "read": "read for",
-           "detractor_mentions": "mentions by detractors", "promoter_mentions": "mentions by promoters",
-           "nps_group": "NPS group", "negative_n": "negative", "neutral_n": "neutral", "positive_n": "positive",
-           "not_scored": "not scored", "all": "all", "measure": "measure", "reviews": "reviews",
-           "keywords_precision": "keywords: precision", "keywords_recall": "keywords: recall",
-           "keywords_f1": "keywords: F1", "model_precision": "model: precision", "model_recall": "model: recall",
-           "model_f1": "model: F1", "topic": "topic"},
-    "de": {"definition": "Definition", "macro_f1": "Makro-F1", "method": "Methode", "used": "verwendet",
-           "term": "Begriff", "terms": "wichtigste Begriffe", "untagged": "ohne Thema",
-           "theme_share": "Anteil mit diesem Thema (%)", "quote": "Zitat", "customer_id": "Kunde (Pseudonym)",
-           "nps": "NPS-Antwort", "read": "gelesen für", "detractor_mentions": "Nennungen durch Kritiker",
-           "promoter_mentions": "Nennungen durch Promotoren", "nps_group": "NPS-Gruppe", "negative_n": "negativ",
-           "neutral_n": "neutral", "positive_n": "positiv", "not_scored": "nicht bewertet", "all": "gesamt",
-           "measure": "Maß", "reviews": "Bewertungen", "keywords_precision": "Stichwörter: Präzision",
-           "keywords_recall": "Stichwörter: Trefferquote", "keywords_f1": "Stichwörter: F1",
-           "model_precision": "Modell: Präzision", "model_recall": "Modell: Trefferquote", "model_f1": "Modell: F1",
-           "topic": "Thema (NMF)"},
-}
-WORDS = {   # coded values of the comment tables
-    "en": {"language": {"de": "German", "en": "English", "other": "other", "all": "all"},
-           "nps_group": {"detractor": "detractors", "passive": "passives", "promoter": "promoters",
-                         "none": "no NPS answer", "all": "all"},
-           "sentiment": {"negative": "negative", "neutral": "neutral", "positive": "positive"},
-           "method": {**sentiment.METHODS, "keywords": "keywords", "model": "trained model"},
-           "read": {True: "themes and sentiment", False: "counted only"}},
-    "de": {"language": {"de": "Deutsch", "en": "Englisch", "other": "andere", "all": "alle"},
-           "nps_group": {"detractor": "Kritiker", "passive": "Passive", "promoter": "Promotoren",
-                         "none": "ohne NPS-Antwort", "all": "alle"},
-           "sentiment": {"negative": "negativ", "neutral": "neutral", "positive": "positiv"},
-           "method": {"learned": "gelerntes Modell", "word lists": "Wortlisten",
-                      "majority": "immer die häufigste Klasse", "keywords": "Stichwörter", "model": "trainiertes Modell"},
-           "read": {True: "Themen und Stimmung", False: "nur gezählt"}},
-}
+
+
+def _texts(lang: str) -> dict:
+    """The comment tables' texts in `lang` (`feedback.comments` of `cxlib/locales/feedback.<lang>.yml`):
+    columns (labels beyond the shared locale file), words (coded values: language, nps_group,
+    sentiment, method, read), method_note, measured and of (the label quality table)."""
+    return locale.texts(lang)["feedback"]["comments"]
 
 
 # --- the prepared comments ---------------------------------------------------------------------------
@@ -126,7 +95,7 @@ def language_table(inputs: Comments, lang: str = "en", *, col_language: str = LA
     mapped codes, e.g. 'other (fr)'), comments, read for (themes and sentiment, or counted only);
     most first."""
     require_comments(inputs.comments)
-    found, languages, words = inputs.comments, inputs.language, WORDS[lang]
+    found, languages, words = inputs.comments, inputs.language, _texts(lang)["words"]
     if col_language in found.columns:
         mapped = found[col_language].astype("str").str.strip().str.lower().replace("", None)
         codes = ", ".join(sorted(mapped.loc[languages.eq("other").to_numpy()].dropna().unique()))
@@ -138,7 +107,7 @@ def language_table(inputs: Comments, lang: str = "en", *, col_language: str = LA
                            .to_numpy(), "read": known.map(words["read"]).to_numpy()})
              .value_counts(["language", "read"]).rename("comments").reset_index()
              .sort_values(["comments", "language"], ascending=[False, True], kind="mergesort").reset_index(drop=True))
-    return locale.display_table(table, lang, columns=["language", "comments", "read"], labels=COLUMNS[lang])
+    return locale.display_table(table, lang, columns=["language", "comments", "read"], labels=_texts(lang)["columns"])
 
 
 def describe_languages(languages: pd.Series, *, lang: str = "en") -> str:
@@ -166,7 +135,7 @@ def sentiment_table(inputs: Comments, lang: str = "en") -> pd.DataFrame:
     finding (`sentiment.require_trusted`)."""
     require_comments(inputs.comments)
     sentiment.require_trusted(inputs.learned)
-    words = WORDS[lang]
+    words = _texts(lang)["words"]
     group = pd.Series(inputs.category.to_numpy(), dtype="object").fillna("none")
     mood = pd.Series(inputs.learned["sentiment"]["sentiment"].to_numpy(), dtype="object").fillna("not_scored")
     rows = [g for g in (*NPS_GROUPS, "none") if group.eq(g).any()]
@@ -177,7 +146,7 @@ def sentiment_table(inputs: Comments, lang: str = "en") -> pd.DataFrame:
         table = pd.concat([table, table.sum().to_frame("all").T])
     table = (table.rename(columns={m: f"{m}_n" for m in text.SENTIMENTS}).rename_axis(index="nps_group", columns=None)
              .reset_index())
-    return locale.display_table(table, lang, codes={"nps_group": words["nps_group"]}, labels=COLUMNS[lang],
+    return locale.display_table(table, lang, codes={"nps_group": words["nps_group"]}, labels=_texts(lang)["columns"],
                                 kinds={c: "count" for c in table.columns if c != "nps_group"})
 
 
@@ -188,7 +157,8 @@ def describe_sentiment(inputs: Comments, *, lang: str = "en") -> str:
         return ("Kein Kommentar ist deutsch oder englisch, daher wird keiner bewertet." if de else
                 "No comment is in German or English, so none is scored.")
     shares = scored.value_counts(normalize=True)
-    parts = ", ".join(f"{locale.format_percent(shares.get(m, 0.0), lang, decimals=0)} {WORDS[lang]['sentiment'][m]}"
+    words = _texts(lang)["words"]["sentiment"]
+    parts = ", ".join(f"{locale.format_percent(shares.get(m, 0.0), lang, decimals=0)} {words[m]}"
                       for m in ("positive", "neutral", "negative"))
     return (f"Von {_n(len(scored), lang)} deutschen und englischen Kommentaren sind {parts} ({method_note(inputs.learned, lang)})."
             if de else f"Of {_n(len(scored), lang)} German and English comments, {parts} "
@@ -197,11 +167,10 @@ def describe_sentiment(inputs: Comments, *, lang: str = "en") -> str:
 
 def method_note(learned: Mapping, lang: str = "en") -> str:
     """Which method labelled which language: 'learned from the scored comments: German; word lists: English'."""
-    table, words = learned["languages"], WORDS[lang]
+    table, words = learned["languages"], _texts(lang)["words"]
     if table.empty:
         return words["language"]["other"]
-    how = ({"learned": "aus den bewerteten Kommentaren gelernt", "word lists": "Wortlisten"} if lang == "de" else
-           {"learned": "learned from the scored comments", "word lists": "word lists"})
+    how = _texts(lang)["method_note"]
     return "; ".join(f"{how.get(m, m)}: {', '.join(words['language'][c] for c in group['language'])}"
                      for m, group in table.groupby("method", sort=False))
 
@@ -209,7 +178,7 @@ def method_note(learned: Mapping, lang: str = "en") -> str:
 def describe_sentiment_quality(learned: Mapping, *, lang: str = "en") -> str:
     """One sentence on how well the sentiment was measured: per language, the held-out accuracy and
     macro-F1 of the method used beside always answering the most frequent class."""
-    quality, words, de = learned["quality"].set_index(["language", "method"]), WORDS[lang], lang == "de"
+    quality, words, de = learned["quality"].set_index(["language", "method"]), _texts(lang)["words"], lang == "de"
     parts = []
     for row in learned["languages"].itertuples():
         if (row.language, row.method) not in quality.index:
@@ -242,12 +211,13 @@ def sentiment_quality_table(inputs: Comments, lang: str = "en") -> pd.DataFrame:
     without German or English comments."""
     sentiment_quality_record(inputs)
     learned = inputs.learned
-    quality, words = learned["quality"], WORDS[lang]
+    quality, words = learned["quality"], _texts(lang)["words"]
     used = quality["language"].map(learned["languages"].set_index("language")["method"])
     table = quality.assign(used=quality["method"].eq(used))
     cols = ["language", "method", "used", "n", "accuracy", "macro_f1", "recall_negative", "recall_neutral",
             "recall_positive"]
-    return locale.display_table(table, lang, columns=cols, labels={**COLUMNS[lang], "n": locale.label("comments", lang)},
+    labels = {**_texts(lang)["columns"], "n": locale.label("comments", lang)}
+    return locale.display_table(table, lang, columns=cols, labels=labels,
                                 codes={"language": words["language"], "method": words["method"]},
                                 kinds={"macro_f1": "score"})
 
@@ -281,7 +251,7 @@ def example_quotes(inputs: Comments, *, per_theme: int = 2, top: int = 6, min_n:
     quotes = text.example_quotes(inputs.comments, inputs.tags[chosen], per_theme=per_theme,
                                  keep=text.common_words(inputs.stopwords, inputs.lexicon), **inputs.scrub)
     return locale.display_table(quotes.assign(theme=quotes["theme"].map(lambda c: inputs.taxonomy.label("themes", c, lang))),
-                                lang, labels=COLUMNS[lang], kinds={NPS: "count"})
+                                lang, labels=_texts(lang)["columns"], kinds={NPS: "count"})
 
 
 def uncovered_terms(inputs: Comments, *, top: int = 12) -> pd.DataFrame:
@@ -347,9 +317,8 @@ def label_quality(inputs: Comments, truth: pd.DataFrame | None) -> dict:
 def label_quality_table(quality: Mapping, lang: str = "en", *, taxonomy: Taxonomy | None = None) -> pd.DataFrame:
     """The `label_quality` tables in one as a report shows it: measured (language, themes,
     sentiment), of (a language or a theme; 'all' overall), cases, accuracy, precision, recall, F1."""
-    words = WORDS[lang]
-    what = {"en": {"language": "language detected", "themes": "themes", "sentiment": "sentiment"},
-            "de": {"language": "Sprache erkannt", "themes": "Themen", "sentiment": "Stimmung"}}[lang]
+    words = _texts(lang)["words"]
+    what = _texts(lang)["measured"]
     parts = [quality["language"].rename(columns={"language": "of"}).assign(measure=what["language"]),
              quality["themes"].rename(columns={"theme": "of", "support": "n"}).assign(measure=what["themes"]),
              quality["sentiment"].rename(columns={"language": "of"}).assign(measure=what["sentiment"])]
@@ -358,7 +327,7 @@ def label_quality_table(quality: Mapping, lang: str = "en", *, taxonomy: Taxonom
     theme = (lambda v: taxonomy.label("themes", v, lang)) if taxonomy is not None else str  # noqa: E731
     table = table.assign(of=[words["language"].get(v) or (theme(v) if m == what["themes"] else v)
                              for v, m in zip(table["of"], table["measure"])])
-    return locale.display_table(table, lang, labels={**COLUMNS[lang], "of": "Sprache oder Thema" if lang == "de" else "language or theme",
+    return locale.display_table(table, lang, labels={**_texts(lang)["columns"], "of": _texts(lang)["of"],
                                                      "n": locale.label("support", lang)}, kinds={"n": "count"})
 
 

@@ -328,3 +328,19 @@ def test_ratings_table_kpis_come_from_the_overall_rating():
     survey = ratings.assign(touchpoint=["service_contact", None, "order", None, None, "order"])
     assert voice.overall_answers(survey) is survey and voice.describe_overall(survey, survey) == ""
     assert voice.overall_answers(ratings.drop(columns="touchpoint")).shape == (6, 3)
+
+
+def test_stage_texts_come_from_the_locale_files():
+    from cxlib import locale, sentiment
+
+    en, de = locale.texts("en")["feedback"], locale.texts("de")["feedback"]
+    assert en["definitions"] == metrics.DEFINITIONS and en["axes"] == metrics.AXES      # results.json keeps this wording
+    assert en["comments"]["words"]["method"] == {**sentiment.METHODS, "keywords": "keywords", "model": "trained model"}
+    assert de["comments"]["words"]["read"] == {True: "Themen und Stimmung", False: "nur gezählt"}
+    cut = pd.DataFrame({"segment": ["business", None], "region": ["north", "south"]})
+    assert voice.group_names(cut, ["segment", "region"], "de").tolist() == ["business / north", "(keine Angabe) / south"]
+    assert voice._fmt(float("nan"), "nps", "de") == "k. A." and voice._fmt(None, "ces") == "n/a"
+    inputs = type("Kpis", (), {"kpis": ["nps", "ces"]})()
+    assert voice.describe_definitions(inputs, lang="de") == (
+        "**Definitionen.**\n\n- " + de["definitions"]["nps"] + "\n- CES = mittlerer Aufwand auf 1–7 (höher = leichter); "
+        "95-%-t-Intervall")
