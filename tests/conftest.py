@@ -120,6 +120,30 @@ def write_processed_frames(folder: Path, frames: dict | None = None, restricted:
 
 
 @pytest.fixture(scope="session")
+def tax():
+    """The telecom taxonomy of config/taxonomy.yml (a test module may define its own `tax`)."""
+    from cxlib import config
+
+    return config.load_taxonomy(ROOT / "config" / "taxonomy.yml")
+
+
+@pytest.fixture(scope="session")
+def stopwords():
+    """config/stopwords.yml."""
+    from cxlib import config
+
+    return config.load_yaml(ROOT / "config" / "stopwords.yml")
+
+
+@pytest.fixture(scope="session")
+def lexicon():
+    """config/sentiment.yml, the word lists of the fallback sentiment."""
+    from cxlib import config
+
+    return config.load_yaml(ROOT / "config" / "sentiment.yml")
+
+
+@pytest.fixture(scope="session")
 def demo_project(tmp_path_factory) -> Path:
     """A temporary project with demo exports (3,000 customers, seed 11), shared by the session."""
     project = copy_project(tmp_path_factory.mktemp("demo_project"))

@@ -18,21 +18,6 @@ REVIEWS = ROOT.parent / "shared" / "data" / "real" / "womens_clothing_reviews_en
 LABELS = ROOT / "tests" / "data" / "reviews_theme_labels.csv"
 
 
-@pytest.fixture(scope="module")
-def tax():
-    return config.load_taxonomy(ROOT / "config" / "taxonomy.yml")
-
-
-@pytest.fixture(scope="module")
-def stopwords():
-    return config.load_yaml(ROOT / "config" / "stopwords.yml")
-
-
-@pytest.fixture(scope="module")
-def lexicon():
-    return config.load_yaml(ROOT / "config" / "sentiment.yml")
-
-
 # --- folding, tokens, PII ---------------------------------------------------------------------
 def test_fold_series_matches_config_fold():
     raw = pd.Series(["Geschäfts  Kunde ", "STRASSE Größe", None], index=[3, 1, 2])

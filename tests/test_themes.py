@@ -9,26 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxlib import config, text, themes
+from cxlib import text, themes
 from cxlib.schema import Missing
 from cxlib.text import TextError
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def tax():
-    return config.load_taxonomy(ROOT / "config" / "taxonomy.yml")
-
-
-@pytest.fixture(scope="module")
-def stopwords():
-    return config.load_yaml(ROOT / "config" / "stopwords.yml")
-
-
-@pytest.fixture(scope="module")
-def lexicon():
-    return config.load_yaml(ROOT / "config" / "sentiment.yml")
 
 
 def test_theme_truth_from_a_labelled_file(tax):
