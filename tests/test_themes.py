@@ -3,7 +3,6 @@ keywords, and theme discovery (NMF topics) with scrubbed quotes."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,7 +12,6 @@ from cxlib import text, themes
 from cxlib.schema import Missing
 from cxlib.text import TextError
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_theme_truth_from_a_labelled_file(tax):
