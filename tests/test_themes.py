@@ -3,7 +3,6 @@ keywords, and theme discovery (NMF topics) with scrubbed quotes."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest
