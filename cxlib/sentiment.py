@@ -364,18 +364,6 @@ def findings(learned: dict) -> pd.Series | None:
     return learned["sentiment"]["sentiment"] if trusted(learned) else None
 
 
-def method_note(learned: dict) -> str:
-    """Which method labelled which language, for a figure's definition line:
-    'sentiment learned from the scored comments: German; word-list sentiment: English'."""
-    table = learned["languages"]
-    if table.empty:
-        return "no German or English comments"
-    parts = [("sentiment learned from the scored comments" if m == "learned" else "word-list sentiment")
-             + f": {', '.join(LANGUAGE_LABELS[c] for c in group['language'])}"
-             for m, group in table.groupby("method", sort=False)]
-    return "; ".join(parts)
-
-
 def quality_table(learned: dict) -> pd.DataFrame:
     """The held-out quality for readers: language, method (the one used marked 'used'), texts,
     accuracy, macro-F1, recall negative / neutral / positive (2 decimals; '–' when a class is

@@ -92,7 +92,8 @@ def prepare(tables: Mapping[str, pd.DataFrame | None], taxonomy: Taxonomy, word_
     feedback = overall_answers(answers, touchpoint=filters.get(TOUCHPOINT) or "")
     found = comments(feedback)
     language = comment_languages(found, text.detect_language(found[COMMENT], stopwords, lexicon=lexicon))
-    learned = sentiment.learn(found[COMMENT], language, sentiment.training_classes(found, labels, lexicon), lexicon)
+    learned = {**sentiment.learn(found[COMMENT], language, sentiment.training_classes(found, labels, lexicon), lexicon),
+               "source": sentiment.label_source(found, labels)}          # trained on hand labels or on scores
     model = themes.learn_themes(found[COMMENT], language, themes.theme_truth(found, labels, list(taxonomy.themes())),
                                 text.tag_themes(found[COMMENT], taxonomy, languages=language))
     kpis = available_kpis(feedback)

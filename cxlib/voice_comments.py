@@ -166,12 +166,15 @@ def describe_sentiment(inputs: Comments, *, lang: str = "en") -> str:
 
 
 def method_note(learned: Mapping, lang: str = "en") -> str:
-    """Which method labelled which language: 'learned from the scored comments: German; word lists: English'."""
+    """Which method labelled which language: 'learned from the scored comments: German; word lists: English'
+    ('learned from the hand-labelled comments' when `learned["source"]` is 'labels')."""
     table, words = learned["languages"], _texts(lang)["words"]
     if table.empty:
         return words["language"]["other"]
     how = _texts(lang)["method_note"]
-    return "; ".join(f"{how.get(m, m)}: {', '.join(words['language'][c] for c in group['language'])}"
+    labelled = learned.get("source") == "labels"                 # trained on a labelled file, not on scores
+    return "; ".join(f"{how['learned_labels' if m == 'learned' and labelled else m]}: "
+                     f"{', '.join(words['language'][c] for c in group['language'])}"
                      for m, group in table.groupby("method", sort=False))
 
 

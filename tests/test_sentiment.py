@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal, assert_series_equal
 
-from cxlib import config, sentiment, text
+from cxlib import config, sentiment, text, voice_comments
 from cxlib.schema import Missing
 from cxlib.text import TextError
 
@@ -260,12 +260,12 @@ def stopwords_and_tax():
 
 def test_findings_and_method_note(toy, lexicon):
     assert sentiment.findings(toy).equals(toy["sentiment"]["sentiment"])
-    assert sentiment.method_note(toy) == "sentiment learned from the scored comments: English"
+    assert voice_comments.method_note(toy) == "learned from the scored comments: English"
+    assert voice_comments.method_note({**toy, "source": "labels"}) == "learned from the hand-labelled comments: English"
+    assert voice_comments.method_note({**toy, "source": "labels"}, "de") == "aus den von Hand gelabelten Kommentaren gelernt: Englisch"
     fallback = sentiment.learn(TOY, EN, TOY_CLASSES, lexicon, min_labelled=31)      # does not beat the majority
     assert sentiment.findings(fallback) is None
-    assert sentiment.method_note(fallback) == "word-list sentiment: English"
-    assert sentiment.method_note(sentiment.learn(pd.Series([], dtype="str"), pd.Series([], dtype="str"),
-                                                 pd.Series([], dtype="str"), lexicon)) == "no German or English comments"
+    assert voice_comments.method_note(fallback) == "word lists: English"
 
 
 def test_a_class_with_one_text_is_no_second_class(lexicon):
