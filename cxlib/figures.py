@@ -84,15 +84,19 @@ def _numbers(axis, lang: str) -> None:
 
 
 def _legend(fig: Figure, ax, extra: Sequence = ()) -> None:
-    """One legend under the axes for the labelled artists of `ax` (and `extra` handles)."""
+    """One legend at the right of the axes for the labelled artists of `ax` (and `extra` handles);
+    the title is wrapped so that it ends before the legend."""
     if ax.get_legend() is not None:
         ax.get_legend().remove()
     handles, labels = ax.get_legend_handles_labels()
     pairs = dict(zip(labels, handles)) | {h.get_label(): h for h in extra}
     pairs = {k: h for k, h in pairs.items() if k and not k.startswith("_")}
     if pairs:
-        fig.legend(list(pairs.values()), list(pairs), loc="outside lower center", ncols=min(len(pairs), 3),
-                   fontsize=8.5, frameon=False)
+        fig.legend(list(pairs.values()), list(pairs), loc="outside right upper", fontsize=8.5)
+        title = fig.get_suptitle()
+        if title:        # the legend takes the right of the figure: the title wraps before it
+            fig.suptitle(textwrap.fill(" ".join(title.split()), width=int(fig.get_figwidth() * 8.5 * 0.62)),
+                         x=0.01, ha="left", fontsize=plots.RC["axes.titlesize"], fontweight="bold")
 
 
 def _finish(fig: Figure, n, definition: str, lang: str) -> Figure:
