@@ -95,7 +95,7 @@ def _legend(fig: Figure, ax, extra: Sequence = ()) -> None:
         fig.legend(list(pairs.values()), list(pairs), loc="outside right upper", fontsize=8.5)
         title = fig.get_suptitle()
         if title:        # the legend takes the right of the figure: the title wraps before it
-            fig.suptitle(textwrap.fill(" ".join(title.split()), width=int(fig.get_figwidth() * 8.5 * 0.62)),
+            fig.suptitle(textwrap.fill(title.replace("\n", " "), width=int(fig.get_figwidth() * 8.5 * 0.62)),
                          x=0.01, ha="left", fontsize=plots.RC["axes.titlesize"], fontweight="bold")
 
 

@@ -12,8 +12,9 @@ def close_figures():
 
 
 def title(fig) -> str:
-    """The figure's title: the axes title, else the suptitle that plots.new_figure sets."""
-    return fig.axes[0].get_title() or fig._suptitle.get_text()
+    """The figure's title: the axes title, else the suptitle that plots.new_figure sets (as one
+    line: the figure wraps it to its width)."""
+    return (fig.axes[0].get_title() or fig._suptitle.get_text()).replace("\n", " ")
 
 
 def caption(fig) -> str:

@@ -555,7 +555,7 @@ def test_moments_figure_draws_the_significant_moments():
     assert chart["magic"].tolist() == [False, False, True] and chart["n_exposed"].sum() == 2470
     fig = summary_figures.moments_figure(moment_rows(), lang="de", window_days=60, covariates=["segment"])
     try:
-        assert fig._suptitle.get_text() == "«Unclear invoice item» kostet am meisten: NPS -32 Punkte"
+        assert fig.get_suptitle().replace("\n", " ") == "«Unclear invoice item» kostet am meisten: NPS -32 Punkte"
         assert "2.470 betroffene Antworten" in fig.texts[-1].get_text()
         assert "in den 60 Tagen davor" in fig.texts[-1].get_text()
     finally:
