@@ -24,6 +24,18 @@ from cxlib.journey.base import (
 from cxlib.journey.stages import with_episodes
 
 
+def _journey_units(events, col_node: str, gap_days: float | None, by: str | None, col_customer: str,
+                   col_timestamp: str, col_event_id: str) -> tuple[ir.Table, list[str]]:
+    """The events of journeys (with a customer id; `by` values filled) and the columns of one
+    journey: the customer, or customer and episode when `gap_days` splits journeys by inactivity."""
+    t = _journeys(_tbl(events, "events", _keys(col_customer, col_timestamp, col_event_id, col_node, by)), col_customer)
+    t = _by_values(t, by)
+    if gap_days is None:
+        return t, [col_customer]
+    t = with_episodes(t, gap_days, col_customer=col_customer, col_timestamp=col_timestamp, col_event_id=col_event_id)
+    return t, [col_customer, EPISODE]
+
+
 def transition_counts(events, *, col_node: str = TOUCHPOINT, gap_days: float | None = None,
                       by: str | None = None, col_customer: str = CUSTOMER_ID, col_timestamp: str = TIMESTAMP,
                       col_event_id: str = EVENT_ID) -> ir.Table:
@@ -33,12 +45,7 @@ def transition_counts(events, *, col_node: str = TOUCHPOINT, gap_days: float | N
     `gap_days` is given), ordered by timestamp then event_id. Empty nodes count as 'unknown';
     events without a customer id are left out.
     """
-    t = _journeys(_tbl(events, "events", _keys(col_customer, col_timestamp, col_event_id, col_node, by)), col_customer)
-    t = _by_values(t, by)
-    partition = [col_customer]
-    if gap_days is not None:
-        t = with_episodes(t, gap_days, col_customer=col_customer, col_timestamp=col_timestamp, col_event_id=col_event_id)
-        partition = [col_customer, EPISODE]
+    t, partition = _journey_units(events, col_node, gap_days, by, col_customer, col_timestamp, col_event_id)
     node = t[col_node].fill_null(UNKNOWN)
     w = _window(partition, col_timestamp, col_event_id)
     pairs = t.select(*_keys(by), from_step=node, to_step=node.lead().over(w))
@@ -86,12 +93,7 @@ def path_variants(events, *, col_node: str = STAGE, max_steps: int = 8, collapse
     """
     if max_steps < 1 or top < 1:
         raise JourneyError(f"path_variants: max_steps and top must be ≥ 1, got {max_steps}, {top}")
-    t = _journeys(_tbl(events, "events", _keys(col_customer, col_timestamp, col_event_id, col_node, by)), col_customer)
-    t = _by_values(t, by)
-    unit = [col_customer]
-    if gap_days is not None:
-        t = with_episodes(t, gap_days, col_customer=col_customer, col_timestamp=col_timestamp, col_event_id=col_event_id)
-        unit = [col_customer, EPISODE]
+    t, unit = _journey_units(events, col_node, gap_days, by, col_customer, col_timestamp, col_event_id)
     t = t.mutate(_node=t[col_node].fill_null(UNKNOWN))
     if collapse_repeats:
         w = _window(unit, col_timestamp, col_event_id)
