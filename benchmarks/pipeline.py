@@ -58,14 +58,15 @@ def _tree(root: psutil.Process) -> list[psutil.Process]:
         return []
 
 
-def monitor(command: list[str], *, cwd: Path, interval: float, log: Path) -> tuple[int, dict[str, StageUse]]:
+def monitor(command: list[str], *, cwd: Path, interval: float, log: Path,
+            env: dict | None = None) -> tuple[int, dict[str, StageUse]]:
     """Run `command`, sampling its process tree; returns (exit code, {stage: StageUse}). Stdout
     goes to `log`; `[k/n] name` in it switches the current stage (before the first: 'setup')."""
     uses: dict[str, StageUse] = {}
     current = {"stage": "setup", "since": time.perf_counter()}
     seen_cpu: dict[int, float] = {}
     with open(log, "wb") as out:
-        proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
         root = psutil.Process(proc.pid)
 
         def read() -> None:
@@ -105,33 +106,44 @@ def monitor(command: list[str], *, cwd: Path, interval: float, log: Path) -> tup
     return proc.returncode, uses
 
 
-def project(folder: Path) -> Path:
-    """A fresh project at `folder`: config, notebooks, params of this repository, empty data."""
+def project(folder: Path, code: Path = ROOT, raw: Path | None = None) -> Path:
+    """A fresh project at `folder`: config, notebooks, params of the checkout `code`, empty data
+    (data/raw a link to `raw` when given: exports written once, read by several runs)."""
     shutil.rmtree(folder, ignore_errors=True)
     for name in ("config", "notebooks", "params"):
-        shutil.copytree(ROOT / name, folder / name, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    for name in ("data/raw", "data/processed", "reports"):
+        shutil.copytree(code / name, folder / name, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    for name in ("data/processed", "reports"):
         (folder / name).mkdir(parents=True, exist_ok=True)
+    if raw is not None:
+        (folder / "data/raw").symlink_to(raw.resolve(), target_is_directory=True)
+    else:
+        (folder / "data/raw").mkdir(parents=True)
     return folder
 
 
-def bench(customers: int, *, seed: int, out: Path, interval: float, run_args: list[str]) -> dict:
-    """`cx demo` then `cx run` at `customers`; the measurements as a dict (also written as JSON)."""
-    folder = project(out / f"pipeline_{customers}")
-    cx = [str(CX)] if CX.exists() else [sys.executable, "-m", "cxlib.cli"]
+def bench(customers: int, *, seed: int, out: Path, interval: float, run_args: list[str],
+          code_dir: Path = ROOT, raw: Path | None = None, label: str = "") -> dict:
+    """`cx demo` (unless `raw` holds the exports already) then `cx run` at `customers` with the
+    code of checkout `code_dir`; the measurements as a dict (also written as JSON)."""
+    folder = project(out / f"pipeline_{customers}{label}", code_dir, raw)
+    cx = [sys.executable, "-m", "cxlib.cli"]
+    env = {**os.environ, "PYTHONPATH": str(code_dir)} if code_dir != ROOT else None
     started = time.perf_counter()
-    code, demo = monitor([*cx, "demo", "--customers", str(customers), "--seed", str(seed), "--out", "data/raw"],
-                         cwd=folder, interval=interval, log=folder / "demo.log")
-    if code != 0:
-        raise SystemExit(f"cx demo failed (exit {code}); see {folder / 'demo.log'}")
+    demo = {}
+    if raw is None:
+        code, demo = monitor([*cx, "demo", "--customers", str(customers), "--seed", str(seed), "--out", "data/raw"],
+                             cwd=folder, interval=interval, log=folder / "demo.log", env=env)
+        if code != 0:
+            raise SystemExit(f"cx demo failed (exit {code}); see {folder / 'demo.log'}")
     code, run = monitor([*cx, "run", "--project", str(folder), *run_args], cwd=folder, interval=interval,
-                        log=folder / "run.log")
+                        log=folder / "run.log", env=env)
     record = {"customers": customers, "seed": seed, "exit_code": code, "total_wall_s": round(time.perf_counter() - started, 1),
               "raw_mb": round(sum(p.stat().st_size for p in (folder / "data/raw").rglob("*") if p.is_file()) / MB),
               "processed_mb": round(sum(p.stat().st_size for p in (folder / "data/processed").rglob("*.parquet")) / MB),
-              "cpus": os.cpu_count(), "demo": demo.get("setup", StageUse()).as_dict(),
+              "cpus": os.cpu_count(), "demo": demo["setup"].as_dict() if demo else {},
               "stages": {name: use.as_dict() for name, use in run.items()}}
-    (out / f"pipeline_{customers}.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+    record["code"] = str(code_dir)
+    (out / f"pipeline_{customers}{label}.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
     return record
 
 
@@ -140,7 +152,7 @@ def table(records: list[dict]) -> str:
     lines = ["| customers | step | wall s | cpu s | peak MB (all processes) | peak MB (largest process) |",
              "|---:|---|---:|---:|---:|---:|"]
     for r in records:
-        rows = [("cx demo", r["demo"]), *r["stages"].items()]
+        rows = [*([("cx demo", r["demo"])] if r["demo"] else []), *r["stages"].items()]
         for name, use in rows:
             lines.append(f"| {r['customers']:,} | {name} | {use['wall_s']:,.1f} | {use['cpu_s']:,.1f} | "
                          f"{use['peak_tree_mb']:,} | {use['peak_process_mb']:,} |")
@@ -158,12 +170,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
     parser.add_argument("--interval", type=float, default=0.25, help="seconds between samples of the process tree")
     parser.add_argument("--run-arg", action="append", default=[], help="passed to `cx run` (repeatable), e.g. --run-arg=--only")
+    parser.add_argument("--raw", type=Path, help="exports written before (e.g. by `cx demo`): skip `cx demo`, one size only")
+    parser.add_argument("--code", type=Path, default=ROOT, help="another checkout whose code and notebooks run (before/after)")
+    parser.add_argument("--label", default="", help="suffix of the run's folder and JSON, e.g. _before")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     records = []
     for customers in args.customers:
         print(f"{customers:,} customers …", file=sys.stderr, flush=True)
-        records.append(bench(customers, seed=args.seed, out=args.out, interval=args.interval, run_args=args.run_arg))
+        records.append(bench(customers, seed=args.seed, out=args.out, interval=args.interval, run_args=args.run_arg,
+                             code_dir=args.code.resolve(), raw=args.raw, label=args.label))
         print(table(records[-1:]), flush=True)
     print(table(records))
     return 0 if all(r["exit_code"] == 0 for r in records) else 1

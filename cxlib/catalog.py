@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import ibis.expr.types as ir
@@ -93,8 +93,20 @@ def write(frames: Mapping[str, pd.DataFrame], processed_dir: str | Path,
     The folder is replaced as a whole (one consistent state); top-level dot files such as
     .gitkeep are carried over. Returns the written paths.
     """
+    return publish({name: _frame_writer(frame) for name, frame in frames.items()}, processed_dir,
+                   {name: _frame_writer(frame) for name, frame in (restricted or {}).items()})
+
+
+def publish(writers: Mapping[str, Callable[[Path], None]], processed_dir: str | Path,
+            restricted: Mapping[str, Callable[[Path], None]] | None = None) -> list[Path]:
+    """`write` for tables too large for memory: each writer writes its table's Parquet file to the
+    path it is given (e.g. streaming record batches from the engine); the folder is replaced
+    atomically as in `write`.
+
+        catalog.publish({"events": lambda path: write_batches(path)}, "data/processed")
+    """
     target = Path(processed_dir)
-    if not frames:
+    if not writers:
         raise CatalogError(f"{target}: no tables to write (refusing to replace the folder with an empty one)",
                            file=str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -103,16 +115,16 @@ def write(frames: Mapping[str, pd.DataFrame], processed_dir: str | Path,
     staging.mkdir()
     try:
         written: list[Path] = []
-        for folder, group in ((staging, frames), (staging / RESTRICTED_DIR, restricted or {})):
+        for folder, group in ((staging, writers), (staging / RESTRICTED_DIR, restricted or {})):
             private = folder != staging                  # restricted/: owner only (0700 folder, 0600 files)
             if group:
                 folder.mkdir(exist_ok=True)
                 if private:
                     os.chmod(folder, 0o700)
-            for name, frame in group.items():
+            for name, writer in group.items():
                 if not re.fullmatch(r"[A-Za-z0-9_\-]+", str(name)):
                     raise CatalogError(f"{target}: table name {name!r} is not a plain file name", file=str(name))
-                frame.to_parquet(folder / f"{name}.parquet", index=False)
+                writer(folder / f"{name}.parquet")
                 if private:
                     os.chmod(folder / f"{name}.parquet", 0o600)
                 written.append(target / folder.relative_to(staging) / f"{name}.parquet")
@@ -125,6 +137,10 @@ def write(frames: Mapping[str, pd.DataFrame], processed_dir: str | Path,
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return [Path(os.path.normpath(p)) for p in written]
+
+
+def _frame_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
+    return lambda where: frame.to_parquet(where, index=False)
 
 
 def swap_folder(staging: Path, target: Path, token: str) -> None:

@@ -41,18 +41,17 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
-from cxlib import privacy, schema
+from cxlib import cleaning_log, privacy, schema
+from cxlib.cleaning_log import LOG_COLUMNS, STEP, note
 
-STEP = "clean"
-LOG_COLUMNS = ["table", "step", "rule", "rows", "detail"]
 REIDENTIFICATION_COLUMNS = [schema.CUSTOMER_ID, schema.CUSTOMER_REF, *schema.PII_COLUMNS]
 PSEUDONYM_PREFIX = "C"
 PSEUDONYM_HEX = 16          # 64 bits: ~3e-8 chance of any collision among 1 million customers
-N_WHERE = 3                 # example rows named in a log detail
+N_WHERE = cleaning_log.N_WHERE
 TEXT = schema.PANDAS_DTYPES["string"]
 _ORDERED = ((schema.CHURN_DATE, schema.SIGNUP_DATE), (schema.RESPONDED_AT, schema.SENT_AT))
 
@@ -63,13 +62,18 @@ class CleanError(ValueError):
 
 @dataclass(frozen=True)
 class Cleaned:
-    """tables: canonical processed tables (schema columns in order, canonical dtypes);
-    reidentification: customer_id, customer_ref, pii_name, pii_email, pii_phone (customers only);
-    log: table, step, rule, rows, detail (one row per rule and table)."""
+    """tables: canonical processed tables (schema columns in order, canonical dtypes; plus
+    `_order` when the staged rows carried it); reidentification: customer_id, customer_ref,
+    pii_name, pii_email, pii_phone (customers only); log: table, step, rule, rows, detail (one row
+    per rule and table); notes: the log as `cleaning_log` notes, which combine over parts;
+    responses: staged response_id -> processed response_id of the cleaned feedback (None
+    without feedback), for the labels of a part without feedback."""
 
     tables: dict[str, pd.DataFrame]
     reidentification: pd.DataFrame
     log: pd.DataFrame
+    notes: list[dict] = field(default_factory=list)
+    responses: pd.Series | None = None
 
 
 def pseudonymise(refs: pd.Series, key: bytes) -> pd.Series:
@@ -130,19 +134,31 @@ def clean_tables(
     *,
     min_date: str | pd.Timestamp = schema.MIN_DATE,
     now: pd.Timestamp | None = None,
+    derive_customers: bool | None = None,
+    customers_known: bool | None = None,
+    responses: pd.Series | None = None,
 ) -> Cleaned:
     """Clean the staged tables present in `staged` (see the module docstring for the rules).
 
     Input: staged tables (`schema.staged_columns` + `_file`, `_row`; customers also `is_test`,
-    `pii_*`). Output: Cleaned with canonical tables, re-identification table and log.
-    Inputs are not modified.
+    `pii_*`; optionally `_order`, kept). Output: Cleaned with canonical tables, re-identification
+    table and log. Inputs are not modified.
+
+    A part of the tables (one customer bucket, every row of its customers) is cleaned as the
+    whole would be when the whole decides what a part cannot see: `derive_customers` says
+    whether customers are derived (the whole staged customers table is empty; None: this part's
+    is), `customers_known` whether the whole cleaned customers table has rows, derived ones
+    included (True: rows of customers not in this part's customers are unknown, even when the
+    part has none; False: nothing is unknown; None: decided from this part), and `responses`
+    maps the staged response ids of the whole feedback to the processed ones, for labels cleaned
+    without their feedback.
     """
     unknown = sorted(set(staged) - set(schema.TABLES))
     if unknown:
         raise CleanError(f"clean_tables: unknown table(s) {unknown}; canonical tables are {list(schema.TABLES)}")
     for name, df in staged.items():
         _require_columns(name, df)
-    staged, derived = _derive_customers(staged)
+    staged, derived = _derive_customers(staged) if derive_customers is not False else (dict(staged), [])
     lo = _utc(min_date)
     hi = (_utc(now) if now is not None else pd.Timestamp.now(tz="UTC")) + pd.Timedelta(days=1)
     customers = staged.get("customers")
@@ -154,25 +170,25 @@ def clean_tables(
     cleaned: dict[str, pd.DataFrame] = {}
     logs: list[dict] = list(derived)
     reid = _reidentification(pd.DataFrame(columns=[schema.CUSTOMER_REF]), key)
-    known_refs = responses = None
+    known_refs = None
+    if customers_known is True and "customers" not in staged:
+        known_refs = pd.Series([], dtype=TEXT)     # the whole has customers, this part none
     for name in (t for t in schema.TABLES if t in staged):     # customers first: they define known refs
         df, rows = _apply(staged[name], _steps(name, taxonomy, test_refs, known_refs, lo, hi, key=key,
                                                responses=responses))
         logs += rows
         if name == "customers":
             reid = _reidentification(df, key)
-            known_refs = df[schema.CUSTOMER_REF].unique() if len(df) else None   # empty links nothing
+            whole = len(df) > 0 if customers_known is None else customers_known
+            known_refs = df[schema.CUSTOMER_REF].unique() if whole else None   # empty links nothing
         cleaned[name] = _canonical(name, df, key)
         if name == "feedback":        # staged response id -> processed one (a CRM number in it pseudonymised)
             responses = pd.Series(cleaned[name][schema.RESPONSE_ID].to_numpy(), index=df[schema.RESPONSE_ID].to_numpy())
         if schema.TABLES[name].customer_column is not None:
-            logs.append(_log(name, "customer ids pseudonymised", df[schema.CUSTOMER_REF].notna().sum(),
-                             "customer_ref -> customer_id (keyed HMAC-SHA256); lineage columns dropped"))
-    return Cleaned(
-        tables=cleaned,
-        reidentification=reid,
-        log=pd.DataFrame(logs, columns=LOG_COLUMNS).astype({"rows": "int64"}),
-    )
+            logs.append(note(name, "customer ids pseudonymised", df[schema.CUSTOMER_REF].notna().sum(),
+                             "customer_ref -> customer_id (keyed HMAC-SHA256); lineage columns dropped", kind="plain"))
+    return Cleaned(tables=cleaned, reidentification=reid, log=cleaning_log.frame(logs), notes=logs,
+                   responses=responses if "feedback" in staged else None)
 
 
 # --- the rules -------------------------------------------------------------------------------
@@ -216,8 +232,14 @@ def _apply(df: pd.DataFrame, steps: list[Step]) -> tuple[pd.DataFrame, list[dict
 
 def _drop_exact_duplicates(df: pd.DataFrame, name: str):
     dup = df.duplicated(subset=schema.staged_columns(name), keep="first")
-    return df.loc[~dup], [_log(name, "exact duplicate rows dropped", dup.sum(),
-                               _with_where("equal in every canonical column, first kept", df.loc[dup]))]
+    return df.loc[~dup], [note(name, "exact duplicate rows dropped", df.loc[dup], "equal in every canonical column, first kept")]
+
+
+def refuse_conflicting_keys(rows: pd.DataFrame, name: str, key: bytes) -> None:
+    """Rules 1 and the duplicate-key check on `rows` of staged table `name` (in table order): raise
+    the CleanError `clean_tables` raises when rows share a key but differ elsewhere. For checking
+    the rows of repeated keys found across the parts of a table."""
+    _refuse_conflicting_keys(_drop_exact_duplicates(rows, name)[0], name, key)
 
 
 def _refuse_conflicting_keys(df: pd.DataFrame, name: str, key: bytes):
@@ -244,13 +266,13 @@ def _refuse_conflicting_keys(df: pd.DataFrame, name: str, key: bytes):
             f"so neither can be trusted; e.g. {privacy.example_rows(shown, columns, n=2 * N_WHERE)} "
             f"(customer numbers replaced by their pseudonyms). Fix the export or the mapping of the "
             f"key column.")
-    return df, [_log(name, "conflicting duplicate keys", 0, f"key {staged_key} unique after exact duplicates")]
+    return df, [note(name, "conflicting duplicate keys", 0, f"key {staged_key} unique after exact duplicates", kind="plain")]
 
 
 def _drop_test_accounts(df: pd.DataFrame, name: str, test_refs):
     test = _is_test(df) if name == "customers" else df[schema.CUSTOMER_REF].isin(test_refs)
     detail = "customers.is_test" if name == "customers" else "rows of test accounts"
-    return df.loc[~test], [_log(name, "test accounts dropped", test.sum(), _with_where(detail, df.loc[test]))]
+    return df.loc[~test], [note(name, "test accounts dropped", df.loc[test], detail)]
 
 
 def _unknown_codes(df: pd.DataFrame, name: str, taxonomy):
@@ -264,18 +286,13 @@ def _unknown_codes(df: pd.DataFrame, name: str, taxonomy):
             parts = df[col.name].dropna().str.split(col.separator, regex=False).explode()
             odd = parts.loc[parts.ne("") & ~parts.isin(codes)]
             unknown = pd.Series(df.index.isin(odd.index), index=df.index)
-            values = _value_counts(odd)
+            values = odd
         else:
             unknown = df[col.name].notna() & ~df[col.name].isin(codes)
-            values = _value_counts(df.loc[unknown, col.name])
-        if col.required:
-            logs.append(_log(name, "unknown code: rows dropped", unknown.sum(),
-                             _with_where(f"{col.name} not in '{col.codes}'{values}", df.loc[unknown])))
-            df = df.loc[~unknown]
-        else:
-            logs.append(_log(name, "unknown code set to missing", unknown.sum(),
-                             _with_where(f"{col.name} not in '{col.codes}'{values}", df.loc[unknown])))
-            df = df.assign(**{col.name: df[col.name].mask(unknown)})
+            values = df.loc[unknown, col.name]
+        rule = "unknown code: rows dropped" if col.required else "unknown code set to missing"
+        logs.append(note(name, rule, df.loc[unknown], f"{col.name} not in '{col.codes}'", values=values))
+        df = df.loc[~unknown] if col.required else df.assign(**{col.name: df[col.name].mask(unknown)})
     return df, logs
 
 
@@ -292,8 +309,8 @@ def _scores_out_of_range(df: pd.DataFrame, name: str):
         else:
             scale = f"{low}-{high}"
         bad = df[col].notna() & ~df[col].between(low, high)
-        logs.append(_log(name, "out-of-range score set to missing", bad.sum(),
-                         _with_where(f"{col} outside {scale}{_value_counts(df.loc[bad, col])}", df.loc[bad])))
+        logs.append(note(name, "out-of-range score set to missing", df.loc[bad], f"{col} outside {scale}",
+                         values=df.loc[bad, col]))
         df = df.assign(**{col: df[col].mask(bad)})
     return df, logs
 
@@ -302,13 +319,9 @@ def _implausible_timestamps(df: pd.DataFrame, name: str, lo: pd.Timestamp, hi: p
     logs = []
     for col in (c for c in schema.TABLES[name].columns if c.dtype == "datetime"):
         bad = df[col.name].notna() & ~df[col.name].between(lo, hi)
-        detail = _with_where(f"{col.name} outside {lo:%Y-%m-%d}..{hi:%Y-%m-%d}", df.loc[bad])
-        if col.required:
-            logs.append(_log(name, "implausible timestamp: rows dropped", bad.sum(), detail))
-            df = df.loc[~bad]
-        else:
-            logs.append(_log(name, "implausible timestamp set to missing", bad.sum(), detail))
-            df = df.assign(**{col.name: df[col.name].mask(bad)})
+        rule = "implausible timestamp: rows dropped" if col.required else "implausible timestamp set to missing"
+        logs.append(note(name, rule, df.loc[bad], f"{col.name} outside {lo:%Y-%m-%d}..{hi:%Y-%m-%d}"))
+        df = df.loc[~bad] if col.required else df.assign(**{col.name: df[col.name].mask(bad)})
     return df, logs
 
 
@@ -318,8 +331,7 @@ def _order_violations(df: pd.DataFrame, name: str):
         if later not in df.columns or earlier not in df.columns:
             continue
         bad = (df[later] < df[earlier]).fillna(False).astype(bool)
-        logs.append(_log(name, "timestamp before its predecessor set to missing", bad.sum(),
-                         _with_where(f"{later} before {earlier}", df.loc[bad])))
+        logs.append(note(name, "timestamp before its predecessor set to missing", df.loc[bad], f"{later} before {earlier}"))
         df = df.assign(**{later: df[later].mask(bad)})
     return df, logs
 
@@ -328,45 +340,40 @@ def _missing_consent(df: pd.DataFrame, name: str):
     missing = df[schema.CONTACT_CONSENT].isna()
     return (
         df.assign(**{schema.CONTACT_CONSENT: df[schema.CONTACT_CONSENT].astype("boolean").fillna(False)}),
-        [_log(name, "missing consent set to False", missing.sum(), "missing = no consent")],
+        [note(name, "missing consent set to False", missing.sum(), "missing = no consent", kind="plain")],
     )
 
 
 def _missing_required(df: pd.DataFrame, name: str):
     required = [schema.CUSTOMER_REF if c == schema.CUSTOMER_ID else c for c in schema.TABLES[name].required]
     nulls = df[required].isna()
-    counts = nulls.sum().loc[lambda s: s > 0]
-    detail = ", ".join(f"{c}: {n}" for c, n in counts.items()) or "none missing"
     bad = nulls.any(axis=1)
-    return df.loc[~bad], [_log(name, "rows missing a required value dropped", bad.sum(),
-                               _with_where(detail, df.loc[bad]))]
+    return df.loc[~bad], [note(name, "rows missing a required value dropped", df.loc[bad], "",
+                               counts=nulls.sum().to_dict(), kind="columns")]
 
 
 def _derive_stage(df: pd.DataFrame, name: str, taxonomy):
     stage = df[schema.TOUCHPOINT].map(taxonomy.stage_of_touchpoint).astype(TEXT)
     changed = stage.fillna("") != df[schema.STAGE].astype(TEXT).fillna("")
     return df.assign(**{schema.STAGE: stage}), [
-        _log(name, "stage derived from touchpoint", changed.sum(), "rows whose stage was set or changed")]
+        note(name, "stage derived from touchpoint", changed.sum(), "rows whose stage was set or changed", kind="plain")]
 
 
 def _unknown_customers(df: pd.DataFrame, name: str, known_refs):
     rule = "feedback of unknown customers kept" if name == "feedback" else "rows of unknown customers dropped"
     if known_refs is None:
-        return df, [_log(name, rule, 0, "not applied: no customers table (or an empty one)")]
+        return df, [note(name, rule, 0, "not applied: no customers table (or an empty one)", kind="plain")]
     ref = df[schema.CUSTOMER_REF]
     unknown = ref.notna() & ~ref.isin(known_refs)
-    if name == "feedback":        # a response may come from someone not (yet) in the CRM
-        return df, [_log(name, rule, unknown.sum(),
-                         _with_where("customer_ref not in customers", df.loc[unknown]))]
-    return df.loc[~unknown], [_log(name, rule, unknown.sum(),
-                                   _with_where("customer_ref not in customers", df.loc[unknown]))]
+    logs = [note(name, rule, df.loc[unknown], "customer_ref not in customers")]
+    return (df if name == "feedback" else df.loc[~unknown]), logs    # feedback: someone not (yet) in the CRM
 
 
 def _empty_labels(df: pd.DataFrame, name: str):
     """Labels with neither a sentiment nor themes (both missing, e.g. after unknown codes) say nothing."""
     empty = df[schema.SENTIMENT].isna() & df[schema.THEMES].isna()
-    return df.loc[~empty], [_log(name, "labels without sentiment or themes dropped", empty.sum(),
-                                 _with_where("sentiment and themes missing", df.loc[empty]))]
+    return df.loc[~empty], [note(name, "labels without sentiment or themes dropped", df.loc[empty],
+                                 "sentiment and themes missing")]
 
 
 def _unknown_responses(df: pd.DataFrame, name: str, responses: pd.Series | None):
@@ -375,16 +382,17 @@ def _unknown_responses(df: pd.DataFrame, name: str, responses: pd.Series | None)
     `responses`: staged response id -> processed response id of the cleaned feedback."""
     rule = "labels of responses not in feedback dropped"
     if responses is None:
-        return df, [_log(name, rule, 0, "not applied: no feedback table")]
+        return df, [note(name, rule, 0, "not applied: no feedback table", kind="plain")]
     ids = df[schema.RESPONSE_ID]
     unknown = ~ids.isin(responses.index)
     kept = df.loc[~unknown]
     return (kept.assign(**{schema.RESPONSE_ID: kept[schema.RESPONSE_ID].map(responses).astype(TEXT)}),
-            [_log(name, rule, unknown.sum(), _with_where("response_id not in feedback", df.loc[unknown]))])
+            [note(name, rule, df.loc[unknown], "response_id not in feedback")])
 
 
 # --- customers derived from the other tables ------------------------------------------------
 DERIVED_RULE = "rows derived: one customer per customer_ref of the other tables"
+DERIVED_RANK = 2 ** 40      # `_order` of a derived customer: rank of the table first seen in x this + place there
 
 
 def _derive_customers(staged: Mapping[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], list[dict]]:
@@ -398,8 +406,9 @@ def _derive_customers(staged: Mapping[str, pd.DataFrame]) -> tuple[dict[str, pd.
     if (customers is not None and len(customers)) or not others:
         return dict(staged), []
     lineage = [schema.SOURCE_FILE, schema.SOURCE_ROW]
-    seen = (pd.concat([staged[t].reindex(columns=[schema.CUSTOMER_REF, *lineage]).assign(_table=t) for t in others],
-                      ignore_index=True)
+    ordered = all(schema.STAGED_ORDER in staged[t].columns for t in others)
+    carried = [schema.CUSTOMER_REF, *lineage, *([schema.STAGED_ORDER] if ordered else [])]
+    seen = (pd.concat([staged[t].reindex(columns=carried).assign(_table=t) for t in others], ignore_index=True)
             .dropna(subset=[schema.CUSTOMER_REF])
             .drop_duplicates(schema.CUSTOMER_REF)
             .reset_index(drop=True))
@@ -414,25 +423,28 @@ def _derive_customers(staged: Mapping[str, pd.DataFrame]) -> tuple[dict[str, pd.
                        **{c: pd.Series(pd.NA, index=seen.index, dtype=TEXT) for c in schema.PII_COLUMNS},
                        **{schema.SOURCE_FILE: seen[schema.SOURCE_FILE].astype(TEXT),
                           schema.SOURCE_ROW: seen[schema.SOURCE_ROW].fillna(0).astype("int64")}))
+    if ordered:     # first seen in events before feedback, ...: the table's rank, then the row's place
+        rank = seen["_table"].map({t: i for i, t in enumerate(schema.TABLES)}).astype("int64")
+        derived = derived.assign(**{schema.STAGED_ORDER: rank * DERIVED_RANK + seen[schema.STAGED_ORDER].astype("int64")})
     per_table = seen["_table"].value_counts().reindex(others).dropna().astype(int)
-    detail = (f"no customers table: one row per customer_ref seen in {', '.join(f'{t} {n:,}' for t, n in per_table.items())}; "
-              "contact_consent False, signup_date empty")
-    return {**staged, "customers": derived}, [_log("customers", DERIVED_RULE, len(derived), detail)]
+    return {**staged, "customers": derived}, [note("customers", DERIVED_RULE, len(derived), "",
+                                                   counts=per_table.to_dict(), kind="tables")]
 
 
 # --- output ----------------------------------------------------------------------------------
 def _canonical(name: str, df: pd.DataFrame, key: bytes) -> pd.DataFrame:
     """Swap customer_ref for the pseudonym, keep the schema columns in order, cast dtypes."""
     table = schema.TABLES[name]
+    columns = table.names + ([schema.STAGED_ORDER] if schema.STAGED_ORDER in df.columns else [])
     if table.customer_column is None:
-        return (df.loc[:, table.names].astype({c.name: schema.PANDAS_DTYPES[c.dtype] for c in table.columns})
+        return (df.loc[:, columns].astype({c.name: schema.PANDAS_DTYPES[c.dtype] for c in table.columns})
                 .reset_index(drop=True))
     pseudonyms = pseudonymise(df[schema.CUSTOMER_REF], key)
     record_ids = [c for c in table.key if c != schema.CUSTOMER_ID]
     return (
         df.assign(**{schema.CUSTOMER_ID: pseudonyms})
         .assign(**{c: _without_refs(df[c], df[schema.CUSTOMER_REF], pseudonyms) for c in record_ids})
-        .loc[:, table.names]
+        .loc[:, columns]
         .astype({c.name: schema.PANDAS_DTYPES[c.dtype] for c in table.columns})
         .reset_index(drop=True)
     )
@@ -453,11 +465,12 @@ def _without_refs(ids: pd.Series, refs: pd.Series, pseudonyms: pd.Series) -> pd.
 
 
 def _reidentification(customers: pd.DataFrame, key: bytes) -> pd.DataFrame:
+    order = [schema.STAGED_ORDER] if schema.STAGED_ORDER in customers.columns else []
     return (
-        customers.reindex(columns=[schema.CUSTOMER_REF, *schema.PII_COLUMNS])
+        customers.reindex(columns=[schema.CUSTOMER_REF, *schema.PII_COLUMNS, *order])
         .assign(**{schema.CUSTOMER_ID: lambda d: pseudonymise(d[schema.CUSTOMER_REF], key)})
-        .loc[:, REIDENTIFICATION_COLUMNS]
-        .astype(TEXT)
+        .loc[:, REIDENTIFICATION_COLUMNS + order]
+        .astype({c: TEXT for c in REIDENTIFICATION_COLUMNS})
         .reset_index(drop=True)
     )
 
@@ -481,26 +494,6 @@ def _code_set(taxonomy, section: str) -> tuple[str, ...] | None:
     if section in schema.CODE_SETS:
         return tuple(schema.CODE_SETS[section])
     return tuple(taxonomy.codes(section)) if section in taxonomy.data else None
-
-
-def _value_counts(values: pd.Series) -> str:
-    """": 'fax' x2, 'Taube' x1" for the five commonest values, "" when none."""
-    counts = values.value_counts().head(5)
-    return ": " + ", ".join(f"{privacy.shown_value(v)} x{n}" for v, n in counts.items()) if len(counts) else ""
-
-
-def _with_where(detail: str, rows: pd.DataFrame) -> str:
-    """Append the first affected rows' file and row number (lineage), when known."""
-    if rows.empty or schema.SOURCE_FILE not in rows.columns or schema.SOURCE_ROW not in rows.columns:
-        return detail
-    head = rows.head(N_WHERE)
-    where = (head[schema.SOURCE_FILE].astype("str") + " row " + head[schema.SOURCE_ROW].astype("str")).tolist()
-    more = ", …" if len(rows) > N_WHERE else ""
-    return f"{detail} (e.g. {', '.join(where)}{more})"
-
-
-def _log(table: str, rule: str, rows, detail: str) -> dict:
-    return {"table": table, "step": STEP, "rule": rule, "rows": int(rows), "detail": detail}
 
 
 def _utc(value) -> pd.Timestamp:

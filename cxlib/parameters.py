@@ -123,6 +123,8 @@ RULES: dict[str, Rule] = {
     "quotes_per_theme": Rule("a whole number >= 0", lambda v: v >= 0, numeric=True),
     "review_step": _COUNT, "horizon_months": _COUNT, "term_months": _COUNT, "holdout_months": _COUNT,
     "regular_min_orders": _COUNT,
+    "batch_rows": Rule("a whole number of rows >= 1000, e.g. 500000", lambda v: v >= 1000, numeric=True),
+    "bucket_rows": Rule("a whole number of rows >= 1000, e.g. 1000000", lambda v: v >= 1000, numeric=True),
     "tiers": Rule("label -> share of customers, shares > 0 adding up to at most 1, e.g. {high: 0.2, low: 0.8}", _shares),
     "value_tier_shares": Rule("shares of customers > 0 adding up to at most 1, e.g. [0.2, 0.3]", _shares),
     "wait_band_seconds": Rule("ascending limits in seconds > 0, e.g. [60, 300, 900]", _ascending),

@@ -159,18 +159,30 @@ def scrub_free_text(tables: dict[str, pd.DataFrame], *, columns: dict[str, str] 
             for name, df in tables.items()}
 
 
+def scrubbing_counts(before: dict[str, pd.DataFrame], after: dict[str, pd.DataFrame], *,
+                     columns: dict[str, str] | None = None) -> dict[str, tuple[int, int]]:
+    """table -> (texts changed, texts) of each free-text column `scrub_free_text` passed over."""
+    columns = FREE_TEXT if columns is None else columns
+    counts = {}
+    for name, column in columns.items():
+        if name in before and name in after and column in before[name].columns:
+            old, new = before[name][column], after[name][column]
+            counts[name] = (int((old.fillna("") != new.fillna("")).sum()), int(old.notna().sum()))
+    return counts
+
+
 def describe_scrubbing(before: dict[str, pd.DataFrame], after: dict[str, pd.DataFrame], *,
                        columns: dict[str, str] | None = None) -> str:
     """One sentence on `scrub_free_text`: how many texts of each free-text column had personal
     data masked, e.g. 'Personal data masked in free text: 45 of 2,494 texts in feedback.comment; ...'."""
+    return describe_scrubbing_counts(scrubbing_counts(before, after, columns=columns), columns=columns)
+
+
+def describe_scrubbing_counts(counts: dict[str, tuple[int, int]], *, columns: dict[str, str] | None = None) -> str:
+    """`describe_scrubbing` from `scrubbing_counts` (added up over the parts of a table)."""
     columns = FREE_TEXT if columns is None else columns
-    parts = []
-    for name, column in columns.items():
-        if name in before and name in after and column in before[name].columns:
-            old, new = before[name][column], after[name][column]
-            filled = int(old.notna().sum())
-            changed = int((old.fillna("") != new.fillna("")).sum())
-            parts.append(f"{changed:,} of {filled:,} texts in {name}.{column}")
+    parts = [f"{counts[name][0]:,} of {counts[name][1]:,} texts in {name}.{column}"
+             for name, column in columns.items() if name in counts]
     if not parts:
         return "No free-text column to scrub."
     return ("Personal data masked in free text (e-mail addresses, phone numbers, IBANs, customer numbers, names of "

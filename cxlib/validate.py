@@ -32,24 +32,30 @@ values, "3 of 10 rows" for required values. Example values go through `privacy.e
     gate = validate.run_gate(staged, taxonomy, stage="raw")
     gate.raise_if_failed()          # ValidationFailed names table, column, file and rows
 
-Great Expectations is imported lazily (it costs seconds): ``import cxlib.validate`` is cheap.
-The gate writes no files (Great Expectations' Data Docs are not built: the project's own
-validation report in notebook 01 shows every check with its examples).
+Tables too large for one frame run in parts (e.g. customer buckets) through one `Gate`, which
+builds the Great Expectations suites once, and `Gate.combine` adds the parts' counts up to the
+result of the whole (see its docstring for what a part cannot see: keys duplicated across parts,
+references across tables):
+
+    with validate.Gate(taxonomy, "raw", now=now) as gate:
+        whole = gate.combine([gate.run(bucket, references=False) for bucket in buckets])
+    whole = validate.with_results(whole, validate.reference_results(whole_labels_and_ids, "raw"))
+
+Great Expectations runs in `gx_suites` and is imported lazily (it costs seconds): ``import
+cxlib.validate`` is cheap. The gate writes no files (Great Expectations' Data Docs are not
+built: the project's own validation report in notebook 01 shows every check with its examples).
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import os
+import itertools
 import re
-import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-from cxlib import privacy, schema
+from cxlib import gx_suites, privacy, schema
 
 STAGES = ("raw", "processed")
 CRITICAL = "critical"
@@ -103,7 +109,8 @@ class GateResult:
     failed: "table.column: expectation" of each failed critical check; skipped: canonical tables
     absent from the input (an absent optional table, `labels`, is not listed). In `results`,
     `checked` is the base of `unexpected_percent`: the non-missing values a value check looked at
-    (all rows for a required-value check).
+    (all rows for a required-value check). `checks` and `example_lists` hold, per results row,
+    its Check (None for a check across tables) and its examples one by one (for `Gate.combine`).
     """
 
     stage: str
@@ -111,6 +118,8 @@ class GateResult:
     status: str
     failed: list[str]
     skipped: list[str]
+    checks: tuple = field(default=(), repr=False, compare=False)
+    example_lists: tuple = field(default=(), repr=False, compare=False)
 
     @property
     def warnings(self) -> list[str]:
@@ -310,6 +319,95 @@ def _code_set(taxonomy, section: str) -> tuple[str, ...] | None:
 
 
 # --- running the gate ------------------------------------------------------------------------
+class Gate:
+    """A reusable validation gate: run it on many parts of the tables (e.g. customer buckets),
+    then `combine` the parts into the result of the whole. The checks are built once (with
+    `now` fixed for every part); the Great Expectations context is made on the first run, and
+    each table's suite and validation definition the first time the table is seen, then re-run
+    with every new frame. Between runs GX holds the last frame of each table; leaving the
+    `with` block (or `close`) releases them and the context.
+
+        with validate.Gate(tax, "raw", tolerance=0.02, now=now) as gate:
+            parts = [gate.run(bucket, references=False) for bucket in buckets]
+            whole = gate.combine(parts)
+    """
+
+    def __init__(self, taxonomy, stage: str, tolerance: float = 0.02, *,
+                 min_date: str | pd.Timestamp = schema.MIN_DATE, now: pd.Timestamp | None = None):
+        self.stage = stage
+        self.now = _utc(now) if now is not None else pd.Timestamp.now(tz="UTC")
+        self.checks = build_expectations(taxonomy, stage, tolerance, min_date=min_date, now=self.now)
+        self._runner: gx_suites.SuiteRunner | None = None
+
+    def __enter__(self) -> Gate:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the Great Expectations context and the frames it holds; a later `run` makes
+        a new one."""
+        if self._runner is not None:
+            self._runner.close()
+        self._runner = None
+
+    def run(self, tables: Mapping[str, pd.DataFrame], *, references: bool = True) -> GateResult:
+        """Validate the tables present in `tables` (canonical names; absent ones are skipped),
+        the same as `run_gate`. references=False leaves out the checks across tables
+        (`reference_results`), for a part whose references may sit in another part."""
+        unknown = sorted(set(tables) - set(schema.TABLES))
+        if unknown:
+            raise ValueError(f"validation gate: unknown table(s) {unknown}; canonical tables are {list(schema.TABLES)}")
+        if self._runner is None:
+            self._runner = gx_suites.SuiteRunner(self.stage, N_EXAMPLES)
+        present = [t for t in schema.TABLES if t in tables]
+        frames = {t: tables[t].reset_index(drop=True) for t in present}
+        checks, rows = [], []
+        for t in present:
+            runnable = [c for c in self.checks if c.table == t and set(c.columns) <= set(frames[t].columns)]
+            checks += runnable
+            rows += [_result_row(c, facts) for c, facts in zip(runnable, self._runner.run(t, frames[t], runnable))]
+        references_rows = reference_results(frames, self.stage) if references else []
+        return _gate_result(self.stage, rows + references_rows, _skipped(tables), checks)
+
+    def combine(self, parts: Sequence[GateResult]) -> GateResult:
+        """The GateResult of the whole tables from the results of their parts (`run` on each
+        part, references=False), for every check that counts rows:
+
+        - per check (matched by identity: table, expectation, column, kwargs; a check that ran
+          in some parts only is combined over those), `unexpected_count` and `checked` are
+          summed, `unexpected_percent` recomputed, and success decided on the totals by Great
+          Expectations' own rule: the share of expected values among the counted ones
+          >= mostly (vacuously true when nothing was counted); without `mostly` (1.0) no
+          unexpected value at all. Rows and order are those `run` gives on the whole tables.
+        - table-level checks (columns, dtypes) and checks GX could not run pass when every part
+          passes; their examples are those of the first part that failed.
+        - examples: those of the first part with unexpected rows, filled up to N_EXAMPLES from
+          the next parts.
+        - status, failed and skipped as `run` derives them.
+
+        Uniqueness checks (one key column or a compound key) count the duplicates within each
+        part: a key duplicated ACROSS parts is not seen (split the rows so that equal keys share
+        a part, or check keys across parts separately). The checks across tables are not
+        combined: run `reference_results` once on the whole tables and add its rows with
+        `with_results`. Raises ValueError for a part with such rows or from other checks.
+        """
+        parts, known = list(parts), set(self.checks)
+        for part in parts:
+            if part.stage != self.stage or len(part.checks) != len(part.results) or None in part.checks:
+                raise ValueError(f"combine: a part must come from Gate.run(..., references=False) of stage "
+                                 f"{self.stage!r}; add reference_results of the whole tables with with_results")
+            if not set(part.checks) <= known:
+                raise ValueError("combine: a part was run with other checks (stage, tolerance, min_date or now differ)")
+        found = [{c: (row, ex) for c, row, ex in zip(p.checks, p.results.to_dict("records"), p.example_lists)}
+                 for p in parts]
+        combined = [(c, _combined_row(c, [f[c] for f in found if c in f]))
+                    for c in self.checks if any(c in f for f in found)]
+        skipped = [t for t in schema.TABLES if all(t in p.skipped for p in parts) and not schema.TABLES[t].optional]
+        return _gate_result(self.stage, [row for _, row in combined], skipped, [c for c, _ in combined])
+
+
 def run_gate(
     tables: Mapping[str, pd.DataFrame],
     taxonomy,
@@ -320,41 +418,33 @@ def run_gate(
     now: pd.Timestamp | None = None,
 ) -> GateResult:
     """Validate the tables present in `tables` (canonical names; absent ones are skipped) with
-    Great Expectations and return a GateResult. Checks on columns a table lacks are not run
-    (its columns check fails instead). Nothing is written.
+    Great Expectations and return a GateResult: a `Gate` run on one part. Checks on columns a
+    table lacks are not run (its columns check fails instead). Nothing is written.
 
         run_gate({"feedback": staged_feedback}, tax, "raw").status -> "warned"
     """
-    _check_stage(stage)
-    unknown = sorted(set(tables) - set(schema.TABLES))
-    if unknown:
-        raise ValueError(f"run_gate: unknown table(s) {unknown}; canonical tables are {list(schema.TABLES)}")
-    checks = build_expectations(taxonomy, stage, tolerance, min_date=min_date, now=now)
-    present = [t for t in schema.TABLES if t in tables]
-    frames = {t: tables[t].reset_index(drop=True) for t in present}
-    runnable = [c for c in checks if c.table in frames and set(c.columns) <= set(frames[c.table].columns)]
+    with Gate(taxonomy, stage, tolerance, min_date=min_date, now=now) as gate:
+        return gate.run(tables)
 
-    with _quiet_gx() as gx:
-        context = gx.get_context(mode="ephemeral")
-        context.enable_analytics(False)
-        context.variables.progress_bars = {"globally": False}
-        _drop_data_docs_sites(context)
-        source = context.data_sources.add_pandas(f"cx_{stage}")
-        rows = [
-            row
-            for t in present
-            for row in _validate_table(gx, context, source, stage, t, frames[t],
-                                       [c for c in runnable if c.table == t])
-        ]
 
-    results = _results_frame(rows + reference_results(frames, stage))
-    return GateResult(
-        stage=stage,
-        results=results,
-        status=_worst(results["outcome"]),
-        failed=_labels(results.loc[lambda d: d["outcome"] == "failed"]),
-        skipped=[t for t in schema.TABLES if t not in tables and not schema.TABLES[t].optional],
-    )
+def combine(parts: Sequence[GateResult], taxonomy, stage: str, tolerance: float = 0.02, *,
+            min_date: str | pd.Timestamp = schema.MIN_DATE, now: pd.Timestamp) -> GateResult:
+    """`Gate.combine` of a gate with these parameters (`now` as the parts were run with)."""
+    return Gate(taxonomy, stage, tolerance, min_date=min_date, now=now).combine(parts)
+
+
+def with_results(gate_result: GateResult, rows: Iterable[Mapping]) -> GateResult:
+    """`gate_result` with result rows (dicts of `RESULT_COLUMNS`) appended and status and failed
+    recomputed, e.g. the checks across tables run once on the whole tables:
+
+        with_results(whole, reference_results({"labels": labels, "feedback": ids}, "raw"))
+    """
+    old, rows = gate_result.results.to_dict("records"), [dict(r) for r in rows]
+    lists = (gate_result.example_lists if len(gate_result.example_lists) == len(old)
+             else [_split(r["examples"]) for r in old])
+    checks = gate_result.checks if len(gate_result.checks) == len(old) else [None] * len(old)
+    return _gate_result(gate_result.stage, [*old, *rows], gate_result.skipped, list(checks),
+                        [*lists, *[_split(r["examples"]) for r in rows]])
 
 
 def reference_results(tables: Mapping[str, pd.DataFrame], stage: str) -> list[dict]:
@@ -399,89 +489,70 @@ def summary(gate_results: Iterable[GateResult]) -> dict:
         "skipped": [f"{g.stage}: {t}" for g in gates for t in g.skipped],
     }
 
-
-def _validate_table(gx, context, source, stage: str, name: str, df: pd.DataFrame,
-                    checks: list[Check]) -> list[dict]:
-    """Run one table's suite; one result dict per check."""
-    suite = context.suites.add(gx.ExpectationSuite(
-        name=f"{stage}.{name}",
-        expectations=[_expectation(gx, c, i) for i, c in enumerate(checks)],
-    ))
-    batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("whole table")
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name=f"{stage}.{name}", data=batch, suite=suite))
-    outcome = definition.run(batch_parameters={"dataframe": df}, result_format="SUMMARY")
-    by_check = {r.expectation_config.meta["check"]: r for r in outcome.results}
-    return [_result_row(c, by_check[i], df) for i, c in enumerate(checks)]
+def _result_row(check: Check, facts: dict) -> dict:
+    """The result row of one check from the facts `gx_suites.SuiteRunner.run` returns (examples
+    as a tuple)."""
+    keep = ("success", "unexpected_count", "checked", "unexpected_percent", "examples")
+    return {"table": check.table, "expectation": check.expectation, "column": check.column,
+            "severity": check.severity, **{k: facts[k] for k in keep},
+            "outcome": _outcome(facts["success"], facts["unexpected_count"], check.severity),
+            "description": check.description}
 
 
-def _expectation(gx, check: Check, index: int):
-    cls = getattr(gx.expectations, "".join(p.capitalize() for p in check.expectation.split("_")))
-    return cls(**check.kwargs, severity=check.severity, description=check.description,
-               meta={"check": index, "severity": check.severity})
-
-
-def _result_row(check: Check, result, df: pd.DataFrame) -> dict:
-    res = dict(result.result or {})
-    message = _exception_message(result.exception_info)
-    count = res.get("unexpected_count")
-    success = bool(result.success) and message is None
-    outcome = (
-        "failed" if not success and check.severity == CRITICAL
-        else "warned" if not success or (count or 0) > 0
-        else "passed"
-    )
-    if message is not None:
-        examples = f"error: {message}"
-    elif "unexpected_count" in res:
-        examples = _examples(df, check.columns, res.get("partial_unexpected_index_list") or [])
+def _combined_row(check: Check, hits: list[tuple[dict, tuple]]) -> dict:
+    """One check's row over parts: `hits` are (result row, examples) of the parts that ran it."""
+    not_counted = [row for row, _ in hits if pd.isna(row["unexpected_count"])]
+    if len(not_counted) == len(hits) or any(not row["success"] for row in not_counted):
+        failing = [examples for row, examples in hits if not row["success"]]       # table-level or GX error
+        success, count, checked, percent = not failing, None, None, None
+        examples = failing[0] if failing else hits[0][1]
     else:
-        examples = _table_examples(check, res, df)
-    missing = res.get("missing_count")
-    checked = (None if count is None
-               else int(res.get("element_count") or 0) - int(missing or 0))
-    return {
-        "table": check.table,
-        "expectation": check.expectation,
-        "column": check.column,
-        "severity": check.severity,
-        "success": success,
-        "outcome": outcome,
-        "unexpected_count": count,
-        "checked": checked,
-        "unexpected_percent": res.get("unexpected_percent"),
-        "examples": examples,
-        "description": check.description,
-    }
+        counted = [row for row, _ in hits if not pd.isna(row["unexpected_count"])]
+        count = sum(int(row["unexpected_count"]) for row in counted)
+        checked = sum(int(row["checked"]) for row in counted)
+        percent = count / checked * 100 if checked else None
+        success = _mostly_success(checked, count, check.kwargs.get("mostly", 1.0))
+        examples = tuple(itertools.islice((e for _, part in hits for e in part), N_EXAMPLES))
+    return _result_row(check, {"success": success, "unexpected_count": count, "checked": checked,
+                               "unexpected_percent": percent, "examples": examples})
 
 
-def _exception_message(info) -> str | None:
-    """The message of an exception GX caught while running a check (flat or per metric)."""
-    info = dict(info or {})
-    if info.get("raised_exception"):
-        return str(info.get("exception_message") or "exception while validating")
-    nested = [v.get("exception_message") for v in info.values() if isinstance(v, dict) and v.get("raised_exception")]
-    return str(nested[0]) if nested else None
+def _mostly_success(checked: int, unexpected: int, mostly: float) -> bool:
+    """Great Expectations' verdict (expectations.expectation._mostly_success): the share of
+    expected among the counted values >= mostly; vacuously true when nothing was counted."""
+    return checked == 0 or (float(checked) - float(unexpected)) / float(checked) >= mostly
 
 
-def _examples(df: pd.DataFrame, columns: list[str], index: list) -> str:
-    """Up to N_EXAMPLES unexpected rows as "channel='fax' (contacts.csv row 3); ..." (lineage if
-    present; personal columns such as customer_ref masked, see `privacy.example_rows`)."""
-    return privacy.example_rows(df.loc[list(index)[:N_EXAMPLES]], columns, n=N_EXAMPLES)
+def _outcome(success: bool, count, severity: str) -> str:
+    return ("failed" if not success and severity == CRITICAL
+            else "warned" if not success or (0 if pd.isna(count) else count) > 0
+            else "passed")
 
 
-def _table_examples(check: Check, res: dict, df: pd.DataFrame) -> str:
-    if check.expectation == "expect_column_type_to_be":
-        return f"dtype is {res.get('observed_value')}"
-    expected = list(check.kwargs.get("column_set") or check.kwargs.get("column_list") or [])
-    missing = [c for c in expected if c not in df.columns]
-    parts = [f"missing: {', '.join(missing)}"] if missing else []
-    if check.expectation == "expect_table_columns_to_match_ordered_list":
-        extra = [c for c in df.columns if c not in expected]
-        parts += [f"unexpected: {', '.join(map(str, extra))}"] if extra else []
-        if not parts and list(df.columns) != expected:
-            parts.append(f"order differs: {', '.join(map(str, df.columns))}")
-    return "; ".join(parts)
+def _gate_result(stage: str, rows: list[dict], skipped: list[str], checks: list,
+                 example_lists: list | None = None) -> GateResult:
+    """A GateResult from result rows whose examples are tuples (joined here by '; ') or strings
+    (`reference_results`); `checks` gives each row its Check (None past its end)."""
+    lists = example_lists if example_lists is not None else [_split(r["examples"]) for r in rows]
+    results = _results_frame([{**r, "examples": "; ".join(ex)} for r, ex in zip(rows, lists)])
+    return GateResult(
+        stage=stage,
+        results=results,
+        status=_worst(results["outcome"]),
+        failed=_labels(results.loc[lambda d: d["outcome"] == "failed"]),
+        skipped=skipped,
+        checks=tuple([*checks, *[None] * (len(rows) - len(checks))]),
+        example_lists=tuple(tuple(ex) for ex in lists),
+    )
+
+
+def _split(examples) -> tuple[str, ...]:
+    """Examples as a tuple: a tuple stays, a string is one entry ('' none)."""
+    return tuple(examples) if not isinstance(examples, str) else (examples,) if examples else ()
+
+
+def _skipped(tables: Mapping) -> list[str]:
+    return [t for t in schema.TABLES if t not in tables and not schema.TABLES[t].optional]
 
 
 def _results_frame(rows: list[dict]) -> pd.DataFrame:
@@ -521,48 +592,3 @@ def _check_stage(stage: str) -> None:
 def _utc(value) -> pd.Timestamp:
     ts = pd.Timestamp(value)
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
-# --- Great Expectations plumbing ---------------------------------------------------------------
-def _import_gx():
-    """Import great_expectations (seconds), analytics off (no telemetry, whatever the
-    environment says; run_gate also switches it off on the context)."""
-    os.environ["GX_ANALYTICS_ENABLED"] = "False"
-    import great_expectations as gx
-    return gx
-
-
-@contextlib.contextmanager
-def _quiet_gx():
-    """Import Great Expectations and yield it with, within the block only, Deprecation and
-    Future warnings ignored and GX's loggers at ERROR (some set themselves to INFO); filters
-    and levels are restored afterwards."""
-    with warnings.catch_warnings():
-        # GX imports the deprecated sre_* modules and uses pandas APIs that pandas 3 deprecates
-        # (warnings attributed to pandas, e.g. Series.values on tz-aware columns); only GX runs here
-        for category in (DeprecationWarning, FutureWarning):
-            warnings.filterwarnings("ignore", category=category)
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"great_expectations(\.|$)")
-        root = logging.getLogger("great_expectations")
-        root_level = root.level
-        root.setLevel(logging.ERROR)                 # quiet import-time messages too
-        loggers, levels = [], []
-        try:
-            gx = _import_gx()
-            loggers = [obj for name, obj in logging.root.manager.loggerDict.items()
-                       if name.startswith("great_expectations.") and isinstance(obj, logging.Logger)]
-            levels = [lg.level for lg in loggers]
-            for lg in loggers:
-                lg.setLevel(logging.ERROR)
-            yield gx
-        finally:
-            for lg, level in zip(loggers, levels):
-                lg.setLevel(level)
-            root.setLevel(root_level)
-
-
-def _drop_data_docs_sites(context) -> None:
-    """Drop the ephemeral context's default Data Docs sites (temp folders): the gate builds no
-    Data Docs (they would render raw values as HTML and load scripts from CDNs)."""
-    for name in list(context.list_data_docs_sites()):
-        context.delete_data_docs_site(name)

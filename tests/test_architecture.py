@@ -24,7 +24,7 @@ TOO_LONG_FOR_NOW = {"cxlib.sources"}     # the mapping reader: reshaped when ing
 # module (or package) name -> layer; a module of a package takes the package's layer unless named
 LAYER_OF = {
     **dict.fromkeys(["schema", "config", "locale", "style", "metrics"], "foundation"),
-    **dict.fromkeys(["privacy", "reshape", "sources", "catalog", "engine", "validate", "clean", "draft", "demo",
+    **dict.fromkeys(["privacy", "reshape", "sources", "catalog", "engine", "gx_suites", "validate", "clean", "cleaning_log", "parts", "ingest", "draft", "demo",
                      "parameters", "report", "sections"], "data"),
     **dict.fromkeys(["feedback_table", "text", "sentiment", "themes", "voice", "voice_comments", "journey", "moments", "value",
                      "occasions", "relevance", "disversion", "summary"], "analysis"),

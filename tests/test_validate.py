@@ -6,6 +6,7 @@ several tests.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -314,7 +315,7 @@ def test_gate_runs_offline_with_analytics_off_and_writes_nothing(tmp_path, monke
     monkeypatch.chdir(tmp_path)
     gate = validate.run_gate({"feedback": frame("feedback", feedback(2))}, TAX, "raw", now=NOW)
     assert gate.status == "passed"
-    assert validate.os.environ["GX_ANALYTICS_ENABLED"] == "False"
+    assert os.environ["GX_ANALYTICS_ENABLED"] == "False"
     assert list(tmp_path.iterdir()) == []
     assert not hasattr(gate, "data_docs_index")
     with pytest.raises(TypeError):

@@ -1,0 +1,214 @@
+"""Tables kept as Parquet parts in a work folder while stage 01 works through them one customer
+bucket at a time, so its memory does not grow with the data.
+
+A `Workspace` is a folder beside the processed folder (`.processed.work-<token>`, removed when
+closed or when the process ends) and an engine connection (DuckDB by default, Spark with
+`engine="pyspark"`). Tables are written to it as numbered parts, each with `_order` (a row's
+place in its table); `split` hashes a table's `customer_ref` into buckets on the engine, so every
+row of one customer lands in the same bucket (rows without one in a single bucket); `read` gives
+one bucket as a pandas frame in table order; `ordered_batches` streams a whole table back in
+table order for writing.
+
+    work = parts.Workspace.open("data/processed")
+    work.write("staged", "events", frame, part=0)
+    work.split("staged", ["events", "feedback"], buckets=4)
+    work.read("staged", "events", bucket=2)
+    for batch in work.ordered_batches("cleaned", "events"): ...
+    work.close()
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+import weakref
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cxlib import engine as engines
+from cxlib import schema
+
+ORDER = schema.STAGED_ORDER
+BUCKET = "_bucket"
+MEMORY_LIMIT = "1GB"            # DuckDB's memory for splitting and ordering; it spills beyond
+BATCH_ROWS = 250_000            # rows per record batch streamed back from the engine
+
+
+class Workspace:
+    """A work folder with Parquet parts per stage and table, and the engine that splits and
+    orders them. Use `Workspace.open`; `close` removes the folder."""
+
+    def __init__(self, folder: Path, con, engine: str):
+        self.folder = folder
+        self.con = con
+        self.engine = engine
+        self.buckets: dict[str, int] = {}             # stage -> number of buckets
+        self.split_stages: set[str] = set()           # stages split by `split` (else part number = bucket)
+        self._finalizer = weakref.finalize(self, shutil.rmtree, folder, True)
+
+    @classmethod
+    def open(cls, beside: str | Path, *, engine: str = "duckdb", spark=None,
+             memory_limit: str = MEMORY_LIMIT, threads: int | None = None) -> Workspace:
+        """A new work folder next to `beside` (the processed folder) and an engine connection:
+        DuckDB with `memory_limit` and its spill folder inside the work folder, or Spark."""
+        target = Path(beside)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        folder = target.parent / f".{target.name}.work-{uuid.uuid4().hex[:12]}"
+        folder.mkdir()
+        settings = {}
+        if str(engine).strip().lower() == "duckdb":
+            settings = {"memory_limit": memory_limit, "temp_directory": str(folder / "spill"),
+                        **({"threads": threads} if threads else {})}
+        try:
+            con = engines.connect(engine, spark=spark, **settings)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return cls(folder, con, str(engine).strip().lower())
+
+    def close(self) -> None:
+        """Remove the work folder (parts included)."""
+        self._finalizer()
+
+    # --- parts ----------------------------------------------------------------------------
+    def table_dir(self, stage: str, table: str) -> Path:
+        return self.folder / stage / table
+
+    def write(self, stage: str, table: str, frame: pd.DataFrame, part: int) -> Path:
+        """Write `frame` as part number `part` of `table` in `stage` (a frame with zero rows keeps
+        the table's columns and dtypes)."""
+        folder = self.table_dir(stage, table)
+        folder.mkdir(parents=True, exist_ok=True)
+        where = folder / f"part-{part:06d}.parquet"
+        frame.to_parquet(where, index=False)
+        return where
+
+    def files(self, stage: str, table: str) -> list[Path]:
+        return sorted(self.table_dir(stage, table).glob("part-*.parquet"))
+
+    def tables(self, stage: str) -> list[str]:
+        """The tables written to `stage`, in canonical order."""
+        present = {p.name for p in (self.folder / stage).iterdir()} if (self.folder / stage).is_dir() else set()
+        return [t for t in schema.TABLES if t in present]
+
+    def schema(self, stage: str, table: str) -> pa.Schema:
+        """The Arrow schema of the table's parts (pandas dtypes in its metadata)."""
+        return pq.read_schema(self.files(stage, table)[0])
+
+    # --- buckets --------------------------------------------------------------------------
+    def split(self, stage: str, tables: Iterable[str], buckets: int) -> None:
+        """Split `tables` of `stage` into `buckets` by a hash of customer_ref on the engine (one
+        bucket: nothing to do). Tables without customer_ref are not split."""
+        self.buckets[stage] = max(1, int(buckets))
+        if self.buckets[stage] == 1:
+            return
+        self.split_stages.add(stage)
+        for table in tables:
+            expr = self.con.read_parquet(str(self.table_dir(stage, table) / "part-*.parquet"))
+            expr = expr.mutate(**{BUCKET: _bucket_of(expr, self.buckets[stage])})
+            target = self.folder / f"{stage}.buckets" / table
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if self.engine == "duckdb":
+                self.con.to_parquet(expr, target, partition_by=BUCKET)
+            else:
+                for bucket in range(self.buckets[stage]):
+                    part = expr.filter(expr[BUCKET] == bucket).drop(BUCKET).to_pyarrow()
+                    folder = target / f"{BUCKET}={bucket}"
+                    folder.mkdir(parents=True, exist_ok=True)
+                    pq.write_table(part, folder / "part-0.parquet")
+
+    def read(self, stage: str, table: str, bucket: int | None = None) -> pd.DataFrame:
+        """One bucket of a table (the whole table when `stage` has one bucket or `bucket` is
+        None) as a pandas frame with the dtypes it was written with, in table order. A bucket is
+        a `split` bucket or, in stages written one part per bucket, part number `bucket`."""
+        target = self.schema(stage, table)
+        if bucket is None or self.buckets.get(stage, 1) == 1:
+            return as_frame(pq.read_table(self.files(stage, table), schema=target), target)
+        if stage in self.split_stages:
+            files = sorted((self.folder / f"{stage}.buckets" / table / f"{BUCKET}={bucket}").glob("*.parquet"))
+        else:                                         # written one part per bucket
+            files = [p for p in [self.table_dir(stage, table) / f"part-{bucket:06d}.parquet"] if p.is_file()]
+        if not files:
+            return as_frame(target.empty_table(), target)
+        data = pq.read_table(files, columns=target.names).sort_by(ORDER)
+        return as_frame(data, target)
+
+    def ordered_batches(self, stage: str, table: str, *, drop: Iterable[str] = (ORDER,)) -> Iterator[pa.RecordBatch]:
+        """All parts of `table` in `stage` in table order (`_order`), as Arrow record batches of
+        the table's schema without `drop`: the engine sorts (and spills) when the parts are
+        bucket parts; parts written in order are streamed as they are."""
+        target = self.schema(stage, table)
+        keep = [f for f in target if f.name not in set(drop)]
+        out = pa.schema(keep, metadata=_without(target.metadata, drop))
+        files = self.files(stage, table)
+        if ORDER not in target.names or _in_order(files):
+            for part in files:
+                for batch in pq.ParquetFile(part).iter_batches(batch_size=BATCH_ROWS, columns=out.names):
+                    yield from pa.Table.from_batches([batch]).cast(out).to_batches()
+            return
+        expr = self.con.read_parquet(str(self.table_dir(stage, table) / "part-*.parquet")).order_by(ORDER)
+        for batch in self._batches(expr.select(out.names)):
+            yield from pa.Table.from_batches([batch]).cast(out).to_batches()
+
+    def _batches(self, expr) -> Iterator[pa.RecordBatch]:
+        """The rows of `expr` as Arrow record batches, streamed from the engine."""
+        if self.engine == "duckdb":       # DuckDB's own reader (Ibis 12's batch reader fails on DuckDB 2)
+            yield from self.con.con.sql(str(self.con.compile(expr))).to_arrow_reader(BATCH_ROWS)
+        else:
+            yield from expr.to_pyarrow_batches(chunk_size=BATCH_ROWS)
+
+    def write_ordered(self, stage: str, table: str, where: Path, *, drop: Iterable[str] = (ORDER,)) -> None:
+        """Write all parts of `table` in table order to one Parquet file at `where`."""
+        target = self.schema(stage, table)
+        out = pa.schema([f for f in target if f.name not in set(drop)], metadata=_without(target.metadata, drop))
+        with pq.ParquetWriter(where, out) as writer:
+            for batch in self.ordered_batches(stage, table, drop=drop):
+                if batch.num_rows:
+                    writer.write_batch(batch)
+
+
+def _bucket_of(expr, buckets: int):
+    """A row's bucket, 0..buckets-1, from a hash of customer_ref (rows without one: the hash of
+    the empty string, so they share a bucket)."""
+    digest = expr[schema.CUSTOMER_REF].fill_null("").hash()
+    return ((digest % buckets) + buckets) % buckets
+
+
+def _in_order(files: list[Path]) -> bool:
+    """True when the parts, read one after the other, are in `_order` order (written by one writer)."""
+    last = None
+    for part in files:
+        meta = pq.ParquetFile(part).metadata
+        if meta.num_rows == 0:
+            continue
+        column = meta.schema.names.index(ORDER) if ORDER in meta.schema.names else None
+        if column is None:
+            return False
+        stats = [meta.row_group(i).column(column).statistics for i in range(meta.num_row_groups)]
+        if any(s is None or not s.has_min_max for s in stats):
+            return False
+        lo, hi = min(s.min for s in stats), max(s.max for s in stats)
+        if last is not None and lo <= last:
+            return False
+        last = hi
+    return True
+
+
+def as_frame(data: pa.Table, target: pa.Schema) -> pd.DataFrame:
+    """Arrow data -> the pandas frame it was written from (dtypes from the schema's metadata)."""
+    return data.select(target.names).cast(target).to_pandas().reset_index(drop=True)
+
+
+def _without(metadata: dict | None, drop: Iterable[str]) -> dict | None:
+    """The schema metadata with the pandas column entries of `drop` removed."""
+    if not metadata or b"pandas" not in metadata:
+        return metadata
+    pandas_meta = json.loads(metadata[b"pandas"])
+    dropped = set(drop)
+    pandas_meta["columns"] = [c for c in pandas_meta.get("columns", []) if c.get("name") not in dropped]
+    return {**metadata, b"pandas": json.dumps(pandas_meta).encode()}
