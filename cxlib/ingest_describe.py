@@ -39,10 +39,10 @@ def row_counts(tables: Mapping[str, pd.DataFrame]) -> pd.Series:
     return pd.Series({name: len(df) for name, df in tables.items()}, dtype="int64", name="rows")
 
 
-def inputs_record(inputs: pd.DataFrame, tables: Mapping[str, pd.DataFrame]) -> dict:
+def inputs_record(inputs: pd.DataFrame, rows: pd.Series) -> dict:
     """The `inputs` section of results.json: files read (file, table, rows, bytes, sha256) and
-    rows per staged table."""
-    return {"files": inputs, "rows": row_counts(tables)}
+    rows per staged table (`rows`: table -> rows)."""
+    return {"files": inputs, "rows": rows.rename("rows").astype("int64")}
 
 
 def describe_inputs(inputs: pd.DataFrame, log: pd.DataFrame, lang: str = "en") -> str:

@@ -109,7 +109,8 @@ def name_pattern(names: pd.Series | Sequence[str], *, min_length: int = 3, keep=
 
 
 def scrub_pii(texts: pd.Series, *, names: pd.Series | Sequence[str] | None = None,
-              customer_number: str | None = CUSTOMER_NUMBER, keep=(), min_name_length: int = 3) -> pd.Series:
+              customer_number: str | None = CUSTOMER_NUMBER, keep=(), min_name_length: int = 3,
+              names_pattern: str | None = None) -> pd.Series:
     """Mask personal data in free text (NFC-normalised first, so a name typed in decomposed
     Unicode is still found), in this order: e-mail addresses -> [email], IBANs (also with '-'
     between the groups) -> [iban], customer numbers (regular expression `customer_number`, matched
@@ -117,7 +118,8 @@ def scrub_pii(texts: pd.Series, *, names: pd.Series | Sequence[str] | None = Non
     (7+ digits with + / 00 and separators such as '+49 (0) 421 / 82 74 11'; dates stay) ->
     [phone], names after Herr/Frau/Mr/Mrs/Ms or 'my name is' / 'mein Name ist' -> [name], and with
     `names` (e.g. the re-identification table's pii_name) every CRM name token, possessives
-    included -> [name] (see `name_pattern`; `keep`, min_name_length). NA stays NA; index kept.
+    included -> [name] (see `name_pattern`; `keep`, min_name_length; `names_pattern`: that pattern
+    built once, for text scrubbed in parts). NA stays NA; index kept.
 
         scrub_pii(pd.Series(["Call me: +49 170 1234567, max@web.de"])) -> ["Call me: [phone], [email]"]
         scrub_pii(pd.Series(["Gruß, Anna Lange"]), names=["Anna Lange"]) -> ["Gruß, [name]"]
@@ -134,7 +136,8 @@ def scrub_pii(texts: pd.Series, *, names: pd.Series | Sequence[str] | None = Non
         pattern = number if placeholder == "[customer-no]" else pattern
         if pattern is not None:
             out = out.str.replace(pattern, placeholder, regex=True)
-    crm = name_pattern(names, min_length=min_name_length, keep=keep) if names is not None else None
+    crm = names_pattern if names_pattern is not None else (
+        name_pattern(names, min_length=min_name_length, keep=keep) if names is not None else None)
     return out.str.replace(crm, "[name]", regex=True) if crm else out
 
 
@@ -143,7 +146,8 @@ FREE_TEXT = {"feedback": schema.COMMENT, "events": schema.TEXT}      # canonical
 
 def scrub_free_text(tables: dict[str, pd.DataFrame], *, columns: dict[str, str] | None = None,
                     names: pd.Series | Sequence[str] | None = None, keep=(),
-                    customer_number: str | None = CUSTOMER_NUMBER) -> dict[str, pd.DataFrame]:
+                    customer_number: str | None = CUSTOMER_NUMBER,
+                    names_pattern: str | None = None) -> dict[str, pd.DataFrame]:
     """The tables with their free-text columns (`columns`, default `FREE_TEXT`: feedback.comment,
     events.text) passed through `scrub_pii` (with the CRM `names`, `keep`, `customer_number`);
     other tables and columns unchanged, inputs not modified. Notebook 01 applies it before the
@@ -153,7 +157,7 @@ def scrub_free_text(tables: dict[str, pd.DataFrame], *, columns: dict[str, str] 
         scrub_free_text(cleaned.tables, names=cleaned.reidentification["pii_name"])["feedback"]
     """
     columns = FREE_TEXT if columns is None else columns
-    pattern = {"names": names, "keep": keep, "customer_number": customer_number}
+    pattern = {"names": names, "keep": keep, "customer_number": customer_number, "names_pattern": names_pattern}
     return {name: (df.assign(**{columns[name]: scrub_pii(df[columns[name]], **pattern).astype(df[columns[name]].dtype)})
                    if columns.get(name) in df.columns else df)
             for name, df in tables.items()}

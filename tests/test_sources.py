@@ -17,6 +17,7 @@ from cxlib import catalog, schema, sources
 from cxlib.config import ConfigError, Taxonomy, load_taxonomy
 from cxlib.catalog import read as read_processed, write as write_processed
 from cxlib.sources import SourceError, load_mapping, map_sources
+from cxlib.sources import read as source_read
 
 ROOT = Path(__file__).parents[1]
 REAL = Path(__file__).parents[2] / "shared" / "data" / "real"
@@ -623,11 +624,11 @@ def test_few_unparseable_dates_become_missing_and_are_logged(tmp_path):
     assert logged["detail"].iloc[0] == "signup_date from 'S': S='gestern' (crm.csv row 22)"
 
 
-def test_same_file_for_two_entries_is_read_once(tmp_path, monkeypatch):
-    raw_file(tmp_path, "orders.csv", "Nr,K,D,Status\nA1,K1,2024-01-01,storniert\n")
-    calls = []
-    original = sources._read_csv
-    monkeypatch.setattr(sources, "_read_csv", lambda *a: calls.append(a[3]) or original(*a))
+def test_a_file_of_two_entries_is_listed_per_table_and_hashed_once(tmp_path, monkeypatch):
+    raw_file(tmp_path, "orders.csv", "Nr,K,D,Status\nA1,K1,2024-01-01,storniert\nA2,K2,2024-01-02,neu\n")
+    hashed = []
+    original = source_read.sha256
+    monkeypatch.setattr(source_read, "sha256", lambda *a: hashed.append(a) or original(*a))
     staged = run(tmp_path, """
         tables:
           orders:
@@ -640,9 +641,10 @@ def test_same_file_for_two_entries_is_read_once(tmp_path, monkeypatch):
               columns: {event_id: Nr, customer_ref: K, timestamp: D}
               constants: {channel: web, touchpoint: order_cancelled}
     """)
-    assert calls == ["orders.csv"]
-    assert staged.inputs[["file", "table", "rows"]].values.tolist() == [["orders.csv", "orders", 1], ["orders.csv", "events", 1]]
-    assert staged.inputs["sha256"].iloc[0] == hashlib.sha256((tmp_path / "raw" / "orders.csv").read_bytes()).hexdigest()
+    assert len(hashed) == 1
+    assert staged.inputs[["file", "table", "rows"]].values.tolist() == [["orders.csv", "orders", 2], ["orders.csv", "events", 2]]
+    assert staged.inputs["sha256"].tolist() == [hashlib.sha256((tmp_path / "raw" / "orders.csv").read_bytes()).hexdigest()] * 2
+    assert len(staged.tables["orders"]) == 2 and len(staged.tables["events"]) == 1
 
 
 def test_file_fingerprint_is_sha256(tmp_path):

@@ -1,0 +1,250 @@
+"""Stage 01 in customer buckets gives the tables, logs and gate counts of stage 01 on the whole
+tables: on the demo (3,000 customers) in one bucket and in four, and on hand-made exports for the
+cases a bucket cannot see by itself (a key repeated across buckets, customers derived when no
+customers table is mapped, every customer dropped, labels of feedback in other buckets). The
+work folder is gone after publishing, and no bucket holds all rows."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal
+
+from cxlib import clean, config, ingest, parts, privacy, schema, sources, text, validate
+from cxlib.config import Taxonomy
+
+KEY = b"ingest-test-key"
+NOW = pd.Timestamp("2026-12-01", tz="UTC")
+GATE_COLUMNS = ["table", "expectation", "column", "severity", "success", "outcome", "unexpected_count",
+                "checked", "unexpected_percent"]
+
+
+def whole_tables(mapping: Path, raw: Path, tax, keep=()) -> dict:
+    """Stage 01 on the whole tables in memory: mapping, both gates, cleaning, scrubbing."""
+    staged = sources.map_sources(mapping, raw, tax)
+    raw_gate = validate.run_gate(clean.pseudonymise_staged(staged.tables, KEY), tax, "raw", now=NOW)
+    cleaned = clean.clean_tables(staged.tables, tax, KEY, now=NOW)
+    processed = privacy.scrub_free_text(cleaned.tables, names=cleaned.reidentification[schema.PII_NAME], keep=keep)
+    return {"tables": processed, "reidentification": cleaned.reidentification, "log": cleaned.log,
+            "mapping_log": staged.log, "raw_gate": raw_gate,
+            "processed_gate": validate.run_gate(processed, tax, "processed", now=NOW),
+            "scrubbing": privacy.describe_scrubbing(cleaned.tables, processed)}
+
+
+def in_buckets(mapping: Path, raw: Path, tax, out: Path, bucket_rows: int, keep=(), engine: str = "duckdb") -> dict:
+    """Stage 01 through `ingest` with buckets of `bucket_rows`; reads back what it published."""
+    work = ingest.workspace(out, engine=engine)
+    staged = ingest.stage(mapping, raw, tax, work, batch_rows=1000, bucket_rows=bucket_rows, now=NOW)
+    raw_gate = ingest.gate(staged, tax, "raw", key=KEY)
+    processed = ingest.clean(staged, tax, KEY, keep=keep)
+    processed_gate = ingest.gate(processed, tax, "processed")
+    folder = work.folder
+    ingest.publish(processed, out)
+    return {"tables": {t: pd.read_parquet(out / f"{t}.parquet") for t in processed.rows},
+            "reidentification": pd.read_parquet(out / "restricted" / f"{schema.REIDENTIFICATION}.parquet"),
+            "log": processed.log, "mapping_log": staged.log, "raw_gate": raw_gate, "processed_gate": processed_gate,
+            "scrubbing": ingest.describe_scrubbing(processed), "buckets": staged.buckets, "work": folder,
+            "rows": staged.rows}
+
+
+def assert_same(got: dict, want: dict, *, examples: bool = False) -> None:
+    assert set(got["tables"]) == set(want["tables"])
+    for name, frame in want["tables"].items():
+        assert_frame_equal(got["tables"][name], frame.reset_index(drop=True), obj=name)
+    assert_frame_equal(got["reidentification"], want["reidentification"])
+    assert_frame_equal(got["log"], want["log"])
+    assert_frame_equal(got["mapping_log"], want["mapping_log"])
+    assert got["scrubbing"] == want["scrubbing"]
+    for gate in ("raw_gate", "processed_gate"):
+        assert got[gate].status == want[gate].status and got[gate].failed == want[gate].failed
+        columns = GATE_COLUMNS + (["examples"] if examples else [])
+        assert_frame_equal(got[gate].results[columns], want[gate].results[columns], obj=gate)
+
+
+# --- the demo -----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def demo_whole(demo_project):
+    tax = config.load_taxonomy(demo_project / "config" / "taxonomy.yml")
+    keep = text.common_words(*config.load_word_lists(demo_project / "config" / "taxonomy.yml"))
+    mapping, raw = demo_project / "config" / "sources" / "demo.yml", demo_project / "data" / "raw"
+    return mapping, raw, tax, keep, whole_tables(mapping, raw, tax, keep)
+
+
+@pytest.mark.slow
+def test_demo_in_one_bucket_is_stage_01_on_the_whole_tables(demo_whole, tmp_path):
+    mapping, raw, tax, keep, whole = demo_whole
+    got = in_buckets(mapping, raw, tax, tmp_path / "processed", 10**9, keep)
+    assert got["buckets"] == 1
+    assert_same(got, whole, examples=True)
+    assert not got["work"].exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]    # no work or temp folder left
+
+
+@pytest.mark.slow
+def test_demo_in_four_buckets_is_stage_01_on_the_whole_tables(demo_whole, tmp_path, monkeypatch):
+    mapping, raw, tax, keep, whole = demo_whole
+    largest = max(len(whole["tables"][t]) for t in ingest.CUSTOMER_TABLES if t in whole["tables"])
+    read_rows = []
+    original = parts.Workspace.read
+
+    def spy(self, stage, table, bucket=None):
+        frame = original(self, stage, table, bucket)
+        read_rows.append((stage, table, bucket, len(frame)))
+        return frame
+
+    monkeypatch.setattr(parts.Workspace, "read", spy)
+    got = in_buckets(mapping, raw, tax, tmp_path / "processed", largest // 4 + 1, keep)
+    assert got["buckets"] == 5
+    assert_same(got, whole)
+    events = [n for stage, table, bucket, n in read_rows if table == "events" and bucket is not None]
+    assert events and max(events) < 0.4 * got["rows"]["events"]       # no bucket holds the whole table
+    assert {b for _, t, b, _ in read_rows if t == "events"} >= set(range(5))
+
+
+# --- hand-made exports --------------------------------------------------------------------------
+TAX = Taxonomy({
+    "stages": {"purchase": {"en": "Purchase"}, "service": {"en": "Service"}},
+    "channels": {"phone": {"en": "Phone"}, "web": {"en": "Web"}},
+    "touchpoints": {"order": {"stage": "purchase"}, "complaint": {"stage": "service"}},
+    "contact_reasons": {},
+    "themes": {"billing": {"en": "Billing"}, "delivery": {"en": "Delivery"}},
+    "surveys": {"relationship": {"en": "Relationship"}},
+})
+EVENTS = """
+tables:
+  events:
+    - file: events.csv
+      columns:
+        event_id: id
+        customer_ref: kunde
+        timestamp: zeit
+        channel: kanal
+        touchpoint: punkt
+{more}
+"""
+CUSTOMERS = """
+  customers:
+    - file: customers.csv
+      columns:
+        customer_ref: kunde
+        contact_consent: ok
+      test_accounts: test == 'ja'
+      ignore: [test]
+"""
+FEEDBACK = """
+  feedback:
+    - file: feedback.csv
+      columns:
+        response_id: id
+        customer_ref: kunde
+        timestamp: zeit
+        nps: nps
+        comment: text
+  labels:
+    - file: labels.csv
+      columns:
+        response_id: id
+        sentiment: stimmung
+        themes: themen
+"""
+
+
+def project(tmp_path: Path, mapping: str, **files: str) -> tuple[Path, Path]:
+    raw = tmp_path / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for name, body in files.items():
+        (raw / f"{name}.csv").write_text(textwrap.dedent(body).lstrip("\n"), encoding="utf-8")
+    path = tmp_path / "map.yml"
+    path.write_text(textwrap.dedent(mapping), encoding="utf-8")
+    return path, raw
+
+
+def events_csv(n: int, customers: int, extra: str = "") -> str:
+    rows = "\n".join(f"E{i},K{i % customers},2025-0{1 + i % 9}-1{i % 10} 10:00,{'phone' if i % 3 else 'web'},"
+                     f"{'order' if i % 2 else 'complaint'}" for i in range(n))
+    return f"id,kunde,zeit,kanal,punkt\n{rows}\n{extra}"
+
+
+def both(tmp_path: Path, mapping: Path, raw: Path, bucket_rows: int = 7) -> tuple[dict, dict]:
+    whole = whole_tables(mapping, raw, TAX)
+    got = in_buckets(mapping, raw, TAX, tmp_path / "processed", bucket_rows)
+    assert got["buckets"] > 1
+    return got, whole
+
+
+def test_customers_derived_without_a_customers_table_are_the_same_in_buckets(tmp_path):
+    mapping, raw = project(tmp_path, EVENTS.format(more=""), events=events_csv(60, 13))
+    got, whole = both(tmp_path, mapping, raw)
+    assert_same(got, whole, examples=True)
+    assert len(got["tables"]["customers"]) == 13
+    derived = got["log"].loc[got["log"]["rule"] == clean.DERIVED_RULE]
+    assert derived[["rows", "detail"]].values.tolist() == [[13, "no customers table: one row per customer_ref seen in "
+                                                                "events 13; contact_consent False, signup_date empty"]]
+
+
+def test_unknown_and_test_customers_are_dropped_across_buckets(tmp_path):
+    customers = "kunde,ok,test\n" + "\n".join(f"K{i},{'ja' if i % 2 else 'nein'},{'ja' if i == 3 else 'nein'}"
+                                             for i in range(10)) + "\n"
+    mapping, raw = project(tmp_path, EVENTS.format(more=CUSTOMERS), events=events_csv(80, 14), customers=customers)
+    got, whole = both(tmp_path, mapping, raw)
+    assert_same(got, whole)
+    log = got["log"].set_index(["table", "rule"])["rows"]
+    assert log[("events", "rows of unknown customers dropped")] == sum(1 for i in range(80) if i % 14 >= 10)
+    assert log[("events", "test accounts dropped")] == sum(1 for i in range(80) if i % 14 == 3)
+
+
+def test_every_customer_a_test_account_links_nothing_as_on_the_whole(tmp_path):
+    customers = "kunde,ok,test\n" + "\n".join(f"K{i},ja,ja" for i in range(10)) + "\n"
+    mapping, raw = project(tmp_path, EVENTS.format(more=CUSTOMERS), events=events_csv(40, 20), customers=customers)
+    got, whole = both(tmp_path, mapping, raw)
+    assert_same(got, whole)
+    note = got["log"].set_index(["table", "rule"]).loc[("events", "rows of unknown customers dropped")]
+    assert note["detail"] == "not applied: no customers table (or an empty one)"
+
+
+def test_labels_find_their_feedback_in_other_buckets(tmp_path):
+    feedback = "id,kunde,zeit,nps,text\n" + "\n".join(
+        f"R{i},K{i % 11},2025-03-0{1 + i % 9},{i % 11},Rechnung unklar Nummer {i}" for i in range(40)) + "\n"
+    labels = "id,stimmung,themen\n" + "\n".join(
+        f"R{i},{'negative' if i % 2 else 'positive'},{'billing' if i % 3 else ''}" for i in range(0, 44, 2)) + "\n"
+    mapping, raw = project(tmp_path, EVENTS.format(more=FEEDBACK), events=events_csv(30, 11), feedback=feedback,
+                           labels=labels)
+    got, whole = both(tmp_path, mapping, raw, bucket_rows=9)
+    assert_same(got, whole)
+    assert len(got["tables"]["labels"]) == 20           # R40, R42 have no feedback
+    dropped = got["log"].set_index(["table", "rule"]).loc[("labels", "labels of responses not in feedback dropped")]
+    assert dropped["rows"] == 2
+    reference = got["raw_gate"].results.loc[lambda d: (d["table"] == "labels") & d["description"].str.contains("feedback")]
+    assert reference["unexpected_count"].tolist() == [2]
+
+
+def test_a_key_repeated_across_buckets_stops_cleaning_with_the_whole_tables_message(tmp_path):
+    extra = "E5,K7,2025-02-02 10:00,phone,order\nE5,K7,2025-02-02 10:00,phone,order\n"   # E5 is K5's too
+    mapping, raw = project(tmp_path, EVENTS.format(more=""), events=events_csv(60, 13, extra))
+    staged = sources.map_sources(mapping, raw, TAX)
+    with pytest.raises(clean.CleanError) as whole:
+        clean.clean_tables(staged.tables, TAX, KEY, now=NOW)
+    work = ingest.workspace(tmp_path / "processed")
+    parts_ = ingest.stage(mapping, raw, TAX, work, bucket_rows=7, now=NOW)
+    assert parts_.buckets > 1
+    with pytest.raises(clean.CleanError) as got:
+        ingest.clean(parts_, TAX, KEY)
+    assert str(got.value) == str(whole.value)
+    assert "3 rows share a key" in str(got.value) or "2 rows share a key" in str(got.value)
+    work.close()
+    assert not work.folder.exists()
+    assert not (tmp_path / "processed").exists()
+
+
+def test_gate_counts_add_up_over_buckets_and_decide_on_the_total(tmp_path):
+    rows = "\n".join(f"R{i},K{i % 17},2025-03-0{1 + i % 9},{12 if i % 40 == 0 else i % 11},ok" for i in range(400))
+    mapping, raw = project(tmp_path, EVENTS.format(more=FEEDBACK.split("  labels:")[0]), events=events_csv(30, 17),
+                           feedback="id,kunde,zeit,nps,text\n" + rows + "\n")
+    got, whole = both(tmp_path, mapping, raw, bucket_rows=50)
+    assert_same(got, whole)
+    nps = got["raw_gate"].results.loc[lambda d: (d["table"] == "feedback") & (d["column"] == "nps")
+                                      & (d["expectation"] == "expect_column_values_to_be_between")]
+    assert nps[["unexpected_count", "checked"]].values.tolist() == [[10, 400]]

@@ -1,0 +1,101 @@
+"""Stage 01 runs on PySpark too: the ingest in customer buckets (split, repeated keys, ordered
+writing on the engine) gives the same processed tables, logs and gate counts with
+`engine="pyspark"` (local[2]) as with DuckDB, and notebook 01 itself runs with engine=pyspark.
+Marked like tests/test_spark.py: skipped without pyspark or Java unless CX_REQUIRE_SPARK=1."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal
+
+from cxlib import demo, engine
+
+from test_ingest import GATE_COLUMNS, KEY, NOW, TAX, events_csv, in_buckets, project
+
+ROOT = Path(__file__).resolve().parents[1]
+SPARK = {"master": "local[2]", "app_name": "cx-insights-ingest-tests", "config": {"spark.driver.memory": "1g"}}
+
+
+@pytest.fixture(scope="module")
+def spark_session():
+    missing = ("pyspark is not installed (pip install .[spark])" if importlib.util.find_spec("pyspark") is None
+               else engine.java_problem())
+    if missing:
+        if os.environ.get("CX_REQUIRE_SPARK"):
+            pytest.fail(f"CX_REQUIRE_SPARK is set but {missing}")
+        pytest.skip(missing)
+    engine.connect("pyspark", spark=SPARK)             # the session ingest's workspace then uses
+    yield
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    if session is not None:
+        session.stop()
+
+
+def on_both(tmp_path: Path, mapping: Path, raw: Path, tax, bucket_rows: int, keep=()) -> tuple[dict, dict]:
+    duck = in_buckets(mapping, raw, tax, tmp_path / "duckdb" / "processed", bucket_rows, keep)
+    spark = in_buckets(mapping, raw, tax, tmp_path / "spark" / "processed", bucket_rows, keep, engine="pyspark")
+    assert duck["buckets"] == spark["buckets"]
+    for name, frame in duck["tables"].items():
+        assert_frame_equal(spark["tables"][name], frame, obj=name)
+    assert_frame_equal(spark["reidentification"], duck["reidentification"])
+    assert_frame_equal(spark["log"], duck["log"])
+    for gate in ("raw_gate", "processed_gate"):
+        assert_frame_equal(spark[gate].results[GATE_COLUMNS], duck[gate].results[GATE_COLUMNS], obj=gate)
+    return duck, spark
+
+
+@pytest.mark.spark
+def test_stage_01_in_buckets_on_spark_is_stage_01_on_duckdb(spark_session, tmp_path):
+    customers = "kunde,ok,test\n" + "\n".join(f"K{i},{'ja' if i % 2 else 'nein'},{'ja' if i == 3 else 'nein'}"
+                                             for i in range(10)) + "\n"
+    from test_ingest import CUSTOMERS, EVENTS
+    mapping, raw = project(tmp_path, EVENTS.format(more=CUSTOMERS), events=events_csv(90, 14), customers=customers)
+    duck, spark = on_both(tmp_path, mapping, raw, TAX, bucket_rows=20)
+    assert spark["buckets"] == 5 and len(spark["tables"]["events"]) > 0
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_demo_stage_01_on_spark_is_stage_01_on_duckdb(spark_session, tmp_path):
+    from cxlib import config
+
+    demo.write_exports(demo.generate(customers=400, seed=5), tmp_path / "raw")
+    tax = config.load_taxonomy(ROOT / "config" / "taxonomy.yml")
+    duck, spark = on_both(tmp_path, ROOT / "config" / "sources" / "demo.yml", tmp_path / "raw", tax, bucket_rows=3000)
+    assert spark["buckets"] > 1 and len(spark["tables"]["events"]) > 5000
+
+
+@pytest.mark.spark
+def test_notebook_01_runs_with_engine_pyspark(spark_session, tmp_path):
+    """The notebook on a local[2] Spark session (its own kernel) writes the tables DuckDB writes."""
+    mapping, raw = project(tmp_path, __import__("test_ingest").EVENTS.format(more=""), events=events_csv(50, 9))
+    (tmp_path / "taxonomy.yml").write_text(
+        "stages: {purchase: {en: Purchase}, service: {en: Service}}\n"
+        "channels: {phone: {en: Phone}, web: {en: Web}}\n"
+        "touchpoints: {order: {stage: purchase}, complaint: {stage: service}}\n"
+        "contact_reasons: {}\nthemes: {}\nsurveys: {relationship: {en: Relationship}}\n", encoding="utf-8")
+    written = {}
+    for name in ("duckdb", "pyspark"):
+        out = tmp_path / name
+        out.mkdir()
+        cmd = [sys.executable, "-m", "papermill", "-k", "python3", "--cwd", str(ROOT / "notebooks"),
+               str(ROOT / "notebooks" / "01_validate_clean.ipynb"), str(out / "01.ipynb"),
+               "-p", "source", str(mapping), "-p", "taxonomy", str(tmp_path / "taxonomy.yml"),
+               "-p", "raw_dir", str(raw), "-p", "processed_dir", str(out / "processed"),
+               "-p", "run_dir", str(out / "run"), "-p", "engine", name, "-p", "bucket_rows", "1000",
+               "-y", "spark: {master: 'local[2]', config: {spark.driver.memory: 1g}}"]
+        done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "MPLBACKEND": "Agg", "CX_PSEUDONYM_KEY": "spark-ingest-test-key-0123"})
+        assert done.returncode == 0, done.stderr[-3000:]
+        written[name] = {t: pd.read_parquet(out / "processed" / f"{t}.parquet") for t in ("customers", "events")}
+    for table, frame in written["duckdb"].items():
+        assert_frame_equal(written["pyspark"][table], frame, obj=table)
+    assert len(written["pyspark"]["events"]) == 50
