@@ -75,20 +75,22 @@ def build_generate(data: Path, customers: int, seed: int) -> dict:
 
 
 def build_map_clean(data: Path) -> dict:
-    """sources.map_sources (config/sources/demo.yml) + clean.clean_tables + sources.write_processed
-    into data/processed (what notebook 01_validate_clean does, without the validation report)."""
-    from cxlib import catalog, clean, config, sources
+    """cxlib.ingest (config/sources/demo.yml): mapping in batches, cleaning in customer buckets,
+    processed tables written in order to data/processed (what notebook 01_validate_clean does,
+    without the gates and the report)."""
+    import duckdb
+
+    from cxlib import config, ingest
 
     start = time.perf_counter()
     taxonomy = config.load_taxonomy(ROOT / "config" / "taxonomy.yml")
-    staged = sources.map_sources(ROOT / "config" / "sources" / "demo.yml", data / "raw", taxonomy)
-    cleaned = clean.clean_tables(staged.tables, taxonomy, b"cx-insights-benchmark-key")
-    del staged
-    catalog.write(cleaned.tables, data / "processed")
-    tables = cleaned.tables
-    info = {"events": len(tables["events"]), "customers_with_events": int(tables["events"]["customer_id"].nunique()),
-            "customers": len(tables["customers"]), "orders": len(tables["orders"]),
-            "campaigns": len(tables["campaigns"]), "feedback": len(tables["feedback"])}
+    work = ingest.workspace(data / "processed")
+    staged = ingest.stage(ROOT / "config" / "sources" / "demo.yml", data / "raw", taxonomy, work)
+    processed = ingest.clean(staged, taxonomy, b"cx-insights-benchmark-key")
+    ingest.publish(processed, data / "processed")
+    events = str(data / "processed" / "events.parquet")
+    info = {**{t: processed.rows.get(t, 0) for t in ("events", "customers", "orders", "campaigns", "feedback")},
+            "customers_with_events": duckdb.sql(f"select count(distinct customer_id) from '{events}'").fetchone()[0]}
     seconds = time.perf_counter() - start
     (data / "meta.json").write_text(json.dumps(info, indent=2))
     return {"seconds": seconds, "rows": info["events"]}
@@ -303,7 +305,7 @@ def main(argv=None) -> int:
 
 BUILD_STEPS = {
     "generate": ("data", "demo.generate + write_exports (CSV, Excel) = cx demo"),
-    "map_clean": ("data", "map_sources (demo.yml) + clean_tables + write_processed"),
+    "map_clean": ("data", "ingest: map in batches (demo.yml), clean in customer buckets, write in order"),
     "sort_events": ("data", "what-if: events.parquet sorted by customer, timestamp, event_id (DuckDB COPY)"),
 }
 

@@ -339,7 +339,7 @@ def test_stage_and_promote_keep_what_cx_did_not_write(tmp_path):
 
     staging = folders.stage(target)
     before = folders.snapshot(staging)
-    shutil.rmtree(staging)                                # what sources.write_processed does: a new folder
+    shutil.rmtree(staging)                                # what catalog.write does: a new folder
     staging.mkdir()
     (staging / "customers.parquet").write_bytes(b"new")
     assert folders.promote(staging, target, before) is True
