@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 RAW ?= data/raw
+# the extras .venv installs (.ci/run: dev,spark)
+EXTRAS ?= dev
 # Compile bytecode at install time (PYTHONDONTWRITEBYTECODE is set on some machines),
 # keep the run offline and quiet.
 export UV_COMPILE_BYTECODE := 1
@@ -26,7 +28,7 @@ help:
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.5" 2>&1 | grep -v "is ignored" || true
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev]"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[$(EXTRAS)]"
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -35,21 +37,30 @@ report: $(STAMP)
 	@$(BIN)/cx demo --if-empty --out $(RAW)
 	@$(BIN)/cx run
 
+# tests/ on every core; --dist loadgroup sends the tests sharing an expensive fixture (the demo run,
+# Spark, a module's fixture) to one worker, so it is built once (tests/conftest.py sets the groups).
+# The notebooks (nbval, in order, in one process) run beside them; their output follows the tests'.
 test: $(STAMP)
 	@$(BIN)/cx demo --if-empty --out $(RAW)
-	$(BIN)/python -m pytest -n auto -p no:nbval -o addopts="-ra --strict-markers" tests
-	$(BIN)/python -m pytest notebooks
+	@notebooks=$$(mktemp); trap 'kill $$nbval 2>/dev/null; rm -f "$$notebooks"' EXIT; \
+	$(BIN)/python -m pytest -p no:cacheprovider notebooks >"$$notebooks" 2>&1 & nbval=$$!; \
+	echo "$(BIN)/python -m pytest -p no:cacheprovider notebooks  (beside the tests; output below)"; \
+	echo "$(BIN)/python -m pytest -n auto --dist loadgroup -p no:nbval -o addopts=\"-ra --strict-markers\" tests"; \
+	$(BIN)/python -m pytest -n auto --dist loadgroup -p no:nbval -o addopts="-ra --strict-markers" tests; tests=$$?; \
+	wait $$nbval; notebooks_status=$$?; \
+	echo "--- pytest notebooks (nbval) ---"; cat "$$notebooks"; \
+	if [ $$tests -ne 0 ]; then exit $$tests; fi; exit $$notebooks_status
 
 # The fast tier while working: every test not marked slow (tests/conftest.py marks the tests that
 # start a kernel or a cx process, build a demo, read ../shared or run on Spark).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -p no:nbval -o addopts="-ra --strict-markers" -m "not slow" -q -n auto
+	$(BIN)/python -m pytest -p no:nbval -o addopts="-ra --strict-markers" -m "not slow" -q -n auto --dist loadgroup
 
 # The same event-log computations on PySpark in local mode (needs Java 17+; .ci/run installs it).
 # CX_REQUIRE_SPARK turns a missing pyspark / Java into a failure instead of a skip.
 test-spark: $(STAMP)
 	@$(BIN)/python -c "import pyspark" 2>/dev/null || $(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev,spark]"
-	CX_REQUIRE_SPARK=1 $(BIN)/python -m pytest tests/test_spark.py
+	CX_REQUIRE_SPARK=1 $(BIN)/python -m pytest tests/test_spark.py tests/test_spark_ingest.py
 
 lab: $(STAMP)
 	@$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev,lab]"

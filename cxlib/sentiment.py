@@ -19,17 +19,22 @@ other languages are counted, never scored.
     sentiment.describe_quality(learned)      # which method ran, why, and how good it is
 
 Nothing is downloaded: the model is fitted on the data at hand. Texts are de-duplicated before
-they are vectorised (sparse matrices), so a million comments cost what their distinct texts cost.
+they are vectorised (sparse matrices), so a million comments cost what their distinct texts cost,
+and each is analysed into n-grams once (`TextFeatures`), however many folds and fits use it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from array import array
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from sklearn.feature_extraction.text import TfidfVectorizer
+from scipy import sparse
+from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer, TfidfVectorizer
 from sklearn.linear_model import SGDClassifier
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline, make_union
@@ -127,20 +132,162 @@ def label_source(comments: pd.DataFrame, labels: pd.DataFrame | None = None, *, 
 
 
 # --- the model ------------------------------------------------------------------------------------
+ANALYZERS = ({"ngram_range": (1, 2)}, {"analyzer": "char_wb", "ngram_range": (3, 5)})   # word 1-2-grams, character 3-5-grams within words
+MAX_FEATURES = 300_000    # terms kept per analyzer (the most frequent)
+
+
+def _min_df(n_texts: int) -> int:
+    return 2 if n_texts >= 1000 else 1
+
+
+def _vectorizer(analyzer: dict, min_df: int, vocabulary: Sequence[str] | None = None) -> TfidfVectorizer:
+    return TfidfVectorizer(**analyzer, min_df=min_df, max_features=MAX_FEATURES, sublinear_tf=True, lowercase=False,
+                           dtype=np.float32, vocabulary=vocabulary)
+
+
+def _classifier(n_texts: int, *, C: float = C, epochs: int = EPOCHS, seed: int = 0) -> SGDClassifier:  # noqa: N803
+    return SGDClassifier(loss="log_loss", penalty="l2", alpha=1.0 / (C * max(n_texts, 1)), class_weight="balanced",
+                         max_iter=epochs, tol=None, random_state=seed)
+
+
 def model(n_texts: int, *, C: float = C, epochs: int = EPOCHS, seed: int = 0) -> Pipeline:  # noqa: N803
     """Unfitted pipeline on folded texts: TF-IDF of word 1-2-grams and character 3-5-grams within
     words (sublinear tf; terms of one text only dropped from 1,000 texts on), then a class-balanced
     logistic regression (log loss, L2 penalty 1 / (C n), the objective of LogisticRegression(C))
-    fitted by stochastic gradient descent in `epochs` passes over the `n_texts` training texts."""
-    min_df = 2 if n_texts >= 1000 else 1
-    features = make_union(
-        TfidfVectorizer(ngram_range=(1, 2), min_df=min_df, max_features=300_000, sublinear_tf=True, lowercase=False,
-                        dtype=np.float32),
-        TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=min_df, max_features=300_000, sublinear_tf=True,
-                        lowercase=False, dtype=np.float32))
-    classifier = SGDClassifier(loss="log_loss", penalty="l2", alpha=1.0 / (C * max(n_texts, 1)), class_weight="balanced",
-                               max_iter=epochs, tol=None, random_state=seed)
-    return Pipeline([("features", features), ("classifier", classifier)])
+    fitted by stochastic gradient descent in `epochs` passes over the `n_texts` training texts.
+    `TextFeatures.fit` fits the same model without analysing a text twice."""
+    features = make_union(*(_vectorizer(a, _min_df(n_texts)) for a in ANALYZERS))
+    return Pipeline([("features", features), ("classifier", _classifier(n_texts, C=C, epochs=epochs, seed=seed))])
+
+
+class Fitted(NamedTuple):
+    """A `model` fitted by `TextFeatures.fit`: the pipeline (for any text) and, per analyzer, its
+    TF-IDF transformer and the column of each term of the pool (-1: not a feature)."""
+
+    pipeline: Pipeline
+    columns: list
+
+
+class TextFeatures:
+    """The n-grams of distinct folded texts (the pool), each text analysed once: the analysis is
+    most of the cost of fitting `model`. `fit` fits `model` on texts of the pool and `predict`
+    labels texts with it; both give, to the last bit, what `model` fitted and applied on the texts
+    themselves gives (same terms, idf, matrix, classifier and predictions), so the folds of a
+    cross-validation and the final fit share one pass over the texts.
+
+        features = TextFeatures(folded)                                  # folded texts (kept once each)
+        fitted = features.fit(features.rows(folded[:800]), classes[:800])
+        label, score = features.predict(fitted, folded[800:])            # texts outside the pool too
+    """
+
+    def __init__(self, folded: Sequence[str]):
+        self.texts = pd.unique(pd.Series(folded, dtype="str").fillna("").to_numpy(dtype=object))
+        self.position = pd.Series(np.arange(len(self.texts)), index=self.texts)
+        self.counts = [_emitted(self.texts, analyzer) for analyzer in ANALYZERS]
+
+    def rows(self, folded: Sequence[str]) -> np.ndarray:
+        """Positions of the `folded` texts in the pool; -1 for a text not in it."""
+        keys = pd.Series(folded, dtype="str").fillna("").to_numpy(dtype=object)
+        return self.position.reindex(keys).fillna(-1).to_numpy(dtype=np.int64)
+
+    def fit(self, rows: Sequence[int], classes: Sequence[str], *, C: float = C, epochs: int = EPOCHS,  # noqa: N803
+            seed: int = 0) -> Fitted:
+        """`model(len(rows))` fitted on the pool's texts at `rows` (in that order) and their `classes`."""
+        rows = np.asarray(rows, dtype=np.int64)
+        min_df = _min_df(len(rows))
+        parts = [_fit_counts(counts, terms, rank, rows, min_df) for counts, terms, rank in self.counts]
+        vectorizers = []
+        for analyzer, (_, transformer, kept, _) in zip(ANALYZERS, parts):
+            vectorizer = _vectorizer(analyzer, min_df, vocabulary=list(kept))
+            vectorizer.idf_ = transformer.idf_
+            vectorizers.append(vectorizer)
+        matrix = sparse.hstack([part[0] for part in parts]).tocsr()        # as FeatureUnion stacks them
+        classifier = _classifier(len(rows), C=C, epochs=epochs, seed=seed).fit(matrix, np.asarray(classes))
+        return Fitted(Pipeline([("features", make_union(*vectorizers)), ("classifier", classifier)]),
+                      [(transformer, columns) for _, transformer, _, columns in parts])
+
+    def predict(self, fitted: Fitted, folded: pd.Series, *, chunk: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
+        """(class, P(positive) - P(negative)) per folded text: from the pool's counts for its texts,
+        through the pipeline for others (as `_predict`), `chunk` texts at a time."""
+        rows, classifier = self.rows(folded), fitted.pipeline.named_steps["classifier"]
+        inside, label, score = rows >= 0, np.empty(len(rows), dtype=object), np.zeros(len(rows))
+        mine = rows[inside]
+        proba = [classifier.predict_proba(sparse.hstack([
+            transformer.transform(_select(counts, mine[i:i + chunk], columns), copy=False)
+            for (counts, _, _), (transformer, columns) in zip(self.counts, fitted.columns)]).tocsr())
+            for i in range(0, len(mine), chunk)]
+        label[inside], score[inside] = _classes_and_scores(classifier.classes_, proba, len(mine))
+        if not inside.all():
+            label[~inside], score[~inside] = _predict(fitted.pipeline, pd.Series(folded, dtype="str")[~inside], chunk=chunk)
+        return label, score
+
+
+def _emitted(texts: np.ndarray, analyzer: dict) -> tuple[sparse.csr_array, np.ndarray, np.ndarray]:
+    """(counts, terms, alphabetical rank of each term) of `texts`: per text its distinct terms in
+    the order the analyzer first emits them (as a vectorizer meets them), with their counts."""
+    analyze = CountVectorizer(lowercase=False, **analyzer).build_analyzer()
+    vocabulary: dict[str, int] = {}
+    indices, counts, indptr = array("q"), array("i"), array("q", [0])
+    for doc in texts:
+        seen: dict[int, int] = {}
+        for term in analyze(doc):
+            j = vocabulary.setdefault(term, len(vocabulary))
+            seen[j] = seen.get(j, 0) + 1
+        indices.extend(seen)
+        counts.extend(seen.values())
+        indptr.append(len(indices))
+    terms = np.array(list(vocabulary), dtype=object)
+    rank = np.empty(len(terms), dtype=np.int64)
+    rank[np.argsort(terms, kind="stable")] = np.arange(len(terms))
+    matrix = sparse.csr_array((np.frombuffer(counts, dtype=np.intc).astype(np.float32), np.frombuffer(indices, dtype=np.int64),
+                               np.frombuffer(indptr, dtype=np.int64)), shape=(len(texts), len(terms)))
+    return matrix, terms, rank
+
+
+def _fit_counts(counts: sparse.csr_array, terms: np.ndarray, rank: np.ndarray, rows: np.ndarray, min_df: int) -> tuple:
+    """What `_vectorizer(analyzer, min_df)` fitted on the texts at `rows` gives, from their counts:
+    (TF-IDF matrix, fitted TfidfTransformer, kept terms, column of each pool term or -1). The steps
+    and the order of the entries within a row are scikit-learn's CountVectorizer's (terms numbered
+    as first met, renumbered alphabetically, the rare ones dropped, the MAX_FEATURES most frequent
+    kept), so the matrix is the same to the last bit."""
+    sub = counts[rows]
+    met = pd.unique(sub.indices)                            # pool term ids in the order the texts meet them
+    number = np.full(len(terms), -1, dtype=np.int64)
+    number[met] = np.arange(len(met))
+    matrix = sparse.csr_array((sub.data.copy(), number[sub.indices].astype(np.int32), sub.indptr.astype(np.int32)),
+                              shape=(len(rows), len(met)))
+    matrix.sort_indices()
+    by_name = np.argsort(rank[met])                         # numbers in the alphabetical order of their terms
+    alphabetical = np.empty(len(met), dtype=np.int32)
+    alphabetical[by_name] = np.arange(len(met))
+    matrix.indices = alphabetical.take(matrix.indices, mode="clip")
+    mask = np.bincount(matrix.indices, minlength=len(met)) >= min_df
+    if mask.sum() > MAX_FEATURES:
+        totals = np.asarray(matrix.sum(axis=0)).ravel()
+        chosen = np.zeros(len(met), dtype=bool)
+        chosen[np.where(mask)[0][(-totals[mask]).argsort()[:MAX_FEATURES]]] = True
+        mask = chosen
+    kept = np.where(mask)[0]
+    if not len(kept):
+        raise ValueError("After pruning, no terms remain. Try a lower min_df or a higher max_df.")
+    matrix = sparse.csr_matrix(matrix[:, kept])
+    transformer = TfidfTransformer(sublinear_tf=True).fit(matrix)
+    columns = np.full(len(terms), -1, dtype=np.int64)
+    columns[met[by_name[kept]]] = np.arange(len(kept))
+    return transformer.transform(matrix, copy=False), transformer, terms[met[by_name[kept]]], columns
+
+
+def _select(counts: sparse.csr_array, rows: np.ndarray, columns: np.ndarray) -> sparse.csr_matrix:
+    """The counts of the texts at `rows` in the fitted terms' columns (`columns`: pool term ->
+    column or -1), as a fitted vectorizer counts them."""
+    sub = counts[rows]
+    column = columns[sub.indices]
+    keep = column >= 0
+    per_row = np.bincount(np.repeat(np.arange(len(rows)), np.diff(sub.indptr))[keep], minlength=len(rows))
+    matrix = sparse.csr_matrix((sub.data[keep], column[keep].astype(np.int32), np.r_[0, np.cumsum(per_row)].astype(np.int32)),
+                               shape=(len(rows), int(columns.max()) + 1))
+    matrix.sort_indices()
+    return matrix
 
 
 def _distinct(texts: pd.Series) -> tuple[np.ndarray, pd.Series]:
@@ -160,11 +307,16 @@ def _predict(fitted: Pipeline, folded: pd.Series, *, chunk: int = 20_000) -> tup
     """(class, P(positive) - P(negative)) per folded text, `chunk` texts at a time (bounded memory:
     a chunk's sparse character n-grams take ~0.2 GB at 20,000 reviews, ~1 GB at 100,000)."""
     values = folded.to_numpy()
-    proba = np.vstack([fitted.predict_proba(values[i:i + chunk]) for i in range(0, len(values), chunk)] or
-                      [np.zeros((0, len(fitted.classes_)))])
-    classes = list(fitted.classes_)
-    column = lambda c: proba[:, classes.index(c)] if c in classes else np.zeros(len(folded))  # noqa: E731
-    return np.asarray(fitted.classes_)[proba.argmax(axis=1)], column("positive") - column("negative")
+    proba = [fitted.predict_proba(values[i:i + chunk]) for i in range(0, len(values), chunk)]
+    return _classes_and_scores(fitted.classes_, proba, len(values))
+
+
+def _classes_and_scores(classes: np.ndarray, proba: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(most probable class, P(positive) - P(negative)) from chunks of predicted probabilities."""
+    proba = np.vstack(proba or [np.zeros((0, len(classes)))])
+    names = list(classes)
+    column = lambda c: proba[:, names.index(c)] if c in names else np.zeros(n)  # noqa: E731
+    return np.asarray(classes)[proba.argmax(axis=1)], column("positive") - column("negative")
 
 
 def scores(truth: Sequence[str], predicted: Sequence[str]) -> dict:
@@ -194,20 +346,22 @@ def _majority(truth: pd.Series) -> str:
 
 
 def cross_validate(folded: pd.Series, classes: pd.Series, *, folds: int = FOLDS, seed: int = 0,
-                   **fit) -> tuple[pd.Series, pd.Series]:
+                   features: TextFeatures | None = None, **fit) -> tuple[pd.Series, pd.Series]:
     """Out-of-fold predictions on distinct labelled texts: (model, majority) per text, each text
     predicted by the model fitted on the other folds (stratified k-fold, k = `folds` or the size
-    of the smallest class, at least 2); classes with one text only are left out."""
+    of the smallest class, at least 2); classes with one text only are left out. `features`: a
+    `TextFeatures` pool holding the texts (default: one made of them)."""
     counts = classes.value_counts()
     keep = classes.isin(counts.index[counts >= 2])
     folded, classes = folded.loc[keep], classes.loc[keep]
     k = int(min(folds, counts.loc[counts >= 2].min()))
     learned = pd.Series(pd.NA, index=classes.index, dtype="str")
     majority = learned.copy()
-    x, y = folded.to_numpy(), classes.to_numpy()
-    for train, test in StratifiedKFold(k, shuffle=True, random_state=seed).split(x, y):
-        fitted = model(len(train), seed=seed, **fit).fit(x[train], y[train])
-        learned.iloc[test] = _predict(fitted, folded.iloc[test])[0]
+    features = TextFeatures(folded) if features is None else features
+    rows, y = features.rows(folded), classes.to_numpy()
+    for train, test in StratifiedKFold(k, shuffle=True, random_state=seed).split(rows, y):
+        fitted = features.fit(rows[train], y[train], seed=seed, **fit)
+        learned.iloc[test] = features.predict(fitted, folded.iloc[test])[0]
         majority.iloc[test] = _majority(classes.iloc[train])
     return learned, majority
 
@@ -261,8 +415,11 @@ def learn(texts: pd.Series, languages: pd.Series, classes: pd.Series, lexicon: d
         elif len(labelled) < int(opts["min_labelled"]):
             reason = f"{len(labelled):,} labelled texts, fewer than the {int(opts['min_labelled']):,} a model needs"
             measured["majority"] = (sample["cls"], pd.Series(_majority(sample["cls"]), index=sample.index))
-        else:
-            learned, majority = cross_validate(sample["folded"], sample["cls"], folds=int(opts["folds"]), seed=seed, **fit)
+        else:           # the texts of the cross-validation and of the final fit, each analysed once
+            train = _sample(labelled, "cls", int(opts["max_train"]), seed)
+            features = TextFeatures(labelled.loc[labelled.index.isin(sample.index.union(train.index)), "folded"])
+            learned, majority = cross_validate(sample["folded"], sample["cls"], folds=int(opts["folds"]), seed=seed,
+                                               features=features, **fit)
             measured = {"learned": (sample["cls"], learned), **measured, "majority": (sample["cls"], majority)}
         table = _rows(language, measured)
         quality += table
@@ -271,11 +428,11 @@ def learn(texts: pd.Series, languages: pd.Series, classes: pd.Series, lexicon: d
             reason = (f"the model's held-out macro-F1 ({f1['learned']:.2f}) is not above the word lists' "
                       f"({f1['word lists']:.2f})")
         elif learned is not None:
-            train = _sample(labelled, "cls", int(opts["max_train"]), seed)
-            fitted = model(len(train), seed=seed, **fit).fit(train["folded"].to_numpy(), train["cls"].to_numpy())
-            models[language] = fitted
+            fitted = features.fit(features.rows(train["folded"]), train["cls"].to_numpy(), seed=seed, **fit)
+            models[language] = fitted.pipeline
             reason = f"trained on {len(train):,} labelled texts"
-        out.loc[mine] = _label(texts.loc[mine], language, lexicon, fitted).to_numpy()
+        predict = partial(features.predict, fitted) if fitted is not None else None
+        out.loc[mine] = _label(texts.loc[mine], language, lexicon, predict).to_numpy()
         rows.append({**entry, "method": "learned" if fitted is not None else "word lists", "reason": reason})
     quality = pd.DataFrame(quality, columns=["language", "method", "n", "accuracy", "macro_f1",
                                              *[f"recall_{c}" for c in SENTIMENTS]])
@@ -295,13 +452,14 @@ def _word_lists(texts: pd.Series, language: str, lexicon: dict) -> pd.DataFrame:
                          "sentiment_score": scored["sentiment_score"].to_numpy()[codes]}, index=texts.index)
 
 
-def _label(texts: pd.Series, language: str, lexicon: dict, fitted: Pipeline | None) -> pd.DataFrame:
-    """sentiment, sentiment_score, method of non-empty texts in one language: the fitted model's
-    when given, else the word lists'."""
-    if fitted is None:
+def _label(texts: pd.Series, language: str, lexicon: dict, predict: Callable | None) -> pd.DataFrame:
+    """sentiment, sentiment_score, method of non-empty texts in one language: a fitted model's
+    when given (`predict`: folded texts -> (class, score), e.g. `partial(_predict, pipeline)`),
+    else the word lists'."""
+    if predict is None:
         return _word_lists(texts, language, lexicon).assign(method="word lists")
     codes, distinct = _distinct(texts)
-    label, score = _predict(fitted, distinct)
+    label, score = predict(distinct)
     return pd.DataFrame({"sentiment": label[codes], "sentiment_score": score[codes], "method": "learned"}, index=texts.index)
 
 
@@ -331,7 +489,9 @@ def apply(learned: dict, texts: pd.Series, languages: pd.Series, lexicon: dict) 
     for language in LANGUAGES:
         mine = present & lang.eq(language)
         if mine.any():
-            out.loc[mine] = _label(texts.loc[mine], language, lexicon, learned["models"].get(language)).to_numpy()
+            fitted = learned["models"].get(language)
+            predict = partial(_predict, fitted) if fitted is not None else None
+            out.loc[mine] = _label(texts.loc[mine], language, lexicon, predict).to_numpy()
     return out.astype({"sentiment": "str", "sentiment_score": "float64", "method": "str"})
 
 

@@ -4,17 +4,28 @@ Session-wide environment so tests never touch the user's pseudonymisation key or
 key in CX_PSEUDONYM_KEY, figures without a display, Great Expectations without analytics.
 `demo_project` is a temporary copy of the project (config, notebooks, params) with small demo
 exports, made once per session; fixture `cx` runs the console command and returns its result;
-`baseline` is one full `cx run` in the demo project, shared by every test file that needs one.
+`baseline` is one full `cx run` in the demo project, shared by every test file that needs one, its
+processes' socket events recorded in `baseline_audit` (tests/test_privacy.py: none leaves the machine).
+
+Under xdist (`make test`: -n auto --dist loadgroup) a session or module fixture is made once per
+worker that runs a test needing it, so the tests sharing an expensive one are sent to one worker as
+one unit: the demo runs (`baseline` and the fixtures that build on it), the Spark tests (one JVM),
+and per module the tests of a module-scoped fixture, except the factories that make one run per
+argument (`PER_ARGUMENT`). The workers write each test's group to a file the scheduler of this
+file reads (pytest 9.2 ignores the node-id suffix through which xdist's own loadgroup passes
+`xdist_group` marks, pytest-xdist#1386).
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -34,6 +45,10 @@ os.environ["GX_ANALYTICS_ENABLED"] = "False"
 # (nbval cells always are): `make test-fast` runs the rest.
 _SLOW_CALLS = ("execute_notebook", "run_cx", "subprocess.run", "Popen", "cx", "generate", "write_exports", "fit_clv", "customer_value")
 _SLOW_MARKERS = ("real_data", "spark")
+DEMO_RUNS = ("baseline", "audited")             # the full demo run, and the runs of tests/test_privacy.py beside it
+PER_ARGUMENT = ("real_run", "shape_run")        # module fixtures that make one run per data set on first use
+AUDIT_ENV = "CX_TEST_AUDIT_DIR"
+SPARK_FIXTURES = ("spark_con", "spark_session")    # the Spark tests: one worker, one JVM
 
 
 def _source(function) -> str:
@@ -71,19 +86,70 @@ def _is_slow(item, helpers: dict) -> bool:
     return any(helpers[module.__name__].search(_source(function)) for function in functions)
 
 
+def _worker_group(item) -> str | None:
+    """The group of a test: 'demo_runs' when it needs a demo run, 'spark' when it needs Spark, its
+    module when it needs a module-scoped fixture (other than PER_ARGUMENT ones), else None (any
+    worker)."""
+    if not isinstance(item, pytest.Function):
+        return None
+    if set(item.fixturenames) & set(DEMO_RUNS):
+        return "demo_runs"
+    if set(item.fixturenames) & set(SPARK_FIXTURES):
+        return "spark"
+    defs = item._fixtureinfo.name2fixturedefs
+    module = [name for name in item.fixturenames if name not in PER_ARGUMENT
+              and any(d.scope == "module" for d in defs.get(name, ()))]
+    return item.nodeid.split("::")[0] if module else None
+
+
+def _groups_file(controller_pid: int) -> Path:
+    """Where the xdist workers of the controller process `controller_pid` write the tests' groups."""
+    return Path(tempfile.gettempdir()) / f"cx-insights-test-groups-{controller_pid}.json"
+
+
 def pytest_collection_modifyitems(config, items):
     helpers: dict = {}
     for item in items:
         if _is_slow(item, helpers):
             item.add_marker(pytest.mark.slow)
+    if os.environ.get("PYTEST_XDIST_WORKER") and config.getvalue("loadgroup"):
+        groups = {item.nodeid: group for item in items if (group := _worker_group(item))}
+        target = _groups_file(os.getppid())
+        part = target.with_suffix(f".{os.getpid()}")
+        part.write_text(json.dumps(groups), encoding="utf-8")
+        part.replace(target)                       # every worker writes the same; the last one stays
 
 
-def run_cx(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run the `cx` console script of this environment; returns the completed process (text)."""
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadgroup: xdist's scope scheduling with the groups the workers wrote (largest first);
+    a test without a group is a unit of its own."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        groups: dict | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self.groups is None:
+                path = _groups_file(os.getpid())
+                self.groups = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+                path.unlink(missing_ok=True)
+            group = self.groups.get(nodeid)
+            return f"group:{group}" if group else nodeid
+
+    return SharedFixtureScheduling(config, log)
+
+
+def run_cx(*args: str, cwd: Path | None = None, timeout: float = 600,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run the `cx` console script of this environment (with `env` added to the environment);
+    returns the completed process (text)."""
     exe = Path(sys.executable).with_name("cx")
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "cxlib.cli"]
     return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ})
+                          env={**os.environ, **(env or {})})
 
 
 def copy_project(target: Path) -> Path:
@@ -181,10 +247,74 @@ def cx():
 
 
 @pytest.fixture(scope="session")
-def baseline(demo_project):
+def baseline_audit(tmp_path_factory) -> Path:
+    """The folder in which every process of the `baseline` run (cx and each kernel) records its
+    socket events, one <pid>.jsonl each, through the sitecustomize.py hook AUDIT_HOOK."""
+    folder = tmp_path_factory.mktemp("baseline_audit")
+    (folder / "site").mkdir()
+    (folder / "site" / "sitecustomize.py").write_text(AUDIT_HOOK, encoding="utf-8")
+    (folder / "records").mkdir()
+    return folder / "records"
+
+
+def audited_env(records: Path) -> dict[str, str]:
+    """The environment under which a process and its children record their socket events to `records`."""
+    site = str(records.parent / "site")
+    return {"PYTHONPATH": os.pathsep.join(p for p in (site, os.environ.get("PYTHONPATH", "")) if p),
+            AUDIT_ENV: str(records)}
+
+
+@pytest.fixture(scope="session")
+def baseline(demo_project, baseline_audit):
     """One successful `cx run -f params/monthly.yml` of the whole pipeline in the demo project,
-    shared by the session (end-to-end, report and rendering checks; the starting state of the
-    bad-input and comparison cases): (completed process, resolved run folder or None)."""
-    done = run_cx("run", "-f", "params/monthly.yml", "--project", str(demo_project), cwd=demo_project)
+    shared by the session (end-to-end, report, rendering and privacy checks; the starting state of
+    the bad-input and comparison cases), audited (`baseline_audit`): (completed process, resolved
+    run folder or None)."""
+    done = run_cx("run", "-f", "params/monthly.yml", "--project", str(demo_project), cwd=demo_project,
+                  env=audited_env(baseline_audit))
     run_dir = demo_project / "reports" / "latest"
     return done, run_dir.resolve() if run_dir.exists() else None
+
+
+AUDIT_HOOK = r'''
+"""Test hook (tests/conftest.py): record socket events of this process to CX_TEST_AUDIT_DIR."""
+import json
+import os
+import sys
+
+_DIR = os.environ.get("CX_TEST_AUDIT_DIR")
+
+
+def _plain(value):
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return value
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return "<%s>" % type(value).__name__
+
+
+def _write(record):
+    with open(os.path.join(_DIR, "%d.jsonl" % os.getpid()), "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def _hook(event, args):
+    if event.startswith("socket.") and event != "socket.__new__":
+        try:
+            _write({"event": event, "args": _plain(args)})
+        except Exception as exc:        # never break the process under test, but say so
+            _write({"event": "hook-error", "args": [event, repr(exc)]})
+
+
+if _DIR:
+    with open("/proc/self/cmdline", "rb") as handle:
+        argv = handle.read().decode("utf-8", "replace").split("\0")
+    _write({"event": "start", "args": argv})
+    if "ipykernel_launcher" in argv and "-f" in argv:     # the kernel's ZMQ sockets: from its connection file
+        with open(argv[argv.index("-f") + 1], encoding="utf-8") as handle:
+            info = json.load(handle)
+        _write({"event": "kernel.connection", "args": [info.get("transport"), info.get("ip")]})
+    sys.addaudithook(_hook)
+'''

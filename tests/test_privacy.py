@@ -4,13 +4,15 @@
   a demo run is searched for the demo's e-mail addresses, phone numbers, names and CRM numbers
   (read from the demo exports: the CRM and the survey comments, some of which carry them) and
   holds none; only contact_list.csv holds CRM numbers, with the channel, and no contact details.
-- An audited run: the whole pipeline with a sitecustomize.py on PYTHONPATH whose audit hook
-  records socket events of every process (cx and the Jupyter kernels): no connection, bind or
-  name lookup leaves the machine. The same run has no key in the environment: it creates the
-  key file (0600), and its pseudonyms differ from the baseline's (another key) and equal those
-  of a second run with the same key file; a scheduled run (params/monthly.yml, create_key false)
-  without a key stops with a message that says where the key is looked for, changing nothing.
-  It also runs with retention_days=30 over old run folders and contact lists.
+- The audited run: the session's demo run (`baseline`, the whole pipeline) has a sitecustomize.py
+  on PYTHONPATH whose audit hook records socket events of every process (cx and the Jupyter
+  kernels, conftest.AUDIT_HOOK): no connection, bind or name lookup leaves the machine.
+- Keys and retention, on a copy of the demo project (01_validate_clean, which pseudonymises): a
+  run without a key in the environment creates the key file (0600), and its pseudonyms differ
+  from the baseline's (another key) and equal those of a second run with the same key file; a
+  scheduled run (params/monthly.yml, create_key false) without a key stops with a message that
+  says where the key is looked for, changing nothing. The first runs with retention_days=30 over
+  old run folders and contact lists.
 - Consent as a property: a customer/channel is contactable iff the latest consent event for it is
   an opt-in (an opt-out wins a tie), or there is none and the CRM has the explicit opt-in.
 - `make lab` listens on 127.0.0.1 with a token; no project file opens a port to other hosts.
@@ -199,49 +201,7 @@ def test_processed_tables_hold_pseudonyms_and_the_restricted_table_is_owner_only
     assert set(readable["customers"]["customer_id"]) == set(reid["customer_id"])
 
 
-# --- the audited run: no network, key file, pseudonyms, retention ---------------------------------------
-SITECUSTOMIZE = r'''
-"""Test hook (tests/test_privacy.py): record socket events of this process to CX_TEST_AUDIT_DIR."""
-import json
-import os
-import sys
-
-_DIR = os.environ.get("CX_TEST_AUDIT_DIR")
-
-
-def _plain(value):
-    if isinstance(value, (str, int, float, bool, type(None))):
-        return value
-    if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return "<%s>" % type(value).__name__
-
-
-def _write(record):
-    with open(os.path.join(_DIR, "%d.jsonl" % os.getpid()), "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record) + "\n")
-
-
-def _hook(event, args):
-    if event.startswith("socket.") and event != "socket.__new__":
-        try:
-            _write({"event": event, "args": _plain(args)})
-        except Exception as exc:        # never break the process under test, but say so
-            _write({"event": "hook-error", "args": [event, repr(exc)]})
-
-
-if _DIR:
-    with open("/proc/self/cmdline", "rb") as handle:
-        argv = handle.read().decode("utf-8", "replace").split("\0")
-    _write({"event": "start", "args": argv})
-    if "ipykernel_launcher" in argv and "-f" in argv:     # the kernel's ZMQ sockets: from its connection file
-        with open(argv[argv.index("-f") + 1], encoding="utf-8") as handle:
-            info = json.load(handle)
-        _write({"event": "kernel.connection", "args": [info.get("transport"), info.get("ip")]})
-    sys.addaudithook(_hook)
-'''
+# --- the audited baseline: no network; key file, pseudonyms, retention -----------------------------------
 LOCAL_NAMES = {"localhost", "ip6-localhost", "localhost.localdomain"}
 
 
@@ -277,10 +237,10 @@ def processed_snapshot(project: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def audited(demo_project, tmp_path_factory) -> dict:
-    """A copy of the demo project; run 1: the whole pipeline, audited, no key anywhere (a new key
-    file is created), retention_days=30 over planted old runs; run 2: 01_validate_clean again
-    with create_key=false and the same key file; run 3: the scheduled parameter file with the
-    key file missing."""
+    """A copy of the demo project; run 1: 01_validate_clean with no key anywhere (a new key file
+    is created), retention_days=30 over planted old runs; run 2: 01_validate_clean again with
+    create_key=false and the same key file; run 3: the scheduled parameter file with the key file
+    missing. (The network audit is the baseline's: the whole pipeline.)"""
     base = tmp_path_factory.mktemp("privacy")
     project = base / "project"
     for folder in ("config", "notebooks", "params"):
@@ -299,18 +259,13 @@ def audited(demo_project, tmp_path_factory) -> dict:
         old = (now - dt.timedelta(days=age)).timestamp()
         os.utime(path, (old, old))
         planted[name] = path
-    site, audit = base / "site", base / "audit"
-    site.mkdir()
-    audit.mkdir()
-    (site / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
     key_file = base / "keys" / "cx-insights" / "pseudonym.key"
     no_key = {config.KEY_ENV: None, config.KEY_FILE_ENV: str(key_file)}
-    python_path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)
 
-    first = run_cx("run", "--project", str(project), "-p", "retention_days=30", cwd=project,
-                   env={**no_key, "PYTHONPATH": python_path, "CX_TEST_AUDIT_DIR": str(audit)})
+    first = run_cx("run", "--project", str(project), "--only", "01_validate_clean", "-p", "retention_days=30",
+                   cwd=project, env=no_key)
     if first.returncode != 0:
-        pytest.fail("the audited run failed:\n" + first.stdout + first.stderr[-3000:])
+        pytest.fail("the first run (no key) failed:\n" + first.stdout + first.stderr[-3000:])
     first_run = (reports / "latest").resolve()
     customers = project / "data" / "processed" / "customers.parquet"
     first_ids = pd.read_parquet(customers)["customer_id"]
@@ -331,7 +286,7 @@ def audited(demo_project, tmp_path_factory) -> dict:
             "key": key, "key_mode": key_mode, "key_dir_mode": key_dir_mode, "second": second,
             "second_ids": second_ids, "third": third, "missing": missing, "before": before,
             "after": processed_snapshot(project), "latest_before": latest_before,
-            "latest_after": os.readlink(reports / "latest"), "audit": audit, "planted": planted}
+            "latest_after": os.readlink(reports / "latest"), "planted": planted}
 
 
 def audit_records(audit: Path) -> dict[str, list[dict]]:
@@ -339,12 +294,12 @@ def audit_records(audit: Path) -> dict[str, list[dict]]:
             for p in sorted(audit.glob("*.jsonl"))}
 
 
-def test_a_full_run_makes_no_network_connection(audited):
-    first = audited["first"]
+def test_a_full_run_makes_no_network_connection(baseline, baseline_audit, demo_project):
+    first = baseline[0]
     assert first.returncode == 0, first.stdout + first.stderr
-    stages = len(config.load_yaml(audited["project"] / "config" / "pipeline.yml")["notebooks"])
+    stages = len(config.load_yaml(demo_project / "config" / "pipeline.yml")["notebooks"])
     assert re.search(rf"\[{stages}/{stages}\] \S+ … ok", first.stdout), first.stdout      # the whole pipeline ran
-    processes = audit_records(audited["audit"])
+    processes = audit_records(baseline_audit)
     starts = {pid: records[0]["args"] for pid, records in processes.items() if records[0]["event"] == "start"}
     assert len(starts) == len(processes)
     kernels = [pid for pid, argv in starts.items() if "ipykernel_launcher" in argv]
@@ -411,7 +366,7 @@ def test_retention_deletes_old_run_folders_and_contact_lists(audited):
     assert audited["first"].returncode == 0
     assert not planted["old_run"].exists() and not planted["old_csv"].exists()
     assert (planted["recent_run"] / "contact_list.csv").exists() and planted["recent_csv"].exists()
-    assert (first_run / "contact_list.csv").exists()
+    assert (first_run / "01_validate_clean.html").exists()                  # the run that applied it is kept
     record = json.loads((first_run / "run.json").read_text(encoding="utf-8"))
     assert record["retention"]["retention_days"] == 30
     assert set(record["retention"]["deleted"]) == {planted["old_run"].name, "interactive/contact_list_old_csv.csv"}

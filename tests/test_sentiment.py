@@ -274,3 +274,18 @@ def test_a_class_with_one_text_is_no_second_class(lexicon):
     out = sentiment.learn(texts, pd.Series("en", index=texts.index), classes, lexicon, min_labelled=5)
     assert out["languages"]["method"].tolist() == ["word lists"] and out["models"] == {}
     assert out["languages"]["reason"].tolist() == ["13 labelled texts, not two classes with two texts each (positive 12, negative 1)"]
+
+
+def test_one_pass_features_equal_the_pipeline_bit_for_bit(monkeypatch):
+    """`TextFeatures` (each text analysed once for all folds) fits and predicts exactly what the
+    scikit-learn pipeline of `model` fitted on the texts themselves does, also past the term limit."""
+    monkeypatch.setattr(sentiment, "MAX_FEATURES", 40)
+    texts = pd.Series([f"{w} service {n}" for n, w in enumerate(["good", "bad", "slow", "great", "awful", "fine"] * 30)])
+    folded = text.fold_series(texts).drop_duplicates()
+    classes = np.where(folded.str.contains("good|great|fine"), "positive", "negative")
+    features = sentiment.TextFeatures(folded.iloc[:150])
+    fitted = features.fit(np.arange(120), classes[:120])
+    reference = sentiment.model(120).fit(folded.iloc[:120].to_numpy(), classes[:120])
+    assert np.array_equal(fitted.pipeline.named_steps["classifier"].coef_, reference.named_steps["classifier"].coef_)
+    for got, want in zip(features.predict(fitted, folded.iloc[120:]), sentiment._predict(reference, folded.iloc[120:])):
+        assert np.array_equal(got, want)

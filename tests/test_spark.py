@@ -439,10 +439,10 @@ def test_read_tables_takes_a_storage_uri(tmp_path, duck_con):
 
 def test_engine_setting_from_pipeline_yml_parameter_file_and_p(tmp_path):
     """`engine` defaults to duckdb (config/pipeline.yml); `-p engine=pyspark` and a parameter
-    file's `spark` mapping reach every notebook whose work runs over all events."""
+    file's `spark` mapping reach every notebook whose work runs over all events, stage 01 included."""
     from cxlib import pipeline
 
-    event_log_notebooks = {"03_journey", "04_moments_of_truth", "05_customer_value", "07_occasions"}
+    event_log_notebooks = {"01_validate_clean", "03_journey", "04_moments_of_truth", "05_customer_value", "07_occasions"}
     plan = pipeline.plan_run(ROOT)
     assert {name for name, params in plan.parameters.items() if "engine" in params} == event_log_notebooks
     assert {plan.parameters[name]["engine"] for name in event_log_notebooks} == {"duckdb"}

@@ -7,7 +7,8 @@
 - historic value per customer equals the truth's revenue of completed orders;
 - the demo's add-on purchases follow BG/NBD + Gamma-Gamma: the model fitted to them recovers the
   planted spend parameters and passes the holdout check;
-- notebook 05_customer_value runs on the processed demo tables and records its results.
+- notebook 05_customer_value runs on the demo (in the session's demo run, `baseline` in
+  conftest.py) and on orders simulated from the model, and records its results.
 
 The processed demo tables are built in memory from the session's demo exports (`demo_project`
 in conftest.py) with the demo source mapping and the cleaning rules, as 01_validate_clean does.
@@ -131,6 +132,13 @@ def test_demo_addon_purchases_fit_the_clv_model(processed, demo_project):
     assert overall["actual"] > 100 and abs(overall["error_pct"]) < 30
 
 
+def figures_drawn(executed: Path) -> int:
+    """The number of figures an executed notebook shows."""
+    notebook = nbformat.read(executed, as_version=4)
+    return sum("image/png" in out.get("data", {}) for cell in notebook.cells if cell.cell_type == "code"
+               for out in cell.outputs)
+
+
 def run_notebook(tables: dict, tmp_path: Path, *params: str) -> tuple[dict, int]:
     """Run 05_customer_value on `tables`; its recorded `value` results and the number of figures drawn."""
     folder = tmp_path / "processed"
@@ -144,14 +152,13 @@ def run_notebook(tables: dict, tmp_path: Path, *params: str) -> tuple[dict, int]
         env={**os.environ, **pipeline.KERNEL_ENV},        # figures inline, as `cx run` draws them
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
-    figures = sum("image/png" in out.get("data", {}) for cell in executed.cells if cell.cell_type == "code"
-                  for out in cell.outputs)
-    return report.read_results(run_dir)["value"], figures
+    return report.read_results(run_dir)["value"], figures_drawn(tmp_path / "out.ipynb")
 
 
-def test_notebook_05_runs_on_demo_data_and_records_results(processed, tmp_path):
-    results, figures = run_notebook(processed, tmp_path)
+def test_notebook_05_runs_on_demo_data_and_records_results(baseline):
+    done, run_dir = baseline
+    assert done.returncode == 0, done.stdout + done.stderr
+    results, figures = report.read_results(run_dir)["value"], figures_drawn(run_dir / "05_customer_value.ipynb")
     # the notebook's default clv_categories: the model covers the add-on purchases (on all orders,
     # contract amounts of 24 monthly fees beside add-ons of ~60 EUR put the Gamma-Gamma q at about 1)
     assert results["status"] == "fitted" and results["clv"]["basis"] == "revenue_plus_predicted_clv"
