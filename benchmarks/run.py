@@ -90,7 +90,7 @@ def build_map_clean(data: Path) -> dict:
     ingest.publish(processed, data / "processed")
     events = str(data / "processed" / "events.parquet")
     info = {**{t: processed.rows.get(t, 0) for t in ("events", "customers", "orders", "campaigns", "feedback")},
-            "customers_with_events": duckdb.sql(f"select count(distinct customer_id) from '{events}'").fetchone()[0]}
+            "customers_with_events": duckdb.sql(f"select count(distinct customer_id) from '{events}'").fetchall()[0][0]}
     seconds = time.perf_counter() - start
     (data / "meta.json").write_text(json.dumps(info, indent=2))
     return {"seconds": seconds, "rows": info["events"]}
