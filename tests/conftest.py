@@ -186,6 +186,22 @@ def write_processed_frames(folder: Path, frames: dict | None = None, restricted:
 
 
 @pytest.fixture(scope="session")
+def spark_available() -> None:
+    """Skip a Spark test when pyspark or Java is missing; fail instead under CX_REQUIRE_SPARK=1
+    (`make test-spark`, CI), so a missing engine never passes silently."""
+    import importlib.util
+
+    from cxlib import engine
+
+    missing = ("pyspark is not installed (pip install .[spark])" if importlib.util.find_spec("pyspark") is None
+               else engine.java_problem())
+    if missing:
+        if os.environ.get("CX_REQUIRE_SPARK"):
+            pytest.fail(f"CX_REQUIRE_SPARK is set but {missing}")
+        pytest.skip(missing)
+
+
+@pytest.fixture(scope="session")
 def tax():
     """The telecom taxonomy of config/taxonomy.yml (a test module may define its own `tax`)."""
     from cxlib import config

@@ -19,8 +19,6 @@ Spark starts once for the module (about 10-20 s).
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import sys
 import types
 from pathlib import Path
@@ -231,14 +229,8 @@ def taxonomy():
 
 
 @pytest.fixture(scope="module")
-def spark_con():
+def spark_con(spark_available):
     """A PySpark connection in local mode, stopped after the module."""
-    missing = ("pyspark is not installed (pip install .[spark])" if importlib.util.find_spec("pyspark") is None
-               else engine.java_problem())
-    if missing:
-        if os.environ.get("CX_REQUIRE_SPARK"):
-            pytest.fail(f"CX_REQUIRE_SPARK is set but {missing}")
-        pytest.skip(missing)
     con = engine.connect("pyspark", spark={"master": "local[2]", "app_name": "cx-insights-tests",
                                            "config": {"spark.driver.memory": "1g"}})
     yield con

@@ -5,7 +5,6 @@ Marked like tests/test_spark.py: skipped without pyspark or Java unless CX_REQUI
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -24,13 +23,7 @@ SPARK = {"master": "local[2]", "app_name": "cx-insights-ingest-tests", "config":
 
 
 @pytest.fixture(scope="module")
-def spark_session():
-    missing = ("pyspark is not installed (pip install .[spark])" if importlib.util.find_spec("pyspark") is None
-               else engine.java_problem())
-    if missing:
-        if os.environ.get("CX_REQUIRE_SPARK"):
-            pytest.fail(f"CX_REQUIRE_SPARK is set but {missing}")
-        pytest.skip(missing)
+def spark_session(spark_available):
     engine.connect("pyspark", spark=SPARK)             # the session ingest's workspace then uses
     yield
     from pyspark.sql import SparkSession
