@@ -18,6 +18,7 @@ import yaml
 
 PIPELINE_FILE = Path("config") / "pipeline.yml"
 TAXONOMY_FILE = Path("config") / "taxonomy.yml"
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)     # libyaml's safe loader: ~9x faster when present
 KEY_ENV = "CX_PSEUDONYM_KEY"
 KEY_FILE_ENV = "CX_KEY_FILE"
 DEFAULT_KEY_FILE = Path.home() / ".config" / "cx-insights" / "pseudonym.key"
@@ -42,7 +43,7 @@ def load_yaml(path: str | Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"{path}: file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):

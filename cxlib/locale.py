@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from cxlib.config import SAFE_LOADER
+
 LANGS = ("en", "de")
 LOCALES_DIR = Path(__file__).parent / "locales"
 
@@ -85,7 +87,7 @@ def texts(lang: str = "en") -> dict:
     """The locale files of `lang` as one dict (read once); a top-level key in two files is an error."""
     merged: dict = {}
     for path in locale_files(lang):
-        part = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        part = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER) or {}
         twice = sorted(set(part) & set(merged))
         if twice:
             raise ValueError(f"{path}: top-level keys {twice} are already defined in another locale file of {lang!r}")

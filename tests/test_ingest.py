@@ -16,7 +16,7 @@ from pandas.testing import assert_frame_equal
 from cxlib import clean, config, ingest, parts, privacy, schema, sources, text, validate
 from cxlib.config import Taxonomy
 
-KEY = b"ingest-test-key"
+KEY = b"ingest-test-key-0123"
 NOW = pd.Timestamp("2026-12-01", tz="UTC")
 GATE_COLUMNS = ["table", "expectation", "column", "severity", "success", "outcome", "unexpected_count",
                 "checked", "unexpected_percent"]
@@ -168,7 +168,7 @@ def events_csv(n: int, customers: int, extra: str = "") -> str:
     return f"id,kunde,zeit,kanal,punkt\n{rows}\n{extra}"
 
 
-def both(tmp_path: Path, mapping: Path, raw: Path, bucket_rows: int = 7) -> tuple[dict, dict]:
+def both(tmp_path: Path, mapping: Path, raw: Path, bucket_rows: int = 30) -> tuple[dict, dict]:
     whole = whole_tables(mapping, raw, TAX)
     got = in_buckets(mapping, raw, TAX, tmp_path / "processed", bucket_rows)
     assert got["buckets"] > 1
@@ -177,7 +177,7 @@ def both(tmp_path: Path, mapping: Path, raw: Path, bucket_rows: int = 7) -> tupl
 
 def test_customers_derived_without_a_customers_table_are_the_same_in_buckets(tmp_path):
     mapping, raw = project(tmp_path, EVENTS.format(more=""), events=events_csv(60, 13))
-    got, whole = both(tmp_path, mapping, raw)
+    got, whole = both(tmp_path, mapping, raw, bucket_rows=25)
     assert_same(got, whole, examples=True)
     assert len(got["tables"]["customers"]) == 13
     derived = got["log"].loc[got["log"]["rule"] == clean.DERIVED_RULE]
@@ -199,7 +199,7 @@ def test_unknown_and_test_customers_are_dropped_across_buckets(tmp_path):
 def test_every_customer_a_test_account_links_nothing_as_on_the_whole(tmp_path):
     customers = "kunde,ok,test\n" + "\n".join(f"K{i},ja,ja" for i in range(10)) + "\n"
     mapping, raw = project(tmp_path, EVENTS.format(more=CUSTOMERS), events=events_csv(40, 20), customers=customers)
-    got, whole = both(tmp_path, mapping, raw)
+    got, whole = both(tmp_path, mapping, raw, bucket_rows=15)
     assert_same(got, whole)
     note = got["log"].set_index(["table", "rule"]).loc[("events", "rows of unknown customers dropped")]
     assert note["detail"] == "not applied: no customers table (or an empty one)"
@@ -212,7 +212,7 @@ def test_labels_find_their_feedback_in_other_buckets(tmp_path):
         f"R{i},{'negative' if i % 2 else 'positive'},{'billing' if i % 3 else ''}" for i in range(0, 44, 2)) + "\n"
     mapping, raw = project(tmp_path, EVENTS.format(more=FEEDBACK), events=events_csv(30, 11), feedback=feedback,
                            labels=labels)
-    got, whole = both(tmp_path, mapping, raw, bucket_rows=9)
+    got, whole = both(tmp_path, mapping, raw, bucket_rows=15)
     assert_same(got, whole)
     assert len(got["tables"]["labels"]) == 20           # R40, R42 have no feedback
     dropped = got["log"].set_index(["table", "rule"]).loc[("labels", "labels of responses not in feedback dropped")]
@@ -228,7 +228,7 @@ def test_a_key_repeated_across_buckets_stops_cleaning_with_the_whole_tables_mess
     with pytest.raises(clean.CleanError) as whole:
         clean.clean_tables(staged.tables, TAX, KEY, now=NOW)
     work = ingest.workspace(tmp_path / "processed")
-    parts_ = ingest.stage(mapping, raw, TAX, work, bucket_rows=7, now=NOW)
+    parts_ = ingest.stage(mapping, raw, TAX, work, bucket_rows=25, now=NOW)
     assert parts_.buckets > 1
     with pytest.raises(clean.CleanError) as got:
         ingest.clean(parts_, TAX, KEY)
@@ -243,7 +243,7 @@ def test_gate_counts_add_up_over_buckets_and_decide_on_the_total(tmp_path):
     rows = "\n".join(f"R{i},K{i % 17},2025-03-0{1 + i % 9},{12 if i % 40 == 0 else i % 11},ok" for i in range(400))
     mapping, raw = project(tmp_path, EVENTS.format(more=FEEDBACK.split("  labels:")[0]), events=events_csv(30, 17),
                            feedback="id,kunde,zeit,nps,text\n" + rows + "\n")
-    got, whole = both(tmp_path, mapping, raw, bucket_rows=50)
+    got, whole = both(tmp_path, mapping, raw, bucket_rows=150)
     assert_same(got, whole)
     nps = got["raw_gate"].results.loc[lambda d: (d["table"] == "feedback") & (d["column"] == "nps")
                                       & (d["expectation"] == "expect_column_values_to_be_between")]

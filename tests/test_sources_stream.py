@@ -377,7 +377,7 @@ def test_the_share_of_bad_values_over_the_whole_entry_decides_not_one_batch(tmp_
 # --- memory of the batch, not of the file ---------------------------------------------------------------
 @pytest.mark.slow                     # 300,000 rows twice under tracemalloc
 def test_mapping_a_large_csv_needs_memory_of_the_batch_not_of_the_file(tmp_path):
-    rows = 300_000
+    rows = 100_000
     numbers = np.arange(rows)
     raw = tmp_path / "raw"
     raw.mkdir()
@@ -401,7 +401,7 @@ def test_mapping_a_large_csv_needs_memory_of_the_batch_not_of_the_file(tmp_path)
         finally:
             tracemalloc.stop()
 
-    (one, mapped_one), (batched, mapped_batched) = peak(WHOLE), peak(20_000)
+    (one, mapped_one), (batched, mapped_batched) = peak(WHOLE), peak(5_000)
     assert mapped_one == mapped_batched == rows
     assert batched < 0.4 * one, (batched, one)
 
