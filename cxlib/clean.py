@@ -38,11 +38,11 @@ CleanError naming the file, key column and example rows, and nothing is written.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from cxlib import cleaning_log, privacy, schema
@@ -87,13 +87,29 @@ def pseudonymise(refs: pd.Series, key: bytes) -> pd.Series:
     if not isinstance(key, (bytes, bytearray)) or not key:
         raise ValueError("pseudonymise: key must be non-empty bytes (see config.load_pseudonym_key)")
     text = refs.astype(TEXT)
-    ids = {
-        ref: PSEUDONYM_PREFIX + hmac.new(bytes(key), ref.encode("utf-8"), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX]
-        for ref in text.dropna().unique()
-    }
+    digest = _keyed_digest(bytes(key))
+    ids = {ref: PSEUDONYM_PREFIX + digest(ref)[:PSEUDONYM_HEX] for ref in text.dropna().unique()}
     if len(set(ids.values())) < len(ids):
         raise ValueError("pseudonymise: two customer numbers got the same pseudonym; lengthen PSEUDONYM_HEX")
     return text.map(ids, na_action="ignore").astype(TEXT)
+
+
+def _keyed_digest(key: bytes) -> Callable[[str], str]:
+    """text -> hex HMAC-SHA256(key, text), as `hmac.new` computes it (RFC 2104) with the two
+    padded keys hashed once instead of once per text (half the time for a million numbers)."""
+    block = hashlib.sha256().block_size
+    padded = (hashlib.sha256(key).digest() if len(key) > block else key).ljust(block, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
+
+    def digest(text: str) -> str:
+        first = inner.copy()
+        first.update(text.encode("utf-8"))
+        second = outer.copy()
+        second.update(first.digest())
+        return second.hexdigest()
+
+    return digest
 
 
 def pseudonymise_staged(staged: Mapping[str, pd.DataFrame], key: bytes) -> dict[str, pd.DataFrame]:
@@ -454,14 +470,31 @@ def _without_refs(ids: pd.Series, refs: pd.Series, pseudonyms: pd.Series) -> pd.
     """Record ids built from the customer number (e.g. '<customer number>-cancellation' from a
     melted CRM row) get the pseudonym in its place, so no CRM number survives in processed data."""
     text = ids.astype(TEXT)
-    embedded = [isinstance(i, str) and isinstance(r, str) and r.casefold() in i.casefold()
-                for i, r in zip(text, refs.astype(TEXT))]             # any case: refs are normalised, ids not
-    if not any(embedded):
+    hits = pd.Series(_embedded(text, refs.astype(TEXT)), index=ids.index)
+    if not hits.any():
         return ids
-    hits = pd.Series(embedded, index=ids.index)
     replaced = [re.sub(re.escape(r), p, i, flags=re.IGNORECASE)
                 for i, r, p in zip(text[hits], refs[hits], pseudonyms[hits])]
     return text.mask(hits, pd.Series(replaced, index=text.index[hits], dtype=TEXT))
+
+
+def _embedded(ids: pd.Series, refs: pd.Series) -> np.ndarray:
+    """Per row: the customer number occurs in the record id, in any case (`str.casefold`; refs
+    are normalised, ids not). Vectorised where both are ASCII (lower case is case folding there),
+    row by row otherwise."""
+    present = (ids.notna() & refs.notna()).to_numpy(dtype=bool)
+    if not present.any():
+        return present
+
+    def lowered(values: pd.Series) -> np.ndarray:
+        return np.strings.lower(np.asarray(values.fillna("").to_numpy(dtype=object), dtype=np.dtypes.StringDType()))
+
+    found = present & (np.strings.find(lowered(ids), lowered(refs)) >= 0)
+    ascii_ = (ids.fillna("").str.isascii() & refs.fillna("").str.isascii()).to_numpy(dtype=bool)
+    other = present & ~ascii_
+    if other.any():
+        found[other] = [r.casefold() in i.casefold() for i, r in zip(ids[other], refs[other])]
+    return found
 
 
 def _reidentification(customers: pd.DataFrame, key: bytes) -> pd.DataFrame:

@@ -131,14 +131,16 @@ def scrub_pii(texts: pd.Series, *, names: pd.Series | Sequence[str] | None = Non
         except re.error as exc:
             raise PrivacyError(f"scrub_pii: customer_number is not a regular expression: {customer_number!r} "
                                f"({exc})") from exc
-    out = pd.Series(texts, dtype="str").str.normalize("NFC")
-    for placeholder, pattern in _PII:
-        pattern = number if placeholder == "[customer-no]" else pattern
-        if pattern is not None:
-            out = out.str.replace(pattern, placeholder, regex=True)
     crm = names_pattern if names_pattern is not None else (
         name_pattern(names, min_length=min_name_length, keep=keep) if names is not None else None)
-    return out.str.replace(crm, "[name]", regex=True) if crm else out
+    values = pd.Series(texts, dtype="str")
+    codes, distinct = pd.factorize(values)             # each distinct text scrubbed once
+    out = pd.Series(distinct, dtype="str").str.normalize("NFC")
+    for placeholder, pattern in [*_PII, ("[name]", crm)]:
+        pattern = number if placeholder == "[customer-no]" else pattern
+        if pattern:
+            out = out.str.replace(pattern, placeholder, regex=True)
+    return pd.Series(out.array.take(codes, allow_fill=True), index=values.index, name=values.name, dtype="str")
 
 
 FREE_TEXT = {"feedback": schema.COMMENT, "events": schema.TEXT}      # canonical free-text columns: table -> column

@@ -65,6 +65,21 @@ def test_pseudonymise_is_stable_and_keyed():
     assert (other != clean.pseudonymise(refs, KEY)).all()
 
 
+@pytest.mark.parametrize("key", [b"k", bytes(range(64)), bytes(range(65)), b"\xff" * 200])
+def test_pseudonyms_are_the_standard_hmac_for_short_block_and_long_keys_and_any_text(key):
+    refs = pd.Series(["K0000001", "", "Müller-ß", "日本-7", "k0000001"])
+    expected = ["C" + hmac.new(key, r.encode("utf-8"), hashlib.sha256).hexdigest()[:16] for r in refs]
+    assert clean.pseudonymise(refs, key).tolist() == expected
+
+
+def test_record_ids_embedding_the_customer_number_in_any_case_or_script_are_found():
+    ids = pd.Series(["k0000001-cancel", "X", None, "STRASSE-1", "abc", "Kß1", "K0000002", "x-K0000003-y", ""])
+    refs = pd.Series(["K0000001", "X", "A", "straße", None, "KSS1", "K0000001", "k0000003", "K1"])
+    expected = [isinstance(i, str) and isinstance(r, str) and r.casefold() in i.casefold() for i, r in zip(ids, refs)]
+    assert expected == [True, True, False, True, False, True, False, True, False]
+    assert clean._embedded(ids.astype(TEXT), refs.astype(TEXT)).tolist() == expected
+
+
 def test_pseudonymise_rejects_empty_key():
     with pytest.raises(ValueError, match="key"):
         clean.pseudonymise(pd.Series(["K1"]), b"")

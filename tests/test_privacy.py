@@ -527,6 +527,18 @@ def test_scrub_pii_masks_email_phone_iban_names():
     assert pd.isna(out["e"]) and out.index.tolist() == list("abcde")
 
 
+def test_scrub_pii_scrubs_repeated_texts_alike_and_keeps_index_name_and_missing_values():
+    texts = ["Anruf von 0170/1234567", None, "gut", "Anruf von 0170/1234567", "Herr Lange rief an", "gut"]
+    raw = pd.Series(texts, index=[5, 3, 9, 1, 7, 2], name="comment")
+    out = privacy.scrub_pii(raw, names=CRM_NAMES, keep={"lange"})
+    one_by_one = [privacy.scrub_pii(pd.Series([t]), names=CRM_NAMES, keep={"lange"}).iloc[0] for t in texts]
+    shown = [None if pd.isna(v) else v for v in out]
+    assert shown == ["Anruf von [phone]", None, "gut", "Anruf von [phone]", "Herr [name] rief an", "gut"]
+    assert shown == [None if pd.isna(v) else v for v in one_by_one]
+    assert out.index.tolist() == [5, 3, 9, 1, 7, 2] and out.name == "comment"
+    assert privacy.scrub_pii(pd.Series([], dtype="str")).empty
+
+
 def test_scrub_pii_phone_formats_german_and_international_but_not_dates_or_amounts():
     raw = pd.Series([
         "Festnetz 040 1234567, (030) 1234567, 030/1234567 oder 0171-1234567.",
