@@ -6,8 +6,8 @@ table's suite, a dataframe asset and a validation definition; every later frame 
 re-runs the same definition with the new frame (``batch_parameters={"dataframe": df}``), so a
 gate over many parts makes them once. Each run still pays GX's own fixed work per check (about
 a second for the ~65 checks of all tables, whatever the rows): fewer, larger parts run faster.
-GX keeps the last frame of each table until the next frame of that table replaces it; `close`
-releases them. The runner returns the facts of each check as a dict; what they mean (severity,
+GX would keep the last frame of each table in its execution engine's batch cache; the runner
+empties that cache after every run, so a gate over parts holds one part at a time. The runner returns the facts of each check as a dict; what they mean (severity,
 outcome, combining parts) is `validate`'s business.
 
     runner = SuiteRunner("raw")
@@ -47,8 +47,7 @@ class SuiteRunner:
         self._definitions: dict[tuple, object] = {}      # (table, checks) -> ValidationDefinition
 
     def close(self) -> None:
-        """Delete the data source (GX caches the last frame of each table on it) and drop the
-        context; a later `run` starts a new one."""
+        """Delete the data source and drop the context; a later `run` starts a new one."""
         if self._context is not None:
             with quiet_gx():
                 self._context.data_sources.delete(self._source.name)
@@ -64,8 +63,15 @@ class SuiteRunner:
         with quiet_gx() as gx:
             definition = self._definition(gx, table, checks)
             outcome = definition.run(batch_parameters={"dataframe": df}, result_format="SUMMARY")
+            self._release()
         by_check = {r.expectation_config.meta["check"]: r for r in outcome.results}
         return [self._facts(c, by_check[i], df) for i, c in enumerate(checks)]
+
+    def _release(self) -> None:
+        """Drop the frame GX cached for the run just made (its batch and batch data)."""
+        batches = self._source.get_execution_engine().batch_manager
+        batches.reset_batch_cache()
+        batches.batch_data_cache.clear()
 
     def _definition(self, gx, table: str, checks: tuple):
         key = (table, checks)

@@ -22,7 +22,7 @@ of the whole table. Memory grows with `bucket_rows`, not with the data; small da
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +57,19 @@ class Parts:
     def row_counts(self) -> pd.Series:
         """Rows per table (`ingest_describe` shows them)."""
         return pd.Series(self.rows, dtype="int64")
+
+    def reads(self, table: str) -> Iterator[pd.DataFrame]:
+        """The rows of `table` a few buckets at a time, each read about as large as one bucket of
+        the largest table (the whole table when it is not split), for the work that needs no
+        customer's rows together: a small table is read once, not once per bucket."""
+        if table not in CUSTOMER_TABLES or self.buckets == 1:
+            yield self.work.read(self.step, table)
+            return
+        largest = max(self.rows.get(t, 0) for t in CUSTOMER_TABLES)
+        per_read = max(1, largest // max(1, self.rows[table]))
+        for first in range(0, self.buckets, per_read):
+            numbers = range(first, min(first + per_read, self.buckets))
+            yield self.work.read(self.step, table, numbers[0] if len(numbers) == 1 else numbers)
 
     def bucket(self, number: int | None) -> dict[str, pd.DataFrame]:
         """The tables of one bucket (None: the whole tables) as pandas frames in table order;
@@ -104,14 +117,13 @@ def gate(tables: Parts, taxonomy, stage: str, tolerance: float = 0.02, *, key: b
     settings = {"min_date": min_date, "now": tables.now}
     results, ids = [], []
     with validate.Gate(taxonomy, stage, tolerance, **settings) as runner:
-        for number in range(tables.buckets):
-            frames = tables.bucket(number)
-            shown = cleaning.pseudonymise_staged(frames, key) if stage == "raw" else frames
+        for table, frame in ((t, f) for t in tables.rows if t in CUSTOMER_TABLES for f in tables.reads(t)):
+            shown = cleaning.pseudonymise_staged({table: frame}, key) if stage == "raw" else {table: frame}
             shown = {t: f.drop(columns=[ORDER], errors="ignore") for t, f in shown.items()}
             results.append(runner.run(shown, references=False))
-            if "labels" in tables.rows and "feedback" in shown:
+            if "labels" in tables.rows and table == "feedback":
                 ids.append(pd.DataFrame({schema.RESPONSE_ID: shown["feedback"][schema.RESPONSE_ID].to_numpy(),
-                                         "staged": frames["feedback"][schema.RESPONSE_ID].to_numpy()}))
+                                         "staged": frame[schema.RESPONSE_ID].to_numpy()}))
         labels = None
         if "labels" in tables.rows:
             labels = tables.work.read(tables.step, "labels").drop(columns=[ORDER], errors="ignore")

@@ -122,17 +122,19 @@ class Workspace:
                     folder.mkdir(parents=True, exist_ok=True)
                     pq.write_table(part, folder / "part-0.parquet")
 
-    def read(self, stage: str, table: str, bucket: int | None = None) -> pd.DataFrame:
-        """One bucket of a table (the whole table when `stage` has one bucket or `bucket` is
-        None) as a pandas frame with the dtypes it was written with, in table order. A bucket is
-        a `split` bucket or, in stages written one part per bucket, part number `bucket`."""
+    def read(self, stage: str, table: str, bucket: int | Iterable[int] | None = None) -> pd.DataFrame:
+        """One bucket of a table, or several (the whole table when `stage` has one bucket or
+        `bucket` is None) as a pandas frame with the dtypes it was written with, in table order.
+        A bucket is a `split` bucket or, in stages written one part per bucket, part number `bucket`."""
         target = self.schema(stage, table)
         if bucket is None or self.buckets.get(stage, 1) == 1:
             return as_frame(pq.read_table(self.files(stage, table), schema=target), target)
+        numbers = [bucket] if isinstance(bucket, int) else list(bucket)
         if stage in self.split_stages:
-            files = sorted((self.folder / f"{stage}.buckets" / table / f"{BUCKET}={bucket}").glob("*.parquet"))
+            files = [f for n in numbers
+                     for f in sorted((self.folder / f"{stage}.buckets" / table / f"{BUCKET}={n}").glob("*.parquet"))]
         else:                                         # written one part per bucket
-            files = [p for p in [self.table_dir(stage, table) / f"part-{bucket:06d}.parquet"] if p.is_file()]
+            files = [p for p in (self.table_dir(stage, table) / f"part-{n:06d}.parquet" for n in numbers) if p.is_file()]
         if not files:
             return as_frame(target.empty_table(), target)
         data = pq.read_table(files, columns=target.names).sort_by(ORDER)

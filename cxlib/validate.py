@@ -324,8 +324,8 @@ class Gate:
     then `combine` the parts into the result of the whole. The checks are built once (with
     `now` fixed for every part); the Great Expectations context is made on the first run, and
     each table's suite and validation definition the first time the table is seen, then re-run
-    with every new frame. Between runs GX holds the last frame of each table; leaving the
-    `with` block (or `close`) releases them and the context.
+    with every new frame; no frame is kept between runs. Leaving the `with` block (or `close`)
+    releases the context.
 
         with validate.Gate(tax, "raw", tolerance=0.02, now=now) as gate:
             parts = [gate.run(bucket, references=False) for bucket in buckets]

@@ -277,3 +277,16 @@ def test_a_gate_makes_one_context_and_one_definition_per_table(monkeypatch):
     assert [int(r.results["checked"].max()) for r in results] == [10] * 5
     validate.run_gate(parts[0], TAX, "raw", now=NOW)
     assert len(contexts) == 2                                                   # run_gate: a gate of one part
+
+
+def test_a_gate_keeps_no_frame_of_a_table_between_runs():
+    import gc
+
+    def alive(n: int) -> int:
+        gc.collect()
+        return sum(isinstance(o, pd.DataFrame) and len(o) == n and schema.COMMENT in o.columns for o in gc.get_objects())
+
+    with validate.Gate(TAX, "raw", now=NOW) as gate:
+        gate.run({"feedback": staged("feedback", answers(0, 37))})
+        gate.run({"events": contacts(0, 5)})
+        assert alive(37) == 0               # the feedback part is gone while the gate runs other tables

@@ -102,6 +102,9 @@ def test_demo_in_four_buckets_is_stage_01_on_the_whole_tables(demo_whole, tmp_pa
     events = [n for stage, table, bucket, n in read_rows if table == "events" and bucket is not None]
     assert events and max(events) < 0.4 * got["rows"]["events"]       # no bucket holds the whole table
     assert {b for _, t, b, _ in read_rows if t == "events"} >= set(range(5))
+    # the gates read a small table a few buckets at a time: customers (1/20 of the events) once per gate
+    customers = [b for stage, t, b, _ in read_rows if t == "customers" and isinstance(b, range)]
+    assert customers == [range(0, 5), range(0, 5)]
 
 
 # --- hand-made exports --------------------------------------------------------------------------
