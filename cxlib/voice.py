@@ -21,6 +21,7 @@ from contextlib import suppress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
@@ -28,12 +29,12 @@ from . import feedback_table, locale, metrics, sentiment, text, themes
 from .config import Taxonomy
 from .metrics import KPIS, LABELS, PERIOD
 from .privacy import CUSTOMER_NUMBER
-from .schema import (CES, CHANNEL, COMMENT, CSAT, CSAT_MAX, CUSTOMER_ID, LANGUAGE, LANGUAGE_NAMES, NPS, REGION,
+from .schema import (CES, CHANNEL, COMMENT, CSAT, CSAT_MAX, LANGUAGE, LANGUAGE_NAMES, NPS, REGION,
                      SEGMENT, SURVEY, TIMESTAMP, TOUCHPOINT, Missing, require)
 from .voice_comments import (Comments, _n, comments_record, describe_sentiment, describe_sentiment_quality,
                              sentiment_quality_record, theme_model_record)
 
-CONTACTS = [CUSTOMER_ID, TIMESTAMP, TOUCHPOINT, CHANNEL]     # columns of the events `prepare` reads channels from
+ENGINE_TABLES = ["customers", "events"]     # read by `prepare` as engine tables: they grow with the customer base
 # the canonical column that would let a KPI or a cut be shown
 ENABLE = {
     NPS: "feedback.nps: answers 0-10 to the recommend question",
@@ -70,14 +71,15 @@ class Inputs(Comments):
     selection: dict = field(default_factory=dict)     # filters, start, end, trend_period
 
 
-def prepare(tables: Mapping[str, pd.DataFrame | None], taxonomy: Taxonomy, word_lists: tuple[dict, dict], *,
+def prepare(tables: Mapping[str, pd.DataFrame | ir.Table | None], taxonomy: Taxonomy, word_lists: tuple[dict, dict], *,
             filters: Mapping | None = None,
             start: str = "", end: str = "", trend_period: str = "month", channel_window_days: float = 30,
             customer_number: str | None = CUSTOMER_NUMBER) -> Inputs:
-    """The stage's `Inputs` from the processed `tables` (feedback, customers, events with `CONTACTS`,
-    reidentification with pii_name, labels or None):
+    """The stage's `Inputs` from the processed `tables` (feedback; customers and events, the
+    `ENGINE_TABLES`, as engine tables or DataFrames; reidentification with pii_name, labels or None):
     answers with their customers' attributes, the channel of a contact at their touchpoint within
-    `channel_window_days` before, their `trend_period` ('month', 'quarter'), filtered by `filters`
+    `channel_window_days` before (both joined on the engine: one row per answer comes back),
+    their `trend_period` ('month', 'quarter'), filtered by `filters`
     (column -> value or list; '' = all) and `start`/`end`; the comments' language, sentiment
     (`sentiment.learn`, from scores or labels) and themes (`themes.learn_themes`). The CRM names
     and `customer_number` are only used to mask personal data in quotes and terms."""

@@ -48,7 +48,7 @@ _SLOW_MARKERS = ("real_data", "spark")
 DEMO_RUNS = ("baseline", "audited")             # the full demo run, and the runs of tests/test_privacy.py beside it
 PER_ARGUMENT = ("real_run", "shape_run")        # module fixtures that make one run per data set on first use
 AUDIT_ENV = "CX_TEST_AUDIT_DIR"
-SPARK_FIXTURES = ("spark_con", "spark_session")    # the Spark tests: one worker, one JVM
+SPARK_FIXTURES = ("spark_local", "spark_con", "spark_session")    # the Spark tests: one worker, one JVM
 
 
 def _source(function) -> str:
@@ -199,6 +199,22 @@ def spark_available() -> None:
         if os.environ.get("CX_REQUIRE_SPARK"):
             pytest.fail(f"CX_REQUIRE_SPARK is set but {missing}")
         pytest.skip(missing)
+
+
+@pytest.fixture(scope="session")
+def spark_local(spark_available):
+    """One local[2] Spark connection for all Spark tests of a worker (one JVM start instead of one
+    per module), stopped at the end of the session."""
+    from cxlib import engine
+
+    con = engine.connect("pyspark", spark={"master": "local[2]", "app_name": "cx-insights-tests",
+                                           "config": {"spark.driver.memory": "1g"}})
+    yield con
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    if session is not None:
+        session.stop()
 
 
 @pytest.fixture(scope="session")

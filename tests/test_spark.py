@@ -229,16 +229,9 @@ def taxonomy():
 
 
 @pytest.fixture(scope="module")
-def spark_con(spark_available):
-    """A PySpark connection in local mode, stopped after the module."""
-    con = engine.connect("pyspark", spark={"master": "local[2]", "app_name": "cx-insights-tests",
-                                           "config": {"spark.driver.memory": "1g"}})
-    yield con
-    from pyspark.sql import SparkSession
-
-    session = SparkSession.getActiveSession()
-    if session is not None:
-        session.stop()
+def spark_con(spark_local):
+    """A PySpark connection in local mode (the session's, see conftest)."""
+    return spark_local
 
 
 @pytest.fixture(scope="module")
@@ -434,7 +427,7 @@ def test_engine_setting_from_pipeline_yml_parameter_file_and_p(tmp_path):
     file's `spark` mapping reach every notebook whose work runs over all events, stage 01 included."""
     from cxlib import pipeline
 
-    event_log_notebooks = {"01_validate_clean", "03_journey", "04_moments_of_truth", "05_customer_value", "07_occasions"}
+    event_log_notebooks = {"01_validate_clean", "02_feedback", "03_journey", "04_moments_of_truth", "05_customer_value", "07_occasions"}
     plan = pipeline.plan_run(ROOT)
     assert {name for name, params in plan.parameters.items() if "engine" in params} == event_log_notebooks
     assert {plan.parameters[name]["engine"] for name in event_log_notebooks} == {"duckdb"}

@@ -20,18 +20,12 @@ from cxlib import engine
 from test_ingest import GATE_COLUMNS, KEY, NOW, TAX, events_csv, in_buckets, project
 
 ROOT = Path(__file__).resolve().parents[1]
-SPARK = {"master": "local[2]", "app_name": "cx-insights-ingest-tests", "config": {"spark.driver.memory": "1g"}}
 
 
 @pytest.fixture(scope="module")
-def spark_session(spark_available):
-    engine.connect("pyspark", spark=SPARK)             # the session ingest's workspace then uses
-    yield
-    from pyspark.sql import SparkSession
-
-    session = SparkSession.getActiveSession()
-    if session is not None:
-        session.stop()
+def spark_session(spark_local):
+    """The local Spark session ingest's workspace then uses (conftest's)."""
+    return spark_local
 
 
 def on_both(tmp_path: Path, mapping: Path, raw: Path, tax, bucket_rows: int, keep=()) -> tuple[dict, dict]:
