@@ -2,7 +2,7 @@
 bucket at a time, so its memory does not grow with the data.
 
 A `Workspace` is a folder beside the processed folder (`.processed.work-<token>`, removed when
-closed or when the process ends) and an engine connection (DuckDB by default, Spark with
+closed or when the process ends; one left by a killed process is removed by the next `open`) and an engine connection (DuckDB by default, Spark with
 `engine="pyspark"`). Tables are written to it as numbered parts, each with `_order` (a row's
 place in its table); `split` hashes a table's `customer_ref` into buckets on the engine, so every
 row of one customer lands in the same bucket (rows without one in a single bucket); `read` gives
@@ -20,7 +20,9 @@ table order for writing.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
 import uuid
 import weakref
 from collections.abc import Iterable, Iterator
@@ -37,6 +39,7 @@ ORDER = schema.STAGED_ORDER
 BUCKET = "_bucket"
 MEMORY_LIMIT = "1GB"            # DuckDB's memory for splitting and ordering; it spills beyond
 BATCH_ROWS = 250_000            # rows per record batch streamed back from the engine
+OWNER = "owner"                 # file in a work folder: "<host> <pid>" of the process using it
 
 
 class Workspace:
@@ -58,8 +61,10 @@ class Workspace:
         DuckDB with `memory_limit` and its spill folder inside the work folder, or Spark."""
         target = Path(beside)
         target.parent.mkdir(parents=True, exist_ok=True)
+        remove_abandoned(target)
         folder = target.parent / f".{target.name}.work-{uuid.uuid4().hex[:12]}"
         folder.mkdir()
+        (folder / OWNER).write_text(f"{socket.gethostname()} {os.getpid()}\n")
         settings = {}
         if str(engine).strip().lower() == "duckdb":
             settings = {"memory_limit": memory_limit, "temp_directory": str(folder / "spill"),
@@ -172,6 +177,33 @@ class Workspace:
             for batch in self.ordered_batches(stage, table, drop=drop):
                 if batch.num_rows:
                     writer.write_batch(batch)
+
+
+def remove_abandoned(beside: str | Path) -> list[Path]:
+    """Remove the work folders next to `beside` whose run ended without removing them (its process
+    was killed: no finalizer ran), as far as this machine can tell: folders whose owner process on
+    this host is gone. Folders of live runs and of other hosts stay. Returns the removed folders."""
+    target = Path(beside)
+    removed = []
+    for folder in target.parent.glob(f".{target.name}.work-*"):
+        try:
+            host, pid = (folder / OWNER).read_text().split()
+        except (OSError, ValueError):
+            continue                                  # not ours to judge (being created, or unknown)
+        if host == socket.gethostname() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _bucket_of(expr, buckets: int):

@@ -251,3 +251,28 @@ def test_gate_counts_add_up_over_buckets_and_decide_on_the_total(tmp_path):
     nps = got["raw_gate"].results.loc[lambda d: (d["table"] == "feedback") & (d["column"] == "nps")
                                       & (d["expectation"] == "expect_column_values_to_be_between")]
     assert nps[["unexpected_count", "checked"]].values.tolist() == [[10, 400]]
+
+
+def test_a_work_folder_left_by_a_killed_run_is_removed_by_the_next_one(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "processed"
+    code = ("import sys, time; from cxlib import parts; w = parts.Workspace.open(sys.argv[1]); "
+            "print(w.folder, flush=True); time.sleep(60)")
+    child = subprocess.Popen([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE, text=True,
+                             cwd=Path(__file__).resolve().parents[1])
+    left = Path(child.stdout.readline().strip())
+    live = parts.Workspace.open(out)                 # the other run is alive: its folder stays
+    assert left.is_dir() and live.folder.is_dir()
+    child.send_signal(signal.SIGKILL)                # no finalizer runs
+    child.wait()
+    assert left.is_dir()
+    foreign = tmp_path / ".processed.work-elsewhere"
+    foreign.mkdir()
+    (foreign / parts.OWNER).write_text("another-host 1\n")
+    assert parts.remove_abandoned(out) == [left]
+    assert not left.exists() and live.folder.is_dir() and foreign.is_dir()   # live and other hosts' kept
+    live.close()
+    assert not live.folder.exists()
