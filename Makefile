@@ -60,7 +60,7 @@ test-fast: $(STAMP)
 # CX_REQUIRE_SPARK turns a missing pyspark / Java into a failure instead of a skip.
 test-spark: $(STAMP)
 	@$(BIN)/python -c "import pyspark" 2>/dev/null || $(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev,spark]"
-	CX_REQUIRE_SPARK=1 $(BIN)/python -m pytest tests/test_spark.py tests/test_spark_ingest.py
+	CX_REQUIRE_SPARK=1 $(BIN)/python -m pytest -p no:nbval tests/test_spark.py tests/test_spark_ingest.py tests/test_occasions_spark.py tests/test_voice_engine.py
 
 lab: $(STAMP)
 	@$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev,lab]"

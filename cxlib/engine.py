@@ -18,8 +18,10 @@ file footers for the schema when the table is registered).
 
 from __future__ import annotations
 
-import shutil
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -28,6 +30,8 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from cxlib import schema
+
+DUCKDB_MEMORY_LIMIT = "1GB"       # DuckDB's memory for a stage's engine work (default of `connect`); it spills beyond
 
 ENGINES = ("duckdb", "pyspark")
 SPARK_SETTINGS = ("session", "master", "app_name", "config")
@@ -53,7 +57,9 @@ def connect(engine: str = "duckdb", *, spark: Mapping | None = None, **settings)
     """An Ibis backend connection for `engine` ('duckdb' or 'pyspark').
 
     duckdb settings are DuckDB options: `database` (default in memory), `threads`,
-    `memory_limit` ("2GB"), `temp_directory`. pyspark settings: `session` (an existing
+    `memory_limit` (default `DUCKDB_MEMORY_LIMIT`, 1GB: DuckDB's own default is 80% of the
+    machine), `temp_directory` (where it spills beyond the limit; default a private temporary
+    folder removed when the process exits). pyspark settings: `session` (an existing
     SparkSession; default: the active one, if any) or `master` (default "local[2]"; a cluster:
     "spark://host:7077", "yarn", "k8s://…"), `app_name` and `config` (dict of Spark options;
     UTC session time zone, no UI and, for local masters, 8 shuffle partitions unless set).
@@ -68,6 +74,10 @@ def connect(engine: str = "duckdb", *, spark: Mapping | None = None, **settings)
     name = str(engine).strip().lower()
     if name == "duckdb":
         database = settings.pop("database", ":memory:")
+        settings.setdefault("memory_limit", DUCKDB_MEMORY_LIMIT)
+        if "temp_directory" not in settings:              # spill into a private folder, removed at exit
+            settings["temp_directory"] = tempfile.mkdtemp(prefix="cx-duckdb-")
+            atexit.register(shutil.rmtree, settings["temp_directory"], True)
         return ibis.duckdb.connect(database, **settings)
     if name == "pyspark":
         options = {**dict(spark or {}), **settings}

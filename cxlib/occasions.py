@@ -11,6 +11,10 @@ departments as CSV (`report.write_contact_list`).
     types = occasion_types(taxonomy)
     dates = occasion_dates(types, customers, start="2026-01-01", end="2026-01-31", events=events)
     due = due_occasions(dates, customers, as_of="2025-12-31", horizon_days=30)
+
+Customers, orders and events are engine tables (or DataFrames, run in memory on DuckDB): the
+dates of every customer are derived on the engine (`occasion_days`), and only the occasions of a
+period, counts and the rows of customers with an occasion come back as pandas DataFrames.
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import ibis
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
 from cxlib import engine
 from cxlib.config import fold
 from cxlib.moments.contact import DIRECT_CHANNELS, INCLUDED, NO_CONSENT, OTHER, STATUSES, consented_channels
+from cxlib.occasions_days import as_dates, as_day_number, as_day_numbers, recurring_days, with_local_days
 from cxlib.schema import (
     CHANNEL, CHURN_DATE, CUSTOMER_ID, CUSTOMER_REF, PII_NAME, RESOLVED, SEGMENT, SIGNUP_DATE, STATUS, TIMESTAMP,
     TOUCHPOINT, Missing,
@@ -32,6 +38,7 @@ from cxlib.schema import (
 
 OCCASION, DATE, WINDOW_START = "occasion", "date", "window_start"
 FIRST_NAME = "first_name"
+REIDENTIFICATION_COLUMNS = [CUSTOMER_ID, CUSTOMER_REF, PII_NAME]   # what the stage reads of the restricted table
 BIRTH_DATE = "birth_date"            # not a canonical column yet: used when a customers table carries it
 DERIVATIONS = ("anniversary", "term_end", "after_event", "name_day")
 TYPE_COLUMNS = ["occasion", "label", "derive", "column", "touchpoint", "resolved", "days_after", "term_months",
@@ -104,7 +111,9 @@ def first_names(reidentification: pd.DataFrame, *, col_name: str = PII_NAME,
     if reidentification is None or col_name not in reidentification.columns:
         return pd.DataFrame({col_customer: pd.Series(dtype="str"), FIRST_NAME: pd.Series(dtype="str")})
     names = reidentification.loc[reidentification[col_name].notna(), [col_customer, col_name]]
-    first = names[col_name].astype("str").str.strip().str.split(r"\s+", n=1, regex=True).str[0].map(fold)
+    first = names[col_name].astype("str").str.strip().str.split(r"\s+", n=1, regex=True).str[0]
+    folded = pd.Series(pd.unique(first.to_numpy()))                  # fold each distinct name once
+    first = first.map(dict(zip(folded, folded.map(fold))))
     return (pd.DataFrame({col_customer: names[col_customer].astype("str"), FIRST_NAME: first.astype("str")})
             .loc[lambda d: d[FIRST_NAME].str.len() > 0].drop_duplicates(col_customer).reset_index(drop=True))
 
@@ -113,26 +122,28 @@ def name_day_of(names: pd.DataFrame, calendar: pd.DataFrame, *, col_customer: st
     """Each customer's name day: the first name as a whole, else its first part before a hyphen
     ('hans-juergen' -> 'hans'). Out: customer_id, month, day (customers without one left out)."""
     cal = calendar.set_index("name")
-    whole = names[FIRST_NAME]
+    whole = pd.Series(pd.unique(names[FIRST_NAME].to_numpy()), dtype="str")       # each distinct name once
     part = whole.str.split("-", n=1).str[0]
     key = whole.where(whole.isin(cal.index), part.where(part.isin(cal.index)))
-    found = names.assign(_key=key).dropna(subset=["_key"])
-    return (found.merge(cal, left_on="_key", right_index=True)
-            .loc[:, [col_customer, "month", "day"]].reset_index(drop=True))
+    found = pd.DataFrame({FIRST_NAME: whole, "_key": key}).dropna(subset=["_key"]).merge(cal, left_on="_key", right_index=True)
+    return names.merge(found, on=FIRST_NAME).loc[:, [col_customer, "month", "day"]].reset_index(drop=True)
 
 
 # --- availability --------------------------------------------------------------------------------
-def availability(types: pd.DataFrame, customers: pd.DataFrame, *, events=None, names: pd.DataFrame | None = None,
+def availability(types: pd.DataFrame, customers, *, events=None, names: pd.DataFrame | None = None,
                  name_days: pd.DataFrame | None = None) -> pd.DataFrame:
     """Which occasion types the data supports. Out: occasion, label, available, reason, enable
-    (what is missing and which canonical table.column would enable it)."""
+    (what is missing and which canonical table.column would enable it). `customers` and `events`:
+    engine tables or DataFrames (None: absent); their columns are counted on the engine."""
     seen = _touchpoints_seen(events)
+    dated = _dated_columns(customers, {t.column.split(".", 1)[-1] for t in types.itertuples(index=False)
+                                       if t.derive in ("anniversary", "term_end")})
     rows = []
     for t in types.itertuples(index=False):          # a handful of occasion types, not rows of data
         column = t.column.split(".", 1)[-1]
         reason, enable = "", ""
         if t.derive in ("anniversary", "term_end"):
-            if column not in customers.columns or not customers[column].notna().any():
+            if column not in dated:
                 reason, enable = f"no {column.replace('_', ' ')}s", t.column + (
                     ", not a canonical column yet: add it to the schema and the source mapping" if column == BIRTH_DATE else "")
         elif t.derive == "after_event" and t.touchpoint not in seen:
@@ -164,6 +175,18 @@ def require_occasion(available: pd.DataFrame, occasion: str) -> None:
         raise Missing(f"{row['label'].iloc[0]}: {row['reason'].iloc[0]}", enable=str(row["enable"].iloc[0]))
 
 
+def _dated_columns(customers, columns: set[str]) -> set[str]:
+    """The `columns` of `customers` that hold at least one value (one count on the engine)."""
+    if customers is None:
+        return set()
+    c = engine.table(customers)
+    present = sorted(col for col in columns if col in c.columns)
+    if not present:
+        return set()
+    counts = engine.to_pandas(c.agg(**{col: c[col].count() for col in present})).iloc[0]
+    return {col for col in present if counts[col] > 0}
+
+
 def _touchpoints_seen(events) -> set[str]:
     if events is None:
         return set()
@@ -188,138 +211,150 @@ def calendar_day(value) -> pd.Timestamp:
     return (ts.tz_localize(None) if ts.tzinfo is not None else ts).normalize()
 
 
-def _add_months(year: np.ndarray, month: np.ndarray, day: np.ndarray, months: np.ndarray) -> pd.Series:
-    """Dates year-month-day shifted by `months`, the day clipped to the month's end (02-29 -> 02-28)."""
-    total = year * 12 + (month - 1) + months
-    y, m = total // 12, total % 12 + 1
-    last = pd.to_datetime(pd.DataFrame({"year": y, "month": m, "day": 1})) + pd.offsets.MonthEnd(0)
-    return pd.to_datetime(pd.DataFrame({"year": y, "month": m, "day": np.minimum(day, last.dt.day.to_numpy())}))
-
-
-def recurring(ids: pd.Series, base: pd.Series, *, step_months: int, start, end, first_k: int = 1) -> pd.DataFrame:
-    """Every date base + k * step_months (k >= first_k) within [start, end]. Out: customer_id, date.
-
-        recurring(["A"], [2020-03-10], step_months=12, start=2025-01-01, end=2025-12-31) -> A, 2025-03-10
-    """
-    start, end = calendar_day(start), calendar_day(end)
-    keep = base.notna().to_numpy()
-    ids, base = pd.Series(ids).to_numpy()[keep], pd.to_datetime(pd.Series(base)[keep])
-    y, m, d = (base.dt.year.to_numpy(), base.dt.month.to_numpy(), base.dt.day.to_numpy())
-    lag = (start.year - y) * 12 + (start.month - m)
-    k0 = np.maximum(first_k, lag // step_months - 1)
-    parts = []
-    for j in range((end.year - start.year) * 12 // step_months + 3):   # a few steps cover any window
-        dates = _add_months(y, m, d, (k0 + j) * step_months) if len(y) else pd.Series(dtype="datetime64[us]")
-        hit = ((dates >= start) & (dates <= end)).to_numpy()
-        parts.append(pd.DataFrame({CUSTOMER_ID: ids[hit], DATE: dates.to_numpy()[hit]}))
-    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({CUSTOMER_ID: [], DATE: []})
-    return (out.astype({CUSTOMER_ID: "str", DATE: "datetime64[us]"}).drop_duplicates()
-            .sort_values([CUSTOMER_ID, DATE], kind="stable").reset_index(drop=True))
-
-
-def _event_days(events, touchpoints: Sequence[str], timezone: str) -> pd.DataFrame:
-    """customer_id, touchpoint, resolved, day (local) of the events of `touchpoints` (engine filter)."""
-    cols = {CUSTOMER_ID: pd.Series(dtype="str"), TOUCHPOINT: pd.Series(dtype="str"),
-            RESOLVED: pd.Series(dtype="boolean"), "day": pd.Series(dtype="datetime64[us]")}
-    if events is None or not touchpoints:
-        return pd.DataFrame(cols)
+def _event_dates(events, t, timezone: str) -> ir.Table:
+    """customer_id, date: the local day of each event of the type's touchpoint (resolved ones
+    only when the type asks) plus its days_after (engine filter)."""
     e = engine.table(events)
-    resolved = e[RESOLVED] if RESOLVED in e.columns else ibis.null().cast("boolean")
-    picked = engine.to_pandas(e.filter(e[TOUCHPOINT].isin(list(touchpoints)) & e[CUSTOMER_ID].notnull())
-                              .select(e[CUSTOMER_ID], e[TOUCHPOINT], resolved.name(RESOLVED), e[TIMESTAMP]))
-    if picked.empty:
-        return pd.DataFrame(cols)
-    return picked.assign(day=local_day(picked[TIMESTAMP], timezone))[list(cols)]
+    keep = (e[TOUCHPOINT] == t.touchpoint) & e[CUSTOMER_ID].notnull()
+    if t.resolved:
+        keep = keep & (e[RESOLVED] == True).fill_null(False) if RESOLVED in e.columns else ibis.literal(False)  # noqa: E712
+    days = with_local_days(e.filter(keep).select(**{CUSTOMER_ID: e[CUSTOMER_ID].cast("string")}, _ts=e[TIMESTAMP]),
+                           timezone, _day="_ts")
+    return days.select(CUSTOMER_ID, date=days._day + t.days_after)
 
 
-def occasion_dates(types: pd.DataFrame, customers: pd.DataFrame, *, start, end, events=None,
-                   names: pd.DataFrame | None = None, name_days: pd.DataFrame | None = None,
-                   timezone: str = TIMEZONE) -> pd.DataFrame:
-    """Every occasion date D in [start, end] (local days) of the types the data supports.
+def _name_day_bases(names: pd.DataFrame, name_days: pd.DataFrame) -> ir.Table:
+    """customer_id, _base: each customer's name day in the year 2000 as a day number."""
+    days = name_day_of(names, name_days)
+    dates = days.loc[:, ["month", "day"]].drop_duplicates()
+    dates = dates.assign(_base=as_day_numbers(pd.to_datetime(dates.assign(year=2000)[["year", "month", "day"]])).astype("int64"))
+    days = days.merge(dates, on=["month", "day"])
+    return ibis.memtable(pd.DataFrame({CUSTOMER_ID: days[CUSTOMER_ID].astype("str"), "_base": days["_base"].to_numpy()}))
 
-    In: `occasion_types`, customers (customer_id and the date columns the types name), events
-    (engine or pandas: customer_id, timestamp, touchpoint, resolved), `first_names` and a
-    `read_name_days` calendar. Anniversaries count from the first year on (k >= 1).
-    Out: customer_id, occasion, date, window_start (= date - lead_days), sorted.
+
+def occasion_days(types: pd.DataFrame, customers, *, start, end, events=None, names: pd.DataFrame | None = None,
+                  name_days: pd.DataFrame | None = None, timezone: str = TIMEZONE,
+                  available: pd.DataFrame | None = None) -> ir.Table:
+    """Every occasion date D in [start, end] (local days) of the types the data supports, as an
+    engine table with day numbers (`cxlib.occasions_days`): customer_id, occasion, date,
+    window_start (= date - lead_days).
+
+    In: `occasion_types`, customers (customer_id and the date columns the types name) and events
+    (customer_id, timestamp, touchpoint, resolved) as engine tables or DataFrames, `first_names`
+    and a `read_name_days` calendar; `available`: `availability` when already known.
+    Anniversaries count from the first year on (k >= 1), name days from the year 2000.
     """
-    available = availability(types, customers, events=events, names=names, name_days=name_days)
-    usable = types.loc[available["available"].to_numpy()]
-    lo, hi = calendar_day(start), calendar_day(end)
-    event_types = usable.loc[usable["derive"] == "after_event"]
-    # an event up to the longest days_after before `start` can still give a date in the window
-    happened = _event_days(events, event_types["touchpoint"].unique().tolist(), timezone)
-    ids = customers[CUSTOMER_ID].astype("str")
+    if available is None:
+        available = availability(types, customers, events=events, names=names, name_days=name_days)
+    usable = types.loc[available["available"].to_numpy(dtype=bool)]
+    lo, hi = as_day_number(start), as_day_number(end)
     parts = []
-    for t in usable.itertuples(index=False):          # one vectorised derivation per occasion type
+    for t in usable.itertuples(index=False):          # one engine derivation per occasion type
         if t.derive in ("anniversary", "term_end"):
+            c = engine.table(customers)
             column = t.column.split(".", 1)[-1]
-            step = 12 if t.derive == "anniversary" else t.term_months
-            got = recurring(ids, local_day(customers[column], timezone), step_months=step, start=lo, end=hi)
+            base = c.filter(c[column].notnull()).select(**{CUSTOMER_ID: c[CUSTOMER_ID].cast("string")}, _ts=c[column])
+            base = with_local_days(base, timezone, _base="_ts").drop("_ts")
+            got = recurring_days(base, step_months=12 if t.derive == "anniversary" else t.term_months, start=lo, end=hi)
         elif t.derive == "after_event":
-            ev = happened.loc[happened[TOUCHPOINT] == t.touchpoint]
-            ev = ev.loc[ev[RESOLVED].eq(True).fillna(False).astype(bool)] if t.resolved else ev
-            got = pd.DataFrame({CUSTOMER_ID: ev[CUSTOMER_ID].astype("str"),
-                                DATE: ev["day"] + pd.Timedelta(days=t.days_after)})
-            got = got.loc[(got[DATE] >= lo) & (got[DATE] <= hi)]
+            got = _event_dates(events, t, timezone)
+            got = got.filter((got.date >= lo) & (got.date <= hi))
         else:
-            days = name_day_of(names, name_days)
-            base = pd.to_datetime(pd.DataFrame({"year": 2000, "month": days["month"], "day": days["day"]}))
-            got = recurring(days[CUSTOMER_ID], base, step_months=12, start=lo, end=hi, first_k=0)
-        parts.append(got.assign(**{OCCASION: t.occasion, WINDOW_START: got[DATE] - pd.Timedelta(days=t.lead_days)}))
-    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[CUSTOMER_ID, DATE, OCCASION, WINDOW_START])
-    return (out.loc[:, [CUSTOMER_ID, OCCASION, DATE, WINDOW_START]]
+            got = recurring_days(_name_day_bases(names, name_days), step_months=12, start=lo, end=hi, first_k=0)
+        parts.append(got.select(CUSTOMER_ID, **{OCCASION: ibis.literal(t.occasion, "string"), DATE: got.date,
+                                                WINDOW_START: got.date - t.lead_days}))
+    if not parts:
+        return ibis.memtable(pd.DataFrame({CUSTOMER_ID: pd.Series(dtype="str"), OCCASION: pd.Series(dtype="str"),
+                                           DATE: pd.Series(dtype="int64"), WINDOW_START: pd.Series(dtype="int64")}))
+    return ibis.union(*parts)
+
+
+def occasion_dates(types: pd.DataFrame, customers, *, start, end, events=None, names: pd.DataFrame | None = None,
+                   name_days: pd.DataFrame | None = None, timezone: str = TIMEZONE,
+                   available: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The occasion dates of `occasion_days` as a DataFrame: customer_id, occasion, date,
+    window_start (naive local dates), sorted by customer, date and occasion. For a short
+    period (the coming days); the dates of all customers over years stay on the engine."""
+    got = engine.to_pandas(occasion_days(types, customers, start=start, end=end, events=events, names=names,
+                                         name_days=name_days, timezone=timezone, available=available))
+    return (got.assign(**{DATE: as_dates(got[DATE]), WINDOW_START: as_dates(got[WINDOW_START])})
+            .loc[:, [CUSTOMER_ID, OCCASION, DATE, WINDOW_START]].drop_duplicates()
             .astype({CUSTOMER_ID: "str", OCCASION: "str", DATE: "datetime64[us]", WINDOW_START: "datetime64[us]"})
-            .drop_duplicates().sort_values([CUSTOMER_ID, DATE, OCCASION], kind="stable").reset_index(drop=True))
+            .sort_values([CUSTOMER_ID, DATE, OCCASION], kind="stable").reset_index(drop=True))
 
 
-def active_customers(customers: pd.DataFrame, *, on, timezone: str = TIMEZONE) -> pd.DataFrame:
+def active_customers(customers, *, on, timezone: str = TIMEZONE) -> ir.Table:
     """Customers who had signed up by the local day `on` and had not churned by it (no signup
-    column: every row). Out: the rows of `customers`."""
-    day = calendar_day(on)
-    keep = pd.Series(True, index=customers.index)
-    if SIGNUP_DATE in customers.columns:
-        keep &= (local_day(customers[SIGNUP_DATE], timezone) <= day).fillna(False).astype(bool)
-    if CHURN_DATE in customers.columns:
-        keep &= ~(local_day(customers[CHURN_DATE], timezone) <= day).fillna(False).astype(bool)
-    return customers.loc[keep]
+    column: every row), as an engine table of the rows of `customers`."""
+    c = engine.table(customers)
+    day = as_day_number(on)
+    dated = {name: column for name, column in (("_signup_day", SIGNUP_DATE), ("_churn_day", CHURN_DATE)) if column in c.columns}
+    t = with_local_days(c, timezone, **dated)
+    keep = ibis.literal(True)
+    if "_signup_day" in dated:
+        keep = keep & (t._signup_day <= day).fill_null(False)
+    if "_churn_day" in dated:
+        keep = keep & ~(t._churn_day <= day).fill_null(False)
+    return t.filter(keep).drop(*dated)
 
 
-def due_occasions(dates: pd.DataFrame, customers: pd.DataFrame, *, as_of, horizon_days: int = 30,
+def customer_rows(customers, ids: pd.Series, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """The rows of `customers` (engine table or DataFrame) whose customer_id is in `ids`, as a
+    DataFrame (`columns` of them, default all): the customers of a list or a count, not all."""
+    c = engine.table(customers)
+    wanted = ibis.memtable(pd.DataFrame({"_id": pd.Series(pd.unique(pd.Series(ids, dtype="str").dropna()), dtype="str")}))
+    rows = c.semi_join(wanted, c[CUSTOMER_ID].cast("string") == wanted._id)
+    return engine.to_pandas(rows.select(*(columns or c.columns)))
+
+
+def due_occasions(dates: pd.DataFrame, customers, *, as_of, horizon_days: int = 30,
                   timezone: str = TIMEZONE) -> pd.DataFrame:
     """Occasions of active customers whose date falls in the `horizon_days` after `as_of`
-    (as_of < date <= as_of + horizon_days). Out: the columns of `dates`."""
+    (as_of < date <= as_of + horizon_days). In: `occasion_dates`, customers (engine table or
+    DataFrame). Out: the columns of `dates`."""
     lo = calendar_day(as_of)
     hi = lo + pd.Timedelta(days=horizon_days)
-    active = active_customers(customers, on=lo, timezone=timezone)[CUSTOMER_ID].astype("str")
-    return dates.loc[(dates[DATE] > lo) & (dates[DATE] <= hi) & dates[CUSTOMER_ID].isin(active)].reset_index(drop=True)
+    near = dates.loc[(dates[DATE] > lo) & (dates[DATE] <= hi)]
+    active = customer_rows(active_customers(customers, on=lo, timezone=timezone), near[CUSTOMER_ID], [CUSTOMER_ID])
+    return near.loc[near[CUSTOMER_ID].isin(active[CUSTOMER_ID])].reset_index(drop=True)
 
 
 # --- counts by segment and value tier --------------------------------------------------------------
-def value_tiers(customers: pd.DataFrame, orders: pd.DataFrame | None, *, as_of, shares: Sequence[float] = (0.2, 0.3),
+def value_tiers(customers, orders, *, as_of, shares: Sequence[float] = (0.2, 0.3),
                 col_revenue: str = "revenue") -> pd.DataFrame:
     """Customers ranked by net revenue of completed orders up to `as_of`: the top `shares[0]`
     are 'high', the next `shares[1]` 'medium', the rest 'low' (ties share the higher tier; no
-    orders: 0). Out: customer_id, value, value_tier."""
-    ids = customers[CUSTOMER_ID].astype("str").drop_duplicates()
-    value = pd.Series(0.0, index=pd.Index(ids, name=CUSTOMER_ID))
-    if orders is not None and len(orders) and col_revenue in orders.columns:
-        done = orders.loc[(orders.get(STATUS, pd.Series("completed", index=orders.index)).fillna("completed") == "completed")
-                          & (orders[TIMESTAMP] <= pd.Timestamp(as_of, tz="UTC") + pd.Timedelta(days=1))]
-        value = value.add(done.groupby(done[CUSTOMER_ID].astype("str"))[col_revenue].sum(), fill_value=0.0).reindex(value.index)
-    rank = value.rank(ascending=False, method="min", pct=True)
-    tier = np.select([rank <= shares[0], rank <= shares[0] + shares[1]], ["high", "medium"], "low")
-    return pd.DataFrame({CUSTOMER_ID: value.index.astype("str"), "value": value.to_numpy(dtype=float), "value_tier": tier})
+    orders: 0). Ranked on the engine. Out: customer_id, value, value_tier (by customer_id)."""
+    c = engine.table(customers)
+    ids = c.select(**{CUSTOMER_ID: c[CUSTOMER_ID].cast("string")}).distinct()
+    value = ibis.literal(0.0, "float64")
+    if orders is not None:
+        o = engine.table(orders)
+        if col_revenue in o.columns:
+            done = o[STATUS].fill_null("completed") == "completed" if STATUS in o.columns else ibis.literal(True)
+            o = o.filter(done & (o[TIMESTAMP] <= pd.Timestamp(as_of, tz="UTC") + pd.Timedelta(days=1)))
+            sums = o.group_by(_id=o[CUSTOMER_ID].cast("string")).agg(_value=o[col_revenue].sum())
+            ids = ids.left_join(sums, ids[CUSTOMER_ID] == sums._id).drop("_id")
+            value = ids._value.fill_null(0.0).cast("float64")
+    ranked = ids.select(CUSTOMER_ID, value=value)
+    share = ((ibis.rank().over(order_by=ibis.desc(ranked.value)) + 1).cast("float64")
+             / ranked.value.count().over(ibis.window()).cast("float64"))
+    tier = ibis.cases((share <= shares[0], "high"), (share <= shares[0] + shares[1], "medium"), else_="low")
+    out = engine.to_pandas(ranked.mutate(value_tier=tier))
+    return out.sort_values(CUSTOMER_ID, kind="stable").loc[:, [CUSTOMER_ID, "value", "value_tier"]].reset_index(drop=True)
 
 
-def occasion_counts(due: pd.DataFrame, customers: pd.DataFrame, tiers: pd.DataFrame, types: pd.DataFrame,
+def occasion_counts(due: pd.DataFrame, customers, tiers: pd.DataFrame, types: pd.DataFrame,
                     *, lang: str = "en") -> pd.DataFrame:
     """Customers with each due occasion, in total and by segment and value tier (long format).
 
+    In: `due_occasions`, customers (engine table or DataFrame), `value_tiers`, the usable types.
     Out: occasion, label, owner, by ('all' / 'segment' / 'value_tier'), group, customers.
     Types the data cannot derive are left out; derivable types without a due date count 0.
     """
-    attrs = (customers.loc[:, [CUSTOMER_ID, SEGMENT]] if SEGMENT in customers.columns
-             else customers.loc[:, [CUSTOMER_ID]].assign(**{SEGMENT: pd.NA}))
+    has_segment = SEGMENT in engine.table(customers).columns
+    attrs = customer_rows(customers, due[CUSTOMER_ID], [CUSTOMER_ID, *([SEGMENT] if has_segment else [])])
+    attrs = attrs if has_segment else attrs.assign(**{SEGMENT: pd.NA})
     base = (due.loc[:, [CUSTOMER_ID, OCCASION]].drop_duplicates()
             .merge(attrs.astype({CUSTOMER_ID: "str"}).drop_duplicates(CUSTOMER_ID), on=CUSTOMER_ID, how="left")
             .merge(tiers.loc[:, [CUSTOMER_ID, "value_tier"]], on=CUSTOMER_ID, how="left"))
@@ -367,16 +402,18 @@ def counts_record(counts: pd.DataFrame, available: pd.DataFrame, *, as_of, horiz
 
 
 # --- the consent-gated occasion list ---------------------------------------------------------------
-def occasion_list(due: pd.DataFrame, customers: pd.DataFrame, types: pd.DataFrame, taxonomy, *,
+def occasion_list(due: pd.DataFrame, customers, types: pd.DataFrame, taxonomy, *,
                   consent_log: pd.DataFrame | None = None, channels: Sequence[str] = DIRECT_CHANNELS) -> pd.DataFrame:
     """One row per due occasion of a customer, consent-gated like the call-back list.
 
     Included: an explicit opt-in for one of `channels` (`moments.consented_channels`: CRM opt-in
     per channel, a consent log overrides it); the channel is the first consented in `channels`.
-    Excluded other: customers not in `customers`. Out: customer_id, occasion, label, owner, date,
+    Excluded other: customers not in `customers` (engine table or DataFrame; only the rows of
+    the customers in `due` are read). Out: customer_id, occasion, label, owner, date,
     contact_from (date - lead_days), status, exclusion_reason, channel, consent_basis.
     """
     labels = types.set_index("occasion")
+    customers = customer_rows(customers, due[CUSTOMER_ID])
     known = customers[CUSTOMER_ID].astype("str")
     consent = consented_channels(customers.loc[known.isin(due[CUSTOMER_ID])], taxonomy, consent_log=consent_log,
                                  channels=channels)

@@ -215,7 +215,8 @@ def setup_table(inputs, *, lang: str = "en", **parameters) -> dict:
     """What the stage works from, for the parameters table: counts and the parameters given.
     In: `relevance.prepare`'s inputs."""
     available = inputs.available["available"]
-    return {_t("setup.customers", lang): _n(len(inputs.customers), lang), _t("setup.sends", lang): _n(len(inputs.sends), lang),
+    return {_t("setup.customers", lang): _n(inputs.customer_count, lang),
+            _t("setup.sends", lang): _n(int(inputs.sends["sends"].sum()), lang),
             _t("setup.derivable", lang): _t("setup.of", lang, k=int(available.sum()), n=len(available)),
             _t("setup.as_of", lang): locale.format_date(inputs.as_of, lang), **parameters}
 

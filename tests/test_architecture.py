@@ -26,7 +26,7 @@ LAYER_OF = {
     **dict.fromkeys(["privacy", "reshape", "sources", "catalog", "engine", "gx_suites", "validate", "clean", "cleaning_log", "parts", "ingest", "draft", "demo",
                      "parameters", "report", "sections"], "data"),
     **dict.fromkeys(["feedback_table", "text", "sentiment", "themes", "voice", "voice_comments", "journey", "moments", "value",
-                     "occasions", "relevance", "disversion", "summary"], "analysis"),
+                     "occasions", "occasions_days", "relevance", "disversion", "summary"], "analysis"),
     **dict.fromkeys(["plots", "figures", "voice_figures", "journey_figures", "journey_describe", "journey_tables",
                      "moments.figures", "moments.findings", "moments.views", "value.describe", "value.texts",
                      "value.stage", "value_figures", "occasions_describe", "occasions_figures", "summary_findings",

@@ -607,6 +607,55 @@ def test_medium_episodes_match_pandas(medium):
     assert out["episode"].tolist() == ref["episode"].tolist()
 
 
+def ref_episode_summary(frame, gap_days, by=None):
+    """Episode sizes and lengths from `ref_episodes`, summarised with pandas' (linear) quantiles."""
+    s = _sorted(frame).merge(ref_episodes(frame, gap_days), on="event_id")
+    per = s.groupby([*([by] if by else []), "customer_id", "episode"]).agg(n=("sec", "size"), d=("sec", lambda x: (x.max() - x.min()) / 86_400))
+    grouped = per.groupby(by) if by else per.groupby(lambda _: 0)
+    out = grouped.agg(customers=("n", lambda x: x.index.get_level_values("customer_id").nunique()), episodes=("n", "size"),
+                      events_median=("n", "median"), days_median=("d", "median"), days_p90=("d", lambda x: x.quantile(0.9)))
+    return out.reset_index(drop=not by)
+
+
+def test_medium_episode_summary_matches_pandas(medium):
+    """One pass over the events marks where episodes start and end; the same sizes and lengths as
+    splitting them with a running count (with_episodes), with and without a segment breakdown."""
+    frame, table = medium
+    for gap, by in ((14, None), (3, "segment"), (0.5, None)):
+        events = journey.attach(table, frame[["customer_id", "segment"]].drop_duplicates()) if by else table
+        out = journey.episode_summary(events, gap, by=by)
+        ref = ref_episode_summary(frame, gap, by)
+        assert out["episodes"].tolist() == ref["episodes"].tolist() and out["customers"].tolist() == ref["customers"].tolist()
+        for col in ("events_median", "days_median", "days_p90"):
+            assert out[col].tolist() == pytest.approx(ref[col].tolist(), rel=1e-12), (gap, by, col)
+    with pytest.raises(journey.JourneyError, match="gap_days must be a positive"):
+        journey.episode_summary(table, 0)
+
+
+def test_episode_summary_edges():
+    """A customer's last event that starts an episode alone, the exact gap (same episode), events at
+    one instant (the event id orders them), and one-event customers."""
+    log = make_events([("p1", "P", "2024-01-01", "usage"), ("p2", "P", "2024-01-31", "usage"), ("p3", "P", "2024-03-01 00:00:01", "usage"),
+                       ("q2", "Q", "2024-01-05", "usage"), ("q1", "Q", "2024-01-05", "usage"), ("r1", "R", "2024-02-01", "usage")])
+    out = journey.episode_summary(log, 30)
+    # P: [p1, p2] 30 days, [p3] 0; Q: [q1, q2] 0 days; R: [r1] 0 days
+    assert out[["customers", "episodes", "events_median", "days_median"]].values.tolist() == [[3, 4, 1.5, 0.0]]
+    assert out["days_p90"].iloc[0] == pytest.approx(30 * 0.7)
+
+
+def test_transitions_by_node_equal_one_call_per_node(medium):
+    frame, table = medium
+    staged = table.mutate(stage=table.touchpoint.substitute({"quote": "consideration", "order": "purchase"}, else_="other"))
+    for kw in ({}, {"gap_days": 10}, {"by": "segment"}):
+        t = journey.attach(staged, frame[["customer_id", "segment"]].drop_duplicates()) if "by" in kw else staged
+        both = journey.transitions_by_node(t, ["touchpoint", "stage"], **kw)
+        assert_frame_equal(both[0], journey.transitions(t, **kw))
+        assert_frame_equal(both[1], journey.transitions(t, col_node="stage", **kw))
+    assert_frame_equal(journey.transitions(table), ref_transitions(frame))
+    with pytest.raises(schema.Missing, match="no customer has two events"):
+        journey.transitions_by_node(make_events(LOG[:1]), ["touchpoint", "stage"])
+
+
 def test_funnel_and_timing_steps_with_alternatives(events):
     out = journey.funnel(events, ["web_visit|quote", ["order"], "activation"])
     # D's first quote counts as step 1 now, and D's order follows it
@@ -973,8 +1022,10 @@ def test_results_record_keeps_the_shape_of_results_json(events):
 def test_prepare_focuses_stages_and_segments(taxonomy):
     tables_in = {"customers": SEGMENTS, "events": make_events(LOG), "orders": ORDERS.iloc[0:0], "campaigns": None}
     data = journey.prepare({k: v for k, v in tables_in.items() if v is not None}, taxonomy, focus="segment:private")
-    events = engine.to_pandas(data.events)
+    events = engine.to_pandas(data.events_with_segment)
     assert set(events["customer_id"]) == {"A", "C", "D"} and events["stage"].notna().all()
+    assert "segment" not in data.events.columns
+    assert sorted(engine.to_pandas(data.events)["event_id"]) == sorted(events["event_id"])
     assert (events["segment"] == "private").all() and data.campaigns is None
     assert data.start == ts("2024-01-01 10:00") and data.as_of == ts("2024-03-01 09:00")
     assert describe.parameters("de", focus="", slow_days=14.0) == {"Fokus": "alle Kunden", "langsamer Schritt (Tage)": 14.0}

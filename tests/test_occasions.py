@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from cxlib import disversion, occasions, relevance, report, schema
+from cxlib import disversion, engine, occasions, occasions_days, relevance, report, schema
 from cxlib import occasions_describe as describe
 from cxlib import occasions_figures as occasion_figures
 from cxlib.config import Taxonomy, load_taxonomy
@@ -110,16 +110,7 @@ def test_first_names_and_name_days_hyphenated_use_the_first_part():
     assert occasions.first_names(None).empty
 
 
-# --- dates -------------------------------------------------------------------------------------------
-def test_recurring_dates_clip_the_29th_of_february():
-    got = occasions.recurring(pd.Series(["A", "B"]), day("2020-02-29", "2023-06-15"), step_months=12,
-                              start="2025-01-01", end="2025-12-31")
-    assert got.values.tolist() == [["A", pd.Timestamp("2025-02-28")], ["B", pd.Timestamp("2025-06-15")]]
-    term = occasions.recurring(pd.Series(["B"]), day("2023-06-15"), step_months=24, start="2024-01-01", end="2027-12-31")
-    assert term["date"].tolist() == [pd.Timestamp("2025-06-15"), pd.Timestamp("2027-06-15")]
-    assert occasions.recurring(pd.Series(["B"]), day("2025-06-15"), step_months=12, start="2025-01-01", end="2025-12-31").empty
-
-
+# --- dates (the engine's calendar: tests/test_occasions_engine.py) -------------------------------------
 def test_local_day_uses_the_time_zone():
     assert occasions.local_day(utc("2025-03-04 00:30")).tolist() == [pd.Timestamp("2025-03-04")]
     assert occasions.local_day(utc("2025-03-04 00:30"), "UTC").tolist() == [pd.Timestamp("2025-03-03")]
@@ -224,25 +215,25 @@ def test_a_later_opt_out_in_the_consent_log_wins(types, tax):
 
 
 # --- campaign relevance ------------------------------------------------------------------------------------
-def test_prior_counts_count_earlier_rows_of_the_same_customer():
-    got = relevance.prior_counts(pd.Series(["A", "A", "A", "B", "A"]),
-                                 utc("2025-01-01", "2025-01-11", "2025-07-20", "2025-01-05", "2025-01-11"), days=90)
-    assert got.tolist() == [0, 1, 0, 0, 1]          # same instant: not counted against each other
-
-
 def test_label_sends_marks_sends_in_an_occasion_lead_time():
     campaigns = pd.DataFrame({"campaign_id": ["k1", "k1", "k2"], "customer_id": ["A", "B", "A"],
                               "sent_at": utc("2025-12-28 09:00", "2025-12-10 09:00", "2026-01-04 09:00"),
                               "responded_at": utc("2025-12-29 10:00", None, None)})
     windows = pd.DataFrame({"customer_id": ["A", "A"], "occasion": ["contract_anniversary", "name_day"],
-                            "date": day("2026-01-03", "2026-01-04"), "window_start": day("2025-12-20", "2026-01-01")})
-    sends = relevance.label_sends(campaigns, windows, customers_frame(), fatigue_days=30,
-                                  types=pd.DataFrame({"occasion": ["contract_anniversary", "name_day"]}))
-    assert sends[["customer_id", "responded", "segment", "occasion_timed", "prior_contacts"]].values.tolist() == [
-        ["A", True, "private", True, 0], ["B", False, "business", False, 0], ["A", False, "private", True, 1]]
-    assert sends["occasion"].tolist()[0] == "contract_anniversary" and sends["occasion"].tolist()[2] == "name_day"
+                            "date": occasions_days.as_day_numbers(day("2026-01-03", "2026-01-04")).astype("int64"),
+                            "window_start": occasions_days.as_day_numbers(day("2025-12-20", "2026-01-01")).astype("int64")})
+    labelled = relevance.label_sends(campaigns, customers_frame(), windows, fatigue_days=30,
+                                     types=pd.DataFrame({"occasion": ["contract_anniversary", "name_day"]}))
+    sends = engine.to_pandas(labelled).sort_values(["sent_at"]).reset_index(drop=True)
+    assert sends[["customer_id", "responded", "segment", "prior_contacts"]].values.tolist() == [
+        ["B", False, "business", 0], ["A", True, "private", 0], ["A", False, "private", 1]]
+    assert sends["occasion"].astype(object).where(sends["occasion"].notna(), None).tolist() == [
+        None, "contract_anniversary", "name_day"]
+    counts = relevance.send_counts(labelled)
+    assert int(counts["sends"].sum()) == 3 and counts["occasion_timed"].tolist() == [False, True, True]
+    empty = relevance.send_counts(relevance.label_sends(campaigns.iloc[0:0], customers_frame(), windows))
     with pytest.raises(schema.Missing, match="no campaign contacts"):
-        relevance.label_sends(campaigns.iloc[0:0], windows, customers_frame())
+        relevance.occasion_response(empty)
 
 
 def test_risk_ratio_and_mantel_haenszel():
@@ -257,13 +248,14 @@ def test_risk_ratio_and_mantel_haenszel():
 
 
 def sends_frame(timed_rate=0.3, other_rate=0.1, n=200) -> pd.DataFrame:
+    """Labelled sends (one row each) counted by their labels (`relevance.send_counts`)."""
     rows = []
     for timed, rate in ((True, timed_rate), (False, other_rate)):
         for i in range(n):
             rows.append({"campaign_id": f"k{i % 2}", "customer_id": f"{timed}{i}", "responded": i < rate * n,
-                         "segment": "private", "occasion_timed": timed, "occasion": "name_day" if timed else None,
-                         "prior_contacts": i % 4, "send_day": pd.Timestamp("2025-01-01")})
-    return pd.DataFrame(rows)
+                         "segment": "private", "occasion": "name_day" if timed else None,
+                         "prior_contacts": i % 4, "send_day": occasions_days.as_day_number("2025-01-01")})
+    return relevance.send_counts(pd.DataFrame(rows))
 
 
 def test_occasion_response_and_by_occasion(types):
@@ -275,13 +267,16 @@ def test_occasion_response_and_by_occasion(types):
     assert "**3,00-mal**" in describe.describe_relevance(out, lang="de") and "Kampagne" in describe.describe_relevance(out, lang="de")
     table = relevance.response_by_occasion(sends, types)
     assert table["occasion"].tolist() == ["name_day", "other"] and table["ratio"].round(6).tolist() == [3.0, 1.0]
+    assert int(sends["sends"].sum()) == 400 and len(sends) < 400            # counted, not one row per send
     with pytest.raises(schema.Missing, match="no campaign send coincided"):
         relevance.occasion_response(sends.assign(occasion_timed=False))
 
 
 def test_fatigue_bands_and_a_falling_slope():
-    sends = pd.DataFrame({"prior_contacts": [0] * 100 + [1] * 100 + [5] * 100, "segment": "private",
-                          "responded": [True] * 20 + [False] * 80 + [True] * 10 + [False] * 90 + [True] * 5 + [False] * 95})
+    sends = relevance.send_counts(pd.DataFrame({
+        "prior_contacts": [0] * 100 + [1] * 100 + [5] * 100, "segment": "private", "campaign_id": "k", "occasion": None,
+        "send_day": occasions_days.as_day_number("2025-01-01"),
+        "responded": [True] * 20 + [False] * 80 + [True] * 10 + [False] * 90 + [True] * 5 + [False] * 95}))
     bands = relevance.fatigue(sends, bands=(0, 1, 3))
     assert bands[["band", "sends", "responses"]].values.tolist() == [["0", 100, 20], ["1", 100, 10], ["3+", 100, 5]]
     slope = relevance.fatigue_slope(sends)
@@ -329,7 +324,7 @@ def test_disversion_trend_and_campaign_comparison():
                          "churn_date": utc(*[None] * 4)})
     orders = pd.DataFrame({"customer_id": ["R1", "R1", "N1", "N2"], "timestamp": utc("2025-02-01", "2025-03-01", "2024-01-01", "2025-12-01"),
                            "status": "completed"})
-    sends = pd.DataFrame({"campaign_id": "k", "customer_id": ["R1", "R2"], "send_day": day("2025-01-10", "2025-01-10")})
+    sends = pd.DataFrame({"campaign_id": "k", "customer_id": ["R1", "R2"], "sent_at": utc("2025-01-10 09:00", "2025-01-10 09:00")})
     out = disversion.campaign_disversion(sends, cust, orders, follow_days=180, window_days=365)
     assert out[["campaign_id", "recipients", "rate", "matched_rate", "difference"]].values.tolist() == [
         ["k", 2, 0.5, 0.0, 50.0], ["all campaigns", 2, 0.5, 0.0, 50.0]]

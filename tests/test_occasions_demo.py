@@ -44,8 +44,11 @@ def world(demo_world) -> dict:
             "effects": truth["effects"], "planted": truth["planted"]["occasion_program"], "tax": tax}
 
 
-def kundenbrief(sends: pd.DataFrame) -> pd.DataFrame:
-    return sends.loc[sends["campaign_id"].str.endswith("Kundenbrief")]
+def kundenbrief(sends):
+    """The Kundenbrief campaigns of the send counts (a DataFrame) or of the campaign sends (an engine table)."""
+    if isinstance(sends, pd.DataFrame):
+        return sends.loc[sends["campaign_id"].str.endswith("Kundenbrief")]
+    return sends.filter(sends["campaign_id"].endswith("Kundenbrief"))
 
 
 def test_demo_name_days_are_the_calendar_s():
@@ -100,14 +103,14 @@ def test_contact_fatigue_lowers_response(world):
 def test_disversion_rises_with_the_options_responders_book(world):
     truth = world["effects"]["disversion"]["realised"]
     inputs = world["inputs"]
-    contracts = inputs.orders.loc[inputs.orders["category"] != "Zusatzprodukte"]
+    contracts = inputs.orders.filter((inputs.orders["category"] != "Zusatzprodukte").fill_null(True))
     monthly = disversion.disversion_by_month(inputs.customers, contracts).set_index("month")
     for month, row in truth["monthly"].items():
         assert monthly.loc[month, "customers"] == pytest.approx(row["customers"], abs=3), month
         assert monthly.loc[month, "rate"] == pytest.approx(row["rate"], abs=0.002), month
     trend = disversion.disversion_trend(monthly.reset_index().loc[lambda d: d["month"].isin(list(truth["monthly"]))])
     assert trend["difference"] == pytest.approx(truth["change_points"], abs=0.3) and trend["difference"] > 0
-    by_campaign = disversion.campaign_disversion(kundenbrief(inputs.sends), inputs.customers, contracts, follow_days=180)
+    by_campaign = disversion.campaign_disversion(kundenbrief(inputs.campaigns), inputs.customers, contracts, follow_days=180)
     pooled = by_campaign.iloc[-1]
     assert pooled["campaign_id"] == "all campaigns" and pooled["difference"] > 0 and pooled["ci_low"] > 0
 

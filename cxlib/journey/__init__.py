@@ -36,7 +36,9 @@ from cxlib.journey.stages import (  # noqa: F401
     attach, episode_summary, overview, period, segments, stage_summary, with_episodes, with_stages,
 )
 from cxlib.journey.sales_funnel import funnel, reach  # noqa: F401
-from cxlib.journey.paths import path_variants, time_between_steps, transition_counts, transitions  # noqa: F401
+from cxlib.journey.paths import (  # noqa: F401
+    path_variants, time_between_steps, transition_counts, transitions, transitions_by_node,
+)
 from cxlib.journey.conversion import (  # noqa: F401
     campaign_response, conversion_rate, lost_sales, opportunities, order_intervals, repeat_customer_rate,
     repeat_vs_new_conversion,

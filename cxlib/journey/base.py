@@ -77,8 +77,9 @@ def _optional(t: ir.Table, dtype: str, *columns: str) -> ir.Table:
 
 
 def _seconds(ts: ir.TimestampValue) -> ir.IntegerValue:
-    """Whole seconds since the epoch (truncated, so every backend agrees)."""
-    return ts.truncate("s").epoch_seconds().cast("int64")
+    """Whole seconds since the epoch (rounded down, so every backend agrees; cheaper than
+    truncating the timestamp first)."""
+    return ts.epoch_seconds().floor().cast("int64")
 
 
 def _window(partition: Sequence[str], col_timestamp: str, col_event_id: str, *, cumulative: bool = False):

@@ -2,6 +2,7 @@
 time from one step to the next.
 
     journey.transitions(events, col_node="stage")
+    journey.transitions_by_node(events, ["touchpoint", "stage"])       # both tables from one pass
     journey.time_between_steps(events, [("order", "activation")], over_days=14)
 """
 
@@ -24,16 +25,31 @@ from cxlib.journey.base import (
 from cxlib.journey.stages import with_episodes
 
 
-def _journey_units(events, col_node: str, gap_days: float | None, by: str | None, col_customer: str,
+def _journey_units(events, col_node: str | Sequence[str], gap_days: float | None, by: str | None, col_customer: str,
                    col_timestamp: str, col_event_id: str) -> tuple[ir.Table, list[str]]:
     """The events of journeys (with a customer id; `by` values filled) and the columns of one
     journey: the customer, or customer and episode when `gap_days` splits journeys by inactivity."""
-    t = _journeys(_tbl(events, "events", _keys(col_customer, col_timestamp, col_event_id, col_node, by)), col_customer)
+    nodes = [col_node] if isinstance(col_node, str) else list(col_node)
+    t = _journeys(_tbl(events, "events", _keys(col_customer, col_timestamp, col_event_id, *nodes, by)), col_customer)
     t = _by_values(t, by)
     if gap_days is None:
         return t, [col_customer]
     t = with_episodes(t, gap_days, col_customer=col_customer, col_timestamp=col_timestamp, col_event_id=col_event_id)
     return t, [col_customer, EPISODE]
+
+
+def _node_pairs(events, nodes: Sequence[str], gap_days: float | None, by: str | None, col_customer: str,
+                col_timestamp: str, col_event_id: str) -> ir.Table:
+    """Consecutive events counted by the values of each of `nodes` at both ends: [by],
+    _f0, _t0, _f1, _t1, …, transitions (one window pass for all nodes)."""
+    t, partition = _journey_units(events, nodes, gap_days, by, col_customer, col_timestamp, col_event_id)
+    w = _window(partition, col_timestamp, col_event_id)
+    ends = {}
+    for i, col in enumerate(nodes):
+        node = t[col].fill_null(UNKNOWN)
+        ends.update({f"_f{i}": node, f"_t{i}": node.lead().over(w)})
+    pairs = t.select(*_keys(by), **ends)
+    return pairs.filter(pairs._t0.notnull()).group_by([*ends, *_keys(by)]).agg(transitions=_.count())
 
 
 def transition_counts(events, *, col_node: str = TOUCHPOINT, gap_days: float | None = None,
@@ -45,11 +61,8 @@ def transition_counts(events, *, col_node: str = TOUCHPOINT, gap_days: float | N
     `gap_days` is given), ordered by timestamp then event_id. Empty nodes count as 'unknown';
     events without a customer id are left out.
     """
-    t, partition = _journey_units(events, col_node, gap_days, by, col_customer, col_timestamp, col_event_id)
-    node = t[col_node].fill_null(UNKNOWN)
-    w = _window(partition, col_timestamp, col_event_id)
-    pairs = t.select(*_keys(by), from_step=node, to_step=node.lead().over(w))
-    return pairs.filter(pairs.to_step.notnull()).group_by(["from_step", "to_step", *_keys(by)]).agg(transitions=_.count())
+    counts = _node_pairs(events, [col_node], gap_days, by, col_customer, col_timestamp, col_event_id)
+    return counts.rename(from_step="_f0", to_step="_t0")
 
 
 def transitions(events, *, col_node: str = TOUCHPOINT, gap_days: float | None = None, by: str | None = None,
@@ -61,22 +74,37 @@ def transitions(events, *, col_node: str = TOUCHPOINT, gap_days: float | None = 
     from_step that go to to_step), sorted by transitions (descending), from_step, to_step.
     Raises `schema.Missing` when there is none (no journeys, or one event per customer).
     """
-    counts = engine.to_pandas(transition_counts(events, col_node=col_node, gap_days=gap_days, by=by,
-                                                col_customer=col_customer, col_timestamp=col_timestamp,
-                                                col_event_id=col_event_id))
+    return transitions_by_node(events, [col_node], gap_days=gap_days, by=by, col_customer=col_customer,
+                               col_timestamp=col_timestamp, col_event_id=col_event_id)[0]
+
+
+def transitions_by_node(events, nodes: Sequence[str], *, gap_days: float | None = None, by: str | None = None,
+                        col_customer: str = CUSTOMER_ID, col_timestamp: str = TIMESTAMP,
+                        col_event_id: str = EVENT_ID) -> list[pd.DataFrame]:
+    """`transitions` between the values of each column of `nodes` (e.g. touchpoint and stage),
+    from one pass over the events: the table `transitions` gives for each node, in their order.
+
+        by_touchpoint, by_stage = transitions_by_node(events, ["touchpoint", "stage"])
+    """
+    counts = engine.to_pandas(_node_pairs(events, list(nodes), gap_days, by, col_customer, col_timestamp, col_event_id))
     if counts.empty:
         require_journeys(events, col_customer=col_customer)
         within = " within an episode" if gap_days is not None else ""
         raise Missing(f"no customer has two events{within}, so there are no transitions",
                       enable="events of the same customer at several touchpoints")
     keys = _keys(by, "from_step")
-    return (
-        counts.assign(probability=lambda d: d["transitions"] / d.groupby(keys)["transitions"].transform("sum"))
-        .sort_values([*_keys(by), "transitions", "from_step", "to_step"], ascending=[*([True] if by else []), False, True, True],
-                     kind="stable")
-        .loc[:, [*_keys(by), "from_step", "to_step", "transitions", "probability"]]
-        .reset_index(drop=True)
-    )
+    out = []
+    for i in range(len(nodes)):
+        one = (counts.rename(columns={f"_f{i}": "from_step", f"_t{i}": "to_step"})
+               .groupby([*_keys(by), "from_step", "to_step"], as_index=False)["transitions"].sum())
+        out.append(
+            one.assign(probability=lambda d: d["transitions"] / d.groupby(keys)["transitions"].transform("sum"))
+            .sort_values([*_keys(by), "transitions", "from_step", "to_step"], ascending=[*([True] if by else []), False, True, True],
+                         kind="stable")
+            .loc[:, [*_keys(by), "from_step", "to_step", "transitions", "probability"]]
+            .reset_index(drop=True)
+        )
+    return out
 
 
 def path_variants(events, *, col_node: str = STAGE, max_steps: int = 8, collapse_repeats: bool = True,

@@ -135,17 +135,32 @@ def stage_summary(events, taxonomy, *, by: str | None = None, groups: Iterable |
 
 def episode_summary(events, gap_days: float, *, by: str | None = None, col_customer: str = CUSTOMER_ID,
                     col_timestamp: str = TIMESTAMP, col_event_id: str = EVENT_ID) -> pd.DataFrame:
-    """Episodes of activity split by an inactivity gap of `gap_days`.
+    """Episodes of activity split by an inactivity gap of `gap_days` (see `with_episodes`).
 
-    Out: [by], customers, episodes, episodes_per_customer, events_median (events per episode),
-    days_median, days_p90 (episode length from first to last event). Raises `schema.Missing`
-    without journeys (see `require_journeys`).
+    `by` is a customer attribute (one value per customer, e.g. segment, see `attach`). Out: [by],
+    customers, episodes, episodes_per_customer, events_median (events per episode), days_median,
+    days_p90 (episode length from first to last event). Raises `schema.Missing` without
+    journeys (see `require_journeys`).
+
+    One pass in event order marks the first event of each episode and each customer's last
+    event; among those, the next one ends an episode: the event before a next first event, or
+    the last event itself.
     """
+    if gap_days is None or gap_days <= 0:
+        raise JourneyError(f"episode_summary: gap_days must be a positive number of days, got {gap_days!r}")
     t = _journeys(_tbl(events, "events", _keys(col_customer, col_timestamp, col_event_id, by)), col_customer)
-    t = with_episodes(_by_values(t, by), gap_days, col_customer=col_customer, col_timestamp=col_timestamp,
-                      col_event_id=col_event_id)
-    t = t.mutate(_t=_seconds(t[col_timestamp]))
-    per = t.group_by(_keys(by, col_customer, EPISODE)).agg(_n=_.count(), _d=(_._t.max() - _._t.min()) / SECONDS_PER_DAY)
+    t = _by_values(t, by).mutate(_t=_seconds(t[col_timestamp]))
+    w = _window([col_customer], col_timestamp, col_event_id)
+    t = t.mutate(_prev=t._t.lag().over(w), _rn=ibis.row_number().over(w), _last=t._t.lead().over(w).isnull())
+    t = t.mutate(_start=t._prev.isnull() | (t._t - t._prev > int(round(gap_days * SECONDS_PER_DAY))))
+    marks = t.filter(t._start | t._last)
+    following = ibis.window(group_by=col_customer, order_by="_rn")
+    marks = marks.mutate(_n_rn=marks._rn.lead().over(following), _n_t=marks._t.lead().over(following),
+                         _n_prev=marks._prev.lead().over(following), _n_start=marks._start.lead().over(following))
+    per = marks.filter(marks._start)
+    end_rn = ibis.cases((per._n_rn.isnull(), per._rn), (per._n_start, per._n_rn - 1), else_=per._n_rn)
+    end_t = ibis.cases((per._n_rn.isnull(), per._t), (per._n_start, per._n_prev), else_=per._n_t)
+    per = per.mutate(_n=end_rn - per._rn + 1, _d=(end_t - per._t) / SECONDS_PER_DAY)
     out = engine.to_pandas(_agg(
         per, by, customers=per[col_customer].nunique(), episodes=per.count(),
         events_median=per._n.quantile(0.5).cast("float64"), days_median=per._d.quantile(0.5).cast("float64"),

@@ -1,0 +1,15 @@
+"""Engine connections (cxlib.engine.connect): the settings every stage gets by default."""
+
+from pathlib import Path
+
+from cxlib import engine
+
+
+def test_duckdb_gets_a_memory_limit_and_a_private_spill_folder_unless_told_otherwise(tmp_path):
+    con = engine.connect("duckdb")
+    limit = con.con.sql("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    spill = Path(con.con.sql("SELECT current_setting('temp_directory')").fetchall()[0][0])
+    assert limit == "953.6 MiB"                          # 1GB = 10^9 bytes
+    assert spill.is_dir() and spill.name.startswith("cx-duckdb-")
+    other = engine.connect("duckdb", memory_limit="512MB", temp_directory=str(tmp_path))
+    assert Path(other.con.sql("SELECT current_setting('temp_directory')").fetchall()[0][0]) == tmp_path
