@@ -284,7 +284,7 @@ def test_a_gate_keeps_no_frame_of_a_table_between_runs():
 
     def alive(n: int) -> int:
         gc.collect()
-        return sum(isinstance(o, pd.DataFrame) and len(o) == n and schema.COMMENT in o.columns for o in gc.get_objects())
+        return sum(type(o) is pd.DataFrame and len(o) == n and schema.COMMENT in o.columns for o in gc.get_objects())
 
     with validate.Gate(TAX, "raw", now=NOW) as gate:
         gate.run({"feedback": staged("feedback", answers(0, 37))})
