@@ -30,9 +30,11 @@ that died (kill -9) is marked "killed" by the next one (`cxlib.schedule`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -278,6 +280,22 @@ def plan_run(
     )
 
 
+@contextlib.contextmanager
+def _socket_dir(attempts: int = 50):
+    """A private folder for the kernels' sockets, removed afterwards. A kernel stopped while it
+    starts (Ctrl-C, SIGTERM) may still write its socket files while the folder goes, so removal
+    is retried for up to `attempts` tenths of a second instead of failing the run's cleanup."""
+    path = Path(tempfile.mkdtemp(prefix="cx-"))
+    try:
+        yield path
+    finally:
+        for _ in range(attempts):
+            shutil.rmtree(path, ignore_errors=True)
+            if not path.exists():
+                break
+            time.sleep(0.1)
+
+
 def _execute(nb: Notebook, params: dict, run_dir: Path, kernel_log, log: logging.Logger, lang: str = "en",
              ipc_dir: Path | None = None) -> dict:
     """Run one notebook into run_dir and export its HTML: {status, duration_s, html, ipynb, error}."""
@@ -408,7 +426,7 @@ def _run_locked(plan: Plan, stale: dict | None, notify: Callable[[dict], None]) 
                       for name, p in params.items()}
             log.info("processed tables staged in %s", staging)
         with (open(run_dir / "run.log", "ab") as kernel_log,      # the kernels' stderr
-              tempfile.TemporaryDirectory(prefix="cx-") as ipc_dir):  # the kernels' sockets
+              _socket_dir() as ipc_dir):  # the kernels' sockets
             for index, (nb, entry) in enumerate(zip(plan.notebooks, record["notebooks"], strict=True), start=1):
                 if failure is not None:
                     entry["status"] = "skipped"

@@ -512,3 +512,27 @@ def test_a_run_stopped_with_sigterm_is_recorded_interrupted_and_changes_nothing(
     assert sorted(p.name for p in (project / "data").iterdir()) == []          # nothing promoted, staging gone
     line = (reports / pipeline.PROJECT_LOG).read_text(encoding="utf-8")
     assert f" {run_dir.name} interrupted exit=130 " in line
+
+
+def test_socket_folder_goes_even_while_a_starting_kernel_still_writes_into_it(monkeypatch):
+    """SIGTERM while a kernel starts: the kernel writes socket files while the run cleans up, so
+    a removal can find the folder not empty (errno 39; it turned exit 130 into exit 1). The
+    folder must still go and the cleanup must not raise."""
+    import shutil
+
+    real_rmtree = shutil.rmtree
+    calls = []
+
+    def rmtree_racing_a_kernel(path, ignore_errors=False, **kw):
+        calls.append(path)
+        real_rmtree(path, ignore_errors=ignore_errors, **kw)
+        if len(calls) <= 3:                            # the kernel writes one more file each time
+            Path(path).mkdir(exist_ok=True)
+            (Path(path) / f"kernel-{len(calls)}.ipc").write_bytes(b"")
+            if not ignore_errors:
+                raise OSError(39, "Directory not empty", str(path))
+
+    monkeypatch.setattr(shutil, "rmtree", rmtree_racing_a_kernel)
+    with pipeline._socket_dir() as folder:
+        (folder / "kernel.ipc").write_bytes(b"")
+    assert not folder.exists() and len(calls) == 4
