@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from cxlib import cleaning_log, privacy, schema
+from cxlib import cleaning_log, privacy, reshape, schema
 from cxlib.cleaning_log import LOG_COLUMNS, STEP, note
 
 REIDENTIFICATION_COLUMNS = [schema.CUSTOMER_ID, schema.CUSTOMER_REF, *schema.PII_COLUMNS]
@@ -286,7 +286,7 @@ def _refuse_conflicting_keys(df: pd.DataFrame, name: str, key: bytes):
 
 
 def _drop_test_accounts(df: pd.DataFrame, name: str, test_refs):
-    test = _is_test(df) if name == "customers" else df[schema.CUSTOMER_REF].isin(test_refs)
+    test = _is_test(df) if name == "customers" else reshape.text_isin(df[schema.CUSTOMER_REF], test_refs)
     detail = "customers.is_test" if name == "customers" else "rows of test accounts"
     return df.loc[~test], [note(name, "test accounts dropped", df.loc[test], detail)]
 
@@ -380,7 +380,7 @@ def _unknown_customers(df: pd.DataFrame, name: str, known_refs):
     if known_refs is None:
         return df, [note(name, rule, 0, "not applied: no customers table (or an empty one)", kind="plain")]
     ref = df[schema.CUSTOMER_REF]
-    unknown = ref.notna() & ~ref.isin(known_refs)
+    unknown = ref.notna() & ~reshape.text_isin(ref, known_refs)
     logs = [note(name, rule, df.loc[unknown], "customer_ref not in customers")]
     return (df if name == "feedback" else df.loc[~unknown]), logs    # feedback: someone not (yet) in the CRM
 
@@ -400,7 +400,7 @@ def _unknown_responses(df: pd.DataFrame, name: str, responses: pd.Series | None)
     if responses is None:
         return df, [note(name, rule, 0, "not applied: no feedback table", kind="plain")]
     ids = df[schema.RESPONSE_ID]
-    unknown = ~ids.isin(responses.index)
+    unknown = ~reshape.text_isin(ids, responses.index)
     kept = df.loc[~unknown]
     return (kept.assign(**{schema.RESPONSE_ID: kept[schema.RESPONSE_ID].map(responses).astype(TEXT)}),
             [note(name, rule, df.loc[unknown], "response_id not in feedback")])

@@ -310,6 +310,7 @@ def _execute(nb: Notebook, params: dict, run_dir: Path, kernel_log, log: logging
         papermill.execute_notebook(
             str(nb.path), str(out_ipynb), parameters=params, kernel_name=KERNEL, cwd=str(nb.path.parent),
             progress_bar=False, log_output=False, kernel_manager_class=_kernel_manager_class(kernel_log, ipc_dir or run_dir),
+            request_save_on_cell_execute=False,   # written when done and every 30 s of a long cell, not twice per cell
         )
     except Exception as exc:  # a failing notebook is a result, not a crash of the runner
         outcome = {"status": "failed", "error": _failure(nb.name, exc, out_ipynb)}

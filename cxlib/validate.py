@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from cxlib import gx_suites, privacy, schema
+from cxlib import gx_suites, privacy, reshape, schema
 
 STAGES = ("raw", "processed")
 CRITICAL = "critical"
@@ -461,7 +461,7 @@ def reference_results(tables: Mapping[str, pd.DataFrame], stage: str) -> list[di
                 and target_column in tables[target].columns):
             continue
         values = tables[table][column]
-        unknown = values.notna() & ~values.isin(tables[target][target_column].dropna())
+        unknown = values.notna() & ~reshape.text_isin(values, tables[target][target_column].dropna())
         checked, count = int(values.notna().sum()), int(unknown.sum())
         severity = WARNING if stage == "raw" else CRITICAL
         rows.append({

@@ -49,6 +49,10 @@ DEMO_RUNS = ("baseline", "audited")             # the full demo run, and the run
 PER_ARGUMENT = ("real_run", "shape_run")        # module fixtures that make one run per data set on first use
 AUDIT_ENV = "CX_TEST_AUDIT_DIR"
 SPARK_FIXTURES = ("spark_local", "spark_con", "spark_session")    # the Spark tests: one worker, one JVM
+# The tests' queries are many and short: the JVM's optimising JIT compiler and parallel garbage
+# collector cost more CPU than they save there (machine CPU of tests/test_occasions_spark.py 72 -> 44 s).
+SPARK_TEST_CONFIG = {"spark.driver.memory": "1g",
+                     "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
 
 
 def _source(function) -> str:
@@ -208,7 +212,7 @@ def spark_local(spark_available):
     from cxlib import engine
 
     con = engine.connect("pyspark", spark={"master": "local[2]", "app_name": "cx-insights-tests",
-                                           "config": {"spark.driver.memory": "1g"}})
+                                           "config": SPARK_TEST_CONFIG})
     yield con
     from pyspark.sql import SparkSession
 

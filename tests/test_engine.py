@@ -10,6 +10,8 @@ def test_duckdb_gets_a_memory_limit_and_a_private_spill_folder_unless_told_other
     limit = con.con.sql("SELECT current_setting('memory_limit')").fetchall()[0][0]
     spill = Path(con.con.sql("SELECT current_setting('temp_directory')").fetchall()[0][0])
     assert limit == "953.6 MiB"                          # 1GB = 10^9 bytes
+    flush = con.con.sql("SELECT current_setting('partitioned_write_flush_threshold')").fetchall()[0][0]
+    assert flush == engine.DUCKDB_PARTITION_FLUSH_ROWS < 524_288   # DuckDB's default spills the bucket split
     assert spill.is_dir() and spill.name.startswith("cx-duckdb-")
     other = engine.connect("duckdb", memory_limit="512MB", temp_directory=str(tmp_path))
     assert Path(other.con.sql("SELECT current_setting('temp_directory')").fetchall()[0][0]) == tmp_path

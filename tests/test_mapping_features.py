@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from pandas.testing import assert_frame_equal
+from hypothesis import given
+from hypothesis import strategies as st
+from pandas.testing import assert_frame_equal, assert_series_equal
 
 from cxlib import clean, config, reshape, schema, sentiment, validate
 from cxlib.config import Taxonomy
@@ -640,3 +642,11 @@ def test_labels_entry_needs_a_response_id_and_one_label_per_response(tmp_path):
     twice = run_labels(tmp_path, "tables: {labels: [{file: lab.csv, columns: {response_id: Antwort, sentiment: Stimmung}}]}")
     with pytest.raises(clean.CleanError, match="duplicate key in table 'labels'"):
         clean.clean_tables(twice.tables, LABEL_TAX, KEY)
+
+
+@given(values=st.lists(st.one_of(st.none(), st.sampled_from(["K0000001", "k0000001", "ß", "", "x y"])), max_size=12),
+       candidates=st.lists(st.one_of(st.none(), st.sampled_from(["K0000001", "ß", "", "z"])), max_size=6))
+def test_text_isin_agrees_with_pandas_isin(values, candidates):
+    series = pd.Series(values, dtype="str", index=range(100, 100 + len(values)))
+    for given_as in (list(candidates), pd.Index(candidates, dtype="str"), pd.Series(candidates, dtype="str").unique()):
+        assert_series_equal(reshape.text_isin(series, given_as), series.isin(given_as))

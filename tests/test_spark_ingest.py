@@ -6,6 +6,7 @@ Marked like tests/test_spark.py: skipped without pyspark or Java unless CX_REQUI
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
+from conftest import SPARK_TEST_CONFIG
 from cxlib import engine
 
 from test_ingest import GATE_COLUMNS, KEY, NOW, TAX, events_csv, in_buckets, project
@@ -67,7 +69,7 @@ def test_notebook_01_runs_with_engine_pyspark(spark_session, tmp_path):
            "-p", "source", str(mapping), "-p", "taxonomy", str(tmp_path / "taxonomy.yml"),
            "-p", "raw_dir", str(raw), "-p", "processed_dir", str(out / "processed"),
            "-p", "run_dir", str(out / "run"), "-p", "engine", "pyspark", "-p", "bucket_rows", "1000",
-           "-y", "spark: {master: 'local[2]', config: {spark.driver.memory: 1g}}"]
+           "-y", json.dumps({"spark": {"master": "local[2]", "config": SPARK_TEST_CONFIG}})]
     done = subprocess.run(cmd, capture_output=True, text=True,
                           env={**os.environ, "MPLBACKEND": "Agg", "CX_PSEUDONYM_KEY": KEY.decode()})
     assert done.returncode == 0, done.stderr[-3000:]
