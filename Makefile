@@ -29,6 +29,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.5" 2>&1 | grep -v "is ignored" || true
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[$(EXTRAS)]"
+	@PYTHONDONTWRITEBYTECODE= $(BIN)/python -m compileall -q cxlib >/dev/null   # the editable package too: every kernel imports it
 	@touch $(STAMP)
 
 venv: $(STAMP)

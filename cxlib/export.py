@@ -14,6 +14,7 @@ that figures carry their title and caption as alt text.
 from __future__ import annotations
 
 import copy
+import functools
 import html
 import logging
 import re
@@ -377,6 +378,16 @@ def notebook_lang(nb, default: str = "en") -> str:
     return found[-1] if found and found[-1] in locale.LANGS else default
 
 
+@functools.lru_cache(maxsize=4)
+def _exporter(log: logging.Logger):
+    """nbconvert's HTML exporter with the house template, made once per log (a run exports its
+    notebooks with one exporter, which keeps its loaded templates)."""
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter(template_name=TEMPLATE, extra_template_basedirs=[str(TEMPLATES_DIR)], exclude_input=True,
+                        exclude_input_prompt=True, exclude_output_prompt=True, log=log)
+
+
 def export_html(
     ipynb_path: str | Path, html_path: str | Path, *, title: str | None = None, lang: str | None = None,
     back_link: str | None = None, log: logging.Logger | None = None,
@@ -389,20 +400,12 @@ def export_html(
     index, and no reference to anything outside the file. nbconvert's notes go to `log` (default:
     discarded). Written atomically; returns `html_path`."""
     import nbformat
-    from nbconvert import HTMLExporter
 
     log = log or _QUIET
     executed = nbformat.read(str(ipynb_path), as_version=4)
     lang = locale.check_lang(lang or notebook_lang(executed))
     nb = reader_order(_reader_copy(executed, lang), lang)
-    exporter = HTMLExporter(
-        template_name=TEMPLATE,
-        extra_template_basedirs=[str(TEMPLATES_DIR)],
-        exclude_input=True,
-        exclude_input_prompt=True,
-        exclude_output_prompt=True,
-        log=log,
-    )
+    exporter = _exporter(log)
     name = title or Path(ipynb_path).stem
     body, _ = exporter.from_notebook_node(
         nb, resources={"metadata": {"name": name}, "language_code": lang, "cx_css": style.house_css(stage=True)})
