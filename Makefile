@@ -46,8 +46,8 @@ test: $(STAMP)
 	@notebooks=$$(mktemp); trap 'kill $$nbval 2>/dev/null; rm -f "$$notebooks"' EXIT; \
 	$(BIN)/python -m pytest -p no:cacheprovider notebooks >"$$notebooks" 2>&1 & nbval=$$!; \
 	echo "$(BIN)/python -m pytest -p no:cacheprovider notebooks  (beside the tests; output below)"; \
-	echo "$(BIN)/python -m pytest -n auto --dist loadgroup -p no:nbval -o addopts=\"-ra --strict-markers\" tests"; \
-	$(BIN)/python -m pytest -n auto --dist loadgroup -p no:nbval -o addopts="-ra --strict-markers" tests; tests=$$?; \
+	echo "$(BIN)/python -m pytest -n auto --dist loadgroup -p no:nbval -o addopts=\"-ra --strict-markers\" -m \"not spark_pipeline\" tests"; \
+	$(BIN)/python -m pytest -n auto --dist loadgroup -p no:nbval -o addopts="-ra --strict-markers" -m "not spark_pipeline" tests; tests=$$?; \
 	wait $$nbval; notebooks_status=$$?; \
 	echo "--- pytest notebooks (nbval) ---"; cat "$$notebooks"; \
 	if [ $$tests -ne 0 ]; then exit $$tests; fi; exit $$notebooks_status
@@ -57,11 +57,12 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -p no:nbval -o addopts="-ra --strict-markers" -m "not slow" -q -n auto --dist loadgroup
 
-# The same event-log computations on PySpark in local mode (needs Java 17+; .ci/run installs it).
+# The same computations on PySpark in local mode (needs Java 17+; .ci/run installs it), and
+# `cx run` end to end on PySpark against DuckDB (tests/test_spark_pipeline.py; minutes: a JVM per notebook).
 # CX_REQUIRE_SPARK turns a missing pyspark / Java into a failure instead of a skip.
 test-spark: $(STAMP)
 	@$(BIN)/python -c "import pyspark" 2>/dev/null || $(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev,spark]"
-	CX_REQUIRE_SPARK=1 $(BIN)/python -m pytest -p no:nbval tests/test_spark.py tests/test_spark_ingest.py tests/test_occasions_spark.py tests/test_voice_engine.py
+	CX_REQUIRE_SPARK=1 $(BIN)/python -m pytest -p no:nbval tests/test_spark.py tests/test_spark_ingest.py tests/test_occasions_spark.py tests/test_voice_engine.py tests/test_spark_pipeline.py
 
 lab: $(STAMP)
 	@$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev,lab]"
