@@ -62,8 +62,9 @@ def connect(engine: str = "duckdb", *, spark: Mapping | None = None, **settings)
 
     duckdb settings are DuckDB options: `database` (default in memory), `threads`,
     `memory_limit` (default `DUCKDB_MEMORY_LIMIT`, 1GB: DuckDB's own default is 80% of the
-    machine), `partitioned_write_flush_threshold` (default `DUCKDB_PARTITION_FLUSH_ROWS`), `temp_directory` (where it spills beyond the limit; default a private temporary
-    folder removed when the process exits). pyspark settings: `session` (an existing
+    machine), `partitioned_write_flush_threshold` (default `DUCKDB_PARTITION_FLUSH_ROWS`),
+    `temp_directory` (where it spills beyond the limit; default a private temporary folder
+    removed when the process exits). pyspark settings: `session` (an existing
     SparkSession; default: the active one, if any) or `master` (default "local[2]"; a cluster:
     "spark://host:7077", "yarn", "k8s://…"), `app_name` and `config` (dict of Spark options;
     UTC session time zone, no UI and, for local masters, 8 shuffle partitions unless set).
