@@ -32,6 +32,7 @@ import pandas as pd
 from cxlib import schema
 
 DUCKDB_MEMORY_LIMIT = "1GB"       # DuckDB's memory for a stage's engine work (default of `connect`); it spills beyond
+MEMORY_LIMIT_ENV = "CX_DUCKDB_MEMORY_LIMIT"   # environment variable that replaces that default (e.g. "3GB")
 # Rows a thread buffers per partition of a partitioned write before writing them out (DuckDB's
 # default, 524,288, buffers up to that many rows for each of stage 01's ~100 buckets and spills: at
 # 20M rows in 100 buckets 1.9 GB of spill and 28 CPU-s; with 8,192 none and 15 CPU-s).
@@ -61,8 +62,8 @@ def connect(engine: str = "duckdb", *, spark: Mapping | None = None, **settings)
     """An Ibis backend connection for `engine` ('duckdb' or 'pyspark').
 
     duckdb settings are DuckDB options: `database` (default in memory), `threads`,
-    `memory_limit` (default `DUCKDB_MEMORY_LIMIT`, 1GB: DuckDB's own default is 80% of the
-    machine), `partitioned_write_flush_threshold` (default `DUCKDB_PARTITION_FLUSH_ROWS`),
+    `memory_limit` (default: the environment variable CX_DUCKDB_MEMORY_LIMIT, else
+    `DUCKDB_MEMORY_LIMIT`, 1GB; DuckDB's own default is 80% of the machine), `partitioned_write_flush_threshold` (default `DUCKDB_PARTITION_FLUSH_ROWS`),
     `temp_directory` (where it spills beyond the limit; default a private temporary folder
     removed when the process exits). pyspark settings: `session` (an existing
     SparkSession; default: the active one, if any) or `master` (default "local[2]"; a cluster:
@@ -79,7 +80,7 @@ def connect(engine: str = "duckdb", *, spark: Mapping | None = None, **settings)
     name = str(engine).strip().lower()
     if name == "duckdb":
         database = settings.pop("database", ":memory:")
-        settings.setdefault("memory_limit", DUCKDB_MEMORY_LIMIT)
+        settings.setdefault("memory_limit", os.environ.get(MEMORY_LIMIT_ENV) or DUCKDB_MEMORY_LIMIT)
         settings.setdefault("partitioned_write_flush_threshold", DUCKDB_PARTITION_FLUSH_ROWS)
         if "temp_directory" not in settings:              # spill into a private folder, removed at exit
             settings["temp_directory"] = tempfile.mkdtemp(prefix="cx-duckdb-")

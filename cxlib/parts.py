@@ -37,7 +37,6 @@ from cxlib import schema
 
 ORDER = schema.STAGED_ORDER
 BUCKET = "_bucket"
-MEMORY_LIMIT = "1GB"            # DuckDB's memory for splitting and ordering; it spills beyond
 BATCH_ROWS = 250_000            # rows per record batch streamed back from the engine
 OWNER = "owner"                 # file in a work folder: "<host> <pid>" of the process using it
 
@@ -56,9 +55,10 @@ class Workspace:
 
     @classmethod
     def open(cls, beside: str | Path, *, engine: str = "duckdb", spark=None,
-             memory_limit: str = MEMORY_LIMIT, threads: int | None = None) -> Workspace:
+             memory_limit: str | None = None, threads: int | None = None) -> Workspace:
         """A new work folder next to `beside` (the processed folder) and an engine connection:
-        DuckDB with `memory_limit` and its spill folder inside the work folder, or Spark."""
+        DuckDB with `memory_limit` (None: `engine.connect`'s default) and its spill folder inside
+        the work folder, or Spark."""
         target = Path(beside)
         target.parent.mkdir(parents=True, exist_ok=True)
         remove_abandoned(target)
@@ -67,7 +67,7 @@ class Workspace:
         (folder / OWNER).write_text(f"{socket.gethostname()} {os.getpid()}\n")
         settings = {}
         if str(engine).strip().lower() == "duckdb":
-            settings = {"memory_limit": memory_limit, "temp_directory": str(folder / "spill"),
+            settings = {"temp_directory": str(folder / "spill"), **({"memory_limit": memory_limit} if memory_limit else {}),
                         **({"threads": threads} if threads else {})}
         try:
             con = engines.connect(engine, spark=spark, **settings)
