@@ -106,14 +106,19 @@ def monitor(command: list[str], *, cwd: Path, interval: float, log: Path,
     return proc.returncode, uses
 
 
-def project(folder: Path, code: Path = ROOT, raw: Path | None = None) -> Path:
+def project(folder: Path, code: Path = ROOT, raw: Path | None = None, processed: Path | None = None) -> Path:
     """A fresh project at `folder`: config, notebooks, params of the checkout `code`, empty data
-    (data/raw a link to `raw` when given: exports written once, read by several runs)."""
+    (data/raw a link to `raw` when given: exports written once, read by several runs; likewise
+    data/processed a link to `processed`, tables written before, for runs of the later stages)."""
     shutil.rmtree(folder, ignore_errors=True)
     for name in ("config", "notebooks", "params"):
         shutil.copytree(code / name, folder / name, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    for name in ("data/processed", "reports"):
-        (folder / name).mkdir(parents=True, exist_ok=True)
+    (folder / "reports").mkdir(parents=True)
+    (folder / "data").mkdir()
+    if processed is not None:
+        (folder / "data/processed").symlink_to(processed.resolve(), target_is_directory=True)
+    else:
+        (folder / "data/processed").mkdir()
     if raw is not None:
         (folder / "data/raw").symlink_to(raw.resolve(), target_is_directory=True)
     else:
@@ -122,15 +127,15 @@ def project(folder: Path, code: Path = ROOT, raw: Path | None = None) -> Path:
 
 
 def bench(customers: int, *, seed: int, out: Path, interval: float, run_args: list[str],
-          code_dir: Path = ROOT, raw: Path | None = None, label: str = "") -> dict:
+          code_dir: Path = ROOT, raw: Path | None = None, processed: Path | None = None, label: str = "") -> dict:
     """`cx demo` (unless `raw` holds the exports already) then `cx run` at `customers` with the
     code of checkout `code_dir`; the measurements as a dict (also written as JSON)."""
-    folder = project(out / f"pipeline_{customers}{label}", code_dir, raw)
+    folder = project(out / f"pipeline_{customers}{label}", code_dir, raw, processed)
     cx = [sys.executable, "-m", "cxlib.cli"]
     env = {**os.environ, "PYTHONPATH": str(code_dir)} if code_dir != ROOT else None
     started = time.perf_counter()
     demo = {}
-    if raw is None:
+    if raw is None and processed is None:
         code, demo = monitor([*cx, "demo", "--customers", str(customers), "--seed", str(seed), "--out", "data/raw"],
                              cwd=folder, interval=interval, log=folder / "demo.log", env=env)
         if code != 0:
@@ -138,8 +143,8 @@ def bench(customers: int, *, seed: int, out: Path, interval: float, run_args: li
     code, run = monitor([*cx, "run", "--project", str(folder), *run_args], cwd=folder, interval=interval,
                         log=folder / "run.log", env=env)
     record = {"customers": customers, "seed": seed, "exit_code": code, "total_wall_s": round(time.perf_counter() - started, 1),
-              "raw_mb": round(sum(p.stat().st_size for p in (folder / "data/raw").rglob("*") if p.is_file()) / MB),
-              "processed_mb": round(sum(p.stat().st_size for p in (folder / "data/processed").rglob("*.parquet")) / MB),
+              "raw_mb": round(sum(p.stat().st_size for p in (folder / "data/raw").resolve().rglob("*") if p.is_file()) / MB),
+              "processed_mb": round(sum(p.stat().st_size for p in (folder / "data/processed").resolve().rglob("*.parquet")) / MB),
               "cpus": os.cpu_count(), "demo": demo["setup"].as_dict() if demo else {},
               "stages": {name: use.as_dict() for name, use in run.items()}}
     record["code"] = str(code_dir)
@@ -171,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=0.25, help="seconds between samples of the process tree")
     parser.add_argument("--run-arg", action="append", default=[], help="passed to `cx run` (repeatable), e.g. --run-arg=--only")
     parser.add_argument("--raw", type=Path, help="exports written before (e.g. by `cx demo`): skip `cx demo`, one size only")
+    parser.add_argument("--processed", type=Path, help="processed tables written before (with --run-arg=--only for the "
+                        "stages after 01): skip `cx demo`, one size only")
     parser.add_argument("--code", type=Path, default=ROOT, help="another checkout whose code and notebooks run (before/after)")
     parser.add_argument("--label", default="", help="suffix of the run's folder and JSON, e.g. _before")
     args = parser.parse_args(argv)
@@ -179,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     for customers in args.customers:
         print(f"{customers:,} customers …", file=sys.stderr, flush=True)
         records.append(bench(customers, seed=args.seed, out=args.out, interval=args.interval, run_args=args.run_arg,
-                             code_dir=args.code.resolve(), raw=args.raw, label=args.label))
+                             code_dir=args.code.resolve(), raw=args.raw, processed=args.processed,
+                             label=args.label))
         print(table(records[-1:]), flush=True)
     print(table(records))
     return 0 if all(r["exit_code"] == 0 for r in records) else 1

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -186,6 +187,42 @@ def table(data, con=None) -> ir.Table:
 
 def _fresh_name() -> str:
     return "cx_" + ibis.util.gen_name("tbl")
+
+
+def memory_limit(expr: ir.Expr) -> int | None:
+    """The bytes DuckDB may use to compute `expr` (its memory_limit setting); None on another
+    engine (Spark spills what it partitions and sorts)."""
+    backend = expr._find_backend(use_default=True)
+    if backend.name != "duckdb":
+        return None
+    return _bytes(backend.raw_sql("SELECT current_setting('memory_limit')").fetchall()[0][0])
+
+
+_UNITS = {"": 1, "B": 1, "BYTE": 1, "BYTES": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+
+def _bytes(text: str) -> int:
+    """Bytes of a DuckDB size setting such as '953.6 MiB' or '3GB'."""
+    found = re.fullmatch(r"\s*([\d.]+)\s*([A-Za-z]*)\s*", str(text))
+    if not found or found.group(2).upper() not in _UNITS:
+        raise EngineError(f"unreadable memory size {text!r}")
+    return int(float(found.group(1)) * _UNITS[found.group(2).upper()])
+
+
+def stacked(exprs: Iterable[ir.Table]) -> ir.Table:
+    """The rows of `exprs` (tables of one schema on one backend) in a temporary table, computed
+    one after the other: for work that fits the engine's memory only a part at a time (DuckDB
+    runs the branches of a UNION ALL at once)."""
+    exprs = list(exprs)
+    if len(exprs) == 1:
+        return exprs[0]
+    backend = exprs[0]._find_backend(use_default=True)
+    name = _fresh_name()
+    backend.create_table(name, exprs[0], temp=True)
+    for expr in exprs[1:]:
+        backend.insert(name, expr)
+    return backend.table(name)
 
 
 def require_columns(expr: ir.Table, columns: Iterable[str], *, where: str, error: type[Exception] | None = None) -> None:

@@ -2,6 +2,9 @@
 
 from pathlib import Path
 
+import pandas as pd
+import pytest
+
 from cxlib import engine
 
 
@@ -25,3 +28,24 @@ def test_the_default_memory_limit_can_be_raised_for_every_stage(monkeypatch):
     assert con.con.sql("SELECT current_setting('memory_limit')").fetchall()[0][0] == "2.7 GiB"    # 3*10^9 bytes
     given = engine.connect("duckdb", memory_limit="512MB")                                          # an explicit one wins
     assert given.con.sql("SELECT current_setting('memory_limit')").fetchall()[0][0] == "488.2 MiB"
+
+
+def test_memory_limit_reads_the_connection_setting_in_bytes():
+    con = engine.connect("duckdb", memory_limit="512MB")
+    probe = engine.table(pd.DataFrame({"x": [1, 2]}), con)
+    assert abs(engine.memory_limit(probe) - 512 * 10**6) < 10**5          # DuckDB shows '488.2 MiB'
+    assert engine._bytes("953.6 MiB") == int(953.6 * 2**20)
+    assert engine._bytes("3GB") == 3 * 10**9
+    assert engine._bytes("0 bytes") == 0
+    with pytest.raises(engine.EngineError, match="unreadable memory size"):
+        engine._bytes("lots")
+
+
+def test_stacked_computes_parts_one_after_the_other_into_one_table():
+    con = engine.connect("duckdb")
+    t = engine.table(pd.DataFrame({"k": ["a", "b", "c", "d"], "v": [1, 2, 3, 4]}), con)
+    parts = [t.filter(t.v <= 2).group_by("k").agg(n=t.v.sum()), t.filter(t.v > 2).group_by("k").agg(n=t.v.sum())]
+    together = engine.stacked(parts)
+    assert type(together.op()).__name__ == "DatabaseTable"                 # materialised: the parts ran one by one
+    assert engine.to_pandas(together.order_by("k"))["n"].tolist() == [1, 2, 3, 4]
+    assert engine.stacked(parts[:1]) is parts[0]                           # one part: nothing to stack

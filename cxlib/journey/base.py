@@ -6,10 +6,16 @@ Order of events within a customer: timestamp, then event_id (a deterministic tie
 events with the same timestamp). Durations are whole seconds (timestamps truncated to the
 second) reported in days. Rates carry Wilson score intervals. A journey is the events of one
 customer: events without a customer id belong to no journey and are left out of journeys.
+
+Windows over each customer's events (transitions, paths, episodes) run in parts of whole
+customers when the events exceed what DuckDB's memory limit holds for them at once
+(`WINDOW_ROWS_PER_GB`): its window operator does not spill. The parts' results add up to the
+same tables; each part reads the events again.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 
 import ibis
@@ -22,6 +28,11 @@ from cxlib.metrics import wilson_interval
 from cxlib.schema import CUSTOMER_ID, ORDER_STATUSES, Missing
 
 SECONDS_PER_DAY = 86_400
+# Events per GB of DuckDB's memory limit that per-customer windows (event order within each
+# customer) may take at once: its window operator keeps its partitions in memory, about 9 bytes
+# per event (at 1M customers, 23M events, they need 100-200 MB). A quarter of that, so the rest
+# of a query fits beside them; larger tables are computed in parts of whole customers.
+WINDOW_ROWS_PER_GB = 25_000_000
 UNKNOWN = "unknown"
 EPISODE = "episode"
 PATH_SEP = " > "
@@ -80,6 +91,28 @@ def _seconds(ts: ir.TimestampValue) -> ir.IntegerValue:
     """Whole seconds since the epoch (rounded down, so every backend agrees; cheaper than
     truncating the timestamp first)."""
     return ts.epoch_seconds().floor().cast("int64")
+
+
+def _customer_parts(t: ir.Table, col_customer: str) -> list[ir.Table]:
+    """`t` (rows with a customer id) split by a hash of the customer id into parts of at most
+    `WINDOW_ROWS_PER_GB` rows per GB of the engine's memory limit, a customer's rows in one part;
+    `[t]` when it fits or the engine has no limit (Spark)."""
+    limit = engine.memory_limit(t)
+    if limit is None:
+        return [t]
+    rows = _count(t, rows=t.count())["rows"]
+    parts = math.ceil(rows / max(1, int(WINDOW_ROWS_PER_GB * limit / 2**30)))
+    if parts <= 1:
+        return [t]
+    bucket = (t[col_customer].hash() % parts + parts) % parts
+    return [t.filter(bucket == part) for part in range(parts)]
+
+
+def _per_customer_parts(t: ir.Table, col_customer: str, compute) -> ir.Table:
+    """`compute(part)` of each part of `t` by customer (`_customer_parts`) computed one after
+    the other and stacked: for per-customer windows, which DuckDB holds in memory. `compute`
+    must give rows that add up across customers (e.g. counts per path, one row per episode)."""
+    return engine.stacked(compute(part) for part in _customer_parts(t, col_customer))
 
 
 def _window(partition: Sequence[str], col_timestamp: str, col_event_id: str, *, cumulative: bool = False):

@@ -20,18 +20,23 @@ from cxlib import engine
 from cxlib.schema import CUSTOMER_ID, EVENT_ID, STAGE, TIMESTAMP, TOUCHPOINT, Missing
 from cxlib.journey.base import (
     ELLIPSIS, EPISODE, JourneyError, PATH_SEP, SECONDS_PER_DAY, UNKNOWN, _agg, _by_values, _codes, _complete,
-    _journeys, _keys, _label, _seconds, _tbl, _window, require_journeys,
+    _journeys, _keys, _label, _per_customer_parts, _seconds, _tbl, _window, require_journeys,
 )
 from cxlib.journey.stages import with_episodes
 
 
-def _journey_units(events, col_node: str | Sequence[str], gap_days: float | None, by: str | None, col_customer: str,
-                   col_timestamp: str, col_event_id: str) -> tuple[ir.Table, list[str]]:
-    """The events of journeys (with a customer id; `by` values filled) and the columns of one
-    journey: the customer, or customer and episode when `gap_days` splits journeys by inactivity."""
+def _journey_events(events, col_node: str | Sequence[str], by: str | None, col_customer: str,
+                    col_timestamp: str, col_event_id: str) -> ir.Table:
+    """The events of journeys (with a customer id; `by` values filled) with the columns to order them."""
     nodes = [col_node] if isinstance(col_node, str) else list(col_node)
     t = _journeys(_tbl(events, "events", _keys(col_customer, col_timestamp, col_event_id, *nodes, by)), col_customer)
-    t = _by_values(t, by)
+    return _by_values(t, by)
+
+
+def _journey_units(t: ir.Table, gap_days: float | None, col_customer: str, col_timestamp: str,
+                   col_event_id: str) -> tuple[ir.Table, list[str]]:
+    """Journey events `t` and the columns of one journey: the customer, or customer and episode
+    when `gap_days` splits journeys by inactivity."""
     if gap_days is None:
         return t, [col_customer]
     t = with_episodes(t, gap_days, col_customer=col_customer, col_timestamp=col_timestamp, col_event_id=col_event_id)
@@ -41,8 +46,19 @@ def _journey_units(events, col_node: str | Sequence[str], gap_days: float | None
 def _node_pairs(events, nodes: Sequence[str], gap_days: float | None, by: str | None, col_customer: str,
                 col_timestamp: str, col_event_id: str) -> ir.Table:
     """Consecutive events counted by the values of each of `nodes` at both ends: [by],
-    _f0, _t0, _f1, _t1, …, transitions (one window pass for all nodes)."""
-    t, partition = _journey_units(events, nodes, gap_days, by, col_customer, col_timestamp, col_event_id)
+    _f0, _t0, _f1, _t1, …, transitions (one window pass for all nodes, by parts of the
+    customers when the events exceed the engine's memory for windows)."""
+    t = _journey_events(events, nodes, by, col_customer, col_timestamp, col_event_id)
+    keys = [*(f"_{end}{i}" for i in range(len(nodes)) for end in "ft"), *_keys(by)]
+    counts = _per_customer_parts(t, col_customer, lambda part: _part_pairs(
+        part, nodes, gap_days, by, col_customer, col_timestamp, col_event_id))
+    return counts.group_by(keys).agg(transitions=counts.transitions.sum().cast("int64"))
+
+
+def _part_pairs(t: ir.Table, nodes: Sequence[str], gap_days: float | None, by: str | None, col_customer: str,
+                col_timestamp: str, col_event_id: str) -> ir.Table:
+    """`_node_pairs` of the journey events `t` of some customers."""
+    t, partition = _journey_units(t, gap_days, col_customer, col_timestamp, col_event_id)
     w = _window(partition, col_timestamp, col_event_id)
     ends = {}
     for i, col in enumerate(nodes):
@@ -121,22 +137,10 @@ def path_variants(events, *, col_node: str = STAGE, max_steps: int = 8, collapse
     """
     if max_steps < 1 or top < 1:
         raise JourneyError(f"path_variants: max_steps and top must be ≥ 1, got {max_steps}, {top}")
-    t, unit = _journey_units(events, col_node, gap_days, by, col_customer, col_timestamp, col_event_id)
-    t = t.mutate(_node=t[col_node].fill_null(UNKNOWN))
-    if collapse_repeats:
-        w = _window(unit, col_timestamp, col_event_id)
-        t = t.mutate(_prev=t._node.lag().over(w))
-        t = t.filter(t._prev.isnull() | (t._prev != t._node))
-    w = _window(unit, col_timestamp, col_event_id)
-    t = t.mutate(_pos=ibis.row_number().over(w))
-    nodes = {f"_p{k}": t._node.max(where=t._pos == k) for k in range(max_steps)}
-    per = t.group_by([*unit, *_keys(by)]).agg(_n=_.count(), **nodes)
-    path = per._p0
-    for k in range(1, max_steps):
-        path = path + ibis.ifelse(per[f"_p{k}"].isnull(), "", PATH_SEP + per[f"_p{k}"])
-    path = path + ibis.ifelse(per._n > max_steps, PATH_SEP + ELLIPSIS, "")
-    per = per.select(*_keys(by), path=path, steps=ibis.least(per._n, max_steps).cast("int64"))
-    variants = per.group_by([*_keys(by), "path", "steps"]).agg(journeys=_.count())
+    t = _journey_events(events, col_node, by, col_customer, col_timestamp, col_event_id)
+    counts = _per_customer_parts(t, col_customer, lambda part: _part_variants(
+        part, col_node, max_steps, collapse_repeats, gap_days, by, col_customer, col_timestamp, col_event_id))
+    variants = counts.group_by([*_keys(by), "path", "steps"]).agg(journeys=counts.journeys.sum().cast("int64"))
     group = ibis.window(group_by=_keys(by))
     ranked = ibis.window(group_by=_keys(by), order_by=[ibis.desc("journeys"), "path"])
     variants = variants.mutate(
@@ -154,6 +158,28 @@ def path_variants(events, *, col_node: str = STAGE, max_steps: int = 8, collapse
         .loc[:, [*_keys(by), "rank", "path", "steps", "journeys", "coverage", "cumulative_coverage", "variants"]]
         .reset_index(drop=True)
     )
+
+
+def _part_variants(t: ir.Table, col_node: str, max_steps: int, collapse_repeats: bool, gap_days: float | None,
+                   by: str | None, col_customer: str, col_timestamp: str, col_event_id: str) -> ir.Table:
+    """Journeys per path of the journey events `t` of some customers: [by], path, steps, journeys
+    (see `path_variants`)."""
+    t, unit = _journey_units(t, gap_days, col_customer, col_timestamp, col_event_id)
+    t = t.mutate(_node=t[col_node].fill_null(UNKNOWN))
+    if collapse_repeats:
+        w = _window(unit, col_timestamp, col_event_id)
+        t = t.mutate(_prev=t._node.lag().over(w))
+        t = t.filter(t._prev.isnull() | (t._prev != t._node))
+    w = _window(unit, col_timestamp, col_event_id)
+    t = t.mutate(_pos=ibis.row_number().over(w))
+    nodes = {f"_p{k}": t._node.max(where=t._pos == k) for k in range(max_steps)}
+    per = t.group_by([*unit, *_keys(by)]).agg(_n=_.count(), **nodes)
+    path = per._p0
+    for k in range(1, max_steps):
+        path = path + ibis.ifelse(per[f"_p{k}"].isnull(), "", PATH_SEP + per[f"_p{k}"])
+    path = path + ibis.ifelse(per._n > max_steps, PATH_SEP + ELLIPSIS, "")
+    per = per.select(*_keys(by), path=path, steps=ibis.least(per._n, max_steps).cast("int64"))
+    return per.group_by([*_keys(by), "path", "steps"]).agg(journeys=_.count())
 
 
 def time_between_steps(events, pairs: Sequence[tuple], *, by: str | None = None, over_days: float | None = None,

@@ -8,6 +8,7 @@ inactivity gap, the event log's overview, customers per stage and episodes per c
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 
 import ibis
@@ -18,8 +19,8 @@ from ibis import _
 from cxlib import engine
 from cxlib.schema import CUSTOMER_ID, EVENT_ID, SEGMENT, STAGE, TIMESTAMP, TOUCHPOINT, Missing
 from cxlib.journey.base import (
-    EPISODE, JourneyError, SECONDS_PER_DAY, _agg, _by_values, _complete, _journeys, _keys, _optional, _seconds,
-    _tbl, _window, require_journeys,
+    EPISODE, JourneyError, SECONDS_PER_DAY, _agg, _by_values, _complete, _journeys, _keys, _optional, _customer_parts,
+    _seconds, _tbl, _window, require_journeys,
 )
 
 
@@ -148,8 +149,32 @@ def episode_summary(events, gap_days: float, *, by: str | None = None, col_custo
     """
     if gap_days is None or gap_days <= 0:
         raise JourneyError(f"episode_summary: gap_days must be a positive number of days, got {gap_days!r}")
-    t = _journeys(_tbl(events, "events", _keys(col_customer, col_timestamp, col_event_id, by)), col_customer)
-    t = _by_values(t, by).mutate(_t=_seconds(t[col_timestamp]))
+    t = _by_values(_journeys(_tbl(events, "events", _keys(col_customer, col_timestamp, col_event_id, by)), col_customer), by)
+    parts = _customer_parts(t, col_customer)
+    per = engine.stacked(_part_episodes(part, gap_days, by, col_customer, col_timestamp, col_event_id) for part in parts)
+    metrics = dict(customers=per[col_customer].nunique(), episodes=per.count(),
+                   events_median=per._n.quantile(0.5).cast("float64"), days_median=per._d.quantile(0.5).cast("float64"),
+                   days_p90=per._d.quantile(0.9).cast("float64"))
+    # In parts, the episodes are stored and each metric is its own query: DuckDB holds a
+    # quantile's values in memory (8 bytes per episode), and three at once would not fit.
+    queries = [metrics] if len(parts) == 1 else [{name: metric} for name, metric in metrics.items()]
+    found = [engine.to_pandas(_agg(per, by, **query)) for query in queries]
+    out = functools.reduce(lambda left, right: left.merge(right, on=by) if by else left.join(right), found)
+    if out["customers"].sum() == 0:
+        require_journeys(events, col_customer=col_customer)
+    return (
+        out.assign(episodes_per_customer=lambda d: d["episodes"] / d["customers"].where(d["customers"] > 0))
+        .loc[:, _keys(by, "customers", "episodes", "episodes_per_customer", "events_median", "days_median", "days_p90")]
+        .sort_values(_keys(by) or ["customers"], kind="stable")
+        .reset_index(drop=True)
+    )
+
+
+def _part_episodes(t: ir.Table, gap_days: float, by: str | None, col_customer: str, col_timestamp: str,
+                   col_event_id: str) -> ir.Table:
+    """One row per episode of the journey events `t` of some customers: [by], customer,
+    _n (events), _d (days from its first to its last event); see `episode_summary`."""
+    t = t.mutate(_t=_seconds(t[col_timestamp]))
     w = _window([col_customer], col_timestamp, col_event_id)
     t = t.mutate(_prev=t._t.lag().over(w), _rn=ibis.row_number().over(w), _last=t._t.lead().over(w).isnull())
     t = t.mutate(_start=t._prev.isnull() | (t._t - t._prev > int(round(gap_days * SECONDS_PER_DAY))))
@@ -160,17 +185,5 @@ def episode_summary(events, gap_days: float, *, by: str | None = None, col_custo
     per = marks.filter(marks._start)
     end_rn = ibis.cases((per._n_rn.isnull(), per._rn), (per._n_start, per._n_rn - 1), else_=per._n_rn)
     end_t = ibis.cases((per._n_rn.isnull(), per._t), (per._n_start, per._n_prev), else_=per._n_t)
-    per = per.mutate(_n=end_rn - per._rn + 1, _d=(end_t - per._t) / SECONDS_PER_DAY)
-    out = engine.to_pandas(_agg(
-        per, by, customers=per[col_customer].nunique(), episodes=per.count(),
-        events_median=per._n.quantile(0.5).cast("float64"), days_median=per._d.quantile(0.5).cast("float64"),
-        days_p90=per._d.quantile(0.9).cast("float64"),
-    ))
-    if out["customers"].sum() == 0:
-        require_journeys(events, col_customer=col_customer)
-    return (
-        out.assign(episodes_per_customer=lambda d: d["episodes"] / d["customers"].where(d["customers"] > 0))
-        .loc[:, _keys(by, "customers", "episodes", "episodes_per_customer", "events_median", "days_median", "days_p90")]
-        .sort_values(_keys(by) or ["customers"], kind="stable")
-        .reset_index(drop=True)
-    )
+    return per.select(*_keys(by), col_customer, _n=(end_rn - per._rn + 1).cast("int64"),
+                      _d=((end_t - per._t) / SECONDS_PER_DAY).cast("float64"))
