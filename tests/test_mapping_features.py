@@ -650,3 +650,25 @@ def test_text_isin_agrees_with_pandas_isin(values, candidates):
     series = pd.Series(values, dtype="str", index=range(100, 100 + len(values)))
     for given_as in (list(candidates), pd.Index(candidates, dtype="str"), pd.Series(candidates, dtype="str").unique()):
         assert_series_equal(reshape.text_isin(series, given_as), series.isin(given_as))
+
+
+@given(left=st.lists(st.one_of(st.none(), st.sampled_from(["V1", "V2", "V3", "v1", "", "ß"])), max_size=12),
+       right=st.lists(st.sampled_from(["V1", "V2", "ß", "W9", ""]), unique=True, max_size=5),
+       numbers=st.booleans())
+def test_a_join_by_the_lookup_index_agrees_with_a_left_merge(left, right, numbers):
+    """The lookup side of a `join` is indexed once by its key; each batch is matched by that index
+    (a merge would hash the whole lookup again per batch). Same rows, columns, blanks and matches."""
+    from cxlib.sources.entry import _left_join
+    src = pd.DataFrame({"visitor": pd.Series(left, dtype="str"), "n": np.arange(len(left))},
+                       index=range(50, 50 + len(left)))
+    lookup = pd.DataFrame({"J:visitor": pd.Series(right, dtype="str"),
+                           "J:crm": (pd.Series(np.arange(len(right)) * 1.5) if numbers
+                                     else pd.Series([f"C{i}" for i in range(len(right))], dtype="str"))})
+    indexed = lookup.set_axis(pd.Index(lookup["J:visitor"]))
+    joined, matched = _left_join(src, indexed, ["visitor"], ["J:visitor"])
+    merged = src.reset_index(drop=True).merge(lookup, how="left", left_on=["visitor"], right_on=["J:visitor"], indicator="m")
+    assert_frame_equal(joined, merged.drop(columns="m"))
+    assert matched.tolist() == merged["m"].eq("both").tolist()
+    by_two, matched_two = _left_join(src.assign(k=1), lookup.assign(k=1), ["visitor", "k"], ["J:visitor", "k"])
+    assert matched_two.tolist() == matched.tolist()             # several keys: a merge
+    assert_series_equal(by_two["J:crm"], joined["J:crm"])

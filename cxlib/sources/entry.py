@@ -261,9 +261,7 @@ def _join(src: pd.DataFrame, join: dict, files: Files, lookups: dict, ctx: Conte
         lookups[tag] = _lookup(list(src.columns), join, files, lookups, ctx, note, tag, joined_from)
     right, specs, name = lookups[tag]
     left_keys, right_keys = list(join["on"]), list(join["on"].values())
-    merged = src.merge(right, how="left", left_on=left_keys, right_on=[prefix + c for c in right_keys],
-                       indicator="\0merge", validate="many_to_one")
-    matched = merged["\0merge"].eq("both")
+    merged, matched = _left_join(src, right, left_keys, [prefix + c for c in right_keys])
     detail = f"{name} on {', '.join(f'{a} = {b}' for a, b in join['on'].items())}"
     if join["unmatched"] == "drop":
         note("join", "rows dropped: no match in the joined file", int((~matched).sum()), detail, subject=tag)
@@ -271,7 +269,25 @@ def _join(src: pd.DataFrame, join: dict, files: Files, lookups: dict, ctx: Conte
     else:
         note("join", "rows kept without a match in the joined file (joined columns blank)", int((~matched).sum()),
              detail, subject=tag)
-    return merged.drop(columns="\0merge").reset_index(drop=True), specs
+    return merged.reset_index(drop=True), specs
+
+
+def _left_join(src: pd.DataFrame, right: pd.DataFrame, left_keys: list[str],
+               right_keys: list[str]) -> tuple[pd.DataFrame, pd.Series]:
+    """`src` with the columns of `right` (unique, non-blank keys `right_keys`) of the row whose
+    keys equal `left_keys` (blank without a match), and which rows matched; like a left merge.
+    A single key of one type is looked up in an index of `right` kept with it, built once per
+    lookup: a merge would hash the whole lookup file again for every batch."""
+    src = src.reset_index(drop=True)
+    if len(left_keys) == 1 and len(right) and src[left_keys[0]].dtype == right[right_keys[0]].dtype:
+        position = right.index.get_indexer(src[left_keys[0]])
+        matched = pd.Series(position >= 0)
+        found = right.take(np.where(matched, position, 0)).set_axis(src.index)
+        found = found if matched.all() else found.mask(~matched, axis=0)
+        return pd.concat([src, found], axis=1), matched
+    merged = src.merge(right.reset_index(drop=True), how="left", left_on=left_keys, right_on=right_keys,
+                       indicator="\0merge")
+    return merged.drop(columns="\0merge"), merged["\0merge"].eq("both")
 
 
 def _lookup(columns: list[str], join: dict, files: Files, lookups: dict, ctx: Context, note, tag: str,
@@ -310,6 +326,7 @@ def _lookup(columns: list[str], join: dict, files: Files, lookups: dict, ctx: Co
     carried = needed + [s["from"] for s in inner_specs.values() if "from" in s]
     renamed = {c: prefix + c for c in carried} | {CANON + c: CANON + prefix + c for c in carried}
     right = other[[c for c in renamed if c in other.columns]].rename(columns=renamed)
+    right = right.set_axis(pd.Index(right[prefix + right_keys[0]]) if len(right_keys) == 1 else pd.RangeIndex(len(right)))
     specs = {col: ({**spec, "from": prefix + spec["from"], SHOWN: spec.get(SHOWN, spec["from"])} if "from" in spec else spec)
              for col, spec in (join["specs"] | inner_specs).items()}
     return right, specs, name
