@@ -130,6 +130,7 @@ def filter_feedback(df: pd.DataFrame, filters: dict | None = None, *, start: str
                     col_time: str = TIMESTAMP) -> pd.DataFrame:
     """Rows matching every filter: `filters` maps column -> value or list of values ('' / None / []
     = no filter); `start` / `end` are inclusive dates ('2024-01-01'; '' = open) on the UTC timestamp.
+    `df` itself when every row matches.
 
         filter_feedback(fb, {"segment": "business", "survey": ""}, start="2024-01-01")
     """
@@ -145,4 +146,5 @@ def filter_feedback(df: pd.DataFrame, filters: dict | None = None, *, start: str
             mask &= times >= pd.Timestamp(start, tz="UTC")
         if end:
             mask &= times < pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1)
-    return df.loc[mask.fillna(False).astype(bool)]
+    keep = mask.fillna(False).astype(bool)
+    return df if keep.all() else df.loc[keep]      # no copy of every answer when nothing is filtered out

@@ -20,7 +20,11 @@ other languages are counted, never scored.
 
 Nothing is downloaded: the model is fitted on the data at hand. Texts are de-duplicated before
 they are vectorised (sparse matrices), so a million comments cost what their distinct texts cost,
-and each is analysed into n-grams once (`TextFeatures`), however many folds and fits use it.
+and each is analysed into n-grams once (`TextFeatures`), however many folds and fits use it. The
+memory is bounded, not proportional to the comments: the model is cross-validated on a stratified
+random sample of at most `MAX_EVAL` labelled texts and fitted on one of at most `MAX_TRAIN` (both
+seeded; `learned["samples"]` and the reason say when a sample was drawn), and it labels the
+comments 20,000 distinct texts at a time; the word lists read `text.BATCH` texts at a time.
 """
 
 from __future__ import annotations
@@ -383,7 +387,8 @@ def learn(texts: pd.Series, languages: pd.Series, classes: pd.Series, lexicon: d
     ('learned' / 'word lists'; NA for empty texts and other languages), "languages": DataFrame
     language, comments, labelled, method, reason, trusted; "quality": DataFrame language, method,
     n, accuracy, macro_f1, recall_negative, recall_neutral, recall_positive; "models": {language:
-    fitted pipeline}; "settings"}.
+    fitted pipeline}; "samples": {language: {trained, labelled}} (texts the model was fitted on, of
+    the distinct labelled ones); "settings"}.
     """
     opts = settings(lexicon, min_labelled=min_labelled, max_train=max_train, max_eval=max_eval, folds=folds)
     fit = {"C": float(opts["C"]), "epochs": int(opts["epochs"])}
@@ -395,7 +400,7 @@ def learn(texts: pd.Series, languages: pd.Series, classes: pd.Series, lexicon: d
     present = texts.str.strip().str.len().fillna(0).gt(0)
     out = pd.DataFrame({"sentiment": pd.Series(pd.NA, index=texts.index, dtype="str"),
                         "sentiment_score": np.nan, "method": pd.Series(pd.NA, index=texts.index, dtype="str")})
-    rows, quality, models = [], [], {}
+    rows, quality, models, samples = [], [], {}, {}
     for language in LANGUAGES:
         mine = present & lang.eq(language)
         if not mine.any():
@@ -430,7 +435,9 @@ def learn(texts: pd.Series, languages: pd.Series, classes: pd.Series, lexicon: d
         elif learned is not None:
             fitted = features.fit(features.rows(train["folded"]), train["cls"].to_numpy(), seed=seed, **fit)
             models[language] = fitted.pipeline
-            reason = f"trained on {len(train):,} labelled texts"
+            samples[language] = {"trained": len(train), "labelled": len(labelled)}
+            reason = (f"trained on {len(train):,} labelled texts" if len(train) == len(labelled) else
+                      f"trained on a random sample of {len(train):,} of the {len(labelled):,} labelled texts")
         predict = partial(features.predict, fitted) if fitted is not None else None
         out.loc[mine] = _label(texts.loc[mine], language, lexicon, predict).to_numpy()
         rows.append({**entry, "method": "learned" if fitted is not None else "word lists", "reason": reason})
@@ -440,7 +447,7 @@ def learn(texts: pd.Series, languages: pd.Series, classes: pd.Series, lexicon: d
     trusted = [_beats(quality, r["language"], r["method"]) for r in rows]
     return {"sentiment": out.astype({"sentiment": "str", "sentiment_score": "float64", "method": "str"}),
             "languages": languages_table.assign(trusted=pd.Series(trusted, dtype="boolean")),
-            "quality": quality.astype({"n": "int64"}), "models": models, "settings": opts,
+            "quality": quality.astype({"n": "int64"}), "models": models, "samples": samples, "settings": opts,
             "other": int((present & ~lang.isin(LANGUAGES)).sum())}
 
 
@@ -452,14 +459,17 @@ def _word_lists(texts: pd.Series, language: str, lexicon: dict) -> pd.DataFrame:
                          "sentiment_score": scored["sentiment_score"].to_numpy()[codes]}, index=texts.index)
 
 
-def _label(texts: pd.Series, language: str, lexicon: dict, predict: Callable | None) -> pd.DataFrame:
+def _label(texts: pd.Series, language: str, lexicon: dict, predict: Callable | None, *,
+           batch: int = text.BATCH) -> pd.DataFrame:
     """sentiment, sentiment_score, method of non-empty texts in one language: a fitted model's
-    when given (`predict`: folded texts -> (class, score), e.g. `partial(_predict, pipeline)`),
-    else the word lists'."""
+    when given (`predict`: folded texts -> (class, score), e.g. `partial(_predict, pipeline)`;
+    each distinct text once, `batch` of them folded and predicted at a time), else the word lists'."""
     if predict is None:
         return _word_lists(texts, language, lexicon).assign(method="word lists")
-    codes, distinct = _distinct(texts)
-    label, score = predict(distinct)
+    codes, uniques = pd.factorize(pd.Series(texts, dtype="str").fillna(""))
+    parts = [predict(text.fold_series(pd.Series(uniques[i:i + batch], dtype="str")).fillna(""))   # a batch at a time
+             for i in range(0, len(uniques), batch)] or [(np.empty(0, dtype=object), np.zeros(0))]
+    label, score = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     return pd.DataFrame({"sentiment": label[codes], "sentiment_score": score[codes], "method": "learned"}, index=texts.index)
 
 

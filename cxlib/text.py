@@ -11,7 +11,9 @@ Inputs are a Series of comments (index kept in every output) and the parsed conf
 
 All matching is on folded text (lower case, umlauts folded: ä -> ae, ß -> ss, as
 `config.fold`) and vectorised with regular expressions on Series or on one long table of
-tokens; there is no loop over comments.
+tokens; there is no loop over comments. The token tables are built for `BATCH` distinct texts
+at a time, so their memory stays the same however many comments there are (the results are
+those of one pass over all texts).
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ import pandas as pd
 
 from . import locale, metrics
 from .config import Taxonomy, fold
-from .privacy import CUSTOMER_NUMBER, PLACEHOLDERS, scrub_pii
+from .privacy import CUSTOMER_NUMBER, PLACEHOLDERS, name_pattern, scrub_pii
 from .schema import COMMENT, CUSTOMER_ID, NPS, TEXT
 
 LANGUAGES = ("de", "en")
 OTHER = "other"
 SENTIMENTS = ("negative", "neutral", "positive")
+BATCH = 50_000            # texts tokenised at once (a token table of ~1M rows); results do not depend on it
 
 _WORD = r"[^\W\d_]+(?:['-][^\W\d_]+)*"
 _TOKEN = re.compile(rf"{_WORD}|\d+|[.!?;:,]+")
@@ -43,11 +46,14 @@ class TextError(ValueError):
 # --- normalising and scrubbing ------------------------------------------------------------
 def fold_series(texts: pd.Series) -> pd.Series:
     """`config.fold` for a whole Series: NFC, lower case, umlauts folded, whitespace collapsed,
-    typographic apostrophes made plain; NA stays NA.
+    typographic apostrophes made plain; NA stays NA. `BATCH` texts at a time.
 
         fold_series(pd.Series(["Geschäfts  Kunde"])) -> ["geschaefts kunde"]
     """
-    out = pd.Series(texts, dtype="str").str.normalize("NFC").str.strip().str.lower()
+    texts = pd.Series(texts, dtype="str")
+    if len(texts) > BATCH:
+        return pd.concat([fold_series(texts.iloc[i:i + BATCH]) for i in range(0, len(texts), BATCH)])
+    out = texts.str.normalize("NFC").str.strip().str.lower()
     for src, dst in (("ä", "ae"), ("ö", "oe"), ("ü", "ue"), ("ß", "ss"), ("’", "'"), ("‘", "'"), ("´", "'")):
         out = out.str.replace(src, dst, regex=False)
     return out.str.replace(r"\s+", " ", regex=True)
@@ -98,12 +104,13 @@ def _evidence(stopwords: dict, lexicon: dict | None) -> pd.DataFrame:
 
 
 def detect_language(texts: pd.Series, stopwords: dict, *, lexicon: dict | None = None,
-                    prior: str = "de") -> pd.Series:
+                    prior: str = "de", batch: int = BATCH) -> pd.Series:
     """'de', 'en' or 'other' per text, by the function words it uses (config/stopwords.yml, plus
     the words of the sentiment lexicon when given); NA for an empty text. Each word votes for the
     languages listing it (weight 1/number of such languages); the language with the most votes
     wins, a tie involving `prior` goes to `prior`. A text with no known word is German when it has
     an umlaut or ß (and no letter of Turkish, French or Spanish), else 'other'. Languages other than de/en are reported as 'other'.
+Each distinct text is read once, `batch` of them at a time.
 
         detect_language(pd.Series(["Die Hotline ist nie erreichbar", "Great service"]), sw) -> ['de', 'en']
     """
@@ -112,8 +119,12 @@ def detect_language(texts: pd.Series, stopwords: dict, *, lexicon: dict | None =
     texts = pd.Series(texts, dtype="str")
     codes, uniques = pd.factorize(texts)
     if len(uniques) < len(texts):       # each distinct text once (comments repeat)
-        found = detect_language(pd.Series(uniques, dtype="str"), stopwords, lexicon=lexicon, prior=prior).to_numpy()
+        found = detect_language(pd.Series(uniques, dtype="str"), stopwords, lexicon=lexicon, prior=prior,
+                                batch=batch).to_numpy()
         return pd.Series(np.where(codes >= 0, found[codes], None), index=texts.index, name="language", dtype="str")
+    if len(texts) > batch:              # each text's vote is its own: a batch's token table at a time
+        return pd.concat([detect_language(texts.iloc[i:i + batch], stopwords, lexicon=lexicon, prior=prior, batch=batch)
+                          for i in range(0, len(texts), batch)])
     raw = texts.reset_index(drop=True)
     tokens = tokenize(raw)
     votes = (tokens.merge(_evidence(stopwords, lexicon), on="token")
@@ -163,7 +174,8 @@ def theme_exclusions(taxonomy: Taxonomy, language: str) -> dict[str, str]:
     return out
 
 
-def tag_themes(texts: pd.Series, taxonomy: Taxonomy, *, languages: pd.Series | str | None = None) -> pd.DataFrame:
+def tag_themes(texts: pd.Series, taxonomy: Taxonomy, *, languages: pd.Series | str | None = None,
+               batch: int = BATCH) -> pd.DataFrame:
     """One nullable boolean column per theme of the taxonomy (in taxonomy order): True when the
     text mentions a keyword of the theme in its language (after blanking the theme's `exclude`
     phrases). Rows whose language is not German or English, or whose text is empty, are NA in
@@ -182,11 +194,15 @@ def tag_themes(texts: pd.Series, taxonomy: Taxonomy, *, languages: pd.Series | s
         if not languages.index.equals(texts.index):
             raise TextError("tag_themes: languages must have the same index as texts")
         lang = languages.astype("str")
-    key = lang.fillna("\x1e") + "\x1f" + texts.fillna("\x1e")
+    text_codes, (lang_codes, known) = pd.factorize(texts)[0].astype("int64"), pd.factorize(lang)
+    key = pd.Series(text_codes * (len(known) + 1) + lang_codes + 1)         # one integer per (text, language)
     if key.duplicated().any():          # each distinct (text, language) once (comments repeat)
         first = ~key.duplicated()
-        tagged = tag_themes(texts.loc[first.to_numpy()], taxonomy, languages=lang.loc[first.to_numpy()])
+        tagged = tag_themes(texts.loc[first.to_numpy()], taxonomy, languages=lang.loc[first.to_numpy()], batch=batch)
         return tagged.iloc[pd.factorize(key)[0]].set_axis(texts.index)
+    if len(texts) > batch:              # each text is tagged on its own
+        return pd.concat([tag_themes(texts.iloc[i:i + batch], taxonomy, languages=lang.iloc[i:i + batch], batch=batch)
+                          for i in range(0, len(texts), batch)])
     folded = fold_series(texts)
     taggable = folded.str.strip().str.len().fillna(0).gt(0) & lang.isin([*LANGUAGES, "both"])
     patterns = {code: theme_patterns(taxonomy, code) for code in LANGUAGES}
@@ -234,7 +250,7 @@ def _lexicon_tables(lexicon: dict, language: str):
 
 
 def sentiment(texts: pd.Series, languages: pd.Series | str, lexicon: dict, *,
-              threshold: float | None = None) -> pd.DataFrame:
+              threshold: float | None = None, batch: int = BATCH) -> pd.DataFrame:
     """Lexicon sentiment per text: columns sentiment_score (-1...+1) and sentiment
     ('negative' / 'neutral' / 'positive'); NA for empty texts and languages other than de/en.
 
@@ -242,7 +258,8 @@ def sentiment(texts: pd.Series, languages: pd.Series | str, lexicon: dict, *,
     words before it in the same clause (German: 'nicht' up to `post_negation_window` words after
     it) multiplies by `negation_factor`; an intensifier right before it multiplies by its factor
     (and scores nothing itself); words after 'but'/'aber' count `contrast_after`, before it
-    `contrast_before`. score = sum / sqrt(sum^2 + 15); |score| <= threshold is neutral.
+    `contrast_before`. score = sum / sqrt(sum^2 + 15); |score| <= threshold is neutral. `batch`
+    texts are tokenised at a time (each text is scored on its own).
 
         sentiment(pd.Series(["Nicht gut, aber der Techniker war sehr freundlich"]), "de", lex)
     """
@@ -256,6 +273,9 @@ def sentiment(texts: pd.Series, languages: pd.Series | str, lexicon: dict, *,
     lang = (pd.Series(languages, index=texts.index) if isinstance(languages, str) else pd.Series(languages))
     if not lang.index.equals(texts.index):
         raise TextError("sentiment: languages must have the same index as texts")
+    if len(texts) > batch:
+        return pd.concat([sentiment(texts.iloc[i:i + batch], lang.iloc[i:i + batch], lexicon, threshold=threshold,
+                                    batch=batch) for i in range(0, len(texts), batch)])
     lang = lang.astype("str").reset_index(drop=True)
     tokens = tokenize(texts).assign(language=lambda d: lang.to_numpy()[d["row"].to_numpy()] if len(d) else "")
     tokens = tokens.loc[tokens["language"].isin(LANGUAGES)].reset_index(drop=True)
@@ -349,11 +369,13 @@ def theme_gap(tags: pd.DataFrame, categories: pd.Series, taxonomy: Taxonomy, *, 
 def example_quotes(feedback: pd.DataFrame, tags: pd.DataFrame, *, per_theme: int = 3, max_chars: int = 240,
                    sort_by: str | None = NPS, ascending: bool = True, columns: Sequence[str] = (CUSTOMER_ID, NPS),
                    names: pd.Series | Sequence[str] | None = None, keep=(),
-                   customer_number: str | None = CUSTOMER_NUMBER, col_comment: str = COMMENT) -> pd.DataFrame:
+                   customer_number: str | None = CUSTOMER_NUMBER, col_comment: str = COMMENT,
+                   names_pattern: str | None = None) -> pd.DataFrame:
     """Up to `per_theme` quotes per theme, PII masked (`scrub_pii` with the CRM `names`, `keep`
-    and `customer_number`) and cut to `max_chars`: columns theme, quote, plus `columns` (the
-    customer pseudonym and score by default). Quotes of the lowest scores first (sort_by /
-    ascending), ties by position; themes in taxonomy order.
+    and `customer_number`, or `names_pattern`: their `privacy.name_pattern` built once) and cut
+    to `max_chars`: columns theme, quote, plus `columns` (the customer pseudonym and score by
+    default). Quotes of the lowest scores first (sort_by / ascending), ties by position; themes
+    in taxonomy order. Only the chosen rows are copied out of `feedback`.
     """
     wanted = [c for c in [col_comment, *columns, *([sort_by] if sort_by else [])] if c]
     missing = [c for c in wanted if c not in feedback.columns]
@@ -361,18 +383,19 @@ def example_quotes(feedback: pd.DataFrame, tags: pd.DataFrame, *, per_theme: int
         raise TextError(f"example_quotes: feedback lacks column(s) {missing}")
     if not tags.index.equals(feedback.index):
         raise TextError("example_quotes: tags must have the same index as feedback")
-    order = pd.Series(np.arange(len(feedback)), index=feedback.index, name="_order")
-    long = (tags.fillna(False).astype(bool).rename_axis(index="_idx").reset_index(drop=True)
-            .assign(_pos=np.arange(len(tags))).melt(id_vars="_pos", var_name="theme", value_name="hit")
-            .loc[lambda d: d["hit"]])
-    rows = feedback.reset_index(drop=True).iloc[long["_pos"].to_numpy()].reset_index(drop=True)
-    theme_rank = {c: i for i, c in enumerate(tags.columns)}
-    quotes = (rows.assign(theme=long["theme"].to_numpy(), _order=order.to_numpy()[long["_pos"].to_numpy()],
-                          _theme=long["theme"].map(theme_rank).to_numpy())
-              .sort_values(["_theme", *([sort_by] if sort_by else []), "_order"],
-                           ascending=[True, *([ascending] if sort_by else []), True], kind="mergesort")
-              .groupby("theme", sort=False).head(per_theme))
-    text = (scrub_pii(quotes[col_comment], names=names, keep=keep, customer_number=customer_number)
+    hits = tags.fillna(False).astype(bool).to_numpy()
+    score = feedback[sort_by].reset_index(drop=True) if sort_by else None
+    chosen, theme = [], []
+    for j, code in enumerate(tags.columns):          # per theme: the positions of its comments, best first
+        pos = np.flatnonzero(hits[:, j])
+        if sort_by:
+            pos = (pd.DataFrame({"score": score.iloc[pos].reset_index(drop=True), "_order": pos})
+                   .sort_values(["score", "_order"], ascending=[ascending, True], kind="mergesort")["_order"].to_numpy())
+        chosen.append(pos := pos[:per_theme])
+        theme += [code] * len(pos)
+    quotes = feedback.iloc[np.concatenate(chosen) if chosen else []].reset_index(drop=True).assign(theme=theme)
+    text = (scrub_pii(quotes[col_comment], names=names, keep=keep, customer_number=customer_number,
+                      names_pattern=names_pattern)
             .str.replace(r"\s+", " ", regex=True).str.strip())
     cut = text.str.len() > max_chars
     text = text.where(~cut, text.str.slice(0, max_chars - 1).str.rsplit(" ", n=1).str[0] + " …")
@@ -382,32 +405,62 @@ def example_quotes(feedback: pd.DataFrame, tags: pd.DataFrame, *, per_theme: int
 def uncovered_terms(texts: pd.Series, tags: pd.DataFrame, taxonomy: Taxonomy, stopwords: dict, *,
                     languages: pd.Series, lexicon: dict | None = None, top: int = 15, min_comments: int = 3,
                     min_length: int = 3, names: pd.Series | Sequence[str] | None = None,
-                    customer_number: str | None = CUSTOMER_NUMBER) -> pd.DataFrame:
+                    customer_number: str | None = CUSTOMER_NUMBER, names_pattern: str | None = None,
+                    batch: int = BATCH) -> pd.DataFrame:
     """Frequent words and word pairs that no theme keyword covers, per language: candidates for new
     taxonomy keywords. Stopwords (all languages), sentiment words, negators and intensifiers are
     never terms. Counted once per comment. The texts are scrubbed first (`scrub_pii` with the CRM
-    `names` and `customer_number`; common words kept), so no name, address or number becomes a
-    term, and a masked piece ends a word pair.
+    `names` and `customer_number`, or `names_pattern` built once from them; common words kept), so
+    no name, address or number becomes a term, and a masked piece ends a word pair. Each distinct
+    comment (text, language, with or without a theme) is read once and counted as often as it
+    occurs, `batch` of them at a time.
 
     Output: language, term, comments (number of comments using it), share (% of that language's
     tagged comments), untagged (of those, comments with no theme at all); top `top` per language.
     """
     stop = common_words(stopwords, lexicon)
-    placeholders = "|".join(re.escape(p) for p in PLACEHOLDERS)
-    texts = (scrub_pii(pd.Series(texts, dtype="str"), names=names, keep=stop, customer_number=customer_number)
-             .str.replace(placeholders, " ; ", regex=True))
+    if names_pattern is None and names is not None:
+        names_pattern = name_pattern(names, keep=stop) or ""          # built once for every batch
     lang = pd.Series(languages, dtype="str").reset_index(drop=True)
     theme_free = ~tags.fillna(False).astype(bool).any(axis=1).reset_index(drop=True)
-    tokens = tokenize(texts).assign(language=lambda d: lang.to_numpy()[d["row"].to_numpy()] if len(d) else "")
-    tokens = tokens.loc[tokens["language"].isin(LANGUAGES)]
+    tagged_rows = tags.notna().all(axis=1).reset_index(drop=True)
+    per_lang = lang.loc[tagged_rows].value_counts()
+    codes, uniques = pd.factorize(pd.Series(texts, dtype="str"))        # integer keys: no string object per comment
+    read = pd.DataFrame({"text": codes, "language": lang, "untagged": theme_free})
+    distinct = (read.loc[read["language"].isin(LANGUAGES).to_numpy() & (codes >= 0)]
+                .groupby(["text", "language", "untagged"], sort=False).size().rename("weight").reset_index())
+    covers = {language: "|".join(f"(?:{p})" for p in theme_patterns(taxonomy, language).values()) for language in LANGUAGES}
+    counts = pd.DataFrame({"language": pd.Series(dtype="str"), "term": pd.Series(dtype="str"),
+                           "comments": pd.Series(dtype="int64"), "untagged": pd.Series(dtype="int64")})
+    for i in range(0, len(distinct), batch):           # running totals: memory of the vocabulary, not of the texts
+        part = _term_counts(distinct.iloc[i:i + batch], uniques, stop, covers, min_length=min_length,
+                            names_pattern=names_pattern, customer_number=customer_number)
+        counts = pd.concat([counts, part]).groupby(["language", "term"], as_index=False)[["comments", "untagged"]].sum()
+    counts = counts.loc[lambda d: d["comments"] >= min_comments]
+    counts = counts.assign(share=100 * counts["comments"] / counts["language"].map(per_lang).astype(float))
+    return (counts.sort_values(["language", "comments", "term"], ascending=[True, False, True], kind="mergesort")
+            .groupby("language", sort=False).head(top)
+            [["language", "term", "comments", "share", "untagged"]].reset_index(drop=True)
+            .astype({"comments": "int64", "untagged": "int64"}))
+
+
+def _term_counts(distinct: pd.DataFrame, uniques: pd.Index, stop: frozenset, covers: dict[str, str], *,
+                 min_length: int, names_pattern: str | None, customer_number: str | None) -> pd.DataFrame:
+    """language, term, comments, untagged of `uncovered_terms` for distinct comments (text: its
+    position in `uniques`, language, untagged, weight: how many comments they stand for)."""
+    placeholders = "|".join(re.escape(p) for p in PLACEHOLDERS)
+    texts = pd.Series(uniques[distinct["text"].to_numpy()], dtype="str")
+    texts = (scrub_pii(texts, keep=stop, customer_number=customer_number, names_pattern=names_pattern)
+             .str.replace(placeholders, " ; ", regex=True))
+    lang = distinct["language"].to_numpy()
+    tokens = tokenize(texts).assign(language=lambda d: lang[d["row"].to_numpy()] if len(d) else "")
     keep = (tokens["token"].str.fullmatch(_WORD) & tokens["token"].str.len().ge(min_length)
             & ~tokens["token"].isin(stop))
     covered = pd.Series(False, index=tokens.index)
-    for language in LANGUAGES:
-        patterns = list(theme_patterns(taxonomy, language).values())
-        if patterns:
+    for language, pattern in covers.items():
+        if pattern:
             mine = tokens["language"].eq(language)
-            covered |= mine & tokens["token"].str.match("|".join(f"(?:{p})" for p in patterns))
+            covered |= mine & tokens["token"].str.match(pattern)
     words = tokens.assign(ok=keep & ~covered)
     nxt = words.shift(-1)
     pairs = words.loc[words["ok"] & nxt["ok"].eq(True) & nxt["row"].eq(words["row"]) & nxt["pos"].eq(words["pos"] + 1)]
@@ -415,17 +468,10 @@ def uncovered_terms(texts: pd.Series, tags: pd.DataFrame, taxonomy: Taxonomy, st
         words.loc[words["ok"], ["row", "language", "token"]].rename(columns={"token": "term"}),
         pairs[["row", "language"]].assign(term=pairs["token"] + " " + nxt.loc[pairs.index, "token"]),
     ]).drop_duplicates(["row", "term"])
-    tagged_rows = tags.notna().all(axis=1).reset_index(drop=True)
-    per_lang = lang.loc[tagged_rows].value_counts()
-    counts = (terms.assign(untagged=theme_free.to_numpy()[terms["row"].to_numpy()])
-              .groupby(["language", "term"], as_index=False)
-              .agg(comments=("row", "size"), untagged=("untagged", "sum"))
-              .loc[lambda d: d["comments"] >= min_comments])
-    counts = counts.assign(share=100 * counts["comments"] / counts["language"].map(per_lang).astype(float))
-    return (counts.sort_values(["language", "comments", "term"], ascending=[True, False, True], kind="mergesort")
-            .groupby("language", sort=False).head(top)
-            [["language", "term", "comments", "share", "untagged"]].reset_index(drop=True)
-            .astype({"comments": "int64", "untagged": "int64"}))
+    rows = terms["row"].to_numpy()
+    weight = distinct["weight"].to_numpy(dtype="int64")[rows]
+    return (terms.assign(comments=weight, untagged=weight * distinct["untagged"].to_numpy(dtype="int64")[rows])
+            .groupby(["language", "term"], as_index=False)[["comments", "untagged"]].sum())
 
 
 # --- measured quality ----------------------------------------------------------------------------------

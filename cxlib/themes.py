@@ -4,7 +4,9 @@ labelled texts exist, and theme discovery (NMF topics) that proposes themes the 
 Keyword themes (`text.tag_themes`, config/taxonomy.yml) stay the transparent default. With a
 labelled file (`labels`: response id + themes, e.g. 'invoice;hotline_waiting', blank = none),
 `learn_themes` cross-validates one logistic regression per theme on TF-IDF of the labelled texts
-and uses it for a theme only when its held-out F1 beats the keywords' on the same texts.
+(a seeded random sample of `MAX_TRAIN` of them when there are more) and uses it for a theme only
+when its held-out F1 beats the keywords' on the same texts; the model then tags every comment,
+`BATCH` distinct texts at a time, so its memory does not grow with the number of comments.
 `discover_topics` factorises the TF-IDF matrix of each language's comments (NMF) into topics with
 their top terms, how many comments they cover, which taxonomy theme they overlap and one example
 quote (scrubbed with the names and customer-number pattern the caller passes).
@@ -37,6 +39,8 @@ MIN_LABELLED = 300        # distinct labelled texts before a theme model is trie
 MIN_POSITIVE = 10         # labelled texts a theme needs before it gets a model
 TOPICS = 8
 MAX_TEXTS = 20_000        # comments per language the topics are fitted on (random sample)
+MAX_TRAIN = 50_000        # distinct labelled texts the theme model is cross-validated and fitted on (random sample)
+BATCH = 20_000            # distinct texts the fitted theme model vectorises at once (one sparse matrix each)
 _TERM = re.compile(r"(?u)\b[^\W\d_]{3,}(?:['-][^\W\d_]+)*")   # words of 3+ letters, with ' and - inside
 
 
@@ -69,20 +73,26 @@ def _classifier(n_texts: int, seed: int) -> SGDClassifier:
 
 
 def _fit_predict(train_x: np.ndarray, train_y: pd.DataFrame, test_x: np.ndarray, themes: Sequence[str],
-                 seed: int) -> pd.DataFrame:
-    """Per theme, a binary classifier fitted on the train texts; predictions for the test texts."""
+                 seed: int, *, batch: int = BATCH) -> pd.DataFrame:
+    """Per theme, a binary classifier fitted on the train texts; predictions for the test texts,
+    vectorised `batch` at a time (each text's prediction is its own)."""
     features = sentiment.model(len(train_x), seed=seed).named_steps["features"]
-    a, b = features.fit_transform(train_x), features.transform(test_x)
-    out = {}
+    a = features.fit_transform(train_x)
+    fitted = {}
     for theme in themes:
         y = train_y[theme].to_numpy(dtype=bool)
-        out[theme] = _classifier(len(y), seed).fit(a, y).predict(b).astype(bool) if 0 < y.sum() < len(y) else np.full(len(test_x), y.any())
+        fitted[theme] = _classifier(len(y), seed).fit(a, y) if 0 < y.sum() < len(y) else bool(y.any())
+    out = {theme: np.empty(len(test_x), dtype=bool) for theme in themes}
+    for i in range(0, len(test_x), batch):
+        b = features.transform(test_x[i:i + batch])
+        for theme, model in fitted.items():
+            out[theme][i:i + batch] = model if isinstance(model, bool) else model.predict(b).astype(bool)
     return pd.DataFrame(out, columns=list(themes))
 
 
 def learn_themes(texts: pd.Series, languages: pd.Series, truth: pd.DataFrame, keywords: pd.DataFrame, *,
                  min_labelled: int = MIN_LABELLED, min_positive: int = MIN_POSITIVE, folds: int = 5,
-                 seed: int = 0) -> dict:
+                 max_train: int = MAX_TRAIN, seed: int = 0) -> dict:
     """Theme tags with a trained model where it beats the keywords.
 
     In: `texts`, `languages`, `truth` (`theme_truth`), `keywords` (`text.tag_themes`), same index.
@@ -90,6 +100,9 @@ def learn_themes(texts: pd.Series, languages: pd.Series, truth: pd.DataFrame, ke
     least `min_positive` labelled mentions is cross-validated (k-fold over distinct texts, one
     class-balanced logistic regression per theme on word + character TF-IDF) beside the keywords on
     the same texts; the model replaces the keywords for the themes where its held-out F1 is higher.
+    With more than `max_train` distinct labelled texts, both are measured and the model fitted on a
+    random sample of `max_train` of them (seeded by `seed`; the reason says so); the fitted model
+    tags the comments `BATCH` distinct texts at a time.
 
     Out: {"tags": like `keywords` (model predictions for those themes), "quality": DataFrame theme,
     support, keywords_precision, keywords_recall, keywords_f1, model_precision, model_recall,
@@ -104,12 +117,14 @@ def learn_themes(texts: pd.Series, languages: pd.Series, truth: pd.DataFrame, ke
     labelled_rows = known & truth[codes].notna().all(axis=1)
     labelled = (pd.DataFrame({"folded": text.fold_series(texts.loc[labelled_rows])})
                 .join(truth.loc[labelled_rows, codes].astype(bool)).drop_duplicates("folded"))
+    result, of = {"tags": keywords.copy(), "labelled": len(labelled)}, len(labelled)
+    if min_labelled <= len(labelled) and max_train < len(labelled):     # a bounded random sample, in the texts' order
+        labelled = labelled.iloc[np.sort(np.random.default_rng(seed).choice(len(labelled), max_train, replace=False))]
     kw = keywords.loc[labelled.index, codes].fillna(False).astype(bool)
     quality = _quality(kw, labelled[codes], "keywords")
-    result = {"tags": keywords.copy(), "labelled": len(labelled)}
-    if len(labelled) < min_labelled:
+    if of < min_labelled:
         return {**result, "quality": quality.assign(method="keywords"),
-                "reason": f"{len(labelled):,} labelled texts, fewer than the {min_labelled:,} a theme model needs"}
+                "reason": f"{of:,} labelled texts, fewer than the {min_labelled:,} a theme model needs"}
     support = labelled[codes].sum()
     trainable = [c for c in codes if support[c] >= min_positive and support[c] < len(labelled)]
     x = labelled["folded"].to_numpy()
@@ -128,6 +143,8 @@ def learn_themes(texts: pd.Series, languages: pd.Series, truth: pd.DataFrame, ke
         result["tags"].loc[rows, better] = fitted.to_numpy()[codes_]
     reason = (f"the model beats the keywords on {len(better)} of {len(trainable)} themes with {min_positive}+ mentions"
               if trainable else f"no theme has {min_positive} labelled mentions")
+    if len(labelled) < of:
+        reason += f" (learned and measured on a random sample of {len(labelled):,} of the {of:,} labelled texts)"
     return {**result, "quality": quality, "reason": reason}
 
 
@@ -192,7 +209,7 @@ def discover_topics(texts: pd.Series, languages: pd.Series, stopwords: dict, lex
                     tags: pd.DataFrame | None = None, taxonomy: Taxonomy | None = None, lang: str = "en",
                     topics: int = TOPICS, terms: int = 8, min_texts: int = 50, max_texts: int = MAX_TEXTS,
                     max_chars: int = 200, seed: int = 0, names: pd.Series | Sequence[str] | None = None,
-                    keep=(), customer_number: str | None = CUSTOMER_NUMBER) -> pd.DataFrame:
+                    keep=(), customer_number: str | None = CUSTOMER_NUMBER, names_pattern: str | None = None) -> pd.DataFrame:
     """Topics of the German and English comments, per language: NMF on TF-IDF of words and word
     pairs (stopwords, sentiment words and masked personal data left out), fitted on at most
     `max_texts` comments (random sample), each distinct text once. A comment belongs to its
@@ -203,7 +220,7 @@ def discover_topics(texts: pd.Series, languages: pd.Series, stopwords: dict, lex
     of the language's sampled comments), theme (the taxonomy theme most of them carry, label when
     `taxonomy` is given, '' when none), theme_share (%), untagged (% with no theme at all; NaN
     without `tags`), quote (the comment most typical of the topic, scrubbed with `names`, `keep`,
-    `customer_number` and cut to `max_chars`).
+    `customer_number`, or `names_pattern` built once from them, and cut to `max_chars`).
     """
     cols = ["language", "topic", "terms", "comments", "share", "theme", "theme_share", "untagged", "quote"]
     texts = pd.Series(texts, dtype="str")
@@ -221,7 +238,8 @@ def discover_topics(texts: pd.Series, languages: pd.Series, stopwords: dict, lex
         if len(uniques) < min_texts:
             continue
         raw = pd.Series(uniques, dtype="str")
-        scrubbed = scrub_pii(raw, names=names, keep=set(keep) | set(stop), customer_number=customer_number)
+        scrubbed = scrub_pii(raw, names=names, keep=set(keep) | set(stop), customer_number=customer_number,
+                             names_pattern=names_pattern)
         clean = text.fold_series(scrubbed.str.replace(placeholders, " ", regex=True))
         vectorizer = TfidfVectorizer(token_pattern=_TERM.pattern, stop_words=stop, ngram_range=(1, 2),
                                      min_df=2, max_df=0.5, sublinear_tf=True, lowercase=False, dtype=np.float32)

@@ -28,13 +28,15 @@ import pandas as pd
 from . import feedback_table, locale, metrics, sentiment, text, themes
 from .config import Taxonomy
 from .metrics import KPIS, LABELS, PERIOD
-from .privacy import CUSTOMER_NUMBER
-from .schema import (CES, CHANNEL, COMMENT, CSAT, CSAT_MAX, LANGUAGE, LANGUAGE_NAMES, NPS, REGION,
-                     SEGMENT, SURVEY, TIMESTAMP, TOUCHPOINT, Missing, require)
+from .privacy import CUSTOMER_NUMBER, name_pattern
+from .schema import (CES, CHANNEL, COMMENT, CSAT, CSAT_MAX, CSAT_MIN, CUSTOMER_ID, LANGUAGE, LANGUAGE_NAMES, NPS,
+                     REGION, RESPONSE_ID, SEGMENT, SURVEY, TIMESTAMP, TOUCHPOINT, Missing, require)
 from .voice_comments import (Comments, _n, comments_record, describe_sentiment, describe_sentiment_quality,
                              sentiment_quality_record, theme_model_record)
 
 ENGINE_TABLES = ["customers", "events"]     # read by `prepare` as engine tables: they grow with the customer base
+# the answers' columns the comment sections read (`prepare` keeps only these in `Inputs.comments`)
+COMMENT_COLUMNS = [RESPONSE_ID, CUSTOMER_ID, NPS, CSAT, CSAT_MAX, CSAT_MIN, COMMENT, LANGUAGE]
 # the canonical column that would let a KPI or a cut be shown
 ENABLE = {
     NPS: "feedback.nps: answers 0-10 to the recommend question",
@@ -72,27 +74,33 @@ class Inputs(Comments):
 
 
 def prepare(tables: Mapping[str, pd.DataFrame | ir.Table | None], taxonomy: Taxonomy, word_lists: tuple[dict, dict], *,
-            filters: Mapping | None = None,
+            filters: Mapping | None = None, group_by: Sequence[str] | None = None,
             start: str = "", end: str = "", trend_period: str = "month", channel_window_days: float = 30,
             customer_number: str | None = CUSTOMER_NUMBER) -> Inputs:
     """The stage's `Inputs` from the processed `tables` (feedback; customers and events, the
     `ENGINE_TABLES`, as engine tables or DataFrames; reidentification with pii_name, labels or None):
-    answers with their customers' attributes, the channel of a contact at their touchpoint within
+    answers with their customers' attributes (only those `group_by` and `filters` name, when
+    `group_by` is given; all without it), the channel of a contact at their touchpoint within
     `channel_window_days` before (both joined on the engine: one row per answer comes back),
     their `trend_period` ('month', 'quarter'), filtered by `filters`
     (column -> value or list; '' = all) and `start`/`end`; the comments' language, sentiment
     (`sentiment.learn`, from scores or labels) and themes (`themes.learn_themes`). The CRM names
-    and `customer_number` are only used to mask personal data in quotes and terms."""
+    and `customer_number` are only used to mask personal data in quotes and terms (the names'
+    pattern is built once, from the distinct names). The comments keep the `COMMENT_COLUMNS` only;
+    the text models' memory is bounded (samples and batches: see `sentiment`, `themes`, `text`)."""
     stopwords, lexicon = word_lists
     labels, reidentification = tables.get("labels"), tables.get("reidentification")
     names = reidentification["pii_name"] if reidentification is not None and "pii_name" in reidentification else None
+    common = text.common_words(stopwords, lexicon)       # kept by every scrub of quotes and terms
+    pattern = None if names is None else name_pattern(names.drop_duplicates(), keep=common) or ""
     filters = dict(filters or {})
-    answers = (feedback_table.with_customers(tables["feedback"], tables["customers"])
+    joined = None if group_by is None else [c for c in tables["customers"].columns if c in {*_list(group_by), *filters}]
+    answers = (feedback_table.with_customers(tables["feedback"], tables["customers"], columns=joined)
                .pipe(feedback_table.with_contact_channel, tables["events"], within_days=channel_window_days)
                .pipe(metrics.add_period, trend_period)
                .pipe(feedback_table.filter_feedback, filters, start=start, end=end))
     feedback = overall_answers(answers, touchpoint=filters.get(TOUCHPOINT) or "")
-    found = comments(feedback)
+    found = comments(feedback[[c for c in COMMENT_COLUMNS if c in feedback.columns]])
     language = comment_languages(found, text.detect_language(found[COMMENT], stopwords, lexicon=lexicon))
     learned = {**sentiment.learn(found[COMMENT], language, sentiment.training_classes(found, labels, lexicon), lexicon),
                "source": sentiment.label_source(found, labels)}          # trained on hand labels or on scores
@@ -101,7 +109,7 @@ def prepare(tables: Mapping[str, pd.DataFrame | ir.Table | None], taxonomy: Taxo
     kpis = available_kpis(feedback)
     return Inputs(answers=answers, feedback=feedback, kpis=kpis, kpi=main_kpi(kpis), comments=found, language=language,
                   learned=learned, theme_model=model, taxonomy=taxonomy, stopwords=stopwords, lexicon=lexicon,
-                  scrub={"names": names, "customer_number": customer_number},
+                  scrub={"names_pattern": pattern, "customer_number": customer_number},
                   selection={**filters, "start": start, "end": end, "trend_period": trend_period})
 
 
@@ -288,9 +296,15 @@ def _source(column: str) -> str:
     return SOURCES.get(column, f"feedback.{column} or customers.{column}")
 
 
-def _scored(feedback: pd.DataFrame, kpis: Sequence[str]) -> pd.DataFrame:
+def _scored(feedback: pd.DataFrame, kpis: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:
+    """The `columns` (those present) of the answers to any of `kpis`."""
     require(len(kpis), NO_KPI, enable=NO_KPI_ENABLE)
-    return feedback.loc[feedback[list(kpis)].notna().any(axis=1).to_numpy()]
+    return feedback.loc[feedback[list(kpis)].notna().any(axis=1).to_numpy(), _present(feedback, columns)]
+
+
+def _present(feedback: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+    """The `columns` the answers have, once each: a section hands only these on (no copy of every column)."""
+    return [c for c in dict.fromkeys(columns) if c in feedback.columns]
 
 
 def _list(by) -> list[str]:
@@ -302,7 +316,7 @@ def check_cut(feedback: pd.DataFrame, by: Sequence[str], kpis: Sequence[str]) ->
     (a column absent or empty, or one value only: one segment is no comparison)."""
     by = _list(by)
     require(by, "no column to cut by", enable="the parameter group_by")
-    scored = _scored(feedback, kpis)
+    scored = _scored(feedback, kpis, by)
     for col in by:
         require(col in scored.columns and scored[col].notna().any(), f"no {col} is recorded for the answers",
                 enable=_source(col))
@@ -402,7 +416,7 @@ def describe_groups(cuts: Mapping[str, pd.DataFrame], by: Sequence[str], *, min_
 def check_periods(feedback: pd.DataFrame, kpis: Sequence[str], *, period: str = "month") -> None:
     """Raise Missing unless the answers to `kpis` are dated and span two or more periods
     (`feedback` after `metrics.add_period`)."""
-    scored = _scored(feedback, kpis)
+    scored = _scored(feedback, kpis, [PERIOD])
     periods = scored[PERIOD].dropna().unique() if PERIOD in scored.columns else []
     require(len(periods), "the answers have no dates", enable="feedback.timestamp")
     require(len(periods) >= 2, f"all dated answers fall in one {period} ({periods[0]})",
@@ -414,8 +428,8 @@ def kpi_trends(feedback: pd.DataFrame, kpis: Sequence[str], *, period: str = "mo
     """{kpi: metrics.kpi_trend table} per period for each of `kpis`; raises Missing without dates or
     with one period only (`check_periods`)."""
     check_periods(feedback, kpis, period=period)
-    return {k: metrics.kpi_trend(feedback, kpi=k, period=period, min_n=min_n, confidence=confidence, alpha=alpha)
-            for k in kpis}
+    return {k: metrics.kpi_trend(feedback[_present(feedback, [k, CSAT_MAX, TIMESTAMP])], kpi=k, period=period,
+                                 min_n=min_n, confidence=confidence, alpha=alpha) for k in kpis}
 
 
 def trend_table(trends: Mapping[str, pd.DataFrame], lang: str = "en") -> pd.DataFrame:
@@ -476,7 +490,8 @@ def word_of_mouth(feedback: pd.DataFrame, *, period: str = "month", min_n: int =
     require(NPS in available_kpis(feedback), f"no {LABELS[NPS]} answers: promoters and detractors come from it",
             enable=ENABLE[NPS])
     check_periods(feedback, [NPS], period=period)
-    return metrics.word_of_mouth(feedback, period=period, min_n=min_n, confidence=confidence)
+    return metrics.word_of_mouth(feedback[_present(feedback, [NPS, TIMESTAMP])], period=period, min_n=min_n,
+                                 confidence=confidence)
 
 
 # --- sample size -----------------------------------------------------------------------------

@@ -48,7 +48,7 @@ class Comments:
     taxonomy: Taxonomy
     stopwords: dict
     lexicon: dict
-    scrub: dict                     # names and customer_number pattern to mask in quotes and terms
+    scrub: dict                     # names_pattern (the CRM names') and customer_number pattern to mask in quotes and terms
 
     @property
     def tags(self) -> pd.DataFrame:
@@ -180,7 +180,8 @@ def method_note(learned: Mapping, lang: str = "en") -> str:
 
 def describe_sentiment_quality(learned: Mapping, *, lang: str = "en") -> str:
     """One sentence on how well the sentiment was measured: per language, the held-out accuracy and
-    macro-F1 of the method used beside always answering the most frequent class."""
+    macro-F1 of the method used beside always answering the most frequent class, and which models
+    learned on a random sample of the labelled comments (`learned["samples"]`)."""
     quality, words, de = learned["quality"].set_index(["language", "method"]), _texts(lang)["words"], lang == "de"
     parts = []
     for row in learned["languages"].itertuples():
@@ -195,8 +196,14 @@ def describe_sentiment_quality(learned: Mapping, *, lang: str = "en") -> str:
                      else f"{words['language'][row.language]} {accuracy} (macro-F1 {f1}, most frequent class {f1_base})")
     if not parts:
         return ""
+    sampled = [(words["language"][lang_], s["trained"], s["labelled"])
+               for lang_, s in learned.get("samples", {}).items() if s["trained"] < s["labelled"]]
+    samples = "".join(
+        f" {name}: gelernt auf einer Zufallsstichprobe von {_n(trained, lang)} der {_n(of, lang)} verschiedenen bewerteten Kommentare."
+        if de else f" {name}: learned on a random sample of {_n(trained, lang)} of {_n(of, lang)} distinct labelled comments."
+        for name, trained, of in sampled)
     return ("Auf Kommentaren, die das Verfahren nicht gesehen hat, stimmt die Stimmung mit der Bewertung überein: "
-            if de else "On comments the method did not see, the sentiment agrees with the score for: ") + "; ".join(parts) + "."
+            if de else "On comments the method did not see, the sentiment agrees with the score for: ") + "; ".join(parts) + "." + samples
 
 
 def sentiment_quality_record(inputs: Comments) -> dict:
