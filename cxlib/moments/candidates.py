@@ -59,8 +59,12 @@ def _missed(e: ir.Table, code: str, rule: Mapping, c: dict) -> ir.Table:
         starts = e.filter(e[c["tp"]] == since_tp).select(_sc=e[c["cust"]], _ss=_seconds(e[c["ts"]]))
         j = due.left_join(starts, [due[c["cust"]] == starts._sc, starts._ss <= due._ds])
         due = due.join(j.group_by(c["id"]).agg(_from=j._ss.max()), c["id"])
-    else:
-        due = due.mutate(_from=due._ds.lag().over(ibis.window(group_by=c["cust"], order_by=["_ds", c["id"]])))
+    else:                               # since the customer's previous due day (a join: it spills, a window does not)
+        v = due.view()
+        prev = v.select(_pc=v[c["cust"]], _ps=v._ds, _pi=v[c["id"]])
+        j = due.left_join(prev, [due[c["cust"]] == prev._pc,
+                                 (prev._ps < due._ds) | ((prev._ps == due._ds) & (prev._pi < due[c["id"]]))])
+        due = due.join(j.group_by(c["id"]).agg(_from=j._ps.max()), c["id"])
     due = due.mutate(_from=due._from.fill_null(0))
     done = e.filter(e[c["tp"]] == done_tp).select(_dc=e[c["cust"]], _dn=_seconds(e[c["ts"]]))
     hit = due.anti_join(done, [due[c["cust"]] == done._dc, done._dn >= due._from, done._dn <= due._ds + grace])
@@ -246,8 +250,16 @@ def handled_contacts(events, moments: Sequence[str], *, wait_band_seconds: Seque
     e = _tbl(events, "events", [col_customer, col_timestamp, col_event_id, col_reason, col_channel, col_resolved, col_wait])
     e = e.filter(e[col_reason].isin([str(m) for m in moments]))
     sec = _seconds(e[col_timestamp])
-    nxt = sec.lead().over(ibis.window(group_by=[col_customer, col_reason], order_by=[col_timestamp, col_event_id]))
     repeat = int(round(repeat_days * SECONDS_PER_DAY))
+    # contacts with a further one of the same customer and reason (later, or at the same time with
+    # a higher event id) within repeat_days: a join, which spills to disk (DuckDB's window
+    # operator, a lead in contact order, does not)
+    v = e.view()                        # the same contacts as another relation (a self-join)
+    n = v.select(_nc=v[col_customer], _nk=v[col_reason], _nt=v[col_timestamp], _ne=v[col_event_id],
+                 _ns=_seconds(v[col_timestamp]))
+    followed = e.semi_join(n, [e[col_customer] == n._nc, e[col_reason] == n._nk, n._ns - sec <= repeat,
+                               (n._nt > e[col_timestamp]) | ((n._nt == e[col_timestamp]) & (n._ne > e[col_event_id]))])
+    again = e[col_event_id].isin(followed[col_event_id])
     wait = e[col_wait]
     band = ibis.cases(*[(wait < float(b), lab) for b, lab in zip(wait_band_seconds, labels)], else_=labels[-1])
     return e.select(
@@ -255,7 +267,7 @@ def handled_contacts(events, moments: Sequence[str], *, wait_band_seconds: Seque
         e[col_resolved], e[col_wait],
         ibis.cases((e[col_resolved].isnull(), UNKNOWN), (e[col_resolved], "resolved"), else_="unresolved").name(RESOLUTION),
         ibis.cases((e[col_resolved].isnull(), UNKNOWN),
-                   (e[col_resolved] & (nxt.isnull() | (nxt - sec > repeat)), "yes"), else_="no").name(FCR),
+                   (e[col_resolved] & ~again, "yes"), else_="no").name(FCR),
         ibis.ifelse(wait.isnull(), NOT_RECORDED, band).name(WAIT_BAND),
     )
 

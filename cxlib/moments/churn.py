@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 
 import ibis
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 from ibis import _
@@ -80,10 +81,7 @@ def churn_cells(contacts, customers, *, start, end, churn_window_days: float = 9
     if moments is not None:
         e = e.filter(e._k.isin([str(m) for m in moments]))
     e = e.filter((e._s >= lo_s) & (e._s <= hi_s))
-    prev = e._s.lag().over(ibis.window(group_by=["_c", "_k"], order_by=["_s"]))
-    e = e.mutate(_new=ibis.ifelse(prev.isnull() | (e._s - prev > window), 1, 0))
-    e = e.mutate(_isl=e._new.sum().over(ibis.cumulative_window(group_by=["_c", "_k"], order_by=["_s"])))
-    islands = e.group_by(["_c", "_k", "_isl"]).agg(_lo=e._s.min(), _hi=e._s.max() + window)
+    islands = _islands(e, window)
     j = islands.join(cust, "_c")
     exposed = ibis.greatest(ibis.least(j._hi, j._b) - ibis.greatest(j._lo, j._a), 0)
     j = j.mutate(_exp=exposed, _in=ibis.ifelse((j._ch == 1) & (j._chs > j._lo) & (j._chs <= j._hi), 1, 0))
@@ -170,6 +168,26 @@ def _adjusted_rate_ratio(cells: pd.DataFrame, covariates: Sequence[str], confide
     low, high = fit.conf_int(alpha=1 - confidence)[k]
     return {"estimate": float(np.exp(fit.params[k])), "ci_low": float(np.exp(low)), "ci_high": float(np.exp(high)),
             "p_value": float(fit.pvalues[k])}
+
+
+def _islands(points: ir.Table, window: int) -> ir.Table:
+    """The exposed spells of each customer and moment: `points` (_c, _k, _s: seconds of a contact)
+    with the `window` seconds after each, overlapping spells merged. Out: _c, _k, _lo (first
+    contact), _hi (last contact + window).
+
+    Joins on customer and moment rather than windows in contact order, because DuckDB's joins
+    spill to disk and its window operator does not: a spell starts at a contact with none in the
+    `window` before it and ends at one with none in the `window` after it, and each start is
+    paired with the first end at or after it.
+    """
+    p = points.select("_c", "_k", "_s").distinct()
+    v = p.view()                        # the same points as another relation (a self-join)
+    q = v.select(_qc=v._c, _qk=v._k, _qs=v._s)
+    same = [p._c == q._qc, p._k == q._qk]
+    starts = p.anti_join(q, [*same, q._qs < p._s, q._qs >= p._s - window])
+    ends = p.anti_join(q, [*same, q._qs > p._s, q._qs <= p._s + window]).select(_ec=_._c, _ek=_._k, _es=_._s)
+    spans = starts.join(ends, [starts._c == ends._ec, starts._k == ends._ek, ends._es >= starts._s])
+    return spans.group_by(["_c", "_k", "_s"]).agg(_end=spans._es.min()).select("_c", "_k", _lo=_._s, _hi=_._end + window)
 
 
 def churn_table(cells: pd.DataFrame, *, churn_window_days: float = 90, covariates: Sequence[str] = (SEGMENT,),

@@ -116,10 +116,13 @@ def response_exposures(handled, feedback, *, window_days: float = 60, col_respon
     f = f.filter(f[col_customer].notnull()).select(_r=f[col_response], _fc=f[col_customer], _fs=_seconds(f[col_timestamp]))
     window = int(round(window_days * SECONDS_PER_DAY))
     j = f.join(h, [f._fc == h._c, h._s <= f._fs, h._s >= f._fs - window])
-    j = j.mutate(_rn=ibis.row_number().over(ibis.window(group_by=["_r", "_m"], order_by=[ibis.desc("_s"), ibis.desc("_e")])))
-    counts = j.group_by(["_r", "_m"]).agg(contacts=_.count())
-    latest = j.filter(j._rn == 0).select("_r", "_m", "last_contact", *HANDLING_DIMENSIONS)
-    out = engine.to_pandas(latest.join(counts, ["_r", "_m"]))
+    # the latest contact per response and moment (latest second, then highest event id) by
+    # aggregates and joins, which spill to disk; DuckDB's window operator does not
+    counts = j.group_by(["_r", "_m"]).agg(contacts=_.count(), _ls=j._s.max())
+    at = j.join(counts, ["_r", "_m", j._s == counts._ls])
+    last = at.group_by(["_r", "_m"]).agg(_le=at._e.max())
+    latest = at.join(last, ["_r", "_m", at._e == last._le])
+    out = engine.to_pandas(latest.select("_r", "_m", "contacts", "last_contact", *HANDLING_DIMENSIONS))
     return (
         out.rename(columns={"_r": col_response, "_m": MOMENT})
         .loc[:, [col_response, MOMENT, "contacts", "last_contact", *HANDLING_DIMENSIONS]]
