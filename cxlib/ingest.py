@@ -81,7 +81,7 @@ class Parts:
 def workspace(processed_dir: str | Path, *, engine: str = "duckdb", spark: Mapping | None = None,
               memory_limit: str | None = None) -> Workspace:
     """The work folder of one stage-01 run, beside `processed_dir` (removed at the end); DuckDB
-    gets `memory_limit` (None: `engine.connect`'s default, 1GB or CX_DUCKDB_MEMORY_LIMIT)."""
+    gets `memory_limit` (None: `engine.connect`'s default, 2GB or CX_DUCKDB_MEMORY_LIMIT)."""
     return Workspace.open(processed_dir, engine=engine, spark=spark, memory_limit=memory_limit)
 
 

@@ -12,7 +12,7 @@ def test_duckdb_gets_a_memory_limit_and_a_private_spill_folder_unless_told_other
     con = engine.connect("duckdb")
     limit = con.con.sql("SELECT current_setting('memory_limit')").fetchall()[0][0]
     spill = Path(con.con.sql("SELECT current_setting('temp_directory')").fetchall()[0][0])
-    assert limit == "953.6 MiB"                          # 1GB = 10^9 bytes
+    assert limit == "1.8 GiB"                            # 2GB = 2 * 10^9 bytes
     flush = con.con.sql("SELECT current_setting('partitioned_write_flush_threshold')").fetchall()[0][0]
     assert flush == engine.DUCKDB_PARTITION_FLUSH_ROWS < 524_288   # DuckDB's default spills the bucket split
     assert spill.is_dir() and spill.name.startswith("cx-duckdb-")
@@ -21,7 +21,7 @@ def test_duckdb_gets_a_memory_limit_and_a_private_spill_folder_unless_told_other
 
 
 def test_the_default_memory_limit_can_be_raised_for_every_stage(monkeypatch):
-    """Some engine work does not spill (03's paths at 5M customers ran out of 1 GB): the
+    """Some engine work does not spill well (at 5M customers 03 ran out of 1 GB): the
     environment variable CX_DUCKDB_MEMORY_LIMIT raises the default of every stage's connection."""
     monkeypatch.setenv(engine.MEMORY_LIMIT_ENV, "3GB")
     con = engine.connect("duckdb")

@@ -12,6 +12,11 @@ and the holdout check.
   ~640 MB installed with PyMC/PyTensor, import ~11 s, a MAP fit of ~4,300 customers ~20 s the
   first time (PyTensor compile; the holdout refit and prediction ~16 s more). It is imported
   inside `fit_clv` after the data checks, so a run that falls back never pays the import.
+- Memory does not grow with the customers beyond their summary: the models are fitted on a
+  seeded random sample of at most `MAX_FIT_CUSTOMERS` customers (seven parameters in all, which
+  half a million customers pin down; the model holds a copy of its data, 0.5 GB per million),
+  and the predictions run `CHUNK_CUSTOMERS` customers at a time (each customer's prediction
+  depends only on the parameters and their own history).
 
     summary = clv_summary(orders, as_of="2024-06-30")
     fit = fit_clv(summary)                       # ModelUnsupported when the data cannot carry it
@@ -36,6 +41,9 @@ from cxlib.value.base import (
     MONETARY, P_ALIVE, PARAM_RANGE, RECENCY, T, ModelUnsupported, ValueInputError, as_of_day, purchases,
     require_columns, whole_days,
 )
+
+MAX_FIT_CUSTOMERS = 500_000     # customers the models are fitted on at most (a seeded random sample of more)
+CHUNK_CUSTOMERS = 250_000       # customers predicted at a time
 
 
 def clv_summary(
@@ -90,8 +98,9 @@ class ClvFit:
     purchase_model: object         # pymc_marketing.clv.BetaGeoModel
     spend_model: object            # pymc_marketing.clv.GammaGammaModel
     params: pd.DataFrame           # model, parameter, estimate, ci_low, ci_high (90%; NaN for MAP)
-    customers: int
+    customers: int                 # customers of the summary (all, also when fitted on a sample)
     repeat_buyers: int
+    fitted_customers: int = 0      # customers the models were fitted on (a random sample when fewer than `customers`)
 
 
 @contextlib.contextmanager
@@ -147,8 +156,11 @@ def fit_clv(
     tune: int = 300,
     chains: int = 2,
     seed: int = 0,
+    max_customers: int | None = None,
 ) -> ClvFit:
-    """Fit BG/NBD to frequency/recency/T and Gamma-Gamma to the spend of repeat buyers.
+    """Fit BG/NBD to frequency/recency/T and Gamma-Gamma to the spend of repeat buyers (on a
+    random sample of `max_customers` customers, seeded by `seed`, when there are more; default
+    `MAX_FIT_CUSTOMERS`; the checks below look at all of them).
 
     In: clv_summary output. `method`: "map" (point estimates, seconds) or "mcmc" (NUTS,
     `chains` x `draws` posterior draws, gives 90% intervals). Raises ModelUnsupported when
@@ -157,6 +169,9 @@ def fit_clv(
     gives unusable parameters (see check_params).
     """
     require_columns(summary, [CUSTOMER_ID, FREQUENCY, RECENCY, T, MONETARY], "clv summary")
+    max_customers = MAX_FIT_CUSTOMERS if max_customers is None else int(max_customers)
+    if max_customers < 1:
+        raise ValueInputError(f"max_customers must be at least 1, got {max_customers}")
     if method not in FIT_METHODS:
         raise ValueInputError(f"clv fit method must be one of {FIT_METHODS}, got {method!r}")
     n = len(summary)
@@ -180,9 +195,13 @@ def fit_clv(
         import pymc_marketing
         from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
 
+    fitted = summary
+    if n > max_customers:               # a seeded random sample, in the summary's order
+        fitted = summary.iloc[np.sort(np.random.default_rng(seed).choice(n, max_customers, replace=False))]
+    fitted_repeat = fitted.loc[lambda d: (d[FREQUENCY] > 0) & (d[MONETARY] > 0)]
     with _quiet():
-        data = summary[[CUSTOMER_ID, FREQUENCY, RECENCY, T]].reset_index(drop=True)
-        spend_data = repeat[[CUSTOMER_ID, FREQUENCY, MONETARY]].reset_index(drop=True)
+        data = fitted[[CUSTOMER_ID, FREQUENCY, RECENCY, T]].reset_index(drop=True)
+        spend_data = fitted_repeat[[CUSTOMER_ID, FREQUENCY, MONETARY]].reset_index(drop=True)
         kwargs = ({"progressbar": False} if method == "map"
                   else {"progressbar": False, "draws": draws, "tune": tune, "chains": chains,
                         "cores": 1, "random_seed": seed, "compute_convergence_checks": False})
@@ -200,7 +219,7 @@ def fit_clv(
     return ClvFit(
         name=f"{MODEL_NAME} (pymc-marketing {pymc_marketing.__version__}, {label})",
         method=method, purchase_model=purchase_model, spend_model=spend_model, params=params,
-        customers=n, repeat_buyers=len(repeat),
+        customers=n, repeat_buyers=len(repeat), fitted_customers=len(fitted),
     )
 
 
@@ -210,38 +229,53 @@ def _draws(x, ids: pd.Series) -> np.ndarray:
     return np.asarray(x).reshape(-1, len(ids))
 
 
-def expected_purchases(fit: ClvFit, summary: pd.DataFrame, *, days: float) -> pd.DataFrame:
-    """Expected repeat purchases per customer in the next `days` days (posterior mean).
-    Out: customer_id, expected_purchases."""
+def _chunks(data: pd.DataFrame, chunk: int):
+    """`data` (0..n-1 index) `chunk` customers at a time."""
+    if chunk < 1:
+        raise ValueInputError(f"chunk must be at least 1, got {chunk}")
+    return (data.iloc[i:i + chunk] for i in range(0, len(data), chunk))
+
+
+def expected_purchases(fit: ClvFit, summary: pd.DataFrame, *, days: float, chunk: int | None = None) -> pd.DataFrame:
+    """Expected repeat purchases per customer in the next `days` days (posterior mean), `chunk`
+    customers at a time (default `CHUNK_CUSTOMERS`). Out: customer_id, expected_purchases."""
     data = summary[[CUSTOMER_ID, FREQUENCY, RECENCY, T]].reset_index(drop=True)
+    means = [np.zeros(0)]
     with _quiet():
-        draws = _draws(fit.purchase_model.expected_purchases(data=data, future_t=days), data[CUSTOMER_ID])
-    return data[[CUSTOMER_ID]].assign(**{EXPECTED_PURCHASES: draws.mean(axis=0)})
+        for part in _chunks(data, CHUNK_CUSTOMERS if chunk is None else chunk):
+            means.append(_draws(fit.purchase_model.expected_purchases(data=part, future_t=days), part[CUSTOMER_ID]).mean(axis=0))
+    return data[[CUSTOMER_ID]].assign(**{EXPECTED_PURCHASES: np.concatenate(means)})
 
 
-def clv_draws(fit: ClvFit, summary: pd.DataFrame, *, horizon_months: int, annual_discount_rate: float) -> dict:
+def clv_draws(fit: ClvFit, summary: pd.DataFrame, *, horizon_months: int, annual_discount_rate: float,
+              chunk: int | None = None) -> dict:
     """Posterior draws (samples, customers) of horizon purchases, spend, P(alive) and CLV, discounted
-    monthly: {ids, purchases, spend, p_alive, clv} (a MAP fit has one sample)."""
+    monthly: {ids, purchases, spend, p_alive, clv} (a MAP fit has one sample). Computed `chunk`
+    customers at a time (default `CHUNK_CUSTOMERS`): the model's intermediate arrays stay that size."""
     require_columns(summary, [CUSTOMER_ID, FREQUENCY, RECENCY, T, MONETARY], "clv summary")
     if not isinstance(horizon_months, int) or horizon_months < 1:
         raise ValueInputError(f"horizon_months must be an integer >= 1, got {horizon_months!r}")
     if annual_discount_rate <= -1:
         raise ValueInputError(f"annual_discount_rate must be > -1, got {annual_discount_rate}")
     data = summary[[CUSTOMER_ID, FREQUENCY, RECENCY, T, MONETARY]].reset_index(drop=True)
-    ids = data[CUSTOMER_ID]
     monthly = (1 + annual_discount_rate) ** (1 / 12) - 1
-    with _quiet():
-        # a loop over months; each step is vectorised over customers and draws
-        cumulative = np.stack([
-            _draws(fit.purchase_model.expected_purchases(data=data, future_t=m * DAYS_PER_MONTH), ids)
-            for m in range(horizon_months + 1)
-        ])  # (months + 1, samples, customers)
-        spend = _draws(fit.spend_model.expected_customer_spend(data=data), ids)
-        p_alive = _draws(fit.purchase_model.expected_probability_alive(data=data), ids)
     discount = (1 + monthly) ** -np.arange(1, horizon_months + 1)
-    clv = np.einsum("m,msc->sc", discount, np.diff(cumulative, axis=0)) * spend
-    return {"ids": ids, "purchases": cumulative[-1], "spend": spend,
-            "p_alive": p_alive, "clv": clv}
+    parts = []
+    with _quiet():
+        for part in _chunks(data, CHUNK_CUSTOMERS if chunk is None else chunk):
+            ids = part[CUSTOMER_ID]
+            # a loop over months; each step is vectorised over customers and draws
+            cumulative = np.stack([
+                _draws(fit.purchase_model.expected_purchases(data=part, future_t=m * DAYS_PER_MONTH), ids)
+                for m in range(horizon_months + 1)
+            ])  # (months + 1, samples, customers)
+            spend = _draws(fit.spend_model.expected_customer_spend(data=part), ids)
+            p_alive = _draws(fit.purchase_model.expected_probability_alive(data=part), ids)
+            clv = np.einsum("m,msc->sc", discount, np.diff(cumulative, axis=0)) * spend
+            parts.append({"purchases": cumulative[-1], "spend": spend, "p_alive": p_alive, "clv": clv})
+    joined = {k: np.concatenate([p[k] for p in parts], axis=1) if parts else np.zeros((1, 0))
+              for k in ("purchases", "spend", "p_alive", "clv")}
+    return {"ids": data[CUSTOMER_ID], **joined}
 
 
 def _interval(draws: np.ndarray, interval: float, axis: int = 0) -> tuple:

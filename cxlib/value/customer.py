@@ -95,7 +95,10 @@ def customer_value(
             message=f"Model not supported: {exc}.{note}", details={**details, "unsupported": exc},
         )
     draws = clv_draws(fit, summary, horizon_months=horizon_months, annual_discount_rate=annual_discount_rate)
-    predicted = draws_table(draws, interval)
+    predicted, total = draws_table(draws, interval), draws_total(draws, interval)
+    fitted = {"name": fit.name, "params": fit.params, "customers": fit.customers, "repeat_buyers": fit.repeat_buyers,
+              "fitted_customers": fit.fitted_customers}
+    del fit, draws                      # the models hold a copy of their data: let them go before the holdout fit
     holdout, holdout_message, holdout_unsupported = None, "", None
     if holdout_months:
         try:
@@ -109,14 +112,16 @@ def customer_value(
         customers=(merged.assign(**{VALUE: merged[REVENUE] + merged[CLV].fillna(0.0),
                                     VALUE_BASIS: BASIS_PLUS}) if categories
                    else merged.assign(**{VALUE: merged[CLV], VALUE_BASIS: BASIS_CLV})),
-        status="fitted", model=fit.name,
-        message=(f"Fitted on {fit.customers:,} customers{scope}, {fit.repeat_buyers:,} of them repeat "
+        status="fitted", model=fitted["name"],
+        message=(f"Fitted on {fitted['customers']:,} customers{scope}, {fitted['repeat_buyers']:,} of them repeat "
                  f"buyers; CLV over {horizon_months} months at {annual_discount_rate:.0%} a year discount"
                  + ("; value = net revenue to date + predicted CLV of these purchases." if categories else ".")
+                 + (f" The model was fitted on a random sample of {fitted['fitted_customers']:,} of them."
+                    if fitted["fitted_customers"] < fitted["customers"] else "")
                  + note),
-        params=fit.params, total=draws_total(draws, interval), holdout=holdout, holdout_message=holdout_message,
-        details={**details, "holdout_unsupported": holdout_unsupported, "customers": fit.customers,
-                 "repeat_buyers": fit.repeat_buyers},
+        params=fitted["params"], total=total, holdout=holdout, holdout_message=holdout_message,
+        details={**details, "holdout_unsupported": holdout_unsupported, "customers": fitted["customers"],
+                 "repeat_buyers": fitted["repeat_buyers"], "fitted_customers": fitted["fitted_customers"]},
     )
 
 

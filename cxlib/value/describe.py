@@ -110,7 +110,13 @@ def model_message(res: CustomerValue, lang: str = "en") -> str:
     return (text("model.fitted", lang, customers=number(d["customers"], lang), scope=scope,
                  repeat=number(d["repeat_buyers"], lang), horizon=d["horizon_months"],
                  rate=percent(d["annual_discount_rate"], lang))
-            + (text("model.plus", lang) if d.get("categories") else ".") + note)
+            + (text("model.plus", lang) if d.get("categories") else ".") + _sampled(d, lang) + note)
+
+
+def _sampled(details, lang: str) -> str:
+    """' The model was fitted on a random sample of n of them.' when it was; '' otherwise."""
+    fitted = details.get("fitted_customers")
+    return text("model.sampled", lang, fitted=number(fitted, lang)) if fitted and fitted < details["customers"] else ""
 
 
 def model_name(res: CustomerValue, lang: str = "en") -> str:
