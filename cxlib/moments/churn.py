@@ -85,9 +85,13 @@ def churn_cells(contacts, customers, *, start, end, churn_window_days: float = 9
     j = islands.join(cust, "_c")
     exposed = ibis.greatest(ibis.least(j._hi, j._b) - ibis.greatest(j._lo, j._a), 0)
     j = j.mutate(_exp=exposed, _in=ibis.ifelse((j._ch == 1) & (j._chs > j._lo) & (j._chs <= j._hi), 1, 0))
+    # per customer first, then per cell: plain sums spill to disk, a distinct count per group does not
+    per_customer = j.group_by(["_k", *covariates, "_c"]).agg(
+        _seen=ibis.ifelse(j._exp.max() > 0, 1, 0), _edays=j._exp.sum(), _echurned=j._in.sum())
     per = engine.to_pandas(
-        j.group_by(["_k", *covariates]).agg(customers_exposed=j._c.nunique(where=j._exp > 0),
-                                            _edays=j._exp.sum(), _echurned=j._in.sum())
+        per_customer.group_by(["_k", *covariates]).agg(customers_exposed=per_customer._seen.sum(),
+                                                       _edays=per_customer._edays.sum(),
+                                                       _echurned=per_customer._echurned.sum())
     ).rename(columns={"_k": col_moment})
     keys = [str(m) for m in moments] if moments is not None else sorted(per[col_moment].unique().tolist())
     grid = pd.DataFrame({col_moment: pd.Series(keys, dtype="str")}).merge(totals, how="cross")
