@@ -110,7 +110,7 @@ def detect_language(texts: pd.Series, stopwords: dict, *, lexicon: dict | None =
     languages listing it (weight 1/number of such languages); the language with the most votes
     wins, a tie involving `prior` goes to `prior`. A text with no known word is German when it has
     an umlaut or ß (and no letter of Turkish, French or Spanish), else 'other'. Languages other than de/en are reported as 'other'.
-Each distinct text is read once, `batch` of them at a time.
+    Each distinct text is read once, `batch` of them at a time.
 
         detect_language(pd.Series(["Die Hotline ist nie erreichbar", "Great service"]), sw) -> ['de', 'en']
     """
