@@ -17,11 +17,12 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import ibis.expr.types as ir
 import pandas as pd
+import pyarrow.parquet as pq
 
 from cxlib import engine as engines
 from cxlib.sources import SourceError
@@ -47,9 +48,14 @@ def _missing(processed_dir: str | Path, name: str) -> CatalogError:
 
 
 def read(processed_dir: str | Path, names: Iterable[str] | str | None = None,
-         columns: list[str] | None = None) -> dict[str, pd.DataFrame]:
+         columns: Sequence[str] | Mapping[str, Sequence[str]] | None = None) -> dict[str, pd.DataFrame]:
     """Processed tables as pandas DataFrames, name -> frame (default: every table in the folder).
-    For tables that fit a screen; `columns`: read only these columns of every table named."""
+    For tables that fit a screen; `columns`: read only these columns of every table named, or
+    name -> columns for some of them (the others whole); a column a table lacks is left out, so
+    a stage reads what it uses and never requires what it does not.
+
+        read("data/processed", ["orders", "feedback"], columns={"feedback": ["customer_id", "nps"]})
+    """
     folder = Path(processed_dir)
     if names is None:
         names = sorted(p.stem for p in folder.glob("*.parquet")) if folder.is_dir() else []
@@ -60,7 +66,10 @@ def read(processed_dir: str | Path, names: Iterable[str] | str | None = None,
     for name, where in found.items():
         if where is None:
             raise _missing(folder, name)
-    return {name: pd.read_parquet(where, columns=columns) for name, where in found.items()}
+    wanted = {name: (columns.get(name) if isinstance(columns, Mapping) else columns) for name in found}
+    return {name: pd.read_parquet(where, columns=None if wanted[name] is None else
+                                  [c for c in wanted[name] if c in pq.read_schema(where).names])
+            for name, where in found.items()}
 
 
 def read_optional(processed_dir: str | Path, name: str) -> pd.DataFrame | None:

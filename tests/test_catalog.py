@@ -46,3 +46,14 @@ def test_restricted_tables_are_found_and_optional_tables_may_be_absent(tmp_path)
     assert list(catalog.read(folder, "reidentification")["reidentification"]["pii_name"]) == ["x"]
     assert catalog.read_optional(folder, "no_such_table") is None
     assert len(catalog.read_optional(folder, "events")) == 2
+
+
+def test_a_stage_reads_only_the_columns_it_uses_and_those_a_table_lacks_are_left_out(tmp_path):
+    folder = _folder(tmp_path)
+    whole = catalog.read(folder, "events")["events"]
+    some = catalog.read(folder, ["events"], columns={"events": ["customer_id", "timestamp", "no_such_column"]})
+    assert some["events"].columns.tolist() == ["customer_id", "timestamp"]
+    pd.testing.assert_frame_equal(some["events"], whole[["customer_id", "timestamp"]])
+    assert catalog.read(folder, "events", columns=["channel", "not_there"])["events"].columns.tolist() == ["channel"]
+    other = catalog.read(folder, "events", columns={"orders": ["order_id"]})["events"]     # a table not named: whole
+    assert other.columns.tolist() == whole.columns.tolist()

@@ -51,6 +51,6 @@ from cxlib.value.describe import (  # noqa: F401
     risk_title, describe_at_risk, at_risk_display, describe_findings, parameter_labels,
 )
 from cxlib.value.stage import (  # noqa: F401
-    Stage, prepare, first_record, parameters, historic_section, rfm_section, value_section, model_section,
+    READ_COLUMNS, Stage, prepare, first_record, parameters, historic_section, rfm_section, value_section, model_section,
     tiers_section, kpi_tier_section, complaints_section, moments_section, risk_section,
 )

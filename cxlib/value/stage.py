@@ -24,6 +24,12 @@ from cxlib.value.describe import basis_label, parameter_labels
 from cxlib.value.exposure import any_exposure, at_risk, exposure_by_tier, negative_moment_reasons, risk_summary
 from cxlib.value.historic import historic_overview, historic_value, rfm_scores, rfm_segments, segment_table
 from cxlib.value.tiers import kpi_by_tier, kpi_tier_record, tier_summary, value_tiers
+from cxlib.schema import CATEGORY, CES, CSAT, CSAT_MAX, CUSTOMER_ID, NPS, REVENUE, STATUS, TIMESTAMP
+
+# the columns of the pandas tables the sections read (catalog.read(..., columns=READ_COLUMNS)):
+# order ids, products, comments and the rest stay on disk (at 5M customers 0.6 GB of 1.5 GB)
+READ_COLUMNS = {"orders": [CUSTOMER_ID, TIMESTAMP, REVENUE, STATUS, CATEGORY],
+                "feedback": [CUSTOMER_ID, TIMESTAMP, NPS, CSAT, CSAT_MAX, CES]}
 
 
 @dataclass(frozen=True)
