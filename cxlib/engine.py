@@ -19,6 +19,7 @@ file footers for the schema when the table is registered).
 from __future__ import annotations
 
 import atexit
+import math
 import os
 import re
 import shutil
@@ -212,6 +213,24 @@ def _bytes(text: str) -> int:
     if not found or found.group(2).upper() not in _UNITS:
         raise EngineError(f"unreadable memory size {text!r}")
     return int(float(found.group(1)) * _UNITS[found.group(2).upper()])
+
+
+def customer_parts(t: ir.Table, col_customer: str, *, rows_per_gb: int) -> int:
+    """How many parts of whole customers `t` is worked through in, for work DuckDB holds in memory
+    (windows over each customer, self-joins per customer): its rows over `rows_per_gb` per GB of
+    the memory limit, at least 1; 1 on an engine without a limit (Spark spills what it
+    partitions). Select a part's rows with `in_part`."""
+    limit = memory_limit(t)
+    if limit is None:
+        return 1
+    rows = int(to_pandas(t.agg(_rows=t.count()))["_rows"].iloc[0])
+    return max(1, math.ceil(rows / max(1, int(rows_per_gb * limit / 2**30))))
+
+
+def in_part(customer: ir.Value, part: int, parts: int) -> ir.BooleanValue:
+    """Whether a row belongs to part `part` of `parts` by a hash of its customer id (every row of
+    one customer in the same part; the same split on every table with that id)."""
+    return (customer.hash() % parts + parts) % parts == part
 
 
 def stacked(exprs: Iterable[ir.Table]) -> ir.Table:

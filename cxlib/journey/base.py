@@ -15,7 +15,6 @@ same tables; each part reads the events again.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 
 import ibis
@@ -97,15 +96,8 @@ def _customer_parts(t: ir.Table, col_customer: str) -> list[ir.Table]:
     """`t` (rows with a customer id) split by a hash of the customer id into parts of at most
     `WINDOW_ROWS_PER_GB` rows per GB of the engine's memory limit, a customer's rows in one part;
     `[t]` when it fits or the engine has no limit (Spark)."""
-    limit = engine.memory_limit(t)
-    if limit is None:
-        return [t]
-    rows = _count(t, rows=t.count())["rows"]
-    parts = math.ceil(rows / max(1, int(WINDOW_ROWS_PER_GB * limit / 2**30)))
-    if parts <= 1:
-        return [t]
-    bucket = (t[col_customer].hash() % parts + parts) % parts
-    return [t.filter(bucket == part) for part in range(parts)]
+    parts = engine.customer_parts(t, col_customer, rows_per_gb=WINDOW_ROWS_PER_GB)
+    return [t] if parts == 1 else [t.filter(engine.in_part(t[col_customer], part, parts)) for part in range(parts)]
 
 
 def _per_customer_parts(t: ir.Table, col_customer: str, compute) -> ir.Table:

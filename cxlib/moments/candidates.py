@@ -177,14 +177,11 @@ def candidate_moments(events, taxonomy, *, lang: str = "en", keep_absent: bool =
     customers, resolved_rate (resolved / contacts with a known outcome).
     """
     e = _tbl(events, "events", [col_customer, col_reason, col_resolved])
-    # per customer and reason first, then per reason: plain sums spill to disk, a distinct count per group does not
-    per_customer = (e.filter(e[col_reason].notnull()).group_by([col_reason, col_customer])
-                    .agg(contacts=_.count(), _resolved=ibis.ifelse(_[col_resolved], 1, 0).sum(),
-                         _known=ibis.ifelse(_[col_resolved].notnull(), 1, 0).sum()))
     counts = engine.to_pandas(
-        per_customer.group_by(col_reason)
-        .agg(contacts=_.contacts.sum(), customers=_[col_customer].count(), _resolved=_._resolved.sum(),
-             _known=_._known.sum())
+        e.filter(e[col_reason].notnull()).group_by(col_reason)
+        .agg(contacts=_.count(), customers=_[col_customer].nunique(),
+             _resolved=ibis.ifelse(_[col_resolved], 1, 0).sum(),
+             _known=ibis.ifelse(_[col_resolved].notnull(), 1, 0).sum())
     ).rename(columns={col_reason: MOMENT})
     catalogue = moment_catalogue(taxonomy, lang).assign(flagged=True)
     others = (counts.loc[lambda d: ~d[MOMENT].isin(catalogue[MOMENT])]

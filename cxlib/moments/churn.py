@@ -29,6 +29,12 @@ from cxlib.moments.base import (
 )
 from cxlib.schema import CHURN_DATE, CUSTOMER_ID, LEAD_DATE, SEGMENT, SIGNUP_DATE, TIMESTAMP, Missing
 
+# Contacts per GB of DuckDB's memory limit whose exposed spells are merged at once: the self-joins
+# of `_islands` and the join with the customers hold about this many in memory near the limit (at
+# 5M customers 4 million contacts of one handling dimension ran out of 1 and of 2 GB); more are
+# worked through in parts of whole customers (`engine.customer_parts`), whose cells add up.
+SPELL_ROWS_PER_GB = 1_500_000
+
 
 def require_churn(cells: pd.DataFrame) -> None:
     """`schema.Missing` unless `churn_cells` hold a moment, active customers and a churn."""
@@ -81,18 +87,13 @@ def churn_cells(contacts, customers, *, start, end, churn_window_days: float = 9
     if moments is not None:
         e = e.filter(e._k.isin([str(m) for m in moments]))
     e = e.filter((e._s >= lo_s) & (e._s <= hi_s))
-    islands = _islands(e, window)
-    j = islands.join(cust, "_c")
-    exposed = ibis.greatest(ibis.least(j._hi, j._b) - ibis.greatest(j._lo, j._a), 0)
-    j = j.mutate(_exp=exposed, _in=ibis.ifelse((j._ch == 1) & (j._chs > j._lo) & (j._chs <= j._hi), 1, 0))
-    # per customer first, then per cell: plain sums spill to disk, a distinct count per group does not
-    per_customer = j.group_by(["_k", *covariates, "_c"]).agg(
-        _seen=ibis.ifelse(j._exp.max() > 0, 1, 0), _edays=j._exp.sum(), _echurned=j._in.sum())
-    per = engine.to_pandas(
-        per_customer.group_by(["_k", *covariates]).agg(customers_exposed=per_customer._seen.sum(),
-                                                       _edays=per_customer._edays.sum(),
-                                                       _echurned=per_customer._echurned.sum())
-    ).rename(columns={"_k": col_moment})
+    parts = engine.customer_parts(e, "_c", rows_per_gb=SPELL_ROWS_PER_GB)
+    per = pd.concat([_exposed_cells(e.filter(engine.in_part(e._c, part, parts)),
+                                    cust.filter(engine.in_part(cust._c, part, parts)), window, covariates)
+                     for part in range(parts)], ignore_index=True)
+    if parts > 1:                       # the parts hold different customers: their cells add up
+        per = per.groupby(["_k", *covariates], as_index=False, dropna=False, sort=False).sum()
+    per = per.rename(columns={"_k": col_moment})
     keys = [str(m) for m in moments] if moments is not None else sorted(per[col_moment].unique().tolist())
     grid = pd.DataFrame({col_moment: pd.Series(keys, dtype="str")}).merge(totals, how="cross")
     out = grid.merge(per, on=[col_moment, *covariates], how="left") if len(grid) else grid.assign(
@@ -172,6 +173,21 @@ def _adjusted_rate_ratio(cells: pd.DataFrame, covariates: Sequence[str], confide
     low, high = fit.conf_int(alpha=1 - confidence)[k]
     return {"estimate": float(np.exp(fit.params[k])), "ci_low": float(np.exp(low)), "ci_high": float(np.exp(high)),
             "p_value": float(fit.pvalues[k])}
+
+
+def _exposed_cells(points: ir.Table, cust: ir.Table, window: int, covariates: Sequence[str]) -> pd.DataFrame:
+    """_k, *covariates, customers_exposed, _edays, _echurned: the exposed spells (`_islands`) of
+    `points` clipped to the active time of the customers `cust`, summed per moment and cell."""
+    islands = _islands(points, window)
+    j = islands.join(cust, "_c")
+    exposed = ibis.greatest(ibis.least(j._hi, j._b) - ibis.greatest(j._lo, j._a), 0)
+    j = j.mutate(_exp=exposed, _in=ibis.ifelse((j._ch == 1) & (j._chs > j._lo) & (j._chs <= j._hi), 1, 0))
+    per_customer = j.group_by(["_k", *covariates, "_c"]).agg(
+        _seen=ibis.ifelse(j._exp.max() > 0, 1, 0), _edays=j._exp.sum(), _echurned=j._in.sum())
+    return engine.to_pandas(
+        per_customer.group_by(["_k", *covariates]).agg(customers_exposed=per_customer._seen.sum(),
+                                                       _edays=per_customer._edays.sum(),
+                                                       _echurned=per_customer._echurned.sum()))
 
 
 def _islands(points: ir.Table, window: int) -> ir.Table:
