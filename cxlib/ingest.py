@@ -9,7 +9,9 @@ customer is in one bucket, and orders the results when they are written. Each bu
 would be: the decisions that need the whole table (are there customers at all, the feedback a
 label refers to, the names to mask in free text, keys repeated across buckets) are taken on the
 whole first and passed in. Gate results and cleaning logs of the buckets are combined into those
-of the whole table. Memory grows with `bucket_rows`, not with the data; small data is one bucket.
+of the whole table. With `workers` > 1 the buckets are checked and cleaned in that many worker
+processes at once (`bucket_pool`), with the same results. Memory grows with `bucket_rows` and
+`workers`, not with the data; small data is one bucket, done in this process.
 
     work = ingest.workspace(processed_dir)
     staged = ingest.stage(source, raw_dir, tax, work)
@@ -21,17 +23,20 @@ of the whole table. Memory grows with `bucket_rows`, not with the data; small da
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterator, Mapping
+import os
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 from ibis import _
 
-from cxlib import catalog, cleaning_log, privacy, schema, sources, validate
+from cxlib import bucket_pool, catalog, cleaning_log, privacy, schema, sources, validate
 from cxlib import clean as cleaning
-from cxlib.parts import ORDER, Workspace, as_frame
+from cxlib.parts import ORDER, PartFiles, Workspace, as_frame
 
 BATCH_ROWS = 500_000            # source rows mapped at a time
 BUCKET_ROWS = 1_000_000         # rows of the largest table checked and cleaned at a time
@@ -58,24 +63,21 @@ class Parts:
         """Rows per table (`ingest_describe` shows them)."""
         return pd.Series(self.rows, dtype="int64")
 
-    def reads(self, table: str) -> Iterator[pd.DataFrame]:
-        """The rows of `table` a few buckets at a time, each read about as large as one bucket of
-        the largest table (the whole table when it is not split), for the work that needs no
-        customer's rows together: a small table is read once, not once per bucket."""
+    def read_numbers(self, table: str) -> list[int | range | None]:
+        """How the gates read `table`: a few buckets at a time, each read about as large as one
+        bucket of the largest table (None: the whole table, when it is not split), for the work
+        that needs no customer's rows together: a small table is read once, not once per bucket."""
         if table not in CUSTOMER_TABLES or self.buckets == 1:
-            yield self.work.read(self.step, table)
-            return
+            return [None]
         largest = max(self.rows.get(t, 0) for t in CUSTOMER_TABLES)
         per_read = max(1, largest // max(1, self.rows[table]))
-        for first in range(0, self.buckets, per_read):
-            numbers = range(first, min(first + per_read, self.buckets))
-            yield self.work.read(self.step, table, numbers[0] if len(numbers) == 1 else numbers)
+        reads = [range(first, min(first + per_read, self.buckets)) for first in range(0, self.buckets, per_read)]
+        return [numbers[0] if len(numbers) == 1 else numbers for numbers in reads]
 
-    def bucket(self, number: int | None) -> dict[str, pd.DataFrame]:
-        """The tables of one bucket (None: the whole tables) as pandas frames in table order;
-        tables without a customer column only with the whole."""
-        names = [t for t in self.rows if number is None or t in CUSTOMER_TABLES]
-        return {t: self.work.read(self.step, t, None if t not in CUSTOMER_TABLES else number) for t in names}
+    def files(self, workers: int = 1) -> PartFiles:
+        """The parts for the bucket work: the workspace itself in this process, a copy without
+        the engine for worker processes."""
+        return self.work if workers <= 1 else self.work.part_files()
 
 
 def workspace(processed_dir: str | Path, *, engine: str = "duckdb", spark: Mapping | None = None,
@@ -94,11 +96,18 @@ def stage(mapping_path: str | Path, raw_dir: str | Path, taxonomy, work: Workspa
     stream = sources.SourceStream(mapping_path, raw_dir, taxonomy, batch_rows=batch_rows)
     rows: dict[str, int] = {}
     parts: dict[str, int] = {}
-    for table, batch in stream.batches():
-        start = rows.get(table, 0)
-        work.write("staged", table, batch.assign(**{ORDER: pd.RangeIndex(start, start + len(batch))}),
-                   parts.get(table, 0))
-        rows[table], parts[table] = start + len(batch), parts.get(table, 0) + 1
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cx-stage-writer") as writer:
+        pending: list = []                   # a batch is written while the next one is mapped
+        for table, batch in stream.batches():
+            start = rows.get(table, 0)
+            pending.append(writer.submit(work.write, "staged", table,
+                                         batch.assign(**{ORDER: pd.RangeIndex(start, start + len(batch))}),
+                                         parts.get(table, 0)))
+            rows[table], parts[table] = start + len(batch), parts.get(table, 0) + 1
+            if len(pending) > 1:
+                pending.pop(0).result()
+        for written in pending:
+            written.result()
     for table in (t for t in schema.TABLES if t not in rows and (t in stream.tables or not schema.TABLES[t].optional)):
         work.write("staged", table, sources.empty_table(table).assign(**{ORDER: pd.Series(dtype="int64")}), 0)
         rows[table] = 0                      # a table the mapping does not fill is there, empty, as in map_sources
@@ -110,32 +119,31 @@ def stage(mapping_path: str | Path, raw_dir: str | Path, taxonomy, work: Workspa
 
 
 def gate(tables: Parts, taxonomy, stage: str, tolerance: float = 0.02, *, key: bytes | None = None,
-         min_date: str | pd.Timestamp = schema.MIN_DATE) -> validate.GateResult:
-    """The validation gate over all buckets, combined into the result for the whole tables.
-    Raw: staged tables as `clean.pseudonymise_staged` shows them (needs `key`)."""
+         min_date: str | pd.Timestamp = schema.MIN_DATE, workers: int = 1) -> validate.GateResult:
+    """The validation gate over all buckets (in `workers` processes), combined into the result
+    for the whole tables. Raw: staged tables as `clean.pseudonymise_staged` shows them (needs `key`)."""
     if stage == "raw" and key is None:
         raise ValueError("ingest.gate: the raw gate needs the pseudonymisation key")
     settings = {"min_date": min_date, "now": tables.now}
-    results, ids = [], []
-    with validate.Gate(taxonomy, stage, tolerance, **settings) as runner:
-        for table, frame in ((t, f) for t in tables.rows if t in CUSTOMER_TABLES for f in tables.reads(t)):
-            shown = cleaning.pseudonymise_staged({table: frame}, key) if stage == "raw" else {table: frame}
-            shown = {t: f.drop(columns=[ORDER], errors="ignore") for t, f in shown.items()}
-            results.append(runner.run(shown, references=False))
-            if "labels" in tables.rows and table == "feedback":
-                ids.append(pd.DataFrame({schema.RESPONSE_ID: shown["feedback"][schema.RESPONSE_ID].to_numpy(),
-                                         "staged": frame[schema.RESPONSE_ID].to_numpy()}))
-        labels = None
-        if "labels" in tables.rows:
-            labels = tables.work.read(tables.step, "labels").drop(columns=[ORDER], errors="ignore")
-            if stage == "raw":
-                labels = cleaning.pseudonymise_staged({"labels": labels}, key)["labels"]
-            responses = pd.concat(ids, ignore_index=True) if ids else pd.DataFrame(
-                columns=[schema.RESPONSE_ID, "staged"], dtype="str")
-            if stage == "raw":          # a label's response id as its feedback row's, as pseudonymise_staged does
-                lookup = responses.dropna().drop_duplicates("staged").set_index("staged")[schema.RESPONSE_ID]
-                labels = labels.assign(**{schema.RESPONSE_ID: labels[schema.RESPONSE_ID].map(lookup)
-                                          .fillna(labels[schema.RESPONSE_ID]).astype("str")})
+    files = tables.files(workers)
+    with_ids = "labels" in tables.rows
+    tasks = [(files, tables.step, table, numbers, stage, key, with_ids and table == "feedback")
+             for table in tables.rows if table in CUSTOMER_TABLES for numbers in tables.read_numbers(table)]
+    setup = functools.partial(validate.Gate, taxonomy, stage, tolerance, **settings)
+    parts = list(bucket_pool.run(_gate_part, tasks, workers=workers, setup=setup, close=validate.Gate.close))
+    results, ids = [result for result, _ in parts], [i for _, i in parts if i is not None]
+    labels = None
+    if with_ids:
+        labels = tables.work.read(tables.step, "labels").drop(columns=[ORDER], errors="ignore")
+        if stage == "raw":
+            labels = cleaning.pseudonymise_staged({"labels": labels}, key)["labels"]
+        responses = pd.concat(ids, ignore_index=True) if ids else pd.DataFrame(
+            columns=[schema.RESPONSE_ID, "staged"], dtype="str")
+        if stage == "raw":          # a label's response id as its feedback row's, as pseudonymise_staged does
+            lookup = responses.dropna().drop_duplicates("staged").set_index("staged")[schema.RESPONSE_ID]
+            labels = labels.assign(**{schema.RESPONSE_ID: labels[schema.RESPONSE_ID].map(lookup)
+                                      .fillna(labels[schema.RESPONSE_ID]).astype("str")})
+        with validate.Gate(taxonomy, stage, tolerance, **settings) as runner:
             results.append(runner.run({"labels": labels}, references=False))
     whole = validate.combine(results, taxonomy, stage, tolerance, **settings)
     if labels is not None and "feedback" in tables.rows:
@@ -145,25 +153,25 @@ def gate(tables: Parts, taxonomy, stage: str, tolerance: float = 0.02, *, key: b
 
 
 def clean(staged: Parts, taxonomy, key: bytes, *, keep=(), customer_number: str | None = privacy.CUSTOMER_NUMBER,
-          min_date: str | pd.Timestamp = schema.MIN_DATE) -> Parts:
-    """Clean every bucket (`clean.clean_tables`), then mask personal data in free text with the
-    names of all customers (`privacy.scrub_free_text`). Returns the processed parts with the
-    combined cleaning log and `scrubbed` counts. Raises CleanError as `clean.clean_tables` does,
-    also for a key repeated across buckets."""
+          min_date: str | pd.Timestamp = schema.MIN_DATE, workers: int = 1) -> Parts:
+    """Clean every bucket (`clean.clean_tables`, in `workers` processes), then mask personal data
+    in free text with the names of all customers (`privacy.scrub_free_text`). Returns the
+    processed parts with the combined cleaning log and `scrubbed` counts. Raises CleanError as
+    `clean.clean_tables` does, also for a key repeated across buckets."""
     work, settings = staged.work, {"min_date": min_date, "now": staged.now}
     _refuse_keys_across_buckets(staged, key)
     derive = staged.rows.get("customers", 0) == 0
     known = not derive or any(staged.rows.get(t, 0) for t in CUSTOMER_TABLES)
-    notes, responses, rows, names = _clean_buckets(staged, taxonomy, key, derive, known, settings)
+    notes, responses, rows, names = _clean_buckets(staged, taxonomy, key, derive, known, settings, workers)
     if known and rows.get("customers", 0) == 0:       # every customer dropped: nothing links, as for the whole
-        notes, responses, rows, names = _clean_buckets(staged, taxonomy, key, derive, False, settings)
+        notes, responses, rows, names = _clean_buckets(staged, taxonomy, key, derive, False, settings, workers)
     if "labels" in staged.rows:
         labels = cleaning.clean_tables({"labels": work.read("staged", "labels")}, taxonomy, key, **settings,
                                     responses=pd.concat(responses) if responses else None)
         work.write("cleaned", "labels", labels.tables["labels"], 0)
         notes.append(labels.notes)
         rows["labels"] = len(labels.tables["labels"])
-    scrubbed = _scrub(work, staged.buckets, names, keep=keep, customer_number=customer_number)
+    scrubbed = _scrub(work, staged.buckets, names, keep=keep, customer_number=customer_number, workers=workers)
     rows = {t: rows.get(t, 0) for t in schema.TABLES if t in rows}
     return Parts(work, "processed", rows, staged.buckets, staged.now, log=cleaning_log.frame(*notes),
                  scrubbed=scrubbed)
@@ -186,46 +194,82 @@ def describe_scrubbing(processed: Parts) -> str:
 
 
 # --- the passes -------------------------------------------------------------------------------
-def _clean_buckets(staged: Parts, taxonomy, key: bytes, derive: bool, known: bool, settings: dict):
+def _gate_part(gate: validate.Gate, task) -> tuple[validate.GateResult, pd.DataFrame | None]:
+    """One read of a table through `gate` (references left out); with the feedback's response
+    ids (staged -> as shown) when labels need them."""
+    files, step, table, numbers, stage, key, with_ids = task
+    frame = files.read(step, table, numbers)
+    shown = cleaning.pseudonymise_staged({table: frame}, key) if stage == "raw" else {table: frame}
+    shown = {t: f.drop(columns=[ORDER], errors="ignore") for t, f in shown.items()}
+    ids = (pd.DataFrame({schema.RESPONSE_ID: shown[table][schema.RESPONSE_ID].to_numpy(),
+                         "staged": frame[schema.RESPONSE_ID].to_numpy()}) if with_ids else None)
+    return gate.run(shown, references=False), ids
+
+
+def _clean_buckets(staged: Parts, taxonomy, key: bytes, derive: bool, known: bool, settings: dict, workers: int):
     """Clean each bucket into the work folder's "cleaned" parts; returns the notes per bucket,
     the feedback response ids (staged -> processed), rows per table and the CRM names."""
-    work = staged.work
+    files = staged.files(workers)
+    tables = [t for t in staged.rows if t != "labels"]
+    tasks = [(files, staged.step, tables, number, taxonomy, key, settings, derive, known)
+             for number in range(staged.buckets)]
     notes, responses, rows, names = [], [], {}, set()
-    for number in range(staged.buckets):
-        frames = staged.bucket(number)
-        frames.pop("labels", None)
-        cleaned = cleaning.clean_tables(frames, taxonomy, key, **settings, derive_customers=derive,
-                                     customers_known=known)
-        for table, frame in cleaned.tables.items():
-            work.write("cleaned", table, frame, number)
-            rows[table] = rows.get(table, 0) + len(frame)
-        work.write("reidentification", "customers", cleaned.reidentification, number)
-        notes.append(cleaned.notes)
-        if cleaned.responses is not None:
-            responses.append(cleaned.responses)
-        names |= set(cleaned.reidentification[schema.PII_NAME].dropna().unique())
+    for bucket_notes, bucket_responses, bucket_rows, bucket_names in bucket_pool.run(_clean_bucket, tasks, workers=workers):
+        notes.append(bucket_notes)
+        if bucket_responses is not None:
+            responses.append(bucket_responses)
+        for table, count in bucket_rows.items():
+            rows[table] = rows.get(table, 0) + count
+        names |= bucket_names
     return notes, responses, rows, sorted(names)
 
 
-def _scrub(work: Workspace, buckets: int, names: list[str], *, keep, customer_number) -> dict[str, tuple[int, int]]:
-    """Mask personal data in the free text of every cleaned part -> "processed" parts; returns
-    table -> (texts changed, texts)."""
+def _clean_bucket(_, task):
+    """Clean one bucket and write its cleaned and re-identification parts: (notes, responses,
+    rows per table, CRM names)."""
+    files, step, tables, number, taxonomy, key, settings, derive, known = task
+    frames = {t: files.read(step, t, number) for t in tables if t in CUSTOMER_TABLES}
+    cleaned = cleaning.clean_tables(frames, taxonomy, key, **settings, derive_customers=derive, customers_known=known)
+    for table, frame in cleaned.tables.items():
+        files.write("cleaned", table, frame, number)
+    files.write("reidentification", "customers", cleaned.reidentification, number)
+    names = set(cleaned.reidentification[schema.PII_NAME].dropna().unique())
+    return cleaned.notes, cleaned.responses, {t: len(f) for t, f in cleaned.tables.items()}, names
+
+
+def _scrub(work: Workspace, buckets: int, names: list[str], *, keep, customer_number, workers: int = 1
+           ) -> dict[str, tuple[int, int]]:
+    """Mask personal data in the free text of every cleaned part -> "processed" parts (parts of
+    tables without free text are moved as they are); returns table -> (texts changed, texts)."""
     pattern = privacy.name_pattern(pd.Series(names, dtype="str"), keep=keep)     # built once for all parts
-    counts: dict[str, tuple[int, int]] = {}
+    files = work if workers <= 1 else work.part_files()
+    tasks = []
     for table in work.tables("cleaned"):
         for part in work.files("cleaned", table):
-            frame = pd.read_parquet(part)
-            scrubbed = privacy.scrub_free_text({table: frame}, names_pattern=pattern or "", keep=keep,
-                                               customer_number=customer_number)[table]
-            number = int(part.stem.split("-")[1])
-            work.write("processed", table, scrubbed, number)
-            changed, filled = privacy.scrubbing_counts({table: frame}, {table: scrubbed}).get(table, (0, 0))
+            target = work.table_dir("processed", table) / part.name
             if table in privacy.FREE_TEXT:
-                old = counts.get(table, (0, 0))
-                counts[table] = (old[0] + changed, old[1] + filled)
+                tasks.append((files, table, part))
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(part, target)
+    setup = functools.partial(dict, names_pattern=pattern or "", keep=keep, customer_number=customer_number)
+    counts: dict[str, tuple[int, int]] = {}
+    for table, (changed, filled) in bucket_pool.run(_scrub_part, tasks, workers=workers, setup=setup):
+        old = counts.get(table, (0, 0))
+        counts[table] = (old[0] + changed, old[1] + filled)
     work.buckets["processed"] = buckets
     work.buckets["reidentification"] = buckets
     return counts
+
+
+def _scrub_part(settings: dict, task) -> tuple[str, tuple[int, int]]:
+    """Scrub one cleaned part of a free-text table into its processed part: (table, (texts
+    changed, texts))."""
+    files, table, part = task
+    frame = pd.read_parquet(part)
+    scrubbed = privacy.scrub_free_text({table: frame}, **settings)[table]
+    files.write("processed", table, scrubbed, int(part.stem.split("-")[1]))
+    return table, privacy.scrubbing_counts({table: frame}, {table: scrubbed}).get(table, (0, 0))
 
 
 def _refuse_keys_across_buckets(staged: Parts, key: bytes) -> None:

@@ -125,6 +125,7 @@ RULES: dict[str, Rule] = {
     "regular_min_orders": _COUNT,
     "batch_rows": Rule("a whole number of rows >= 1000, e.g. 500000", lambda v: v >= 1000, numeric=True),
     "bucket_rows": Rule("a whole number of rows >= 1000, e.g. 1000000", lambda v: v >= 1000, numeric=True),
+    "workers": Rule("a whole number of processes from 1 to 64, e.g. 2", lambda v: 1 <= v <= 64, numeric=True),
     "tiers": Rule("label -> share of customers, shares > 0 adding up to at most 1, e.g. {high: 0.2, low: 0.8}", _shares),
     "value_tier_shares": Rule("shares of customers > 0 adding up to at most 1, e.g. [0.2, 0.3]", _shares),
     "wait_band_seconds": Rule("ascending limits in seconds > 0, e.g. [60, 300, 900]", _ascending),

@@ -41,16 +41,66 @@ BATCH_ROWS = 250_000            # rows per record batch streamed back from the e
 OWNER = "owner"                 # file in a work folder: "<host> <pid>" of the process using it
 
 
-class Workspace:
+class PartFiles:
+    """The Parquet parts of a work folder, without an engine: write, list and read them. It
+    pickles, so worker processes (`cxlib.bucket_pool`) read and write the parts of one bucket."""
+
+    def __init__(self, folder: Path, buckets: dict[str, int] | None = None, split_stages: set[str] | None = None):
+        self.folder = folder
+        self.buckets: dict[str, int] = dict(buckets or {})      # stage -> number of buckets
+        self.split_stages: set[str] = set(split_stages or ())   # stages split by `split` (else part number = bucket)
+
+    def table_dir(self, stage: str, table: str) -> Path:
+        return self.folder / stage / table
+
+    def write(self, stage: str, table: str, frame: pd.DataFrame, part: int) -> Path:
+        """Write `frame` as part number `part` of `table` in `stage` (a frame with zero rows keeps
+        the table's columns and dtypes)."""
+        folder = self.table_dir(stage, table)
+        folder.mkdir(parents=True, exist_ok=True)
+        where = folder / f"part-{part:06d}.parquet"
+        frame.to_parquet(where, index=False)
+        return where
+
+    def files(self, stage: str, table: str) -> list[Path]:
+        return sorted(self.table_dir(stage, table).glob("part-*.parquet"))
+
+    def tables(self, stage: str) -> list[str]:
+        """The tables written to `stage`, in canonical order."""
+        present = {p.name for p in (self.folder / stage).iterdir()} if (self.folder / stage).is_dir() else set()
+        return [t for t in schema.TABLES if t in present]
+
+    def schema(self, stage: str, table: str) -> pa.Schema:
+        """The Arrow schema of the table's parts (pandas dtypes in its metadata)."""
+        return pq.read_schema(self.files(stage, table)[0])
+
+    def read(self, stage: str, table: str, bucket: int | Iterable[int] | None = None) -> pd.DataFrame:
+        """One bucket of a table, or several (the whole table when `stage` has one bucket or
+        `bucket` is None) as a pandas frame with the dtypes it was written with, in table order.
+        A bucket is a `split` bucket or, in stages written one part per bucket, part number `bucket`."""
+        target = self.schema(stage, table)
+        if bucket is None or self.buckets.get(stage, 1) == 1:
+            return as_frame(pq.read_table(self.files(stage, table), schema=target), target)
+        numbers = [bucket] if isinstance(bucket, int) else list(bucket)
+        if stage in self.split_stages:
+            files = [f for n in numbers
+                     for f in sorted((self.folder / f"{stage}.buckets" / table / f"{BUCKET}={n}").glob("*.parquet"))]
+        else:                                         # written one part per bucket
+            files = [p for p in (self.table_dir(stage, table) / f"part-{n:06d}.parquet" for n in numbers) if p.is_file()]
+        if not files:
+            return as_frame(target.empty_table(), target)
+        data = pq.read_table(files, columns=target.names).sort_by(ORDER)
+        return as_frame(data, target)
+
+
+class Workspace(PartFiles):
     """A work folder with Parquet parts per stage and table, and the engine that splits and
     orders them. Use `Workspace.open`; `close` removes the folder."""
 
     def __init__(self, folder: Path, con, engine: str):
-        self.folder = folder
+        super().__init__(folder)
         self.con = con
         self.engine = engine
-        self.buckets: dict[str, int] = {}             # stage -> number of buckets
-        self.split_stages: set[str] = set()           # stages split by `split` (else part number = bucket)
         self._finalizer = weakref.finalize(self, shutil.rmtree, folder, True)
 
     @classmethod
@@ -81,29 +131,9 @@ class Workspace:
         self._finalizer()
 
     # --- parts ----------------------------------------------------------------------------
-    def table_dir(self, stage: str, table: str) -> Path:
-        return self.folder / stage / table
-
-    def write(self, stage: str, table: str, frame: pd.DataFrame, part: int) -> Path:
-        """Write `frame` as part number `part` of `table` in `stage` (a frame with zero rows keeps
-        the table's columns and dtypes)."""
-        folder = self.table_dir(stage, table)
-        folder.mkdir(parents=True, exist_ok=True)
-        where = folder / f"part-{part:06d}.parquet"
-        frame.to_parquet(where, index=False)
-        return where
-
-    def files(self, stage: str, table: str) -> list[Path]:
-        return sorted(self.table_dir(stage, table).glob("part-*.parquet"))
-
-    def tables(self, stage: str) -> list[str]:
-        """The tables written to `stage`, in canonical order."""
-        present = {p.name for p in (self.folder / stage).iterdir()} if (self.folder / stage).is_dir() else set()
-        return [t for t in schema.TABLES if t in present]
-
-    def schema(self, stage: str, table: str) -> pa.Schema:
-        """The Arrow schema of the table's parts (pandas dtypes in its metadata)."""
-        return pq.read_schema(self.files(stage, table)[0])
+    def part_files(self) -> PartFiles:
+        """The parts as they are now, without the engine (for worker processes)."""
+        return PartFiles(self.folder, self.buckets, self.split_stages)
 
     # --- buckets --------------------------------------------------------------------------
     def split(self, stage: str, tables: Iterable[str], buckets: int) -> None:
@@ -126,24 +156,6 @@ class Workspace:
                     folder = target / f"{BUCKET}={bucket}"
                     folder.mkdir(parents=True, exist_ok=True)
                     pq.write_table(part, folder / "part-0.parquet")
-
-    def read(self, stage: str, table: str, bucket: int | Iterable[int] | None = None) -> pd.DataFrame:
-        """One bucket of a table, or several (the whole table when `stage` has one bucket or
-        `bucket` is None) as a pandas frame with the dtypes it was written with, in table order.
-        A bucket is a `split` bucket or, in stages written one part per bucket, part number `bucket`."""
-        target = self.schema(stage, table)
-        if bucket is None or self.buckets.get(stage, 1) == 1:
-            return as_frame(pq.read_table(self.files(stage, table), schema=target), target)
-        numbers = [bucket] if isinstance(bucket, int) else list(bucket)
-        if stage in self.split_stages:
-            files = [f for n in numbers
-                     for f in sorted((self.folder / f"{stage}.buckets" / table / f"{BUCKET}={n}").glob("*.parquet"))]
-        else:                                         # written one part per bucket
-            files = [p for p in (self.table_dir(stage, table) / f"part-{n:06d}.parquet" for n in numbers) if p.is_file()]
-        if not files:
-            return as_frame(target.empty_table(), target)
-        data = pq.read_table(files, columns=target.names).sort_by(ORDER)
-        return as_frame(data, target)
 
     def ordered_batches(self, stage: str, table: str, *, drop: Iterable[str] = (ORDER,)) -> Iterator[pa.RecordBatch]:
         """All parts of `table` in `stage` in table order (`_order`), as Arrow record batches of

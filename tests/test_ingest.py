@@ -34,13 +34,15 @@ def whole_tables(mapping: Path, raw: Path, tax, keep=()) -> dict:
             "scrubbing": privacy.describe_scrubbing(cleaned.tables, processed)}
 
 
-def in_buckets(mapping: Path, raw: Path, tax, out: Path, bucket_rows: int, keep=(), engine: str = "duckdb") -> dict:
-    """Stage 01 through `ingest` with buckets of `bucket_rows`; reads back what it published."""
+def in_buckets(mapping: Path, raw: Path, tax, out: Path, bucket_rows: int, keep=(), engine: str = "duckdb",
+               workers: int = 1) -> dict:
+    """Stage 01 through `ingest` with buckets of `bucket_rows` (checked and cleaned in `workers`
+    processes); reads back what it published."""
     work = ingest.workspace(out, engine=engine)
     staged = ingest.stage(mapping, raw, tax, work, batch_rows=1000, bucket_rows=bucket_rows, now=NOW)
-    raw_gate = ingest.gate(staged, tax, "raw", key=KEY)
-    processed = ingest.clean(staged, tax, KEY, keep=keep)
-    processed_gate = ingest.gate(processed, tax, "processed")
+    raw_gate = ingest.gate(staged, tax, "raw", key=KEY, workers=workers)
+    processed = ingest.clean(staged, tax, KEY, keep=keep, workers=workers)
+    processed_gate = ingest.gate(processed, tax, "processed", workers=workers)
     folder = work.folder
     ingest.publish(processed, out)
     return {"tables": {t: pd.read_parquet(out / f"{t}.parquet") for t in processed.rows},
@@ -105,6 +107,29 @@ def test_demo_in_four_buckets_is_stage_01_on_the_whole_tables(demo_whole, tmp_pa
     # the gates read a small table a few buckets at a time: customers (1/20 of the events) once per gate
     customers = [b for stage, t, b, _ in read_rows if t == "customers" and isinstance(b, range)]
     assert customers == [range(0, 5), range(0, 5)]
+
+
+@pytest.mark.slow
+def test_demo_in_buckets_checked_and_cleaned_by_two_workers_is_stage_01_in_this_process(demo_whole, tmp_path):
+    mapping, raw, tax, keep, whole = demo_whole
+    largest = max(len(whole["tables"][t]) for t in ingest.CUSTOMER_TABLES if t in whole["tables"])
+    out = tmp_path / "processed"
+    work = ingest.workspace(out)
+    staged = ingest.stage(mapping, raw, tax, work, batch_rows=1000, bucket_rows=largest // 4 + 1, now=NOW)
+    assert staged.buckets == 5
+    gates = {w: ingest.gate(staged, tax, "raw", key=KEY, workers=w) for w in (1, 2)}
+    processed = ingest.clean(staged, tax, KEY, keep=keep, workers=2)
+    gates |= {("processed", w): ingest.gate(processed, tax, "processed", workers=w) for w in (1, 2)}
+    for one, two in ((gates[1], gates[2]), (gates["processed", 1], gates["processed", 2])):
+        assert (one.status, one.failed) == (two.status, two.failed)
+        assert_frame_equal(two.results, one.results)        # examples too: results come back in bucket order
+    assert gates[2].results["unexpected_count"].fillna(0).sum() > 0
+    ingest.publish(processed, out)
+    assert_same({"tables": {t: pd.read_parquet(out / f"{t}.parquet") for t in processed.rows},
+                 "reidentification": pd.read_parquet(out / "restricted" / f"{schema.REIDENTIFICATION}.parquet"),
+                 "log": processed.log, "mapping_log": staged.log, "raw_gate": gates[2],
+                 "processed_gate": gates["processed", 2], "scrubbing": ingest.describe_scrubbing(processed)}, whole)
+    assert not work.folder.exists()
 
 
 # --- hand-made exports --------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from cxlib.sources.mapping import (
     CANON, CUSTOMER_EXTRAS, FEEDBACK_EXTRAS, JOINED, LINEAGE, MELT_COL, MELT_POS, MELT_TS, PII_KEYS, SHOWN, WORK_FILE,
     WORK_POS, WORK_ROW, literal, template_fields,
 )
-from cxlib.sources.read import Files, SourceFile, sheet_note
+from cxlib.sources.read import Files, SourceFile, prefetched, sheet_note
 
 
 def entry_batches(entry: dict, files: Files, taxonomy: Taxonomy, mapping: str, note,
@@ -70,7 +70,7 @@ def _stacked(opened: list[SourceFile], columns: list[str], batch_rows: int, opti
     count = 0
     for source in opened:
         detail = source.name + sheet_note(source.name, options)
-        for chunk in source.chunks():
+        for chunk in prefetched(source.chunks()):
             note("read", "rows read", len(chunk), detail, subject=source.name)
             while len(chunk):
                 taken, chunk = chunk.iloc[:batch_rows - count], chunk.iloc[batch_rows - count:]

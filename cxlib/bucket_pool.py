@@ -1,0 +1,73 @@
+"""Run one function over many customer buckets, in this process or in worker processes.
+
+Stage 01 checks and cleans its buckets independently of each other; with `workers` > 1 they
+run in that many worker processes (started fresh, not forked from a process that holds engine
+threads), each holding one bucket at a time, so memory grows with `workers` x bucket size.
+Results come back in the order of the tasks, and the first task that raised (in task order)
+raises the same exception here, as running them one after the other would. A worker that dies
+(killed, out of memory) stops the work with `WorkerDied`. Worker processes import the
+caller's main module, as `multiprocessing` does: a script that runs stage 01 keeps its work under
+`if __name__ == "__main__":` (notebooks and `cx run` need nothing).
+
+    results = bucket_pool.run(clean_one, tasks, workers=2, setup=functools.partial(make_state, ...))
+    # clean_one(state, task) -> result; `setup()` makes `state` once per process (None: no state)
+
+`setup` and the tasks are pickled to the workers: module-level functions, `functools.partial`
+of them, and plain data.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+_STATE: dict = {}            # in a worker process: the state `setup` made for it
+
+
+class WorkerDied(RuntimeError):
+    """A worker process ended without finishing its task (killed, or out of memory)."""
+
+
+def run(function: Callable, tasks: Iterable, *, workers: int = 1, setup: Callable | None = None,
+        close: Callable | None = None) -> Iterator:
+    """`function(state, task)` for every task, in task order, where `state = setup()` (None without
+    `setup`) is made once per process; `close(state)` after the last task in this process.
+    One worker, or one task, runs here; more run in `workers` processes."""
+    tasks = list(tasks)
+    if int(workers) <= 1 or len(tasks) <= 1:
+        yield from _here(function, tasks, setup, close)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(int(workers), len(tasks)), mp_context=context,
+                             initializer=_start, initargs=(setup,)) as pool:
+        futures = [pool.submit(_call, function, task) for task in tasks]
+        try:
+            for future in futures:
+                yield future.result()
+        except BrokenProcessPool as exc:
+            raise WorkerDied("a worker process of stage 01 ended without finishing its bucket: killed, out of "
+                             "memory (lower `workers` or `bucket_rows`), or started from a script that lacks "
+                             "`if __name__ == \"__main__\":`") from exc
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def _here(function: Callable, tasks: list, setup: Callable | None, close: Callable | None) -> Iterator:
+    state = setup() if setup is not None else None
+    try:
+        for task in tasks:
+            yield function(state, task)
+    finally:
+        if close is not None:
+            close(state)
+
+
+def _start(setup: Callable | None) -> None:
+    _STATE["state"] = setup() if setup is not None else None
+
+
+def _call(function: Callable, task):
+    return function(_STATE.get("state"), task)

@@ -1,0 +1,60 @@
+"""bucket_pool runs a function over tasks here or in worker processes with the same results, in
+task order, the same first error, and a clear error when a worker dies."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import pytest
+
+from cxlib import bucket_pool
+
+
+def shifted(state, task):
+    """task + the state's offset, and the process that computed it."""
+    return task + state["offset"], os.getpid()
+
+
+def failing(state, task):
+    if task in (3, 5):
+        raise ValueError(f"bucket {task} cannot be cleaned")
+    return task
+
+
+def dying(state, task):
+    if task == 2:
+        os._exit(3)
+    return task
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_results_come_in_task_order_with_the_state_made_once_per_process(workers):
+    setup = functools.partial(dict, offset=100)
+    got = list(bucket_pool.run(shifted, range(7), workers=workers, setup=setup))
+    assert [value for value, _ in got] == [100, 101, 102, 103, 104, 105, 106]
+    pids = {pid for _, pid in got}
+    if workers == 1:
+        assert pids == {os.getpid()}
+    else:
+        assert os.getpid() not in pids and 1 <= len(pids) <= 2
+
+
+def test_the_first_failing_task_raises_as_one_after_the_other_would():
+    messages = []
+    for workers in (1, 2):
+        with pytest.raises(ValueError) as raised:
+            list(bucket_pool.run(failing, range(8), workers=workers))
+        messages.append(str(raised.value))
+    assert messages == ["bucket 3 cannot be cleaned"] * 2
+
+
+def test_one_task_or_one_worker_runs_here_and_closes_its_state():
+    closed = []
+    got = list(bucket_pool.run(shifted, [5], workers=4, setup=functools.partial(dict, offset=1), close=closed.append))
+    assert got == [(6, os.getpid())] and closed == [{"offset": 1}]
+
+
+def test_a_worker_that_dies_stops_the_work_with_a_clear_error():
+    with pytest.raises(bucket_pool.WorkerDied, match="lower `workers` or `bucket_rows`"):
+        list(bucket_pool.run(dying, range(4), workers=2))
