@@ -42,8 +42,10 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from cxlib import cleaning_log, privacy, reshape, schema
 from cxlib.cleaning_log import LOG_COLUMNS, STEP, note
@@ -86,12 +88,12 @@ def pseudonymise(refs: pd.Series, key: bytes) -> pd.Series:
     """
     if not isinstance(key, (bytes, bytearray)) or not key:
         raise ValueError("pseudonymise: key must be non-empty bytes (see config.load_pseudonym_key)")
-    text = refs.astype(TEXT)
+    codes, numbers = pd.factorize(refs.astype(TEXT))          # each number once; NA -> code -1
     digest = _keyed_digest(bytes(key))
-    ids = {ref: PSEUDONYM_PREFIX + digest(ref)[:PSEUDONYM_HEX] for ref in text.dropna().unique()}
-    if len(set(ids.values())) < len(ids):
+    ids = [PSEUDONYM_PREFIX + digest(number)[:PSEUDONYM_HEX] for number in numbers]
+    if len(set(ids)) < len(ids):
         raise ValueError("pseudonymise: two customer numbers got the same pseudonym; lengthen PSEUDONYM_HEX")
-    return text.map(ids, na_action="ignore").astype(TEXT)
+    return pd.Series(pd.array(ids, dtype=TEXT).take(codes, allow_fill=True), index=refs.index)
 
 
 def _keyed_digest(key: bytes) -> Callable[[str], str]:
@@ -408,7 +410,7 @@ def _unknown_responses(df: pd.DataFrame, name: str, responses: pd.Series | None)
 
 # --- customers derived from the other tables ------------------------------------------------
 DERIVED_RULE = "rows derived: one customer per customer_ref of the other tables"
-DERIVED_RANK = 2 ** 40      # `_order` of a derived customer: rank of the table first seen in x this + place there
+DERIVED_RANK = 2 ** 52      # `_order` of a derived customer: rank of the table first seen in x this + `_order` there
 
 
 def _derive_customers(staged: Mapping[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], list[dict]]:
@@ -480,16 +482,15 @@ def _without_refs(ids: pd.Series, refs: pd.Series, pseudonyms: pd.Series) -> pd.
 
 def _embedded(ids: pd.Series, refs: pd.Series) -> np.ndarray:
     """Per row: the customer number occurs in the record id, in any case (`str.casefold`; refs
-    are normalised, ids not). Vectorised where both are ASCII (lower case is case folding there),
-    row by row otherwise."""
+    are normalised, ids not). Vectorised on DuckDB where both are ASCII (lower case is case
+    folding there), row by row otherwise."""
     present = (ids.notna() & refs.notna()).to_numpy(dtype=bool)
     if not present.any():
         return present
-
-    def lowered(values: pd.Series) -> np.ndarray:
-        return np.strings.lower(np.asarray(values.fillna("").to_numpy(dtype=object), dtype=np.dtypes.StringDType()))
-
-    found = present & (np.strings.find(lowered(ids), lowered(refs)) >= 0)
+    pair = pa.table({"i": pa.array(ids.astype(TEXT).array), "r": pa.array(refs.astype(TEXT).array)})
+    with duckdb.connect(config={"threads": 1}) as con:
+        con.register("pair", pair)
+        found = present & con.sql("select coalesce(contains(lower(i), lower(r)), false) as f from pair").fetchnumpy()["f"]
     ascii_ = (ids.fillna("").str.isascii() & refs.fillna("").str.isascii()).to_numpy(dtype=bool)
     other = present & ~ascii_
     if other.any():

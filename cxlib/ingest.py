@@ -1,16 +1,16 @@
 """Stage 01 on bounded memory: exports -> staged parts -> customer buckets -> gates and cleaning
 one bucket at a time -> processed Parquet, written in the order of the exports.
 
-The source mapping streams its batches (`sources.SourceStream`) into Parquet parts of a
-`parts.Workspace`; the engine (DuckDB by default, Spark with `engine="pyspark"`) splits the
+The source mapping streams its batches (`sources.SourceStream`, entry by entry) into Parquet
+parts of a `parts.Workspace`; the engine (DuckDB by default, Spark with `engine="pyspark"`) splits the
 tables with a customer column into buckets by a hash of the customer number, so every row of one
 customer is in one bucket, and orders the results when they are written. Each bucket is checked
 (Great Expectations, `validate.Gate`) and cleaned (`clean.clean_tables`) in pandas as the whole
 would be: the decisions that need the whole table (are there customers at all, the feedback a
 label refers to, the names to mask in free text, keys repeated across buckets) are taken on the
 whole first and passed in. Gate results and cleaning logs of the buckets are combined into those
-of the whole table. With `workers` > 1 the buckets are checked and cleaned in that many worker
-processes at once (`bucket_pool`), with the same results. Memory grows with `bucket_rows` and
+of the whole table. With `workers` > 1 the mapping's entries are mapped, and the buckets checked
+and cleaned, in that many worker processes at once (`bucket_pool`), with the same results. Memory grows with `bucket_rows` and
 `workers`, not with the data; small data is one bucket, done in this process.
 
     work = ingest.workspace(processed_dir)
@@ -40,6 +40,9 @@ from cxlib.parts import ORDER, PartFiles, Workspace, as_frame
 
 BATCH_ROWS = 500_000            # source rows mapped at a time
 BUCKET_ROWS = 1_000_000         # rows of the largest table checked and cleaned at a time
+PARALLEL_BYTES = 64 * 2 ** 20   # exports below this size are mapped in one process (starting workers costs seconds)
+ENTRY_PARTS = 10 ** 6           # part numbers per mapping entry (staged batches of one entry)
+ENTRY_ROWS = 2 ** 36            # `_order` span per entry of a table: rows of one entry stay below it
 CUSTOMER_TABLES = tuple(t for t, spec in schema.TABLES.items() if spec.customer_column is not None)
 
 
@@ -89,25 +92,24 @@ def workspace(processed_dir: str | Path, *, engine: str = "duckdb", spark: Mappi
 
 def stage(mapping_path: str | Path, raw_dir: str | Path, taxonomy, work: Workspace, *,
           batch_rows: int = BATCH_ROWS, bucket_rows: int = BUCKET_ROWS,
-          now: pd.Timestamp | None = None) -> Parts:
-    """Map the exports batch by batch into staged parts (`_order` = place in the table) and split
-    them into buckets of about `bucket_rows` rows of the largest customer table. Raises
-    SourceError as `sources.map_sources` does; nothing leaves the work folder."""
+          now: pd.Timestamp | None = None, workers: int = 1) -> Parts:
+    """Map the exports batch by batch into staged parts (the mapping's entries in `workers`
+    processes; `_order` sorts the rows in table order) and split them into buckets of about
+    `bucket_rows` rows of the largest customer table. Raises SourceError as `sources.map_sources`
+    does (the first failing entry's, in mapping order); nothing leaves the work folder."""
     stream = sources.SourceStream(mapping_path, raw_dir, taxonomy, batch_rows=batch_rows)
+    entries = stream.entries()
+    workers = workers if _export_bytes(stream) >= PARALLEL_BYTES else 1
+    files = work if workers <= 1 else work.part_files()
+    ranks = {t: [i for i, (table, _) in enumerate(entries) if table == t] for t, _ in entries}
+    tasks = [(stream, files, index, table, entry, ranks[table].index(index)) for index, (table, entry) in enumerate(entries)]
     rows: dict[str, int] = {}
-    parts: dict[str, int] = {}
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cx-stage-writer") as writer:
-        pending: list = []                   # a batch is written while the next one is mapped
-        for table, batch in stream.batches():
-            start = rows.get(table, 0)
-            pending.append(writer.submit(work.write, "staged", table,
-                                         batch.assign(**{ORDER: pd.RangeIndex(start, start + len(batch))}),
-                                         parts.get(table, 0)))
-            rows[table], parts[table] = start + len(batch), parts.get(table, 0) + 1
-            if len(pending) > 1:
-                pending.pop(0).result()
-        for written in pending:
-            written.result()
+    logs, inputs = [], []
+    for table, count, log, read in bucket_pool.run(_stage_entry, tasks, workers=workers):
+        rows[table] = rows.get(table, 0) + count
+        logs.append(log)
+        inputs.append(read)
+    stream.finish(logs, inputs)
     for table in (t for t in schema.TABLES if t not in rows and (t in stream.tables or not schema.TABLES[t].optional)):
         work.write("staged", table, sources.empty_table(table).assign(**{ORDER: pd.Series(dtype="int64")}), 0)
         rows[table] = 0                      # a table the mapping does not fill is there, empty, as in map_sources
@@ -194,6 +196,39 @@ def describe_scrubbing(processed: Parts) -> str:
 
 
 # --- the passes -------------------------------------------------------------------------------
+def _export_bytes(stream: sources.SourceStream) -> int:
+    """The bytes of the exports the mapping reads, each file once (a file that cannot be found
+    counts 0: mapping it raises the error in its turn)."""
+    files, found = stream.files(), set()
+    for table, entry in stream.entries():
+        try:
+            found.update(files.resolve(entry["file"], entry["label"], entry["expect_files"]))
+        except sources.SourceError:
+            continue
+    return sum(path.stat().st_size for path in found)
+
+
+def _stage_entry(_, task) -> tuple[str, int, sources.MappingLog, list[dict]]:
+    """Map one mapping entry into staged parts: part numbers from the entry's place in the mapping
+    (so the files sort in table order), `_order` = the entry's rank among its table's entries x
+    ENTRY_ROWS + the row's place in the entry. Each batch is written while the next is mapped.
+    Returns (table, rows, the entry's mapping log, the files it read)."""
+    stream, files, index, table, entry, rank = task
+    read, log = stream.files(), sources.MappingLog()
+    rows, part = 0, index * ENTRY_PARTS
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cx-stage-writer") as writer:
+        pending: list = []
+        for batch in stream.entry_batches(table, entry, read, log):
+            order = pd.RangeIndex(rank * ENTRY_ROWS + rows, rank * ENTRY_ROWS + rows + len(batch))
+            pending.append(writer.submit(files.write, "staged", table, batch.assign(**{ORDER: order}), part))
+            rows, part = rows + len(batch), part + 1
+            if len(pending) > 1:
+                pending.pop(0).result()
+        for written in pending:
+            written.result()
+    return table, rows, log, read.inputs
+
+
 def _gate_part(gate: validate.Gate, task) -> tuple[validate.GateResult, pd.DataFrame | None]:
     """One read of a table through `gate` (references left out); with the feedback's response
     ids (staged -> as shown) when labels need them."""
@@ -280,14 +315,15 @@ def _refuse_keys_across_buckets(staged: Parts, key: bytes) -> None:
     if staged.buckets == 1:
         return
     work = staged.work
-    for table in (t for t in CUSTOMER_TABLES if staged.rows.get(t)):
-        staged_key = [schema.CUSTOMER_REF if c == schema.CUSTOMER_ID else c for c in schema.TABLES[table].key]
-        expr = work.con.read_parquet(str(work.table_dir("staged", table) / "part-*.parquet"))
-        keyed = expr.filter([expr[c].notnull() for c in staged_key])
-        repeated = keyed.group_by(staged_key).aggregate(rows=_.count()).filter(_.rows > 1).select(staged_key)
-        rows = expr.semi_join(repeated, staged_key).order_by(ORDER).to_pyarrow()
-        if rows.num_rows:
-            cleaning.refuse_conflicting_keys(as_frame(rows, work.schema("staged", table)), table, key)
+    with work.session() as con:                 # its memory goes back before the buckets are cleaned
+        for table in (t for t in CUSTOMER_TABLES if staged.rows.get(t)):
+            staged_key = [schema.CUSTOMER_REF if c == schema.CUSTOMER_ID else c for c in schema.TABLES[table].key]
+            expr = con.read_parquet(str(work.table_dir("staged", table) / "part-*.parquet"))
+            keyed = expr.filter([expr[c].notnull() for c in staged_key])
+            repeated = keyed.group_by(staged_key).aggregate(rows=_.count()).filter(_.rows > 1).select(staged_key)
+            rows = expr.semi_join(repeated, staged_key).order_by(ORDER).to_pyarrow()
+            if rows.num_rows:
+                cleaning.refuse_conflicting_keys(as_frame(rows, work.schema("staged", table)), table, key)
 
 
 def _utc_now(now: pd.Timestamp | None) -> pd.Timestamp:

@@ -19,6 +19,7 @@ table order for writing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -58,7 +59,7 @@ class PartFiles:
         the table's columns and dtypes)."""
         folder = self.table_dir(stage, table)
         folder.mkdir(parents=True, exist_ok=True)
-        where = folder / f"part-{part:06d}.parquet"
+        where = folder / part_name(part)
         frame.to_parquet(where, index=False)
         return where
 
@@ -86,7 +87,7 @@ class PartFiles:
             files = [f for n in numbers
                      for f in sorted((self.folder / f"{stage}.buckets" / table / f"{BUCKET}={n}").glob("*.parquet"))]
         else:                                         # written one part per bucket
-            files = [p for p in (self.table_dir(stage, table) / f"part-{n:06d}.parquet" for n in numbers) if p.is_file()]
+            files = [p for p in (self.table_dir(stage, table) / part_name(n) for n in numbers) if p.is_file()]
         if not files:
             return as_frame(target.empty_table(), target)
         data = pq.read_table(files, columns=target.names).sort_by(ORDER)
@@ -97,10 +98,11 @@ class Workspace(PartFiles):
     """A work folder with Parquet parts per stage and table, and the engine that splits and
     orders them. Use `Workspace.open`; `close` removes the folder."""
 
-    def __init__(self, folder: Path, con, engine: str):
+    def __init__(self, folder: Path, con, engine: str, settings: dict | None = None):
         super().__init__(folder)
         self.con = con
         self.engine = engine
+        self.settings = dict(settings or {})      # DuckDB settings of `con`, for `session`
         self._finalizer = weakref.finalize(self, shutil.rmtree, folder, True)
 
     @classmethod
@@ -124,7 +126,21 @@ class Workspace(PartFiles):
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        return cls(folder, con, str(engine).strip().lower())
+        return cls(folder, con, str(engine).strip().lower(), settings)
+
+    @contextlib.contextmanager
+    def session(self):
+        """An engine connection for one large query: on DuckDB a new one, closed afterwards, so
+        the memory the query took goes back to the system (DuckDB keeps it while its database
+        is open); on Spark the workspace's own."""
+        if self.engine != "duckdb":
+            yield self.con
+            return
+        con = engines.connect("duckdb", **self.settings)
+        try:
+            yield con
+        finally:
+            con.disconnect()
 
     def close(self) -> None:
         """Remove the work folder (parts included)."""
@@ -143,19 +159,20 @@ class Workspace(PartFiles):
         if self.buckets[stage] == 1:
             return
         self.split_stages.add(stage)
-        for table in tables:
-            expr = self.con.read_parquet(str(self.table_dir(stage, table) / "part-*.parquet"))
-            expr = expr.mutate(**{BUCKET: _bucket_of(expr, self.buckets[stage])})
-            target = self.folder / f"{stage}.buckets" / table
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if self.engine == "duckdb":
-                self.con.to_parquet(expr, target, partition_by=BUCKET)
-            else:
-                for bucket in range(self.buckets[stage]):
-                    part = expr.filter(expr[BUCKET] == bucket).drop(BUCKET).to_pyarrow()
-                    folder = target / f"{BUCKET}={bucket}"
-                    folder.mkdir(parents=True, exist_ok=True)
-                    pq.write_table(part, folder / "part-0.parquet")
+        with self.session() as con:
+            for table in tables:
+                expr = con.read_parquet(str(self.table_dir(stage, table) / "part-*.parquet"))
+                expr = expr.mutate(**{BUCKET: _bucket_of(expr, self.buckets[stage])})
+                target = self.folder / f"{stage}.buckets" / table
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if self.engine == "duckdb":
+                    con.to_parquet(expr, target, partition_by=BUCKET)
+                else:
+                    for bucket in range(self.buckets[stage]):
+                        part = expr.filter(expr[BUCKET] == bucket).drop(BUCKET).to_pyarrow()
+                        folder = target / f"{BUCKET}={bucket}"
+                        folder.mkdir(parents=True, exist_ok=True)
+                        pq.write_table(part, folder / "part-0.parquet")
 
     def ordered_batches(self, stage: str, table: str, *, drop: Iterable[str] = (ORDER,)) -> Iterator[pa.RecordBatch]:
         """All parts of `table` in `stage` in table order (`_order`), as Arrow record batches of
@@ -189,6 +206,11 @@ class Workspace(PartFiles):
             for batch in self.ordered_batches(stage, table, drop=drop):
                 if batch.num_rows:
                     writer.write_batch(batch)
+
+
+def part_name(number: int) -> str:
+    """The file name of part `number`; names sort as the numbers do (up to 10**12 parts)."""
+    return f"part-{int(number):012d}.parquet"
 
 
 def remove_abandoned(beside: str | Path) -> list[Path]:

@@ -67,7 +67,7 @@ RESPONDED_AT = "responded_at"
 # lineage and flags of staged tables
 SOURCE_FILE = "_file"
 SOURCE_ROW = "_row"
-STAGED_ORDER = "_order"     # a staged row's place in its table when the ingest works in parts
+STAGED_ORDER = "_order"     # sorts staged rows in table order when the ingest works in parts (ingest.ENTRY_ROWS)
 IS_TEST = "is_test"
 
 # personal data (staged customers only; split off into the re-identification table)

@@ -39,7 +39,7 @@ def in_buckets(mapping: Path, raw: Path, tax, out: Path, bucket_rows: int, keep=
     """Stage 01 through `ingest` with buckets of `bucket_rows` (checked and cleaned in `workers`
     processes); reads back what it published."""
     work = ingest.workspace(out, engine=engine)
-    staged = ingest.stage(mapping, raw, tax, work, batch_rows=1000, bucket_rows=bucket_rows, now=NOW)
+    staged = ingest.stage(mapping, raw, tax, work, batch_rows=1000, bucket_rows=bucket_rows, now=NOW, workers=workers)
     raw_gate = ingest.gate(staged, tax, "raw", key=KEY, workers=workers)
     processed = ingest.clean(staged, tax, KEY, keep=keep, workers=workers)
     processed_gate = ingest.gate(processed, tax, "processed", workers=workers)
@@ -110,13 +110,15 @@ def test_demo_in_four_buckets_is_stage_01_on_the_whole_tables(demo_whole, tmp_pa
 
 
 @pytest.mark.slow
-def test_demo_in_buckets_checked_and_cleaned_by_two_workers_is_stage_01_in_this_process(demo_whole, tmp_path):
+def test_demo_mapped_checked_and_cleaned_by_two_workers_is_stage_01_in_this_process(demo_whole, tmp_path, monkeypatch):
     mapping, raw, tax, keep, whole = demo_whole
+    monkeypatch.setattr(ingest, "PARALLEL_BYTES", 0)        # the demo's exports are small: map them in workers too
     largest = max(len(whole["tables"][t]) for t in ingest.CUSTOMER_TABLES if t in whole["tables"])
     out = tmp_path / "processed"
     work = ingest.workspace(out)
-    staged = ingest.stage(mapping, raw, tax, work, batch_rows=1000, bucket_rows=largest // 4 + 1, now=NOW)
+    staged = ingest.stage(mapping, raw, tax, work, batch_rows=1000, bucket_rows=largest // 4 + 1, now=NOW, workers=2)
     assert staged.buckets == 5
+    assert_frame_equal(staged.inputs.drop(columns="sha256"), sources.map_sources(mapping, raw, tax).inputs.drop(columns="sha256"))
     gates = {w: ingest.gate(staged, tax, "raw", key=KEY, workers=w) for w in (1, 2)}
     processed = ingest.clean(staged, tax, KEY, keep=keep, workers=2)
     gates |= {("processed", w): ingest.gate(processed, tax, "processed", workers=w) for w in (1, 2)}
@@ -301,3 +303,83 @@ def test_a_work_folder_left_by_a_killed_run_is_removed_by_the_next_one(tmp_path)
     assert not left.exists() and live.folder.is_dir() and foreign.is_dir()   # live and other hosts' kept
     live.close()
     assert not live.folder.exists()
+
+
+def test_entries_mapped_by_two_workers_stop_with_the_first_failing_entrys_error(tmp_path, monkeypatch):
+    """Three entries of the events table, the first and the third with an unknown column: the
+    error is the first entry's, as mapping them one after the other gives it."""
+    monkeypatch.setattr(ingest, "PARALLEL_BYTES", 0)
+    entry = """
+    - file: {name}.csv
+      columns:
+        event_id: id
+        customer_ref: kunde
+        timestamp: zeit
+        channel: {channel}
+        touchpoint: punkt
+"""
+    entries = "".join(entry.format(name=n, channel=c) for n, c in (("a", "kanal_fehlt"), ("b", "kanal"), ("c", "auch_nicht")))
+    mapping, raw = project(tmp_path, "tables:\n  events:" + textwrap.indent(textwrap.dedent(entries), "  "),
+                           a=events_csv(40, 10), b=events_csv(40, 10), c=events_csv(40, 10))
+    messages = []
+    for workers in (1, 2):
+        work = ingest.workspace(tmp_path / f"processed{workers}")
+        with pytest.raises(sources.SourceError) as raised:
+            ingest.stage(mapping, raw, TAX, work, batch_rows=10, now=NOW, workers=workers)
+        messages.append((str(raised.value), raised.value.file, raised.value.column))
+        work.close()
+    assert messages[0] == messages[1]
+    assert "a.csv" in messages[0][0] and "kanal_fehlt" in messages[0][0]
+
+
+def test_entries_mapped_by_two_workers_keep_the_table_order(tmp_path, monkeypatch):
+    """Three entries of one table, mapped at once: the processed rows and the mapping log are
+    those of mapping the entries one after the other."""
+    monkeypatch.setattr(ingest, "PARALLEL_BYTES", 0)
+    entry = """
+    - file: {name}.csv
+      columns:
+        event_id: id
+        customer_ref: kunde
+        timestamp: zeit
+        channel: kanal
+        touchpoint: punkt
+"""
+    entries = "".join(entry.format(name=n) for n in ("a", "b", "c"))
+    mapping, raw = project(tmp_path, "tables:\n  events:" + textwrap.indent(textwrap.dedent(entries), "  ") + CUSTOMERS,
+                           a=events_csv(90, 30).replace("E", "A"), b=events_csv(70, 30).replace("E", "B"),
+                           c=events_csv(50, 30).replace("E", "C"),
+                           customers="kunde,ok,test\n" + "".join(f"K{i},ja,nein\n" for i in range(30)))
+    whole = whole_tables(mapping, raw, TAX)
+    got = in_buckets(mapping, raw, TAX, tmp_path / "processed", 40, workers=2)
+    assert got["buckets"] > 1
+    assert_same(got, whole)
+    assert got["tables"]["events"]["event_id"].str[0].tolist() == ["A"] * 90 + ["B"] * 70 + ["C"] * 50
+
+
+def test_small_exports_are_mapped_in_this_process(tmp_path, monkeypatch):
+    mapping, raw = project(tmp_path, EVENTS.format(more=""), events=events_csv(40, 10))
+    stream = sources.SourceStream(mapping, raw, TAX)
+    assert ingest._export_bytes(stream) == (raw / "events.csv").stat().st_size
+    started = []
+    monkeypatch.setattr(ingest.bucket_pool, "run", lambda *a, **kw: started.append(kw["workers"]) or iter(()))
+    ingest.stage(mapping, raw, TAX, ingest.workspace(tmp_path / "processed"), workers=2, now=NOW)
+    monkeypatch.setattr(ingest, "PARALLEL_BYTES", 100)
+    ingest.stage(mapping, raw, TAX, ingest.workspace(tmp_path / "processed"), workers=2, now=NOW)
+    assert started == [1, 2]
+
+
+def test_a_session_is_a_new_duckdb_connection_with_the_workspaces_settings_closed_afterwards(tmp_path):
+    work = parts.Workspace.open(tmp_path / "processed", memory_limit="512MB")
+
+    def setting(con, name):
+        return con.raw_sql(f"select current_setting('{name}')").fetchone()[0]
+
+    with work.session() as con:
+        assert con is not work.con
+        assert setting(con, "memory_limit") == setting(work.con, "memory_limit")
+        assert setting(con, "temp_directory") == str(work.folder / "spill")
+    with pytest.raises(Exception):
+        con.raw_sql("select 1")
+    assert setting(work.con, "memory_limit")          # the workspace's own connection stays open
+    work.close()

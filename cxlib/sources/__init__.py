@@ -44,11 +44,11 @@ from cxlib.sources.mapping import (
     SUFFIX_FORMATS, MappingError, SourceError, load_mapping,
 )
 from cxlib.sources.read import file_fingerprint
-from cxlib.sources.stream import BATCH_ROWS, SourceStream
+from cxlib.sources.stream import BATCH_ROWS, MappingLog, SourceStream
 
 __all__ = [
     "BATCH_ROWS", "CUSTOMER_EXTRAS", "DEFAULTS", "FEEDBACK_EXTRAS", "FORMATS", "INPUT_COLUMNS", "LINEAGE",
-    "LOG_COLUMNS", "N_EXAMPLES", "SUFFIX_FORMATS", "MappingError", "SourceError", "SourceStream", "Staged",
+    "LOG_COLUMNS", "N_EXAMPLES", "SUFFIX_FORMATS", "MappingError", "MappingLog", "SourceError", "SourceStream", "Staged",
     "empty_table", "file_fingerprint", "load_mapping", "map_sources", "out_columns", "read_comment_labels",
     "read_labelled_reviews", "staged_dtypes",
 ]

@@ -19,7 +19,7 @@ import pandas as pd
 from cxlib import privacy, reshape, schema
 from cxlib.config import Taxonomy, fold
 from cxlib.sources.mapping import (
-    CANON, EPOCH_UNITS, FALSE_WORDS, JOINED, N_EXAMPLES, SHOWN, TRUE_WORDS, TZ_SUFFIX, UNITS, WORK_FILE, WORK_ROW,
+    CANON, EPOCH_UNITS, FALSE_WORDS, JOINED, N_EXAMPLES, SHOWN, TRUE_WORDS, TZ_SUFFIX, UNITS, UTC_SUFFIX, WORK_FILE, WORK_ROW,
     YAML_BOOL_SPELLINGS, SourceError, literal,
 )
 
@@ -275,7 +275,7 @@ def _to_datetime(text: pd.Series, formats, tz: str) -> pd.Series:
             naive = ~aware & ~dated
             kwargs = {"format": "ISO8601"} if step == "iso" else {"format": "mixed", "dayfirst": True}
             parsed = pd.concat([
-                pd.to_datetime(values.loc[aware].str.replace(r"\s*UTC$", "Z", regex=True), utc=True,
+                pd.to_datetime(values.loc[aware].str.replace(UTC_SUFFIX, "Z", regex=True), utc=True,
                                errors="coerce", **kwargs),
                 _localise(pd.to_datetime(values.loc[dated], errors="coerce", **kwargs), "UTC"),
                 _localise(pd.to_datetime(values.loc[naive], errors="coerce", **kwargs), tz),

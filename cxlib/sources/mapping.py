@@ -12,6 +12,7 @@ naming the mapping file and the entry. The constants here are shared by the modu
 from __future__ import annotations
 
 import fnmatch
+import sys
 import zoneinfo
 from datetime import date, datetime, time
 from pathlib import Path
@@ -57,7 +58,11 @@ FALSE_WORDS = ("false", "0", "0.0", "nein", "n", "no", "falsch", "f", "off")
 YAML_BOOL_SPELLINGS = {True: ("yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"),
                        False: ("no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF")}
 SINGLE_BYTE = {"latin-1", "latin1", "iso-8859-1", "iso8859-1", "l1", "cp1252", "windows-1252", "iso-8859-15"}
-TZ_SUFFIX = r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|UTC|[+-]\d{2}:?\d{2})$"
+# whitespace as Python's `\s` matches it, spelled out: pandas runs a pattern with `\s` through
+# Python's `re` row by row, one without it through Arrow's RE2 on the whole column (~10x faster)
+SPACE = "[" + "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()) + "]"
+TZ_SUFFIX = r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?" + SPACE + r"*(?:Z|UTC|[+-]\d{2}:?\d{2})$"
+UTC_SUFFIX = SPACE + "*UTC$"
 N_EXAMPLES = 5
 
 # internal columns of the working frame (a NUL prefix cannot clash with an export's header)

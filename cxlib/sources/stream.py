@@ -91,16 +91,36 @@ class SourceStream:
     def batches(self) -> Iterator[tuple[str, pd.DataFrame]]:
         """(table, staged batch) in mapping order; each call maps the exports anew."""
         self._log = self._inputs = None
-        files = Files(self.raw_dir, self.mapping_path, self.batch_rows, personal_columns(self.mapping))
-        log = MappingLog()
-        for table, entries in self.mapping["tables"].items():
-            for entry in entries:
-                for batch in entry_batches(entry, files, self.taxonomy, self.mapping_path,
-                                           log.entry(table, entry["number"]), self.batch_rows):
-                    yield table, batch
-        self._log = log.frame()
-        self._inputs = (pd.DataFrame(files.inputs, columns=INPUT_COLUMNS).drop_duplicates(["file", "table"])
-                        .reset_index(drop=True).astype({"rows": "int64", "bytes": "int64"}))
+        files, log = self.files(), MappingLog()
+        for table, entry in self.entries():
+            for batch in self.entry_batches(table, entry, files, log):
+                yield table, batch
+        self.finish([log], [files.inputs])
+
+    # --- one entry at a time (stage 01 maps entries in worker processes) -------------------
+    def entries(self) -> list[tuple[str, dict]]:
+        """(table, entry) of every mapping entry, in mapping order."""
+        return [(table, entry) for table, entries in self.mapping["tables"].items() for entry in entries]
+
+    def files(self) -> Files:
+        """A new `Files` for the raw folder (one per process that reads exports)."""
+        return Files(self.raw_dir, self.mapping_path, self.batch_rows, personal_columns(self.mapping))
+
+    def entry_batches(self, table: str, entry: dict, files: Files, log: MappingLog) -> Iterator[pd.DataFrame]:
+        """The staged batches of one entry of `entries()`, its notes in `log`, its files in `files.inputs`."""
+        return entry_batches(entry, files, self.taxonomy, self.mapping_path, log.entry(table, entry["number"]),
+                             self.batch_rows)
+
+    def finish(self, logs: list[MappingLog], inputs: list[list[dict]]) -> None:
+        """Set `log` and `inputs` from the logs and `Files.inputs` of the entries, in mapping
+        order (what `batches()` gives when it maps them one after the other)."""
+        merged = MappingLog()
+        for log in logs:
+            merged.notes.update(log.notes)
+        self._log = merged.frame()
+        self._inputs = (pd.DataFrame([row for rows in inputs for row in rows], columns=INPUT_COLUMNS)
+                        .drop_duplicates(["file", "table"]).reset_index(drop=True)
+                        .astype({"rows": "int64", "bytes": "int64"}))
 
     @property
     def log(self) -> pd.DataFrame:
