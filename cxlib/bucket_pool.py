@@ -19,7 +19,7 @@ of them, and plain data.
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -31,18 +31,22 @@ class WorkerDied(RuntimeError):
 
 
 def run(function: Callable, tasks: Iterable, *, workers: int = 1, setup: Callable | None = None,
-        close: Callable | None = None) -> Iterator:
+        close: Callable | None = None, sizes: Sequence[float] | None = None) -> Iterator:
     """`function(state, task)` for every task, in task order, where `state = setup()` (None without
     `setup`) is made once per process; `close(state)` after the last task in this process.
-    One worker, or one task, runs here; more run in `workers` processes."""
+    One worker, or one task, runs here; more run in `workers` processes, which start on the tasks
+    of the largest `sizes` first (so a large task does not start last), whatever order the
+    results come back in."""
     tasks = list(tasks)
     if int(workers) <= 1 or len(tasks) <= 1:
         yield from _here(function, tasks, setup, close)
         return
+    starts = sorted(range(len(tasks)), key=lambda i: -sizes[i]) if sizes is not None else range(len(tasks))
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(int(workers), len(tasks)), mp_context=context,
                              initializer=_start, initargs=(setup,)) as pool:
-        futures = [pool.submit(_call, function, task) for task in tasks]
+        submitted = {i: pool.submit(_call, function, tasks[i]) for i in starts}
+        futures = [submitted[i] for i in range(len(tasks))]
         try:
             for future in futures:
                 yield future.result()

@@ -99,13 +99,14 @@ def stage(mapping_path: str | Path, raw_dir: str | Path, taxonomy, work: Workspa
     does (the first failing entry's, in mapping order); nothing leaves the work folder."""
     stream = sources.SourceStream(mapping_path, raw_dir, taxonomy, batch_rows=batch_rows)
     entries = stream.entries()
-    workers = workers if _export_bytes(stream) >= PARALLEL_BYTES else 1
+    sizes, total = _export_bytes(stream)
+    workers = workers if total >= PARALLEL_BYTES else 1
     files = work if workers <= 1 else work.part_files()
     ranks = {t: [i for i, (table, _) in enumerate(entries) if table == t] for t, _ in entries}
     tasks = [(stream, files, index, table, entry, ranks[table].index(index)) for index, (table, entry) in enumerate(entries)]
     rows: dict[str, int] = {}
     logs, inputs = [], []
-    for table, count, log, read in bucket_pool.run(_stage_entry, tasks, workers=workers):
+    for table, count, log, read in bucket_pool.run(_stage_entry, tasks, workers=workers, sizes=sizes):
         rows[table] = rows.get(table, 0) + count
         logs.append(log)
         inputs.append(read)
@@ -196,16 +197,19 @@ def describe_scrubbing(processed: Parts) -> str:
 
 
 # --- the passes -------------------------------------------------------------------------------
-def _export_bytes(stream: sources.SourceStream) -> int:
-    """The bytes of the exports the mapping reads, each file once (a file that cannot be found
-    counts 0: mapping it raises the error in its turn)."""
-    files, found = stream.files(), set()
+def _export_bytes(stream: sources.SourceStream) -> tuple[list[int], int]:
+    """The bytes of the exports each entry of `stream.entries()` reads, and of all of them (each
+    file once). A file that cannot be found counts 0: mapping it raises the error in its turn."""
+    files, per_entry, found = stream.files(), [], {}
     for table, entry in stream.entries():
         try:
-            found.update(files.resolve(entry["file"], entry["label"], entry["expect_files"]))
+            paths = files.resolve(entry["file"], entry["label"], entry["expect_files"])
         except sources.SourceError:
-            continue
-    return sum(path.stat().st_size for path in found)
+            paths = []
+        sizes = {path: path.stat().st_size for path in paths}
+        per_entry.append(sum(sizes.values()))
+        found |= sizes
+    return per_entry, sum(found.values())
 
 
 def _stage_entry(_, task) -> tuple[str, int, sources.MappingLog, list[dict]]:

@@ -58,3 +58,18 @@ def test_one_task_or_one_worker_runs_here_and_closes_its_state():
 def test_a_worker_that_dies_stops_the_work_with_a_clear_error():
     with pytest.raises(bucket_pool.WorkerDied, match="lower `workers` or `bucket_rows`"):
         list(bucket_pool.run(dying, range(4), workers=2))
+
+
+def test_the_largest_tasks_start_first_and_results_still_come_in_task_order():
+    got = list(bucket_pool.run(started, range(6), workers=2, sizes=[1, 1, 1, 1, 1, 9]))
+    assert [task for task, _ in got] == list(range(6))
+    by_start = [task for task, _ in sorted(got, key=lambda result: result[1])]
+    assert 5 in by_start[:2]                       # handed out first (in task order it would start last)
+
+
+def started(state, task):
+    """task and when it started (monotonic clock: one machine)."""
+    import time
+    moment = time.monotonic()
+    time.sleep(0.2)
+    return task, moment

@@ -360,7 +360,8 @@ def test_entries_mapped_by_two_workers_keep_the_table_order(tmp_path, monkeypatc
 def test_small_exports_are_mapped_in_this_process(tmp_path, monkeypatch):
     mapping, raw = project(tmp_path, EVENTS.format(more=""), events=events_csv(40, 10))
     stream = sources.SourceStream(mapping, raw, TAX)
-    assert ingest._export_bytes(stream) == (raw / "events.csv").stat().st_size
+    size = (raw / "events.csv").stat().st_size
+    assert ingest._export_bytes(stream) == ([size], size)
     started = []
     monkeypatch.setattr(ingest.bucket_pool, "run", lambda *a, **kw: started.append(kw["workers"]) or iter(()))
     ingest.stage(mapping, raw, TAX, ingest.workspace(tmp_path / "processed"), workers=2, now=NOW)
