@@ -2,22 +2,23 @@
 one bucket at a time -> processed Parquet, written in the order of the exports.
 
 The source mapping streams its batches (`sources.SourceStream`, entry by entry) into Parquet
-parts of a `parts.Workspace`; the engine (DuckDB by default, Spark with `engine="pyspark"`) splits the
-tables with a customer column into buckets by a hash of the customer number, so every row of one
-customer is in one bucket, and orders the results when they are written. Each bucket is checked
+parts of a `parts.Workspace`; the engine (DuckDB by default, Spark with `engine="pyspark"`)
+splits the tables with a customer column into buckets by a hash of the customer number, so every
+row of one customer is in one bucket, and orders the results when they are written. Each bucket is checked
 (Great Expectations, `validate.Gate`) and cleaned (`clean.clean_tables`) in pandas as the whole
 would be: the decisions that need the whole table (are there customers at all, the feedback a
 label refers to, the names to mask in free text, keys repeated across buckets) are taken on the
 whole first and passed in. Gate results and cleaning logs of the buckets are combined into those
 of the whole table. With `workers` > 1 the mapping's entries are mapped, and the buckets checked
-and cleaned, in that many worker processes at once (`bucket_pool`), with the same results. Memory grows with `bucket_rows` and
-`workers`, not with the data; small data is one bucket, done in this process.
+and cleaned, in that many worker processes at once (`bucket_pool`), with the same results.
+Memory grows with `workers` x `batch_rows` or `bucket_rows`, not with the data; small data is one
+bucket, done in this process.
 
     work = ingest.workspace(processed_dir)
-    staged = ingest.stage(source, raw_dir, tax, work)
-    raw_gate = ingest.gate(staged, tax, "raw", tolerance, key=key)
-    cleaned = ingest.clean(staged, tax, key, keep=common_words, customer_number=pattern)
-    processed_gate = ingest.gate(cleaned, tax, "processed", tolerance)
+    staged = ingest.stage(source, raw_dir, tax, work, workers=2)
+    raw_gate = ingest.gate(staged, tax, "raw", tolerance, key=key, workers=2)
+    cleaned = ingest.clean(staged, tax, key, keep=common_words, customer_number=pattern, workers=2)
+    processed_gate = ingest.gate(cleaned, tax, "processed", tolerance, workers=2)
     ingest.publish(cleaned, processed_dir)          # only after both gates passed
 """
 

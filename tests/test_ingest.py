@@ -86,9 +86,12 @@ def test_demo_in_one_bucket_is_stage_01_on_the_whole_tables(demo_whole, tmp_path
 
 
 @pytest.mark.slow
-def test_demo_in_four_buckets_is_stage_01_on_the_whole_tables(demo_whole, tmp_path, monkeypatch):
+def test_demo_in_five_buckets_by_one_and_by_two_workers_is_stage_01_on_the_whole_tables(demo_whole, tmp_path, monkeypatch):
+    """Mapped by two workers; both gates run by one worker (in this process, reads watched) and by
+    two, with the same results, examples included; cleaned by two; published: the whole's tables."""
     mapping, raw, tax, keep, whole = demo_whole
     largest = max(len(whole["tables"][t]) for t in ingest.CUSTOMER_TABLES if t in whole["tables"])
+    monkeypatch.setattr(ingest, "PARALLEL_BYTES", 0)        # the demo's exports are small: map them in workers too
     read_rows = []
     original = parts.Workspace.read
 
@@ -98,22 +101,6 @@ def test_demo_in_four_buckets_is_stage_01_on_the_whole_tables(demo_whole, tmp_pa
         return frame
 
     monkeypatch.setattr(parts.Workspace, "read", spy)
-    got = in_buckets(mapping, raw, tax, tmp_path / "processed", largest // 4 + 1, keep)
-    assert got["buckets"] == 5
-    assert_same(got, whole)
-    events = [n for stage, table, bucket, n in read_rows if table == "events" and bucket is not None]
-    assert events and max(events) < 0.4 * got["rows"]["events"]       # no bucket holds the whole table
-    assert {b for _, t, b, _ in read_rows if t == "events"} >= set(range(5))
-    # the gates read a small table a few buckets at a time: customers (1/20 of the events) once per gate
-    customers = [b for stage, t, b, _ in read_rows if t == "customers" and isinstance(b, range)]
-    assert customers == [range(0, 5), range(0, 5)]
-
-
-@pytest.mark.slow
-def test_demo_mapped_checked_and_cleaned_by_two_workers_is_stage_01_in_this_process(demo_whole, tmp_path, monkeypatch):
-    mapping, raw, tax, keep, whole = demo_whole
-    monkeypatch.setattr(ingest, "PARALLEL_BYTES", 0)        # the demo's exports are small: map them in workers too
-    largest = max(len(whole["tables"][t]) for t in ingest.CUSTOMER_TABLES if t in whole["tables"])
     out = tmp_path / "processed"
     work = ingest.workspace(out)
     staged = ingest.stage(mapping, raw, tax, work, batch_rows=1000, bucket_rows=largest // 4 + 1, now=NOW, workers=2)
@@ -132,6 +119,13 @@ def test_demo_mapped_checked_and_cleaned_by_two_workers_is_stage_01_in_this_proc
                  "log": processed.log, "mapping_log": staged.log, "raw_gate": gates[2],
                  "processed_gate": gates["processed", 2], "scrubbing": ingest.describe_scrubbing(processed)}, whole)
     assert not work.folder.exists()
+    # the gates in this process read bucket by bucket (no read holds the whole events table) and a
+    # small table a few buckets at a time: customers (1/20 of the events) once per gate
+    events = [n for stage, table, bucket, n in read_rows if table == "events" and bucket is not None]
+    assert events and max(events) < 0.4 * staged.rows["events"]
+    assert {b for _, t, b, _ in read_rows if t == "events"} >= set(range(5))
+    customers = [b for stage, t, b, _ in read_rows if t == "customers" and isinstance(b, range)]
+    assert customers == [range(0, 5), range(0, 5)]
 
 
 # --- hand-made exports --------------------------------------------------------------------------
@@ -333,8 +327,8 @@ def test_entries_mapped_by_two_workers_stop_with_the_first_failing_entrys_error(
 
 
 def test_entries_mapped_by_two_workers_keep_the_table_order(tmp_path, monkeypatch):
-    """Three entries of one table, mapped at once: the processed rows and the mapping log are
-    those of mapping the entries one after the other."""
+    """Three entries of one table mapped at once, several batches each: the staged table (its
+    parts read in file order) and the mapping log are those of mapping them one after the other."""
     monkeypatch.setattr(ingest, "PARALLEL_BYTES", 0)
     entry = """
     - file: {name}.csv
@@ -346,15 +340,20 @@ def test_entries_mapped_by_two_workers_keep_the_table_order(tmp_path, monkeypatc
         touchpoint: punkt
 """
     entries = "".join(entry.format(name=n) for n in ("a", "b", "c"))
-    mapping, raw = project(tmp_path, "tables:\n  events:" + textwrap.indent(textwrap.dedent(entries), "  ") + CUSTOMERS,
+    mapping, raw = project(tmp_path, "tables:\n  events:" + textwrap.indent(textwrap.dedent(entries), "  "),
                            a=events_csv(90, 30).replace("E", "A"), b=events_csv(70, 30).replace("E", "B"),
-                           c=events_csv(50, 30).replace("E", "C"),
-                           customers="kunde,ok,test\n" + "".join(f"K{i},ja,nein\n" for i in range(30)))
-    whole = whole_tables(mapping, raw, TAX)
-    got = in_buckets(mapping, raw, TAX, tmp_path / "processed", 40, workers=2)
-    assert got["buckets"] > 1
-    assert_same(got, whole)
-    assert got["tables"]["events"]["event_id"].str[0].tolist() == ["A"] * 90 + ["B"] * 70 + ["C"] * 50
+                           c=events_csv(50, 30).replace("E", "C"))
+    work = ingest.workspace(tmp_path / "processed")
+    staged = ingest.stage(mapping, raw, TAX, work, batch_rows=20, bucket_rows=60, now=NOW, workers=2)
+    whole = sources.map_sources(mapping, raw, TAX)
+    assert staged.buckets > 1 and len(work.files("staged", "events")) == 5 + 4 + 3
+    assert_frame_equal(staged.log, whole.log)
+    assert_frame_equal(staged.inputs.drop(columns="sha256"), whole.inputs.drop(columns="sha256"))
+    events = work.read("staged", "events")
+    assert_frame_equal(events.drop(columns=ingest.ORDER), whole.tables["events"])
+    assert events[ingest.ORDER].is_monotonic_increasing
+    assert events["event_id"].str[0].tolist() == ["A"] * 90 + ["B"] * 70 + ["C"] * 50
+    work.close()
 
 
 def test_small_exports_are_mapped_in_this_process(tmp_path, monkeypatch):
