@@ -299,11 +299,7 @@ def test_a_work_folder_left_by_a_killed_run_is_removed_by_the_next_one(tmp_path)
     assert not live.folder.exists()
 
 
-def test_entries_mapped_by_two_workers_stop_with_the_first_failing_entrys_error(tmp_path, monkeypatch):
-    """Three entries of the events table, the first and the third with an unknown column: the
-    error is the first entry's, as mapping them one after the other gives it."""
-    monkeypatch.setattr(ingest, "PARALLEL_BYTES", 0)
-    entry = """
+EVENTS_ENTRY = """
     - file: {name}.csv
       columns:
         event_id: id
@@ -312,7 +308,13 @@ def test_entries_mapped_by_two_workers_stop_with_the_first_failing_entrys_error(
         channel: {channel}
         touchpoint: punkt
 """
-    entries = "".join(entry.format(name=n, channel=c) for n, c in (("a", "kanal_fehlt"), ("b", "kanal"), ("c", "auch_nicht")))
+
+
+def test_entries_mapped_by_two_workers_stop_with_the_first_failing_entrys_error(tmp_path, monkeypatch):
+    """Three entries of the events table, the first and the third with an unknown column: the
+    error is the first entry's, as mapping them one after the other gives it."""
+    monkeypatch.setattr(ingest, "PARALLEL_BYTES", 0)
+    entries = "".join(EVENTS_ENTRY.format(name=n, channel=c) for n, c in (("a", "kanal_fehlt"), ("b", "kanal"), ("c", "auch_nicht")))
     mapping, raw = project(tmp_path, "tables:\n  events:" + textwrap.indent(textwrap.dedent(entries), "  "),
                            a=events_csv(40, 10), b=events_csv(40, 10), c=events_csv(40, 10))
     messages = []
@@ -330,16 +332,7 @@ def test_entries_mapped_by_two_workers_keep_the_table_order(tmp_path, monkeypatc
     """Three entries of one table mapped at once, several batches each: the staged table (its
     parts read in file order) and the mapping log are those of mapping them one after the other."""
     monkeypatch.setattr(ingest, "PARALLEL_BYTES", 0)
-    entry = """
-    - file: {name}.csv
-      columns:
-        event_id: id
-        customer_ref: kunde
-        timestamp: zeit
-        channel: kanal
-        touchpoint: punkt
-"""
-    entries = "".join(entry.format(name=n) for n in ("a", "b", "c"))
+    entries = "".join(EVENTS_ENTRY.format(name=n, channel="kanal") for n in ("a", "b", "c"))
     mapping, raw = project(tmp_path, "tables:\n  events:" + textwrap.indent(textwrap.dedent(entries), "  "),
                            a=events_csv(90, 30).replace("E", "A"), b=events_csv(70, 30).replace("E", "B"),
                            c=events_csv(50, 30).replace("E", "C"))
