@@ -78,6 +78,11 @@ class Parts:
         reads = [range(first, min(first + per_read, self.buckets)) for first in range(0, self.buckets, per_read)]
         return [numbers[0] if len(numbers) == 1 else numbers for numbers in reads]
 
+    def workers(self, workers: int) -> int:
+        """The processes the bucket work uses: `workers` over several buckets, one (this process)
+        over a single bucket, whose few tasks cost less than starting a worker (about 2 s)."""
+        return workers if self.buckets > 1 else 1
+
     def files(self, workers: int = 1) -> PartFiles:
         """The parts for the bucket work: the workspace itself in this process, a copy without
         the engine for worker processes."""
@@ -128,7 +133,7 @@ def gate(tables: Parts, taxonomy, stage: str, tolerance: float = 0.02, *, key: b
     for the whole tables. Raw: staged tables as `clean.pseudonymise_staged` shows them (needs `key`)."""
     if stage == "raw" and key is None:
         raise ValueError("ingest.gate: the raw gate needs the pseudonymisation key")
-    settings = {"min_date": min_date, "now": tables.now}
+    settings, workers = {"min_date": min_date, "now": tables.now}, tables.workers(workers)
     files = tables.files(workers)
     with_ids = "labels" in tables.rows
     tasks = [(files, tables.step, table, numbers, stage, key, with_ids and table == "feedback")
@@ -162,7 +167,7 @@ def clean(staged: Parts, taxonomy, key: bytes, *, keep=(), customer_number: str 
     in free text with the names of all customers (`privacy.scrub_free_text`). Returns the
     processed parts with the combined cleaning log and `scrubbed` counts. Raises CleanError as
     `clean.clean_tables` does, also for a key repeated across buckets."""
-    work, settings = staged.work, {"min_date": min_date, "now": staged.now}
+    work, settings, workers = staged.work, {"min_date": min_date, "now": staged.now}, staged.workers(workers)
     _refuse_keys_across_buckets(staged, key)
     derive = staged.rows.get("customers", 0) == 0
     known = not derive or any(staged.rows.get(t, 0) for t in CUSTOMER_TABLES)

@@ -349,17 +349,32 @@ def test_entries_mapped_by_two_workers_keep_the_table_order(tmp_path, monkeypatc
     work.close()
 
 
-def test_small_exports_are_mapped_in_this_process(tmp_path, monkeypatch):
+def test_small_exports_are_mapped_and_one_bucket_checked_and_cleaned_in_this_process(tmp_path, monkeypatch):
     mapping, raw = project(tmp_path, EVENTS.format(more=""), events=events_csv(40, 10))
     stream = sources.SourceStream(mapping, raw, TAX)
     size = (raw / "events.csv").stat().st_size
     assert ingest._export_bytes(stream) == ([size], size)
-    started = []
-    monkeypatch.setattr(ingest.bucket_pool, "run", lambda *a, **kw: started.append(kw["workers"]) or iter(()))
-    ingest.stage(mapping, raw, TAX, ingest.workspace(tmp_path / "processed"), workers=2, now=NOW)
+    run, started = ingest.bucket_pool.run, []
+
+    def recorded(function, tasks, **kw):
+        tasks = list(tasks)
+        started.append((function.__name__, kw["workers"], len(tasks)))
+        return run(function, tasks, **{**kw, "workers": 1})
+
+    monkeypatch.setattr(ingest.bucket_pool, "run", recorded)
+    staged = ingest.stage(mapping, raw, TAX, ingest.workspace(tmp_path / "processed"), workers=2, now=NOW)
+    ingest.gate(staged, TAX, "raw", key=KEY, workers=2)
+    ingest.clean(staged, TAX, KEY, workers=2)
+    assert staged.buckets == 1
+    assert [(name, workers) for name, workers, _ in started] == [
+        ("_stage_entry", 1), ("_gate_part", 1), ("_clean_bucket", 1), ("_scrub_part", 1)]
+    assert started[1][2] > 1               # one task per customer table: several, still in this process
     monkeypatch.setattr(ingest, "PARALLEL_BYTES", 100)
-    ingest.stage(mapping, raw, TAX, ingest.workspace(tmp_path / "processed"), workers=2, now=NOW)
-    assert started == [1, 2]
+    ingest.stage(mapping, raw, TAX, ingest.workspace(tmp_path / "again"), workers=2, now=NOW)
+    assert started[-1][:2] == ("_stage_entry", 2)
+    split = ingest.stage(mapping, raw, TAX, ingest.workspace(tmp_path / "split"), bucket_rows=15, now=NOW)
+    ingest.gate(split, TAX, "raw", key=KEY, workers=2)
+    assert split.buckets > 1 and started[-1][:2] == ("_gate_part", 2)
 
 
 def test_a_session_is_a_new_duckdb_connection_with_the_workspaces_settings_closed_afterwards(tmp_path):
