@@ -7,8 +7,9 @@ pass that also computes its sha256, and learns its columns from the header.
 columns as text (`str`, trimmed, blank and the reader's na_values missing), a canon flag column
 `CANON + column` where a typed Excel/Parquet cell was already canonical, `WORK_ROW` (the row
 as a spreadsheet shows it, header = row 1) and `WORK_FILE` (the name in the raw folder); blank
-rows are left out. CSV is read in chunks from a stream, Parquet by record batches; an Excel
-sheet is read whole (only small systems export Excel) and sliced. `Files.inputs` lists every
+rows are left out. CSV is read in chunks from a stream (by Arrow's multi-threaded reader where
+it reads the file as pandas would, else by pandas), Parquet by record batches; an Excel sheet is
+read whole (only small systems export Excel) and sliced. `Files.inputs` lists every
 file opened with its table, sha256, rows and bytes.
 
     files = Files(Path("data/raw"), "config/sources/demo.yml", batch_rows=500_000)
@@ -279,11 +280,87 @@ def _scan_text(path: Path, options: dict, prefix: str, name: str, digest) -> Non
 def _csv_frames(path: Path, options: dict, prefix: str, name: str, *, rows: int,
                 first_only: bool = False) -> Iterator[pd.DataFrame]:
     """The CSV file parsed as text in frames of `rows` rows, named by the header or `names`
-    (only the first `rows` rows when `first_only`)."""
-    sep = options.get("sep") or ("\t" if name.lower().endswith(".tsv") else ",")
-    settings = dict(sep=sep, dtype=str, keep_default_na=False, na_filter=False, skip_blank_lines=False,
-                    skiprows=options["skiprows"], quotechar=options.get("quotechar") or '"',
-                    header=0 if options["header"] else None)
+    (only the first `rows` rows when `first_only`). Arrow's multi-threaded reader parses the
+    files it reads as pandas does (`_arrow_frames`); pandas parses the others, and the rest of
+    a file from the first row Arrow refuses, so frames and messages are pandas' own."""
+    seen = 0
+    if not first_only:
+        try:
+            for frame in _arrow_frames(path, options, name, rows):
+                yield frame
+                seen += len(frame)
+            return
+        except (pa.ArrowException, _NotForArrow):
+            pass
+    frames = _pandas_frames(path, options, prefix, name, rows=rows, first_only=first_only)
+    for frame in frames:                # the rows Arrow handed out already are left out
+        if seen and seen >= len(frame):
+            seen -= len(frame)
+            continue
+        yield frame.iloc[seen:]
+        seen = 0
+
+
+class _NotForArrow(Exception):
+    """A CSV file (or its options) that Arrow's reader would not parse as pandas does."""
+
+
+ARROW_BLOCK = 16 * 2 ** 20     # bytes Arrow's CSV reader parses at a time (in parallel)
+_STR = pd.StringDtype("pyarrow", na_value=np.nan)     # pandas' `str`, as read_csv(dtype=str) gives
+
+
+def _arrow_frames(path: Path, options: dict, name: str, rows: int) -> Iterator[pd.DataFrame]:
+    """The file in frames of `rows` rows as `_pandas_frames` gives them, parsed by Arrow: only
+    for a header row without skipped lines, one-character separator and quote, UTF-8 or a
+    single-byte encoding, and a header of two or more names that pandas reads the same (no
+    blank or repeated names). A row Arrow cannot parse raises pa.ArrowInvalid (a row of
+    another width, an open quote, a blank line): pandas then reads from there."""
+    from pyarrow import csv as pacsv
+
+    settings = _pandas_settings(options, name)
+    sep, quote = settings["sep"], settings["quotechar"]
+    codec = _codec(options).lower().replace("_", "-")
+    utf8 = codec in ("utf-8-sig", "utf-8", "utf8")
+    if (not options["header"] or options["skiprows"] or len(sep) != 1 or len(quote) != 1
+            or not (utf8 or codec in SINGLE_BYTE)):
+        raise _NotForArrow(name)
+    try:
+        with open(path, encoding=_codec(options), newline="") as handle:
+            header = [str(c) for c in pd.read_csv(handle, nrows=0, **settings).columns]
+    except Exception as exc:            # pandas' own message comes from `_pandas_frames`
+        raise _NotForArrow(name) from exc
+    if len(header) < 2 or any(c.startswith(UNNAMED) for c in header):
+        raise _NotForArrow(name)
+    reader = pacsv.open_csv(
+        path, read_options=pacsv.ReadOptions(block_size=ARROW_BLOCK, encoding="utf8" if utf8 else codec),
+        parse_options=pacsv.ParseOptions(delimiter=sep, quote_char=quote, newlines_in_values=True,
+                                         ignore_empty_lines=False),
+        convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in header},
+                                             strings_can_be_null=False, quoted_strings_can_be_null=False))
+    if (reader.schema.names != header
+            or any(field.type != pa.string() for field in reader.schema)):
+        reader.close()
+        raise _NotForArrow(name)
+    names, pending, held, seen = [c.strip() for c in header], [], 0, 0
+    for batch in itertools.chain(reader, [None]):
+        if batch is not None:
+            pending.append(batch)
+            held += batch.num_rows
+        while held >= rows or (batch is None and held):
+            table = pa.Table.from_batches(pending, schema=reader.schema)
+            frame = table.slice(0, rows).to_pandas(types_mapper={pa.string(): _STR}.get)
+            pending, held = table.slice(rows).to_batches(), held - len(frame)
+            yield frame.set_axis(names, axis=1).set_axis(pd.RangeIndex(seen, seen + len(frame)), axis=0)
+            seen += len(frame)
+    if not seen:                        # a header alone: one empty frame, as pandas gives
+        yield reader.schema.empty_table().to_pandas(types_mapper={pa.string(): _STR}.get).set_axis(names, axis=1)
+
+
+def _pandas_frames(path: Path, options: dict, prefix: str, name: str, *, rows: int,
+                   first_only: bool = False) -> Iterator[pd.DataFrame]:
+    """`_csv_frames` by pandas' C parser."""
+    settings = _pandas_settings(options, name)
+    sep = settings["sep"]
     with open(path, encoding=_codec(options), newline="") as handle:
         try:
             frames = iter([pd.read_csv(handle, nrows=rows, **settings)] if first_only
@@ -298,6 +375,17 @@ def _csv_frames(path: Path, options: dict, prefix: str, name: str, *, rows: int,
             raise SourceError(f"{prefix}: the file is empty (no header row)", file=name) from exc
         except pd.errors.ParserError as exc:
             raise SourceError(f"{prefix}: cannot be parsed as CSV with sep {sep!r}: {exc}", file=name) from exc
+
+
+def _pandas_settings(options: dict, name: str) -> dict:
+    """pandas.read_csv's arguments for the reader's `options`: every cell as text, nothing missing yet."""
+    return dict(sep=_sep(options, name), dtype=str, keep_default_na=False, na_filter=False, skip_blank_lines=False,
+                skiprows=options["skiprows"], quotechar=options.get("quotechar") or '"',
+                header=0 if options["header"] else None)
+
+
+def _sep(options: dict, name: str) -> str:
+    return options.get("sep") or ("\t" if name.lower().endswith(".tsv") else ",")
 
 
 def _given_names(frame: pd.DataFrame, options: dict, prefix: str, name: str) -> list[str]:
@@ -327,7 +415,7 @@ def _csv_position(path: Path, at: int, options: dict, name: str) -> tuple[int, s
     """Row (as a spreadsheet shows it) and column name of byte `at` of a CSV file: the separators
     before it on its line index the header (quotes are not considered). The cell itself is never
     quoted: it may hold personal data. Streams the file up to `at` (an error path)."""
-    sep = options.get("sep") or ("\t" if name.lower().endswith(".tsv") else ",")
+    sep = _sep(options, name)
     line, start, done = 1, 0, 0
     with open(path, "rb") as handle:
         while done < at:
