@@ -322,6 +322,17 @@ def test_gate_runs_offline_with_analytics_off_and_writes_nothing(tmp_path, monke
         validate.run_gate({}, TAX, "raw", data_docs_dir=tmp_path)
 
 
+def test_gate_does_not_hash_the_frames_and_leaves_gx_as_it_was(monkeypatch):
+    from great_expectations.execution_engine import pandas_execution_engine as engine
+
+    hashed = []
+    monkeypatch.setattr(engine, "hash_pandas_dataframe", lambda df: hashed.append(len(df)) or "x")
+    threshold = engine.HASH_THRESHOLD
+    gate = validate.run_gate({"events": frame("events", events(100, r5={"channel": "fax"}))}, TAX, "raw", now=NOW)
+    assert gate.warnings == ["events.channel: expect_column_values_to_be_in_set"]
+    assert hashed == [] and engine.HASH_THRESHOLD == threshold > 0
+
+
 # --- run G: revenue finite and plausible; refunds pass -----------------------------------------------
 def test_revenue_bounds_default_taxonomy_override_and_bad_config():
     assert validate.revenue_bounds(config.Taxonomy({})) == validate.REVENUE_BOUNDS == (-100_000.0, 1_000_000.0)
