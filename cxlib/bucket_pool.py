@@ -5,7 +5,9 @@ run in that many worker processes (started fresh, not forked from a process that
 threads), each holding one bucket at a time, so memory grows with `workers` x bucket size.
 Results come back in the order of the tasks, and the first task that raised (in task order)
 raises the same exception here, as running them one after the other would. A worker that dies
-(killed, out of memory) stops the work with `WorkerDied`. Worker processes import the
+(killed, out of memory) stops the work with `WorkerDied`; a worker whose starting process has
+gone (a killed `cx run` or kernel) ends itself within `ORPHAN_CHECK` seconds instead of
+finishing its bucket for nobody. Worker processes import the
 caller's main module, as `multiprocessing` does: a script that runs stage 01 keeps its work under
 `if __name__ == "__main__":` (notebooks and `cx run` need nothing).
 
@@ -19,11 +21,15 @@ of them, and plain data.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 _STATE: dict = {}            # in a worker process: the state `setup` made for it
+ORPHAN_CHECK = 1.0           # seconds between a worker's checks that the process that started it still runs
 
 
 class WorkerDied(RuntimeError):
@@ -70,7 +76,15 @@ def _here(function: Callable, tasks: list, setup: Callable | None, close: Callab
 
 
 def _start(setup: Callable | None) -> None:
+    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), name="cx-orphan-watch", daemon=True).start()
     _STATE["state"] = setup() if setup is not None else None
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    """End this worker process once `parent`, which started it, has gone (it is then adopted)."""
+    while os.getppid() == parent:
+        time.sleep(ORPHAN_CHECK)
+    os._exit(1)
 
 
 def _call(function: Callable, task):

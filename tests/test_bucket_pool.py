@@ -73,3 +73,51 @@ def started(state, task):
     moment = time.monotonic()
     time.sleep(0.2)
     return task, moment
+
+
+ORPHANED = """
+import sys, time
+from pathlib import Path
+from cxlib import bucket_pool
+
+def waiting(state, task):
+    import os
+    Path(sys.argv[1], str(os.getpid())).write_text("started")
+    time.sleep(120)
+
+if __name__ == "__main__":
+    list(bucket_pool.run(waiting, range(2), workers=2))
+"""
+
+
+def test_workers_end_themselves_when_the_process_that_started_them_is_killed(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script, pids = tmp_path / "orphans.py", tmp_path / "pids"
+    script.write_text(ORPHANED, encoding="utf-8")
+    pids.mkdir()
+    parent = subprocess.Popen([sys.executable, str(script), str(pids)])
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(pids.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        workers = [int(p.name) for p in pids.iterdir()]
+        assert len(workers) == 2 and all(running(pid) for pid in workers)
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    deadline = time.monotonic() + 3 * bucket_pool.ORPHAN_CHECK + 10
+    while any(running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(running(pid) for pid in workers)          # not after their 120 s task
+
+
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie (Linux /proc)."""
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
