@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pyarrow import csv as pacsv
 
 from cxlib.sources.mapping import CANON, SINGLE_BYTE, SUFFIX_FORMATS, WORK_FILE, WORK_ROW, SourceError, literal
 
@@ -315,8 +316,6 @@ def _arrow_frames(path: Path, options: dict, name: str, rows: int) -> Iterator[p
     single-byte encoding, and a header of two or more names that pandas reads the same (no
     blank or repeated names). A row Arrow cannot parse raises pa.ArrowInvalid (a row of
     another width, an open quote, a blank line): pandas then reads from there."""
-    from pyarrow import csv as pacsv
-
     settings = _pandas_settings(options, name)
     sep, quote = settings["sep"], settings["quotechar"]
     codec = _codec(options).lower().replace("_", "-")
