@@ -253,10 +253,12 @@ def _gate_part(gate: validate.Gate, task) -> tuple[validate.GateResult, pd.DataF
 
 def _clean_buckets(staged: Parts, taxonomy, key: bytes, derive: bool, known: bool, settings: dict, workers: int):
     """Clean each bucket into the work folder's "cleaned" parts; returns the notes per bucket,
-    the feedback response ids (staged -> processed), rows per table and the CRM names."""
+    the feedback response ids (staged -> processed; only for a labels table), rows per table and
+    the name tokens of the CRM names (`privacy.name_tokens`: a vocabulary, not one name per customer)."""
     files = staged.files(workers)
     tables = [t for t in staged.rows if t != "labels"]
-    tasks = [(files, staged.step, tables, number, taxonomy, key, settings, derive, known)
+    with_labels = "labels" in staged.rows
+    tasks = [(files, staged.step, tables, number, taxonomy, key, settings, derive, known, with_labels)
              for number in range(staged.buckets)]
     notes, responses, rows, names = [], [], {}, set()
     for bucket_notes, bucket_responses, bucket_rows, bucket_names in bucket_pool.run(_clean_bucket, tasks, workers=workers):
@@ -270,22 +272,24 @@ def _clean_buckets(staged: Parts, taxonomy, key: bytes, derive: bool, known: boo
 
 
 def _clean_bucket(_, task):
-    """Clean one bucket and write its cleaned and re-identification parts: (notes, responses,
-    rows per table, CRM names)."""
-    files, step, tables, number, taxonomy, key, settings, derive, known = task
+    """Clean one bucket and write its cleaned and re-identification parts: (notes, responses
+    when labels need them, rows per table, name tokens of the CRM names)."""
+    files, step, tables, number, taxonomy, key, settings, derive, known, with_labels = task
     frames = {t: files.read(step, t, number) for t in tables if t in CUSTOMER_TABLES}
     cleaned = cleaning.clean_tables(frames, taxonomy, key, **settings, derive_customers=derive, customers_known=known)
     for table, frame in cleaned.tables.items():
         files.write("cleaned", table, frame, number)
     files.write("reidentification", "customers", cleaned.reidentification, number)
-    names = set(cleaned.reidentification[schema.PII_NAME].dropna().unique())
-    return cleaned.notes, cleaned.responses, {t: len(f) for t, f in cleaned.tables.items()}, names
+    tokens = set(privacy.name_tokens(cleaned.reidentification[schema.PII_NAME].dropna().unique()))
+    return (cleaned.notes, cleaned.responses if with_labels else None, {t: len(f) for t, f in cleaned.tables.items()},
+            tokens)
 
 
 def _scrub(work: Workspace, buckets: int, names: list[str], *, keep, customer_number, workers: int = 1
            ) -> dict[str, tuple[int, int]]:
     """Mask personal data in the free text of every cleaned part -> "processed" parts (parts of
-    tables without free text are moved as they are); returns table -> (texts changed, texts)."""
+    tables without free text are moved as they are) with the CRM names (or their tokens);
+    returns table -> (texts changed, texts)."""
     pattern = privacy.name_pattern(pd.Series(names, dtype="str"), keep=keep)     # built once for all parts
     files = work if workers <= 1 else work.part_files()
     tasks = []

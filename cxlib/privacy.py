@@ -91,10 +91,7 @@ def name_pattern(names: pd.Series | Sequence[str], *, min_length: int = 3, keep=
 
         name_pattern(pd.Series(["Anna Lange"]), keep={"lange"})  # matches 'Anna', 'anna lange', not 'lange'
     """
-    full = pd.Series(list(names) if not isinstance(names, pd.Series) else names, dtype="str").dropna()
-    tokens = full.str.normalize("NFC").str.findall(_NAME_TOKEN).explode().dropna().astype("str")
-    tokens = pd.concat([tokens, tokens.str.split(r"['’-]", regex=True).explode().dropna().astype("str")])
-    tokens = tokens.drop_duplicates()
+    tokens = pd.Series(name_tokens(names), dtype="str")
     tokens = pd.concat([tokens.str.lower(), _folded(tokens)]).dropna()
     tokens = tokens.loc[tokens.str.len().ge(min_length) & ~tokens.isin(_PLACEHOLDER_WORDS)].drop_duplicates()
     if tokens.empty:
@@ -106,6 +103,17 @@ def name_pattern(names: pd.Series | Sequence[str], *, min_length: int = 3, keep=
     first, any_ = _trie_regex(sorted(start)), _trie_regex(sorted(tokens))
     return (rf"(?i){_LETTER_BEFORE}(?:{first}){_POSSESSIVE}{_LETTER_AFTER}"
             rf"(?:[\s-]+(?:{any_}){_POSSESSIVE}{_LETTER_AFTER})*")
+
+
+def name_tokens(names: pd.Series | Sequence[str]) -> list[str]:
+    """The distinct name tokens of `names`, NFC-normalised, hyphenated ones also in their parts
+    ('Karl-Heinz Müller' -> Karl-Heinz, Müller, Karl, Heinz), in order of appearance: what
+    `name_pattern` matches. `name_pattern(name_tokens(names))` is `name_pattern(names)`, so
+    parts of a table can hand over their tokens (a vocabulary) instead of every name."""
+    full = pd.Series(list(names) if not isinstance(names, pd.Series) else names, dtype="str").dropna()
+    tokens = full.str.normalize("NFC").str.findall(_NAME_TOKEN).explode().dropna().astype("str")
+    tokens = pd.concat([tokens, tokens.str.split(r"['’-]", regex=True).explode().dropna().astype("str")])
+    return tokens.drop_duplicates().tolist()
 
 
 def scrub_pii(texts: pd.Series, *, names: pd.Series | Sequence[str] | None = None,

@@ -306,7 +306,7 @@ class _NotForArrow(Exception):
     """A CSV file (or its options) that Arrow's reader would not parse as pandas does."""
 
 
-ARROW_BLOCK = 16 * 2 ** 20     # bytes Arrow's CSV reader parses at a time (in parallel)
+ARROW_BLOCK = 2 ** 20          # bytes Arrow's CSV reader parses at a time (larger blocks: no faster, more memory read ahead)
 _STR = pd.StringDtype("pyarrow", na_value=np.nan)     # pandas' `str`, as read_csv(dtype=str) gives
 
 
