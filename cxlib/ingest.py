@@ -171,16 +171,16 @@ def clean(staged: Parts, taxonomy, key: bytes, *, keep=(), customer_number: str 
     _refuse_keys_across_buckets(staged, key)
     derive = staged.rows.get("customers", 0) == 0
     known = not derive or any(staged.rows.get(t, 0) for t in CUSTOMER_TABLES)
-    notes, responses, rows, names = _clean_buckets(staged, taxonomy, key, derive, known, settings, workers)
+    notes, responses, rows, tokens = _clean_buckets(staged, taxonomy, key, derive, known, settings, workers)
     if known and rows.get("customers", 0) == 0:       # every customer dropped: nothing links, as for the whole
-        notes, responses, rows, names = _clean_buckets(staged, taxonomy, key, derive, False, settings, workers)
+        notes, responses, rows, tokens = _clean_buckets(staged, taxonomy, key, derive, False, settings, workers)
     if "labels" in staged.rows:
         labels = cleaning.clean_tables({"labels": work.read("staged", "labels")}, taxonomy, key, **settings,
                                     responses=pd.concat(responses) if responses else None)
         work.write("cleaned", "labels", labels.tables["labels"], 0)
         notes.append(labels.notes)
         rows["labels"] = len(labels.tables["labels"])
-    scrubbed = _scrub(work, staged.buckets, names, keep=keep, customer_number=customer_number, workers=workers)
+    scrubbed = _scrub(work, staged.buckets, tokens, keep=keep, customer_number=customer_number, workers=workers)
     rows = {t: rows.get(t, 0) for t in schema.TABLES if t in rows}
     return Parts(work, "processed", rows, staged.buckets, staged.now, log=cleaning_log.frame(*notes),
                  scrubbed=scrubbed)
@@ -260,15 +260,15 @@ def _clean_buckets(staged: Parts, taxonomy, key: bytes, derive: bool, known: boo
     with_labels = "labels" in staged.rows
     tasks = [(files, staged.step, tables, number, taxonomy, key, settings, derive, known, with_labels)
              for number in range(staged.buckets)]
-    notes, responses, rows, names = [], [], {}, set()
-    for bucket_notes, bucket_responses, bucket_rows, bucket_names in bucket_pool.run(_clean_bucket, tasks, workers=workers):
+    notes, responses, rows, tokens = [], [], {}, set()
+    for bucket_notes, bucket_responses, bucket_rows, bucket_tokens in bucket_pool.run(_clean_bucket, tasks, workers=workers):
         notes.append(bucket_notes)
         if bucket_responses is not None:
             responses.append(bucket_responses)
         for table, count in bucket_rows.items():
             rows[table] = rows.get(table, 0) + count
-        names |= bucket_names
-    return notes, responses, rows, sorted(names)
+        tokens |= bucket_tokens
+    return notes, responses, rows, sorted(tokens)
 
 
 def _clean_bucket(_, task):
@@ -285,12 +285,12 @@ def _clean_bucket(_, task):
             tokens)
 
 
-def _scrub(work: Workspace, buckets: int, names: list[str], *, keep, customer_number, workers: int = 1
+def _scrub(work: Workspace, buckets: int, name_tokens: list[str], *, keep, customer_number, workers: int = 1
            ) -> dict[str, tuple[int, int]]:
     """Mask personal data in the free text of every cleaned part -> "processed" parts (parts of
-    tables without free text are moved as they are) with the CRM names (or their tokens);
+    tables without free text are moved as they are) with the name tokens of the CRM names;
     returns table -> (texts changed, texts)."""
-    pattern = privacy.name_pattern(pd.Series(names, dtype="str"), keep=keep)     # built once for all parts
+    pattern = privacy.name_pattern(pd.Series(name_tokens, dtype="str"), keep=keep)     # built once for all parts
     files = work if workers <= 1 else work.part_files()
     tasks = []
     for table in work.tables("cleaned"):
