@@ -232,8 +232,8 @@ def parse_labels(labels: pd.Series, codes: Sequence[str], *, sep: str = r"[;|,]"
     if unknown:
         first = parts.loc[parts.isin(unknown)].head(5)
         raise TextError(f"theme labels not in the taxonomy: {unknown}; first rows: {first.to_dict()}")
-    hits = pd.crosstab(parts.index, parts).reindex(index=labels.index, columns=list(codes), fill_value=0)
-    return hits.gt(0).rename_axis(index=labels.index.name, columns=None)
+    hits = {code: labels.index.isin(parts.index[parts.eq(code).to_numpy()]) for code in codes}
+    return pd.DataFrame(hits, index=labels.index, columns=list(codes)).rename_axis(index=labels.index.name, columns=None)
 
 
 # --- sentiment -------------------------------------------------------------------------------------

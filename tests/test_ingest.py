@@ -391,3 +391,26 @@ def test_a_session_is_a_new_duckdb_connection_with_the_workspaces_settings_close
         con.raw_sql("select 1")
     assert setting(work.con, "memory_limit")          # the workspace's own connection stays open
     work.close()
+
+
+def test_a_bucket_is_read_in_table_order_whether_its_parts_are_shuffled_or_in_order(tmp_path, monkeypatch):
+    work = parts.Workspace.open(tmp_path / "processed")
+    frame = pd.DataFrame({"customer_ref": [f"K{i % 7}" for i in range(60)], "value": pd.Series(range(60), dtype="int64"),
+                          parts.ORDER: pd.Series(range(60), dtype="int64")})
+    for number, rows in enumerate([frame.iloc[40:], frame.iloc[:40].sample(frac=1, random_state=3)]):
+        work.write("staged", "events", rows, number)               # the rows out of order across and within parts
+    work.split("staged", ["events"], 3)
+    ordered = []
+    original = parts._ordered
+    monkeypatch.setattr(parts, "_ordered", lambda order: ordered.append(original(order)) or ordered[-1])
+    buckets = [work.read("staged", "events", number) for number in range(3)]
+    for got in buckets:
+        assert got[parts.ORDER].is_monotonic_increasing and len(got)
+    assert_frame_equal(pd.concat(buckets).sort_values(parts.ORDER).reset_index(drop=True), frame)
+    assert False in ordered                                          # shuffled rows were sorted
+    ordered.clear()
+    work.write("cleaned", "events", frame, 0)                        # a bucket's part written in order: read as it is
+    work.buckets["cleaned"] = 3
+    assert_frame_equal(work.read("cleaned", "events", 0), frame)
+    assert ordered == [True]
+    work.close()

@@ -171,11 +171,10 @@ def adjusted_difference(y: pd.Series, exposed: pd.Series, design: pd.DataFrame, 
 def _exposure_matrix(ids: pd.Series, exposures: pd.DataFrame, moments: Sequence[str],
                      col_response: str, col_moment: str) -> pd.DataFrame:
     """Boolean frame: one row per id (same index), one column per moment."""
-    pairs = exposures.loc[exposures[col_moment].isin(list(moments)), [col_response, col_moment]].drop_duplicates()
-    flags = pd.crosstab(pairs[col_response], pairs[col_moment]).gt(0) if len(pairs) else pd.DataFrame()
-    flags = flags.reindex(columns=list(moments), fill_value=False)
-    return (flags.reindex(ids.to_numpy(), fill_value=False).astype(bool).set_axis(ids.index, axis=0)
-            if len(flags) else pd.DataFrame(False, index=ids.index, columns=list(moments)))
+    pairs = exposures.loc[exposures[col_moment].isin(list(moments)) & exposures[col_response].notna(),
+                          [col_response, col_moment]]
+    return pd.DataFrame({m: ids.isin(pairs.loc[pairs[col_moment].eq(m).to_numpy(), col_response]).to_numpy()
+                         for m in moments}, index=ids.index, columns=list(moments)).astype(bool)
 
 
 def kpi_impact(responses: pd.DataFrame, exposures: pd.DataFrame, *, moments: Sequence[str], kpi: str = NPS,
