@@ -656,8 +656,9 @@ def test_text_isin_agrees_with_pandas_isin(values, candidates):
        right=st.lists(st.sampled_from(["V1", "V2", "ß", "W9", ""]), unique=True, max_size=5),
        numbers=st.booleans())
 def test_a_join_by_the_lookup_index_agrees_with_a_left_merge(left, right, numbers):
-    """The lookup side of a `join` is indexed once by its key; each batch is matched by that index
-    (a merge would hash the whole lookup again per batch). Same rows, columns, blanks and matches."""
+    """Each batch of a `join` finds its rows of the lookup side by a hash join on DuckDB for a text
+    key (by the lookup's index otherwise; a merge would hash the whole lookup again per batch).
+    Same rows, columns, blanks and matches as a left merge."""
     from cxlib.sources.entry import _left_join
     src = pd.DataFrame({"visitor": pd.Series(left, dtype="str"), "n": np.arange(len(left))},
                        index=range(50, 50 + len(left)))
@@ -672,3 +673,15 @@ def test_a_join_by_the_lookup_index_agrees_with_a_left_merge(left, right, number
     by_two, matched_two = _left_join(src.assign(k=1), lookup.assign(k=1), ["visitor", "k"], ["J:visitor", "k"])
     assert matched_two.tolist() == matched.tolist()             # several keys: a merge
     assert_series_equal(by_two["J:crm"], joined["J:crm"])
+
+
+@given(keys=st.lists(st.one_of(st.none(), st.sampled_from(["V1", "V2", "v1", "", "ß", "ß "])), max_size=15),
+       text=st.booleans())
+def test_the_repeated_keys_of_a_lookup_file_are_pandas_duplicated(keys, text):
+    """The lookup side's repeated keys (the join's 'key is not unique' error) are counted on
+    DuckDB for a text key, as `duplicated(keep=False)` finds them."""
+    from cxlib.sources.entry import _repeated
+    frame = pd.DataFrame({"k": pd.Series(keys, dtype="str" if text else "object"), "n": np.arange(len(keys))},
+                         index=range(7, 7 + len(keys)))
+    assert_series_equal(_repeated(frame, ["k"]), frame.duplicated(["k"], keep=False), check_names=False)
+    assert_series_equal(_repeated(frame, ["k", "n"]), frame.duplicated(["k", "n"], keep=False), check_names=False)

@@ -8,7 +8,9 @@ lineage `_file`, `_row`. It yields the staged frames (the columns of `out_column
 typed as `staged_dtypes(table)`). Unparseable values are decided over the whole entry once its
 last batch is mapped (`BadValues.decide`).
 
-Two steps need more than one batch: a `join` reads its lookup file whole (once per entry) and
+Two steps need more than one batch: a `join` reads its lookup file whole (once per entry; DuckDB
+finds its repeated keys and each batch's matches, where a pandas index would hash every key as a
+Python object: 1.5 GB for 6M keys) and
 an entry with `aggregate` collects its mapped rows, aggregates them at the end of the entry and
 yields the result in slices of `batch_rows`. `where` and `test_accounts` are evaluated row by
 row within a batch.
@@ -16,11 +18,16 @@ row within a batch.
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from collections.abc import Iterator
 
+import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cxlib import privacy, reshape, schema
 from cxlib.config import Taxonomy
@@ -30,6 +37,8 @@ from cxlib.sources.mapping import (
     WORK_POS, WORK_ROW, literal, template_fields,
 )
 from cxlib.sources.read import Files, SourceFile, prefetched, sheet_note
+
+LOOKUP_MEMORY = "512MB"     # DuckDB's memory for the keys of a join (it spills beyond)
 
 
 def entry_batches(entry: dict, files: Files, taxonomy: Taxonomy, mapping: str, note,
@@ -280,7 +289,8 @@ def _left_join(src: pd.DataFrame, right: pd.DataFrame, left_keys: list[str],
     lookup: a merge would hash the whole lookup file again for every batch."""
     src = src.reset_index(drop=True)
     if len(left_keys) == 1 and len(right) and src[left_keys[0]].dtype == right[right_keys[0]].dtype:
-        position = right.index.get_indexer(src[left_keys[0]])
+        keys, found = src[left_keys[0]], right[right_keys[0]]
+        position = _positions(keys, found) if _text(found) else right.index.get_indexer(keys)
         matched = pd.Series(position >= 0)
         found = right.take(np.where(matched, position, 0)).set_axis(src.index)
         found = found if matched.all() else found.mask(~matched, axis=0)
@@ -288,6 +298,43 @@ def _left_join(src: pd.DataFrame, right: pd.DataFrame, left_keys: list[str],
     merged = src.merge(right.reset_index(drop=True), how="left", left_on=left_keys, right_on=right_keys,
                        indicator="\0merge")
     return merged.drop(columns="\0merge"), merged["\0merge"].eq("both")
+
+
+def _text(values: pd.Series) -> bool:
+    return isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"
+
+
+def _engine() -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection of its own for the join's keys: one thread, a small memory limit."""
+    return duckdb.connect(config={"threads": 1, "memory_limit": LOOKUP_MEMORY,
+                                  "temp_directory": os.path.join(tempfile.gettempdir(), f"cx-lookup-{os.getpid()}")})
+
+
+def _positions(keys: pd.Series, found: pd.Series) -> np.ndarray:
+    """The position in `found` (distinct text keys) of each of the text `keys`, -1 for none
+    (as `pd.Index(found).get_indexer(keys)`), from a hash join on DuckDB."""
+    with _engine() as con:
+        con.register("batch", pa.table({"k": pa.array(keys.array), "i": np.arange(len(keys), dtype=np.int64)}))
+        con.register("found", pa.table({"k": pa.array(found.array), "p": np.arange(len(found), dtype=np.int64)}))
+        hits = con.sql("SELECT batch.i, found.p FROM batch JOIN found ON batch.k = found.k").fetchnumpy()
+    position = np.full(len(keys), -1, dtype=np.int64)
+    position[hits["i"]] = hits["p"]
+    return position
+
+
+def _repeated(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """`frame.duplicated(keys, keep=False)`: the rows whose key another row shares; DuckDB counts
+    a single text key."""
+    if len(keys) != 1 or frame.empty or not _text(frame[keys[0]]):
+        return frame.duplicated(keys, keep=False)
+    values = pa.array(frame[keys[0]].array)
+    with _engine() as con:
+        con.register("found", pa.table({"k": values}))
+        shared = con.sql("SELECT k FROM found GROUP BY k HAVING count(*) > 1").to_arrow_table().column("k")
+    if not len(shared):
+        return pd.Series(False, index=frame.index)
+    repeated = pc.is_in(values, value_set=shared.combine_chunks(), skip_nulls=False)   # blanks repeat blanks, as in pandas
+    return pd.Series(np.asarray(repeated, dtype=bool), index=frame.index)
 
 
 def _lookup(columns: list[str], join: dict, files: Files, lookups: dict, ctx: Context, note, tag: str,
@@ -315,7 +362,7 @@ def _lookup(columns: list[str], join: dict, files: Files, lookups: dict, ctx: Co
         other, specs = _join(other, inner, files, lookups, ctx, note, f"{tag}.{number}", name)
         inner_specs |= specs
     other = other.loc[other[right_keys].notna().all(axis=1)]
-    dup = other.duplicated(right_keys, keep=False)
+    dup = _repeated(other, right_keys)
     if dup.any():
         bad = other.loc[dup]
         keys = bad[right_keys].astype("str").agg(" | ".join, axis=1)
