@@ -19,6 +19,7 @@ file footers for the schema when the table is registered).
 from __future__ import annotations
 
 import atexit
+import functools
 import math
 import os
 import re
@@ -231,6 +232,22 @@ def in_part(customer: ir.Value, part: int, parts: int) -> ir.BooleanValue:
     """Whether a row belongs to part `part` of `parts` by a hash of its customer id (every row of
     one customer in the same part; the same split on every table with that id)."""
     return (customer.hash() % parts + parts) % parts == part
+
+
+def computed_once(expr: ir.Table) -> ir.Table:
+    """`expr` computed now into a Parquet file in DuckDB's spill folder and read from there: for a
+    table several queries use (each would compute it again: joins, windows). The file costs disk,
+    not memory, and is removed when the process ends. Unchanged on Spark, which plans each query
+    itself."""
+    backend = expr._find_backend(use_default=True)
+    if backend.name != "duckdb":
+        return expr
+    folder = Path(backend.raw_sql("SELECT current_setting('temp_directory')").fetchall()[0][0])
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{_fresh_name()}.parquet"
+    atexit.register(functools.partial(path.unlink, missing_ok=True))
+    backend.to_parquet(expr, path)
+    return backend.read_parquet(path).cast(expr.schema())      # types Parquet lacks (HUGEINT sums) as they were
 
 
 def stacked(exprs: Iterable[ir.Table]) -> ir.Table:

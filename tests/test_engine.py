@@ -1,7 +1,10 @@
 """Engine connections (cxlib.engine.connect): the settings every stage gets by default."""
 
+import subprocess
+import sys
 from pathlib import Path
 
+import ibis
 import pandas as pd
 import pytest
 
@@ -49,3 +52,25 @@ def test_stacked_computes_parts_one_after_the_other_into_one_table():
     assert type(together.op()).__name__ == "DatabaseTable"                 # materialised: the parts ran one by one
     assert engine.to_pandas(together.order_by("k"))["n"].tolist() == [1, 2, 3, 4]
     assert engine.stacked(parts[:1]) is parts[0]                           # one part: nothing to stack
+
+
+def test_computed_once_is_read_from_a_parquet_file_in_the_spill_folder_with_the_same_rows(tmp_path):
+    con = engine.connect("duckdb", temp_directory=str(tmp_path / "spill"))
+    source = engine.table(pd.DataFrame({"c": ["a", "b", "a", "c"], "x": [1, 2, 3, 4]}), con)
+    expr = source.group_by("c").agg(total=source.x.sum()).order_by("c")
+    once = engine.computed_once(expr)
+    files = list((tmp_path / "spill").glob("*.parquet"))
+    assert len(files) == 1                                           # computed now, into the spill folder
+    assert con.raw_sql(f"SELECT count(*) FROM '{files[0]}'").fetchall()[0][0] == 3
+    pd.testing.assert_frame_equal(engine.to_pandas(once.order_by("c")), engine.to_pandas(expr))
+    sql = str(ibis.to_sql(once))
+    assert "read_parquet" in sql and "GROUP BY" not in sql.upper()            # the query reads the file
+
+
+def test_a_table_computed_once_leaves_no_file_behind_when_the_process_ends(tmp_path):
+    code = ("import sys, pandas as pd; from cxlib import engine; "
+            "con = engine.connect('duckdb', temp_directory=sys.argv[1]); "
+            "t = engine.computed_once(engine.table(pd.DataFrame({'x': [1, 2]}), con)); "
+            "print(len(list(__import__('pathlib').Path(sys.argv[1]).glob('*.parquet'))))")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "1" and not list(tmp_path.glob("*.parquet"))     # there while running, gone after

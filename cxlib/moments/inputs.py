@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import ibis.expr.types as ir
 import pandas as pd
 
-from cxlib import locale, metrics
+from cxlib import engine, locale, metrics
 from cxlib import value as customer_value
 from cxlib.moments.base import (
     DEFAULT_WAIT_BANDS, HANDLING_DIMENSIONS, MOMENT, RESOLUTION, FCR, conform, count_rows, say,
@@ -125,8 +125,8 @@ def prepare(tables: Mapping, taxonomy, **settings) -> Inputs:
     events_n = count_rows(log)
     candidates = candidate_moments(events, taxonomy, lang=setup.lang)
     codes = candidates[MOMENT].tolist()
-    handled = (handled_contacts(events, codes, wait_band_seconds=setup.wait_band_seconds, repeat_days=setup.repeat_days)
-               if codes else None)
+    handled = (engine.computed_once(handled_contacts(events, codes, wait_band_seconds=setup.wait_band_seconds,
+                                                     repeat_days=setup.repeat_days)) if codes else None)
     start = end = None
     if events_n:
         try:

@@ -10,9 +10,8 @@ last batch is mapped (`BadValues.decide`).
 
 Two steps need more than one batch: a `join` reads its lookup file whole (once per entry; DuckDB
 finds its repeated keys and each batch's matches, where a pandas index would hash every key as a
-Python object: 1.5 GB for 6M keys) and
-an entry with `aggregate` collects its mapped rows, aggregates them at the end of the entry and
-yields the result in slices of `batch_rows`. `where` and `test_accounts` are evaluated row by
+Python object: 1.5 GB for 6M keys) and an entry with `aggregate` collects its mapped rows,
+aggregates them at the end of the entry and yields the result in slices of `batch_rows`. `where` and `test_accounts` are evaluated row by
 row within a batch.
 """
 
@@ -285,8 +284,9 @@ def _left_join(src: pd.DataFrame, right: pd.DataFrame, left_keys: list[str],
                right_keys: list[str]) -> tuple[pd.DataFrame, pd.Series]:
     """`src` with the columns of `right` (unique, non-blank keys `right_keys`) of the row whose
     keys equal `left_keys` (blank without a match), and which rows matched; like a left merge.
-    A single key of one type is looked up in an index of `right` kept with it, built once per
-    lookup: a merge would hash the whole lookup file again for every batch."""
+    A single key of one type is looked up: a text key by a hash join on DuckDB (`_positions`),
+    another in the index of `right` kept with it; a merge would hash the whole lookup file again
+    in pandas for every batch."""
     src = src.reset_index(drop=True)
     if len(left_keys) == 1 and len(right) and src[left_keys[0]].dtype == right[right_keys[0]].dtype:
         keys, found = src[left_keys[0]], right[right_keys[0]]
@@ -301,10 +301,11 @@ def _left_join(src: pd.DataFrame, right: pd.DataFrame, left_keys: list[str],
 
 
 def _text(values: pd.Series) -> bool:
+    """Whether `values` are text held by Arrow (what DuckDB reads without a copy)."""
     return isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"
 
 
-def _engine() -> duckdb.DuckDBPyConnection:
+def _keys_connection() -> duckdb.DuckDBPyConnection:
     """A DuckDB connection of its own for the join's keys: one thread, a small memory limit."""
     return duckdb.connect(config={"threads": 1, "memory_limit": LOOKUP_MEMORY,
                                   "temp_directory": os.path.join(tempfile.gettempdir(), f"cx-lookup-{os.getpid()}")})
@@ -313,7 +314,7 @@ def _engine() -> duckdb.DuckDBPyConnection:
 def _positions(keys: pd.Series, found: pd.Series) -> np.ndarray:
     """The position in `found` (distinct text keys) of each of the text `keys`, -1 for none
     (as `pd.Index(found).get_indexer(keys)`), from a hash join on DuckDB."""
-    with _engine() as con:
+    with _keys_connection() as con:
         con.register("batch", pa.table({"k": pa.array(keys.array), "i": np.arange(len(keys), dtype=np.int64)}))
         con.register("found", pa.table({"k": pa.array(found.array), "p": np.arange(len(found), dtype=np.int64)}))
         hits = con.sql("SELECT batch.i, found.p FROM batch JOIN found ON batch.k = found.k").fetchnumpy()
@@ -328,7 +329,7 @@ def _repeated(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
     if len(keys) != 1 or frame.empty or not _text(frame[keys[0]]):
         return frame.duplicated(keys, keep=False)
     values = pa.array(frame[keys[0]].array)
-    with _engine() as con:
+    with _keys_connection() as con:
         con.register("found", pa.table({"k": values}))
         shared = con.sql("SELECT k FROM found GROUP BY k HAVING count(*) > 1").to_arrow_table().column("k")
     if not len(shared):
