@@ -11,8 +11,8 @@ last batch is mapped (`BadValues.decide`).
 Two steps need more than one batch: a `join` reads its lookup file whole (once per entry; DuckDB
 finds its repeated keys and each batch's matches, where a pandas index would hash every key as a
 Python object: 1.5 GB for 6M keys) and an entry with `aggregate` collects its mapped rows,
-aggregates them at the end of the entry and yields the result in slices of `batch_rows`. `where` and `test_accounts` are evaluated row by
-row within a batch.
+aggregates them at the end of the entry and yields the result in slices of `batch_rows`.
+`where` and `test_accounts` are evaluated row by row within a batch.
 """
 
 from __future__ import annotations
