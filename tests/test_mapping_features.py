@@ -660,7 +660,7 @@ def test_a_join_by_the_lookup_index_agrees_with_a_left_merge(left, right, number
     key (by the lookup's index otherwise; a merge would hash the whole lookup again per batch).
     Same rows, columns, blanks and matches as a left merge."""
     from cxlib.sources.entry import _left_join
-    src = pd.DataFrame({"visitor": pd.Series(left, dtype="str"), "n": np.arange(len(left))},
+    src = pd.DataFrame({"visitor": pd.array(left, dtype="str"), "n": np.arange(len(left))},
                        index=range(50, 50 + len(left)))
     lookup = pd.DataFrame({"J:visitor": pd.Series(right, dtype="str"),
                            "J:crm": (pd.Series(np.arange(len(right)) * 1.5) if numbers
@@ -680,7 +680,7 @@ def test_a_join_by_the_lookup_index_agrees_with_a_left_merge(left, right, number
 def test_the_repeated_keys_of_a_lookup_file_are_pandas_duplicated(keys, text):
     """The lookup side's repeated keys (the join's 'key is not unique' error) are counted on
     DuckDB for a text key, as `duplicated(keep=False)` finds them."""
-    from cxlib.sources.entry import _repeated
+    from cxlib.sources.lookup import repeated as _repeated
     frame = pd.DataFrame({"k": pd.Series(keys, dtype="str" if text else "object"), "n": np.arange(len(keys))},
                          index=range(7, 7 + len(keys)))
     assert_series_equal(_repeated(frame, ["k"]), frame.duplicated(["k"], keep=False), check_names=False)

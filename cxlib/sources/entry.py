@@ -8,25 +8,21 @@ lineage `_file`, `_row`. It yields the staged frames (the columns of `out_column
 typed as `staged_dtypes(table)`). Unparseable values are decided over the whole entry once its
 last batch is mapped (`BadValues.decide`).
 
-Two steps need more than one batch: a `join` reads its lookup file whole (once per entry; DuckDB
-finds its repeated keys and each batch's matches, where a pandas index would hash every key as a
-Python object: 1.5 GB for 6M keys) and an entry with `aggregate` collects its mapped rows,
-aggregates them at the end of the entry and yields the result in slices of `batch_rows`.
+Two steps need more than one batch: a `join` reads its lookup file once per entry (the columns
+it uses, chunk by chunk, into Parquet parts on disk, where DuckDB finds the repeated keys and each
+batch's matches: `sources.lookup`; a nested join, several keys or chunks whose columns differ keep
+the file in pandas) and an entry with `aggregate` collects its mapped rows, aggregates them at the
+end of the entry and yields the result in slices of `batch_rows`.
 `where` and `test_accounts` are evaluated row by row within a batch.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Iterator
 
-import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from cxlib import privacy, reshape, schema
 from cxlib.config import Taxonomy
@@ -35,9 +31,8 @@ from cxlib.sources.mapping import (
     CANON, CUSTOMER_EXTRAS, FEEDBACK_EXTRAS, JOINED, LINEAGE, MELT_COL, MELT_POS, MELT_TS, PII_KEYS, SHOWN, WORK_FILE,
     WORK_POS, WORK_ROW, literal, template_fields,
 )
+from cxlib.sources.lookup import LookupRows, is_text, positions, repeated
 from cxlib.sources.read import Files, SourceFile, prefetched, sheet_note
-
-LOOKUP_MEMORY = "512MB"     # DuckDB's memory for the keys of a join (it spills beyond)
 
 
 def entry_batches(entry: dict, files: Files, taxonomy: Taxonomy, mapping: str, note,
@@ -288,9 +283,13 @@ def _left_join(src: pd.DataFrame, right: pd.DataFrame, left_keys: list[str],
     another in the index of `right` kept with it; a merge would hash the whole lookup file again
     in pandas for every batch."""
     src = src.reset_index(drop=True)
+    if isinstance(right, LookupRows):
+        if len(left_keys) == 1 and is_text(src[left_keys[0]]):
+            return _stored_join(src, right, left_keys[0], right_keys[0])
+        right = _right_frame(pd.concat(right.frames(), ignore_index=True), right.renamed, right_keys)
     if len(left_keys) == 1 and len(right) and src[left_keys[0]].dtype == right[right_keys[0]].dtype:
         keys, found = src[left_keys[0]], right[right_keys[0]]
-        position = _positions(keys, found) if _text(found) else right.index.get_indexer(keys)
+        position = positions(keys, found) if is_text(found) else right.index.get_indexer(keys)
         matched = pd.Series(position >= 0)
         found = right.take(np.where(matched, position, 0)).set_axis(src.index)
         found = found if matched.all() else found.mask(~matched, axis=0)
@@ -300,42 +299,36 @@ def _left_join(src: pd.DataFrame, right: pd.DataFrame, left_keys: list[str],
     return merged.drop(columns="\0merge"), merged["\0merge"].eq("both")
 
 
-def _text(values: pd.Series) -> bool:
-    """Whether `values` are text held by Arrow (what DuckDB reads without a copy)."""
-    return isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"
+def _stored_join(src: pd.DataFrame, rows: LookupRows, left_key: str, right_key: str) -> tuple[pd.DataFrame, pd.Series]:
+    """`_left_join` on a lookup kept on disk: the matches of the batch's text key from DuckDB,
+    taken and blanked as from the lookup frame."""
+    stored = {shown: column for column, shown in rows.renamed.items()}
+    fetched, at = rows.matches(src[left_key], stored[right_key], list(rows.renamed))
+    hit = np.zeros(len(src), dtype=bool)
+    hit[at] = True
+    matched = pd.Series(hit)
+    base = (fetched if len(fetched) else rows.first[list(rows.renamed)]).rename(columns=rows.renamed)
+    found = base.take(np.where(hit, np.cumsum(hit) - 1, 0)).set_axis(src.index)
+    found = found if matched.all() else found.mask(~matched, axis=0)
+    return pd.concat([src, found], axis=1), matched
 
 
-def _keys_connection() -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection of its own for the join's keys: one thread, a small memory limit."""
-    return duckdb.connect(config={"threads": 1, "memory_limit": LOOKUP_MEMORY,
-                                  "temp_directory": os.path.join(tempfile.gettempdir(), f"cx-lookup-{os.getpid()}")})
+def _right_frame(other: pd.DataFrame, renamed: dict, right_keys: list[str]) -> pd.DataFrame:
+    """The lookup rows with a key (`right_keys`, renamed) and the carried columns renamed apart,
+    indexed by a single key."""
+    right = other[[c for c in renamed if c in other.columns]].rename(columns=renamed)
+    right = right.loc[right[right_keys].notna().all(axis=1)]
+    return right.set_axis(pd.Index(right[right_keys[0]]) if len(right_keys) == 1 else pd.RangeIndex(len(right)))
 
 
-def _positions(keys: pd.Series, found: pd.Series) -> np.ndarray:
-    """The position in `found` (distinct text keys) of each of the text `keys`, -1 for none
-    (as `pd.Index(found).get_indexer(keys)`), from a hash join on DuckDB."""
-    with _keys_connection() as con:
-        con.register("batch", pa.table({"k": pa.array(keys.array), "i": np.arange(len(keys), dtype=np.int64)}))
-        con.register("found", pa.table({"k": pa.array(found.array), "p": np.arange(len(found), dtype=np.int64)}))
-        hits = con.sql("SELECT batch.i, found.p FROM batch JOIN found ON batch.k = found.k").fetchnumpy()
-    position = np.full(len(keys), -1, dtype=np.int64)
-    position[hits["i"]] = hits["p"]
-    return position
-
-
-def _repeated(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
-    """`frame.duplicated(keys, keep=False)`: the rows whose key another row shares; DuckDB counts
-    a single text key."""
-    if len(keys) != 1 or frame.empty or not _text(frame[keys[0]]):
-        return frame.duplicated(keys, keep=False)
-    values = pa.array(frame[keys[0]].array)
-    with _keys_connection() as con:
-        con.register("found", pa.table({"k": values}))
-        shared = con.sql("SELECT k FROM found GROUP BY k HAVING count(*) > 1").to_arrow_table().column("k")
-    if not len(shared):
-        return pd.Series(False, index=frame.index)
-    repeated = pc.is_in(values, value_set=shared.combine_chunks(), skip_nulls=False)   # blanks repeat blanks, as in pandas
-    return pd.Series(np.asarray(repeated, dtype=bool), index=frame.index)
+def _refuse_repeated(bad: pd.DataFrame, right_keys: list[str], name: str, ctx: Context) -> None:
+    """Stop on a lookup key that rows `bad` share (file, column and rows in the message)."""
+    if len(bad):
+        keys = bad[right_keys].astype("str").agg(" | ".join, axis=1)
+        shown = examples_of(bad, keys, " | ".join(right_keys), personal=bool(set(right_keys) & ctx.personal))
+        ctx.fail(f"join file {name}: key {right_keys} is not unique ({len(bad)} rows share a key); "
+                 f"first rows: {shown}",
+                 file=str(bad[WORK_FILE].iloc[0]), column=right_keys[0], rows=bad[WORK_ROW].tolist())
 
 
 def _lookup(columns: list[str], join: dict, files: Files, lookups: dict, ctx: Context, note, tag: str,
@@ -345,39 +338,45 @@ def _lookup(columns: list[str], join: dict, files: Files, lookups: dict, ctx: Co
     where = f"{ctx.label} join" + ("" if tag == "1" else f" {tag}")
     prefix = f"{JOINED}{tag}:"
     opened = [files.open(p, join["options"], ctx.table, where) for p in files.resolve(join["file"], where)]
-    other = pd.concat([chunk for f in opened for chunk in f.chunks()], ignore_index=True)
-    name = ", ".join(f.name for f in opened)
     left_keys, right_keys = list(join["on"]), list(join["on"].values())
+    needed = list(dict.fromkeys(right_keys + [s["from"] for s in join["specs"].values() if "from" in s]))
+    chunks = (chunk for f in opened for chunk in f.chunks())
+    if join["join"] or len(right_keys) != 1:          # nested joins need every column; several keys: pandas
+        other = pd.concat(list(chunks), ignore_index=True)
+    else:                                              # the columns a join uses, on disk when they can be
+        other = LookupRows.collect(chunks, [WORK_FILE, WORK_ROW, *_renamed(needed, prefix)])
+    name = ", ".join(f.name for f in opened)
     absent = [c for c in left_keys if c not in columns]
     if absent:
         ctx.fail(f"join {tag} on {name}: key column(s) {absent} not in the file joined from; columns present: "
                  f"{sorted(c for c in columns if not c.startswith(chr(0)))}", file=joined_from, column=absent[0])
-    needed = list(dict.fromkeys(right_keys + [s["from"] for s in join["specs"].values() if "from" in s]))
     present = set().union(*(f.columns for f in opened))
     missing = [c for c in needed if c not in present]
     if missing:
         ctx.fail(f"join file {name}: column(s) {missing} not in the file; columns present: {sorted(present)}",
                  file=name, column=missing[0], rows=[1])
     inner_specs: dict[str, dict] = {}
-    for number, inner in enumerate(join["join"], start=1):
-        other, specs = _join(other, inner, files, lookups, ctx, note, f"{tag}.{number}", name)
-        inner_specs |= specs
-    other = other.loc[other[right_keys].notna().all(axis=1)]
-    dup = _repeated(other, right_keys)
-    if dup.any():
-        bad = other.loc[dup]
-        keys = bad[right_keys].astype("str").agg(" | ".join, axis=1)
-        shown = examples_of(bad, keys, " | ".join(right_keys), personal=bool(set(right_keys) & ctx.personal))
-        ctx.fail(f"join file {name}: key {right_keys} is not unique ({int(dup.sum())} rows share a key); "
-                 f"first rows: {shown}",
-                 file=str(bad[WORK_FILE].iloc[0]), column=right_keys[0], rows=bad[WORK_ROW].tolist())
-    carried = needed + [s["from"] for s in inner_specs.values() if "from" in s]
-    renamed = {c: prefix + c for c in carried} | {CANON + c: CANON + prefix + c for c in carried}
-    right = other[[c for c in renamed if c in other.columns]].rename(columns=renamed)
-    right = right.set_axis(pd.Index(right[prefix + right_keys[0]]) if len(right_keys) == 1 else pd.RangeIndex(len(right)))
+    if isinstance(other, LookupRows):
+        _refuse_repeated(other.repeated(right_keys[0]), right_keys, name, ctx)
+        other.renamed = {c: shown for c, shown in _renamed(needed, prefix).items() if c in other.columns}
+        right = other if other.count(right_keys[0]) else _right_frame(
+            pd.concat(other.frames(), ignore_index=True), other.renamed, [prefix + k for k in right_keys])
+    else:
+        for number, inner in enumerate(join["join"], start=1):
+            other, specs = _join(other, inner, files, lookups, ctx, note, f"{tag}.{number}", name)
+            inner_specs |= specs
+        other = other.loc[other[right_keys].notna().all(axis=1)]
+        _refuse_repeated(other.loc[repeated(other, right_keys)], right_keys, name, ctx)
+        carried = needed + [s["from"] for s in inner_specs.values() if "from" in s]
+        right = _right_frame(other, _renamed(carried, prefix), [prefix + k for k in right_keys])
     specs = {col: ({**spec, "from": prefix + spec["from"], SHOWN: spec.get(SHOWN, spec["from"])} if "from" in spec else spec)
              for col, spec in (join["specs"] | inner_specs).items()}
     return right, specs, name
+
+
+def _renamed(carried: list[str], prefix: str) -> dict[str, str]:
+    """Lookup column -> its name in the joined frame, for the carried columns and their flags."""
+    return {c: prefix + c for c in carried} | {CANON + c: CANON + prefix + c for c in carried}
 
 
 def _melt(src: pd.DataFrame, melt: dict, mapped: set[str], ctx: Context, note) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
