@@ -39,9 +39,12 @@ def is_text(values: pd.Series) -> bool:
 
 
 def _connection() -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection of its own for a join's keys: one thread, a small memory limit."""
-    return duckdb.connect(config={"threads": 1, "memory_limit": LOOKUP_MEMORY,
-                                  "temp_directory": os.path.join(tempfile.gettempdir(), f"cx-lookup-{os.getpid()}")})
+    """A DuckDB connection of its own for a join's keys: one thread, a small memory limit, no
+    progress bar (long lookups would draw one into the run's log)."""
+    con = duckdb.connect(config={"threads": 1, "memory_limit": LOOKUP_MEMORY,
+                                 "temp_directory": os.path.join(tempfile.gettempdir(), f"cx-lookup-{os.getpid()}")})
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 def positions(keys: pd.Series, found: pd.Series) -> np.ndarray:
