@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal, assert_series_equal
 
@@ -652,6 +652,7 @@ def test_text_isin_agrees_with_pandas_isin(values, candidates):
         assert_series_equal(reshape.text_isin(series, given_as), series.isin(given_as))
 
 
+@settings(deadline=None)                  # DuckDB matches the keys: its start-up varies with the load
 @given(left=st.lists(st.one_of(st.none(), st.sampled_from(["V1", "V2", "V3", "v1", "", "ß"])), max_size=12),
        right=st.lists(st.sampled_from(["V1", "V2", "ß", "W9", ""]), unique=True, max_size=5),
        numbers=st.booleans())
@@ -675,6 +676,7 @@ def test_a_join_by_the_lookup_index_agrees_with_a_left_merge(left, right, number
     assert_series_equal(by_two["J:crm"], joined["J:crm"])
 
 
+@settings(deadline=None)                  # DuckDB counts the keys: its start-up varies with the load
 @given(keys=st.lists(st.one_of(st.none(), st.sampled_from(["V1", "V2", "v1", "", "ß", "ß "])), max_size=15),
        text=st.booleans())
 def test_the_repeated_keys_of_a_lookup_file_are_pandas_duplicated(keys, text):
