@@ -3,10 +3,10 @@ Parquet parts in a private temporary folder, their repeated keys counted and eac
 found by DuckDB (one thread, `LOOKUP_MEMORY`, spilling beyond). Mapping an entry with a join
 then holds one chunk of the lookup file at a time, however long the file.
 
-    rows = LookupRows.collect(chunks, ["\\0file", "\\0row", "visitor_id", "crm_id"], names)
-    if isinstance(rows, LookupRows):               # one schema of text and flags throughout
-        repeated = rows.repeated("visitor_id")    # the rows sharing a key, in file order
-        found, matched = rows.matches(batch["visitor_id"], "visitor_id")
+    rows = LookupRows.collect(chunks, ["\\0file", "\\0row", "visitor_id", "crm_id"])
+    if isinstance(rows, LookupRows):               # one schema of text, numbers and flags throughout
+        shared = rows.repeated("visitor_id")      # the rows sharing a key, in file order
+        found, at = rows.matches(batch["visitor_id"], "visitor_id", ["crm_id"])   # matched rows, where
     else:                                          # a DataFrame: columns varying between chunks
         ...
 
