@@ -101,5 +101,5 @@ def test_the_lookup_connection_draws_no_progress_bar_and_keeps_to_its_limits():
     """A long match at 5M customers drew DuckDB's progress bar into the run's log."""
     with lookup._connection() as con:
         setting = lambda name: con.sql(f"SELECT current_setting('{name}')").fetchall()[0][0]  # noqa: E731
-        assert setting("enable_progress_bar") is False and setting("threads") == 1
+        assert setting("enable_progress_bar") is False and setting("threads") == 1      # outside Jupyter
         assert setting("memory_limit") == "488.2 MiB"                      # LOOKUP_MEMORY, 512 MB

@@ -43,7 +43,10 @@ def _connection() -> duckdb.DuckDBPyConnection:
     progress bar (long lookups would draw one into the run's log)."""
     con = duckdb.connect(config={"threads": 1, "memory_limit": LOOKUP_MEMORY,
                                  "temp_directory": os.path.join(tempfile.gettempdir(), f"cx-lookup-{os.getpid()}")})
-    con.execute("SET enable_progress_bar = false")
+    try:
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.Error:      # in a Jupyter kernel without ipywidgets DuckDB refuses the setting and draws none
+        pass
     return con
 
 
