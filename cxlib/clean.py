@@ -46,6 +46,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cxlib import cleaning_log, privacy, reshape, schema
 from cxlib.cleaning_log import LOG_COLUMNS, STEP, note
@@ -89,29 +90,26 @@ def pseudonymise(refs: pd.Series, key: bytes) -> pd.Series:
     if not isinstance(key, (bytes, bytearray)) or not key:
         raise ValueError("pseudonymise: key must be non-empty bytes (see config.load_pseudonym_key)")
     codes, numbers = pd.factorize(refs.astype(TEXT))          # each number once; NA -> code -1
-    digest = _keyed_digest(bytes(key))
-    ids = [PSEUDONYM_PREFIX + digest(number)[:PSEUDONYM_HEX] for number in numbers]
-    if len(set(ids)) < len(ids):
+    ids = _keyed_pseudonyms(pa.array(numbers, type=pa.large_string()), bytes(key))
+    if pc.count_distinct(ids).as_py() < len(ids):
         raise ValueError("pseudonymise: two customer numbers got the same pseudonym; lengthen PSEUDONYM_HEX")
     return pd.Series(pd.array(ids, dtype=TEXT).take(codes, allow_fill=True), index=refs.index)
 
 
-def _keyed_digest(key: bytes) -> Callable[[str], str]:
-    """text -> hex HMAC-SHA256(key, text), as `hmac.new` computes it (RFC 2104) with the two
-    padded keys hashed once instead of once per text (half the time for a million numbers)."""
+def _keyed_pseudonyms(numbers: pa.Array, key: bytes) -> pa.ChunkedArray:
+    """Texts -> PSEUDONYM_PREFIX + the first PSEUDONYM_HEX hex digits of HMAC-SHA256(key, text)
+    (RFC 2104, as `hmac.new` computes it), on DuckDB: SHA-256 of the outer padded key and the
+    SHA-256 of the inner padded key and the text's UTF-8 bytes (a third of Python's time)."""
+    if not len(numbers):
+        return pa.chunked_array([], type=pa.large_string())
     block = hashlib.sha256().block_size
     padded = (hashlib.sha256(key).digest() if len(key) > block else key).ljust(block, b"\0")
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded))
-    outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
-
-    def digest(text: str) -> str:
-        first = inner.copy()
-        first.update(text.encode("utf-8"))
-        second = outer.copy()
-        second.update(first.digest())
-        return second.hexdigest()
-
-    return digest
+    pads = {"inner": bytes(b ^ 0x36 for b in padded), "outer": bytes(b ^ 0x5C for b in padded)}
+    query = (f"select '{PSEUDONYM_PREFIX}' || left(sha256($outer || unhex(sha256($inner || encode(n)))), "
+             f"{PSEUDONYM_HEX}) as p from numbers")
+    with duckdb.connect(config={"threads": 1}) as con:
+        con.register("numbers", pa.table({"n": numbers}))
+        return con.sql(query, params=pads).to_arrow_table()["p"]
 
 
 def pseudonymise_staged(staged: Mapping[str, pd.DataFrame], key: bytes) -> dict[str, pd.DataFrame]:

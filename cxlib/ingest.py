@@ -68,13 +68,14 @@ class Parts:
         return pd.Series(self.rows, dtype="int64")
 
     def read_numbers(self, table: str) -> list[int | range | None]:
-        """How the gates read `table`: a few buckets at a time, each read about as large as one
-        bucket of the largest table (None: the whole table, when it is not split), for the work
-        that needs no customer's rows together: a small table is read once, not once per bucket."""
+        """How the gates read `table`: a few buckets at a time, each read about as heavy as one
+        bucket of the heaviest table (None: the whole table, when it is not split), for the work
+        that needs no customer's rows together: a small table is read once, not once per bucket.
+        Weight is the parts' uncompressed bytes, not rows: a row of comments weighs many events."""
         if table not in CUSTOMER_TABLES or self.buckets == 1:
             return [None]
-        largest = max(self.rows.get(t, 0) for t in CUSTOMER_TABLES)
-        per_read = max(1, largest // max(1, self.rows[table]))
+        weights = {t: self.work.data_bytes(self.step, t) for t in CUSTOMER_TABLES if t in self.rows}
+        per_read = max(1, max(weights.values()) // max(1, weights[table]))
         reads = [range(first, min(first + per_read, self.buckets)) for first in range(0, self.buckets, per_read)]
         return [numbers[0] if len(numbers) == 1 else numbers for numbers in reads]
 

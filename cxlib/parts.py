@@ -27,6 +27,7 @@ import socket
 import uuid
 import weakref
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -70,6 +71,13 @@ class PartFiles:
         """The tables written to `stage`, in canonical order."""
         present = {p.name for p in (self.folder / stage).iterdir()} if (self.folder / stage).is_dir() else set()
         return [t for t in schema.TABLES if t in present]
+
+    def data_bytes(self, stage: str, table: str) -> int:
+        """The uncompressed bytes of `table`'s rows in `stage` (its bucket files in a `split`
+        stage), from the Parquet footers: about what reading them weighs."""
+        folder = self.folder / f"{stage}.buckets" / table if stage in self.split_stages else self.table_dir(stage, table)
+        footers = (pq.read_metadata(path) for path in folder.rglob("*.parquet"))
+        return sum(footer.row_group(i).total_byte_size for footer in footers for i in range(footer.num_row_groups))
 
     def schema(self, stage: str, table: str) -> pa.Schema:
         """The Arrow schema of the table's parts (pandas dtypes in its metadata)."""
@@ -203,9 +211,24 @@ class Workspace(PartFiles):
         target = self.schema(stage, table)
         out = pa.schema([f for f in target if f.name not in set(drop)], metadata=_without(target.metadata, drop))
         with pq.ParquetWriter(where, out) as writer:
-            for batch in self.ordered_batches(stage, table, drop=drop):
+            for batch in read_ahead(self.ordered_batches(stage, table, drop=drop)):
                 if batch.num_rows:
                     writer.write_batch(batch)
+
+
+def read_ahead(items: Iterable) -> Iterator:
+    """The items of `items` in order, each next one produced by a thread of its own while the
+    caller works on the one before (the engine sorts and reads a table while its last batch is
+    written). Errors come out where the item would have; closing early waits for the item under way.
+
+        for batch in read_ahead(work.ordered_batches("processed", "events")): writer.write_batch(batch)
+    """
+    source, end = iter(items), object()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cx-read-ahead") as reader:
+        pending = reader.submit(next, source, end)
+        while (item := pending.result()) is not end:
+            pending = reader.submit(next, source, end)
+            yield item
 
 
 def part_name(number: int) -> str:

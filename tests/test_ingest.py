@@ -7,6 +7,7 @@ work folder is gone after publishing, and no bucket holds all rows."""
 from __future__ import annotations
 
 import textwrap
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -413,4 +414,62 @@ def test_a_bucket_is_read_in_table_order_whether_its_parts_are_shuffled_or_in_or
     work.buckets["cleaned"] = 3
     assert_frame_equal(work.read("cleaned", "events", 0), frame)
     assert ordered == [True]
+    work.close()
+
+
+def test_read_ahead_gives_the_items_in_order_from_another_thread_and_raises_where_the_item_failed():
+    threads = []
+
+    def numbers():
+        for n in range(5):
+            threads.append(threading.current_thread().name)
+            yield n
+        raise OSError("disk gone")
+
+    got = []
+    with pytest.raises(OSError, match="disk gone"):
+        for n in parts.read_ahead(numbers()):
+            got.append(n)
+    assert got == [0, 1, 2, 3, 4]
+    assert set(threads) != {threading.current_thread().name} and all(t.startswith("cx-read-ahead") for t in threads)
+    assert list(parts.read_ahead([])) == []
+    early = parts.read_ahead(iter(range(100)))
+    assert [next(early), next(early)] == [0, 1]
+    early.close()                                                    # stops after the item under way
+
+
+def test_a_table_written_in_order_from_shuffled_bucket_parts_has_every_row_once_in_table_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(parts, "BATCH_ROWS", 400)                   # several batches from the engine's sort
+    work = parts.Workspace.open(tmp_path / "processed")
+    frame = pd.DataFrame({"customer_ref": [f"K{i % 11}" for i in range(3_000)],
+                          "value": pd.Series(range(3_000), dtype="int64"),
+                          parts.ORDER: pd.Series(range(3_000), dtype="int64")})
+    for number, rows in enumerate([frame.iloc[2_000:], frame.iloc[:2_000].sample(frac=1, random_state=5)]):
+        work.write("staged", "events", rows, number)
+    work.split("staged", ["events"], 4)
+    for bucket in range(4):
+        work.write("cleaned", "events", work.read("staged", "events", bucket), bucket)
+    work.buckets["cleaned"] = 4
+    assert len(list(work.ordered_batches("cleaned", "events"))) >= 8
+    work.write_ordered("cleaned", "events", tmp_path / "events.parquet")
+    assert_frame_equal(pd.read_parquet(tmp_path / "events.parquet"), frame.drop(columns=parts.ORDER))
+    work.close()
+
+
+def test_the_gates_read_a_table_of_long_comments_in_more_reads_than_one_of_as_many_short_events(tmp_path):
+    work = parts.Workspace.open(tmp_path / "processed")
+    n = 4_000
+    refs = [f"K{i % 400}" for i in range(n)]
+    events = pd.DataFrame({"customer_ref": refs, parts.ORDER: pd.Series(range(n), dtype="int64")})
+    feedback = events.assign(comment=[f"{i} " + "the invoice was unclear and nobody called back " * 8 for i in range(n)])
+    customers = events.iloc[:400]
+    for table, frame in (("events", events), ("feedback", feedback), ("customers", customers)):
+        work.write("staged", table, frame, 0)
+    work.split("staged", ["events", "feedback", "customers"], 8)
+    staged = ingest.Parts(work, "staged", {"events": n, "feedback": n, "customers": 400}, 8, NOW)
+    weights = {t: work.data_bytes("staged", t) for t in ("events", "feedback", "customers")}
+    assert weights["feedback"] > 10 * weights["events"] > 10 * weights["customers"]
+    assert staged.read_numbers("feedback") == list(range(8))          # the heaviest: bucket by bucket
+    assert staged.read_numbers("events") == [range(0, 8)]              # as many rows, a tenth of the weight: once
+    assert staged.read_numbers("customers") == [range(0, 8)]
     work.close()
