@@ -48,7 +48,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cxlib import cleaning_log, privacy, reshape, schema
+from cxlib import cleaning_log, engine, privacy, reshape, schema
 from cxlib.cleaning_log import LOG_COLUMNS, STEP, note
 
 REIDENTIFICATION_COLUMNS = [schema.CUSTOMER_ID, schema.CUSTOMER_REF, *schema.PII_COLUMNS]
@@ -107,7 +107,7 @@ def _keyed_pseudonyms(numbers: pa.Array, key: bytes) -> pa.ChunkedArray:
     pads = {"inner": bytes(b ^ 0x36 for b in padded), "outer": bytes(b ^ 0x5C for b in padded)}
     query = (f"select '{PSEUDONYM_PREFIX}' || left(sha256($outer || unhex(sha256($inner || encode(n)))), "
              f"{PSEUDONYM_HEX}) as p from numbers")
-    with duckdb.connect(config={"threads": 1}) as con:
+    with engine.no_progress_bar(duckdb.connect(config={"threads": 1})) as con:
         con.register("numbers", pa.table({"n": numbers}))
         return con.sql(query, params=pads).to_arrow_table()["p"]
 
@@ -486,7 +486,7 @@ def _embedded(ids: pd.Series, refs: pd.Series) -> np.ndarray:
     if not present.any():
         return present
     pair = pa.table({"i": pa.array(ids.astype(TEXT).array), "r": pa.array(refs.astype(TEXT).array)})
-    with duckdb.connect(config={"threads": 1}) as con:
+    with engine.no_progress_bar(duckdb.connect(config={"threads": 1})) as con:
         con.register("pair", pair)
         found = present & con.sql("select coalesce(contains(lower(i), lower(r)), false) as f from pair").fetchnumpy()["f"]
     ascii_ = (ids.fillna("").str.isascii() & refs.fillna("").str.isascii()).to_numpy(dtype=bool)

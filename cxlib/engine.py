@@ -28,6 +28,7 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import duckdb
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
@@ -92,7 +93,9 @@ def connect(engine: str = "duckdb", *, spark: Mapping | None = None, **settings)
         if "temp_directory" not in settings:              # spill into a private folder, removed at exit
             settings["temp_directory"] = tempfile.mkdtemp(prefix="cx-duckdb-")
             atexit.register(shutil.rmtree, settings["temp_directory"], True)
-        return ibis.duckdb.connect(database, **settings)
+        backend = ibis.duckdb.connect(database, **settings)
+        no_progress_bar(backend.con)
+        return backend
     if name == "pyspark":
         options = {**dict(spark or {}), **settings}
         unknown = sorted(set(options) - set(SPARK_SETTINGS))
@@ -100,6 +103,20 @@ def connect(engine: str = "duckdb", *, spark: Mapping | None = None, **settings)
             raise EngineError(f"engine=pyspark: unknown setting(s) {unknown}; use {', '.join(SPARK_SETTINGS)}")
         return _connect_spark(**options)
     raise EngineError(f"engine: unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+
+
+def no_progress_bar(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """`con` without DuckDB's progress bar, which a process outside Jupyter (a worker of stage
+    01, a script) draws into the run's log for every query over two seconds. In a Jupyter
+    kernel without ipywidgets DuckDB draws none and refuses the setting.
+
+        with engine.no_progress_bar(duckdb.connect()) as con: ...
+    """
+    try:
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.Error:
+        pass
+    return con
 
 
 def _connect_spark(session=None, master: str | None = None, app_name: str | None = None,

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import ibis
+import duckdb
 import pandas as pd
 import pytest
 
@@ -74,3 +75,12 @@ def test_a_table_computed_once_leaves_no_file_behind_when_the_process_ends(tmp_p
             "print(len(list(__import__('pathlib').Path(sys.argv[1]).glob('*.parquet'))))")
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "1" and not list(tmp_path.glob("*.parquet"))     # there while running, gone after
+
+
+def test_duckdb_connections_draw_no_progress_bar_into_the_runs_log():
+    def setting(con):
+        return con.execute("select current_setting('enable_progress_bar')").fetchone()[0]
+
+    plain = duckdb.connect()
+    assert engine.no_progress_bar(plain) is plain and setting(plain) is False
+    assert setting(engine.connect("duckdb").con) is False

@@ -29,6 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from cxlib import engine
+
 LOOKUP_MEMORY = "512MB"     # DuckDB's memory for a join's keys (it spills beyond)
 _ORDER = "n"                # the row's place in the lookup file, in the parts
 
@@ -41,13 +43,9 @@ def is_text(values: pd.Series) -> bool:
 def _connection() -> duckdb.DuckDBPyConnection:
     """A DuckDB connection of its own for a join's keys: one thread, a small memory limit, no
     progress bar (long lookups would draw one into the run's log)."""
-    con = duckdb.connect(config={"threads": 1, "memory_limit": LOOKUP_MEMORY,
-                                 "temp_directory": os.path.join(tempfile.gettempdir(), f"cx-lookup-{os.getpid()}")})
-    try:
-        con.execute("SET enable_progress_bar = false")
-    except duckdb.Error:      # in a Jupyter kernel without ipywidgets DuckDB refuses the setting and draws none
-        pass
-    return con
+    return engine.no_progress_bar(duckdb.connect(config={
+        "threads": 1, "memory_limit": LOOKUP_MEMORY,
+        "temp_directory": os.path.join(tempfile.gettempdir(), f"cx-lookup-{os.getpid()}")}))
 
 
 def positions(keys: pd.Series, found: pd.Series) -> np.ndarray:
