@@ -27,7 +27,6 @@ import socket
 import uuid
 import weakref
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -36,6 +35,7 @@ import pyarrow.parquet as pq
 
 from cxlib import engine as engines
 from cxlib import schema
+from cxlib.prefetch import prefetched
 
 ORDER = schema.STAGED_ORDER
 BUCKET = "_bucket"
@@ -211,24 +211,9 @@ class Workspace(PartFiles):
         target = self.schema(stage, table)
         out = pa.schema([f for f in target if f.name not in set(drop)], metadata=_without(target.metadata, drop))
         with pq.ParquetWriter(where, out) as writer:
-            for batch in read_ahead(self.ordered_batches(stage, table, drop=drop)):
+            for batch in prefetched(self.ordered_batches(stage, table, drop=drop)):   # read while writing
                 if batch.num_rows:
                     writer.write_batch(batch)
-
-
-def read_ahead(items: Iterable) -> Iterator:
-    """The items of `items` in order, each next one produced by a thread of its own while the
-    caller works on the one before (the engine sorts and reads a table while its last batch is
-    written). Errors come out where the item would have; closing early waits for the item under way.
-
-        for batch in read_ahead(work.ordered_batches("processed", "events")): writer.write_batch(batch)
-    """
-    source, end = iter(items), object()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cx-read-ahead") as reader:
-        pending = reader.submit(next, source, end)
-        while (item := pending.result()) is not end:
-            pending = reader.submit(next, source, end)
-            yield item
 
 
 def part_name(number: int) -> str:

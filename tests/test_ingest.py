@@ -7,7 +7,6 @@ work folder is gone after publishing, and no bucket holds all rows."""
 from __future__ import annotations
 
 import textwrap
-import threading
 from pathlib import Path
 
 import pandas as pd
@@ -415,27 +414,6 @@ def test_a_bucket_is_read_in_table_order_whether_its_parts_are_shuffled_or_in_or
     assert_frame_equal(work.read("cleaned", "events", 0), frame)
     assert ordered == [True]
     work.close()
-
-
-def test_read_ahead_gives_the_items_in_order_from_another_thread_and_raises_where_the_item_failed():
-    threads = []
-
-    def numbers():
-        for n in range(5):
-            threads.append(threading.current_thread().name)
-            yield n
-        raise OSError("disk gone")
-
-    got = []
-    with pytest.raises(OSError, match="disk gone"):
-        for n in parts.read_ahead(numbers()):
-            got.append(n)
-    assert got == [0, 1, 2, 3, 4]
-    assert set(threads) != {threading.current_thread().name} and all(t.startswith("cx-read-ahead") for t in threads)
-    assert list(parts.read_ahead([])) == []
-    early = parts.read_ahead(iter(range(100)))
-    assert [next(early), next(early)] == [0, 1]
-    early.close()                                                    # stops after the item under way
 
 
 def test_a_table_written_in_order_from_shuffled_bucket_parts_has_every_row_once_in_table_order(tmp_path, monkeypatch):

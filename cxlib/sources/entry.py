@@ -26,13 +26,14 @@ import pandas as pd
 
 from cxlib import privacy, reshape, schema
 from cxlib.config import Taxonomy
+from cxlib.prefetch import prefetched
 from cxlib.sources.columns import Context, canon_flags, column_values, examples_of, normalise_ids
 from cxlib.sources.mapping import (
     CANON, CUSTOMER_EXTRAS, FEEDBACK_EXTRAS, JOINED, LINEAGE, MELT_COL, MELT_POS, MELT_TS, PII_KEYS, SHOWN, WORK_FILE,
     WORK_POS, WORK_ROW, literal, template_fields,
 )
 from cxlib.sources.lookup import LookupRows, is_text, positions, repeated
-from cxlib.sources.read import Files, SourceFile, prefetched, sheet_note
+from cxlib.sources.read import Files, SourceFile, sheet_note
 
 
 def entry_batches(entry: dict, files: Files, taxonomy: Taxonomy, mapping: str, note,

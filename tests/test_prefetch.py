@@ -1,4 +1,4 @@
-"""Reading ahead (`sources.read.prefetched`) hands over every item in order, raises the reader's
+"""Reading ahead (`prefetch.prefetched`) hands over every item in order, raises the reader's
 error where it happened, and stops the reader when the consumer stops."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from cxlib.sources.read import prefetched
+from cxlib.prefetch import prefetched
 
 
 def test_items_come_in_order_and_the_readers_error_after_the_items_before_it():
