@@ -22,7 +22,7 @@ MAX_LINES = 650
 
 # module (or package) name -> layer; a module of a package takes the package's layer unless named
 LAYER_OF = {
-    **dict.fromkeys(["schema", "config", "locale", "style", "metrics"], "foundation"),
+    **dict.fromkeys(["schema", "config", "locale", "style", "metrics", "prefetch"], "foundation"),
     **dict.fromkeys(["privacy", "reshape", "sources", "catalog", "engine", "gx_suites", "validate", "clean", "cleaning_log", "parts", "bucket_pool", "ingest", "draft", "demo",
                      "parameters", "report", "sections"], "data"),
     **dict.fromkeys(["feedback_table", "text", "sentiment", "themes", "voice", "voice_comments", "journey", "moments", "value",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -67,8 +68,10 @@ def test_pseudonymise_is_stable_and_keyed():
     assert (other != clean.pseudonymise(refs, KEY)).all()
 
 
+@pytest.mark.parametrize("on_duckdb_from", [0, 10 ** 9])      # hashed by DuckDB, hashed in Python
 @pytest.mark.parametrize("key", [b"k", bytes(range(64)), bytes(range(65)), b"\xff" * 200])
-def test_pseudonyms_are_the_standard_hmac_for_short_block_and_long_keys_and_any_text(key):
+def test_pseudonyms_are_the_standard_hmac_for_short_block_and_long_keys_and_any_text(key, on_duckdb_from, monkeypatch):
+    monkeypatch.setattr(clean, "PSEUDONYMS_ON_DUCKDB", on_duckdb_from)
     refs = pd.Series(["K0000001", "", "Müller-ß", "日本-7", "k0000001", "a\x00b", "x" * 10_000, "\U0001F600 K1\t"])
     expected = ["C" + hmac.new(key, r.encode("utf-8"), hashlib.sha256).hexdigest()[:16] for r in refs]
     assert clean.pseudonymise(refs, key).tolist() == expected
@@ -80,9 +83,11 @@ def test_pseudonyms_of_any_texts_and_keys_are_the_standard_hmac_and_na_stays_na(
     series = pd.Series(refs, dtype=TEXT, index=range(5, 5 + len(refs)))
     expected = [None if r is None else "C" + hmac.new(key, r.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
                 for r in refs]
-    out = clean.pseudonymise(series, key)
-    assert [None if pd.isna(v) else v for v in out] == expected
-    assert out.index.equals(series.index) and out.dtype == TEXT
+    for on_duckdb_from in (0, 10 ** 9):                             # hashed by DuckDB, hashed in Python
+        with mock.patch.object(clean, "PSEUDONYMS_ON_DUCKDB", on_duckdb_from):
+            out = clean.pseudonymise(series, key)
+        assert [None if pd.isna(v) else v for v in out] == expected
+        assert out.index.equals(series.index) and out.dtype == TEXT
 
 
 def test_two_numbers_with_the_same_pseudonym_are_refused_not_merged(monkeypatch):
