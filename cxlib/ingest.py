@@ -71,7 +71,7 @@ class Parts:
         """How the gates read `table`: a few buckets at a time, each read about as heavy as one
         bucket of the heaviest table (None: the whole table, when it is not split), for the work
         that needs no customer's rows together: a small table is read once, not once per bucket.
-        Weight is the parts' uncompressed bytes, not rows: a row of comments weighs many events."""
+        Weight is the parts' uncompressed bytes, not rows: a customer's row weighs more than an event's."""
         if table not in CUSTOMER_TABLES or self.buckets == 1:
             return [None]
         weights = {t: self.work.data_bytes(self.step, t) for t in CUSTOMER_TABLES if t in self.rows}
