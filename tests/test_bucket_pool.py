@@ -4,7 +4,9 @@ task order, the same first error, and a clear error when a worker dies."""
 from __future__ import annotations
 
 import functools
+import gc
 import os
+import weakref
 
 import pytest
 
@@ -121,3 +123,49 @@ def running(pid: int) -> bool:
         return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+class Bucket:
+    """Stands for a task's data (weak references can follow it)."""
+
+
+def leaves_a_cycle(seen: list, task, *, old: bool = False):
+    """Holds a `Bucket` in a local while an exception is raised and caught into a cycle (as a
+    library that tries to parse a value does), and reports whether the previous task's bucket
+    (in this process) was still alive when this one started. `old`: the cycle is moved to the
+    oldest generation before the task ends, as a long task's cycles are."""
+    previous_alive = bool(seen) and seen[-1]() is not None
+    bucket = Bucket()
+    seen.append(weakref.ref(bucket))
+    try:
+        raise ValueError("not a float")
+    except ValueError as exc:
+        errors = [exc]                      # exc -> traceback -> this frame -> errors -> exc
+    if old:
+        gc.collect()                        # still reachable: survivors go to the oldest generation
+    return previous_alive, len(errors), os.getpid()
+
+
+def no_collections() -> list:
+    """A worker's state: a list of weak references, and no automatic collection in the worker."""
+    gc.disable()
+    return []
+
+
+def test_what_a_task_left_in_garbage_cycles_is_freed_before_the_next_task():
+    seen: list = []
+    enabled = gc.isenabled()
+    gc.disable()                            # only bucket_pool collects, so the test is deterministic
+    try:
+        got = list(bucket_pool.run(leaves_a_cycle, range(3), workers=1, setup=lambda: seen))
+    finally:
+        if enabled:
+            gc.enable()
+    assert [(alive, errors) for alive, errors, _ in got] == [(False, 1)] * 3
+    assert seen[-1]() is None               # the last task's bucket too, once the work is done
+
+
+def test_a_worker_frees_what_a_task_left_in_old_garbage_cycles_before_the_next_task():
+    got = list(bucket_pool.run(functools.partial(leaves_a_cycle, old=True), range(6), workers=2, setup=no_collections))
+    assert [alive for alive, _, _ in got] == [False] * 6    # 6 tasks in at most 2 processes: some followed another
+    assert os.getpid() not in {pid for _, _, pid in got}
