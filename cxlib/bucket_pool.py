@@ -6,7 +6,8 @@ threads), each holding one bucket at a time, so memory grows with `workers` x bu
 Results come back in the order of the tasks, and the first task that raised (in task order)
 raises the same exception here, as running them one after the other would. A worker that dies
 (killed, out of memory) stops the work with `WorkerDied`; the garbage cycles a task leaves are
-collected before the next task starts (`GC_GENERATION`); a worker whose starting process has
+collected before the next task starts (fully in a worker, the young generations in the caller's
+process: `_collected`); a worker whose starting process has
 gone (a killed `cx run` or kernel) ends itself within `ORPHAN_CHECK` seconds instead of
 finishing its bucket for nobody. Worker processes import the
 caller's main module, as `multiprocessing` does: a script that runs stage 01 keeps its work under
