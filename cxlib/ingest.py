@@ -166,8 +166,9 @@ def clean(staged: Parts, taxonomy, key: bytes, *, keep=(), customer_number: str 
           min_date: str | pd.Timestamp = schema.MIN_DATE, workers: int = 1) -> Parts:
     """Clean every bucket (`clean.clean_tables`, in `workers` processes), then mask personal data
     in free text with the names of all customers (`privacy.scrub_free_text`). Returns the
-    processed parts with the combined cleaning log and `scrubbed` counts. Raises CleanError as
-    `clean.clean_tables` does, also for a key repeated across buckets."""
+    processed parts with the combined cleaning log and `scrubbed` counts. The staged parts are
+    consumed: removed once every bucket is cleaned (the gates run on them before). Raises
+    CleanError as `clean.clean_tables` does, also for a key repeated across buckets."""
     work, settings, workers = staged.work, {"min_date": min_date, "now": staged.now}, staged.workers(workers)
     _refuse_keys_across_buckets(staged, key)
     derive = staged.rows.get("customers", 0) == 0
@@ -181,6 +182,7 @@ def clean(staged: Parts, taxonomy, key: bytes, *, keep=(), customer_number: str 
         work.write("cleaned", "labels", labels.tables["labels"], 0)
         notes.append(labels.notes)
         rows["labels"] = len(labels.tables["labels"])
+    work.remove("staged")
     scrubbed = _scrub(work, staged.buckets, tokens, keep=keep, customer_number=customer_number, workers=workers)
     rows = {t: rows.get(t, 0) for t in schema.TABLES if t in rows}
     return Parts(work, "processed", rows, staged.buckets, staged.now, log=cleaning_log.frame(*notes),
@@ -189,13 +191,20 @@ def clean(staged: Parts, taxonomy, key: bytes, *, keep=(), customer_number: str 
 
 def publish(processed: Parts, processed_dir: str | Path) -> list[Path]:
     """Write the processed tables (and the restricted re-identification table) in table order to
-    `processed_dir`, atomically (`catalog.publish`), then remove the work folder."""
+    `processed_dir`, atomically (`catalog.publish`), then remove the work folder. A table's parts
+    are removed as soon as its file is written."""
     work = processed.work
-    writers = {t: (lambda where, t=t: work.write_ordered("processed", t, where)) for t in processed.rows}
-    restricted = {schema.REIDENTIFICATION: lambda where: work.write_ordered("reidentification", "customers", where)}
+    writers = {t: functools.partial(_write_out, work, "processed", t) for t in processed.rows}
+    restricted = {schema.REIDENTIFICATION: functools.partial(_write_out, work, "reidentification", "customers")}
     written = catalog.publish(writers, processed_dir, restricted)
     work.close()
     return written
+
+
+def _write_out(work: Workspace, stage: str, table: str, where: Path) -> None:
+    """Write `table` of `stage` in table order to `where`, then remove its parts."""
+    work.write_ordered(stage, table, where)
+    work.remove_table(stage, table)
 
 
 def describe_scrubbing(processed: Parts) -> str:
@@ -289,8 +298,8 @@ def _clean_bucket(_, task):
 def _scrub(work: Workspace, buckets: int, name_tokens: list[str], *, keep, customer_number, workers: int = 1
            ) -> dict[str, tuple[int, int]]:
     """Mask personal data in the free text of every cleaned part -> "processed" parts (parts of
-    tables without free text are moved as they are) with the name tokens of the CRM names;
-    returns table -> (texts changed, texts)."""
+    tables without free text are moved as they are; the others removed once scrubbed) with the
+    name tokens of the CRM names; returns table -> (texts changed, texts)."""
     pattern = privacy.name_pattern(pd.Series(name_tokens, dtype="str"), keep=keep)     # built once for all parts
     files = work if workers <= 1 else work.part_files()
     tasks = []
@@ -319,6 +328,7 @@ def _scrub_part(settings: dict, task) -> tuple[str, tuple[int, int]]:
     frame = pd.read_parquet(part)
     scrubbed = privacy.scrub_free_text({table: frame}, **settings)[table]
     files.write("processed", table, scrubbed, int(part.stem.split("-")[1]))
+    part.unlink()
     return table, privacy.scrubbing_counts({table: frame}, {table: scrubbed}).get(table, (0, 0))
 
 
@@ -333,7 +343,7 @@ def _refuse_keys_across_buckets(staged: Parts, key: bytes) -> None:
     with work.session() as con:                 # its memory goes back before the buckets are cleaned
         for table in (t for t in CUSTOMER_TABLES if staged.rows.get(t)):
             staged_key = [schema.CUSTOMER_REF if c == schema.CUSTOMER_ID else c for c in schema.TABLES[table].key]
-            expr = con.read_parquet(str(work.table_dir("staged", table) / "part-*.parquet"))
+            expr = con.read_parquet(work.rows_glob("staged", table))
             keyed = expr.filter([expr[c].notnull() for c in staged_key])
             repeated = keyed.group_by(staged_key).aggregate(rows=_.count()).filter(_.rows > 1).select(staged_key)
             rows = expr.semi_join(repeated, staged_key).order_by(ORDER).to_pyarrow()

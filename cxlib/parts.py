@@ -7,13 +7,16 @@ closed or when the process ends; one left by a killed process is removed by the 
 place in its table); `split` hashes a table's `customer_ref` into buckets on the engine, so every
 row of one customer lands in the same bucket (rows without one in a single bucket); `read` gives
 one bucket as a pandas frame in table order; `ordered_batches` streams a whole table back in
-table order for writing.
+table order for writing. A step's parts are removed once the next step has consumed them (the
+split removes the parts it split, `remove` a whole stage), so the folder holds about one
+step's copy of the data, not one per step.
 
     work = parts.Workspace.open("data/processed")
     work.write("staged", "events", frame, part=0)
     work.split("staged", ["events", "feedback"], buckets=4)
     work.read("staged", "events", bucket=2)
     for batch in work.ordered_batches("cleaned", "events"): ...
+    work.remove("staged")                   # once every bucket is cleaned
     work.close()
 """
 
@@ -29,8 +32,10 @@ import weakref
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cxlib import engine as engines
@@ -40,6 +45,8 @@ from cxlib.prefetch import prefetched
 ORDER = schema.STAGED_ORDER
 BUCKET = "_bucket"
 BATCH_ROWS = 250_000            # rows per record batch streamed back from the engine
+MERGE_ROWS = 16_384             # rows of each bucket part held while the parts are merged in table order
+MERGE_BUFFER = 2 ** 18          # bytes read ahead per column of each part while merging
 OWNER = "owner"                 # file in a work folder: "<host> <pid>" of the process using it
 
 
@@ -67,6 +74,23 @@ class PartFiles:
     def files(self, stage: str, table: str) -> list[Path]:
         return sorted(self.table_dir(stage, table).glob("part-*.parquet"))
 
+    def rows_glob(self, stage: str, table: str) -> str:
+        """A glob of the Parquet files holding the rows of `table` in `stage` (its buckets when split)."""
+        buckets = self._split_dir(stage, table)
+        return str(buckets / "*" / "*.parquet") if buckets else str(self.table_dir(stage, table) / "part-*.parquet")
+
+    def row_files(self, stage: str, table: str) -> list[Path]:
+        """The files `rows_glob` matches, in part (or bucket) order."""
+        buckets = self._split_dir(stage, table)
+        if buckets is None:
+            return self.files(stage, table)
+        return sorted(buckets.glob("*/*.parquet"), key=lambda f: (_bucket_number(f.parent), f.name))
+
+    def _split_dir(self, stage: str, table: str) -> Path | None:
+        """The folder of the table's buckets when `split` split it, else None."""
+        folder = self.folder / f"{stage}.buckets" / table
+        return folder if stage in self.split_stages and folder.is_dir() else None
+
     def tables(self, stage: str) -> list[str]:
         """The tables written to `stage`, in canonical order."""
         present = {p.name for p in (self.folder / stage).iterdir()} if (self.folder / stage).is_dir() else set()
@@ -75,22 +99,25 @@ class PartFiles:
     def data_bytes(self, stage: str, table: str) -> int:
         """The uncompressed bytes of `table`'s rows in `stage` (its bucket files in a `split`
         stage), from the Parquet footers: about what reading them weighs."""
-        folder = self.folder / f"{stage}.buckets" / table if stage in self.split_stages else self.table_dir(stage, table)
-        footers = (pq.read_metadata(path) for path in folder.rglob("*.parquet"))
+        footers = (pq.read_metadata(path) for path in self.row_files(stage, table))
         return sum(footer.row_group(i).total_byte_size for footer in footers for i in range(footer.num_row_groups))
 
     def schema(self, stage: str, table: str) -> pa.Schema:
         """The Arrow schema of the table's parts (pandas dtypes in its metadata)."""
-        return pq.read_schema(self.files(stage, table)[0])
+        files = self.files(stage, table)
+        if not files:
+            raise FileNotFoundError(f"{self.folder}: no {stage} parts of table '{table}': never written, or removed "
+                                    f"once the next step had consumed them")
+        return pq.read_schema(files[0])
 
     def read(self, stage: str, table: str, bucket: int | Iterable[int] | None = None) -> pd.DataFrame:
         """One bucket of a table, or several (the whole table when `stage` has one bucket or
         `bucket` is None) as a pandas frame with the dtypes it was written with, in table order.
         A bucket is a `split` bucket or, in stages written one part per bucket, part number `bucket`."""
         target = self.schema(stage, table)
-        if bucket is None or self.buckets.get(stage, 1) == 1:
+        if self.buckets.get(stage, 1) == 1 or (bucket is None and self._split_dir(stage, table) is None):
             return as_frame(pq.read_table(self.files(stage, table), schema=target), target)
-        numbers = [bucket] if isinstance(bucket, int) else list(bucket)
+        numbers = range(self.buckets[stage]) if bucket is None else [bucket] if isinstance(bucket, int) else list(bucket)
         if stage in self.split_stages:
             files = [f for n in numbers
                      for f in sorted((self.folder / f"{stage}.buckets" / table / f"{BUCKET}={n}").glob("*.parquet"))]
@@ -162,7 +189,8 @@ class Workspace(PartFiles):
     # --- buckets --------------------------------------------------------------------------
     def split(self, stage: str, tables: Iterable[str], buckets: int) -> None:
         """Split `tables` of `stage` into `buckets` by a hash of customer_ref on the engine (one
-        bucket: nothing to do). Tables without customer_ref are not split."""
+        bucket: nothing to do). Tables without customer_ref are not split. A split table's parts
+        are replaced by one part without rows (it keeps the schema): its rows are in the buckets."""
         self.buckets[stage] = max(1, int(buckets))
         if self.buckets[stage] == 1:
             return
@@ -181,21 +209,48 @@ class Workspace(PartFiles):
                         folder = target / f"{BUCKET}={bucket}"
                         folder.mkdir(parents=True, exist_ok=True)
                         pq.write_table(part, folder / "part-0.parquet")
+                self._empty_parts(stage, table)
+
+    def remove(self, stage: str) -> None:
+        """Remove every part of `stage` (its buckets too): the next step has consumed them."""
+        for folder in (self.folder / stage, self.folder / f"{stage}.buckets"):
+            shutil.rmtree(folder, ignore_errors=True)
+        self.buckets.pop(stage, None)
+        self.split_stages.discard(stage)
+
+    def remove_table(self, stage: str, table: str) -> None:
+        """Remove the parts of one table of `stage` (e.g. once it is written out)."""
+        for folder in (self.table_dir(stage, table), self.folder / f"{stage}.buckets" / table):
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _empty_parts(self, stage: str, table: str) -> None:
+        """Replace the parts of `table` in `stage` by one without rows, of the same schema."""
+        files = self.files(stage, table)
+        target = pq.read_schema(files[0])
+        for part in files:
+            part.unlink()
+        pq.write_table(target.empty_table(), self.table_dir(stage, table) / part_name(0))
 
     def ordered_batches(self, stage: str, table: str, *, drop: Iterable[str] = (ORDER,)) -> Iterator[pa.RecordBatch]:
         """All parts of `table` in `stage` in table order (`_order`), as Arrow record batches of
-        the table's schema without `drop`: the engine sorts (and spills) when the parts are
-        bucket parts; parts written in order are streamed as they are."""
+        the table's schema without `drop`: parts written in order one after the other are streamed
+        as they are, parts each in order (every cleaned bucket) merged (`merged_batches`: memory
+        of a few thousand rows per part, nothing spilled), others sorted by the engine (which
+        spills beyond its memory)."""
         target = self.schema(stage, table)
         keep = [f for f in target if f.name not in set(drop)]
         out = pa.schema(keep, metadata=_without(target.metadata, drop))
-        files = self.files(stage, table)
+        files = self.row_files(stage, table)
         if ORDER not in target.names or _in_order(files):
             for part in files:
                 for batch in pq.ParquetFile(part).iter_batches(batch_size=BATCH_ROWS, columns=out.names):
                     yield from pa.Table.from_batches([batch]).cast(out).to_batches()
             return
-        expr = self.con.read_parquet(str(self.table_dir(stage, table) / "part-*.parquet")).order_by(ORDER)
+        if all(_each_in_order(part) for part in files):
+            for batch in merged_batches(files, [*out.names, *([ORDER] if ORDER not in out.names else [])], rows=MERGE_ROWS):
+                yield from pa.Table.from_batches([batch]).select(out.names).cast(out).to_batches()
+            return
+        expr = self.con.read_parquet(self.rows_glob(stage, table)).order_by(ORDER)
         for batch in self._batches(expr.select(out.names)):
             yield from pa.Table.from_batches([batch]).cast(out).to_batches()
 
@@ -253,6 +308,43 @@ def _bucket_of(expr, buckets: int):
     the empty string, so they share a bucket)."""
     digest = expr[schema.CUSTOMER_REF].fill_null("").hash()
     return ((digest % buckets) + buckets) % buckets
+
+
+def merged_batches(files: list[Path], columns: list[str], *, rows: int = MERGE_ROWS) -> Iterator[pa.RecordBatch]:
+    """The rows of Parquet `files`, each in `_order` order, as one stream in `_order` order
+    (`columns`, `_order` among them): `rows` of each file are held at a time (read through a small
+    buffer), and the rows every file has passed are sorted and handed on (a k-way merge)."""
+    readers = [pq.ParquetFile(part, buffer_size=MERGE_BUFFER).iter_batches(batch_size=rows, columns=columns)
+               for part in files]
+    held = {i: batch for i, batch in ((i, _next_rows(reader)) for i, reader in enumerate(readers)) if batch is not None}
+    while held:
+        bound = min(batch.column(ORDER)[-1].as_py() for batch in held.values())     # every file is past it
+        ready = []
+        for i, batch in list(held.items()):
+            n = int(np.searchsorted(batch.column(ORDER).to_numpy(), bound, side="right"))
+            ready.append(batch.slice(0, n))
+            rest = batch.slice(n) if n < batch.num_rows else _next_rows(readers[i])
+            if rest is None:
+                del held[i]
+            else:
+                held[i] = rest
+        merged = pa.Table.from_batches(ready)
+        yield from merged.take(pc.sort_indices(merged.column(ORDER))).to_batches()
+
+
+def _next_rows(reader: Iterator[pa.RecordBatch]) -> pa.RecordBatch | None:
+    """The next batch with rows of `reader`; None at its end."""
+    return next((batch for batch in reader if batch.num_rows), None)
+
+
+def _each_in_order(part: Path) -> bool:
+    """True when the `_order` values of one Parquet file never decrease."""
+    return _ordered(pq.read_table(part, columns=[ORDER]).column(ORDER))
+
+
+def _bucket_number(folder: Path) -> int:
+    """The number of a bucket folder (`_bucket=7` -> 7)."""
+    return int(folder.name.partition("=")[2] or -1)
 
 
 def _ordered(order: pa.ChunkedArray) -> bool:

@@ -9,7 +9,10 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from pandas.testing import assert_frame_equal
 
@@ -245,6 +248,54 @@ def test_labels_find_their_feedback_in_other_buckets(tmp_path):
     assert reference["unexpected_count"].tolist() == [2]
 
 
+def rows_on_disk(folder: Path) -> int:
+    """Rows in the Parquet files under `folder` (0 when it is gone)."""
+    return sum(pq.read_metadata(f).num_rows for f in folder.rglob("*.parquet")) if folder.exists() else 0
+
+
+def test_the_work_folder_holds_one_steps_rows_at_a_time(tmp_path, monkeypatch):
+    """The split moves a table's rows into buckets (its parts keep the schema, no rows), cleaning
+    consumes the staged buckets, scrubbing the cleaned parts, and publishing a table its processed
+    parts; the staged tables read whole from the buckets are the mapping's, and a gate on the
+    consumed staged tables says what happened instead of reading nothing."""
+    feedback = "id,kunde,zeit,nps,text\n" + "\n".join(
+        f"R{i},K{i % 11},2025-03-0{1 + i % 9},{i % 11},Rechnung unklar Nummer {i}" for i in range(40)) + "\n"
+    labels = "id,stimmung,themen\nR1,negative,billing\nR2,positive,\n"
+    mapping, raw = project(tmp_path, EVENTS.format(more=FEEDBACK), events=events_csv(90, 11), feedback=feedback,
+                           labels=labels)
+    work = ingest.workspace(tmp_path / "processed")
+    staged = ingest.stage(mapping, raw, TAX, work, batch_rows=20, bucket_rows=25, now=NOW)
+    assert staged.buckets > 1
+    folder = work.folder
+    for table in ("events", "feedback"):
+        assert rows_on_disk(folder / "staged" / table) == 0
+        assert rows_on_disk(folder / "staged.buckets" / table) == staged.rows[table] > 0
+    assert rows_on_disk(folder / "staged" / "labels") == 2                  # not split: its parts stay
+    whole = sources.map_sources(mapping, raw, TAX).tables
+    assert_frame_equal(work.read("staged", "events").drop(columns=ingest.ORDER), whole["events"])
+    ingest.gate(staged, TAX, "raw", key=KEY)
+    processed = ingest.clean(staged, TAX, KEY)
+    assert not (folder / "staged").exists() and not (folder / "staged.buckets").exists()
+    assert rows_on_disk(folder / "cleaned") == 0
+    assert rows_on_disk(folder / "processed") == sum(processed.rows.values())
+    with pytest.raises(FileNotFoundError, match="no staged parts of table '\\w+'.*removed once the next step"):
+        ingest.gate(staged, TAX, "raw", key=KEY)
+    left = []
+    original = parts.Workspace.write_ordered
+
+    def spy(self, stage, table, where, **kw):
+        left.append((table, {t for t in processed.rows if rows_on_disk(folder / "processed" / t)}))
+        return original(self, stage, table, where, **kw)
+
+    monkeypatch.setattr(parts.Workspace, "write_ordered", spy)
+    ingest.publish(processed, tmp_path / "processed")
+    tables = [t for t in schema.TABLES if t in processed.rows]
+    assert [table for table, _ in left[:len(tables)]] == tables
+    for number, (table, holding) in enumerate(left[:len(tables)]):
+        assert holding == {t for t in tables[number:] if processed.rows[t]}     # the tables written before: gone
+    assert not folder.exists()
+
+
 def test_a_key_repeated_across_buckets_stops_cleaning_with_the_whole_tables_message(tmp_path):
     extra = "E5,K7,2025-02-02 10:00,phone,order\nE5,K7,2025-02-02 10:00,phone,order\n"   # E5 is K5's too
     mapping, raw = project(tmp_path, EVENTS.format(more=""), events=events_csv(60, 13, extra))
@@ -337,9 +388,12 @@ def test_entries_mapped_by_two_workers_keep_the_table_order(tmp_path, monkeypatc
                            a=events_csv(90, 30).replace("E", "A"), b=events_csv(70, 30).replace("E", "B"),
                            c=events_csv(50, 30).replace("E", "C"))
     work = ingest.workspace(tmp_path / "processed")
+    split_parts, split = [], parts.Workspace.split
+    monkeypatch.setattr(parts.Workspace, "split", lambda self, stage, tables, buckets: (
+        split_parts.append(len(self.files(stage, "events"))), split(self, stage, tables, buckets))[1])
     staged = ingest.stage(mapping, raw, TAX, work, batch_rows=20, bucket_rows=60, now=NOW, workers=2)
     whole = sources.map_sources(mapping, raw, TAX)
-    assert staged.buckets > 1 and len(work.files("staged", "events")) == 5 + 4 + 3
+    assert staged.buckets > 1 and split_parts == [5 + 4 + 3]
     assert_frame_equal(staged.log, whole.log)
     assert_frame_equal(staged.inputs.drop(columns="sha256"), whole.inputs.drop(columns="sha256"))
     events = work.read("staged", "events")
@@ -416,8 +470,14 @@ def test_a_bucket_is_read_in_table_order_whether_its_parts_are_shuffled_or_in_or
     work.close()
 
 
-def test_a_table_written_in_order_from_shuffled_bucket_parts_has_every_row_once_in_table_order(tmp_path, monkeypatch):
+@pytest.mark.parametrize("shuffled", [False, True], ids=["buckets merged", "engine sorts"])
+def test_a_table_written_in_order_from_bucket_parts_has_every_row_once_in_table_order(tmp_path, monkeypatch, shuffled):
+    """Bucket parts each in table order (as cleaning writes them) are merged, a few rows of each
+    at a time; a part out of order goes to the engine's sort. Both give every row once, in order."""
     monkeypatch.setattr(parts, "BATCH_ROWS", 400)                   # several batches from the engine's sort
+    monkeypatch.setattr(parts, "MERGE_ROWS", 50)                    # several rounds of the merge
+    merged, merge = [], parts.merged_batches
+    monkeypatch.setattr(parts, "merged_batches", lambda *a, **kw: merged.append(1) or merge(*a, **kw))
     work = parts.Workspace.open(tmp_path / "processed")
     frame = pd.DataFrame({"customer_ref": [f"K{i % 11}" for i in range(3_000)],
                           "value": pd.Series(range(3_000), dtype="int64"),
@@ -426,12 +486,33 @@ def test_a_table_written_in_order_from_shuffled_bucket_parts_has_every_row_once_
         work.write("staged", "events", rows, number)
     work.split("staged", ["events"], 4)
     for bucket in range(4):
-        work.write("cleaned", "events", work.read("staged", "events", bucket), bucket)
+        rows = work.read("staged", "events", bucket)
+        work.write("cleaned", "events", rows.sample(frac=1, random_state=bucket) if shuffled and bucket == 2 else rows,
+                   bucket)
     work.buckets["cleaned"] = 4
     assert len(list(work.ordered_batches("cleaned", "events"))) >= 8
+    assert merged == ([] if shuffled else [1])
     work.write_ordered("cleaned", "events", tmp_path / "events.parquet")
     assert_frame_equal(pd.read_parquet(tmp_path / "events.parquet"), frame.drop(columns=parts.ORDER))
     work.close()
+
+
+def test_merged_batches_interleave_parts_of_any_lengths_in_order(tmp_path):
+    """Parts of very different lengths whose `_order` values interleave unevenly (one part ends
+    early, one holds a long run the others lack, one is empty): one stream in order."""
+    rng = np.random.default_rng(3)
+    order = rng.permutation(5_000)
+    owner = np.where(order < 2_000, rng.integers(0, 3, 5_000), np.where(order < 2_600, 3, 1))
+    files = []
+    for number in range(5):
+        mine = np.sort(order[owner == number])
+        files.append(tmp_path / f"part-{number}.parquet")
+        pq.write_table(pa.table({parts.ORDER: pa.array(mine, pa.int64()), "value": pa.array(mine * 10)}), files[-1])
+    batches = list(parts.merged_batches(files, [parts.ORDER, "value"], rows=64))
+    got = pa.Table.from_batches(batches)
+    assert got.column(parts.ORDER).to_pylist() == list(range(5_000))
+    assert got.column("value").to_pylist() == [10 * i for i in range(5_000)]
+    assert max(b.num_rows for b in batches) <= 5 * 64
 
 
 def test_the_gates_read_a_table_of_long_comments_in_more_reads_than_one_of_as_many_short_events(tmp_path):
