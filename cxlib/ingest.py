@@ -12,7 +12,9 @@ whole first and passed in. Gate results and cleaning logs of the buckets are com
 of the whole table. With `workers` > 1 the mapping's entries are mapped, and the buckets checked
 and cleaned, in that many worker processes at once (`bucket_pool`), with the same results.
 Memory grows with `workers` x `batch_rows` or `bucket_rows`, not with the data; small data is one
-bucket, done in this process.
+bucket, done in this process. Each step's parts are removed once the next step has consumed them
+and the processed tables are written by merging the cleaned buckets (each in export order), so
+the work folder holds about one copy of the data and nothing is sorted at the end.
 
     work = ingest.workspace(processed_dir)
     staged = ingest.stage(source, raw_dir, tax, work, workers=2)
@@ -203,7 +205,7 @@ def publish(processed: Parts, processed_dir: str | Path) -> list[Path]:
 
 def _write_out(work: Workspace, stage: str, table: str, where: Path) -> None:
     """Write `table` of `stage` in table order to `where`, then remove its parts."""
-    work.write_ordered(stage, table, where)
+    work.write_ordered(stage, table, where, consume=True)
     work.remove_table(stage, table)
 
 

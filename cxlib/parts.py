@@ -47,6 +47,7 @@ BUCKET = "_bucket"
 BATCH_ROWS = 250_000            # rows per record batch streamed back from the engine
 MERGE_ROWS = 16_384             # rows of each bucket part held while the parts are merged in table order
 MERGE_BUFFER = 2 ** 18          # bytes read ahead per column of each part while merging
+MERGE_PARTS = 32                # parts merged at once (more are merged in runs of this many first)
 OWNER = "owner"                 # file in a work folder: "<host> <pid>" of the process using it
 
 
@@ -231,12 +232,14 @@ class Workspace(PartFiles):
             part.unlink()
         pq.write_table(target.empty_table(), self.table_dir(stage, table) / part_name(0))
 
-    def ordered_batches(self, stage: str, table: str, *, drop: Iterable[str] = (ORDER,)) -> Iterator[pa.RecordBatch]:
+    def ordered_batches(self, stage: str, table: str, *, drop: Iterable[str] = (ORDER,),
+                        consume: bool = False) -> Iterator[pa.RecordBatch]:
         """All parts of `table` in `stage` in table order (`_order`), as Arrow record batches of
         the table's schema without `drop`: parts written in order one after the other are streamed
-        as they are, parts each in order (every cleaned bucket) merged (`merged_batches`: memory
-        of a few thousand rows per part, nothing spilled), others sorted by the engine (which
-        spills beyond its memory)."""
+        as they are, parts each in order (every cleaned bucket) merged (`merged_runs`, then
+        `merged_batches`: a few thousand rows of at most MERGE_PARTS files held at a time),
+        others sorted by the engine (which spills beyond its memory). `consume`: parts may be
+        removed as soon as they are merged into a run (the caller removes the table afterwards)."""
         target = self.schema(stage, table)
         keep = [f for f in target if f.name not in set(drop)]
         out = pa.schema(keep, metadata=_without(target.metadata, drop))
@@ -247,8 +250,13 @@ class Workspace(PartFiles):
                     yield from pa.Table.from_batches([batch]).cast(out).to_batches()
             return
         if all(_each_in_order(part) for part in files):
-            for batch in merged_batches(files, [*out.names, *([ORDER] if ORDER not in out.names else [])], rows=MERGE_ROWS):
-                yield from pa.Table.from_batches([batch]).select(out.names).cast(out).to_batches()
+            columns, runs = [*out.names, *([ORDER] if ORDER not in out.names else [])], self.folder / "runs" / stage / table
+            try:
+                for batch in merged_batches(merged_runs(files, columns, runs, consume=consume, parts=MERGE_PARTS),
+                                            columns, rows=MERGE_ROWS):
+                    yield from pa.Table.from_batches([batch]).select(out.names).cast(out).to_batches()
+            finally:
+                shutil.rmtree(runs, ignore_errors=True)
             return
         expr = self.con.read_parquet(self.rows_glob(stage, table)).order_by(ORDER)
         for batch in self._batches(expr.select(out.names)):
@@ -261,12 +269,14 @@ class Workspace(PartFiles):
         else:
             yield from expr.to_pyarrow_batches(chunk_size=BATCH_ROWS)
 
-    def write_ordered(self, stage: str, table: str, where: Path, *, drop: Iterable[str] = (ORDER,)) -> None:
-        """Write all parts of `table` in table order to one Parquet file at `where`."""
+    def write_ordered(self, stage: str, table: str, where: Path, *, drop: Iterable[str] = (ORDER,),
+                      consume: bool = False) -> None:
+        """Write all parts of `table` in table order to one Parquet file at `where` (`consume`: see
+        `ordered_batches`)."""
         target = self.schema(stage, table)
         out = pa.schema([f for f in target if f.name not in set(drop)], metadata=_without(target.metadata, drop))
         with pq.ParquetWriter(where, out) as writer:
-            for batch in prefetched(self.ordered_batches(stage, table, drop=drop)):   # read while writing
+            for batch in prefetched(self.ordered_batches(stage, table, drop=drop, consume=consume)):   # read while writing
                 if batch.num_rows:
                     writer.write_batch(batch)
 
@@ -310,12 +320,41 @@ def _bucket_of(expr, buckets: int):
     return ((digest % buckets) + buckets) % buckets
 
 
+def merged_runs(files: list[Path], columns: list[str], folder: Path, *, consume: bool = False,
+                parts: int = MERGE_PARTS) -> list[Path]:
+    """Files in `_order` order, at most `parts` of them, holding the rows (`columns`) of `files`
+    (each in `_order` order): while there are more, groups of `parts` are merged into runs, Parquet
+    files in `folder`. An open file holds pages of each column (measured: about 18 MB for a part
+    of a million events), so a merge of every bucket at once grows with the buckets. Runs of an
+    earlier round are removed once merged, and so are `files` when `consume`."""
+    level = 0
+    while len(files) > parts:
+        folder.mkdir(parents=True, exist_ok=True)
+        runs = []
+        for number, first in enumerate(range(0, len(files), parts)):
+            group = files[first:first + parts]
+            if len(group) == 1:                 # carried to the next round as it is
+                runs.append(group[0])
+                continue
+            target = pa.schema([pq.read_schema(group[0]).field(c) for c in columns])
+            runs.append(folder / f"run-{level}-{number:06d}.parquet")
+            with pq.ParquetWriter(runs[-1], target) as writer:
+                for batch in merged_batches(group, columns):
+                    writer.write_table(pa.Table.from_batches([batch]).cast(target))
+            for part in group:
+                if consume or part.parent == folder:     # a run, or a part the caller gives up
+                    part.unlink()
+        files, level = runs, level + 1
+    return files
+
+
 def merged_batches(files: list[Path], columns: list[str], *, rows: int = MERGE_ROWS) -> Iterator[pa.RecordBatch]:
     """The rows of Parquet `files`, each in `_order` order, as one stream in `_order` order
     (`columns`, `_order` among them): `rows` of each file are held at a time (read through a small
-    buffer), and the rows every file has passed are sorted and handed on (a k-way merge)."""
-    readers = [pq.ParquetFile(part, buffer_size=MERGE_BUFFER).iter_batches(batch_size=rows, columns=columns)
-               for part in files]
+    buffer, no read-ahead), and the rows every file has passed are sorted and handed on (a k-way
+    merge; `merged_runs` keeps the number of files small)."""
+    readers = [pq.ParquetFile(part, buffer_size=MERGE_BUFFER, pre_buffer=False)
+               .iter_batches(batch_size=rows, columns=columns, use_threads=False) for part in files]
     held = {i: batch for i, batch in ((i, _next_rows(reader)) for i, reader in enumerate(readers)) if batch is not None}
     while held:
         bound = min(batch.column(ORDER)[-1].as_py() for batch in held.values())     # every file is past it

@@ -515,6 +515,31 @@ def test_merged_batches_interleave_parts_of_any_lengths_in_order(tmp_path):
     assert max(b.num_rows for b in batches) <= 5 * 64
 
 
+@pytest.mark.parametrize(("buckets", "widths", "carried"), [(11, [3, 3, 3, 2, 3, 2], 0), (10, [3, 3, 3, 3, 2], 1)])
+@pytest.mark.parametrize("consume", [False, True])
+def test_many_parts_are_merged_in_runs_of_a_few_files_at_a_time(tmp_path, monkeypatch, consume, buckets, widths,
+                                                                 carried):
+    """Eleven (ten) parts, three merged at a time: runs of runs until three are left, a lone file
+    carried to the next round as it is, each merge over three files or fewer; the stream is the
+    table in order; the runs are gone afterwards, and when the caller consumes the parts, those
+    merged into runs (a part carried to the last merge stays for the caller to remove)."""
+    monkeypatch.setattr(parts, "MERGE_PARTS", 3)
+    seen, merge = [], parts.merged_batches
+    monkeypatch.setattr(parts, "merged_batches", lambda files, *a, **kw: seen.append(len(files)) or merge(files, *a, **kw))
+    work = parts.Workspace.open(tmp_path / "processed")
+    frame = pd.DataFrame({"customer_ref": [f"K{i % 23}" for i in range(2_300)],
+                          "value": pd.Series(range(2_300), dtype="int64"), parts.ORDER: pd.Series(range(2_300), dtype="int64")})
+    for bucket in range(buckets):
+        work.write("cleaned", "events", frame.iloc[bucket::buckets], bucket)
+    work.buckets["cleaned"] = buckets
+    work.write_ordered("cleaned", "events", tmp_path / "events.parquet", consume=consume)
+    assert_frame_equal(pd.read_parquet(tmp_path / "events.parquet"), frame.drop(columns=parts.ORDER))
+    assert seen == widths       # 11 -> 4 runs -> 2 (one merged, one carried) -> the stream; 10 -> 3 runs and a part
+    assert not (work.folder / "runs" / "cleaned" / "events").exists()
+    assert len(work.files("cleaned", "events")) == (carried if consume else buckets)
+    work.close()
+
+
 def test_the_gates_read_a_table_of_long_comments_in_more_reads_than_one_of_as_many_short_events(tmp_path):
     work = parts.Workspace.open(tmp_path / "processed")
     n = 4_000
