@@ -191,21 +191,23 @@ def clean(staged: Parts, taxonomy, key: bytes, *, keep=(), customer_number: str 
                  scrubbed=scrubbed)
 
 
-def publish(processed: Parts, processed_dir: str | Path) -> list[Path]:
+def publish(processed: Parts, processed_dir: str | Path, *, workers: int = 1) -> list[Path]:
     """Write the processed tables (and the restricted re-identification table) in table order to
     `processed_dir`, atomically (`catalog.publish`), then remove the work folder. A table's parts
-    are removed as soon as its file is written."""
-    work = processed.work
-    writers = {t: functools.partial(_write_out, work, "processed", t) for t in processed.rows}
-    restricted = {schema.REIDENTIFICATION: functools.partial(_write_out, work, "reidentification", "customers")}
+    are removed as soon as its file is written; `workers` threads merge its buckets."""
+    work, threads = processed.work, processed.workers(workers)
+    writers = {t: functools.partial(_write_out, work, "processed", t, threads=threads) for t in processed.rows}
+    restricted = {schema.REIDENTIFICATION: functools.partial(_write_out, work, "reidentification", "customers",
+                                                             threads=threads)}
     written = catalog.publish(writers, processed_dir, restricted)
     work.close()
     return written
 
 
-def _write_out(work: Workspace, stage: str, table: str, where: Path) -> None:
-    """Write `table` of `stage` in table order to `where`, then remove its parts."""
-    work.write_ordered(stage, table, where, consume=True)
+def _write_out(work: Workspace, stage: str, table: str, where: Path, *, threads: int = 1) -> None:
+    """Write `table` of `stage` in table order to `where` (`threads`: runs merged at once), then
+    remove its parts."""
+    work.write_ordered(stage, table, where, consume=True, threads=threads)
     work.remove_table(stage, table)
 
 

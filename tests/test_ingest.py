@@ -7,6 +7,7 @@ work folder is gone after publishing, and no bucket holds all rows."""
 from __future__ import annotations
 
 import textwrap
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -538,6 +539,58 @@ def test_many_parts_are_merged_in_runs_of_a_few_files_at_a_time(tmp_path, monkey
     assert not (work.folder / "runs" / "cleaned" / "events").exists()
     assert len(work.files("cleaned", "events")) == (carried if consume else buckets)
     work.close()
+
+
+def test_runs_are_merged_on_several_threads_at_once_into_the_same_table(tmp_path, monkeypatch):
+    """Four parts, two merged at a time, on two threads: both runs of the first round are merged at
+    the same moment (each waits for the other at a barrier, which a one-thread merge never passes),
+    and the table comes out in order, every row once, as from one thread."""
+    monkeypatch.setattr(parts, "MERGE_PARTS", 2)
+    both, merge, where = threading.Barrier(2, timeout=10), parts.merged_batches, []
+
+    def merged_together(files, *args, **kwargs):
+        if threading.current_thread().name.startswith("cx-merge"):     # a run (the last merge streams)
+            where.append(threading.current_thread().name)
+            both.wait()
+        return merge(files, *args, **kwargs)
+
+    monkeypatch.setattr(parts, "merged_batches", merged_together)
+    work = parts.Workspace.open(tmp_path / "processed")
+    frame = pd.DataFrame({"customer_ref": [f"K{i % 17}" for i in range(1_700)],
+                          "value": pd.Series(range(1_700), dtype="int64"), parts.ORDER: pd.Series(range(1_700), dtype="int64")})
+    for bucket in range(4):
+        work.write("cleaned", "events", frame.iloc[bucket::4], bucket)
+    work.buckets["cleaned"] = 4
+    work.write_ordered("cleaned", "events", tmp_path / "events.parquet", consume=True, threads=2)
+    assert_frame_equal(pd.read_parquet(tmp_path / "events.parquet"), frame.drop(columns=parts.ORDER))
+    assert len(where) == 2
+    assert work.files("cleaned", "events") == []
+    work.close()
+
+
+def test_a_merge_holds_one_row_group_of_each_part_it_reads(tmp_path):
+    """Parts are written in row groups of MERGE_ROWS rows, and the merge reads them one row group at
+    a time: what an open part holds is about the rows handed on (Arrow's batch reader held twice
+    that and more), and a part written otherwise is still read `rows` at a time."""
+    files = parts.PartFiles(tmp_path)
+    n = 60_000
+    for number in range(4):
+        frame = pd.DataFrame({"event_id": [f"E{number}-{i:09d}" for i in range(n)],
+                              "customer_ref": [f"K{i % 997:07d}" for i in range(n)],
+                              parts.ORDER: pd.Series(range(number, 4 * n, 4), dtype="int64")})
+        files.write("processed", "events", frame, number)
+    written = files.files("processed", "events")
+    groups = [pq.ParquetFile(f).metadata.num_row_groups for f in written]
+    assert groups == [-(-n // parts.MERGE_ROWS)] * 4
+    columns = ["event_id", "customer_ref", parts.ORDER]
+    readers = [parts._row_batches(f, columns, parts.MERGE_ROWS) for f in written]
+    before = pa.total_allocated_bytes()
+    held = [next(reader) for reader in readers]
+    assert [b.num_rows for b in held] == [parts.MERGE_ROWS] * 4
+    assert pa.total_allocated_bytes() - before <= 1.5 * sum(b.nbytes for b in held)
+    whole = tmp_path / "whole.parquet"           # one row group of 60,000 rows
+    pq.write_table(pq.read_table(written[0]), whole, row_group_size=n)
+    assert {b.num_rows for b in parts._row_batches(whole, columns, 1_000)} == {1_000}
 
 
 def test_the_gates_read_a_table_of_long_comments_in_more_reads_than_one_of_as_many_short_events(tmp_path):
