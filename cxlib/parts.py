@@ -46,7 +46,7 @@ from cxlib.prefetch import prefetched
 ORDER = schema.STAGED_ORDER
 BUCKET = "_bucket"
 BATCH_ROWS = 250_000            # rows per record batch streamed back from the engine
-MERGE_ROWS = 16_384             # rows of each bucket part held while the parts are merged in table order
+MERGE_ROWS = 16_384             # rows per row group of a part: what a merge holds of each part at a time
 MERGE_BUFFER = 2 ** 18          # bytes read ahead per column of each part while merging
 MERGE_PARTS = 32                # parts merged at once (more are merged in runs of this many first)
 PART_FORMAT = {"compression": "zstd", "use_dictionary": False}   # parts and runs: measured against Snappy with
@@ -281,7 +281,8 @@ class Workspace(PartFiles):
         target = self.schema(stage, table)
         out = pa.schema([f for f in target if f.name not in set(drop)], metadata=_without(target.metadata, drop))
         with pq.ParquetWriter(where, out) as writer:
-            for batch in prefetched(self.ordered_batches(stage, table, drop=drop, consume=consume, threads=threads)):   # read while writing
+            batches = self.ordered_batches(stage, table, drop=drop, consume=consume, threads=threads)
+            for batch in prefetched(batches):       # read while writing
                 if batch.num_rows:
                     writer.write_batch(batch)
 
@@ -330,9 +331,9 @@ def merged_runs(files: list[Path], columns: list[str], folder: Path, *, consume:
     """Files in `_order` order, at most `parts` of them, holding the rows (`columns`) of `files`
     (each in `_order` order): while there are more, groups of `parts` are merged into runs, Parquet
     files in `folder`, `threads` groups at once (the reading, sorting and writing run in Arrow,
-    outside the GIL). An open file holds pages of each column (measured: about 18 MB for a part
-    of a million events), so a merge of every bucket at once grows with the buckets. Runs of an
-    earlier round are removed once merged, and so are `files` when `consume`."""
+    outside the GIL). An open file holds a row group (`_row_batches`: about 5 MB for 16,384
+    events), so a merge of every bucket at once would grow with the buckets. Runs of an earlier
+    round are removed once merged, and so are `files` when `consume`."""
     level = 0
     while len(files) > parts:
         folder.mkdir(parents=True, exist_ok=True)
